@@ -1,0 +1,456 @@
+"""The wire contract (v1) between store gateways and the cloud — ARCHITECTURE §5.
+
+This module is the only code that edge and cloud share. It imports nothing beyond the standard
+library, so the cloud can depend on it without pulling in any gateway driver.
+
+Everything that crosses MQTT is built and checked here: topic names, DeltaBatch / StockDelta,
+GatewayStatus. A payload that breaks a rule raises one ContractError naming the offending field.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from enum import StrEnum
+from typing import Any, Final, TypeVar
+
+VERSION: Final = 1
+TOPIC_ROOT: Final = "shelfsync/v1/store"
+_ID_RE: Final = re.compile(r"[a-z0-9-]{1,32}")
+_GTIN14_RE: Final = re.compile(r"\d{14}")
+# RFC 3339 in UTC with millisecond precision: 2026-11-26T03:00:00.123Z
+_TS_RE: Final = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
+_DATE_RE: Final = re.compile(r"\d{4}-\d{2}-\d{2}")
+MAX_DELTAS_PER_BATCH: Final = 1000
+MAX_TEXT: Final = 128
+E = TypeVar("E", bound=StrEnum)
+
+
+class ContractError(ValueError):
+    """A payload or value that breaks the wire contract; `field` names what is wrong."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field}: {problem}")
+        self.field = field
+        self.problem = problem
+
+
+class Zone(StrEnum):
+    FLOOR = "floor"
+    BACKROOM = "backroom"
+
+
+class Kind(StrEnum):
+    SALE = "sale"
+    RETURN = "return"
+    RECEIPT = "receipt"
+    SHRINK = "shrink"
+    MOVE = "move"
+    COUNT = "count"
+    ADJUST = "adjust"
+    TRANSFER_OUT = "transfer_out"
+    TRANSFER_IN = "transfer_in"
+
+
+class Source(StrEnum):
+    POS = "pos"
+    WEIGHT = "weight"
+    VISION = "vision"
+    RFID = "rfid"
+    MANUAL = "manual"
+    FUSION = "fusion"
+
+
+_NEGATIVE_KINDS: Final = frozenset({Kind.SALE, Kind.SHRINK, Kind.TRANSFER_OUT})
+_POSITIVE_KINDS: Final = frozenset({Kind.RETURN, Kind.RECEIPT, Kind.TRANSFER_IN, Kind.MOVE})
+
+
+# --- value checks ---------------------------------------------------------------------------
+
+def gtin_check_digit(body: str) -> int:
+    """GS1 General Specifications §7.9.1: weights 3,1,3,1… from the right of the body."""
+    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body)))
+    return (10 - total % 10) % 10
+
+
+def is_gtin14(value: object) -> bool:
+    return (
+        isinstance(value, str)
+        and _GTIN14_RE.fullmatch(value) is not None
+        and gtin_check_digit(value[:13]) == int(value[13])
+    )
+
+
+def check_id(value: object, name: str) -> str:
+    """Store and gateway ids fill one topic level: [a-z0-9-]{1,32}."""
+    if not isinstance(value, str) or _ID_RE.fullmatch(value) is None:
+        raise ContractError(name, f"must match [a-z0-9-]{{1,32}}, got {value!r}")
+    return value
+
+
+def format_ts(moment: datetime) -> str:
+    """RFC 3339, UTC, millisecond precision, trailing Z."""
+    if moment.tzinfo is None:
+        raise ValueError("timestamps must be timezone-aware")
+    utc = moment.astimezone(UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
+def parse_ts(value: object, name: str) -> datetime:
+    if not isinstance(value, str) or _TS_RE.fullmatch(value) is None:
+        raise ContractError(name, f"must be RFC 3339 UTC with ms, like 2026-11-26T03:00:00.123Z; got {value!r}")
+    try:
+        return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    except ValueError as e:
+        raise ContractError(name, f"not a real instant: {value!r}") from e
+
+
+def parse_date(value: object, name: str) -> date:
+    if not isinstance(value, str) or _DATE_RE.fullmatch(value) is None:
+        raise ContractError(name, f"must be YYYY-MM-DD, got {value!r}")
+    try:
+        return date.fromisoformat(value)
+    except ValueError as e:
+        raise ContractError(name, f"not a real date: {value!r}") from e
+
+
+def new_delta_id() -> str:
+    """A UUIDv7-shaped id: 48-bit ms timestamp then randomness, so ids sort by creation."""
+    if hasattr(uuid, "uuid7"):  # Python 3.14+
+        return str(uuid.uuid7())
+    import os
+    import time
+
+    ms = time.time_ns() // 1_000_000
+    raw = bytearray(ms.to_bytes(6, "big") + os.urandom(10))
+    raw[6] = (raw[6] & 0x0F) | 0x70  # version 7
+    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
+    return str(uuid.UUID(bytes=bytes(raw)))
+
+
+def _text(obj: Mapping[str, Any], key: str, prefix: str, *, required: bool = True) -> str | None:
+    value = obj.get(key)
+    if value is None:
+        if required:
+            raise ContractError(prefix + key, "is required")
+        return None
+    if not isinstance(value, str) or not value or len(value) > MAX_TEXT:
+        raise ContractError(prefix + key, f"must be a non-empty string of at most {MAX_TEXT} characters")
+    return value
+
+
+def _int(obj: Mapping[str, Any], key: str, prefix: str) -> int:
+    value = obj.get(key)
+    if value is None:
+        raise ContractError(prefix + key, "is required")
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ContractError(prefix + key, f"must be an integer, got {value!r}")
+    return value
+
+
+def _enum(cls: type[E], obj: Mapping[str, Any], key: str, prefix: str) -> E:
+    value = obj.get(key)
+    try:
+        return cls(value)
+    except ValueError:
+        allowed = " | ".join(m.value for m in cls)
+        raise ContractError(prefix + key, f"must be one of {allowed}, got {value!r}") from None
+
+
+# --- payloads -------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class StockDelta:
+    """One change to a store's stock, made once at the gateway and idempotent on `id`."""
+
+    id: str
+    seq: int
+    sku: str
+    kind: Kind
+    qty: int
+    zone: Zone
+    occurred_at: datetime
+    source: Source
+    confidence: float = 1.0
+    from_zone: Zone | None = None
+    lot: str | None = None
+    expiry: date | None = None
+    bin: str | None = None
+    ref: str | None = None
+    evidence: Mapping[str, Any] | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        if not self.id or len(self.id) > MAX_TEXT:
+            raise ContractError("id", "must be a non-empty string")
+        if self.seq < 0:
+            raise ContractError("seq", "must be >= 0")
+        if not is_gtin14(self.sku):
+            raise ContractError("sku", f"must be a GTIN-14 with a valid check digit, got {self.sku!r}")
+        qty, kind = self.qty, self.kind
+        if kind in _NEGATIVE_KINDS and qty >= 0:
+            raise ContractError("qty", f"must be < 0 for {kind}, got {qty}")
+        if kind in _POSITIVE_KINDS and qty <= 0:
+            raise ContractError("qty", f"must be > 0 for {kind}, got {qty}")
+        if kind is Kind.COUNT and qty < 0:
+            raise ContractError("qty", f"a count is absolute and must be >= 0, got {qty}")
+        if kind is Kind.ADJUST and qty == 0:
+            raise ContractError("qty", "an adjust must be non-zero")
+        if kind is Kind.MOVE:
+            if self.from_zone is None:
+                raise ContractError("from_zone", "is required for a move")
+            if self.from_zone is self.zone:
+                raise ContractError("from_zone", "must differ from zone")
+        elif self.from_zone is not None:
+            raise ContractError("from_zone", f"is only allowed on a move, not on {kind}")
+        if not 0.0 <= self.confidence <= 1.0:
+            raise ContractError("confidence", f"must be within 0..1, got {self.confidence}")
+        if self.occurred_at.tzinfo is None:
+            raise ContractError("occurred_at", "must be timezone-aware")
+        # The wire carries milliseconds; hold the same instant the receiver will see.
+        at = self.occurred_at.astimezone(UTC)
+        at = at.replace(microsecond=at.microsecond // 1000 * 1000)
+        if at != self.occurred_at or at.tzinfo is not self.occurred_at.tzinfo:
+            object.__setattr__(self, "occurred_at", at)
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "id": self.id,
+            "seq": self.seq,
+            "sku": self.sku,
+            "kind": self.kind.value,
+            "qty": self.qty,
+            "zone": self.zone.value,
+            "occurred_at": format_ts(self.occurred_at),
+            "source": self.source.value,
+            "confidence": self.confidence,
+        }
+        if self.from_zone is not None:
+            out["from_zone"] = self.from_zone.value
+        if self.lot is not None:
+            out["lot"] = self.lot
+        if self.expiry is not None:
+            out["expiry"] = self.expiry.isoformat()
+        if self.bin is not None:
+            out["bin"] = self.bin
+        if self.ref is not None:
+            out["ref"] = self.ref
+        if self.evidence is not None:
+            out["evidence"] = dict(self.evidence)
+        return out
+
+    @classmethod
+    def from_json(cls, obj: object, prefix: str = "") -> StockDelta:
+        if not isinstance(obj, Mapping):
+            raise ContractError(prefix.rstrip(".") or "delta", "must be an object")
+        confidence = obj.get("confidence", 1.0)
+        if not isinstance(confidence, int | float) or isinstance(confidence, bool):
+            raise ContractError(prefix + "confidence", f"must be a number, got {confidence!r}")
+        evidence = obj.get("evidence")
+        if evidence is not None and not isinstance(evidence, Mapping):
+            raise ContractError(prefix + "evidence", "must be an object")
+        sku = obj.get("sku")
+        if not is_gtin14(sku):
+            raise ContractError(prefix + "sku", f"must be a GTIN-14 with a valid check digit, got {sku!r}")
+        try:
+            return cls(
+                id=_text(obj, "id", prefix) or "",
+                seq=_int(obj, "seq", prefix),
+                sku=str(sku),
+                kind=_enum(Kind, obj, "kind", prefix),
+                qty=_int(obj, "qty", prefix),
+                zone=_enum(Zone, obj, "zone", prefix),
+                occurred_at=parse_ts(obj.get("occurred_at"), prefix + "occurred_at"),
+                source=_enum(Source, obj, "source", prefix),
+                confidence=float(confidence),
+                from_zone=(
+                    _enum(Zone, obj, "from_zone", prefix) if obj.get("from_zone") is not None else None
+                ),
+                lot=_text(obj, "lot", prefix, required=False),
+                expiry=(
+                    parse_date(obj["expiry"], prefix + "expiry") if obj.get("expiry") is not None else None
+                ),
+                bin=_text(obj, "bin", prefix, required=False),
+                ref=_text(obj, "ref", prefix, required=False),
+                evidence=evidence,
+            )
+        except ContractError as e:
+            if e.field.startswith(prefix):
+                raise
+            raise ContractError(prefix + e.field, e.problem) from None
+
+
+@dataclass(frozen=True, slots=True)
+class DeltaBatch:
+    store: str
+    gateway: str
+    sent_at: datetime
+    deltas: tuple[StockDelta, ...]
+
+    def __post_init__(self) -> None:
+        check_id(self.store, "store")
+        check_id(self.gateway, "gateway")
+        if not self.deltas:
+            raise ContractError("deltas", "must hold at least one delta")
+        if len(self.deltas) > MAX_DELTAS_PER_BATCH:
+            raise ContractError("deltas", f"at most {MAX_DELTAS_PER_BATCH} per batch")
+        ids = {d.id for d in self.deltas}
+        if len(ids) != len(self.deltas):
+            raise ContractError("deltas", "ids must be unique within a batch")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "v": VERSION,
+            "store": self.store,
+            "gateway": self.gateway,
+            "sent_at": format_ts(self.sent_at),
+            "deltas": [d.to_json() for d in self.deltas],
+        }
+
+    @classmethod
+    def from_json(cls, obj: object) -> DeltaBatch:
+        if not isinstance(obj, Mapping):
+            raise ContractError("batch", "must be a JSON object")
+        if obj.get("v") != VERSION:
+            raise ContractError("v", f"must be {VERSION}, got {obj.get('v')!r}")
+        raw = obj.get("deltas")
+        if not isinstance(raw, Sequence) or isinstance(raw, str | bytes):
+            raise ContractError("deltas", "must be an array")
+        return cls(
+            store=check_id(obj.get("store"), "store"),
+            gateway=check_id(obj.get("gateway"), "gateway"),
+            sent_at=parse_ts(obj.get("sent_at"), "sent_at"),
+            deltas=tuple(StockDelta.from_json(d, f"deltas[{i}].") for i, d in enumerate(raw)),
+        )
+
+
+class GatewayState(StrEnum):
+    ONLINE = "online"
+    OFFLINE = "offline"
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayStatus:
+    """Retained on the status topic; the broker publishes the `offline` last will for us."""
+
+    store: str
+    gateway: str
+    state: GatewayState
+    at: datetime | None = None
+    version: str | None = None
+    outbox_depth: int | None = None
+    devices: Mapping[str, str] = field(default_factory=dict, compare=False)
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "v": VERSION,
+            "store": self.store,
+            "gateway": self.gateway,
+            "state": self.state.value,
+        }
+        if self.at is not None:
+            out["at"] = format_ts(self.at)
+        if self.version is not None:
+            out["version"] = self.version
+        if self.outbox_depth is not None:
+            out["outbox_depth"] = self.outbox_depth
+        if self.devices:
+            out["devices"] = dict(self.devices)
+        return out
+
+    @classmethod
+    def from_json(cls, obj: object) -> GatewayStatus:
+        if not isinstance(obj, Mapping):
+            raise ContractError("status", "must be a JSON object")
+        at = obj.get("at")
+        devices = obj.get("devices") or {}
+        if not isinstance(devices, Mapping):
+            raise ContractError("devices", "must be an object")
+        depth = obj.get("outbox_depth")
+        return cls(
+            store=check_id(obj.get("store"), "store"),
+            gateway=check_id(obj.get("gateway"), "gateway"),
+            state=_enum(GatewayState, obj, "state", ""),
+            at=parse_ts(at, "at") if at is not None else None,
+            version=_text(obj, "version", "", required=False),
+            outbox_depth=_int(obj, "outbox_depth", "") if depth is not None else None,
+            devices={str(k): str(v) for k, v in devices.items()},
+        )
+
+
+# --- topics ---------------------------------------------------------------------------------
+
+class Stream(StrEnum):
+    """What a gateway publishes under shelfsync/v1/store/{store}/gw/{gw}/…"""
+
+    DELTAS = "deltas"
+    STATUS = "status"
+    SHELVES = "shelves"
+    ALERTS = "alerts"
+    STOCKTAKES = "stocktakes"
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayTopic:
+    store: str
+    gateway: str
+    stream: Stream
+
+    def __post_init__(self) -> None:
+        check_id(self.store, "store")
+        check_id(self.gateway, "gateway")
+
+    def __str__(self) -> str:
+        return f"{TOPIC_ROOT}/{self.store}/gw/{self.gateway}/{self.stream.value}"
+
+    @classmethod
+    def parse(cls, topic: str) -> GatewayTopic:
+        parts = topic.split("/")
+        if len(parts) != 7 or "/".join(parts[:3]) != TOPIC_ROOT or parts[4] != "gw":
+            raise ContractError("topic", f"not a gateway topic: {topic!r}")
+        try:
+            stream = Stream(parts[6])
+        except ValueError:
+            raise ContractError("topic", f"unknown stream {parts[6]!r}") from None
+        return cls(parts[3], parts[5], stream)
+
+
+def gateway_topic(store: str, gateway: str, stream: Stream) -> str:
+    return str(GatewayTopic(store, gateway, stream))
+
+
+def command_topic(store: str, gateway: str, command: str) -> str:
+    check_id(command, "command")
+    return f"{TOPIC_ROOT}/{check_id(store, 'store')}/cmd/{check_id(gateway, 'gateway')}/{command}"
+
+
+def cloud_subscription(group: str = "cloud") -> str:
+    """The shared subscription every cloud worker joins (MQTT 5 §4.8.2)."""
+    return f"$share/{group}/{TOPIC_ROOT}/+/gw/+/#"
+
+
+# --- codec ----------------------------------------------------------------------------------
+
+def encode(payload: DeltaBatch | GatewayStatus) -> bytes:
+    return json.dumps(payload.to_json(), separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _load(raw: bytes | str) -> object:
+    try:
+        return json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ContractError("payload", f"not valid UTF-8 JSON: {e}") from None
+
+
+def decode_batch(raw: bytes | str) -> DeltaBatch:
+    return DeltaBatch.from_json(_load(raw))
+
+
+def decode_status(raw: bytes | str) -> GatewayStatus:
+    return GatewayStatus.from_json(_load(raw))
