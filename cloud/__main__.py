@@ -1,0 +1,85 @@
+"""`shelfsync cloud` / `python -m cloud`: serve the ledger, or migrate / verify it."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+
+from aiohttp import web
+
+from cloud.settings import Settings, admin_token_from
+from edge.mqtt import BrokerUrl
+
+EPILOG = """examples:
+  SHELFSYNC_ADMIN_TOKEN=s3cret shelfsync cloud --db sqlite:///ledger.db --mqtt mqtt://127.0.0.1:1883
+  shelfsync cloud --db postgresql://shelfsync@db/shelfsync --mqtt mqtts://cloud:pw@broker:8883?ca=ca.pem
+  shelfsync cloud migrate --db postgresql://shelfsync@db/shelfsync     (once per release)
+  shelfsync cloud verify --db sqlite:///ledger.db      (rebuild from movements, compare with balances)
+"""
+
+
+def main(argv: list[str], prog: str = "shelfsync cloud") -> int:
+    action = "serve"
+    if argv and argv[0] in ("serve", "migrate", "verify"):
+        action, argv = argv[0], argv[1:]
+    parser = argparse.ArgumentParser(
+        prog=f"{prog} [serve|migrate|verify]", epilog=EPILOG,
+        description="The cloud stock ledger: MQTT ingest and REST API. "
+                    "The admin bearer token comes from SHELFSYNC_ADMIN_TOKEN.",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--db", default="sqlite:///shelfsync-ledger.db",
+                        help="database URL (default: %(default)s)")
+    parser.add_argument("--mqtt", default="mqtt://127.0.0.1:1883",
+                        help="broker URL, or 'none' to serve the API without ingest (default: %(default)s)")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--worker-id", default="", help="unique per worker (default: host name)")
+    parser.add_argument("--no-migrate", action="store_true", help="do not run migrations at start")
+    parser.add_argument("--log-level", default="INFO")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    if action == "migrate":
+        from cloud.db.migrate import upgrade
+        upgrade(args.db)
+        print(f"{prog}: schema is at head")
+        return 0
+    if action == "verify":
+        return asyncio.run(_verify(args.db))
+
+    token = admin_token_from()
+    if not token:
+        print(f"{prog}: set SHELFSYNC_ADMIN_TOKEN to the admin bearer token", file=sys.stderr)
+        return 2
+    try:
+        mqtt = None if args.mqtt == "none" else BrokerUrl.parse(args.mqtt)
+    except ValueError as e:
+        print(f"{prog}: --mqtt: {e}", file=sys.stderr)
+        return 2
+    from cloud.app import create_app
+
+    settings = Settings(db_url=args.db, mqtt=mqtt, host=args.host, port=args.port, admin_token=token,
+                        worker_id=args.worker_id, migrate=not args.no_migrate)
+    web.run_app(create_app(settings), host=args.host, port=args.port, access_log=None,
+                print=lambda *_: print(f"cloud: serving on http://{args.host}:{args.port}", file=sys.stderr))
+    return 0
+
+
+async def _verify(db: str) -> int:
+    from cloud.db import repo
+
+    engine = repo.make_engine(db)
+    try:
+        mismatches = await repo.rebuild_mismatches(repo.sessionmaker(engine))
+    finally:
+        await engine.dispose()
+    print(json.dumps({"mismatches": mismatches}, indent=2))
+    return 1 if mismatches else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:], prog="python -m cloud"))

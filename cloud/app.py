@@ -1,0 +1,66 @@
+"""create_app(settings) → the cloud service: database engine, MQTT ingest, REST API.
+
+Each resource is a cleanup_ctx generator, so it is opened at startup and closed at shutdown in
+reverse order, and tests can build the same app against any database and broker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from cloud.api.handlers import ADMIN_TOKEN, HEALTH, MAKER, add_routes, bearer_auth
+from cloud.db import repo
+from cloud.db.migrate import upgrade
+from cloud.ingest import Ingest
+from cloud.settings import Settings
+
+log = logging.getLogger(__name__)
+
+SETTINGS = web.AppKey("settings", Settings)
+INGEST = web.AppKey("ingest", Ingest)
+
+
+async def _database(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    if settings.migrate:
+        await asyncio.get_running_loop().run_in_executor(None, upgrade, settings.db_url)
+    engine = repo.make_engine(settings.db_url, pool_size=5, max_overflow=5) \
+        if not settings.db_url.startswith("sqlite") else repo.make_engine(settings.db_url)
+    app[MAKER] = repo.sessionmaker(engine)
+    yield
+    await engine.dispose()
+
+
+async def _ingest(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    if settings.mqtt is None:
+        yield
+        return
+    ingest = Ingest(app[MAKER], settings.mqtt, settings.client_id, settings.share_group)
+    app[INGEST] = ingest
+    app[HEALTH]["ingest"] = lambda: {
+        "connected": ingest.stats.connected, "batches": ingest.stats.batches,
+        "deltas": ingest.stats.deltas, "duplicates": ingest.stats.duplicates,
+        "dead_letters": ingest.stats.dead_letters,
+    }
+    task = asyncio.create_task(ingest.run(), name="ingest")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+def create_app(settings: Settings) -> web.Application:
+    app = web.Application(middlewares=[bearer_auth])
+    app[SETTINGS] = settings
+    app[ADMIN_TOKEN] = settings.admin_token
+    app[HEALTH] = {"worker": lambda: settings.client_id}
+    app.cleanup_ctx.append(_database)
+    app.cleanup_ctx.append(_ingest)
+    add_routes(app)
+    return app

@@ -1,0 +1,343 @@
+"""The ledger in the database: apply a DeltaBatch atomically, read stock back.
+
+Works the same on SQLite and PostgreSQL: no row locks (SQLite has none), only a unique key on the
+delta id (a redelivered delta is skipped) and a compare-and-set on each SKU's head version, so two
+workers applying batches for the same SKU cannot both win; the loser retries its whole batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import delete, event, func, insert, select, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from cloud.db import ledger
+from cloud.db.models import Balance, DeadLetter, Gateway, Lot, Movement, SkuHead
+from edge.contract import DeltaBatch, GatewayStatus, StockDelta
+
+log = logging.getLogger(__name__)
+MAX_ATTEMPTS = 8
+
+
+class ConflictRetry(Exception):
+    """Another worker changed a SKU this batch touches; the batch is retried from scratch."""
+
+
+def async_url(url: str) -> str:
+    """Plain URLs (sqlite:///x.db, postgresql://…) → the async driver this service uses."""
+    u = make_url(url)
+    if u.drivername in ("sqlite", "sqlite+pysqlite"):
+        u = u.set(drivername="sqlite+aiosqlite")
+    elif u.drivername in ("postgresql", "postgres", "postgresql+psycopg2", "postgresql+psycopg"):
+        u = u.set(drivername="postgresql+asyncpg")
+    return u.render_as_string(hide_password=False)
+
+
+def make_engine(url: str, **kw: Any) -> AsyncEngine:
+    engine = create_async_engine(async_url(url), **kw)
+    if engine.dialect.name == "sqlite":
+        @event.listens_for(engine.sync_engine, "connect")
+        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=FULL")  # an acked batch is on disk
+            cur.execute("PRAGMA busy_timeout=10000")
+            cur.close()
+    return engine
+
+
+def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    applied: int
+    duplicates: int
+    replayed_skus: int = 0
+
+
+def _move(m: Movement) -> ledger.Move:
+    return ledger.Move(m.id, m.kind, m.qty, m.zone, m.occurred_at, m.lot, m.expiry, m.from_zone)
+
+
+def _delta_move(d: StockDelta) -> ledger.Move:
+    return ledger.Move(d.id, d.kind.value, d.qty, d.zone.value, d.occurred_at, d.lot or ledger.NO_LOT,
+                       d.expiry, d.from_zone.value if d.from_zone else None)
+
+
+def _row(batch: DeltaBatch, d: StockDelta, now: datetime) -> dict[str, Any]:
+    return {
+        "id": d.id, "store": batch.store, "gateway": batch.gateway, "seq": d.seq, "sku": d.sku,
+        "kind": d.kind.value, "qty": d.qty, "zone": d.zone.value,
+        "from_zone": d.from_zone.value if d.from_zone else None, "lot": d.lot or ledger.NO_LOT,
+        "expiry": d.expiry, "occurred_at": d.occurred_at, "source": d.source.value,
+        "confidence": d.confidence, "bin": d.bin, "ref": d.ref,
+        "evidence": json.dumps(dict(d.evidence)) if d.evidence is not None else None,
+        "received_at": now,
+    }
+
+
+def _upsert(session: AsyncSession) -> Any:
+    return postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
+
+
+async def apply_batch(maker: async_sessionmaker[AsyncSession], batch: DeltaBatch) -> Applied:
+    """Apply a batch in one transaction, retrying when another worker raced us on a SKU."""
+    for attempt in range(MAX_ATTEMPTS):
+        try:
+            async with maker() as session, session.begin():
+                return await _apply(session, batch)
+        except (ConflictRetry, IntegrityError) as e:
+            log.debug("batch %s/%s retry %d: %s", batch.store, batch.gateway, attempt + 1, e)
+        except OperationalError as e:
+            if "locked" not in str(e) and "deadlock" not in str(e):
+                raise
+            log.debug("batch %s/%s retry %d: %s", batch.store, batch.gateway, attempt + 1, e)
+        await asyncio.sleep(random.uniform(0, 0.005 * 2 ** attempt))
+    raise ConflictRetry(f"batch from {batch.store}/{batch.gateway} lost {MAX_ATTEMPTS} races in a row")
+
+
+async def _apply(session: AsyncSession, batch: DeltaBatch) -> Applied:
+    now = datetime.now(UTC)
+    ids = [d.id for d in batch.deltas]
+    seen = set((await session.scalars(select(Movement.id).where(Movement.id.in_(ids)))).all())
+    fresh = [d for d in batch.deltas if d.id not in seen]
+    store = batch.store
+    if fresh:
+        await session.execute(insert(Movement), [_row(batch, d, now) for d in fresh])
+        by_sku: dict[str, list[ledger.Move]] = defaultdict(list)
+        for d in fresh:
+            by_sku[d.sku].append(_delta_move(d))
+        replayed = await _update_books(session, store, by_sku)
+    else:
+        replayed = 0
+    await _touch_gateway(session, batch, fresh, now)
+    return Applied(len(fresh), len(seen), replayed)
+
+
+async def _update_books(session: AsyncSession, store: str, by_sku: dict[str, list[ledger.Move]]) -> int:
+    skus = sorted(by_sku)
+    heads = {h.sku: h for h in (await session.scalars(
+        select(SkuHead).where(SkuHead.store == store, SkuHead.sku.in_(skus)))).all()}
+    incremental, replay = [], []
+    for sku in skus:
+        moves = by_sku[sku]
+        head = heads.get(sku)
+        if head is None or min(m.order for m in moves) > (head.head_at, head.head_id):
+            incremental.append(sku)
+        else:
+            replay.append(sku)
+
+    books: dict[str, ledger.SkuBook] = {}
+    if incremental:
+        rows = (await session.scalars(
+            select(Balance).where(Balance.store == store, Balance.sku.in_(incremental)))).all()
+        for sku in incremental:
+            books[sku] = ledger.SkuBook()
+        for b in rows:
+            books[b.sku].qty[(b.zone, b.lot)] = b.qty
+        for lot in (await session.scalars(
+                select(Lot).where(Lot.store == store, Lot.sku.in_(incremental)))).all():
+            books[lot.sku].expiry[lot.lot] = lot.expiry
+        for sku in incremental:
+            for m in sorted(by_sku[sku], key=lambda m: m.order):
+                books[sku].apply(m)
+    if replay:
+        history = (await session.scalars(
+            select(Movement).where(Movement.store == store, Movement.sku.in_(replay)))).all()
+        grouped: dict[str, list[ledger.Move]] = defaultdict(list)
+        for m in history:
+            grouped[m.sku].append(_move(m))
+        for sku in replay:
+            books[sku] = ledger.replay(grouped[sku])
+
+    # Compare-and-set every existing head we read; insert the new ones. A loser retries.
+    existing = [heads[s] for s in skus if s in heads]
+    if existing:
+        bumped = await session.execute(
+            update(SkuHead)
+            .where(SkuHead.store == store,
+                   tuple_(SkuHead.sku, SkuHead.version).in_([(h.sku, h.version) for h in existing]))
+            .values(version=SkuHead.version + 1)
+            .execution_options(synchronize_session=False))
+        if bumped.rowcount != len(existing):
+            raise ConflictRetry(f"{len(existing) - bumped.rowcount} SKU heads moved under us")
+        for h in existing:
+            newest = max((m.order for m in by_sku[h.sku]), default=(h.head_at, h.head_id))
+            top = max(newest, (h.head_at, h.head_id))
+            if top != (h.head_at, h.head_id):
+                await session.execute(
+                    update(SkuHead).where(SkuHead.store == store, SkuHead.sku == h.sku)
+                    .values(head_at=top[0], head_id=top[1])
+                    .execution_options(synchronize_session=False))
+    new_heads = [s for s in skus if s not in heads]
+    if new_heads:
+        await session.execute(insert(SkuHead), [
+            {"store": store, "sku": s, "version": 1,
+             "head_at": max(m.order for m in by_sku[s])[0], "head_id": max(m.order for m in by_sku[s])[1]}
+            for s in new_heads])
+
+    await session.execute(delete(Balance).where(Balance.store == store, Balance.sku.in_(skus))
+                          .execution_options(synchronize_session=False))
+    rows = [
+        {"store": store, "sku": sku, "zone": zone, "lot": lot, "qty": qty, "expiry": book.expiry.get(lot)}
+        for sku, book in books.items() for (zone, lot), qty in book.qty.items()
+    ]
+    if rows:
+        await session.execute(insert(Balance), rows)
+    lot_skus = [s for s in skus if books[s].expiry]
+    if lot_skus:
+        await session.execute(delete(Lot).where(Lot.store == store, Lot.sku.in_(lot_skus))
+                              .execution_options(synchronize_session=False))
+        await session.execute(insert(Lot), [
+            {"store": store, "sku": s, "lot": lot, "expiry": exp}
+            for s in lot_skus for lot, exp in books[s].expiry.items()])
+    return len(replay)
+
+
+async def _touch_gateway(session: AsyncSession, batch: DeltaBatch, fresh: Sequence[StockDelta],
+                         now: datetime) -> None:
+    stmt = _upsert(session)(Gateway).values(
+        store=batch.store, gateway=batch.gateway, last_batch_at=now,
+        max_seq=max((d.seq for d in fresh), default=0), deltas=len(fresh))
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["store", "gateway"],
+        set_={"last_batch_at": now,
+              "max_seq": func.max(Gateway.max_seq, stmt.excluded.max_seq)
+              if session.bind.dialect.name == "sqlite"
+              else func.greatest(Gateway.max_seq, stmt.excluded.max_seq),
+              "deltas": Gateway.deltas + len(fresh)})
+    await session.execute(stmt)
+
+
+async def record_status(maker: async_sessionmaker[AsyncSession], status: GatewayStatus) -> None:
+    async with maker() as session, session.begin():
+        stmt = _upsert(session)(Gateway).values(
+            store=status.store, gateway=status.gateway, state=status.state.value,
+            status_at=status.at or datetime.now(UTC), max_seq=0, deltas=0)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["store", "gateway"],
+            set_={"state": status.state.value, "status_at": status.at or datetime.now(UTC)})
+        await session.execute(stmt)
+
+
+async def dead_letter(maker: async_sessionmaker[AsyncSession], topic: str, payload: bytes,
+                      reason: str) -> None:
+    async with maker() as session, session.begin():
+        await session.execute(insert(DeadLetter).values(
+            received_at=datetime.now(UTC), topic=topic[:256], reason=reason[:2000],
+            payload=payload.decode("utf-8", errors="replace")[:1_000_000]))
+
+
+# --- reads ----------------------------------------------------------------------------------
+
+def _books(rows: Iterable[Balance]) -> dict[tuple[str, str], ledger.SkuBook]:
+    """Books from balance rows; each row carries its lot's expiry for reading."""
+    books: dict[tuple[str, str], ledger.SkuBook] = defaultdict(ledger.SkuBook)
+    for b in rows:
+        book = books[(b.store, b.sku)]
+        book.qty[(b.zone, b.lot)] = b.qty
+        if b.lot != ledger.NO_LOT:
+            book.expiry[b.lot] = b.expiry
+    return books
+
+
+def item_json(sku: str, book: ledger.SkuBook, today: date) -> dict[str, Any]:
+    lots: dict[str, int] = defaultdict(int)
+    for (_, lot), q in book.qty.items():
+        lots[lot] += q
+    return {
+        "sku": sku,
+        "on_hand": book.on_hand,
+        "available": ledger.available(book, today),
+        "zones": {z: book.zone_total(z) for z in (ledger.FLOOR, ledger.BACKROOM)},
+        "lots": [{"lot": lot or None, "expiry": book.expiry[lot].isoformat() if book.expiry.get(lot) else None,
+                  "qty": q} for lot, q in sorted(lots.items(), key=lambda kv: (book.expiry.get(kv[0]) or date.max, kv[0])) if q],
+    }
+
+
+async def store_stock(maker: async_sessionmaker[AsyncSession], store: str, sku: str | None,
+                      today: date) -> list[dict[str, Any]]:
+    async with maker() as session:
+        q = select(Balance).where(Balance.store == store)
+        if sku is not None:
+            q = q.where(Balance.sku == sku)
+        books = _books((await session.scalars(q)).all())
+    return [item_json(s, book, today) for (_, s), book in sorted(books.items())]
+
+
+async def sku_stock(maker: async_sessionmaker[AsyncSession], sku: str, today: date) -> dict[str, Any]:
+    async with maker() as session:
+        books = _books((await session.scalars(select(Balance).where(Balance.sku == sku))).all())
+    stores = [{"store": st, "on_hand": b.on_hand, "available": ledger.available(b, today)}
+              for (st, _), b in sorted(books.items())]
+    return {"sku": sku, "on_hand": sum(s["on_hand"] for s in stores),
+            "available": sum(s["available"] for s in stores), "stores": stores}
+
+
+async def movements(maker: async_sessionmaker[AsyncSession], store: str, since: int,
+                    limit: int) -> list[dict[str, Any]]:
+    async with maker() as session:
+        rows = (await session.scalars(
+            select(Movement).where(Movement.store == store, Movement.pos > since)
+            .order_by(Movement.pos).limit(limit))).all()
+    return [{
+        "pos": m.pos, "id": m.id, "gateway": m.gateway, "seq": m.seq, "sku": m.sku, "kind": m.kind,
+        "qty": m.qty, "zone": m.zone, "from_zone": m.from_zone, "lot": m.lot or None,
+        "expiry": m.expiry.isoformat() if m.expiry else None,
+        "occurred_at": m.occurred_at.isoformat().replace("+00:00", "Z"), "source": m.source,
+        "confidence": m.confidence, "bin": m.bin, "ref": m.ref,
+        "received_at": m.received_at.isoformat().replace("+00:00", "Z"),
+    } for m in rows]
+
+
+async def gateways(maker: async_sessionmaker[AsyncSession]) -> list[dict[str, Any]]:
+    async with maker() as session:
+        rows = (await session.scalars(select(Gateway).order_by(Gateway.store, Gateway.gateway))).all()
+    return [{"store": g.store, "gateway": g.gateway, "state": g.state,
+             "status_at": g.status_at.isoformat() if g.status_at else None,
+             "last_batch_at": g.last_batch_at.isoformat() if g.last_batch_at else None,
+             "max_seq": g.max_seq, "deltas": g.deltas,
+             "seq_gaps": max(0, g.max_seq - g.deltas)} for g in rows]
+
+
+async def dead_letters(maker: async_sessionmaker[AsyncSession], limit: int = 100) -> list[dict[str, Any]]:
+    async with maker() as session:
+        rows = (await session.scalars(select(DeadLetter).order_by(DeadLetter.id.desc()).limit(limit))).all()
+    return [{"id": d.id, "received_at": d.received_at.isoformat(), "topic": d.topic, "reason": d.reason,
+             "payload": d.payload[:2000]} for d in rows]
+
+
+async def rebuild_mismatches(maker: async_sessionmaker[AsyncSession]) -> list[dict[str, Any]]:
+    """Replay every SKU's movements and compare with the cached balances; [] when they agree."""
+    async with maker() as session:
+        history = (await session.scalars(select(Movement))).all()
+        cached = _books((await session.scalars(select(Balance))).all())
+    grouped: dict[tuple[str, str], list[ledger.Move]] = defaultdict(list)
+    for m in history:
+        grouped[(m.store, m.sku)].append(_move(m))
+    out = []
+    for key in sorted(set(grouped) | set(cached)):
+        rebuilt = ledger.replay(grouped.get(key, []))
+        have = cached.get(key, ledger.SkuBook())
+        if rebuilt.qty != have.qty:
+            out.append({"store": key[0], "sku": key[1], "rebuilt": _keyed(rebuilt.qty),
+                        "cached": _keyed(have.qty)})
+    return out
+
+
+def _keyed(qty: dict[tuple[str, str], int]) -> dict[str, int]:
+    return {f"{z}/{lot}": q for (z, lot), q in sorted(qty.items())}

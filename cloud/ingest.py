@@ -1,0 +1,116 @@
+"""MQTT → ledger: the cloud worker's consumer of every gateway's deltas and status.
+
+Joins the shared subscription (ARCHITECTURE §5) so the load splits across workers. Each message
+is acknowledged only after its effect is committed: a worker that dies mid-batch leaves the
+message unacknowledged and the broker redelivers it. A payload that breaks the contract goes to
+the dead-letter table with the reason and is acknowledged, so it never blocks the stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, field
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from cloud.db import repo
+from edge import contract
+from edge.contract import ContractError, Stream
+from edge.mqtt import BrokerUrl, Message, MqttClient, MqttError
+from edge.publisher import Backoff
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class IngestStats:
+    batches: int = 0
+    deltas: int = 0
+    duplicates: int = 0
+    dead_letters: int = 0
+    statuses: int = 0
+    last_commit: float = 0.0
+    connected: bool = False
+    commit_ms: list[float] = field(default_factory=list)
+
+
+class Ingest:
+    def __init__(self, maker: async_sessionmaker[AsyncSession], broker: BrokerUrl, client_id: str,
+                 group: str = "cloud") -> None:
+        self.maker = maker
+        self.broker = broker
+        self.client_id = client_id
+        self.group = group
+        self.stats = IngestStats()
+        self.ready = asyncio.Event()
+
+    async def run(self) -> None:
+        backoff = Backoff()
+        while True:
+            client = MqttClient(self.broker, self.client_id, clean_start=False, manual_ack=True,
+                                session_expiry=7 * 24 * 3600, max_inflight=100)
+            try:
+                await client.connect()
+                await client.subscribe(contract.cloud_subscription(self.group), qos=1)
+                log.info("ingest %s subscribed on %s", self.client_id, self.broker.redacted())
+                self.stats.connected = True
+                self.ready.set()
+                backoff.reset()
+                await self._consume(client)
+            except (MqttError, TimeoutError, OSError) as e:
+                log.warning("ingest: broker %s: %s", self.broker.redacted(), e)
+            except Exception:
+                # The ledger is unreachable or failing: the unacknowledged message is redelivered
+                # after we reconnect, so drop the link and retry rather than lose or skip it.
+                log.exception("ingest: applying a message failed; reconnecting")
+            finally:
+                self.stats.connected = False
+                with contextlib.suppress(Exception):
+                    await client.disconnect()
+            await asyncio.sleep(backoff.next_delay())
+
+    async def _consume(self, client: MqttClient) -> None:
+        closed = asyncio.ensure_future(client.closed.wait())
+        try:
+            while True:
+                getter = asyncio.ensure_future(client.messages.get())
+                done, _ = await asyncio.wait({getter, closed}, return_when=asyncio.FIRST_COMPLETED)
+                if getter not in done:
+                    getter.cancel()
+                    raise MqttError("connection lost")
+                message = getter.result()
+                await self.handle(message)
+                client.ack(message)
+        finally:
+            closed.cancel()
+
+    async def handle(self, message: Message) -> None:
+        """Apply one message. Raises only for infrastructure faults (DB down): then no ack."""
+        try:
+            topic = contract.GatewayTopic.parse(message.topic)
+            if topic.stream is Stream.DELTAS:
+                batch = contract.decode_batch(message.payload)
+                if (batch.store, batch.gateway) != (topic.store, topic.gateway):
+                    raise ContractError("store", f"payload says {batch.store}/{batch.gateway}, "
+                                                 f"topic says {topic.store}/{topic.gateway}")
+                started = time.perf_counter()
+                result = await repo.apply_batch(self.maker, batch)
+                self.stats.batches += 1
+                self.stats.deltas += result.applied
+                self.stats.duplicates += result.duplicates
+                self.stats.last_commit = time.time()
+                self.stats.commit_ms.append((time.perf_counter() - started) * 1000)
+                del self.stats.commit_ms[:-1000]
+            elif topic.stream is Stream.STATUS:
+                if message.payload:  # an empty retained message clears the status; nothing to do
+                    await repo.record_status(self.maker, contract.decode_status(message.payload))
+                    self.stats.statuses += 1
+            else:
+                log.debug("ingest: %s not handled yet", topic.stream)
+        except ContractError as e:
+            log.warning("dead letter from %s: %s", message.topic, e)
+            await repo.dead_letter(self.maker, message.topic, message.payload, str(e))
+            self.stats.dead_letters += 1

@@ -1,0 +1,31 @@
+"""Cloud service settings: command line and environment, parsed once."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from edge.mqtt import BrokerUrl
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    db_url: str = "sqlite:///shelfsync-ledger.db"
+    mqtt: BrokerUrl | None = None  # None: no ingest (API only)
+    host: str = "127.0.0.1"
+    port: int = 8080
+    admin_token: str = ""
+    worker_id: str = ""
+    share_group: str = "cloud"
+    migrate: bool = True
+
+    @property
+    def client_id(self) -> str:
+        return f"cloud-{self.worker_id or socket.gethostname()}"
+
+
+def admin_token_from(env: Mapping[str, str] | None = None) -> str:
+    env = os.environ if env is None else env
+    return env.get("SHELFSYNC_ADMIN_TOKEN", "")

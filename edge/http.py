@@ -1,0 +1,96 @@
+"""The gateway's HTTP face on the store LAN: the POS webhook, staff movements, health.
+
+A 200 from POST /v1/pos/transactions means the deltas are committed (fsync'd) in the outbox. A
+repeated txn with the same body answers 200 with "duplicate": true and writes nothing; the same
+txn with another body is a 409. A bad body is a 400 naming the field, and writes nothing.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from edge.contract import ContractError
+from edge.outbox import Outbox, OutboxError, SourceKeyConflict, body_hash
+from edge.sources.pos import ParsedRequest, parse_movements, parse_transaction
+
+log = logging.getLogger(__name__)
+
+OUTBOX = web.AppKey("outbox", Outbox)
+TOKEN = web.AppKey("token", str)
+HEALTH = web.AppKey("health", dict)
+MAX_BODY = 1 << 20
+
+
+def _error(status: int, message: str, **extra: Any) -> web.Response:
+    return web.json_response({"error": message, **extra}, status=status)
+
+
+@web.middleware
+async def bearer_auth(request: web.Request,
+                      handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+    if request.path == "/healthz":
+        return await handler(request)
+    expected = request.app[TOKEN]
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(token.encode(), expected.encode()):
+        return _error(401, "missing or wrong bearer token")
+    return await handler(request)
+
+
+async def _read_json(request: web.Request) -> object:
+    try:
+        raw = await request.read()
+        return json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ContractError("body", f"not valid JSON: {e}") from None
+
+
+async def _store(request: web.Request, parse: Callable[[object], ParsedRequest]) -> web.Response:
+    try:
+        body = await _read_json(request)
+        parsed = parse(body)
+    except ContractError as e:
+        log.info("rejected %s: %s", request.path, e)
+        return _error(400, str(e), field=e.field)
+    try:
+        result = await request.app[OUTBOX].append(parsed.deltas, source_key=parsed.key,
+                                                  source_hash=body_hash(body))
+    except SourceKeyConflict as e:
+        return _error(409, str(e))
+    except OutboxError as e:
+        log.error("could not store %s: %s", parsed.key, e)
+        return _error(503, "the gateway could not store this; retry later")
+    return web.json_response({"accepted": len(result.seqs), "duplicate": result.duplicate,
+                              "seqs": list(result.seqs)})
+
+
+async def post_transaction(request: web.Request) -> web.Response:
+    return await _store(request, parse_transaction)
+
+
+async def post_movements(request: web.Request) -> web.Response:
+    return await _store(request, parse_movements)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    health = request.app[HEALTH]
+    return web.json_response({"ok": True, **{k: v() for k, v in health.items()}})
+
+
+def create_app(outbox: Outbox, token: str,
+               health: dict[str, Callable[[], object]] | None = None) -> web.Application:
+    app = web.Application(middlewares=[bearer_auth], client_max_size=MAX_BODY)
+    app[OUTBOX] = outbox
+    app[TOKEN] = token
+    app[HEALTH] = health or {}
+    app.router.add_post("/v1/pos/transactions", post_transaction)
+    app.router.add_post("/v1/stock/movements", post_movements)
+    app.router.add_get("/healthz", healthz)
+    return app

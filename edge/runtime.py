@@ -1,0 +1,104 @@
+"""`shelfsync gateway`: wires a store gateway together and runs it until SIGTERM.
+
+The only module that knows every part: outbox, HTTP face (POS webhook), MQTT publisher.
+Device sources (RFID, weight shelves, cameras) plug in here as they land.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+
+from aiohttp import web
+
+from edge.config import ConfigError, StoreConfig, load_config
+from edge.http import create_app
+from edge.outbox import Outbox, OutboxError
+from edge.publisher import Publisher
+
+log = logging.getLogger("shelfsync.gateway")
+
+EPILOG = """example:
+  shelfsync gateway --config /etc/shelfsync/store.toml
+
+A minimal store.toml:
+  [store]
+  id = "sh-0042"
+  [mqtt]
+  url = "mqtt://127.0.0.1:1883"
+  [http]
+  listen = "0.0.0.0:8081"
+  token = "change-me-long-random"
+"""
+
+
+async def run_gateway(config: StoreConfig, *, ready: asyncio.Event | None = None,
+                      stop: asyncio.Event | None = None) -> None:
+    stop = stop or asyncio.Event()
+    outbox = Outbox(config.outbox_path, sent_retention_s=config.outbox.sent_retention_days * 86400)
+    await outbox.open()
+    publisher = Publisher(outbox, config.mqtt.broker, config.store, config.gateway,
+                          batch_max=config.outbox.batch_max, keepalive=config.mqtt.keepalive)
+    app = create_app(outbox, config.http.token, health={
+        "store": lambda: config.store,
+        "gateway": lambda: config.gateway,
+        "mqtt_connected": publisher.connected.is_set,
+        "outbox_depth": lambda: outbox.depth,
+        "published": lambda: publisher.published,
+    })
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, config.http.host, config.http.port)
+    try:
+        await site.start()
+        log.info("gateway %s/%s: POS webhook on %s:%d, broker %s, outbox %s (%d unsent)",
+                 config.store, config.gateway, config.http.host, config.http.port,
+                 config.mqtt.broker.redacted(), config.outbox_path, outbox.depth)
+        async with asyncio.TaskGroup() as tasks:
+            publishing = tasks.create_task(publisher.run(), name="publisher")
+            if ready is not None:
+                ready.set()
+            await stop.wait()
+            publishing.cancel()
+        await publisher.announce_offline()
+    finally:
+        await runner.cleanup()
+        await outbox.close()
+
+
+def main(argv: list[str], prog: str = "shelfsync gateway") -> int:
+    parser = argparse.ArgumentParser(prog=prog, description="Run a store gateway.", epilog=EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", required=True, help="the store's TOML config")
+    parser.add_argument("--log-level", default="INFO")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        config = load_config(args.config)
+    except ConfigError as e:
+        print(f"{prog}: {e}", file=sys.stderr)
+        return 2
+
+    async def serve() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await run_gateway(config, stop=stop)
+
+    try:
+        asyncio.run(serve())
+    except OutboxError as e:
+        print(f"{prog}: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:
+        print(f"{prog}: {e}", file=sys.stderr)
+        return 1
+    with contextlib.suppress(Exception):
+        logging.shutdown()
+    return 0
