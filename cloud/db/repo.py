@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import delete, event, func, insert, select, tuple_, update
+from sqlalchemy import delete, event, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from cloud.db import ledger
@@ -102,8 +102,8 @@ async def apply_batch(maker: async_sessionmaker[AsyncSession], batch: DeltaBatch
                 return await _apply(session, batch)
         except (ConflictRetry, IntegrityError) as e:
             log.debug("batch %s/%s retry %d: %s", batch.store, batch.gateway, attempt + 1, e)
-        except OperationalError as e:
-            if "locked" not in str(e) and "deadlock" not in str(e):
+        except DBAPIError as e:
+            if not any(w in str(e).lower() for w in ("locked", "deadlock", "serializ")):
                 raise
             log.debug("batch %s/%s retry %d: %s", batch.store, batch.gateway, attempt + 1, e)
         await asyncio.sleep(random.uniform(0, 0.005 * 2 ** attempt))
@@ -128,10 +128,29 @@ async def _apply(session: AsyncSession, batch: DeltaBatch) -> Applied:
     return Applied(len(fresh), len(seen), replayed)
 
 
+async def _lock_heads(session: AsyncSession, store: str, skus: list[str]) -> dict[str, SkuHead]:
+    """Lock the SKUs' heads before reading their books, and return them as they are now.
+
+    Writing first makes the database serialise workers on the same SKU: PostgreSQL makes a second
+    writer wait for the row lock (in SKU order, so no deadlocks) and then re-reads the row; SQLite
+    has one writer at a time. Whatever we read after this is what the previous writer committed.
+    """
+    locked = select(SkuHead.sku).where(SkuHead.store == store, SkuHead.sku.in_(skus)).order_by(SkuHead.sku)
+    if session.bind.dialect.name == "postgresql":
+        locked = locked.with_for_update()
+    result = await session.execute(
+        update(SkuHead)
+        .where(SkuHead.store == store, SkuHead.sku.in_(locked.scalar_subquery()))
+        .values(version=SkuHead.version + 1)
+        .returning(SkuHead.sku, SkuHead.version, SkuHead.head_at, SkuHead.head_id)
+        .execution_options(synchronize_session=False))
+    return {r.sku: SkuHead(store=store, sku=r.sku, version=r.version, head_at=r.head_at, head_id=r.head_id)
+            for r in result}
+
+
 async def _update_books(session: AsyncSession, store: str, by_sku: dict[str, list[ledger.Move]]) -> int:
     skus = sorted(by_sku)
-    heads = {h.sku: h for h in (await session.scalars(
-        select(SkuHead).where(SkuHead.store == store, SkuHead.sku.in_(skus)))).all()}
+    heads = await _lock_heads(session, store, skus)
     incremental, replay = [], []
     for sku in skus:
         moves = by_sku[sku]
@@ -164,25 +183,13 @@ async def _update_books(session: AsyncSession, store: str, by_sku: dict[str, lis
         for sku in replay:
             books[sku] = ledger.replay(grouped[sku])
 
-    # Compare-and-set every existing head we read; insert the new ones. A loser retries.
-    existing = [heads[s] for s in skus if s in heads]
-    if existing:
-        bumped = await session.execute(
-            update(SkuHead)
-            .where(SkuHead.store == store,
-                   tuple_(SkuHead.sku, SkuHead.version).in_([(h.sku, h.version) for h in existing]))
-            .values(version=SkuHead.version + 1)
-            .execution_options(synchronize_session=False))
-        if bumped.rowcount != len(existing):
-            raise ConflictRetry(f"{len(existing) - bumped.rowcount} SKU heads moved under us")
-        for h in existing:
-            newest = max((m.order for m in by_sku[h.sku]), default=(h.head_at, h.head_id))
-            top = max(newest, (h.head_at, h.head_id))
-            if top != (h.head_at, h.head_id):
-                await session.execute(
-                    update(SkuHead).where(SkuHead.store == store, SkuHead.sku == h.sku)
-                    .values(head_at=top[0], head_id=top[1])
-                    .execution_options(synchronize_session=False))
+    for sku, h in heads.items():
+        top = max(max(m.order for m in by_sku[sku]), (h.head_at, h.head_id))
+        if top != (h.head_at, h.head_id):
+            await session.execute(
+                update(SkuHead).where(SkuHead.store == store, SkuHead.sku == sku)
+                .values(head_at=top[0], head_id=top[1])
+                .execution_options(synchronize_session=False))
     new_heads = [s for s in skus if s not in heads]
     if new_heads:
         await session.execute(insert(SkuHead), [

@@ -1,0 +1,1 @@
+"""One module per input: each turns a device protocol into observation values."""
