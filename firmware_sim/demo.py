@@ -1,0 +1,173 @@
+"""`shelfsync demo`: the whole system on one machine, checked against the world's ground truth.
+
+Starts a private Mosquitto on a free port, the cloud on SQLite, and for each store a gateway and a
+simulated POS; trades for the given minutes (in accelerated simulated time), waits until every
+gateway's outbox has drained into the ledger, then compares the ledger with the truth.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import secrets
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from firmware_sim import procs
+from firmware_sim.pos import PosStats, run_pos
+from firmware_sim.world import StoreWorld, WorldConfig
+
+EPILOG = """examples:
+  shelfsync demo                                  2 stores, 1 minute
+  shelfsync demo --stores 5 --minutes 3 --seed 7
+  shelfsync demo --stores 2 --minutes 1 --json    machine-readable summary
+"""
+
+
+def say(quiet: bool, message: str) -> None:
+    if not quiet:
+        print(message, file=sys.stderr, flush=True)
+
+
+async def _get(session: aiohttp.ClientSession, url: str, token: str | None = None) -> Any:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    async with session.get(url, headers=headers) as r:
+        r.raise_for_status()
+        return await r.json()
+
+
+async def wait_drained(session: aiohttp.ClientSession, gateways: dict[str, int], cloud: str, token: str,
+                       expected: dict[str, int], timeout: float = 120.0) -> bool:
+    """True once every gateway's outbox is empty and the ledger holds every delta it accepted."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        depths = [(await _get(session, f"http://127.0.0.1:{p}/healthz"))["outbox_depth"]
+                  for p in gateways.values()]
+        rows = {g["store"]: g["deltas"] for g in (await _get(session, f"{cloud}/v1/gateways", token))["gateways"]}
+        if not any(depths) and all(rows.get(s, 0) >= n for s, n in expected.items()):
+            return True
+        await asyncio.sleep(0.2)
+    return False
+
+
+def compare(truth: dict[str, Any], items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    ledger = {i["sku"]: i["zones"] for i in items}
+    mismatches = []
+    for sku in sorted(set(truth) | set(ledger)):
+        want = truth.get(sku, {"floor": 0, "backroom": 0})
+        have = ledger.get(sku, {"floor": 0, "backroom": 0})
+        for zone in ("floor", "backroom"):
+            if want.get(zone, 0) != have.get(zone, 0):
+                mismatches.append({"sku": sku, "zone": zone, "truth": want.get(zone, 0),
+                                   "ledger": have.get(zone, 0)})
+    return mismatches
+
+
+async def run_demo(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    quiet = args.json
+    token, pos_token = secrets.token_hex(16), secrets.token_hex(16)
+    started: list[procs.Proc] = []
+    try:
+        broker = procs.mosquitto(workdir / "broker")
+        started.append(broker)
+        mqtt = f"mqtt://127.0.0.1:{broker.env['PORT']}"
+        say(quiet, f"demo: broker on {mqtt}")
+        cloud_proc, cloud_port = procs.cloud(workdir, f"sqlite:///{workdir / 'ledger.db'}", mqtt, token)
+        started.append(cloud_proc)
+        cloud = f"http://127.0.0.1:{cloud_port}"
+        say(quiet, f"demo: cloud on {cloud} (SQLite {workdir / 'ledger.db'})")
+        stores = [f"sh-{i + 1:04d}" for i in range(args.stores)]
+        gateways: dict[str, int] = {}
+        for store in stores:
+            port = procs.free_port()
+            config = procs.gateway_config(workdir, store, mqtt, pos_token, port)
+            started.append(procs.gateway(config, port, f"gateway-{store}"))
+            gateways[store] = port
+        say(quiet, f"demo: {len(stores)} gateways up; trading for {args.minutes} min "
+                   f"({args.minutes * args.speed / 60:.1f} simulated hours)")
+
+        start = datetime.now(UTC).replace(microsecond=0)
+        worlds = {s: StoreWorld(store=s, seed=args.seed, start=start,
+                                config=WorldConfig(bins=args.bins, shoppers_per_hour=args.shoppers))
+                  for s in stores}
+        began = time.monotonic()
+        stats: list[PosStats] = await asyncio.gather(*(
+            run_pos(worlds[s], f"http://127.0.0.1:{gateways[s]}", pos_token, minutes=args.minutes,
+                    speed=args.speed, progress=not quiet) for s in stores))
+        trading_s = time.monotonic() - began
+
+        async with aiohttp.ClientSession() as session:
+            expected = {s: st.deltas for s, st in zip(stores, stats, strict=True)}
+            drained = await wait_drained(session, gateways, cloud, token, expected)
+            say(quiet, "demo: all outboxes drained into the ledger" if drained
+                else "demo: WARNING: not everything reached the ledger in time")
+            per_store = []
+            for store, st in zip(stores, stats, strict=True):
+                items = (await _get(session, f"{cloud}/v1/stores/{store}/stock", token))["items"]
+                truth = worlds[store].truth()["items"]
+                mismatches = compare(truth, items)  # type: ignore[arg-type]
+                per_store.append({
+                    "store": store, "transactions": st.transactions, "staff_movements": st.movements,
+                    "deltas": st.deltas, "skus": len(truth),  # type: ignore[arg-type]
+                    "ledger_units": sum(i["on_hand"] for i in items),
+                    "truth_units": sum(v["on_hand"] for v in truth.values()),  # type: ignore[union-attr]
+                    "mismatches": mismatches,
+                })
+            gw = (await _get(session, f"{cloud}/v1/gateways", token))["gateways"]
+        return {
+            "stores": per_store,
+            "total_deltas": sum(s["deltas"] for s in per_store),
+            "total_mismatches": sum(len(s["mismatches"]) for s in per_store),
+            "trading_seconds": round(trading_s, 1),
+            "drained": drained,
+            "seq_gaps": sum(g["seq_gaps"] for g in gw),
+            "workdir": str(workdir),
+        }
+    finally:
+        for proc in reversed(started):
+            proc.stop()
+
+
+def main(argv: list[str], prog: str = "shelfsync demo") -> int:
+    parser = argparse.ArgumentParser(prog=prog, epilog=EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     description="Run the whole system on this machine and check the "
+                                                 "ledger against the simulated stores' ground truth.")
+    parser.add_argument("--stores", type=int, default=2)
+    parser.add_argument("--minutes", type=float, default=1.0, help="wall-clock minutes of trading")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--speed", type=float, default=60.0, help="simulated seconds per second")
+    parser.add_argument("--shoppers", type=float, default=240.0, help="shoppers per simulated hour")
+    parser.add_argument("--bins", type=int, default=12)
+    parser.add_argument("--workdir", type=Path, help="keep logs and databases here (default: a temp dir)")
+    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    args = parser.parse_args(argv)
+    if not 1 <= args.stores <= 200:
+        parser.error("--stores must be within 1..200")
+    try:
+        if args.workdir:
+            args.workdir.mkdir(parents=True, exist_ok=True)
+            summary = asyncio.run(run_demo(args, args.workdir.resolve()))
+        else:
+            with tempfile.TemporaryDirectory(prefix="shelfsync-demo-") as tmp:
+                summary = asyncio.run(run_demo(args, Path(tmp)))
+    except procs.ProcessError as e:
+        print(f"{prog}: {e}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        for s in summary["stores"]:
+            print(f"{s['store']}: {s['transactions']} transactions, {s['deltas']} deltas, "
+                  f"ledger {s['ledger_units']} units vs truth {s['truth_units']}, "
+                  f"{len(s['mismatches'])} mismatches")
+        print(f"total: {summary['total_deltas']} deltas, {summary['total_mismatches']} mismatches, "
+              f"{summary['seq_gaps']} sequence gaps")
+    return 0 if summary["total_mismatches"] == 0 and summary["drained"] else 1
