@@ -32,6 +32,7 @@ class IngestStats:
     duplicates: int = 0
     dead_letters: int = 0
     statuses: int = 0
+    resend_requests: int = 0
     last_commit: float = 0.0
     connected: bool = False
     commit_ms: list[float] = field(default_factory=list)
@@ -46,6 +47,9 @@ class Ingest:
         self.group = group
         self.stats = IngestStats()
         self.ready = asyncio.Event()
+        self.resend_interval = 5.0  # at most one resend request per gateway per interval
+        self._asked: dict[tuple[str, str], float] = {}
+        self._client: MqttClient | None = None
 
     async def run(self) -> None:
         backoff = Backoff()
@@ -55,6 +59,7 @@ class Ingest:
             try:
                 await client.connect()
                 await client.subscribe(contract.cloud_subscription(self.group), qos=1)
+                self._client = client
                 log.info("ingest %s subscribed on %s", self.client_id, self.broker.redacted())
                 self.stats.connected = True
                 self.ready.set()
@@ -67,6 +72,7 @@ class Ingest:
                 # after we reconnect, so drop the link and retry rather than lose or skip it.
                 log.exception("ingest: applying a message failed; reconnecting")
             finally:
+                self._client = None
                 self.stats.connected = False
                 with contextlib.suppress(Exception):
                     await client.disconnect()
@@ -98,6 +104,9 @@ class Ingest:
                                                  f"topic says {topic.store}/{topic.gateway}")
                 started = time.perf_counter()
                 result = await repo.apply_batch(self.maker, batch)
+                first = min(d.seq for d in batch.deltas)
+                if first > result.prior_max_seq + 1:
+                    await self._ask_resend(batch.store, batch.gateway, result.prior_max_seq + 1)
                 self.stats.batches += 1
                 self.stats.deltas += result.applied
                 self.stats.duplicates += result.duplicates
@@ -106,11 +115,25 @@ class Ingest:
                 del self.stats.commit_ms[:-1000]
             elif topic.stream is Stream.STATUS:
                 if message.payload:  # an empty retained message clears the status; nothing to do
-                    await repo.record_status(self.maker, contract.decode_status(message.payload))
+                    status = contract.decode_status(message.payload)
+                    missing = await repo.record_status(self.maker, status)
                     self.stats.statuses += 1
+                    if missing is not None:
+                        await self._ask_resend(status.store, status.gateway, missing)
             else:
                 log.debug("ingest: %s not handled yet", topic.stream)
         except ContractError as e:
             log.warning("dead letter from %s: %s", message.topic, e)
             await repo.dead_letter(self.maker, message.topic, message.payload, str(e))
             self.stats.dead_letters += 1
+
+    async def _ask_resend(self, store: str, gateway: str, from_seq: int) -> None:
+        """Ask a gateway to publish again from the first seq the ledger lacks (idempotent)."""
+        now = time.monotonic()
+        if now - self._asked.get((store, gateway), -1e9) < self.resend_interval or self._client is None:
+            return
+        self._asked[(store, gateway)] = now
+        log.warning("gap in %s/%s: asking for a resend from seq %d", store, gateway, from_seq)
+        topic = contract.command_topic(store, gateway, "resend")
+        await self._client.publish(topic, contract.encode(contract.ResendRequest(from_seq)), qos=1)
+        self.stats.resend_requests += 1

@@ -10,6 +10,7 @@ Example (every key but [store].id has a default):
     [mqtt]
     url = "mqtts://sh-0042:secret@broker.example.com:8883?ca=/etc/shelfsync/ca.pem"
     keepalive = 30
+    status_interval = 30      # status heartbeat; carries the last acknowledged seq
 
     [http]
     listen = "0.0.0.0:8081"   # POS webhook, staff page, health
@@ -44,6 +45,7 @@ class ConfigError(ValueError):
 class MqttSettings:
     broker: BrokerUrl
     keepalive: int = 30
+    status_interval: float = 30.0  # seconds between status heartbeats (they carry last_seq)
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +121,9 @@ def parse_config(doc: Mapping[str, Any], *, base: Path | None = None,
     except ValueError as e:
         raise ConfigError(f"[mqtt].url: {e}") from None
     keepalive = _get(mqtt_t, "mqtt", "keepalive", int, 30)
+    status_interval = _get(mqtt_t, "mqtt", "status_interval", float, 30.0)
+    if status_interval <= 0:
+        raise ConfigError("[mqtt].status_interval must be > 0 seconds")
 
     http_t = _table(doc, "http")
     host, port = parse_listen(_get(http_t, "http", "listen", str, "127.0.0.1:8081"), "[http].listen")
@@ -141,7 +146,7 @@ def parse_config(doc: Mapping[str, Any], *, base: Path | None = None,
         store=store,
         gateway=gateway,
         data_dir=data_dir,
-        mqtt=MqttSettings(broker, keepalive),
+        mqtt=MqttSettings(broker, keepalive, status_interval),
         http=HttpSettings(host, port, token),
         outbox=OutboxSettings(batch_max, retention),
         sections={k: v for k, v in doc.items() if k not in known},

@@ -345,6 +345,7 @@ class GatewayStatus:
     at: datetime | None = None
     version: str | None = None
     outbox_depth: int | None = None
+    last_seq: int | None = None  # the highest seq the broker has acknowledged: the cloud's gap check
     devices: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     def to_json(self) -> dict[str, Any]:
@@ -360,6 +361,8 @@ class GatewayStatus:
             out["version"] = self.version
         if self.outbox_depth is not None:
             out["outbox_depth"] = self.outbox_depth
+        if self.last_seq is not None:
+            out["last_seq"] = self.last_seq
         if self.devices:
             out["devices"] = dict(self.devices)
         return out
@@ -373,6 +376,7 @@ class GatewayStatus:
         if not isinstance(devices, Mapping):
             raise ContractError("devices", "must be an object")
         depth = obj.get("outbox_depth")
+        last_seq = obj.get("last_seq")
         return cls(
             store=check_id(obj.get("store"), "store"),
             gateway=check_id(obj.get("gateway"), "gateway"),
@@ -380,8 +384,32 @@ class GatewayStatus:
             at=parse_ts(at, "at") if at is not None else None,
             version=_text(obj, "version", "", required=False),
             outbox_depth=_int(obj, "outbox_depth", "") if depth is not None else None,
+            last_seq=_int(obj, "last_seq", "") if last_seq is not None else None,
             devices={str(k): str(v) for k, v in devices.items()},
         )
+
+
+@dataclass(frozen=True, slots=True)
+class ResendRequest:
+    """cloud → gateway on cmd/{gw}/resend: publish again every delta from `from_seq` on.
+
+    The cloud asks when it sees a gap in a gateway's seq: a broker that restarts without its
+    sessions drops what it could not route, and PUBACK only promised the broker had it."""
+
+    from_seq: int
+
+    def __post_init__(self) -> None:
+        if self.from_seq < 1:
+            raise ContractError("from_seq", "must be >= 1")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"v": VERSION, "command": "resend", "from_seq": self.from_seq}
+
+    @classmethod
+    def from_json(cls, obj: object) -> ResendRequest:
+        if not isinstance(obj, Mapping) or obj.get("command") != "resend":
+            raise ContractError("command", "must be resend")
+        return cls(_int(obj, "from_seq", ""))
 
 
 # --- topics ---------------------------------------------------------------------------------
@@ -437,7 +465,7 @@ def cloud_subscription(group: str = "cloud") -> str:
 
 # --- codec ----------------------------------------------------------------------------------
 
-def encode(payload: DeltaBatch | GatewayStatus) -> bytes:
+def encode(payload: DeltaBatch | GatewayStatus | ResendRequest) -> bytes:
     return json.dumps(payload.to_json(), separators=(",", ":"), ensure_ascii=False).encode()
 
 
@@ -454,3 +482,7 @@ def decode_batch(raw: bytes | str) -> DeltaBatch:
 
 def decode_status(raw: bytes | str) -> GatewayStatus:
     return GatewayStatus.from_json(_load(raw))
+
+
+def decode_resend(raw: bytes | str) -> ResendRequest:
+    return ResendRequest.from_json(_load(raw))

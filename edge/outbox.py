@@ -150,6 +150,15 @@ class Outbox:
     async def mark_sent(self, seqs: Sequence[int]) -> None:
         await self._call("mark_sent", tuple(seqs))
 
+    async def requeue(self, from_seq: int) -> int:
+        """Mark every sent delta from `from_seq` on as unsent again; returns how many."""
+        count: int = await self._call("requeue", from_seq)
+        return count
+
+    async def last_sent_seq(self) -> int:
+        seq: int = await self._call("last_sent_seq")
+        return seq
+
     async def stats(self) -> dict[str, Any]:
         result: dict[str, Any] = await self._call("stats")
         return result
@@ -286,6 +295,19 @@ class Outbox:
             self._depth = max(0, self._depth - cur.rowcount)
         finally:
             db.execute("PRAGMA synchronous=FULL")
+
+    def _do_requeue(self, db: sqlite3.Connection, from_seq: int) -> int:
+        oldest = db.execute("SELECT min(seq) FROM deltas").fetchone()[0]
+        if oldest is not None and from_seq < oldest:
+            log.warning("resend from seq %d asked, but deltas before %d were purged", from_seq, oldest)
+        cur = db.execute("UPDATE deltas SET sent_at=NULL WHERE seq >= ? AND sent_at IS NOT NULL",
+                         (from_seq,))
+        self._depth += cur.rowcount
+        return cur.rowcount
+
+    def _do_last_sent_seq(self, db: sqlite3.Connection) -> int:
+        row = db.execute("SELECT max(seq) FROM deltas WHERE sent_at IS NOT NULL").fetchone()
+        return int(row[0] or 0)
 
     def _do_stats(self, db: sqlite3.Connection) -> dict[str, Any]:
         unsent, oldest = db.execute(

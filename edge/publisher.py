@@ -13,7 +13,9 @@ import contextlib
 import logging
 import random
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 from datetime import UTC, datetime
 
 from edge import contract
@@ -30,7 +32,7 @@ class Backoff:
     """Exponential backoff with full jitter; reset() after a connection that worked."""
 
     initial: float = 0.5
-    maximum: float = 30.0
+    maximum: float = 10.0
     attempt: int = 0
     rng: random.Random = field(default_factory=random.Random)
 
@@ -52,25 +54,31 @@ def batch_payload(store: str, gateway: str, rows: list[Pending], sent_at: dateti
 
 class Publisher:
     def __init__(self, outbox: Outbox, broker: BrokerUrl, store: str, gateway: str, *,
-                 batch_max: int = 500, keepalive: int = 30) -> None:
+                 batch_max: int = 500, keepalive: int = 30, status_interval: float = 30.0) -> None:
         self.outbox = outbox
         self.broker = broker
         self.store = store
         self.gateway = gateway
         self.batch_max = batch_max
         self.keepalive = keepalive
+        self.status_interval = status_interval
         self.connected = asyncio.Event()
         self.published = 0  # deltas acknowledged by the broker since start
+        self.acked_seq = 0  # the highest seq the broker acknowledged
+        self.resends = 0
         self.last_error: str | None = None
         self._deltas_topic = contract.gateway_topic(store, gateway, Stream.DELTAS)
         self._status_topic = contract.gateway_topic(store, gateway, Stream.STATUS)
+        self._commands = contract.command_topic(store, gateway, "resend").rsplit("/", 1)[0] + "/#"
 
     def _status(self, state: GatewayState) -> bytes:
         return contract.encode(GatewayStatus(self.store, self.gateway, state, at=datetime.now(UTC),
-                                             version=VERSION, outbox_depth=self.outbox.depth))
+                                             version=VERSION, outbox_depth=self.outbox.depth,
+                                             last_seq=self.acked_seq or None))
 
     async def run(self) -> None:
         backoff = Backoff()
+        self.acked_seq = await self.outbox.last_sent_seq()
         will = Will(self._status_topic, self._status(GatewayState.OFFLINE))
         while True:
             client = MqttClient(self.broker, f"{self.store}-{self.gateway}", clean_start=False,
@@ -78,14 +86,15 @@ class Publisher:
             try:
                 await client.connect()
                 log.info("connected to %s", self.broker.redacted())
-                await client.publish(self._status_topic, self._status(GatewayState.ONLINE), retain=True)
+                await client.subscribe(self._commands, qos=1)
+                await self._publish_status(client)
                 self.connected.set()
                 self.last_error = None
                 backoff.reset()
-                await self._drain(client)
+                await _first_failure(self._drain(client), self._heartbeat(client), self._obey(client))
             except (MqttError, TimeoutError, OSError) as e:
-                self.last_error = str(e)
-                log.warning("broker %s: %s", self.broker.redacted(), e)
+                self.last_error = str(e) or type(e).__name__
+                log.warning("broker %s: %s", self.broker.redacted(), self.last_error)
             except OutboxError as e:
                 self.last_error = str(e)
                 log.error("outbox: %s", e)
@@ -94,6 +103,28 @@ class Publisher:
                 with contextlib.suppress(Exception):
                     await client.disconnect()
             await asyncio.sleep(backoff.next_delay())
+
+    async def _publish_status(self, client: MqttClient) -> None:
+        await client.publish(self._status_topic, self._status(GatewayState.ONLINE), retain=True)
+
+    async def _heartbeat(self, client: MqttClient) -> None:
+        """The retained status, refreshed: it carries last_seq, so the cloud sees lost batches."""
+        while True:
+            await asyncio.sleep(self.status_interval)
+            await self._publish_status(client)
+
+    async def _obey(self, client: MqttClient) -> None:
+        while True:
+            message = await client.messages.get()
+            try:
+                request = contract.decode_resend(message.payload)
+            except contract.ContractError as e:
+                log.warning("ignoring command on %s: %s", message.topic, e)
+                continue
+            count = await self.outbox.requeue(request.from_seq)
+            self.resends += 1
+            log.warning("cloud asked to resend from seq %d: %d deltas requeued", request.from_seq, count)
+            self.outbox.appended.set()
 
     async def _drain(self, client: MqttClient) -> None:
         while True:
@@ -118,6 +149,7 @@ class Publisher:
                                  batch_payload(self.store, self.gateway, rows, datetime.now(UTC)))
             await self.outbox.mark_sent([r.seq for r in rows])
             self.published += len(rows)
+            self.acked_seq = max(self.acked_seq, rows[-1].seq)
             log.debug("published %d deltas (seq %d..%d) in %.1f ms", len(rows), rows[0].seq,
                       rows[-1].seq, (time.perf_counter() - started) * 1000)
 
@@ -131,3 +163,18 @@ class Publisher:
                                  timeout=2.0)
         with contextlib.suppress(Exception):
             await client.disconnect()
+
+
+async def _first_failure(*jobs: Coroutine[Any, Any, None]) -> None:
+    """Run jobs until one ends or fails; cancel the rest; re-raise the first failure."""
+    tasks = [asyncio.ensure_future(j) for j in jobs]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    for t in done:
+        if not t.cancelled() and t.exception() is not None:
+            raise t.exception()  # type: ignore[misc]
+    raise MqttError("connection ended")

@@ -42,7 +42,8 @@ async def run_gateway(config: StoreConfig, *, ready: asyncio.Event | None = None
     outbox = Outbox(config.outbox_path, sent_retention_s=config.outbox.sent_retention_days * 86400)
     await outbox.open()
     publisher = Publisher(outbox, config.mqtt.broker, config.store, config.gateway,
-                          batch_max=config.outbox.batch_max, keepalive=config.mqtt.keepalive)
+                          batch_max=config.outbox.batch_max, keepalive=config.mqtt.keepalive,
+                          status_interval=config.mqtt.status_interval)
     app = create_app(outbox, config.http.token, health={
         "store": lambda: config.store,
         "gateway": lambda: config.gateway,

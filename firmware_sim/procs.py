@@ -136,11 +136,12 @@ def cloud(workdir: Path, db: str, mqtt: str, token: str, port: int | None = None
     return proc, port
 
 
-def gateway_config(workdir: Path, store: str, mqtt: str, token: str, port: int) -> Path:
+def gateway_config(workdir: Path, store: str, mqtt: str, token: str, port: int,
+                   status_interval: float = 5.0) -> Path:
     path = workdir / f"{store}.toml"
     path.write_text(
         f'[store]\nid = "{store}"\ngateway = "gw-1"\ndata_dir = "{workdir / store}"\n\n'
-        f'[mqtt]\nurl = "{mqtt}"\nkeepalive = 10\n\n'
+        f'[mqtt]\nurl = "{mqtt}"\nkeepalive = 10\nstatus_interval = {status_interval}\n\n'
         f'[http]\nlisten = "127.0.0.1:{port}"\ntoken = "{token}"\n')
     return path
 

@@ -77,6 +77,7 @@ class Movement(Base):
     __table_args__ = (
         Index("ix_movements_store_sku_time", "store", "sku", "occurred_at", "id"),
         Index("ix_movements_store_pos", "store", "pos"),
+        Index("ix_movements_gateway_seq", "store", "gateway", "seq"),
     )
 
 

@@ -8,6 +8,7 @@ workers applying batches for the same SKU cannot both win; the loser retries its
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import logging
 import random
@@ -67,6 +68,7 @@ class Applied:
     applied: int
     duplicates: int
     replayed_skus: int = 0
+    prior_max_seq: int = 0  # the gateway's highest seq before this batch
 
 
 def _move(m: Movement) -> ledger.Move:
@@ -112,6 +114,8 @@ async def apply_batch(maker: async_sessionmaker[AsyncSession], batch: DeltaBatch
 
 async def _apply(session: AsyncSession, batch: DeltaBatch) -> Applied:
     now = datetime.now(UTC)
+    prior = await session.scalar(select(Gateway.max_seq).where(
+        Gateway.store == batch.store, Gateway.gateway == batch.gateway)) or 0
     ids = [d.id for d in batch.deltas]
     seen = set((await session.scalars(select(Movement.id).where(Movement.id.in_(ids)))).all())
     fresh = [d for d in batch.deltas if d.id not in seen]
@@ -125,7 +129,7 @@ async def _apply(session: AsyncSession, batch: DeltaBatch) -> Applied:
     else:
         replayed = 0
     await _touch_gateway(session, batch, fresh, now)
-    return Applied(len(fresh), len(seen), replayed)
+    return Applied(len(fresh), len(seen), replayed, int(prior))
 
 
 async def _lock_heads(session: AsyncSession, store: str, skus: list[str]) -> dict[str, SkuHead]:
@@ -230,7 +234,8 @@ async def _touch_gateway(session: AsyncSession, batch: DeltaBatch, fresh: Sequen
     await session.execute(stmt)
 
 
-async def record_status(maker: async_sessionmaker[AsyncSession], status: GatewayStatus) -> None:
+async def record_status(maker: async_sessionmaker[AsyncSession], status: GatewayStatus) -> int | None:
+    """Store a gateway's status; return the first seq the ledger is missing from it, if any."""
     async with maker() as session, session.begin():
         stmt = _upsert(session)(Gateway).values(
             store=status.store, gateway=status.gateway, state=status.state.value,
@@ -239,14 +244,51 @@ async def record_status(maker: async_sessionmaker[AsyncSession], status: Gateway
             index_elements=["store", "gateway"],
             set_={"state": status.state.value, "status_at": status.at or datetime.now(UTC)})
         await session.execute(stmt)
+        row = (await session.execute(select(Gateway.max_seq, Gateway.deltas).where(
+            Gateway.store == status.store, Gateway.gateway == status.gateway))).one()
+        max_seq, count = int(row.max_seq), int(row.deltas)
+        if max_seq > count:
+            return await first_missing_seq(session, status.store, status.gateway, max_seq)
+        if status.last_seq is not None and status.last_seq > max_seq:
+            return max_seq + 1
+        return None
+
+
+async def first_missing_seq(session: AsyncSession, store: str, gateway: str, max_seq: int) -> int:
+    """The lowest seq below max_seq that the ledger has not received from this gateway."""
+    mine = (Movement.store == store, Movement.gateway == gateway)
+    has_one = await session.scalar(select(func.count()).where(*mine, Movement.seq == 1))
+    if not has_one:
+        return 1
+    after = Movement.__table__.alias("after")
+    hole = await session.scalar(
+        select(func.min(Movement.seq) + 1).where(
+            *mine, Movement.seq < max_seq,
+            ~select(after.c.seq).where(after.c.store == store, after.c.gateway == gateway,
+                                       after.c.seq == Movement.seq + 1).exists()))
+    return int(hole) if hole is not None else max_seq + 1
 
 
 async def dead_letter(maker: async_sessionmaker[AsyncSession], topic: str, payload: bytes,
                       reason: str) -> None:
     async with maker() as session, session.begin():
         await session.execute(insert(DeadLetter).values(
-            received_at=datetime.now(UTC), topic=topic[:256], reason=reason[:2000],
-            payload=payload.decode("utf-8", errors="replace")[:1_000_000]))
+            received_at=datetime.now(UTC), topic=topic[:256], reason=reason[:2000].replace("\x00", "?"),
+            payload=payload_text(payload[:1_000_000])))
+
+
+def payload_text(payload: bytes) -> str:
+    """Text a database can hold: the payload itself when it is clean UTF-8, else base64.
+
+    PostgreSQL text cannot hold NUL, and a dead letter must never fail to be stored, or the
+    message that caused it would block the stream forever."""
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    if text is None or "\x00" in text:
+        return "base64:" + base64.b64encode(payload).decode()
+    return text
 
 
 # --- reads ----------------------------------------------------------------------------------

@@ -44,6 +44,7 @@ def upgrade() -> None:
     )
     op.create_index("ix_movements_store_sku_time", "movements", ["store", "sku", "occurred_at", "id"])
     op.create_index("ix_movements_store_pos", "movements", ["store", "pos"])
+    op.create_index("ix_movements_gateway_seq", "movements", ["store", "gateway", "seq"])
     op.create_table(
         "balances",
         sa.Column("store", sa.String(32), primary_key=True),

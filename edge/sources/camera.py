@@ -1,0 +1,529 @@
+"""Shelf cameras: frames in, lane counts out (ARCHITECTURE §2, §4, §7).
+
+Responsibilities, each a small piece:
+- the camera config section (lanes with ROI, bin or SKU, facings) parsed once into frozen values;
+- the model contract: `crop_lane` and `preprocess` are THE preprocessing the model was trained
+  with (models/train.py imports them), so training and the gateway cannot drift apart;
+- `LaneCounter`: the ONNX model, its sha256 checked against the manifest before it is loaded;
+- `FrameHealth`: a pure detector of a frozen or black camera;
+- `CameraSource`: the adapter. Frames come from HTTP polling of a JPEG URL (aiohttp) or from
+  `cv2.VideoCapture` (MJPEG over HTTP, RTSP, a V4L2 device, a file); decoding and inference run in
+  a one-worker executor, never in the event loop (ARCHITECTURE §4). It yields `LaneCount` and
+  `CameraStatus` observations.
+
+Config section (TOML, one table per camera; `lanes.json` for `shelfsync camera count` uses the
+same lane objects under a "lanes" key, and the simulator's /truth.json is accepted as is):
+
+    [[cameras]]
+    id = "cam-a1"
+    url = "http://10.0.0.21:8081/frame.jpg"   # http(s) ending .jpg/.jpeg: polled; else OpenCV:
+                                              # .../stream.mjpg, rtsp://..., /dev/video0, a file
+    model = "models/shelf_counter"            # optional; default: the model bundled in the checkout
+    interval_s = 1.0                          # seconds between counted frames
+    frozen_after_s = 10.0                     # unchanged frames for this long -> unavailable
+    [[cameras.lanes]]
+    id = "A1-1"
+    bin = "A1-1"                               # bin or sku (or both)
+    sku = "06923450000108"
+    facings = 2                                # optional, informational
+    roi = [x, y, w, h]                         # or quad = [[x,y],[x,y],[x,y],[x,y]] (TL,TR,BR,BL)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import hashlib
+import json
+import logging
+import math
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+log = logging.getLogger(__name__)
+
+INPUT_H: Final = 64
+INPUT_W: Final = 128
+# A crop with less spread than this (in 8-bit levels) is flat: its noise is not amplified.
+MIN_STD: Final = 8.0
+DEFAULT_MODEL_DIR: Final = Path(__file__).resolve().parents[2] / "models" / "shelf_counter"
+
+Image = npt.NDArray[np.uint8]
+Quad = tuple[tuple[float, float], tuple[float, float], tuple[float, float], tuple[float, float]]
+
+
+class CameraError(Exception):
+    """A camera that cannot be used: bad config, bad model, unreadable frames."""
+
+
+class ModelIntegrityError(CameraError):
+    """The model file is not the one its manifest names (sha256 mismatch)."""
+
+
+# --- values -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Lane:
+    id: str
+    quad: Quad
+    bin: str | None = None
+    sku: str | None = None
+    facings: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CameraConfig:
+    id: str
+    url: str
+    lanes: tuple[Lane, ...]
+    model_dir: Path = DEFAULT_MODEL_DIR
+    interval_s: float = 1.0
+    frozen_after_s: float = 10.0
+    black_level: float = 12.0  # mean luma below this with little spread -> black frame
+    timeout_s: float = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class LaneCount:
+    """Observation: `count` units visible in the front row of `lane`."""
+
+    lane: str
+    bin: str | None
+    sku: str | None
+    count: int
+    confidence: float
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CameraStatus:
+    """Observation: the camera became (un)available; `reason` says why."""
+
+    camera: str
+    available: bool
+    reason: str
+    at: datetime
+
+
+Observation = LaneCount | CameraStatus
+
+
+def _quad(obj: Mapping[str, Any], where: str) -> Quad:
+    if "quad" in obj:
+        pts = obj["quad"]
+        if (
+            not isinstance(pts, Sequence)
+            or len(pts) != 4
+            or not all(isinstance(p, Sequence) and len(p) == 2 for p in pts)
+        ):
+            raise CameraError(f"{where}.quad: expected 4 [x, y] points (TL, TR, BR, BL)")
+        try:
+            q = tuple((float(p[0]), float(p[1])) for p in pts)
+        except (TypeError, ValueError) as e:
+            raise CameraError(f"{where}.quad: points must be numbers") from e
+    elif "roi" in obj:
+        roi = obj["roi"]
+        if not isinstance(roi, Sequence) or len(roi) != 4:
+            raise CameraError(f"{where}.roi: expected [x, y, w, h]")
+        try:
+            x, y, w, h = (float(v) for v in roi)
+        except (TypeError, ValueError) as e:
+            raise CameraError(f"{where}.roi: values must be numbers") from e
+        q = ((x, y), (x + w, y), (x + w, y + h), (x, y + h))
+    else:
+        raise CameraError(f"{where}: needs roi = [x, y, w, h] or quad = [[x, y] x4]")
+    if not all(math.isfinite(v) for p in q for v in p):
+        raise CameraError(f"{where}: coordinates must be finite")
+    width = math.dist(q[0], q[1])
+    height = math.dist(q[0], q[3])
+    if width < 8 or height < 8:
+        raise CameraError(f"{where}: region is smaller than 8x8 pixels")
+    return q  # type: ignore[return-value]
+
+
+def parse_lanes(items: object, where: str = "lanes") -> tuple[Lane, ...]:
+    if not isinstance(items, Sequence) or isinstance(items, str | bytes) or not items:
+        raise CameraError(f"{where}: expected a non-empty list of lanes")
+    lanes: list[Lane] = []
+    seen: set[str] = set()
+    for i, obj in enumerate(items):
+        at = f"{where}[{i}]"
+        if not isinstance(obj, Mapping):
+            raise CameraError(f"{at}: expected a table/object")
+        lane_id = obj.get("id")
+        if not isinstance(lane_id, str) or not lane_id:
+            raise CameraError(f"{at}.id: expected a non-empty string")
+        if lane_id in seen:
+            raise CameraError(f"{at}.id: duplicate lane {lane_id!r}")
+        seen.add(lane_id)
+        facings = obj.get("facings", obj.get("slots"))
+        if facings is not None and (not isinstance(facings, int) or facings < 1):
+            raise CameraError(f"{at}.facings: expected a positive integer")
+        lanes.append(
+            Lane(
+                lane_id, _quad(obj, at), _opt_str(obj, "bin", at), _opt_str(obj, "sku", at), facings
+            )
+        )
+    return tuple(lanes)
+
+
+def _opt_str(obj: Mapping[str, Any], key: str, at: str) -> str | None:
+    value = obj.get(key)
+    if value is not None and not isinstance(value, str):
+        raise CameraError(f"{at}.{key}: expected a string")
+    return value
+
+
+def parse_camera(section: Mapping[str, Any], base_dir: Path | None = None) -> CameraConfig:
+    """One `[[cameras]]` table -> CameraConfig; raises CameraError naming the bad field."""
+    cam_id = section.get("id")
+    if not isinstance(cam_id, str) or not cam_id:
+        raise CameraError("cameras.id: expected a non-empty string")
+    where = f"cameras[{cam_id}]"
+    url = section.get("url")
+    if not isinstance(url, str) or not url:
+        raise CameraError(f"{where}.url: expected a URL, device or file path")
+    model = section.get("model")
+    model_dir = DEFAULT_MODEL_DIR
+    if model is not None:
+        if not isinstance(model, str):
+            raise CameraError(f"{where}.model: expected a directory path")
+        model_dir = (
+            Path(model) if base_dir is None or Path(model).is_absolute() else base_dir / model
+        )
+    numbers: dict[str, float] = {}
+    for key, default in (
+        ("interval_s", 1.0),
+        ("frozen_after_s", 10.0),
+        ("black_level", 12.0),
+        ("timeout_s", 5.0),
+    ):
+        value = section.get(key, default)
+        if not isinstance(value, int | float) or isinstance(value, bool) or not value > 0:
+            raise CameraError(f"{where}.{key}: expected a positive number")
+        numbers[key] = float(value)
+    return CameraConfig(
+        cam_id, url, parse_lanes(section.get("lanes"), f"{where}.lanes"), model_dir, **numbers
+    )
+
+
+def load_lanes_file(path: Path) -> tuple[Lane, ...]:
+    """lanes.json: {"lanes": [...]} (the simulator's /truth.json works too) or a bare list."""
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise CameraError(f"{path}: cannot read lanes: {e}") from e
+    items = doc.get("lanes") if isinstance(doc, Mapping) else doc
+    return parse_lanes(items, f"{path.name}:lanes")
+
+
+# --- the model contract (preprocessing shared with models/train.py) -----------------------
+
+
+def crop_lane(frame: Image, quad: Quad | Sequence[Sequence[float]]) -> Image:
+    """Rectify one lane's quadrilateral to INPUT_H x INPUT_W (BGR uint8).
+
+    Warp at the lane's own pixel size first, then shrink with INTER_AREA: a direct warp to
+    128x64 would alias fine edges (the gaps between units are what the model counts)."""
+    src = np.array(quad, np.float32).reshape(4, 2)
+    w = max(INPUT_W, round(max(math.dist(src[0], src[1]), math.dist(src[3], src[2]))))
+    h = max(INPUT_H, round(max(math.dist(src[0], src[3]), math.dist(src[1], src[2]))))
+    dst = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
+    m = cv2.getPerspectiveTransform(src, dst)
+    rect = cv2.warpPerspective(
+        frame, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
+    return np.asarray(cv2.resize(rect, (INPUT_W, INPUT_H), interpolation=cv2.INTER_AREA), np.uint8)
+
+
+def preprocess(crops: Sequence[Image]) -> npt.NDArray[np.float32]:
+    """BGR crops -> N x 3 x H x W float32, RGB, each crop standardised by its own mean and std
+    (so the net sees shape and contrast, not the shop's light level)."""
+    batch = np.stack([c[:, :, ::-1] for c in crops]).astype(np.float32)  # BGR -> RGB
+    mean = batch.mean(axis=(1, 2, 3), keepdims=True)
+    std = np.maximum(batch.std(axis=(1, 2, 3), keepdims=True), MIN_STD)
+    return np.ascontiguousarray(((batch - mean) / std).transpose(0, 3, 1, 2), np.float32)
+
+
+# --- the model ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    file: str
+    sha256: str
+    input_name: str
+    input_shape: tuple[int, int, int, int]
+    classes: int  # counts 0..classes-1
+    opset: int
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+
+def load_manifest(model_dir: Path) -> Manifest:
+    path = model_dir / "manifest.json"
+    try:
+        doc = json.loads(path.read_text())
+        inp = doc["input"]
+        return Manifest(
+            doc["file"],
+            doc["sha256"],
+            inp["name"],
+            tuple(inp["shape"]),
+            int(doc["output"]["classes"]),
+            int(doc["opset"]),
+            doc,
+        )
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise CameraError(f"{path}: unreadable model manifest: {e}") from e
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class LaneCounter:
+    """The shelf-counting model. Loading verifies the file's sha256 against the manifest; a
+    mismatch raises ModelIntegrityError before onnxruntime ever parses the file. `count` is
+    blocking CPU work: call it from an executor."""
+
+    def __init__(self, model_dir: Path = DEFAULT_MODEL_DIR, threads: int = 1) -> None:
+        import onnxruntime as ort  # imported here: only a gateway with cameras pays for it
+
+        self.manifest = load_manifest(model_dir)
+        path = model_dir / self.manifest.file
+        try:
+            actual = sha256_file(path)
+        except OSError as e:
+            raise CameraError(f"{path}: cannot read model: {e}") from e
+        if actual != self.manifest.sha256:
+            raise ModelIntegrityError(
+                f"{path}: sha256 {actual} does not match manifest {self.manifest.sha256}; "
+                "refusing to load a model that is not the one measured in MODEL_CARD.md"
+            )
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self._input = self._session.get_inputs()[0].name
+
+    def count_crops(self, crops: Sequence[Image]) -> list[tuple[int, float]]:
+        """(count, confidence) per crop; confidence is the softmax probability of that count."""
+        if not crops:
+            return []
+        logits = self._session.run(None, {self._input: preprocess(crops)})[0]
+        z = logits - logits.max(axis=1, keepdims=True)
+        p = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+        best = p.argmax(axis=1)
+        return [(int(k), float(p[i, k])) for i, k in enumerate(best)]
+
+    def count(self, frame: Image, lanes: Sequence[Lane]) -> list[tuple[int, float]]:
+        return self.count_crops([crop_lane(frame, lane.quad) for lane in lanes])
+
+
+# --- frame health ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    ok: bool
+    reason: str  # "ok" | "black" | "frozen"
+
+
+class FrameHealth:
+    """Pure detector of a dead camera. A live sensor always adds noise, so a frame identical to
+    the previous one (to a fraction of a grey level) for `frozen_after_s` means a frozen
+    pipeline; a frame that is dark everywhere means a covered lens or a dead sensor."""
+
+    def __init__(self, frozen_after_s: float, black_level: float) -> None:
+        self._frozen_after = frozen_after_s
+        self._black = black_level
+        self._last: npt.NDArray[np.float32] | None = None
+        self._same_since: float | None = None
+
+    def check(self, frame: Image, now: float) -> Health:
+        small = cv2.resize(
+            cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY), (160, 90), interpolation=cv2.INTER_AREA
+        ).astype(np.float32)
+        if float(small.mean()) < self._black and float(small.std()) < self._black:
+            self._last, self._same_since = small, None
+            return Health(False, "black")
+        if self._last is not None and float(np.abs(small - self._last).mean()) < 0.05:
+            self._same_since = now if self._same_since is None else self._same_since
+            if now - self._same_since >= self._frozen_after:
+                return Health(False, "frozen")
+        else:
+            self._same_since = None
+        self._last = small
+        return Health(True, "ok")
+
+
+# --- frame sources --------------------------------------------------------------------------
+
+
+def decode_jpeg(data: bytes) -> Image:
+    frame = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if frame is None:
+        raise CameraError(f"undecodable frame ({len(data)} bytes)")
+    return np.asarray(frame, np.uint8)
+
+
+def _is_polled(url: str) -> bool:
+    return url.startswith(("http://", "https://")) and url.split("?")[0].lower().endswith(
+        (".jpg", ".jpeg")
+    )
+
+
+class CameraSource:
+    """One camera: reads frames, checks their health, counts lanes in an executor and yields
+    observations. `observations()` runs until cancelled; a failing camera yields a CameraStatus
+    (available=False) and is retried with backoff, never raised out of the loop."""
+
+    def __init__(
+        self,
+        config: CameraConfig,
+        counter: LaneCounter | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.config = config
+        # Loading the model verifies its sha256: a bad model fails the gateway at start, clearly.
+        self._counter = counter if counter is not None else LaneCounter(config.model_dir)
+        self._clock = clock
+        self._health = FrameHealth(config.frozen_after_s, config.black_level)
+        self._available: bool | None = None
+
+    async def observations(self) -> AsyncIterator[Observation]:
+        loop = asyncio.get_running_loop()
+        # One worker: at most one decode/inference in flight, so a slow CPU drops frames (we
+        # fetch the next only after counting this one) instead of queueing them without bound.
+        with concurrent.futures.ThreadPoolExecutor(
+            1, thread_name_prefix=f"cam-{self.config.id}"
+        ) as pool:
+            reader = (
+                _HttpPoller(self.config)
+                if _is_polled(self.config.url)
+                else _CvReader(self.config, pool)
+            )
+            backoff = 0.5
+            try:
+                while True:
+                    try:
+                        frame = await reader.read(loop, pool)
+                    except CameraError as e:
+                        log.warning("camera %s: %s", self.config.id, e)
+                        status = self._status(False, f"disconnected: {e}")
+                        if status:
+                            yield status
+                        await asyncio.sleep(backoff)
+                        backoff = min(backoff * 2, 30.0)
+                        continue
+                    backoff = 0.5
+                    health = self._health.check(frame, loop.time())
+                    if not health.ok:
+                        status = self._status(False, health.reason)
+                        if status:
+                            log.warning("camera %s unavailable: %s", self.config.id, health.reason)
+                            yield status
+                    else:
+                        status = self._status(True, "ok")
+                        if status:
+                            yield status
+                        at = self._clock()
+                        counts = await loop.run_in_executor(
+                            pool, self._counter.count, frame, self.config.lanes
+                        )
+                        for lane, (n, conf) in zip(self.config.lanes, counts, strict=True):
+                            yield LaneCount(lane.id, lane.bin, lane.sku, n, round(conf, 4), at)
+                    await asyncio.sleep(self.config.interval_s)
+            finally:
+                await reader.close(loop, pool)
+
+    def _status(self, available: bool, reason: str) -> CameraStatus | None:
+        if self._available == available:
+            return None
+        self._available = available
+        return CameraStatus(self.config.id, available, reason, self._clock())
+
+
+class _HttpPoller:
+    """GET a JPEG snapshot URL each round (aiohttp; decoding goes to the executor)."""
+
+    def __init__(self, config: CameraConfig) -> None:
+        import aiohttp
+
+        self._url = config.url
+        self._timeout = aiohttp.ClientTimeout(total=config.timeout_s)
+        self._session: aiohttp.ClientSession | None = None
+
+    async def read(
+        self, loop: asyncio.AbstractEventLoop, pool: concurrent.futures.Executor
+    ) -> Image:
+        import aiohttp
+
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=self._timeout)
+        try:
+            async with self._session.get(self._url) as resp:
+                if resp.status != 200:
+                    raise CameraError(f"GET {self._url}: HTTP {resp.status}")
+                data = await resp.read()
+        except (aiohttp.ClientError, TimeoutError) as e:
+            raise CameraError(f"GET {self._url}: {e or type(e).__name__}") from e
+        return await loop.run_in_executor(pool, decode_jpeg, data)
+
+    async def close(
+        self, loop: asyncio.AbstractEventLoop, pool: concurrent.futures.Executor
+    ) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+
+class _CvReader:
+    """cv2.VideoCapture for MJPEG streams, RTSP, V4L2 devices and files. Every call into the
+    capture blocks, so every call goes through the executor."""
+
+    def __init__(self, config: CameraConfig, pool: concurrent.futures.Executor) -> None:
+        self._url = config.url
+        self._cap: cv2.VideoCapture | None = None
+
+    def _open(self) -> cv2.VideoCapture:
+        target: str | int = int(self._url) if self._url.isdigit() else self._url
+        cap = cv2.VideoCapture(target)
+        if not cap.isOpened():
+            cap.release()
+            raise CameraError(f"cannot open {self._url}")
+        return cap
+
+    def _read(self) -> Image:
+        if self._cap is None:
+            self._cap = self._open()
+        ok, frame = self._cap.read()
+        if not ok or frame is None:
+            self._cap.release()
+            self._cap = None
+            raise CameraError(f"no frame from {self._url}")
+        return np.asarray(frame, np.uint8)
+
+    async def read(
+        self, loop: asyncio.AbstractEventLoop, pool: concurrent.futures.Executor
+    ) -> Image:
+        return await loop.run_in_executor(pool, self._read)
+
+    async def close(
+        self, loop: asyncio.AbstractEventLoop, pool: concurrent.futures.Executor
+    ) -> None:
+        if self._cap is not None:
+            cap, self._cap = self._cap, None
+            await loop.run_in_executor(pool, cap.release)
+

@@ -1,0 +1,492 @@
+"""The gateway's LLRP reader driver: sllurp's protocol state machine on the asyncio loop.
+
+sllurp 3.x runs one blocking socket thread per reader and calls user code on it. The gateway
+instead drives sllurp's I/O-free `LLRPClient` (the connect → capabilities → config → ROSpec state
+machine and its message codec) from an `asyncio.Protocol`: bytes from the socket are framed here
+and handed to `LLRPClient.handleMessage`; what it sends goes to `transport.write`. No threads.
+
+Around that state machine, the driver adds what sllurp lacks (ARCHITECTURE §4, research §1):
+- explicit report settings: antenna ID, peak RSSI, first/last-seen timestamps, seen count, and
+  "report every N tags" (without N a reader reports only when the AISpec ends, i.e. never);
+- a keepalive watchdog: the reader is told to send KEEPALIVE every `keepalive_s`; two silent
+  intervals mean a dead or half-open link, and the driver reconnects (the EdgeX policy);
+- a setup deadline: a reader that never reaches "inventorying" is reconnected too;
+- exponential backoff with jitter between attempts, reset once a session reaches inventorying;
+- EPC → GTIN + serial through `edge.codecs.epc`; non-SGTIN and corrupt EPCs are counted and
+  skipped, and an undecodable frame is logged and counted, never raised.
+
+Each read becomes a frozen `TagRead` handed to a sink callable (e.g. `queue.put_nowait`).
+Several readers run side by side with `RfidSource`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import struct
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from sllurp.llrp import LLRPClient, LLRPMessage, LLRPReaderConfig, LLRPReaderState
+
+from edge.codecs.epc import CorruptEpc, EpcDecoder, NotSgtin
+
+log = logging.getLogger("shelfsync.rfid")
+
+LLRP_PORT: Final = 5084
+_HEADER: Final = struct.Struct("!HII")  # LLRP 1.0.1 §16.1: type word, length, message id
+_MAX_FRAME: Final = 1 << 22
+
+
+# --- values ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TagRead:
+    """One tag seen by one antenna of one reader (aggregated over a report, see `seen_count`)."""
+
+    reader: str
+    epc: str
+    gtin: str
+    serial: str
+    antenna: int
+    zone: str
+    rssi: int | None  # dBm
+    at: datetime  # last seen, reader clock (UTC)
+    seen_count: int = 1
+
+    @property
+    def location(self) -> str:
+        """EdgeX-style location key: <reader>_<antenna>."""
+        return f"{self.reader}_{self.antenna}"
+
+
+@dataclass(frozen=True, slots=True)
+class ReaderSettings:
+    """How to reach and configure one reader."""
+
+    name: str
+    host: str
+    port: int = LLRP_PORT
+    antennas: tuple[int, ...] = (1, 2, 3, 4)
+    zones: Mapping[int, str] = field(
+        default_factory=lambda: {1: "floor", 2: "floor", 3: "floor", 4: "backroom"}
+    )
+    session: int = 2
+    search_mode: int | None = (
+        None  # Impinj search mode: 1 single target, 2 dual target, 5/6 with reset
+    )
+    tag_population: int = 32
+    tx_power_dbm: float | None = None  # None: the table's maximum
+    mode_identifier: int | None = None
+    report_every_n_tags: int = 1
+    report_timeout_ms: int = 0
+    keepalive_s: float = 10.0
+    missed_keepalives: int = 2  # silence for this many intervals → reconnect
+    setup_timeout_s: float = 10.0
+    connect_timeout_s: float = 5.0
+    backoff_initial_s: float = 0.5
+    backoff_max_s: float = 30.0
+
+    def __post_init__(self) -> None:
+        if not self.antennas or min(self.antennas) < 1:
+            raise ValueError("antennas must be a non-empty set of port numbers >= 1")
+        if self.session not in (0, 1, 2, 3):
+            raise ValueError(f"Gen2 session must be 0..3, got {self.session}")
+        if self.report_every_n_tags < 1:
+            raise ValueError(
+                "report_every_n_tags must be >= 1: without N an LLRP reader never reports"
+            )
+        if self.keepalive_s <= 0 or self.missed_keepalives < 1:
+            raise ValueError("keepalive_s must be > 0 and missed_keepalives >= 1")
+
+    def sllurp_config(self) -> Any:
+        cfg: dict[str, Any] = {
+            "antennas": list(self.antennas),
+            "session": self.session,
+            "tag_population": self.tag_population,
+            "report_every_n_tags": self.report_every_n_tags,
+            "report_timeout_ms": self.report_timeout_ms,
+            "keepalive_interval": int(self.keepalive_s * 1000),
+            "reconnect": False,  # reconnects are ours, with backoff
+            "tag_content_selector": {
+                # sllurp's defaults leave antenna and RSSI out (research §1): ask explicitly.
+                "EnableROSpecID": False,
+                "EnableSpecIndex": False,
+                "EnableInventoryParameterSpecID": False,
+                "EnableAntennaID": True,
+                "EnableChannelIndex": False,
+                "EnablePeakRSSI": True,
+                "EnableFirstSeenTimestamp": True,
+                "EnableLastSeenTimestamp": True,
+                "EnableTagSeenCount": True,
+                "EnableAccessSpecID": False,
+            },
+        }
+        if self.tx_power_dbm is not None:
+            cfg["tx_power_dbm"] = self.tx_power_dbm
+        if self.mode_identifier is not None:
+            cfg["mode_identifier"] = self.mode_identifier
+        if self.search_mode is not None:
+            cfg["impinj_search_mode"] = str(self.search_mode)
+        return LLRPReaderConfig(cfg)
+
+
+@dataclass(slots=True)
+class ReaderStats:
+    """Counters of one reader's driver (mutable; read them, never share them across readers)."""
+
+    connects: int = 0
+    sessions: int = 0  # connections that reached inventorying
+    disconnects: int = 0
+    watchdog_trips: int = 0
+    refused: int = 0
+    reports: int = 0
+    reads: int = 0
+    not_sgtin: int = 0
+    corrupt_epcs: int = 0
+    bad_frames: int = 0
+    keepalives: int = 0
+    last_error: str | None = None
+
+
+class ReaderRefused(ConnectionError):
+    """The reader answered the connection with a failed ConnectionAttemptEvent."""
+
+
+class ReaderLost(ConnectionError):
+    """The link to the reader died (closed, watchdog, setup deadline, unreadable stream)."""
+
+
+# --- backoff (pure) ---------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Backoff:
+    """Exponential backoff with full jitter; `reset()` after a success so the next failure starts
+    small again (the bug EdgeX fixed in device-rfid-llrp-go#43)."""
+
+    initial: float = 0.5
+    maximum: float = 30.0
+    factor: float = 2.0
+    rng: random.Random = field(default_factory=random.Random)
+    attempt: int = 0
+
+    def next_delay(self) -> float:
+        ceiling = min(self.maximum, self.initial * self.factor**self.attempt)
+        self.attempt += 1
+        return ceiling / 2 + self.rng.random() * ceiling / 2
+
+    def reset(self) -> None:
+        self.attempt = 0
+
+
+# --- one connection -------------------------------------------------------------------------
+
+TagSink = Callable[[TagRead], None]
+
+
+class _LLRPConnection(asyncio.Protocol):
+    """One TCP session with a reader, driving sllurp's LLRPClient."""
+
+    def __init__(
+        self,
+        settings: ReaderSettings,
+        sink: TagSink,
+        stats: ReaderStats,
+        decoder: EpcDecoder,
+        on_inventorying: Callable[[], None],
+    ) -> None:
+        self.settings = settings
+        self.sink = sink
+        self.stats = stats
+        self.decoder = decoder
+        self.on_inventorying = on_inventorying
+        self.transport: asyncio.Transport | None = None
+        self.buffer = bytearray()
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.inventorying = asyncio.Event()
+        self.last_heard = asyncio.get_running_loop().time()
+        self.client = LLRPClient(settings.sllurp_config(), self._write, self._state_changed)
+        # a session that dies after its owner stopped waiting must not log "never retrieved"
+        self.done.add_done_callback(lambda f: f.cancelled() or f.exception())
+
+    # sllurp callbacks
+    def _write(self, data: bytes) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
+
+    def _state_changed(self, state: int) -> None:
+        if state == LLRPReaderState.STATE_INVENTORYING and not self.inventorying.is_set():
+            self.inventorying.set()
+            self.on_inventorying()
+
+    # asyncio.Protocol
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self.client.state = LLRPReaderState.STATE_CONNECTING
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.done.done():
+            self.done.set_exception(
+                ReaderLost(f"connection closed{': ' + str(exc) if exc else ''}")
+            )
+
+    def fail(self, error: Exception) -> None:
+        if not self.done.done():
+            self.done.set_exception(error)
+        if self.transport is not None:
+            self.transport.abort()
+
+    def data_received(self, data: bytes) -> None:
+        self.last_heard = asyncio.get_running_loop().time()
+        self.buffer += data
+        while len(self.buffer) >= _HEADER.size:
+            word, length, _msg_id = _HEADER.unpack_from(self.buffer)
+            if word >> 13 or not _HEADER.size <= length <= _MAX_FRAME:
+                # The stream is out of step: nothing after this can be trusted.
+                self.stats.bad_frames += 1
+                log.error(
+                    "%s: unreadable LLRP header %s; reconnecting",
+                    self.settings.name,
+                    bytes(self.buffer[:10]).hex(),
+                )
+                self.fail(ReaderLost("unreadable LLRP frame header"))
+                return
+            if len(self.buffer) < length:
+                return
+            frame = bytes(self.buffer[:length])
+            del self.buffer[:length]
+            self._frame(frame)
+            if self.done.done():
+                return
+
+    def _frame(self, frame: bytes) -> None:
+        try:
+            msg = LLRPMessage(msgbytes=frame)
+        except Exception as e:  # sllurp raises LLRPError, ValueError, struct.error, KeyError…
+            self.stats.bad_frames += 1
+            log.warning(
+                "%s: skipping an LLRP message that does not decode (%s): %s",
+                self.settings.name,
+                e.__class__.__name__,
+                frame[:32].hex(),
+            )
+            return
+        name = msg.getName()
+        body = msg.msgdict[name]
+        if name == "READER_EVENT_NOTIFICATION":
+            attempt = body.get("ReaderEventNotificationData", {}).get("ConnectionAttemptEvent")
+            if attempt is not None and attempt.get("Status") not in (
+                "Success",
+                "Another connection attempted",
+            ):
+                self.stats.refused += 1
+                self.fail(ReaderRefused(f"reader refused the connection: {attempt.get('Status')}"))
+                return
+        elif name == "KEEPALIVE":
+            self.stats.keepalives += 1
+        elif name == "RO_ACCESS_REPORT" and self.inventorying.is_set():
+            self.stats.reports += 1
+            self._tags(body.get("TagReportData", ()))
+        elif name == "ERROR_MESSAGE":
+            log.warning(
+                "%s: reader sent ERROR_MESSAGE %s", self.settings.name, body.get("LLRPStatus")
+            )
+        try:
+            self.client.handleMessage(msg)
+        except Exception as e:  # ReaderConfigurationError and whatever sllurp trips on
+            self.stats.last_error = f"{e.__class__.__name__}: {e}"
+            log.error("%s: reader setup failed: %s", self.settings.name, self.stats.last_error)
+            self.fail(ReaderLost(self.stats.last_error))
+
+    def _tags(self, tags: Sequence[Mapping[str, Any]]) -> None:
+        s = self.settings
+        for tag in tags:
+            raw = tag.get("EPC-96") or tag.get("EPC")
+            if raw is None:
+                continue
+            try:
+                item = self.decoder.decode(raw)
+            except NotSgtin:
+                self.stats.not_sgtin += 1
+                continue
+            except CorruptEpc as e:
+                self.stats.corrupt_epcs += 1
+                log.debug("%s: %s", s.name, e)
+                continue
+            antenna = int(tag.get("AntennaID") or 0)
+            seen_us = tag.get("LastSeenTimestampUTC") or tag.get("FirstSeenTimestampUTC")
+            at = (
+                datetime.fromtimestamp(seen_us / 1e6, UTC)
+                if isinstance(seen_us, int) and seen_us > 0
+                else datetime.now(UTC)
+            )
+            rssi = tag.get("PeakRSSI")
+            self.stats.reads += 1
+            self.sink(
+                TagRead(
+                    s.name,
+                    item.epc,
+                    item.gtin,
+                    item.serial,
+                    antenna,
+                    s.zones.get(antenna, "unknown"),
+                    int(rssi) if rssi is not None else None,
+                    at,
+                    int(tag.get("TagSeenCount") or 1),
+                )
+            )
+
+    async def stop_politely(self, within: float = 1.0) -> None:
+        """Delete the reader's ROSpecs (as sllurp's disconnect does), then close the socket."""
+        if self.transport is None or self.transport.is_closing() or self.done.done():
+            return
+        stopped = asyncio.Event()
+
+        def on_stopped(*_: object) -> None:
+            stopped.set()
+
+        with contextlib.suppress(Exception):
+            self.client.stopPolitely(onCompletion=on_stopped, disconnect=True)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(within):
+                    await stopped.wait()
+        self.transport.close()
+
+
+# --- one reader, forever ------------------------------------------------------------------------
+
+
+class LLRPReader:
+    """Keeps one reader inventorying: connect, configure, watch, reconnect with backoff."""
+
+    def __init__(
+        self, settings: ReaderSettings, sink: TagSink, rng: random.Random | None = None
+    ) -> None:
+        self.settings = settings
+        self.sink = sink
+        self.stats = ReaderStats()
+        self.decoder = EpcDecoder()
+        self.backoff = Backoff(
+            settings.backoff_initial_s, settings.backoff_max_s, rng=rng or random.Random()
+        )
+        self.state_changed = asyncio.Event()  # set on every connect/inventorying/disconnect
+        self.inventorying = False
+        self._conn: _LLRPConnection | None = None
+
+    def _changed(self) -> None:
+        self.state_changed.set()
+        self.state_changed = asyncio.Event()
+
+    def _now_inventorying(self) -> None:
+        self.stats.sessions += 1
+        self.inventorying = True
+        self.backoff.reset()
+        log.info("%s: inventorying", self.settings.name)
+        self._changed()
+
+    async def wait_for(
+        self, predicate: Callable[[LLRPReader], bool], within: float = 10.0
+    ) -> None:
+        """Wait until `predicate(self)` holds, woken by the driver's own state changes and reads."""
+        async with asyncio.timeout(within):
+            while not predicate(self):
+                await self.state_changed.wait()
+
+    async def run(self) -> None:
+        """Run until cancelled. Never raises for reader trouble: it logs, counts and retries."""
+        while True:
+            try:
+                await self._session()
+            except (OSError, ConnectionError, TimeoutError) as e:
+                self.stats.last_error = f"{e.__class__.__name__}: {e}"
+                log.warning(
+                    "%s (%s:%d): %s",
+                    self.settings.name,
+                    self.settings.host,
+                    self.settings.port,
+                    self.stats.last_error,
+                )
+            finally:
+                if self.inventorying or self._conn is not None:
+                    self.stats.disconnects += 1
+                self.inventorying = False
+                self._conn = None
+                self._changed()
+            delay = self.backoff.next_delay()
+            log.info("%s: reconnecting in %.2f s", self.settings.name, delay)
+            await asyncio.sleep(delay)
+
+    async def _session(self) -> None:
+        s = self.settings
+        loop = asyncio.get_running_loop()
+
+        def sink(read: TagRead) -> None:
+            self.sink(read)
+            self._changed()
+
+        async with asyncio.timeout(s.connect_timeout_s):
+            transport, conn = await loop.create_connection(
+                lambda: _LLRPConnection(s, sink, self.stats, self.decoder, self._now_inventorying),
+                s.host,
+                s.port,
+            )
+        self._conn = conn
+        self.stats.connects += 1
+        self._changed()
+        try:
+            setup_deadline = loop.time() + s.setup_timeout_s
+            silence_limit = s.keepalive_s * (s.missed_keepalives + 0.5)
+            while not conn.done.done():
+                # The watchdog: any byte from the reader counts as life; keepalives guarantee
+                # one per interval even when no tag is in the field.
+                now = loop.time()
+                if not conn.inventorying.is_set() and now > setup_deadline:
+                    conn.fail(ReaderLost(f"not inventorying after {s.setup_timeout_s:g} s"))
+                elif now - conn.last_heard > silence_limit:
+                    self.stats.watchdog_trips += 1
+                    conn.fail(ReaderLost(f"no keepalive for {now - conn.last_heard:.1f} s"))
+                else:
+                    wake = min(
+                        conn.last_heard + silence_limit,
+                        setup_deadline if not conn.inventorying.is_set() else float("inf"),
+                    )
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout_at(wake + 0.01):
+                            await asyncio.shield(conn.done)
+            conn.done.result()
+        finally:
+            if not transport.is_closing():
+                transport.abort()
+
+    async def close(self) -> None:
+        """Stop inventorying politely (delete the ROSpecs) if connected."""
+        if self._conn is not None:
+            await self._conn.stop_politely()
+
+
+class RfidSource:
+    """Several readers at once, all feeding one sink (typically an asyncio.Queue's put_nowait)."""
+
+    def __init__(self, readers: Sequence[ReaderSettings], sink: TagSink) -> None:
+        names = [r.name for r in readers]
+        if len(set(names)) != len(names):
+            raise ValueError(f"reader names must be unique: {names}")
+        self.readers = [LLRPReader(r, sink) for r in readers]
+
+    async def run(self) -> None:
+        async with asyncio.TaskGroup() as tg:
+            for r in self.readers:
+                tg.create_task(r.run(), name=f"llrp-{r.settings.name}")
+
+    async def close(self) -> None:
+        await asyncio.gather(*(r.close() for r in self.readers), return_exceptions=True)
+
+    def stats(self) -> dict[str, ReaderStats]:
+        return {r.settings.name: r.stats for r in self.readers}
