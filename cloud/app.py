@@ -46,13 +46,22 @@ async def _ingest(app: web.Application) -> AsyncIterator[None]:
     app[HEALTH]["ingest"] = lambda: {
         "connected": ingest.stats.connected, "batches": ingest.stats.batches,
         "deltas": ingest.stats.deltas, "duplicates": ingest.stats.duplicates,
-        "dead_letters": ingest.stats.dead_letters,
+        "dead_letters": ingest.stats.dead_letters, "resend_requests": ingest.stats.resend_requests,
+        "batch_ms_p50": _pct(ingest.stats.commit_ms, 0.5), "batch_ms_p99": _pct(ingest.stats.commit_ms, 0.99),
     }
     task = asyncio.create_task(ingest.run(), name="ingest")
     yield
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
+
+
+def _pct(values: list[float], q: float) -> float | None:
+    """A percentile of the last 1,000 batch transactions (None before the first)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 2)
 
 
 def create_app(settings: Settings) -> web.Application:

@@ -50,6 +50,7 @@ class Ingest:
         self.resend_interval = 5.0  # at most one resend request per gateway per interval
         self._asked: dict[tuple[str, str], float] = {}
         self._client: MqttClient | None = None
+        self.max_group = 200  # messages applied in one transaction at most
 
     async def run(self) -> None:
         backoff = Backoff()
@@ -87,45 +88,69 @@ class Ingest:
                 if getter not in done:
                     getter.cancel()
                     raise MqttError("connection lost")
-                message = getter.result()
-                await self.handle(message)
-                client.ack(message)
+                group = [getter.result()]
+                # Whatever else has already arrived is applied in the same transaction.
+                while len(group) < self.max_group and not client.messages.empty():
+                    group.append(client.messages.get_nowait())
+                await self.handle(group)
+                for message in group:  # MQTT 5 §4.6: PUBACKs in the order the PUBLISHes came
+                    client.ack(message)
         finally:
             closed.cancel()
 
-    async def handle(self, message: Message) -> None:
-        """Apply one message. Raises only for infrastructure faults (DB down): then no ack."""
-        try:
-            topic = contract.GatewayTopic.parse(message.topic)
-            if topic.stream is Stream.DELTAS:
-                batch = contract.decode_batch(message.payload)
-                if (batch.store, batch.gateway) != (topic.store, topic.gateway):
-                    raise ContractError("store", f"payload says {batch.store}/{batch.gateway}, "
-                                                 f"topic says {topic.store}/{topic.gateway}")
-                started = time.perf_counter()
-                result = await repo.apply_batch(self.maker, batch)
-                first = min(d.seq for d in batch.deltas)
-                if first > result.prior_max_seq + 1:
-                    await self._ask_resend(batch.store, batch.gateway, result.prior_max_seq + 1)
-                self.stats.batches += 1
-                self.stats.deltas += result.applied
-                self.stats.duplicates += result.duplicates
-                self.stats.last_commit = time.time()
-                self.stats.commit_ms.append((time.perf_counter() - started) * 1000)
-                del self.stats.commit_ms[:-1000]
-            elif topic.stream is Stream.STATUS:
-                if message.payload:  # an empty retained message clears the status; nothing to do
-                    status = contract.decode_status(message.payload)
-                    missing = await repo.record_status(self.maker, status)
-                    self.stats.statuses += 1
-                    if missing is not None:
-                        await self._ask_resend(status.store, status.gateway, missing)
-            else:
-                log.debug("ingest: %s not handled yet", topic.stream)
-        except ContractError as e:
-            log.warning("dead letter from %s: %s", message.topic, e)
-            await repo.dead_letter(self.maker, message.topic, message.payload, str(e))
-            self.stats.dead_letters += 1
+    async def handle(self, messages: list[Message]) -> None:
+        """Apply messages. Raises only for infrastructure faults (DB down): then none is acked."""
+        batches: list[contract.DeltaBatch] = []
+        for message in messages:
+            try:
+                topic = contract.GatewayTopic.parse(message.topic)
+                if topic.stream is Stream.DELTAS:
+                    batch = contract.decode_batch(message.payload)
+                    if (batch.store, batch.gateway) != (topic.store, topic.gateway):
+                        raise ContractError("store", f"payload says {batch.store}/{batch.gateway}, "
+                                                     f"topic says {topic.store}/{topic.gateway}")
+                    batches.append(batch)
+                elif topic.stream is Stream.STATUS:
+                    if message.payload:  # an empty retained message clears a status: nothing to do
+                        await self._status(contract.decode_status(message.payload))
+                else:
+                    log.debug("ingest: %s not handled yet", topic.stream)
+            except ContractError as e:
+                log.warning("dead letter from %s: %s", message.topic, e)
+                await repo.dead_letter(self.maker, message.topic, message.payload, str(e))
+                self.stats.dead_letters += 1
+        if batches:
+            await self._apply(batches)
+
+    async def _apply(self, batches: list[contract.DeltaBatch]) -> None:
+        started = time.perf_counter()
+        results = await repo.apply_batches(self.maker, batches)
+        self.stats.batches += len(batches)
+        self.stats.deltas += sum(r.applied for r in results)
+        self.stats.duplicates += sum(r.duplicates for r in results)
+        self.stats.last_commit = time.time()
+        self.stats.commit_ms.append((time.perf_counter() - started) * 1000)
+        del self.stats.commit_ms[:-1000]
+        # Gap check per gateway: its batches, in seq order, must follow on from what we had.
+        by_gateway: dict[tuple[str, str], list[tuple[int, int, int]]] = {}
+        for batch, result in zip(batches, results, strict=True):
+            seqs = [d.seq for d in batch.deltas]
+            by_gateway.setdefault((batch.store, batch.gateway), []).append(
+                (min(seqs), max(seqs), result.prior_max_seq))
+        for (store, gateway), spans in by_gateway.items():
+            spans.sort()
+            reached = spans[0][2]
+            for first, last, _ in spans:
+                if first > reached + 1:
+                    await self._ask_resend(store, gateway, reached + 1)
+                    break
+                reached = max(reached, last)
+
+    async def _status(self, status: contract.GatewayStatus) -> None:
+        missing = await repo.record_status(self.maker, status)
+        self.stats.statuses += 1
+        if missing is not None:
+            await self._ask_resend(status.store, status.gateway, missing)
 
     async def _ask_resend(self, store: str, gateway: str, from_seq: int) -> None:
         """Ask a gateway to publish again from the first seq the ledger lacks (idempotent)."""

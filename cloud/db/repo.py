@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import delete, event, func, insert, select, update
+from sqlalchemy import delete, event, func, insert, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -97,39 +97,61 @@ def _upsert(session: AsyncSession) -> Any:
 
 
 async def apply_batch(maker: async_sessionmaker[AsyncSession], batch: DeltaBatch) -> Applied:
-    """Apply a batch in one transaction, retrying when another worker raced us on a SKU."""
+    """Apply one batch in one transaction (see apply_batches)."""
+    return (await apply_batches(maker, [batch]))[0]
+
+
+async def apply_batches(maker: async_sessionmaker[AsyncSession],
+                        batches: Sequence[DeltaBatch]) -> list[Applied]:
+    """Apply batches together in one transaction, retrying when another worker raced us.
+
+    Every batch is applied whole or not at all (they share the transaction); grouping the
+    batches that arrived together is what lets one worker keep up with many gateways, since the
+    cost of a transaction hardly grows with the number of deltas in it.
+    """
     for attempt in range(MAX_ATTEMPTS):
         try:
             async with maker() as session, session.begin():
-                return await _apply(session, batch)
+                return await _apply(session, batches)
         except (ConflictRetry, IntegrityError) as e:
-            log.debug("batch %s/%s retry %d: %s", batch.store, batch.gateway, attempt + 1, e)
+            log.debug("group of %d batches, retry %d: %s", len(batches), attempt + 1, e)
         except DBAPIError as e:
             if not any(w in str(e).lower() for w in ("locked", "deadlock", "serializ")):
                 raise
-            log.debug("batch %s/%s retry %d: %s", batch.store, batch.gateway, attempt + 1, e)
+            log.debug("group of %d batches, retry %d: %s", len(batches), attempt + 1, e)
         await asyncio.sleep(random.uniform(0, 0.005 * 2 ** attempt))
-    raise ConflictRetry(f"batch from {batch.store}/{batch.gateway} lost {MAX_ATTEMPTS} races in a row")
+    raise ConflictRetry(f"a group of {len(batches)} batches lost {MAX_ATTEMPTS} races in a row")
 
 
-async def _apply(session: AsyncSession, batch: DeltaBatch) -> Applied:
+async def _apply(session: AsyncSession, batches: Sequence[DeltaBatch]) -> list[Applied]:
     now = datetime.now(UTC)
-    prior = await session.scalar(select(Gateway.max_seq).where(
-        Gateway.store == batch.store, Gateway.gateway == batch.gateway)) or 0
-    ids = [d.id for d in batch.deltas]
+    gateways = sorted({(b.store, b.gateway) for b in batches})
+    prior = {(r.store, r.gateway): int(r.max_seq) for r in (await session.execute(
+        select(Gateway.store, Gateway.gateway, Gateway.max_seq).where(
+            tuple_(Gateway.store, Gateway.gateway).in_(gateways)))).all()}
+    ids = [d.id for b in batches for d in b.deltas]
     seen = set((await session.scalars(select(Movement.id).where(Movement.id.in_(ids)))).all())
-    fresh = [d for d in batch.deltas if d.id not in seen]
-    store = batch.store
-    if fresh:
-        await session.execute(insert(Movement), [_row(batch, d, now) for d in fresh])
-        by_sku: dict[str, list[ledger.Move]] = defaultdict(list)
-        for d in fresh:
-            by_sku[d.sku].append(_delta_move(d))
-        replayed = await _update_books(session, store, by_sku)
-    else:
-        replayed = 0
-    await _touch_gateway(session, batch, fresh, now)
-    return Applied(len(fresh), len(seen), replayed, int(prior))
+    fresh: list[list[StockDelta]] = []
+    for b in batches:
+        mine = [d for d in b.deltas if d.id not in seen]
+        seen.update(d.id for d in mine)  # a delta redelivered within the same group counts once
+        fresh.append(mine)
+    rows = [_row(b, d, now) for b, mine in zip(batches, fresh, strict=True) for d in mine]
+    replayed = 0
+    if rows:
+        await session.execute(insert(Movement), rows)
+        by_store: dict[str, dict[str, list[ledger.Move]]] = defaultdict(lambda: defaultdict(list))
+        for b, mine in zip(batches, fresh, strict=True):
+            for d in mine:
+                by_store[b.store][d.sku].append(_delta_move(d))
+        for store in sorted(by_store):  # a fixed lock order across stores: no deadlocks
+            replayed += await _update_books(session, store, by_store[store])
+    for store, gateway in gateways:
+        mine = [d for b, m in zip(batches, fresh, strict=True) if (b.store, b.gateway) == (store, gateway)
+                for d in m]
+        await _touch_gateway(session, store, gateway, mine, now)
+    return [Applied(len(m), len(b.deltas) - len(m), replayed, prior.get((b.store, b.gateway), 0))
+            for b, m in zip(batches, fresh, strict=True)]
 
 
 async def _lock_heads(session: AsyncSession, store: str, skus: list[str]) -> dict[str, SkuHead]:
@@ -187,13 +209,13 @@ async def _update_books(session: AsyncSession, store: str, by_sku: dict[str, lis
         for sku in replay:
             books[sku] = ledger.replay(grouped[sku])
 
+    moved = []
     for sku, h in heads.items():
         top = max(max(m.order for m in by_sku[sku]), (h.head_at, h.head_id))
         if top != (h.head_at, h.head_id):
-            await session.execute(
-                update(SkuHead).where(SkuHead.store == store, SkuHead.sku == sku)
-                .values(head_at=top[0], head_id=top[1])
-                .execution_options(synchronize_session=False))
+            moved.append({"store": store, "sku": sku, "head_at": top[0], "head_id": top[1]})
+    if moved:  # ORM bulk UPDATE by primary key: one executemany
+        await session.execute(update(SkuHead), moved)
     new_heads = [s for s in skus if s not in heads]
     if new_heads:
         await session.execute(insert(SkuHead), [
@@ -219,10 +241,10 @@ async def _update_books(session: AsyncSession, store: str, by_sku: dict[str, lis
     return len(replay)
 
 
-async def _touch_gateway(session: AsyncSession, batch: DeltaBatch, fresh: Sequence[StockDelta],
+async def _touch_gateway(session: AsyncSession, store: str, gateway: str, fresh: Sequence[StockDelta],
                          now: datetime) -> None:
     stmt = _upsert(session)(Gateway).values(
-        store=batch.store, gateway=batch.gateway, last_batch_at=now,
+        store=store, gateway=gateway, last_batch_at=now,
         max_seq=max((d.seq for d in fresh), default=0), deltas=len(fresh))
     stmt = stmt.on_conflict_do_update(
         index_elements=["store", "gateway"],
