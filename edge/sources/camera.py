@@ -11,22 +11,31 @@ Responsibilities, each a small piece:
   a one-worker executor, never in the event loop (ARCHITECTURE §4). It yields `LaneCount` and
   `CameraStatus` observations.
 
-Config section (TOML, one table per camera; `lanes.json` for `shelfsync camera count` uses the
-same lane objects under a "lanes" key, and the simulator's /truth.json is accepted as is):
+Config: the `[camera]` section of the store TOML (edge/config.py hands it over as parsed TOML),
+flat like `[shelf]`: feeds, and lanes that name their feed. `lanes.json` for `shelfsync camera
+count` holds the same lane objects under a "lanes" key; the simulator's /truth.json works as is,
+and `shelfsync sim camera --print-config` prints this section for a simulated camera.
 
-    [[cameras]]
-    id = "cam-a1"
-    url = "http://10.0.0.21:8081/frame.jpg"   # http(s) ending .jpg/.jpeg: polled; else OpenCV:
-                                              # .../stream.mjpg, rtsp://..., /dev/video0, a file
+    [camera]
     model = "models/shelf_counter"            # optional; default: the model bundled in the checkout
+
+    [[camera.feed]]
+    id = "cam-a1"
+    url = "http://10.0.0.21:8081/frame.jpg"   # http(s) ending .jpg/.jpeg: polled with aiohttp;
+                                              # else OpenCV: .../stream.mjpg, rtsp://..., a V4L2
+                                              # device number ("0") or path, a video file
     interval_s = 1.0                          # seconds between counted frames
     frozen_after_s = 10.0                     # unchanged frames for this long -> unavailable
-    [[cameras.lanes]]
+    black_level = 12.0                        # mean and spread of luma below this -> black
+    timeout_s = 5.0                           # HTTP timeout per frame
+
+    [[camera.lane]]
+    feed = "cam-a1"
     id = "A1-1"
-    bin = "A1-1"                               # bin or sku (or both)
+    bin = "A1-1"                              # bin or sku (or both)
     sku = "06923450000108"
-    facings = 2                                # optional, informational
-    roi = [x, y, w, h]                         # or quad = [[x,y],[x,y],[x,y],[x,y]] (TL,TR,BR,BL)
+    facings = 2                               # optional, informational
+    roi = [x, y, w, h]                        # or quad = [[x,y],[x,y],[x,y],[x,y]] (TL,TR,BR,BL)
 """
 
 from __future__ import annotations
@@ -183,11 +192,12 @@ def _opt_str(obj: Mapping[str, Any], key: str, at: str) -> str | None:
 
 
 def parse_camera(section: Mapping[str, Any], base_dir: Path | None = None) -> CameraConfig:
-    """One `[[cameras]]` table -> CameraConfig; raises CameraError naming the bad field."""
+    """One feed with its lanes (under "lanes") -> CameraConfig; raises CameraError naming the
+    bad field."""
     cam_id = section.get("id")
     if not isinstance(cam_id, str) or not cam_id:
-        raise CameraError("cameras.id: expected a non-empty string")
-    where = f"cameras[{cam_id}]"
+        raise CameraError("camera.feed.id: expected a non-empty string")
+    where = f"camera.feed[{cam_id}]"
     url = section.get("url")
     if not isinstance(url, str) or not url:
         raise CameraError(f"{where}.url: expected a URL, device or file path")
@@ -213,6 +223,39 @@ def parse_camera(section: Mapping[str, Any], base_dir: Path | None = None) -> Ca
     return CameraConfig(
         cam_id, url, parse_lanes(section.get("lanes"), f"{where}.lanes"), model_dir, **numbers
     )
+
+
+def parse_section(
+    section: Mapping[str, Any], base_dir: Path | None = None
+) -> tuple[CameraConfig, ...]:
+    """The whole `[camera]` section -> one CameraConfig per feed, each with its own lanes."""
+    feeds, lanes = section.get("feed", []), section.get("lane", [])
+    if not isinstance(feeds, list) or not isinstance(lanes, list):
+        raise CameraError("camera.feed and camera.lane must be arrays of tables ([[camera.feed]])")
+    by_feed: dict[str, list[Any]] = {}
+    for i, lane in enumerate(lanes):
+        feed = lane.get("feed") if isinstance(lane, Mapping) else None
+        if not isinstance(feed, str):
+            raise CameraError(f"camera.lane[{i}].feed: expected the id of a [[camera.feed]]")
+        by_feed.setdefault(feed, []).append({k: v for k, v in lane.items() if k != "feed"})
+    known = {str(f.get("id")) for f in feeds if isinstance(f, Mapping)}
+    if set(by_feed) - known:
+        raise CameraError(f"camera.lane: unknown feed(s) {', '.join(sorted(set(by_feed) - known))}")
+    configs = []
+    for feed in feeds:
+        if not isinstance(feed, Mapping):
+            raise CameraError("camera.feed: expected a table")
+        merged = {
+            "model": section.get("model"),
+            **feed,
+            "lanes": by_feed.pop(str(feed.get("id")), []),
+        }
+        if merged["model"] is None:
+            del merged["model"]
+        configs.append(parse_camera(merged, base_dir))
+    if len({c.id for c in configs}) != len(configs):
+        raise CameraError("camera.feed: duplicate feed id")
+    return tuple(configs)
 
 
 def load_lanes_file(path: Path) -> tuple[Lane, ...]:
@@ -359,7 +402,7 @@ class FrameHealth:
         if float(small.mean()) < self._black and float(small.std()) < self._black:
             self._last, self._same_since = small, None
             return Health(False, "black")
-        if self._last is not None and float(np.abs(small - self._last).mean()) < 0.05:
+        if self._last is not None and float(np.abs(small - self._last).mean()) < 0.01:
             self._same_since = now if self._same_since is None else self._same_since
             if now - self._same_since >= self._frozen_after:
                 return Health(False, "frozen")
@@ -429,7 +472,9 @@ class CameraSource:
                         backoff = min(backoff * 2, 30.0)
                         continue
                     backoff = 0.5
-                    health = self._health.check(frame, loop.time())
+                    health = await loop.run_in_executor(
+                        pool, self._health.check, frame, loop.time()
+                    )
                     if not health.ok:
                         status = self._status(False, health.reason)
                         if status:
@@ -440,10 +485,16 @@ class CameraSource:
                         if status:
                             yield status
                         at = self._clock()
-                        counts = await loop.run_in_executor(
-                            pool, self._counter.count, frame, self.config.lanes
-                        )
-                        for lane, (n, conf) in zip(self.config.lanes, counts, strict=True):
+                        try:
+                            counts = await loop.run_in_executor(
+                                pool, self._counter.count, frame, self.config.lanes
+                            )
+                        except (cv2.error, RuntimeError, ValueError) as e:
+                            # A frame the model cannot take (onnxruntime/OpenCV error): log it,
+                            # skip the frame, keep the camera running.
+                            log.error("camera %s: counting failed: %s", self.config.id, e)
+                            counts = []
+                        for lane, (n, conf) in zip(self.config.lanes, counts, strict=False):
                             yield LaneCount(lane.id, lane.bin, lane.sku, n, round(conf, 4), at)
                     await asyncio.sleep(self.config.interval_s)
             finally:
@@ -526,4 +577,3 @@ class _CvReader:
         if self._cap is not None:
             cap, self._cap = self._cap, None
             await loop.run_in_executor(pool, cap.release)
-
