@@ -100,6 +100,10 @@ class Outbox:
         self._open_error: BaseException | None = None
         self.appended = asyncio.Event()  # set after each append commit; the publisher waits on it
         self._depth = 0
+        # Reads run on their own connection and thread (WAL lets them proceed during a commit),
+        # so the publisher never waits behind a POS request's fsync.
+        self._reads: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._reader: threading.Thread | None = None
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -111,8 +115,14 @@ class Outbox:
         if self._open_error is not None:
             raise OutboxError(f"cannot open outbox {self.path}: {self._open_error}") from self._open_error
         self._depth = await self._call("depth")
+        self._reader = threading.Thread(target=self._read_loop, name="outbox-reader", daemon=True)
+        self._reader.start()
 
     async def close(self) -> None:
+        if self._reader is not None:
+            self._reads.put(None)
+            await asyncio.get_running_loop().run_in_executor(None, self._reader.join)
+            self._reader = None
         if self._thread is not None:
             self._jobs.put(None)
             await asyncio.get_running_loop().run_in_executor(None, self._thread.join)
@@ -143,12 +153,26 @@ class Outbox:
         result: Appended = await self._call("append", bodies, source_key, source_hash)
         return result
 
-    async def pending(self, limit: int = 500) -> list[Pending]:
-        rows: list[Pending] = await self._call("pending", limit)
-        return rows
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    async def pending(self, limit: int = 500, after: int = 0) -> list[Pending]:
+        """Unsent deltas with seq > after, oldest first."""
+        if self._reader is None:
+            raise OutboxError("outbox is not open")
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[list[Pending]] = loop.create_future()
+        self._reads.put(_Job("pending", (limit, after), fut, loop))
+        return await fut
 
     async def mark_sent(self, seqs: Sequence[int]) -> None:
         await self._call("mark_sent", tuple(seqs))
+
+    def mark_sent_soon(self, seqs: Sequence[int]) -> None:
+        """Queue mark_sent without waiting; a failure is logged (it only causes a resend)."""
+        fut = self._call("mark_sent", tuple(seqs))
+        fut.add_done_callback(_log_failure)
 
     async def requeue(self, from_seq: int) -> int:
         """Mark every sent delta from `from_seq` on as unsent again; returns how many."""
@@ -278,9 +302,26 @@ class Outbox:
     def _do_depth(self, db: sqlite3.Connection) -> int:
         return int(db.execute("SELECT count(*) FROM deltas WHERE sent_at IS NULL").fetchone()[0])
 
-    def _do_pending(self, db: sqlite3.Connection, limit: int) -> list[Pending]:
+    def _read_loop(self) -> None:
+        try:
+            db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            db.execute("PRAGMA busy_timeout=5000")
+        except sqlite3.Error as e:
+            log.error("outbox reader cannot open %s: %s", self.path, e)
+            return
+        try:
+            while (job := self._reads.get()) is not None:
+                try:
+                    _resolve(job, self._do_pending(db, *job.args))
+                except sqlite3.Error as e:
+                    _resolve(job, OutboxError(f"outbox read failed: {e}"))
+        finally:
+            db.close()
+
+    def _do_pending(self, db: sqlite3.Connection, limit: int, after: int = 0) -> list[Pending]:
         rows = db.execute(
-            "SELECT seq, body FROM deltas WHERE sent_at IS NULL ORDER BY seq LIMIT ?", (limit,)
+            "SELECT seq, body FROM deltas WHERE sent_at IS NULL AND seq > ? ORDER BY seq LIMIT ?",
+            (after, limit),
         ).fetchall()
         return [Pending(int(s), str(b)) for s, b in rows]
 
@@ -343,6 +384,11 @@ def _resolve(job: _Job, result: Any) -> None:
 
     if not job.loop.is_closed():
         job.loop.call_soon_threadsafe(settle)
+
+
+def _log_failure(fut: asyncio.Future[Any]) -> None:
+    if not fut.cancelled() and fut.exception() is not None:
+        log.warning("outbox: %s", fut.exception())
 
 
 def utcnow() -> datetime:

@@ -12,11 +12,11 @@ import asyncio
 import contextlib
 import logging
 import random
-import time
+from collections import deque
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from typing import Any
 from datetime import UTC, datetime
+from typing import Any
 
 from edge import contract
 from edge.contract import GatewayState, GatewayStatus, Stream
@@ -66,6 +66,8 @@ class Publisher:
         self.published = 0  # deltas acknowledged by the broker since start
         self.acked_seq = 0  # the highest seq the broker acknowledged
         self.resends = 0
+        self.max_inflight = 4
+        self._rewind: int | None = None
         self.last_error: str | None = None
         self._deltas_topic = contract.gateway_topic(store, gateway, Stream.DELTAS)
         self._status_topic = contract.gateway_topic(store, gateway, Stream.STATUS)
@@ -122,36 +124,56 @@ class Publisher:
                 log.warning("ignoring command on %s: %s", message.topic, e)
                 continue
             count = await self.outbox.requeue(request.from_seq)
+            self._rewind = request.from_seq - 1
             self.resends += 1
             log.warning("cloud asked to resend from seq %d: %d deltas requeued", request.from_seq, count)
             self.outbox.appended.set()
 
     async def _drain(self, client: MqttClient) -> None:
-        while True:
-            rows = await self.outbox.pending(self.batch_max)
-            if not rows:
-                self.outbox.appended.clear()
-                rows = await self.outbox.pending(self.batch_max)  # an append may have raced the clear
-                if not rows:
-                    closed = asyncio.ensure_future(client.closed.wait())
-                    appended = asyncio.ensure_future(self.outbox.appended.wait())
-                    try:
-                        await asyncio.wait({closed, appended}, timeout=self.keepalive,
-                                           return_when=asyncio.FIRST_COMPLETED)
-                    finally:
-                        closed.cancel()
-                        appended.cancel()
-                    if client.closed.is_set():
-                        raise MqttError("connection lost")
+        """Publish unsent deltas in seq order, up to `max_inflight` batches awaiting PUBACK.
+
+        A batch is marked sent only once the broker acknowledged it (and every batch before it).
+        The cursor is in memory: after a reconnect everything not yet marked is published again,
+        and the cloud drops what it already has.
+        """
+        cursor = 0
+        inflight: deque[tuple[list[Pending], asyncio.Future[None]]] = deque()
+        closed = asyncio.ensure_future(client.closed.wait())
+        try:
+            while True:
+                while inflight and inflight[0][1].done():
+                    rows, fut = inflight.popleft()
+                    fut.result()  # a refused or lost publish ends this connection
+                    self.outbox.mark_sent_soon([r.seq for r in rows])
+                    self.published += len(rows)
+                    self.acked_seq = max(self.acked_seq, rows[-1].seq)
+                if self._rewind is not None:
+                    cursor, self._rewind = min(cursor, self._rewind), None
+                if client.closed.is_set():
+                    raise MqttError("connection lost")
+                if len(inflight) >= self.max_inflight:
+                    await asyncio.wait({inflight[0][1], closed}, return_when=asyncio.FIRST_COMPLETED)
                     continue
-            started = time.perf_counter()
-            await client.publish(self._deltas_topic,
-                                 batch_payload(self.store, self.gateway, rows, datetime.now(UTC)))
-            await self.outbox.mark_sent([r.seq for r in rows])
-            self.published += len(rows)
-            self.acked_seq = max(self.acked_seq, rows[-1].seq)
-            log.debug("published %d deltas (seq %d..%d) in %.1f ms", len(rows), rows[0].seq,
-                      rows[-1].seq, (time.perf_counter() - started) * 1000)
+                self.outbox.appended.clear()
+                rows = await self.outbox.pending(self.batch_max, after=cursor)
+                if not rows:
+                    waits: set[asyncio.Future[Any]] = {closed, asyncio.ensure_future(self.outbox.appended.wait())}
+                    if inflight:
+                        waits.add(inflight[0][1])
+                    try:
+                        await asyncio.wait(waits, timeout=self.keepalive, return_when=asyncio.FIRST_COMPLETED)
+                    finally:
+                        for w in waits - {closed} - {f for _, f in inflight}:
+                            w.cancel()
+                    continue
+                cursor = rows[-1].seq
+                payload = batch_payload(self.store, self.gateway, rows, datetime.now(UTC))
+                inflight.append((rows, asyncio.ensure_future(client.publish(self._deltas_topic, payload))))
+        finally:
+            closed.cancel()
+            for _, fut in inflight:
+                fut.cancel()
+            await asyncio.gather(*(f for _, f in inflight), return_exceptions=True)
 
     async def announce_offline(self) -> None:
         """On a clean shutdown: say offline ourselves (the will covers crashes)."""
