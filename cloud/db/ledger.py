@@ -55,6 +55,17 @@ class SkuBook:
     def copy(self) -> SkuBook:
         return SkuBook(dict(self.qty), dict(self.expiry))
 
+    def to_json(self) -> dict[str, object]:
+        return {"qty": [[z, lot, q] for (z, lot), q in sorted(self.qty.items())],
+                "expiry": {lot: e.isoformat() if e else None for lot, e in sorted(self.expiry.items())}}
+
+    @classmethod
+    def from_json(cls, obj: dict[str, object]) -> SkuBook:
+        qty = {(str(z), str(lot)): int(q) for z, lot, q in obj["qty"]}  # type: ignore[attr-defined]
+        expiry = {str(lot): date.fromisoformat(e) if e else None
+                  for lot, e in obj["expiry"].items()}  # type: ignore[attr-defined]
+        return cls(qty, expiry)
+
     def zone_total(self, zone: str) -> int:
         return sum(q for (z, _), q in self.qty.items() if z == zone)
 

@@ -110,6 +110,21 @@ class SkuHead(Base):
     version: Mapped[int] = mapped_column(Integer)
     head_at: Mapped[datetime] = mapped_column(UtcDateTime)
     head_id: Mapped[str] = mapped_column(String(64))
+    since_checkpoint: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Checkpoint(Base):
+    """A SKU's book as of one position in its history, so a late movement replays only the tail.
+
+    Valid only while no movement older than its position arrives: such an arrival deletes every
+    checkpoint at or after it."""
+
+    __tablename__ = "sku_checkpoints"
+    store: Mapped[str] = mapped_column(String(32), primary_key=True)
+    sku: Mapped[str] = mapped_column(String(14), primary_key=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime, primary_key=True)
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    book: Mapped[str] = mapped_column(Text)
 
 
 class Gateway(Base):
@@ -137,5 +152,5 @@ def row_dict(obj: Any) -> dict[str, Any]:
     return {c.key: getattr(obj, c.key) for c in obj.__table__.columns}
 
 
-__all__ = ["NO_LOT", "Balance", "Base", "DeadLetter", "Gateway", "Lot", "Movement", "SkuHead",
+__all__ = ["NO_LOT", "Balance", "Base", "Checkpoint", "DeadLetter", "Gateway", "Lot", "Movement", "SkuHead",
            "UniqueConstraint"]

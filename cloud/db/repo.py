@@ -18,18 +18,20 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import delete, event, func, insert, select, tuple_, update
+from sqlalchemy import delete, event, func, insert, literal, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from cloud.db import ledger
-from cloud.db.models import Balance, DeadLetter, Gateway, Lot, Movement, SkuHead
+from cloud.db.models import UtcDateTime, Balance, Checkpoint, DeadLetter, Gateway, Lot, Movement, SkuHead
 from edge.contract import DeltaBatch, GatewayStatus, StockDelta
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 8
+CHECKPOINT_EVERY = 200  # movements between a SKU's checkpoints: bounds the cost of a late arrival
+CHECKPOINTS_KEPT = 3
 
 
 class ConflictRetry(Exception):
@@ -168,9 +170,11 @@ async def _lock_heads(session: AsyncSession, store: str, skus: list[str]) -> dic
         update(SkuHead)
         .where(SkuHead.store == store, SkuHead.sku.in_(locked.scalar_subquery()))
         .values(version=SkuHead.version + 1)
-        .returning(SkuHead.sku, SkuHead.version, SkuHead.head_at, SkuHead.head_id)
+        .returning(SkuHead.sku, SkuHead.version, SkuHead.head_at, SkuHead.head_id,
+                   SkuHead.since_checkpoint)
         .execution_options(synchronize_session=False))
-    return {r.sku: SkuHead(store=store, sku=r.sku, version=r.version, head_at=r.head_at, head_id=r.head_id)
+    return {r.sku: SkuHead(store=store, sku=r.sku, version=r.version, head_at=r.head_at, head_id=r.head_id,
+                           since_checkpoint=r.since_checkpoint)
             for r in result}
 
 
@@ -200,27 +204,40 @@ async def _update_books(session: AsyncSession, store: str, by_sku: dict[str, lis
         for sku in incremental:
             for m in sorted(by_sku[sku], key=lambda m: m.order):
                 books[sku].apply(m)
-    if replay:
-        history = (await session.scalars(
-            select(Movement).where(Movement.store == store, Movement.sku.in_(replay)))).all()
-        grouped: dict[str, list[ledger.Move]] = defaultdict(list)
-        for m in history:
-            grouped[m.sku].append(_move(m))
-        for sku in replay:
-            books[sku] = ledger.replay(grouped[sku])
+    for sku in replay:
+        books[sku] = await _replay_tail(session, store, sku, min(m.order for m in by_sku[sku]))
 
-    moved = []
-    for sku, h in heads.items():
-        top = max(max(m.order for m in by_sku[sku]), (h.head_at, h.head_id))
-        if top != (h.head_at, h.head_id):
-            moved.append({"store": store, "sku": sku, "head_at": top[0], "head_id": top[1]})
-    if moved:  # ORM bulk UPDATE by primary key: one executemany
-        await session.execute(update(SkuHead), moved)
+    # Heads move to the newest movement; every CHECKPOINT_EVERY movements a SKU's book is saved
+    # at its head, so that a later late arrival replays from there instead of from the start.
+    head_rows, checkpoints = [], []
+    for sku in skus:
+        newest = max(m.order for m in by_sku[sku])
+        h = heads.get(sku)
+        top = max(newest, (h.head_at, h.head_id)) if h is not None else newest
+        count = (h.since_checkpoint if h is not None else 0) + len(by_sku[sku])
+        if count >= CHECKPOINT_EVERY:
+            checkpoints.append({"store": store, "sku": sku, "at": top[0], "id": top[1],
+                                "book": json.dumps(books[sku].to_json())})
+            count = 0
+        if h is not None:
+            head_rows.append({"store": store, "sku": sku, "head_at": top[0], "head_id": top[1],
+                              "since_checkpoint": count})
+    if head_rows:  # ORM bulk UPDATE by primary key: one executemany
+        await session.execute(update(SkuHead), head_rows)
+    if checkpoints:
+        await session.execute(insert(Checkpoint), checkpoints)
+        for cp in checkpoints:
+            keep = (select(Checkpoint.at).where(Checkpoint.store == store, Checkpoint.sku == cp["sku"])
+                    .order_by(Checkpoint.at.desc()).limit(1).offset(CHECKPOINTS_KEPT - 1).scalar_subquery())
+            await session.execute(delete(Checkpoint).where(
+                Checkpoint.store == store, Checkpoint.sku == cp["sku"], Checkpoint.at < keep)
+                .execution_options(synchronize_session=False))
     new_heads = [s for s in skus if s not in heads]
     if new_heads:
         await session.execute(insert(SkuHead), [
             {"store": store, "sku": s, "version": 1,
-             "head_at": max(m.order for m in by_sku[s])[0], "head_id": max(m.order for m in by_sku[s])[1]}
+             "head_at": max(m.order for m in by_sku[s])[0], "head_id": max(m.order for m in by_sku[s])[1],
+             "since_checkpoint": 0 if any(c["sku"] == s for c in checkpoints) else len(by_sku[s])}
             for s in new_heads])
 
     await session.execute(delete(Balance).where(Balance.store == store, Balance.sku.in_(skus))
@@ -239,6 +256,30 @@ async def _update_books(session: AsyncSession, store: str, by_sku: dict[str, lis
             {"store": store, "sku": s, "lot": lot, "expiry": exp}
             for s in lot_skus for lot, exp in books[s].expiry.items()])
     return len(replay)
+
+
+async def _replay_tail(session: AsyncSession, store: str, sku: str,
+                       earliest: tuple[datetime, str]) -> ledger.SkuBook:
+    """The SKU's book rebuilt from its newest checkpoint older than `earliest` (the oldest new
+    movement); checkpoints at or after it are no longer true and are dropped."""
+    mine = (Checkpoint.store == store, Checkpoint.sku == sku)
+    position = tuple_(Checkpoint.at, Checkpoint.id)
+    base = (await session.execute(
+        select(Checkpoint).where(*mine, position < tuple_(literal(earliest[0], UtcDateTime()),
+                                                          literal(earliest[1])))
+        .order_by(Checkpoint.at.desc(), Checkpoint.id.desc()).limit(1))).scalar_one_or_none()
+    await session.execute(delete(Checkpoint).where(
+        *mine, position >= tuple_(literal(earliest[0], UtcDateTime()), literal(earliest[1])))
+        .execution_options(synchronize_session=False))
+    history = select(Movement).where(Movement.store == store, Movement.sku == sku)
+    book = ledger.SkuBook()
+    if base is not None:
+        book = ledger.SkuBook.from_json(json.loads(base.book))
+        history = history.where(tuple_(Movement.occurred_at, Movement.id)
+                                > tuple_(literal(base.at, UtcDateTime()), literal(base.id)))
+    for m in sorted((_move(m) for m in (await session.scalars(history)).all()), key=lambda m: m.order):
+        book.apply(m)
+    return book
 
 
 async def _touch_gateway(session: AsyncSession, store: str, gateway: str, fresh: Sequence[StockDelta],

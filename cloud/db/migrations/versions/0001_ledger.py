@@ -1,4 +1,4 @@
-"""The stock ledger: movements, balances, lots, SKU heads, gateways, dead letters.
+"""The stock ledger: movements, balances, lots, SKU heads and checkpoints, gateways, dead letters.
 
 Revision ID: 0001
 Revises:
@@ -69,6 +69,15 @@ def upgrade() -> None:
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("head_at", sa.DateTime(), nullable=False),
         sa.Column("head_id", sa.String(64), nullable=False),
+        sa.Column("since_checkpoint", sa.Integer(), nullable=False, server_default="0"),
+    )
+    op.create_table(
+        "sku_checkpoints",
+        sa.Column("store", sa.String(32), primary_key=True),
+        sa.Column("sku", sa.String(14), primary_key=True),
+        sa.Column("at", sa.DateTime(), primary_key=True),
+        sa.Column("id", sa.String(64), primary_key=True),
+        sa.Column("book", sa.Text(), nullable=False),
     )
     op.create_table(
         "gateways",
@@ -91,5 +100,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("dead_letters", "gateways", "sku_heads", "lots", "balances", "movements"):
+    for table in ("dead_letters", "gateways", "sku_checkpoints", "sku_heads", "lots", "balances",
+                  "movements"):
         op.drop_table(table)
