@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 
 from aiohttp import web
@@ -30,10 +31,12 @@ def main(argv: list[str], prog: str = "shelfsync cloud") -> int:
         description="The cloud stock ledger: MQTT ingest and REST API. "
                     "The admin bearer token comes from SHELFSYNC_ADMIN_TOKEN.",
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--db", default="sqlite:///shelfsync-ledger.db",
-                        help="database URL (default: %(default)s)")
-    parser.add_argument("--mqtt", default="mqtt://127.0.0.1:1883",
-                        help="broker URL, or 'none' to serve the API without ingest (default: %(default)s)")
+    # Secrets in URLs come from the environment by default, so they stay out of /proc/*/cmdline.
+    parser.add_argument("--db", default=os.environ.get("SHELFSYNC_DB", "sqlite:///shelfsync-ledger.db"),
+                        help="database URL (default: $SHELFSYNC_DB or sqlite:///shelfsync-ledger.db)")
+    parser.add_argument("--mqtt", default=os.environ.get("SHELFSYNC_MQTT", "mqtt://127.0.0.1:1883"),
+                        help="broker URL, or 'none' to serve the API without ingest "
+                             "(default: $SHELFSYNC_MQTT or mqtt://127.0.0.1:1883)")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8080)
     parser.add_argument("--worker-id", default="", help="unique per worker (default: host name)")

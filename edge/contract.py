@@ -155,6 +155,8 @@ def _int(obj: Mapping[str, Any], key: str, prefix: str) -> int:
 def _enum(cls: type[E], obj: Mapping[str, Any], key: str, prefix: str) -> E:
     value = obj.get(key)
     try:
+        if not isinstance(value, str):
+            raise ValueError(value)
         return cls(value)
     except ValueError:
         allowed = " | ".join(m.value for m in cls)

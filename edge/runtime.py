@@ -19,6 +19,7 @@ from edge.config import ConfigError, StoreConfig, load_config
 from edge.http import create_app
 from edge.outbox import Outbox, OutboxError
 from edge.publisher import Publisher
+from edge.sdnotify import Notifier, keep_watchdog
 
 log = logging.getLogger("shelfsync.gateway")
 
@@ -59,12 +60,20 @@ async def run_gateway(config: StoreConfig, *, ready: asyncio.Event | None = None
         log.info("gateway %s/%s: POS webhook on %s:%d, broker %s, outbox %s (%d unsent)",
                  config.store, config.gateway, config.http.host, config.http.port,
                  config.mqtt.broker.redacted(), config.outbox_path, outbox.depth)
+        notifier = Notifier.from_env()  # systemd Type=notify; a no-op elsewhere
         async with asyncio.TaskGroup() as tasks:
             publishing = tasks.create_task(publisher.run(), name="publisher")
+            # Healthy while the publisher runs and the outbox writer lives; a broker that is
+            # away is not a reason to restart (the outbox holds the deltas).
+            watchdog = tasks.create_task(keep_watchdog(
+                notifier, healthy=lambda: not publishing.done() and outbox.alive), name="watchdog")
+            notifier.ready(f"POS webhook on {config.http.host}:{config.http.port}")
             if ready is not None:
                 ready.set()
             await stop.wait()
+            notifier.stopping("draining")
             publishing.cancel()
+            watchdog.cancel()
         await publisher.announce_offline()
     finally:
         await runner.cleanup()

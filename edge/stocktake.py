@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import bisect
 import contextlib
 import json
 import logging
@@ -133,9 +134,8 @@ class Stocktake:
         self.config = config
         self.started_at = started_at
         self.reads = 0
-        self.sold_during = 0
         self._seen: dict[str, _Seen] = {}
-        self._sold: set[str] = set()
+        self._sold: dict[str, datetime] = {}  # epc -> when it was sold
         self._anonymous_sales: dict[str, list[datetime]] = {}
         self.last_new_at = started_at
 
@@ -162,8 +162,8 @@ class Stocktake:
         if at < self.started_at:
             return
         listed = [e.upper() for e in epcs]
-        self._sold.update(listed)
-        self.sold_during += len(listed) or qty
+        for epc in listed:
+            self._sold[epc] = at
         if not listed and gtin is not None and qty > 0:
             self._anonymous_sales.setdefault(gtin, []).extend([at] * qty)
 
@@ -184,19 +184,28 @@ class Stocktake:
         )
 
     def report(self, ended_at: datetime) -> StocktakeReport:
+        """Counts as of `ended_at`; sales reported up to then are inside the count."""
+        sold = {e for e, at in self._sold.items() if at <= ended_at}
+        anonymous = {
+            g: sorted(at for at in ats if at <= ended_at)
+            for g, ats in self._anonymous_sales.items()
+        }
         counts: dict[tuple[str, str], int] = {}
         first_read: dict[str, list[datetime]] = {}
         for epc, seen in self._seen.items():
-            if epc in self._sold:
+            if epc in sold:
                 continue
             zone = max(seen.best.items(), key=lambda kv: kv[1])[0]
             counts[(seen.gtin, zone)] = counts.get((seen.gtin, zone), 0) + 1
             first_read.setdefault(seen.gtin, []).append(seen.first_at)
-        for gtin, sales in self._anonymous_sales.items():
-            # a unit sold without an EPC was in the count only if it could have been read before
-            # the sale: take back at most as many as were read before each sale
+        for gtin, sales in anonymous.items():
+            # a unit sold without an EPC was in the count only if it had been read before the
+            # sale: each sale takes back one unit, as long as units read before it remain
             reads = sorted(first_read.get(gtin, []))
-            take = sum(1 for at in sales if reads and reads[0] <= at)
+            take = 0
+            for at in sales:
+                if bisect.bisect_right(reads, at) > take:
+                    take += 1
             for (g, zone), n in sorted(counts.items()):
                 if g != gtin or take == 0:
                     continue
@@ -211,10 +220,13 @@ class Stocktake:
             SkuCount(g, z, n, self.config.expected.get((g, z)) if self.config.expected else None)
             for (g, z), n in sorted(counts.items())
         )
-        unique = sum(1 for e in self._seen if e not in self._sold)
-        return StocktakeReport(
-            self.started_at, ended_at, unique, self.reads, rows, self.sold_during
-        )
+        unique = sum(1 for e in self._seen if e not in sold)
+        sold_during = len(sold) + sum(len(v) for v in anonymous.values())
+        return StocktakeReport(self.started_at, ended_at, unique, self.reads, rows, sold_during)
+
+
+class ReaderUnavailable(TimeoutError):
+    """The reader could not be brought to inventorying."""
 
 
 async def run_stocktake(
@@ -223,8 +235,10 @@ async def run_stocktake(
     progress: Callable[[Progress], None] | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     progress_every_s: float = 0.5,
+    on_started: Callable[[Stocktake], None] | None = None,
 ) -> StocktakeReport:
-    """Count what one reader sees, until quiet or the deadline."""
+    """Count what one reader sees, until quiet or the deadline. `on_started` receives the live
+    Stocktake once the reader inventories, so POS sales can be fed to it (`Stocktake.sold`)."""
     settings = ReaderSettings(
         **{
             **_fields(reader),
@@ -243,8 +257,16 @@ async def run_stocktake(
     driver = LLRPReader(settings, sink)
     task = asyncio.create_task(driver.run(), name=f"stocktake-{reader.name}")
     try:
-        await driver.wait_for(lambda r: r.inventorying, within=settings.setup_timeout_s + 1)
+        try:
+            await driver.wait_for(lambda r: r.inventorying, within=settings.setup_timeout_s + 1)
+        except TimeoutError:
+            raise ReaderUnavailable(
+                f"reader {reader.host}:{reader.port} did not start inventorying within "
+                f"{settings.setup_timeout_s + 1:g} s (last error: {driver.stats.last_error})"
+            ) from None
         take.started_at = take.last_new_at = clock()  # air time starts when the reader inventories
+        if on_started is not None:
+            on_started(take)
         while not take.done(clock()):
             if progress is not None:
                 progress(take.progress(clock()))
@@ -345,8 +367,8 @@ def main(argv: list[str], prog: str = "shelfsync stocktake") -> int:
 
     try:
         report = asyncio.run(run_stocktake(reader, config, show))
-    except TimeoutError:
-        print(f"\n{prog}: reader {host}:{port} did not start inventorying", file=sys.stderr)
+    except ReaderUnavailable as e:
+        print(f"\n{prog}: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"\n{prog}: interrupted", file=sys.stderr)

@@ -10,7 +10,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cloud.db import repo
-from edge.contract import check_id, is_gtin14, ContractError
+from edge.contract import ContractError, check_id, is_gtin14
 
 MAKER = web.AppKey("maker", async_sessionmaker[AsyncSession])
 ADMIN_TOKEN = web.AppKey("admin_token", str)
@@ -24,7 +24,7 @@ def _error(status: int, message: str) -> web.Response:
 @web.middleware
 async def bearer_auth(request: web.Request,
                       handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
-    if request.path == "/healthz":
+    if request.path in ("/healthz", "/readyz"):
         return await handler(request)
     expected = request.app[ADMIN_TOKEN]
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
@@ -80,6 +80,19 @@ async def dead_letters(request: web.Request) -> web.Response:
     return web.json_response({"dead_letters": await repo.dead_letters(request.app[MAKER])})
 
 
+async def readyz(request: web.Request) -> web.Response:
+    """Ready when the database answers and, if this worker ingests, its MQTT session is up."""
+    checks = {k: v() for k, v in request.app[HEALTH].items()}
+    ingest = checks.get("ingest")
+    try:
+        await repo.ping(request.app[MAKER])
+        db_ok = True
+    except Exception as e:  # any driver error means "not ready"; the reason goes back
+        db_ok, checks["db_error"] = False, str(e)[:200]
+    ready = db_ok and (ingest is None or bool(ingest.get("connected")))
+    return web.json_response({"ready": ready, "db": db_ok, **checks}, status=200 if ready else 503)
+
+
 async def healthz(request: web.Request) -> web.Response:
     checks = {k: v() for k, v in request.app[HEALTH].items()}
     return web.json_response({"ok": True, **checks})
@@ -92,3 +105,4 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/v1/gateways", gateways)
     app.router.add_get("/v1/dead-letters", dead_letters)
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)

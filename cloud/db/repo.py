@@ -354,6 +354,11 @@ def payload_text(payload: bytes) -> str:
     return text
 
 
+async def ping(maker: async_sessionmaker[AsyncSession]) -> None:
+    async with maker() as session:
+        await session.execute(select(1))
+
+
 # --- reads ----------------------------------------------------------------------------------
 
 def _books(rows: Iterable[Balance]) -> dict[tuple[str, str], ledger.SkuBook]:

@@ -54,7 +54,15 @@ def normalise(epc: str | bytes) -> str:
 
 
 # GS1 TDS 2.1 table 14-2, SGTIN partition P -> (company prefix bits, digits, item reference bits).
-_PARTITIONS: Final = ((40, 12, 4), (37, 11, 7), (34, 10, 10), (30, 9, 14), (27, 8, 17), (24, 7, 20), (20, 6, 24))
+_PARTITIONS: Final = (
+    (40, 12, 4),
+    (37, 11, 7),
+    (34, 10, 10),
+    (30, 9, 14),
+    (27, 8, 17),
+    (24, 7, 20),
+    (20, 6, 24),
+)
 
 
 def _gtin_check_digit(body: str) -> int:
@@ -70,7 +78,7 @@ def _decode_sgtin96(text: str) -> ItemEpc | None:
     if len(text) != 24:
         return None
     value = int(text, 16)
-    partition = (value >> 83) & 0x7
+    partition = (value >> 82) & 0x7
     if partition > 6:
         return None
     cp_bits, cp_digits, ir_bits = _PARTITIONS[partition]

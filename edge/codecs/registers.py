@@ -35,10 +35,12 @@ this codec must stay free of I/O libraries, so the few lines of `struct` below d
 
 from __future__ import annotations
 
+import functools
 import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from types import MappingProxyType
 from typing import Any
 
 
@@ -55,13 +57,16 @@ class DataType(StrEnum):
 
     @property
     def words(self) -> int:
-        return 1 if self in (DataType.INT16, DataType.UINT16) else 2
+        return 1 if self.value.endswith("16") else 2
 
     @property
     def struct_code(self) -> str:
-        return {"int16": "h", "uint16": "H", "int32": "i", "uint32": "I", "float32": "f"}[
-            self.value
-        ]
+        return _STRUCT_CODES[self.value]
+
+
+_STRUCT_CODES: Mapping[str, str] = MappingProxyType(
+    {"int16": "h", "uint16": "H", "int32": "i", "uint32": "I", "float32": "f"}
+)
 
 
 class WordOrder(StrEnum):
@@ -145,9 +150,7 @@ class RegisterMap:
     @property
     def block(self) -> tuple[int, int]:
         """(first address, register count) of the one read that fetches gross, net and status."""
-        start = min(self.gross.address, self.net.address, self.status.address)
-        end = max(self.gross.end, self.net.end, self.status.address + 1)
-        return start, end - start
+        return _block(self.gross, self.net, self.status)
 
     def decode(self, registers: Sequence[int]) -> Reading:
         """Decode the registers of `block` (exactly its count, in order)."""
@@ -173,11 +176,21 @@ class RegisterMap:
         return Reading(gross, net, bool(status >> self.status.stable_bit & 1), status)
 
 
+@functools.lru_cache(maxsize=256)
+def _block(gross: Field, net: Field, status: StatusBits) -> tuple[int, int]:
+    # Cached: the poll loop asks for it a thousand times a second.
+    start = min(gross.address, net.address, status.address)
+    end = max(gross.end, net.end, status.address + 1)
+    return start, end - start
+
+
 def _word_bytes(words: Sequence[int], order: WordOrder) -> bytes:
-    for w in words:
-        if not 0 <= w <= 0xFFFF:
-            raise RegisterMapError(f"register value {w} is not 16-bit")
-    raw = b"".join(w.to_bytes(2, "big") for w in words)
+    try:
+        raw = struct.pack(f">{len(words)}H", *words)
+    except struct.error:
+        raise RegisterMapError(f"register values {list(words)} are not all 16-bit") from None
+    if order is WordOrder.BIG:
+        return raw
     if order in (WordOrder.LITTLE, WordOrder.LITTLE_BYTESWAP):
         raw = b"".join(raw[i : i + 2] for i in range(len(raw) - 2, -1, -2))
     if order in (WordOrder.BIG_BYTESWAP, WordOrder.LITTLE_BYTESWAP):

@@ -305,6 +305,18 @@ class BinLevel:
 Observation = WeightEvent | UnexplainedWeight | BinAvailability | BinLevel
 
 
+@dataclass(frozen=True, slots=True)
+class BinSnapshot:
+    """One bin right now, for the gateway's retained `shelves` snapshot (contract §5)."""
+
+    bin: str
+    sku: str
+    count: int | None  # None until the first stable level
+    grams: float | None
+    available: bool
+    stable: bool
+
+
 @dataclass(slots=True)
 class BinState:
     config: BinConfig
@@ -421,6 +433,20 @@ class ShelfPoller:
                     state.config.id, False, reason, datetime.fromtimestamp(self.clock(), UTC)
                 )
             )
+
+    def snapshot(self) -> tuple[BinSnapshot, ...]:
+        """Every bin of this bus as the detector last trusted it."""
+        return tuple(
+            BinSnapshot(
+                s.config.id,
+                s.config.sku,
+                s.detector.count,
+                s.detector.grams,
+                s.available,
+                s.detector.stable,
+            )
+            for s in self.states.values()
+        )
 
     def observe(self, state: BinState, reading: Reading, t: float) -> None:
         """One good reading of a bin (also the entry point for replays)."""
