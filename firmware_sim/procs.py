@@ -126,11 +126,12 @@ def mosquitto(workdir: Path, port: int | None = None) -> Proc:
 
 
 def cloud(workdir: Path, db: str, mqtt: str, token: str, port: int | None = None,
-          worker: str = "w1") -> tuple[Proc, int]:
+          worker: str = "w1", migrate: bool = True) -> tuple[Proc, int]:
     port = port or free_port()
-    proc = Proc(f"cloud-{worker}", shelfsync("cloud", "--db", db, "--mqtt", mqtt, "--port", str(port),
-                                             "--worker-id", worker, "--log-level", "WARNING"),
-                workdir / f"cloud-{worker}.log", env={"SHELFSYNC_ADMIN_TOKEN": token})
+    args = ["cloud", "--db", db, "--mqtt", mqtt, "--port", str(port), "--worker-id", worker,
+            "--log-level", "WARNING"] + ([] if migrate else ["--no-migrate"])
+    proc = Proc(f"cloud-{worker}", shelfsync(*args), workdir / f"cloud-{worker}.log",
+                env={"SHELFSYNC_ADMIN_TOKEN": token})
     proc.start()
     wait_http(f"http://127.0.0.1:{port}/healthz", proc, timeout=60)
     return proc, port
