@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
-import threading
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from firmware_sim.weight_shelf import ShelfSim
-from tests.shelf.helpers import SKU, UNIT_G, Bus, start_bus
+from edge.cli import repo_root
+from tests.shelf.helpers import Bus, start_bus
 
 
 @pytest.fixture(
@@ -36,33 +36,56 @@ async def tcp_bus() -> AsyncIterator[Bus]:
     await bus.sim.close()
 
 
-@pytest.fixture
-def sim_in_thread() -> Iterator[tuple[ShelfSim, int, asyncio.AbstractEventLoop]]:
-    """A TCP simulator on its own event loop in a thread, for the synchronous CLI tests."""
-    loop = asyncio.new_event_loop()
+SIM_PROCESS = """
+import asyncio, sys
+from firmware_sim.weight_shelf import ShelfSim
+from tests.shelf.helpers import SKU, UNIT_G
+
+async def main():
     sim = ShelfSim("dini-dgt4x", seed=3)
     sim.add_bin("A1-1", SKU, UNIT_G, 0)
     sim.add_bin("A1-2", SKU, UNIT_G, 3)
-    ready = threading.Event()
-    port: list[int] = []
+    print(await sim.serve_tcp(), flush=True)
+    loop = asyncio.get_running_loop()
+    while line := await loop.run_in_executor(None, sys.stdin.readline):  # "set BIN COUNT HAND_S"
+        _, bin_id, count, hand = line.split()
+        sim.set_count(bin_id, int(count), hand_s=float(hand))
+    await sim.close()
 
-    def run() -> None:
-        asyncio.set_event_loop(loop)
+asyncio.run(main())
+"""
 
-        async def start() -> None:
-            port.append(await sim.serve_tcp())
-            ready.set()
 
-        loop.run_until_complete(start())
-        loop.run_forever()
-        loop.run_until_complete(sim.close())
-        loop.close()
+class SimProcess:
+    """The simulator in its own process, driven over stdin, for the synchronous CLI tests (which
+    run the CLI's own event loop in this process)."""
 
-    thread = threading.Thread(target=run, name="shelf-sim", daemon=True)
-    thread.start()
-    assert ready.wait(10)
-    yield sim, port[0], loop
-    loop.call_soon_threadsafe(loop.stop)
-    # Generous: on a loaded 2-core machine the simulator's shutdown has taken over 10 s.
-    thread.join(30)
-    assert not thread.is_alive()
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-c", SIM_PROCESS], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True, cwd=repo_root())
+        assert self.proc.stdout is not None
+        self.port = int(self.proc.stdout.readline())
+
+    def set_count(self, bin_id: str, count: int, hand_s: float) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(f"set {bin_id} {count} {hand_s}\n")
+        self.proc.stdin.flush()
+
+    def close(self) -> None:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.close()
+        try:
+            self.proc.wait(10)
+        finally:
+            self.proc.stdout.close()
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+
+
+@pytest.fixture
+def sim_process() -> Iterator[SimProcess]:
+    sim = SimProcess()
+    yield sim
+    sim.close()
+    assert sim.proc.returncode == 0, "the simulator did not shut down cleanly"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import subprocess
@@ -14,7 +13,7 @@ import pytest
 
 from edge.cli import main as shelfsync
 from edge.cli import repo_root
-from firmware_sim.weight_shelf import ShelfSim
+from tests.shelf.conftest import SimProcess
 from tests.shelf.helpers import DEAD_LOAD_G, SKU, UNIT_G
 
 CONFIG = """# store sh-0042, front gondola
@@ -53,9 +52,9 @@ tare_g = {tare}
 
 @pytest.fixture
 def store_toml(
-    tmp_path: Path, sim_in_thread: tuple[ShelfSim, int, asyncio.AbstractEventLoop]
+    tmp_path: Path, sim_process: SimProcess
 ) -> Path:
-    _, port, _ = sim_in_thread
+    port = sim_process.port
     path = tmp_path / "store.toml"
     path.write_text(CONFIG.format(port=port, sku=SKU, tare=DEAD_LOAD_G), encoding="utf-8")
     return path
@@ -114,9 +113,8 @@ def test_a_malformed_config_is_a_clear_error(
 
 
 def test_watch_prints_one_json_line_per_stable_change(
-    store_toml: Path, sim_in_thread: tuple[ShelfSim, int, asyncio.AbstractEventLoop]
+    store_toml: Path, sim_process: SimProcess
 ) -> None:
-    sim, _, loop = sim_in_thread
     # Learn the real unit weight first so counts come out whole.
     text = store_toml.read_text().replace("unit_g = 1.0", f"unit_g = {UNIT_G}")
     store_toml.write_text(text)
@@ -149,7 +147,7 @@ def test_watch_prints_one_json_line_per_stable_change(
             assert line, "watch exited before the bins were stable"
             if line.startswith("bin "):
                 ready.add(line.split()[1].rstrip(":"))
-        loop.call_soon_threadsafe(lambda: sim.set_count("A1-2", 1, hand_s=0.4))
+        sim_process.set_count("A1-2", 1, hand_s=0.4)
         out, _ = proc.communicate(timeout=30)
     finally:
         if proc.poll() is None:
