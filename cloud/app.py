@@ -41,7 +41,10 @@ async def _ingest(app: web.Application) -> AsyncIterator[None]:
     if settings.mqtt is None:
         yield
         return
-    ingest = Ingest(app[MAKER], settings.mqtt, settings.client_id, settings.share_group)
+    # SQLite has one writer at a time; PostgreSQL overlaps a group's statements with the
+    # previous group's commit.
+    concurrency = 1 if settings.db_url.startswith("sqlite") else 2
+    ingest = Ingest(app[MAKER], settings.mqtt, settings.client_id, settings.share_group, concurrency)
     app[INGEST] = ingest
     app[HEALTH]["ingest"] = lambda: {
         "connected": ingest.stats.connected, "batches": ingest.stats.batches,

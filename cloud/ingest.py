@@ -12,7 +12,9 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -40,7 +42,7 @@ class IngestStats:
 
 class Ingest:
     def __init__(self, maker: async_sessionmaker[AsyncSession], broker: BrokerUrl, client_id: str,
-                 group: str = "cloud") -> None:
+                 group: str = "cloud", concurrency: int = 1) -> None:
         self.maker = maker
         self.broker = broker
         self.client_id = client_id
@@ -51,6 +53,8 @@ class Ingest:
         self._asked: dict[tuple[str, str], float] = {}
         self._client: MqttClient | None = None
         self.max_group = 200  # messages applied in one transaction at most
+        self.concurrency = concurrency  # groups in their transactions at once
+        self._suspect: dict[tuple[str, str], int] = {}
 
     async def run(self) -> None:
         backoff = Backoff()
@@ -80,27 +84,47 @@ class Ingest:
             await asyncio.sleep(backoff.next_delay())
 
     async def _consume(self, client: MqttClient) -> None:
+        """Take what has arrived as one group, apply it, acknowledge it; with concurrency > 1 the
+        next group's transaction runs while the previous one commits, and acks stay in order."""
         closed = asyncio.ensure_future(client.closed.wait())
+        running: deque[tuple[list[Message], asyncio.Task[None]]] = deque()
         try:
             while True:
-                getter = asyncio.ensure_future(client.messages.get())
-                done, _ = await asyncio.wait({getter, closed}, return_when=asyncio.FIRST_COMPLETED)
-                if getter not in done:
-                    getter.cancel()
+                while running and running[0][1].done():
+                    group, task = running.popleft()
+                    task.result()  # a failed group ends the session: nothing after it is acked
+                    for message in group:  # MQTT 5 §4.6: PUBACKs in the order the PUBLISHes came
+                        client.ack(message)
+                if closed.done():
                     raise MqttError("connection lost")
+                waits: set[asyncio.Future[Any]] = {closed}
+                if running:
+                    waits.add(running[0][1])
+                getter = None
+                if len(running) < self.concurrency:
+                    getter = asyncio.ensure_future(client.messages.get())
+                    waits.add(getter)
+                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+                if getter is None:
+                    continue
+                if not getter.done():
+                    getter.cancel()
+                    continue
                 group = [getter.result()]
                 # Whatever else has already arrived is applied in the same transaction.
                 while len(group) < self.max_group and not client.messages.empty():
                     group.append(client.messages.get_nowait())
-                await self.handle(group)
-                for message in group:  # MQTT 5 §4.6: PUBACKs in the order the PUBLISHes came
-                    client.ack(message)
+                running.append((group, asyncio.create_task(self.handle(group))))
         finally:
             closed.cancel()
+            for _, task in running:
+                task.cancel()
+            await asyncio.gather(*(t for _, t in running), return_exceptions=True)
 
     async def handle(self, messages: list[Message]) -> None:
         """Apply messages. Raises only for infrastructure faults (DB down): then none is acked."""
         batches: list[contract.DeltaBatch] = []
+        statuses: list[contract.GatewayStatus] = []
         for message in messages:
             try:
                 topic = contract.GatewayTopic.parse(message.topic)
@@ -112,7 +136,7 @@ class Ingest:
                     batches.append(batch)
                 elif topic.stream is Stream.STATUS:
                     if message.payload:  # an empty retained message clears a status: nothing to do
-                        await self._status(contract.decode_status(message.payload))
+                        statuses.append(contract.decode_status(message.payload))
                 else:
                     log.debug("ingest: %s not handled yet", topic.stream)
             except ContractError as e:
@@ -121,6 +145,8 @@ class Ingest:
                 self.stats.dead_letters += 1
         if batches:
             await self._apply(batches)
+        for status in statuses:  # after the batches that came with them
+            await self._status(status)
 
     async def _apply(self, batches: list[contract.DeltaBatch]) -> None:
         started = time.perf_counter()
@@ -131,26 +157,24 @@ class Ingest:
         self.stats.last_commit = time.time()
         self.stats.commit_ms.append((time.perf_counter() - started) * 1000)
         del self.stats.commit_ms[:-1000]
-        # Gap check per gateway: its batches, in seq order, must follow on from what we had.
-        by_gateway: dict[tuple[str, str], list[tuple[int, int, int]]] = {}
-        for batch, result in zip(batches, results, strict=True):
-            seqs = [d.seq for d in batch.deltas]
-            by_gateway.setdefault((batch.store, batch.gateway), []).append(
-                (min(seqs), max(seqs), result.prior_max_seq))
-        for (store, gateway), spans in by_gateway.items():
-            spans.sort()
-            reached = spans[0][2]
-            for first, last, _ in spans:
-                if first > reached + 1:
-                    await self._ask_resend(store, gateway, reached + 1)
-                    break
-                reached = max(reached, last)
 
     async def _status(self, status: contract.GatewayStatus) -> None:
+        """Record a gateway's status and look for seqs the ledger lacks.
+
+        Batches still in flight (in another worker, or behind this status) look like gaps for a
+        moment, so a gap is acted on only when the next status shows it still open."""
         missing = await repo.record_status(self.maker, status)
         self.stats.statuses += 1
-        if missing is not None:
+        key = (status.store, status.gateway)
+        if missing is None:
+            self._suspect.pop(key, None)
+            return
+        seen_before = self._suspect.get(key)
+        if seen_before is not None and missing <= seen_before:
+            self._suspect.pop(key, None)
             await self._ask_resend(status.store, status.gateway, missing)
+        else:
+            self._suspect[key] = missing
 
     async def _ask_resend(self, store: str, gateway: str, from_seq: int) -> None:
         """Ask a gateway to publish again from the first seq the ledger lacks (idempotent)."""
