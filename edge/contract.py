@@ -102,7 +102,8 @@ def format_ts(moment: datetime) -> str:
 
 def parse_ts(value: object, name: str) -> datetime:
     if not isinstance(value, str) or _TS_RE.fullmatch(value) is None:
-        raise ContractError(name, f"must be RFC 3339 UTC with ms, like 2026-11-26T03:00:00.123Z; got {value!r}")
+        raise ContractError(
+            name, f"must be RFC 3339 UTC with ms, like 2026-11-26T03:00:00.123Z; got {value!r}")
     try:
         return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
     except ValueError as e:

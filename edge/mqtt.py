@@ -170,7 +170,7 @@ class MqttClient:
         self.closed.clear()
         self._client = self._make_client()
         self._connected = self._loop.create_future()
-        props = Properties(PacketTypes.CONNECT)
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         props.SessionExpiryInterval = self._session_expiry
         client = self._client
         try:
@@ -222,7 +222,8 @@ class MqttClient:
         self.closed.set()
 
     def _fail_pending(self, error: Exception) -> None:
-        for fut in [*self._pending.values(), *self._subacks.values()]:
+        futures: list[asyncio.Future[Any]] = [*self._pending.values(), *self._subacks.values()]
+        for fut in futures:
             if not fut.done():
                 fut.set_exception(error)
                 fut.exception()  # mark retrieved: a caller may already have gone away
@@ -318,7 +319,7 @@ class MqttClient:
             fut.set_result(codes)
 
     def _on_message(self, client: paho.Client, _u: Any, msg: paho.MQTTMessage) -> None:
-        message = Message(msg.topic, msg.payload, msg.qos, msg.mid, msg.retain)
+        message = Message(msg.topic, bytes(msg.payload), msg.qos, msg.mid, msg.retain)
         try:
             self.messages.put_nowait(message)
         except asyncio.QueueFull:
@@ -365,11 +366,12 @@ class MqttClient:
 
     async def _misc_loop(self) -> None:
         while self._client is not None:
+            # loop_misc sends PINGREQs and notices a keepalive that lapsed.
             rc = self._client.loop_misc()
-            if rc != MQTTErrorCode.MQTT_ERR_SUCCESS and self._client is not None:
-                if not self._client.is_connected():
-                    self._fail_pending(MqttError("connection lost"))
-                    self.closed.set()
+            client = self._client
+            if rc != MQTTErrorCode.MQTT_ERR_SUCCESS and client is not None and not client.is_connected():
+                self._fail_pending(MqttError("connection lost"))
+                self.closed.set()
             await asyncio.sleep(1.0)
 
 

@@ -285,15 +285,15 @@ class Outbox:
                 first, n = row[1], row[2]
                 seqs = tuple(range(first, first + n)) if first is not None else ()
                 return Appended(seqs, duplicate=True)
-        seqs = []
+        new_seqs: list[int] = []
         for delta_id, body in bodies:
             cur = db.execute("INSERT INTO deltas(id, body, created_at) VALUES (?, ?, ?)",
                              (delta_id, body, now))
-            seqs.append(int(cur.lastrowid or 0))
+            new_seqs.append(int(cur.lastrowid or 0))
         if key is not None:
             db.execute("INSERT INTO source_keys VALUES (?, ?, ?, ?, ?)",
-                       (key, key_hash, seqs[0] if seqs else None, len(seqs), now))
-        return Appended(tuple(seqs), duplicate=False)
+                       (key, key_hash, new_seqs[0] if new_seqs else None, len(new_seqs), now))
+        return Appended(tuple(new_seqs), duplicate=False)
 
     def _notify_appended(self, loop: asyncio.AbstractEventLoop) -> None:
         if not loop.is_closed():

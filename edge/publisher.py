@@ -152,12 +152,14 @@ class Publisher:
                 if client.closed.is_set():
                     raise MqttError("connection lost")
                 if len(inflight) >= self.max_inflight:
-                    await asyncio.wait({inflight[0][1], closed}, return_when=asyncio.FIRST_COMPLETED)
+                    head: asyncio.Future[Any] = inflight[0][1]
+                    await asyncio.wait({head, closed}, return_when=asyncio.FIRST_COMPLETED)
                     continue
                 self.outbox.appended.clear()
                 rows = await self.outbox.pending(self.batch_max, after=cursor)
                 if not rows:
-                    waits: set[asyncio.Future[Any]] = {closed, asyncio.ensure_future(self.outbox.appended.wait())}
+                    appended = asyncio.ensure_future(self.outbox.appended.wait())
+                    waits: set[asyncio.Future[Any]] = {closed, appended}
                     if inflight:
                         waits.add(inflight[0][1])
                     try:

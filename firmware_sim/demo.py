@@ -50,7 +50,8 @@ async def wait_drained(session: aiohttp.ClientSession, gateways: dict[str, int],
     while time.monotonic() < deadline:
         depths = [(await _get(session, f"http://127.0.0.1:{p}/healthz"))["outbox_depth"]
                   for p in gateways.values()]
-        rows = {g["store"]: g["deltas"] for g in (await _get(session, f"{cloud}/v1/gateways", token))["gateways"]}
+        known = (await _get(session, f"{cloud}/v1/gateways", token))["gateways"]
+        rows = {g["store"]: g["deltas"] for g in known}
         if not any(depths) and all(rows.get(s, 0) >= n for s, n in expected.items()):
             return True
         await asyncio.sleep(0.2)

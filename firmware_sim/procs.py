@@ -14,10 +14,9 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import urllib.request
 
 
 class ProcessError(RuntimeError):
@@ -31,7 +30,8 @@ def free_port() -> int:
 
 
 def mosquitto_binary() -> str:
-    found = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None)
+    debian = Path("/usr/sbin/mosquitto")  # not on a normal user's PATH
+    found = shutil.which("mosquitto") or (str(debian) if debian.exists() else None)
     if found is None:
         raise ProcessError("mosquitto is not installed: apt-get install mosquitto (or run scripts/setup)")
     return found

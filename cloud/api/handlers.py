@@ -28,7 +28,8 @@ async def bearer_auth(request: web.Request,
         return await handler(request)
     expected = request.app[ADMIN_TOKEN]
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    if not expected or scheme.lower() != "bearer" or not hmac.compare_digest(token.encode(), expected.encode()):
+    valid = bool(expected) and hmac.compare_digest(token.encode(), expected.encode())
+    if scheme.lower() != "bearer" or not valid:
         return _error(401, "missing or wrong bearer token")
     return await handler(request)
 

@@ -25,7 +25,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from cloud.db import ledger
-from cloud.db.models import UtcDateTime, Balance, Checkpoint, DeadLetter, Gateway, Lot, Movement, SkuHead
+from cloud.db.models import Balance, Checkpoint, DeadLetter, Gateway, Lot, Movement, SkuHead, UtcDateTime
 from edge.contract import DeltaBatch, GatewayStatus, StockDelta
 
 log = logging.getLogger(__name__)
@@ -94,8 +94,13 @@ def _row(batch: DeltaBatch, d: StockDelta, now: datetime) -> dict[str, Any]:
     }
 
 
+def _dialect(session: AsyncSession) -> str:
+    bind = session.get_bind()
+    return str(bind.dialect.name)
+
+
 def _upsert(session: AsyncSession) -> Any:
-    return postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
+    return postgresql.insert if _dialect(session) == "postgresql" else sqlite.insert
 
 
 async def apply_batch(maker: async_sessionmaker[AsyncSession], batch: DeltaBatch) -> Applied:
@@ -164,7 +169,7 @@ async def _lock_heads(session: AsyncSession, store: str, skus: list[str]) -> dic
     has one writer at a time. Whatever we read after this is what the previous writer committed.
     """
     locked = select(SkuHead.sku).where(SkuHead.store == store, SkuHead.sku.in_(skus)).order_by(SkuHead.sku)
-    if session.bind.dialect.name == "postgresql":
+    if _dialect(session) == "postgresql":
         locked = locked.with_for_update()
     result = await session.execute(
         update(SkuHead)
@@ -242,12 +247,12 @@ async def _update_books(session: AsyncSession, store: str, by_sku: dict[str, lis
 
     await session.execute(delete(Balance).where(Balance.store == store, Balance.sku.in_(skus))
                           .execution_options(synchronize_session=False))
-    rows = [
+    balance_rows: list[dict[str, Any]] = [
         {"store": store, "sku": sku, "zone": zone, "lot": lot, "qty": qty, "expiry": book.expiry.get(lot)}
         for sku, book in books.items() for (zone, lot), qty in book.qty.items()
     ]
-    if rows:
-        await session.execute(insert(Balance), rows)
+    if balance_rows:
+        await session.execute(insert(Balance), balance_rows)
     lot_skus = [s for s in skus if books[s].expiry]
     if lot_skus:
         await session.execute(delete(Lot).where(Lot.store == store, Lot.sku.in_(lot_skus))
@@ -291,7 +296,7 @@ async def _touch_gateway(session: AsyncSession, store: str, gateway: str, fresh:
         index_elements=["store", "gateway"],
         set_={"last_batch_at": now,
               "max_seq": func.max(Gateway.max_seq, stmt.excluded.max_seq)
-              if session.bind.dialect.name == "sqlite"
+              if _dialect(session) == "sqlite"
               else func.greatest(Gateway.max_seq, stmt.excluded.max_seq),
               "deltas": Gateway.deltas + len(fresh)})
     await session.execute(stmt)
@@ -372,6 +377,14 @@ def _books(rows: Iterable[Balance]) -> dict[tuple[str, str], ledger.SkuBook]:
     return books
 
 
+def _fefo_key(book: ledger.SkuBook, lot: str) -> tuple[date, str]:
+    return (book.expiry.get(lot) or date.max, lot)
+
+
+def _iso(day: date | None) -> str | None:
+    return day.isoformat() if day is not None else None
+
+
 def item_json(sku: str, book: ledger.SkuBook, today: date) -> dict[str, Any]:
     lots: dict[str, int] = defaultdict(int)
     for (_, lot), q in book.qty.items():
@@ -381,8 +394,9 @@ def item_json(sku: str, book: ledger.SkuBook, today: date) -> dict[str, Any]:
         "on_hand": book.on_hand,
         "available": ledger.available(book, today),
         "zones": {z: book.zone_total(z) for z in (ledger.FLOOR, ledger.BACKROOM)},
-        "lots": [{"lot": lot or None, "expiry": book.expiry[lot].isoformat() if book.expiry.get(lot) else None,
-                  "qty": q} for lot, q in sorted(lots.items(), key=lambda kv: (book.expiry.get(kv[0]) or date.max, kv[0])) if q],
+        "lots": [{"lot": lot or None, "expiry": _iso(book.expiry.get(lot)), "qty": q}
+                 for lot, q in sorted(lots.items(), key=lambda kv: (_fefo_key(book, kv[0])))
+                 if q],  # FEFO
     }
 
 

@@ -140,10 +140,8 @@ def parse_movements(body: object) -> ParsedRequest:
     deltas = []
     for i, line in enumerate(_lines(b)):
         where = f"lines[{i}]"
-        try:
-            kind = Kind(line.get("kind"))
-        except ValueError:
-            kind = None
+        raw_kind = line.get("kind")
+        kind = Kind(raw_kind) if raw_kind in {k.value for k in Kind} else None
         if kind not in MANUAL_KINDS:
             allowed = ", ".join(sorted(k.value for k in MANUAL_KINDS))
             raise ContractError(f"{where}.kind", f"must be one of {allowed}; got {line.get('kind')!r}")

@@ -11,12 +11,12 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cloud.db import repo
 from cloud.db.migrate import upgrade
 from cloud.db.models import Checkpoint
-from sqlalchemy import func, select
 from edge.contract import DeltaBatch, Kind, Source, StockDelta, Zone
 from tests.support.services import postgres_database
 

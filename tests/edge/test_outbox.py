@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from edge import contract
 from edge.contract import Kind, Source, StockDelta, Zone, new_delta_id
 from edge.outbox import Outbox, SourceKeyConflict
 from edge.publisher import batch_payload
-from edge import contract
 
 SKU = "06923450000106"
 

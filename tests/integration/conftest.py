@@ -17,8 +17,8 @@ import pytest
 from aiohttp import web
 from paho.mqtt.enums import CallbackAPIVersion
 
-from cloud.app import INGEST, create_app
 from cloud.api.handlers import MAKER
+from cloud.app import INGEST, create_app
 from cloud.settings import Settings
 from edge.mqtt import BrokerUrl
 from firmware_sim import procs

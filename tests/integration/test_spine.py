@@ -12,9 +12,9 @@ from datetime import UTC, datetime, timedelta
 import aiohttp
 import pytest
 
+from cloud.app import INGEST
 from edge import contract
 from edge.contract import DeltaBatch, Kind, Source, StockDelta, Stream, Zone
-from cloud.app import INGEST
 from tests.integration.conftest import ADMIN, Cloud, Gateway, RawPublisher, running_cloud, until
 from tests.support.services import Mosquitto
 
@@ -183,7 +183,7 @@ async def test_a_gateway_killed_mid_stream_loses_no_acked_sale_and_doubles_none(
                 status, _ = await gw.post(s, "/v1/pos/transactions", sale(f"T{i:05d}", 1, minute=10 + i / 100))
                 if status == 200:
                     acked.add(f"T{i:05d}")
-            except (aiohttp.ClientError, asyncio.TimeoutError):
+            except (TimeoutError, aiohttp.ClientError):
                 pass
 
         async def killer() -> None:
