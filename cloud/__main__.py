@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
 import os
 import sys
 
 from aiohttp import web
 
 from cloud.settings import Settings, admin_token_from
+from edge.logs import setup as setup_logging
 from edge.mqtt import BrokerUrl
 
 EPILOG = """examples:
@@ -42,9 +42,9 @@ def main(argv: list[str], prog: str = "shelfsync cloud") -> int:
     parser.add_argument("--worker-id", default="", help="unique per worker (default: host name)")
     parser.add_argument("--no-migrate", action="store_true", help="do not run migrations at start")
     parser.add_argument("--log-level", default="INFO")
+    parser.add_argument("--log-format", choices=["text", "json"], default="text")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging(args.log_level, args.log_format)
 
     if action == "migrate":
         from cloud.db.migrate import upgrade

@@ -9,19 +9,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 from aiohttp import web
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import Metric
+from prometheus_client.registry import Collector
 
 from cloud.api.handlers import ADMIN_TOKEN, HEALTH, MAKER, add_routes, bearer_auth
 from cloud.db import repo
 from cloud.db.migrate import upgrade
 from cloud.ingest import Ingest
 from cloud.settings import Settings
+from edge import metrics
 
 log = logging.getLogger(__name__)
 
 SETTINGS = web.AppKey("settings", Settings)
+METRICS = web.AppKey("metrics", CollectorRegistry)
 INGEST = web.AppKey("ingest", Ingest)
 
 
@@ -52,6 +57,7 @@ async def _ingest(app: web.Application) -> AsyncIterator[None]:
         "dead_letters": ingest.stats.dead_letters, "resend_requests": ingest.stats.resend_requests,
         "batch_ms_p50": _pct(ingest.stats.commit_ms, 0.5), "batch_ms_p99": _pct(ingest.stats.commit_ms, 0.99),
     }
+    app[METRICS].register(_IngestReadings(ingest))
     task = asyncio.create_task(ingest.run(), name="ingest")
     yield
     task.cancel()
@@ -67,8 +73,37 @@ def _pct(values: list[float], q: float) -> float | None:
     return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 2)
 
 
+class _IngestReadings(Collector):
+    """The ingest worker's counters as Prometheus metrics, read at scrape time."""
+
+    def __init__(self, ingest: Ingest) -> None:
+        s = ingest.stats
+        self._inner = metrics.Readings([
+            metrics.Reading("shelfsync_cloud_batches_total", "Delta batches applied", "counter",
+                            lambda: s.batches),
+            metrics.Reading("shelfsync_cloud_deltas_applied_total", "Deltas applied to the ledger", "counter",
+                            lambda: s.deltas),
+            metrics.Reading("shelfsync_cloud_deltas_duplicate_total", "Redelivered deltas skipped", "counter",
+                            lambda: s.duplicates),
+            metrics.Reading("shelfsync_cloud_dead_letters_total", "Payloads rejected", "counter",
+                            lambda: s.dead_letters),
+            metrics.Reading("shelfsync_cloud_resend_requests_total", "Resends asked of gateways", "counter",
+                            lambda: s.resend_requests),
+            metrics.Reading("shelfsync_cloud_ingest_connected", "1 while subscribed", "gauge",
+                            lambda: s.connected),
+            metrics.Reading("shelfsync_cloud_batch_transaction_seconds_p99",
+                            "p99 of the last 1,000 group transactions", "gauge",
+                            lambda: (_pct(s.commit_ms, 0.99) or 0.0) / 1000),
+        ])
+
+    def collect(self) -> Iterator[Metric]:
+        return self._inner.collect()
+
+
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(middlewares=[bearer_auth])
+    app[METRICS] = CollectorRegistry(auto_describe=True)
+    app.router.add_get("/metrics", metrics.handler(app[METRICS]))  # type: ignore[arg-type]
     app[SETTINGS] = settings
     app[ADMIN_TOKEN] = settings.admin_token
     app[HEALTH] = {"worker": lambda: settings.client_id}

@@ -14,8 +14,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
+from prometheus_client import CollectorRegistry
 
 from edge.contract import ContractError
+from edge.metrics import handler as metrics_handler
 from edge.outbox import Outbox, OutboxError, SourceKeyConflict, body_hash
 from edge.sources.pos import ParsedRequest, parse_movements, parse_transaction
 
@@ -34,7 +36,7 @@ def _error(status: int, message: str, **extra: Any) -> web.Response:
 @web.middleware
 async def bearer_auth(request: web.Request,
                       handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
-    if request.path == "/healthz":
+    if request.path in ("/healthz", "/metrics"):
         return await handler(request)
     expected = request.app[TOKEN]
     header = request.headers.get("Authorization", "")
@@ -85,8 +87,11 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 def create_app(outbox: Outbox, token: str,
-               health: dict[str, Callable[[], object]] | None = None) -> web.Application:
+               health: dict[str, Callable[[], object]] | None = None,
+               metrics: CollectorRegistry | None = None) -> web.Application:
     app = web.Application(middlewares=[bearer_auth], client_max_size=MAX_BODY)
+    if metrics is not None:
+        app.router.add_get("/metrics", metrics_handler(metrics))  # type: ignore[arg-type]
     app[OUTBOX] = outbox
     app[TOKEN] = token
     app[HEALTH] = health or {}

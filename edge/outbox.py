@@ -100,6 +100,8 @@ class Outbox:
         self._open_error: BaseException | None = None
         self.appended = asyncio.Event()  # set after each append commit; the publisher waits on it
         self._depth = 0
+        self.appended_total = 0  # deltas committed since start (not counting duplicates)
+        self.oldest_unsent_age_s = 0.0  # refreshed by stats()
         # Reads run on their own connection and thread (WAL lets them proceed during a commit),
         # so the publisher never waits behind a POS request's fsync.
         self._reads: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
@@ -271,7 +273,9 @@ class Outbox:
         except BaseException:
             db.execute("ROLLBACK")
             raise
-        self._depth += sum(len(r.seqs) for r in results if isinstance(r, Appended) and not r.duplicate)
+        fresh = sum(len(r.seqs) for r in results if isinstance(r, Appended) and not r.duplicate)
+        self._depth += fresh
+        self.appended_total += fresh
         return results
 
     def _append_one(self, db: sqlite3.Connection, bodies: list[tuple[str, str]], key: str | None,
@@ -356,6 +360,7 @@ class Outbox:
         total = db.execute("SELECT count(*) FROM deltas").fetchone()[0]
         last = db.execute("SELECT seq FROM sqlite_sequence WHERE name='deltas'").fetchone()
         self._depth = int(unsent)
+        self.oldest_unsent_age_s = (time.time() - oldest) if oldest is not None else 0.0
         return {
             "unsent": int(unsent),
             "oldest_unsent_age_s": (time.time() - oldest) if oldest is not None else 0.0,

@@ -17,6 +17,8 @@ from aiohttp import web
 
 from edge.config import ConfigError, StoreConfig, load_config
 from edge.http import create_app
+from edge.logs import setup as setup_logging
+from edge.metrics import Reading, registry
 from edge.outbox import Outbox, OutboxError
 from edge.publisher import Publisher
 from edge.sdnotify import Notifier, keep_watchdog
@@ -45,7 +47,21 @@ async def run_gateway(config: StoreConfig, *, ready: asyncio.Event | None = None
     publisher = Publisher(outbox, config.mqtt.broker, config.store, config.gateway,
                           batch_max=config.outbox.batch_max, keepalive=config.mqtt.keepalive,
                           status_interval=config.mqtt.status_interval)
-    app = create_app(outbox, config.http.token, health={
+    readings = [
+        Reading("shelfsync_gateway_deltas_accepted_total", "Deltas committed to the outbox", "counter",
+                lambda: outbox.appended_total),
+        Reading("shelfsync_gateway_deltas_published_total", "Deltas acknowledged by the broker", "counter",
+                lambda: publisher.published),
+        Reading("shelfsync_gateway_outbox_depth", "Deltas not yet acknowledged by the broker", "gauge",
+                lambda: outbox.depth),
+        Reading("shelfsync_gateway_outbox_oldest_unsent_seconds", "Age of the oldest unsent delta", "gauge",
+                lambda: outbox.oldest_unsent_age_s),
+        Reading("shelfsync_gateway_mqtt_connected", "1 while the broker link is up", "gauge",
+                lambda: publisher.connected.is_set()),
+        Reading("shelfsync_gateway_resends_total", "Resend requests obeyed", "counter",
+                lambda: publisher.resends),
+    ]
+    app = create_app(outbox, config.http.token, metrics=registry(readings), health={
         "store": lambda: config.store,
         "gateway": lambda: config.gateway,
         "mqtt_connected": publisher.connected.is_set,
@@ -65,6 +81,7 @@ async def run_gateway(config: StoreConfig, *, ready: asyncio.Event | None = None
             publishing = tasks.create_task(publisher.run(), name="publisher")
             # Healthy while the publisher runs and the outbox writer lives; a broker that is
             # away is not a reason to restart (the outbox holds the deltas).
+            stats = tasks.create_task(_refresh_stats(outbox), name="outbox-stats")
             watchdog = tasks.create_task(keep_watchdog(
                 notifier, healthy=lambda: not publishing.done() and outbox.alive), name="watchdog")
             notifier.ready(f"POS webhook on {config.http.host}:{config.http.port}")
@@ -72,12 +89,22 @@ async def run_gateway(config: StoreConfig, *, ready: asyncio.Event | None = None
                 ready.set()
             await stop.wait()
             notifier.stopping("draining")
-            publishing.cancel()
-            watchdog.cancel()
+            for task in (publishing, stats, watchdog):
+                task.cancel()
         await publisher.announce_offline()
     finally:
         await runner.cleanup()
         await outbox.close()
+
+
+async def _refresh_stats(outbox: Outbox, every_s: float = 10.0) -> None:
+    """Keep the outbox's age gauge fresh for /metrics (the count is kept on every commit)."""
+    while True:
+        try:
+            await outbox.stats()
+        except OutboxError as e:
+            log.warning("outbox stats: %s", e)
+        await asyncio.sleep(every_s)
 
 
 def main(argv: list[str], prog: str = "shelfsync gateway") -> int:
@@ -85,9 +112,9 @@ def main(argv: list[str], prog: str = "shelfsync gateway") -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", required=True, help="the store's TOML config")
     parser.add_argument("--log-level", default="INFO")
+    parser.add_argument("--log-format", choices=["text", "json"], default="text")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging(args.log_level, args.log_format)
     try:
         config = load_config(args.config)
     except ConfigError as e:

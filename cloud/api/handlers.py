@@ -24,7 +24,7 @@ def _error(status: int, message: str) -> web.Response:
 @web.middleware
 async def bearer_auth(request: web.Request,
                       handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
-    if request.path in ("/healthz", "/readyz"):
+    if request.path in ("/healthz", "/readyz", "/metrics"):
         return await handler(request)
     expected = request.app[ADMIN_TOKEN]
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")

@@ -259,3 +259,19 @@ async def test_the_cloud_asks_a_gateway_to_resend_what_the_broker_dropped(
         assert cloud.app[INGEST].stats.resend_requests >= 1
         _, gws = await cloud.get("/v1/gateways")
         assert [(g["deltas"], g["seq_gaps"]) for g in gws["gateways"] if g["store"] == "sh-0050"] == [(6, 0)]
+
+
+async def test_both_services_expose_prometheus_metrics(cloud: Cloud, start_gateway: Callable[[str], Gateway]) -> None:
+    gw = start_gateway("sh-0060")
+    async with aiohttp.ClientSession() as s:
+        await gw.post(s, "/v1/stock/movements", receipt("open", 5))
+        await until(lambda: _eq(cloud.floor("sh-0060", SKU), 5))
+        async with s.get(gw.url + "/metrics") as r:
+            assert r.status == 200 and r.headers["Content-Type"].startswith("text/plain")
+            text = await r.text()
+        assert "shelfsync_gateway_deltas_accepted_total 1.0" in text
+        assert "shelfsync_gateway_outbox_depth" in text
+        async with s.get(cloud.url + "/metrics") as r:
+            text = await r.text()
+        assert "shelfsync_cloud_deltas_applied_total 1.0" in text
+        assert "shelfsync_cloud_ingest_connected 1.0" in text
