@@ -16,6 +16,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
+from cloud.api import commands
 from cloud.api.handlers import ADMIN_TOKEN, HEALTH, MAKER, add_routes, bearer_auth
 from cloud.db import repo
 from cloud.db.migrate import upgrade
@@ -110,4 +111,5 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_ingest)
     add_routes(app)
+    commands.add_routes(app)
     return app

@@ -176,6 +176,12 @@ class Ingest:
         else:
             self._suspect[key] = missing
 
+    async def command(self, store: str, gateway: str, name: str, payload: bytes) -> None:
+        """Publish a command to one gateway (QoS 1: its persistent session keeps it while offline)."""
+        if self._client is None:
+            raise MqttError("not connected to the broker")
+        await self._client.publish(contract.command_topic(store, gateway, name), payload, qos=1)
+
     async def _ask_resend(self, store: str, gateway: str, from_seq: int) -> None:
         """Ask a gateway to publish again from the first seq the ledger lacks (idempotent)."""
         now = time.monotonic()

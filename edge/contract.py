@@ -415,6 +415,98 @@ class ResendRequest:
         return cls(_int(obj, "from_seq", ""))
 
 
+@dataclass(frozen=True, slots=True)
+class BinView:
+    """One shelf bin as the gateway sees it now."""
+
+    bin: str
+    sku: str
+    count: int | None  # None until the bin's first stable reading
+    available: bool
+    source: Source = Source.WEIGHT
+    grams: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"bin": self.bin, "sku": self.sku, "count": self.count,
+                               "available": self.available, "source": self.source.value}
+        if self.grams is not None:
+            out["grams"] = round(self.grams, 1)
+        return out
+
+    @classmethod
+    def from_json(cls, obj: object, prefix: str) -> BinView:
+        if not isinstance(obj, Mapping):
+            raise ContractError(prefix.rstrip("."), "must be an object")
+        count, grams = obj.get("count"), obj.get("grams")
+        if count is not None and (not isinstance(count, int) or isinstance(count, bool) or count < 0):
+            raise ContractError(prefix + "count", f"must be null or an integer >= 0, got {count!r}")
+        if grams is not None and not isinstance(grams, int | float):
+            raise ContractError(prefix + "grams", "must be a number")
+        if not is_gtin14(obj.get("sku")):
+            raise ContractError(prefix + "sku", "must be a GTIN-14 with a valid check digit")
+        available = obj.get("available")
+        if not isinstance(available, bool):
+            raise ContractError(prefix + "available", "must be true or false")
+        return cls(bin=_text(obj, "bin", prefix) or "", sku=str(obj["sku"]), count=count,
+                   available=available, source=_enum(Source, obj, "source", prefix),
+                   grams=float(grams) if grams is not None else None)
+
+
+@dataclass(frozen=True, slots=True)
+class ShelfSnapshot:
+    """Retained on the shelves topic: every bin of the store, refreshed when one changes."""
+
+    store: str
+    gateway: str
+    at: datetime
+    bins: tuple[BinView, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"v": VERSION, "store": self.store, "gateway": self.gateway, "at": format_ts(self.at),
+                "bins": [b.to_json() for b in self.bins]}
+
+    @classmethod
+    def from_json(cls, obj: object) -> ShelfSnapshot:
+        if not isinstance(obj, Mapping):
+            raise ContractError("snapshot", "must be a JSON object")
+        bins = obj.get("bins")
+        if not isinstance(bins, list):
+            raise ContractError("bins", "must be an array")
+        return cls(check_id(obj.get("store"), "store"), check_id(obj.get("gateway"), "gateway"),
+                   parse_ts(obj.get("at"), "at"),
+                   tuple(BinView.from_json(b, f"bins[{i}].") for i, b in enumerate(bins)))
+
+
+@dataclass(frozen=True, slots=True)
+class StocktakeRequest:
+    """cloud → gateway on cmd/{gw}/stocktake: count every tag the store's readers see."""
+
+    id: str
+    seconds: float = 180.0
+    zone: Zone | None = None
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.seconds <= 3600:
+            raise ContractError("seconds", "must be within 1..3600")
+        check_id(self.id, "id")
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"v": VERSION, "command": "stocktake", "id": self.id, "seconds": self.seconds}
+        if self.zone is not None:
+            out["zone"] = self.zone.value
+        return out
+
+    @classmethod
+    def from_json(cls, obj: object) -> StocktakeRequest:
+        if not isinstance(obj, Mapping) or obj.get("command") != "stocktake":
+            raise ContractError("command", "must be stocktake")
+        seconds = obj.get("seconds", 180.0)
+        if not isinstance(seconds, int | float) or isinstance(seconds, bool):
+            raise ContractError("seconds", "must be a number")
+        zone = _enum(Zone, obj, "zone", "") if obj.get("zone") is not None else None
+        return cls(_text(obj, "id", "") or "", float(seconds), zone)
+
+
 # --- topics ---------------------------------------------------------------------------------
 
 class Stream(StrEnum):
@@ -468,7 +560,7 @@ def cloud_subscription(group: str = "cloud") -> str:
 
 # --- codec ----------------------------------------------------------------------------------
 
-def encode(payload: DeltaBatch | GatewayStatus | ResendRequest) -> bytes:
+def encode(payload: DeltaBatch | GatewayStatus | ResendRequest | ShelfSnapshot | StocktakeRequest) -> bytes:
     return json.dumps(payload.to_json(), separators=(",", ":"), ensure_ascii=False).encode()
 
 
@@ -489,3 +581,11 @@ def decode_status(raw: bytes | str) -> GatewayStatus:
 
 def decode_resend(raw: bytes | str) -> ResendRequest:
     return ResendRequest.from_json(_load(raw))
+
+
+def decode_snapshot(raw: bytes | str) -> ShelfSnapshot:
+    return ShelfSnapshot.from_json(_load(raw))
+
+
+def decode_stocktake(raw: bytes | str) -> StocktakeRequest:
+    return StocktakeRequest.from_json(_load(raw))

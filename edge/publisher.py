@@ -13,7 +13,7 @@ import contextlib
 import logging
 import random
 from collections import deque
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -68,6 +68,11 @@ class Publisher:
         self.resends = 0
         self.max_inflight = 4
         self._rewind: int | None = None
+        # Other streams (shelves, stocktakes): the newest payload per stream waits for the link.
+        self._extras: dict[Stream, tuple[bytes, bool]] = {}
+        self._extra_ready = asyncio.Event()
+        self.commands: dict[str, Callable[[bytes], Coroutine[Any, Any, None]]] = {}
+        self._command_tasks: set[asyncio.Task[None]] = set()
         self.last_error: str | None = None
         self._deltas_topic = contract.gateway_topic(store, gateway, Stream.DELTAS)
         self._status_topic = contract.gateway_topic(store, gateway, Stream.STATUS)
@@ -93,7 +98,8 @@ class Publisher:
                 self.connected.set()
                 self.last_error = None
                 backoff.reset()
-                await _first_failure(self._drain(client), self._heartbeat(client), self._obey(client))
+                await _first_failure(self._drain(client), self._heartbeat(client), self._obey(client),
+                                     self._send_extras(client))
             except (MqttError, TimeoutError, OSError) as e:
                 self.last_error = str(e) or type(e).__name__
                 log.warning("broker %s: %s", self.broker.redacted(), self.last_error)
@@ -115,9 +121,32 @@ class Publisher:
             await asyncio.sleep(self.status_interval)
             await self._publish_status(client)
 
+    def publish_latest(self, stream: Stream, payload: bytes, retain: bool = False) -> None:
+        """Queue a payload for another stream; a newer one for the same stream replaces it."""
+        self._extras[stream] = (payload, retain)
+        self._extra_ready.set()
+
+    async def _send_extras(self, client: MqttClient) -> None:
+        while True:
+            await self._extra_ready.wait()
+            self._extra_ready.clear()
+            while self._extras:
+                stream, (payload, retain) = next(iter(self._extras.items()))
+                await client.publish(contract.gateway_topic(self.store, self.gateway, stream), payload,
+                                     retain=retain)
+                if self._extras.get(stream) == (payload, retain):
+                    del self._extras[stream]
+
     async def _obey(self, client: MqttClient) -> None:
         while True:
             message = await client.messages.get()
+            command = message.topic.rsplit("/", 1)[-1]
+            if command in self.commands:
+                # Handlers run on their own: a long stocktake must not stall the command stream.
+                task = asyncio.create_task(self.commands[command](message.payload), name=f"cmd-{command}")
+                self._command_tasks.add(task)
+                task.add_done_callback(self._command_tasks.discard)
+                continue
             try:
                 request = contract.decode_resend(message.payload)
             except contract.ContractError as e:

@@ -16,6 +16,8 @@ import sys
 from aiohttp import web
 
 from edge.config import ConfigError, StoreConfig, load_config
+from edge.devices import DeviceConfigError, Shelves, Stocktakes, parse_rfid_section
+from edge.sources.shelf import ShelfConfigError, parse_shelf_config
 from edge.http import create_app
 from edge.logs import setup as setup_logging
 from edge.metrics import Reading, registry
@@ -42,11 +44,14 @@ A minimal store.toml:
 async def run_gateway(config: StoreConfig, *, ready: asyncio.Event | None = None,
                       stop: asyncio.Event | None = None) -> None:
     stop = stop or asyncio.Event()
+    if "rfid" in config.sections or "shelf" in config.sections:
+        _check_devices(config)  # a bad device section stops start-up before anything opens
     outbox = Outbox(config.outbox_path, sent_retention_s=config.outbox.sent_retention_days * 86400)
     await outbox.open()
     publisher = Publisher(outbox, config.mqtt.broker, config.store, config.gateway,
                           batch_max=config.outbox.batch_max, keepalive=config.mqtt.keepalive,
                           status_interval=config.mqtt.status_interval)
+    devices = _devices(config, outbox, publisher)
     readings = [
         Reading("shelfsync_gateway_deltas_accepted_total", "Deltas committed to the outbox", "counter",
                 lambda: outbox.appended_total),
@@ -82,6 +87,7 @@ async def run_gateway(config: StoreConfig, *, ready: asyncio.Event | None = None
             # Healthy while the publisher runs and the outbox writer lives; a broker that is
             # away is not a reason to restart (the outbox holds the deltas).
             stats = tasks.create_task(_refresh_stats(outbox), name="outbox-stats")
+            device_tasks = [tasks.create_task(d.run(), name=type(d).__name__) for d in devices]
             watchdog = tasks.create_task(keep_watchdog(
                 notifier, healthy=lambda: not publishing.done() and outbox.alive), name="watchdog")
             notifier.ready(f"POS webhook on {config.http.host}:{config.http.port}")
@@ -89,12 +95,39 @@ async def run_gateway(config: StoreConfig, *, ready: asyncio.Event | None = None
                 ready.set()
             await stop.wait()
             notifier.stopping("draining")
-            for task in (publishing, stats, watchdog):
+            for task in (publishing, stats, watchdog, *device_tasks):
                 task.cancel()
         await publisher.announce_offline()
     finally:
         await runner.cleanup()
         await outbox.close()
+
+
+def _check_devices(config: StoreConfig) -> None:
+    try:
+        if "shelf" in config.sections:
+            parse_shelf_config(config.sections["shelf"])
+        if "rfid" in config.sections:
+            parse_rfid_section(config.sections["rfid"])
+    except (ShelfConfigError, DeviceConfigError) as e:
+        raise ConfigError(str(e)) from None
+
+
+def _devices(config: StoreConfig, outbox: Outbox, publisher: Publisher) -> list[Shelves]:
+    """Device sections → running parts: shelves report their snapshot; RFID readers take stock
+    when the cloud asks. Raises ConfigError for a bad section."""
+    devices: list[Shelves] = []
+    try:
+        if "shelf" in config.sections:
+            devices.append(Shelves(parse_shelf_config(config.sections["shelf"]), config.store,
+                                   config.gateway, publisher.publish_latest))
+        if "rfid" in config.sections:
+            stocktakes = Stocktakes(parse_rfid_section(config.sections["rfid"]), outbox,
+                                    publisher.publish_latest)
+            publisher.commands["stocktake"] = stocktakes.on_command
+    except (ShelfConfigError, DeviceConfigError) as e:
+        raise ConfigError(str(e)) from None
+    return devices
 
 
 async def _refresh_stats(outbox: Outbox, every_s: float = 10.0) -> None:
@@ -130,6 +163,9 @@ def main(argv: list[str], prog: str = "shelfsync gateway") -> int:
 
     try:
         asyncio.run(serve())
+    except ConfigError as e:
+        print(f"{prog}: {e}", file=sys.stderr)
+        return 2
     except OutboxError as e:
         print(f"{prog}: {e}", file=sys.stderr)
         return 1

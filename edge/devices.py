@@ -1,0 +1,171 @@
+"""The gateway's devices in service: the retained shelves snapshot and RFID stocktakes on command.
+
+Config sections (see edge/sources/shelf.py for [shelf]):
+
+    [rfid]
+    skus = ["06923450000106", …]      # in scope for stocktakes: counted even when zero
+    quiet_s = 5.0                      # a stocktake ends after this long without a new tag
+    [[rfid.reader]]
+    name = "door"
+    host = "192.168.1.40"              # the reader's LLRP address (port 5084 unless `port`)
+    zones = {1 = "floor", 2 = "floor", 3 = "floor", 4 = "backroom"}   # antenna → zone
+
+Readers are assumed to cover separate areas: a stocktake's counts are summed over them.
+What the observations mean for stock (picks, shrink, restocks) is the reconciler's job; here the
+shelves are only reported as they are.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from edge import contract
+from edge.contract import BinView, ContractError, ShelfSnapshot, StocktakeRequest, Stream, Zone
+from edge.outbox import Outbox, OutboxError, body_hash
+from edge.sources.rfid import LLRP_PORT, ReaderSettings
+from edge.sources.shelf import Observation, ShelfConfig, ShelfPoller
+from edge.stocktake import SkuCount, StocktakeConfig, StocktakeReport, run_stocktake
+
+log = logging.getLogger(__name__)
+
+Publish = Callable[[Stream, bytes, bool], None]
+
+
+class DeviceConfigError(ValueError):
+    """A device section of the store config is invalid; the message names the key."""
+
+
+@dataclass(frozen=True, slots=True)
+class RfidConfig:
+    readers: tuple[ReaderSettings, ...]
+    skus: tuple[str, ...] = ()
+    quiet_s: float = 5.0
+
+
+def parse_rfid_section(section: Mapping[str, Any]) -> RfidConfig:
+    readers = []
+    for i, r in enumerate(section.get("reader", [])):
+        where = f"[[rfid.reader]] #{i + 1}"
+        if not isinstance(r, Mapping) or not isinstance(r.get("host"), str):
+            raise DeviceConfigError(f"{where}: host is required")
+        zones_raw = r.get("zones", {"1": "floor", "2": "floor", "3": "floor", "4": "backroom"})
+        try:
+            zones = {int(k): Zone(v).value for k, v in zones_raw.items()}
+            readers.append(ReaderSettings(
+                name=str(r.get("name", f"reader-{i + 1}")), host=r["host"],
+                port=int(r.get("port", LLRP_PORT)),
+                antennas=tuple(sorted(zones)), zones=zones, keepalive_s=float(r.get("keepalive_s", 10.0))))
+        except (ValueError, TypeError, AttributeError) as e:
+            raise DeviceConfigError(f"{where}: {e}") from None
+    skus = tuple(section.get("skus", ()))
+    for sku in skus:
+        if not contract.is_gtin14(sku):
+            raise DeviceConfigError(f"[rfid].skus: {sku!r} is not a GTIN-14 with a valid check digit")
+    return RfidConfig(tuple(readers), skus, float(section.get("quiet_s", 5.0)))
+
+
+class Stocktakes:
+    """Runs a stocktake when the cloud asks (cmd/{gw}/stocktake): counts go to the outbox as
+    absolute `count` deltas (idempotent on the request id), the report to the stocktakes stream."""
+
+    def __init__(self, config: RfidConfig, outbox: Outbox, publish: Publish) -> None:
+        self.config, self.outbox, self.publish = config, outbox, publish
+        self._lock = asyncio.Lock()  # one stocktake at a time: readers are exclusive (LLRP)
+
+    async def on_command(self, payload: bytes) -> None:
+        try:
+            request = contract.decode_stocktake(payload)
+        except ContractError as e:
+            log.warning("ignoring stocktake command: %s", e)
+            return
+        if not self.config.readers:
+            log.warning("stocktake %s asked, but no [[rfid.reader]] is configured", request.id)
+            return
+        async with self._lock:
+            try:
+                report = await self.run(request)
+            except (TimeoutError, OSError, OutboxError) as e:
+                log.error("stocktake %s failed: %s", request.id, e)
+                self.publish(Stream.STOCKTAKES, json.dumps(
+                    {"v": contract.VERSION, "id": request.id, "error": str(e)}).encode(), False)
+                return
+        log.info("stocktake %s: %d unique tags in %.1f s", request.id, report.unique_tags, report.seconds)
+
+    async def run(self, request: StocktakeRequest) -> StocktakeReport:
+        zone = request.zone.value if request.zone else None
+        scope = [z.value for z in Zone] if zone is None else [zone]
+        expected = {(sku, z): 0 for sku in self.config.skus for z in scope}
+        settings = StocktakeConfig(seconds=request.seconds, quiet_s=self.config.quiet_s, zone=zone,
+                                   expected=expected)
+        reports = await asyncio.gather(*(run_stocktake(r, settings) for r in self.config.readers))
+        report = merge(reports)
+        deltas = report.count_deltas(next_seq=lambda: 0)
+        if deltas:
+            await self.outbox.append(deltas, source_key=f"stocktake:{request.id}",
+                                     source_hash=body_hash(report.to_json()))
+        self.publish(Stream.STOCKTAKES, json.dumps(
+            {"v": contract.VERSION, "id": request.id, **report.to_json()}).encode(), False)
+        return report
+
+
+def merge(reports: Sequence[StocktakeReport]) -> StocktakeReport:
+    """Readers over separate areas: one report whose counts are the sums per SKU and zone."""
+    counts: dict[tuple[str, str], int] = {}
+    for r in reports:
+        for c in r.counts:
+            counts[(c.sku, c.zone)] = counts.get((c.sku, c.zone), 0) + c.qty
+    first = reports[0]
+    return replace(
+        first,
+        started_at=min(r.started_at for r in reports), ended_at=max(r.ended_at for r in reports),
+        unique_tags=sum(r.unique_tags for r in reports), reads=sum(r.reads for r in reports),
+        counts=tuple(SkuCount(sku, zone, qty) for (sku, zone), qty in sorted(counts.items())),
+        sold_during=sum(r.sold_during for r in reports))
+
+
+class Shelves:
+    """Polls every weighing bus and keeps the retained shelves snapshot current."""
+
+    def __init__(self, config: ShelfConfig, store: str, gateway: str, publish: Publish,
+                 on_observation: Callable[[Observation], None] | None = None,
+                 debounce_s: float = 1.0) -> None:
+        self.store, self.gateway, self.publish = store, gateway, publish
+        self.on_observation = on_observation
+        self.debounce_s = debounce_s
+        self._changed = asyncio.Event()
+        self.pollers = [ShelfPoller(bus, config.bins_on(bus.id), config.detector, self._emit, time.time)
+                        for bus in config.buses]
+        self._last: tuple[BinView, ...] | None = None
+
+    def _emit(self, observation: Observation) -> None:
+        self._changed.set()
+        if self.on_observation is not None:
+            self.on_observation(observation)
+
+    def snapshot(self) -> ShelfSnapshot:
+        bins = tuple(BinView(b.bin, b.sku, b.count, b.available, grams=b.grams)
+                     for p in self.pollers for b in p.snapshot())
+        return ShelfSnapshot(self.store, self.gateway, datetime.now(UTC), bins)
+
+    async def run(self) -> None:
+        async with asyncio.TaskGroup() as tasks:
+            for poller in self.pollers:
+                tasks.create_task(poller.run(), name=f"shelf-{poller.bus.id}")
+            tasks.create_task(self._report(), name="shelves-snapshot")
+
+    async def _report(self) -> None:
+        while True:
+            await self._changed.wait()
+            self._changed.clear()
+            snapshot = self.snapshot()
+            if snapshot.bins != self._last:
+                self._last = snapshot.bins
+                self.publish(Stream.SHELVES, contract.encode(snapshot), True)
+            await asyncio.sleep(self.debounce_s)  # at most one snapshot per debounce interval
