@@ -29,6 +29,8 @@ from typing import Any
 from edge import contract
 from edge.contract import BinView, ContractError, ShelfSnapshot, StocktakeRequest, Stream, Zone
 from edge.outbox import Outbox, OutboxError, body_hash
+from edge.sources.camera import CameraConfig, CameraSource, CameraStatus, LaneCount
+from edge.sources.camera import Observation as CameraObservation
 from edge.sources.rfid import LLRP_PORT, ReaderSettings
 from edge.sources.shelf import Observation, ShelfConfig, ShelfPoller
 from edge.stocktake import SkuCount, StocktakeConfig, StocktakeReport, run_stocktake
@@ -131,33 +133,54 @@ def merge(reports: Sequence[StocktakeReport]) -> StocktakeReport:
 
 
 class Shelves:
-    """Polls every weighing bus and keeps the retained shelves snapshot current."""
+    """Polls every weighing bus and camera and keeps the retained shelves snapshot current:
+    scale bins by their weight, camera lanes (that name a bin and SKU) by their count."""
 
-    def __init__(self, config: ShelfConfig, store: str, gateway: str, publish: Publish,
-                 on_observation: Callable[[Observation], None] | None = None,
+    def __init__(self, config: ShelfConfig | None, cameras: Sequence[CameraConfig], store: str,
+                 gateway: str, publish: Publish,
+                 on_observation: Callable[[Observation | CameraObservation], None] | None = None,
                  debounce_s: float = 1.0) -> None:
         self.store, self.gateway, self.publish = store, gateway, publish
         self.on_observation = on_observation
         self.debounce_s = debounce_s
         self._changed = asyncio.Event()
         self.pollers = [ShelfPoller(bus, config.bins_on(bus.id), config.detector, self._emit, time.time)
-                        for bus in config.buses]
+                        for bus in config.buses] if config is not None else []
+        # Building a CameraSource loads its model and checks its sha256: a bad model stops
+        # the gateway at start-up, not an hour later.
+        self.cameras = [CameraSource(c) for c in cameras]
+        self._lanes: dict[str, BinView] = {}
         self._last: tuple[BinView, ...] | None = None
 
-    def _emit(self, observation: Observation) -> None:
+    def _emit(self, observation: Observation | CameraObservation) -> None:
         self._changed.set()
         if self.on_observation is not None:
             self.on_observation(observation)
 
     def snapshot(self) -> ShelfSnapshot:
-        bins = tuple(BinView(b.bin, b.sku, b.count, b.available, grams=b.grams)
-                     for p in self.pollers for b in p.snapshot())
-        return ShelfSnapshot(self.store, self.gateway, datetime.now(UTC), bins)
+        bins = [BinView(b.bin, b.sku, b.count, b.available, grams=b.grams)
+                for p in self.pollers for b in p.snapshot()]
+        bins += [self._lanes[k] for k in sorted(self._lanes)]
+        return ShelfSnapshot(self.store, self.gateway, datetime.now(UTC), tuple(bins))
+
+    async def _watch(self, camera: CameraSource) -> None:
+        lanes = {lane.id: lane for lane in camera.config.lanes}
+        async for seen in camera.observations():
+            if isinstance(seen, LaneCount) and seen.sku is not None and contract.is_gtin14(seen.sku):
+                self._lanes[seen.lane] = BinView(seen.bin or seen.lane, seen.sku, seen.count, True,
+                                                 source=contract.Source.VISION)
+            elif isinstance(seen, CameraStatus) and not seen.available:
+                for lane_id, view in list(self._lanes.items()):
+                    if lane_id in lanes:
+                        self._lanes[lane_id] = replace(view, available=False)
+            self._emit(seen)
 
     async def run(self) -> None:
         async with asyncio.TaskGroup() as tasks:
             for poller in self.pollers:
                 tasks.create_task(poller.run(), name=f"shelf-{poller.bus.id}")
+            for camera in self.cameras:
+                tasks.create_task(self._watch(camera), name=f"camera-{camera.config.id}")
             tasks.create_task(self._report(), name="shelves-snapshot")
 
     async def _report(self) -> None:

@@ -17,13 +17,15 @@ from aiohttp import web
 
 from edge.config import ConfigError, StoreConfig, load_config
 from edge.devices import DeviceConfigError, Shelves, Stocktakes, parse_rfid_section
-from edge.sources.shelf import ShelfConfigError, parse_shelf_config
 from edge.http import create_app
 from edge.logs import setup as setup_logging
 from edge.metrics import Reading, registry
 from edge.outbox import Outbox, OutboxError
 from edge.publisher import Publisher
 from edge.sdnotify import Notifier, keep_watchdog
+from edge.sources.camera import CameraError
+from edge.sources.camera import parse_section as parse_camera_section
+from edge.sources.shelf import ShelfConfigError, parse_shelf_config
 
 log = logging.getLogger("shelfsync.gateway")
 
@@ -44,7 +46,7 @@ A minimal store.toml:
 async def run_gateway(config: StoreConfig, *, ready: asyncio.Event | None = None,
                       stop: asyncio.Event | None = None) -> None:
     stop = stop or asyncio.Event()
-    if "rfid" in config.sections or "shelf" in config.sections:
+    if {"rfid", "shelf", "camera"} & set(config.sections):
         _check_devices(config)  # a bad device section stops start-up before anything opens
     outbox = Outbox(config.outbox_path, sent_retention_s=config.outbox.sent_retention_days * 86400)
     await outbox.open()
@@ -109,7 +111,9 @@ def _check_devices(config: StoreConfig) -> None:
             parse_shelf_config(config.sections["shelf"])
         if "rfid" in config.sections:
             parse_rfid_section(config.sections["rfid"])
-    except (ShelfConfigError, DeviceConfigError) as e:
+        if "camera" in config.sections:
+            parse_camera_section(config.sections["camera"], config.path.parent if config.path else None)
+    except (ShelfConfigError, DeviceConfigError, CameraError) as e:
         raise ConfigError(str(e)) from None
 
 
@@ -118,14 +122,16 @@ def _devices(config: StoreConfig, outbox: Outbox, publisher: Publisher) -> list[
     when the cloud asks. Raises ConfigError for a bad section."""
     devices: list[Shelves] = []
     try:
-        if "shelf" in config.sections:
-            devices.append(Shelves(parse_shelf_config(config.sections["shelf"]), config.store,
-                                   config.gateway, publisher.publish_latest))
+        if "shelf" in config.sections or "camera" in config.sections:
+            shelves = parse_shelf_config(config.sections["shelf"]) if "shelf" in config.sections else None
+            base = config.path.parent if config.path else None
+            cameras = parse_camera_section(config.sections.get("camera", {}), base)
+            devices.append(Shelves(shelves, cameras, config.store, config.gateway, publisher.publish_latest))
         if "rfid" in config.sections:
             stocktakes = Stocktakes(parse_rfid_section(config.sections["rfid"]), outbox,
                                     publisher.publish_latest)
             publisher.commands["stocktake"] = stocktakes.on_command
-    except (ShelfConfigError, DeviceConfigError) as e:
+    except (ShelfConfigError, DeviceConfigError, CameraError) as e:
         raise ConfigError(str(e)) from None
     return devices
 

@@ -111,6 +111,42 @@ async def test_the_gateway_keeps_a_retained_shelves_snapshot_from_its_scales(
         gw.stop()
 
 
+async def test_camera_lanes_join_the_snapshot_with_counts_from_the_model(
+        tmp_path: Path, broker: Mosquitto, sims: list[Sim]) -> None:
+    # The world held still (no shoppers between the frame counted and the truth read) and no
+    # passing hands: this pins the wiring; the model's accuracy is measured by `bench vision`.
+    camera = Sim("sim", "camera", "--port", "0", "--lanes", "3", "--seed", "1", "--speed", "0.001",
+                 "--hands", "0", "--print-config")
+    sims.append(camera)
+    camera.wait_for(lambda lines: any("Ctrl-C" in x for x in lines))
+    section = "\n".join(x for x in camera.lines if not x.startswith("camera sim:"))
+    port = free_port()
+    gw = procs.gateway(_gateway_config(tmp_path, "sh-0075", broker, port, section), port, "gateway-sh-0075")
+    watcher = Retained(broker, contract.gateway_topic("sh-0075", "gw-1", contract.Stream.SHELVES))
+    try:
+        def lanes_counted() -> bool:
+            if not watcher.payloads:
+                return False
+            snap = contract.decode_snapshot(watcher.payloads[-1])
+            return len(snap.bins) == 3 and all(b.count is not None for b in snap.bins)
+
+        await until(lambda: _true(lanes_counted()), timeout=40, what="three counted lanes")
+        snap = contract.decode_snapshot(watcher.payloads[-1])
+        assert {b.source for b in snap.bins} == {contract.Source.VISION}
+        truth = json.loads(_http_get(section.split('url = "')[1].split('"')[0].replace("frame.jpg", "truth.json")))
+        true_counts = {lane["id"]: lane["count"] for lane in truth["lanes"]}
+        assert {b.bin: b.count for b in snap.bins} == true_counts
+    finally:
+        watcher.close()
+        gw.stop()
+
+
+def _http_get(url: str) -> bytes:
+    import urllib.request
+    with urllib.request.urlopen(url, timeout=5) as r:
+        return bytes(r.read())
+
+
 async def _true(value: bool) -> bool:
     return value
 
