@@ -7,6 +7,7 @@ import asyncio
 import json
 import os
 import sys
+from pathlib import Path
 
 from aiohttp import web
 
@@ -19,15 +20,17 @@ EPILOG = """examples:
   shelfsync cloud --db postgresql://shelfsync@db/shelfsync --mqtt mqtts://cloud:pw@broker:8883?ca=ca.pem
   shelfsync cloud migrate --db postgresql://shelfsync@db/shelfsync     (once per release)
   shelfsync cloud verify --db sqlite:///ledger.db      (rebuild from movements, compare with balances)
+  shelfsync cloud backup --db postgresql://… --file ledger-2026-11-28.jsonl.gz
+  shelfsync cloud restore --db postgresql://…/new --file ledger-2026-11-28.jsonl.gz   (into an empty db)
 """
 
 
 def main(argv: list[str], prog: str = "shelfsync cloud") -> int:
     action = "serve"
-    if argv and argv[0] in ("serve", "migrate", "verify"):
+    if argv and argv[0] in ("serve", "migrate", "verify", "backup", "restore"):
         action, argv = argv[0], argv[1:]
     parser = argparse.ArgumentParser(
-        prog=f"{prog} [serve|migrate|verify]", epilog=EPILOG,
+        prog=f"{prog} [serve|migrate|verify|backup|restore]", epilog=EPILOG,
         description="The cloud stock ledger: MQTT ingest and REST API. "
                     "The admin bearer token comes from SHELFSYNC_ADMIN_TOKEN.",
         formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -41,6 +44,7 @@ def main(argv: list[str], prog: str = "shelfsync cloud") -> int:
     parser.add_argument("--port", type=int, default=8080)
     parser.add_argument("--worker-id", default="", help="unique per worker (default: host name)")
     parser.add_argument("--no-migrate", action="store_true", help="do not run migrations at start")
+    parser.add_argument("--file", type=Path, help="backup / restore: the .jsonl.gz file")
     parser.add_argument("--log-level", default="INFO")
     parser.add_argument("--log-format", choices=["text", "json"], default="text")
     args = parser.parse_args(argv)
@@ -53,6 +57,10 @@ def main(argv: list[str], prog: str = "shelfsync cloud") -> int:
         return 0
     if action == "verify":
         return asyncio.run(_verify(args.db))
+    if action in ("backup", "restore"):
+        if args.file is None:
+            parser.error(f"{action} needs --file")
+        return asyncio.run(_backup_restore(action, args.db, args.file, prog))
 
     token = admin_token_from()
     if not token:
@@ -69,6 +77,28 @@ def main(argv: list[str], prog: str = "shelfsync cloud") -> int:
                         worker_id=args.worker_id, migrate=not args.no_migrate)
     web.run_app(create_app(settings), host=args.host, port=args.port, access_log=None,
                 print=lambda *_: print(f"cloud: serving on http://{args.host}:{args.port}", file=sys.stderr))
+    return 0
+
+
+async def _backup_restore(action: str, db: str, file: Path, prog: str) -> int:
+    from cloud.db import backup, repo
+    from cloud.db.migrate import upgrade
+
+    if action == "restore":
+        await asyncio.get_running_loop().run_in_executor(None, upgrade, db)
+    engine = repo.make_engine(db)
+    try:
+        maker = repo.sessionmaker(engine)
+        counts = await (backup.backup(maker, file) if action == "backup" else backup.restore(maker, file))
+        if action == "restore" and await repo.rebuild_mismatches(maker):
+            print(f"{prog}: restored, but the rebuild check failed", file=sys.stderr)
+            return 1
+    except backup.BackupError as e:
+        print(f"{prog}: {e}", file=sys.stderr)
+        return 1
+    finally:
+        await engine.dispose()
+    print(json.dumps({action: str(file), **counts}))
     return 0
 
 
