@@ -67,6 +67,10 @@ async def run_gateway(config: StoreConfig, *, ready: asyncio.Event | None = None
                 lambda: publisher.connected.is_set()),
         Reading("shelfsync_gateway_resends_total", "Resend requests obeyed", "counter",
                 lambda: publisher.resends),
+        Reading("shelfsync_gateway_bins", "Shelf bins and camera lanes watched", "gauge",
+                lambda: sum(len(d.snapshot().bins) for d in devices)),
+        Reading("shelfsync_gateway_bins_unavailable", "Bins or lanes whose scale or camera is down", "gauge",
+                lambda: sum(1 for d in devices for b in d.snapshot().bins if not b.available)),
     ]
     app = create_app(outbox, config.http.token, metrics=registry(readings), health={
         "store": lambda: config.store,

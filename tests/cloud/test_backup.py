@@ -26,7 +26,7 @@ def _history(n: int, seed: int) -> list[DeltaBatch]:
     rnd = random.Random(seed)
     batches, seq = [], 0
     for store in ("sh-a", "sh-b"):
-        for i in range(n):
+        for _ in range(n):
             deltas = []
             for _ in range(3):
                 seq += 1
