@@ -63,7 +63,8 @@ async def test_a_sqlite_ledger_restores_into_postgres_with_every_balance_equal(t
     counts = await backup.backup(maker, file)
     await engine.dispose()
     assert counts == {"movements": 240, "gateways": 2, "dead_letters": 1}
-    assert gzip.open(file, "rt").readline().strip() == '{"format": "shelfsync-ledger-backup/1"}'
+    with gzip.open(file, "rt") as f:
+        assert f.readline().strip() == '{"format": "shelfsync-ledger-backup/1"}'
 
     await asyncio.get_running_loop().run_in_executor(None, upgrade, pg_url)
     target = repo.make_engine(pg_url)
