@@ -18,10 +18,11 @@ shelves are only reported as they are.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -29,9 +30,17 @@ from typing import Any
 from edge import contract
 from edge.contract import BinView, ContractError, ShelfSnapshot, StocktakeRequest, Stream, Zone
 from edge.outbox import Outbox, OutboxError, body_hash
+from edge.presence import (
+    PresenceConfig,
+    PresenceEvent,
+    PresenceTracker,
+    ShrinkSuspicion,
+    Sighting,
+    presence_deltas,
+)
 from edge.sources.camera import CameraConfig, CameraSource, CameraStatus, LaneCount
 from edge.sources.camera import Observation as CameraObservation
-from edge.sources.rfid import LLRP_PORT, ReaderSettings
+from edge.sources.rfid import LLRP_PORT, ReaderSettings, RfidSource, TagRead
 from edge.sources.shelf import Observation, ShelfConfig, ShelfPoller
 from edge.stocktake import SkuCount, StocktakeConfig, StocktakeReport, run_stocktake
 
@@ -49,6 +58,7 @@ class RfidConfig:
     readers: tuple[ReaderSettings, ...]
     skus: tuple[str, ...] = ()
     quiet_s: float = 5.0
+    presence: bool = False  # read continuously between stocktakes: zone moves become deltas
 
 
 def parse_rfid_section(section: Mapping[str, Any]) -> RfidConfig:
@@ -70,15 +80,97 @@ def parse_rfid_section(section: Mapping[str, Any]) -> RfidConfig:
     for sku in skus:
         if not contract.is_gtin14(sku):
             raise DeviceConfigError(f"[rfid].skus: {sku!r} is not a GTIN-14 with a valid check digit")
-    return RfidConfig(tuple(readers), skus, float(section.get("quiet_s", 5.0)))
+    presence = section.get("presence", False)
+    if not isinstance(presence, bool):
+        raise DeviceConfigError("[rfid].presence must be true or false")
+    return RfidConfig(tuple(readers), skus, float(section.get("quiet_s", 5.0)), presence)
+
+
+class Presence:
+    """Reads the RFID readers continuously and tracks every tag's zone (edge/presence.py): a tag
+    carried from the backroom to the floor becomes a `move` delta in the outbox; a tag that
+    departs unsold becomes a shrink suspicion for the reconciler. LLRP allows one client per
+    reader, so a stocktake pauses this while it runs."""
+
+    def __init__(self, config: RfidConfig, outbox: Outbox, check_every_s: float = 10.0) -> None:
+        self.config, self.outbox, self.check_every_s = config, outbox, check_every_s
+        aliases = {f"{r.name}_{antenna}": zone for r in config.readers for antenna, zone in r.zones.items()}
+        self.tracker = PresenceTracker(PresenceConfig(aliases=aliases))
+        self.suspicions: list[ShrinkSuspicion] = []
+        self.moves = 0
+        self._reads: asyncio.Queue[TagRead] = asyncio.Queue(maxsize=100_000)
+        self._running = asyncio.Event()
+        self._running.set()
+        self._pause = asyncio.Event()
+        self._idle = asyncio.Event()
+
+    @contextlib.asynccontextmanager
+    async def paused(self) -> AsyncIterator[None]:
+        """Hand the readers over (to a stocktake) and take them back afterwards."""
+        self._running.clear()
+        self._pause.set()
+        await self._idle.wait()
+        try:
+            yield
+        finally:
+            self._pause.clear()
+            self._running.set()
+
+    def _sink(self, read: TagRead) -> None:
+        with contextlib.suppress(asyncio.QueueFull):  # a full queue sheds reads, never the loop
+            self._reads.put_nowait(read)
+
+    async def run(self) -> None:
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(self._track(), name="presence-track")
+            while True:
+                await self._running.wait()
+                self._idle.clear()
+                source = RfidSource(self.config.readers, self._sink)
+                reading = tasks.create_task(source.run(), name="presence-read")
+                await self._pause.wait()
+                await source.close()
+                reading.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await reading
+                self._idle.set()
+
+    async def _track(self) -> None:
+        last_check = time.monotonic()
+        while True:
+            events: list[PresenceEvent] = []
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.check_every_s):
+                    read = await self._reads.get()
+                    events += self.tracker.observe(Sighting(read.epc, read.gtin, read.location,
+                                                            read.rssi, read.at))
+                    while not self._reads.empty():
+                        read = self._reads.get_nowait()
+                        events += self.tracker.observe(Sighting(read.epc, read.gtin, read.location,
+                                                                read.rssi, read.at))
+            if time.monotonic() - last_check >= self.check_every_s:
+                last_check = time.monotonic()
+                now = datetime.now(UTC)
+                events += self.tracker.check_departed(now)
+                self.tracker.age_out(now)
+            deltas, suspicions = presence_deltas(events, next_seq=lambda: 0)
+            self.suspicions = (self.suspicions + suspicions)[-1000:]
+            if deltas:
+                try:
+                    await self.outbox.append(deltas)
+                    self.moves += len(deltas)
+                except OutboxError as e:
+                    log.error("presence: could not store %d moves: %s", len(deltas), e)
 
 
 class Stocktakes:
     """Runs a stocktake when the cloud asks (cmd/{gw}/stocktake): counts go to the outbox as
     absolute `count` deltas (idempotent on the request id), the report to the stocktakes stream."""
 
-    def __init__(self, config: RfidConfig, outbox: Outbox, publish: Publish) -> None:
+    def __init__(self, config: RfidConfig, outbox: Outbox, publish: Publish,
+                 presence: Presence | None = None) -> None:
         self.config, self.outbox, self.publish = config, outbox, publish
+        self.presence = presence
         self._lock = asyncio.Lock()  # one stocktake at a time: readers are exclusive (LLRP)
 
     async def on_command(self, payload: bytes) -> None:
@@ -90,7 +182,7 @@ class Stocktakes:
         if not self.config.readers:
             log.warning("stocktake %s asked, but no [[rfid.reader]] is configured", request.id)
             return
-        async with self._lock:
+        async with self._lock, (self.presence.paused() if self.presence else contextlib.nullcontext()):
             try:
                 report = await self.run(request)
             except (TimeoutError, OSError, OutboxError) as e:

@@ -16,7 +16,7 @@ import sys
 from aiohttp import web
 
 from edge.config import ConfigError, StoreConfig, load_config
-from edge.devices import DeviceConfigError, Shelves, Stocktakes, parse_rfid_section
+from edge.devices import DeviceConfigError, Presence, Shelves, Stocktakes, parse_rfid_section
 from edge.http import create_app
 from edge.logs import setup as setup_logging
 from edge.metrics import Reading, registry
@@ -68,9 +68,10 @@ async def run_gateway(config: StoreConfig, *, ready: asyncio.Event | None = None
         Reading("shelfsync_gateway_resends_total", "Resend requests obeyed", "counter",
                 lambda: publisher.resends),
         Reading("shelfsync_gateway_bins", "Shelf bins and camera lanes watched", "gauge",
-                lambda: sum(len(d.snapshot().bins) for d in devices)),
+                lambda: sum(len(d.snapshot().bins) for d in devices if isinstance(d, Shelves))),
         Reading("shelfsync_gateway_bins_unavailable", "Bins or lanes whose scale or camera is down", "gauge",
-                lambda: sum(1 for d in devices for b in d.snapshot().bins if not b.available)),
+                lambda: sum(1 for d in devices if isinstance(d, Shelves)
+                            for b in d.snapshot().bins if not b.available)),
     ]
     app = create_app(outbox, config.http.token, metrics=registry(readings), health={
         "store": lambda: config.store,
@@ -121,10 +122,10 @@ def _check_devices(config: StoreConfig) -> None:
         raise ConfigError(str(e)) from None
 
 
-def _devices(config: StoreConfig, outbox: Outbox, publisher: Publisher) -> list[Shelves]:
+def _devices(config: StoreConfig, outbox: Outbox, publisher: Publisher) -> list[Shelves | Presence]:
     """Device sections → running parts: shelves report their snapshot; RFID readers take stock
     when the cloud asks. Raises ConfigError for a bad section."""
-    devices: list[Shelves] = []
+    devices: list[Shelves | Presence] = []
     try:
         if "shelf" in config.sections or "camera" in config.sections:
             shelves = parse_shelf_config(config.sections["shelf"]) if "shelf" in config.sections else None
@@ -132,8 +133,11 @@ def _devices(config: StoreConfig, outbox: Outbox, publisher: Publisher) -> list[
             cameras = parse_camera_section(config.sections.get("camera", {}), base)
             devices.append(Shelves(shelves, cameras, config.store, config.gateway, publisher.publish_latest))
         if "rfid" in config.sections:
-            stocktakes = Stocktakes(parse_rfid_section(config.sections["rfid"]), outbox,
-                                    publisher.publish_latest)
+            rfid = parse_rfid_section(config.sections["rfid"])
+            presence = Presence(rfid, outbox) if rfid.presence and rfid.readers else None
+            if presence is not None:
+                devices.append(presence)
+            stocktakes = Stocktakes(rfid, outbox, publisher.publish_latest, presence)
             publisher.commands["stocktake"] = stocktakes.on_command
     except (ShelfConfigError, DeviceConfigError, CameraError) as e:
         raise ConfigError(str(e)) from None

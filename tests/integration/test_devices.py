@@ -151,15 +151,19 @@ async def _true(value: bool) -> bool:
     return value
 
 
+@pytest.mark.parametrize("presence", [False, True], ids=["stocktake-only", "with-presence"])
 async def test_a_stocktake_asked_by_the_cloud_lands_in_the_ledger(
-        tmp_path: Path, broker: Mosquitto, cloud: Cloud, sims: list[Sim]) -> None:
+        tmp_path: Path, broker: Mosquitto, cloud: Cloud, sims: list[Sim], presence: bool) -> None:
+    """With presence on, the gateway reads continuously and must hand the reader (LLRP allows one
+    client) to the stocktake and take it back."""
     reader = Sim("sim", "llrp", "--port", "0", "--tags", "300", "--seed", "5", "--rate", "2000")
     sims.append(reader)
     reader.wait_for(lambda lines: any("listening on" in x for x in lines))
     llrp_port = int(next(x for x in reader.lines if "listening on" in x).split(":")[1].split()[0].rstrip(":"))
     port = free_port()
     config = _gateway_config(tmp_path, "sh-0080", broker, port,
-                             f'[rfid]\nquiet_s = 2.0\n[[rfid.reader]]\nname = "door"\nhost = "127.0.0.1"\n'
+                             f'[rfid]\nquiet_s = 2.0\npresence = {str(presence).lower()}\n'
+                             f'[[rfid.reader]]\nname = "door"\nhost = "127.0.0.1"\n'
                              f'port = {llrp_port}\nzones = {{1 = "floor", 2 = "floor", 3 = "floor", 4 = "backroom"}}\n')
     gw = procs.gateway(config, port, "gateway-sh-0080")
     reports = Retained(broker, contract.gateway_topic("sh-0080", "gw-1", contract.Stream.STOCKTAKES))
