@@ -147,119 +147,122 @@ async def _apply(session: AsyncSession, batches: Sequence[DeltaBatch]) -> list[A
     replayed = 0
     if rows:
         await session.execute(insert(Movement), rows)
-        by_store: dict[str, dict[str, list[ledger.Move]]] = defaultdict(lambda: defaultdict(list))
+        by_key: dict[Key, list[ledger.Move]] = defaultdict(list)
         for b, mine in zip(batches, fresh, strict=True):
             for d in mine:
-                by_store[b.store][d.sku].append(_delta_move(d))
-        for store in sorted(by_store):  # a fixed lock order across stores: no deadlocks
-            replayed += await _update_books(session, store, by_store[store])
-    for store, gateway in gateways:
-        mine = [d for b, m in zip(batches, fresh, strict=True) if (b.store, b.gateway) == (store, gateway)
-                for d in m]
-        await _touch_gateway(session, store, gateway, mine, now)
+                by_key[(b.store, d.sku)].append(_delta_move(d))
+        replayed = await _update_books(session, by_key)
+    fresh_by_gateway: dict[tuple[str, str], list[StockDelta]] = {g: [] for g in gateways}
+    for b, mine in zip(batches, fresh, strict=True):
+        fresh_by_gateway[(b.store, b.gateway)].extend(mine)
+    await _touch_gateways(session, fresh_by_gateway, now)
     return [Applied(len(m), len(b.deltas) - len(m), replayed, prior.get((b.store, b.gateway), 0))
             for b, m in zip(batches, fresh, strict=True)]
 
 
-async def _lock_heads(session: AsyncSession, store: str, skus: list[str]) -> dict[str, SkuHead]:
+Key = tuple[str, str]  # (store, sku): the unit of ordering in the ledger
+
+
+def _in(store_col: Any, sku_col: Any, keys: Sequence[Key]) -> Any:
+    return tuple_(store_col, sku_col).in_(list(keys))
+
+
+async def _lock_heads(session: AsyncSession, keys: list[Key]) -> dict[Key, SkuHead]:
     """Lock the SKUs' heads before reading their books, and return them as they are now.
 
     Writing first makes the database serialise workers on the same SKU: PostgreSQL makes a second
-    writer wait for the row lock (in SKU order, so no deadlocks) and then re-reads the row; SQLite
-    has one writer at a time. Whatever we read after this is what the previous writer committed.
+    writer wait for the row lock (taken in (store, sku) order, so no deadlocks) and then re-reads
+    the row; SQLite has one writer at a time. What we read after this is what the previous writer
+    committed. One statement for every SKU of every store in the group.
     """
-    locked = select(SkuHead.sku).where(SkuHead.store == store, SkuHead.sku.in_(skus)).order_by(SkuHead.sku)
+    locked = (select(SkuHead.store, SkuHead.sku).where(_in(SkuHead.store, SkuHead.sku, keys))
+              .order_by(SkuHead.store, SkuHead.sku))
     if _dialect(session) == "postgresql":
         locked = locked.with_for_update()
     result = await session.execute(
         update(SkuHead)
-        .where(SkuHead.store == store, SkuHead.sku.in_(locked.scalar_subquery()))
+        .where(tuple_(SkuHead.store, SkuHead.sku).in_(locked))
         .values(version=SkuHead.version + 1)
-        .returning(SkuHead.sku, SkuHead.version, SkuHead.head_at, SkuHead.head_id,
+        .returning(SkuHead.store, SkuHead.sku, SkuHead.version, SkuHead.head_at, SkuHead.head_id,
                    SkuHead.since_checkpoint)
         .execution_options(synchronize_session=False))
-    return {r.sku: SkuHead(store=store, sku=r.sku, version=r.version, head_at=r.head_at, head_id=r.head_id,
-                           since_checkpoint=r.since_checkpoint)
+    return {(r.store, r.sku): SkuHead(store=r.store, sku=r.sku, version=r.version, head_at=r.head_at,
+                                      head_id=r.head_id, since_checkpoint=r.since_checkpoint)
             for r in result}
 
 
-async def _update_books(session: AsyncSession, store: str, by_sku: dict[str, list[ledger.Move]]) -> int:
-    skus = sorted(by_sku)
-    heads = await _lock_heads(session, store, skus)
+async def _update_books(session: AsyncSession, by_key: dict[Key, list[ledger.Move]]) -> int:
+    keys = sorted(by_key)
+    heads = await _lock_heads(session, keys)
     incremental, replay = [], []
-    for sku in skus:
-        moves = by_sku[sku]
-        head = heads.get(sku)
-        if head is None or min(m.order for m in moves) > (head.head_at, head.head_id):
-            incremental.append(sku)
+    for key in keys:
+        head = heads.get(key)
+        if head is None or min(m.order for m in by_key[key]) > (head.head_at, head.head_id):
+            incremental.append(key)
         else:
-            replay.append(sku)
+            replay.append(key)
 
-    books: dict[str, ledger.SkuBook] = {}
+    books: dict[Key, ledger.SkuBook] = {}
     if incremental:
-        rows = (await session.scalars(
-            select(Balance).where(Balance.store == store, Balance.sku.in_(incremental)))).all()
-        for sku in incremental:
-            books[sku] = ledger.SkuBook()
-        for b in rows:
-            books[b.sku].qty[(b.zone, b.lot)] = b.qty
-        for lot in (await session.scalars(
-                select(Lot).where(Lot.store == store, Lot.sku.in_(incremental)))).all():
-            books[lot.sku].expiry[lot.lot] = lot.expiry
-        for sku in incremental:
-            for m in sorted(by_sku[sku], key=lambda m: m.order):
-                books[sku].apply(m)
-    for sku in replay:
-        books[sku] = await _replay_tail(session, store, sku, min(m.order for m in by_sku[sku]))
+        for key in incremental:
+            books[key] = ledger.SkuBook()
+        for b in (await session.scalars(
+                select(Balance).where(_in(Balance.store, Balance.sku, incremental)))).all():
+            books[(b.store, b.sku)].qty[(b.zone, b.lot)] = b.qty
+        for lot in (await session.scalars(select(Lot).where(_in(Lot.store, Lot.sku, incremental)))).all():
+            books[(lot.store, lot.sku)].expiry[lot.lot] = lot.expiry
+        for key in incremental:
+            for m in sorted(by_key[key], key=lambda m: m.order):
+                books[key].apply(m)
+    for key in replay:
+        books[key] = await _replay_tail(session, key[0], key[1], min(m.order for m in by_key[key]))
 
     # Heads move to the newest movement; every CHECKPOINT_EVERY movements a SKU's book is saved
     # at its head, so that a later late arrival replays from there instead of from the start.
-    head_rows, checkpoints = [], []
-    for sku in skus:
-        newest = max(m.order for m in by_sku[sku])
-        h = heads.get(sku)
+    head_rows, new_heads, checkpoints = [], [], []
+    for key in keys:
+        store, sku = key
+        newest = max(m.order for m in by_key[key])
+        h = heads.get(key)
         top = max(newest, (h.head_at, h.head_id)) if h is not None else newest
-        count = (h.since_checkpoint if h is not None else 0) + len(by_sku[sku])
+        count = (h.since_checkpoint if h is not None else 0) + len(by_key[key])
         if count >= CHECKPOINT_EVERY:
             checkpoints.append({"store": store, "sku": sku, "at": top[0], "id": top[1],
-                                "book": json.dumps(books[sku].to_json())})
+                                "book": json.dumps(books[key].to_json())})
             count = 0
+        row = {"store": store, "sku": sku, "head_at": top[0], "head_id": top[1], "since_checkpoint": count}
         if h is not None:
-            head_rows.append({"store": store, "sku": sku, "head_at": top[0], "head_id": top[1],
-                              "since_checkpoint": count})
+            head_rows.append(row)
+        else:
+            new_heads.append({**row, "version": 1})
     if head_rows:  # ORM bulk UPDATE by primary key: one executemany
         await session.execute(update(SkuHead), head_rows)
+    if new_heads:
+        await session.execute(insert(SkuHead), new_heads)
     if checkpoints:
         await session.execute(insert(Checkpoint), checkpoints)
         for cp in checkpoints:
-            keep = (select(Checkpoint.at).where(Checkpoint.store == store, Checkpoint.sku == cp["sku"])
-                    .order_by(Checkpoint.at.desc()).limit(1).offset(CHECKPOINTS_KEPT - 1).scalar_subquery())
-            await session.execute(delete(Checkpoint).where(
-                Checkpoint.store == store, Checkpoint.sku == cp["sku"], Checkpoint.at < keep)
-                .execution_options(synchronize_session=False))
-    new_heads = [s for s in skus if s not in heads]
-    if new_heads:
-        await session.execute(insert(SkuHead), [
-            {"store": store, "sku": s, "version": 1,
-             "head_at": max(m.order for m in by_sku[s])[0], "head_id": max(m.order for m in by_sku[s])[1],
-             "since_checkpoint": 0 if any(c["sku"] == s for c in checkpoints) else len(by_sku[s])}
-            for s in new_heads])
+            mine = (Checkpoint.store == cp["store"], Checkpoint.sku == cp["sku"])
+            keep = (select(Checkpoint.at).where(*mine).order_by(Checkpoint.at.desc())
+                    .limit(1).offset(CHECKPOINTS_KEPT - 1).scalar_subquery())
+            await session.execute(delete(Checkpoint).where(*mine, Checkpoint.at < keep)
+                                  .execution_options(synchronize_session=False))
 
-    await session.execute(delete(Balance).where(Balance.store == store, Balance.sku.in_(skus))
+    await session.execute(delete(Balance).where(_in(Balance.store, Balance.sku, keys))
                           .execution_options(synchronize_session=False))
     balance_rows: list[dict[str, Any]] = [
         {"store": store, "sku": sku, "zone": zone, "lot": lot, "qty": qty, "expiry": book.expiry.get(lot)}
-        for sku, book in books.items() for (zone, lot), qty in book.qty.items()
+        for (store, sku), book in books.items() for (zone, lot), qty in book.qty.items()
     ]
     if balance_rows:
         await session.execute(insert(Balance), balance_rows)
-    lot_skus = [s for s in skus if books[s].expiry]
-    if lot_skus:
-        await session.execute(delete(Lot).where(Lot.store == store, Lot.sku.in_(lot_skus))
+    lot_keys = [k for k in keys if books[k].expiry]
+    if lot_keys:
+        await session.execute(delete(Lot).where(_in(Lot.store, Lot.sku, lot_keys))
                               .execution_options(synchronize_session=False))
         await session.execute(insert(Lot), [
-            {"store": store, "sku": s, "lot": lot, "expiry": exp}
-            for s in lot_skus for lot, exp in books[s].expiry.items()])
+            {"store": store, "sku": sku, "lot": lot, "expiry": exp}
+            for (store, sku) in lot_keys for lot, exp in books[(store, sku)].expiry.items()])
     return len(replay)
 
 
@@ -287,18 +290,19 @@ async def _replay_tail(session: AsyncSession, store: str, sku: str,
     return book
 
 
-async def _touch_gateway(session: AsyncSession, store: str, gateway: str, fresh: Sequence[StockDelta],
-                         now: datetime) -> None:
-    stmt = _upsert(session)(Gateway).values(
-        store=store, gateway=gateway, last_batch_at=now,
-        max_seq=max((d.seq for d in fresh), default=0), deltas=len(fresh))
+async def _touch_gateways(session: AsyncSession, fresh: dict[tuple[str, str], list[StockDelta]],
+                          now: datetime) -> None:
+    """Every gateway of the group in one multi-row upsert: last batch time, highest seq, count."""
+    values = [{"store": store, "gateway": gateway, "last_batch_at": now,
+               "max_seq": max((d.seq for d in deltas), default=0), "deltas": len(deltas)}
+              for (store, gateway), deltas in sorted(fresh.items())]
+    stmt = _upsert(session)(Gateway).values(values)
+    greatest = func.max if _dialect(session) == "sqlite" else func.greatest
     stmt = stmt.on_conflict_do_update(
         index_elements=["store", "gateway"],
-        set_={"last_batch_at": now,
-              "max_seq": func.max(Gateway.max_seq, stmt.excluded.max_seq)
-              if _dialect(session) == "sqlite"
-              else func.greatest(Gateway.max_seq, stmt.excluded.max_seq),
-              "deltas": Gateway.deltas + len(fresh)})
+        set_={"last_batch_at": stmt.excluded.last_batch_at,
+              "max_seq": greatest(Gateway.max_seq, stmt.excluded.max_seq),
+              "deltas": Gateway.deltas + stmt.excluded.deltas})
     await session.execute(stmt)
 
 
