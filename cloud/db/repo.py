@@ -16,9 +16,9 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, event, func, insert, literal, select, tuple_, update
+from sqlalchemy import Table, bindparam, delete, event, func, insert, literal, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -29,6 +29,12 @@ from cloud.db.models import Balance, Checkpoint, DeadLetter, Gateway, Lot, Movem
 from edge.contract import DeltaBatch, GatewayStatus, StockDelta
 
 log = logging.getLogger(__name__)
+# Core tables for the bulk writes of the hot path: no per-row ORM bookkeeping.
+MOVEMENTS = cast(Table, Movement.__table__)
+BALANCES = cast(Table, Balance.__table__)
+LOTS = cast(Table, Lot.__table__)
+SKU_HEADS = cast(Table, SkuHead.__table__)
+GATEWAYS = cast(Table, Gateway.__table__)
 MAX_ATTEMPTS = 8
 CHECKPOINT_EVERY = 200  # movements between a SKU's checkpoints: bounds the cost of a late arrival
 CHECKPOINTS_KEPT = 3
@@ -146,7 +152,7 @@ async def _apply(session: AsyncSession, batches: Sequence[DeltaBatch]) -> list[A
     rows = [_row(b, d, now) for b, mine in zip(batches, fresh, strict=True) for d in mine]
     replayed = 0
     if rows:
-        await session.execute(insert(Movement), rows)
+        await session.execute(insert(MOVEMENTS), rows)
         by_key: dict[Key, list[ledger.Move]] = defaultdict(list)
         for b, mine in zip(batches, fresh, strict=True):
             for d in mine:
@@ -167,7 +173,14 @@ def _in(store_col: Any, sku_col: Any, keys: Sequence[Key]) -> Any:
     return tuple_(store_col, sku_col).in_(list(keys))
 
 
-async def _lock_heads(session: AsyncSession, keys: list[Key]) -> dict[Key, SkuHead]:
+@dataclass(frozen=True, slots=True)
+class _Head:
+    head_at: datetime
+    head_id: str
+    since_checkpoint: int
+
+
+async def _lock_heads(session: AsyncSession, keys: list[Key]) -> dict[Key, _Head]:
     """Lock the SKUs' heads before reading their books, and return them as they are now.
 
     Writing first makes the database serialise workers on the same SKU: PostgreSQL makes a second
@@ -186,9 +199,7 @@ async def _lock_heads(session: AsyncSession, keys: list[Key]) -> dict[Key, SkuHe
         .returning(SkuHead.store, SkuHead.sku, SkuHead.version, SkuHead.head_at, SkuHead.head_id,
                    SkuHead.since_checkpoint)
         .execution_options(synchronize_session=False))
-    return {(r.store, r.sku): SkuHead(store=r.store, sku=r.sku, version=r.version, head_at=r.head_at,
-                                      head_id=r.head_id, since_checkpoint=r.since_checkpoint)
-            for r in result}
+    return {(r.store, r.sku): _Head(r.head_at, r.head_id, r.since_checkpoint) for r in result}
 
 
 async def _update_books(session: AsyncSession, by_key: dict[Key, list[ledger.Move]]) -> int:
@@ -206,10 +217,12 @@ async def _update_books(session: AsyncSession, by_key: dict[Key, list[ledger.Mov
     if incremental:
         for key in incremental:
             books[key] = ledger.SkuBook()
-        for b in (await session.scalars(
-                select(Balance).where(_in(Balance.store, Balance.sku, incremental)))).all():
+        for b in (await session.execute(
+                select(Balance.store, Balance.sku, Balance.zone, Balance.lot, Balance.qty)
+                .where(_in(Balance.store, Balance.sku, incremental)))).all():
             books[(b.store, b.sku)].qty[(b.zone, b.lot)] = b.qty
-        for lot in (await session.scalars(select(Lot).where(_in(Lot.store, Lot.sku, incremental)))).all():
+        for lot in (await session.execute(select(Lot.store, Lot.sku, Lot.lot, Lot.expiry)
+                                          .where(_in(Lot.store, Lot.sku, incremental)))).all():
             books[(lot.store, lot.sku)].expiry[lot.lot] = lot.expiry
         for key in incremental:
             for m in sorted(by_key[key], key=lambda m: m.order):
@@ -236,9 +249,15 @@ async def _update_books(session: AsyncSession, by_key: dict[Key, list[ledger.Mov
         else:
             new_heads.append({**row, "version": 1})
     if head_rows:  # ORM bulk UPDATE by primary key: one executemany
-        await session.execute(update(SkuHead), head_rows)
+        heads_t = SKU_HEADS
+        await session.execute(
+            update(heads_t).where(heads_t.c.store == bindparam("k_store"), heads_t.c.sku == bindparam("k_sku"))
+            .values(head_at=bindparam("head_at"), head_id=bindparam("head_id"),
+                    since_checkpoint=bindparam("since_checkpoint")),
+            [{"k_store": r["store"], "k_sku": r["sku"], "head_at": r["head_at"], "head_id": r["head_id"],
+              "since_checkpoint": r["since_checkpoint"]} for r in head_rows])
     if new_heads:
-        await session.execute(insert(SkuHead), new_heads)
+        await session.execute(insert(SKU_HEADS), new_heads)
     if checkpoints:
         await session.execute(insert(Checkpoint), checkpoints)
         for cp in checkpoints:
@@ -255,12 +274,12 @@ async def _update_books(session: AsyncSession, by_key: dict[Key, list[ledger.Mov
         for (store, sku), book in books.items() for (zone, lot), qty in book.qty.items()
     ]
     if balance_rows:
-        await session.execute(insert(Balance), balance_rows)
+        await session.execute(insert(BALANCES), balance_rows)
     lot_keys = [k for k in keys if books[k].expiry]
     if lot_keys:
         await session.execute(delete(Lot).where(_in(Lot.store, Lot.sku, lot_keys))
                               .execution_options(synchronize_session=False))
-        await session.execute(insert(Lot), [
+        await session.execute(insert(LOTS), [
             {"store": store, "sku": sku, "lot": lot, "expiry": exp}
             for (store, sku) in lot_keys for lot, exp in books[(store, sku)].expiry.items()])
     return len(replay)
@@ -296,14 +315,15 @@ async def _touch_gateways(session: AsyncSession, fresh: dict[tuple[str, str], li
     values = [{"store": store, "gateway": gateway, "last_batch_at": now,
                "max_seq": max((d.seq for d in deltas), default=0), "deltas": len(deltas)}
               for (store, gateway), deltas in sorted(fresh.items())]
-    stmt = _upsert(session)(Gateway).values(values)
+    table = GATEWAYS
+    stmt = _upsert(session)(table)
     greatest = func.max if _dialect(session) == "sqlite" else func.greatest
     stmt = stmt.on_conflict_do_update(
         index_elements=["store", "gateway"],
         set_={"last_batch_at": stmt.excluded.last_batch_at,
-              "max_seq": greatest(Gateway.max_seq, stmt.excluded.max_seq),
-              "deltas": Gateway.deltas + stmt.excluded.deltas})
-    await session.execute(stmt)
+              "max_seq": greatest(table.c.max_seq, stmt.excluded.max_seq),
+              "deltas": table.c.deltas + stmt.excluded.deltas})
+    await session.execute(stmt, values)  # one statement, executemany: compiled once
 
 
 async def record_status(maker: async_sessionmaker[AsyncSession], status: GatewayStatus) -> int | None:
