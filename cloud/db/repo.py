@@ -251,7 +251,8 @@ async def _update_books(session: AsyncSession, by_key: dict[Key, list[ledger.Mov
     if head_rows:  # ORM bulk UPDATE by primary key: one executemany
         heads_t = SKU_HEADS
         await session.execute(
-            update(heads_t).where(heads_t.c.store == bindparam("k_store"), heads_t.c.sku == bindparam("k_sku"))
+            update(heads_t)
+            .where(heads_t.c.store == bindparam("k_store"), heads_t.c.sku == bindparam("k_sku"))
             .values(head_at=bindparam("head_at"), head_id=bindparam("head_id"),
                     since_checkpoint=bindparam("since_checkpoint")),
             [{"k_store": r["store"], "k_sku": r["sku"], "head_at": r["head_at"], "head_id": r["head_id"],
