@@ -10,7 +10,8 @@ Config sections (see edge/sources/shelf.py for [shelf]):
     host = "192.168.1.40"              # the reader's LLRP address (port 5084 unless `port`)
     zones = {1 = "floor", 2 = "floor", 3 = "floor", 4 = "backroom"}   # antenna → zone
 
-Readers are assumed to cover separate areas: a stocktake's counts are summed over them.
+Readers are assumed to cover separate areas: a stocktake's counts are summed over them, and a sale
+made during a count is taken off the first reader's count (exact with one reader).
 What the observations mean for stock (picks, shrink, restocks) is the reconciler's job; here the
 shelves are only reported as they are.
 """
@@ -28,7 +29,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 from edge import contract
-from edge.contract import BinView, ContractError, ShelfSnapshot, StocktakeRequest, Stream, Zone
+from edge.contract import (
+    BinView,
+    ContractError,
+    Kind,
+    ShelfSnapshot,
+    StockDelta,
+    StocktakeRequest,
+    Stream,
+    Zone,
+)
 from edge.outbox import Outbox, OutboxError, body_hash
 from edge.presence import (
     PresenceConfig,
@@ -42,7 +52,7 @@ from edge.sources.camera import CameraConfig, CameraSource, CameraStatus, LaneCo
 from edge.sources.camera import Observation as CameraObservation
 from edge.sources.rfid import LLRP_PORT, ReaderSettings, RfidSource, TagRead
 from edge.sources.shelf import Observation, ShelfConfig, ShelfPoller
-from edge.stocktake import SkuCount, StocktakeConfig, StocktakeReport, run_stocktake
+from edge.stocktake import SkuCount, Stocktake, StocktakeConfig, StocktakeReport, run_stocktake
 
 log = logging.getLogger(__name__)
 
@@ -172,6 +182,7 @@ class Stocktakes:
         self.config, self.outbox, self.publish = config, outbox, publish
         self.presence = presence
         self._lock = asyncio.Lock()  # one stocktake at a time: readers are exclusive (LLRP)
+        self._live: list[Stocktake] = []  # the counts under way, told about sales as they happen
 
     async def on_command(self, payload: bytes) -> None:
         try:
@@ -198,7 +209,11 @@ class Stocktakes:
         expected = {(sku, z): 0 for sku in self.config.skus for z in scope}
         settings = StocktakeConfig(seconds=request.seconds, quiet_s=self.config.quiet_s, zone=zone,
                                    expected=expected)
-        reports = await asyncio.gather(*(run_stocktake(r, settings) for r in self.config.readers))
+        try:
+            reports = await asyncio.gather(*(run_stocktake(r, settings, on_started=self._live.append)
+                                             for r in self.config.readers))
+        finally:
+            self._live.clear()
         report = merge(reports)
         deltas = report.count_deltas(next_seq=lambda: 0)
         if deltas:
@@ -207,6 +222,16 @@ class Stocktakes:
         self.publish(Stream.STOCKTAKES, json.dumps(
             {"v": contract.VERSION, "id": request.id, **report.to_json()}).encode(), False)
         return report
+
+
+    def on_sales(self, deltas: Sequence[StockDelta]) -> None:
+        """POS sales while a count runs: a unit read and then sold is not on hand at the end.
+        (With several readers the sale is booked against the first; see the module docstring.)"""
+        if not self._live:
+            return
+        for d in deltas:
+            if d.kind is Kind.SALE:
+                self._live[0].sold(d.occurred_at, gtin=d.sku, qty=-d.qty)
 
 
 def merge(reports: Sequence[StocktakeReport]) -> StocktakeReport:

@@ -16,7 +16,7 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from edge.contract import ContractError
+from edge.contract import ContractError, StockDelta
 from edge.metrics import handler as metrics_handler
 from edge.outbox import Outbox, OutboxError, SourceKeyConflict, body_hash
 from edge.sources.pos import ParsedRequest, parse_movements, parse_transaction
@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 OUTBOX = web.AppKey("outbox", Outbox)
 TOKEN = web.AppKey("token", str)
 HEALTH = web.AppKey("health", dict)
+ON_SALES: web.AppKey[Callable[[tuple[StockDelta, ...]], None] | None] = web.AppKey("on_sales")
 MAX_BODY = 1 << 20
 
 
@@ -54,7 +55,8 @@ async def _read_json(request: web.Request) -> object:
         raise ContractError("body", f"not valid JSON: {e}") from None
 
 
-async def _store(request: web.Request, parse: Callable[[object], ParsedRequest]) -> web.Response:
+async def _store(request: web.Request, parse: Callable[[object], ParsedRequest],
+                 stored: Callable[[tuple[StockDelta, ...]], None] | None = None) -> web.Response:
     try:
         body = await _read_json(request)
         parsed = parse(body)
@@ -69,12 +71,15 @@ async def _store(request: web.Request, parse: Callable[[object], ParsedRequest])
     except OutboxError as e:
         log.error("could not store %s: %s", parsed.key, e)
         return _error(503, "the gateway could not store this; retry later")
+    if stored is not None and not result.duplicate:
+        stored(parsed.deltas)
     return web.json_response({"accepted": len(result.seqs), "duplicate": result.duplicate,
                               "seqs": list(result.seqs)})
 
 
 async def post_transaction(request: web.Request) -> web.Response:
-    return await _store(request, parse_transaction)
+    response = await _store(request, parse_transaction, request.app[ON_SALES])
+    return response
 
 
 async def post_movements(request: web.Request) -> web.Response:
@@ -88,11 +93,13 @@ async def healthz(request: web.Request) -> web.Response:
 
 def create_app(outbox: Outbox, token: str,
                health: dict[str, Callable[[], object]] | None = None,
-               metrics: CollectorRegistry | None = None) -> web.Application:
+               metrics: CollectorRegistry | None = None,
+               on_sales: Callable[[tuple[StockDelta, ...]], None] | None = None) -> web.Application:
     app = web.Application(middlewares=[bearer_auth], client_max_size=MAX_BODY)
     if metrics is not None:
         app.router.add_get("/metrics", metrics_handler(metrics))  # type: ignore[arg-type]
     app[OUTBOX] = outbox
+    app[ON_SALES] = on_sales
     app[TOKEN] = token
     app[HEALTH] = health or {}
     app.router.add_post("/v1/pos/transactions", post_transaction)

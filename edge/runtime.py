@@ -12,6 +12,7 @@ import contextlib
 import logging
 import signal
 import sys
+from collections.abc import Callable
 
 from aiohttp import web
 
@@ -53,7 +54,8 @@ async def run_gateway(config: StoreConfig, *, ready: asyncio.Event | None = None
     publisher = Publisher(outbox, config.mqtt.broker, config.store, config.gateway,
                           batch_max=config.outbox.batch_max, keepalive=config.mqtt.keepalive,
                           status_interval=config.mqtt.status_interval)
-    devices = _devices(config, outbox, publisher)
+    devices, stocktakes = _devices(config, outbox, publisher)
+    stocktakes_on_sales = stocktakes.on_sales if stocktakes is not None else None
     readings = [
         Reading("shelfsync_gateway_deltas_accepted_total", "Deltas committed to the outbox", "counter",
                 lambda: outbox.appended_total),
@@ -73,13 +75,15 @@ async def run_gateway(config: StoreConfig, *, ready: asyncio.Event | None = None
                 lambda: sum(1 for d in devices if isinstance(d, Shelves)
                             for b in d.snapshot().bins if not b.available)),
     ]
-    app = create_app(outbox, config.http.token, metrics=registry(readings), health={
+    health: dict[str, Callable[[], object]] = {
         "store": lambda: config.store,
         "gateway": lambda: config.gateway,
         "mqtt_connected": publisher.connected.is_set,
         "outbox_depth": lambda: outbox.depth,
         "published": lambda: publisher.published,
-    })
+    }
+    app = create_app(outbox, config.http.token, health=health, metrics=registry(readings),
+                     on_sales=stocktakes_on_sales)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, config.http.host, config.http.port)
@@ -122,10 +126,12 @@ def _check_devices(config: StoreConfig) -> None:
         raise ConfigError(str(e)) from None
 
 
-def _devices(config: StoreConfig, outbox: Outbox, publisher: Publisher) -> list[Shelves | Presence]:
+def _devices(config: StoreConfig, outbox: Outbox,
+             publisher: Publisher) -> tuple[list[Shelves | Presence], Stocktakes | None]:
     """Device sections → running parts: shelves report their snapshot; RFID readers take stock
     when the cloud asks. Raises ConfigError for a bad section."""
     devices: list[Shelves | Presence] = []
+    stocktakes: Stocktakes | None = None
     try:
         if "shelf" in config.sections or "camera" in config.sections:
             shelves = parse_shelf_config(config.sections["shelf"]) if "shelf" in config.sections else None
@@ -141,7 +147,7 @@ def _devices(config: StoreConfig, outbox: Outbox, publisher: Publisher) -> list[
             publisher.commands["stocktake"] = stocktakes.on_command
     except (ShelfConfigError, DeviceConfigError, CameraError) as e:
         raise ConfigError(str(e)) from None
-    return devices
+    return devices, stocktakes
 
 
 async def _refresh_stats(outbox: Outbox, every_s: float = 10.0) -> None:
