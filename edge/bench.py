@@ -28,6 +28,9 @@ def main(argv: list[str], prog: str = "shelfsync bench") -> int:
         print(f"{prog}: no benchmark {args.name!r}; available: {', '.join(_available()) or 'none'}",
               file=sys.stderr)
         return 2
+    root = str(repo_root())
+    if root not in sys.path:  # benchmarks share helpers with the tests of this checkout
+        sys.path.insert(0, root)
     spec = importlib.util.spec_from_file_location(f"bench_{args.name}", path)
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
