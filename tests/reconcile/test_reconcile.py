@@ -10,7 +10,6 @@ from hypothesis import strategies as st
 from edge.contract import Kind, StockDelta
 from edge.domain import BinChange, BinInfo, OddWeight, PosLine
 from edge.reconcile import Misplacement, Reconciler
-
 from firmware_sim.world import catalog
 
 CAT, DOG = catalog()[0].gtin, catalog()[6].gtin

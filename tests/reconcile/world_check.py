@@ -1,10 +1,12 @@
 """Rough 7-day check of the reconciler against StoreWorld with IDEAL sensors (no load-cell physics).
 Not a test and not the accuracy bench. Run: .venv/bin/python tests/reconcile/world_check.py"""
 from datetime import timedelta
-from firmware_sim.world import StoreWorld, WorldConfig, Pick, PutBack, Sale, Theft, Restock
-from edge.domain import BinInfo, BinChange, OddWeight, PosLine
-from edge.reconcile import Reconciler, Misplacement
+
 from edge.contract import Kind, StockDelta
+from edge.domain import BinChange, BinInfo, OddWeight, PosLine
+from edge.reconcile import Misplacement, Reconciler
+from firmware_sim.world import Pick, PutBack, Restock, Sale, StoreWorld, Theft, WorldConfig
+
 w = StoreWorld(seed=1, config=WorldConfig(theft=0.01, misplace=0.02, put_back=0.08))
 bins = {b.id: BinInfo(b.id, b.gtin, w.products[b.gtin].unit_grams) for b in w.bins.values()}
 r = Reconciler(bins)
@@ -22,12 +24,10 @@ for e in evs:
     elif isinstance(e, Theft): thefts.append((e.bin, e.at - timedelta(minutes=3), len(e.uids)))
 obs.sort(key=lambda o: o.at)
 out, detect = [], []
-import heapq
 t = w.start
 ticks = []
 while t < w.start + timedelta(days=7, hours=1):
     ticks.append(t); t += timedelta(minutes=1)
-from edge.domain import PosLine as _P
 stream = sorted([(o.at, 0, i, o) for i, o in enumerate(obs)] + [(t, 1, i, None) for i, t in enumerate(ticks)], key=lambda x: x[:3])
 for at, kind, _, o in stream:
     if o is not None:
