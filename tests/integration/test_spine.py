@@ -178,17 +178,20 @@ async def test_a_gateway_killed_mid_stream_loses_no_acked_sale_and_doubles_none(
     async with aiohttp.ClientSession() as s:
         await gw.post(s, "/v1/stock/movements", receipt("open", 10_000))
 
+        a_third_acked = asyncio.Event()
+
         async def till(i: int) -> None:
             try:
                 status, _ = await gw.post(s, "/v1/pos/transactions", sale(f"T{i:05d}", 1, minute=10 + i / 100))
                 if status == 200:
                     acked.add(f"T{i:05d}")
+                    if len(acked) >= n // 3:
+                        a_third_acked.set()
             except (TimeoutError, aiohttp.ClientError):
                 pass
 
         async def killer() -> None:
-            while len(acked) < n // 3:
-                await asyncio.sleep(0.005)
+            await a_third_acked.wait()
             gw.proc.signal(signal.SIGKILL)
 
         await asyncio.gather(killer(), *(till(i) for i in range(n)))
