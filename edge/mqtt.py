@@ -14,9 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import socket
 import ssl
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -380,11 +378,3 @@ def _on_loop_thread(loop: asyncio.AbstractEventLoop) -> bool:
         return asyncio.get_running_loop() is loop
     except RuntimeError:
         return False
-
-
-def free_client_id(prefix: str) -> str:
-    """A client id unique on this host, for throwaway connections (tests, CLI tools)."""
-    return f"{prefix}-{socket.gethostname()[:16]}-{id(object()):x}"
-
-
-Callback = Callable[[Message], None]

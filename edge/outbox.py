@@ -22,7 +22,6 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -394,7 +393,3 @@ def _resolve(job: _Job, result: Any) -> None:
 def _log_failure(fut: asyncio.Future[Any]) -> None:
     if not fut.cancelled() and fut.exception() is not None:
         log.warning("outbox: %s", fut.exception())
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)

@@ -6,7 +6,6 @@ movements is the append-only truth; balances and sku_heads are caches a rebuild 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -19,7 +18,6 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
-    UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -148,9 +146,4 @@ class DeadLetter(Base):
     payload: Mapped[str] = mapped_column(Text)
 
 
-def row_dict(obj: Any) -> dict[str, Any]:
-    return {c.key: getattr(obj, c.key) for c in obj.__table__.columns}
-
-
-__all__ = ["NO_LOT", "Balance", "Base", "Checkpoint", "DeadLetter", "Gateway", "Lot", "Movement", "SkuHead",
-           "UniqueConstraint"]
+__all__ = ["NO_LOT", "Balance", "Base", "Checkpoint", "DeadLetter", "Gateway", "Lot", "Movement", "SkuHead"]
