@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -28,11 +29,12 @@ ADMIN = "admin-token-for-tests"
 POS = "pos-token-for-tests"
 
 
-async def until(check: Callable[[], Awaitable[bool]], timeout: float = 20.0, what: str = "") -> None:
-    """Poll an async condition with a deadline (the system is asynchronous end to end)."""
+async def until(check: Callable[[], bool | Awaitable[bool]], timeout: float = 20.0, what: str = "") -> None:
+    """Poll a condition (plain or async) with a deadline: the system is asynchronous end to end."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if await check():
+        result = check()
+        if await result if inspect.isawaitable(result) else result:
             return
         await asyncio.sleep(0.05)
     raise AssertionError(f"timed out after {timeout}s waiting for {what or check}")

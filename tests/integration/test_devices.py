@@ -102,7 +102,7 @@ async def test_the_gateway_keeps_a_retained_shelves_snapshot_from_its_scales(
             snap = contract.decode_snapshot(watcher.payloads[-1])
             return len(snap.bins) == 3 and all(b.count is not None and b.available for b in snap.bins)
 
-        await until(lambda: _true(all_counted()), timeout=30, what="a snapshot with every bin counted")
+        await until(all_counted, timeout=30, what="a snapshot with every bin counted")
         snap = contract.decode_snapshot(watcher.payloads[-1])
         assert [b.bin for b in snap.bins] == ["A1-1", "A1-2", "A1-3"]
         assert all(b.source is contract.Source.WEIGHT and b.grams is not None for b in snap.bins)
@@ -130,7 +130,7 @@ async def test_camera_lanes_join_the_snapshot_with_counts_from_the_model(
             snap = contract.decode_snapshot(watcher.payloads[-1])
             return len(snap.bins) == 3 and all(b.count is not None for b in snap.bins)
 
-        await until(lambda: _true(lanes_counted()), timeout=40, what="three counted lanes")
+        await until(lanes_counted, timeout=40, what="three counted lanes")
         snap = contract.decode_snapshot(watcher.payloads[-1])
         assert {b.source for b in snap.bins} == {contract.Source.VISION}
         truth = json.loads(_http_get(section.split('url = "')[1].split('"')[0].replace("frame.jpg", "truth.json")))
@@ -145,10 +145,6 @@ def _http_get(url: str) -> bytes:
     import urllib.request
     with urllib.request.urlopen(url, timeout=5) as r:
         return bytes(r.read())
-
-
-async def _true(value: bool) -> bool:
-    return value
 
 
 @pytest.mark.parametrize("presence", [False, True], ids=["stocktake-only", "with-presence"])
@@ -174,7 +170,7 @@ async def test_a_stocktake_asked_by_the_cloud_lands_in_the_ledger(
                                       headers={"Authorization": f"Bearer {ADMIN}"}) as r:
             assert r.status == 202, await r.text()
             request_id = (await r.json())["id"]
-        await until(lambda: _true(bool(reports.payloads)), timeout=90, what="the stocktake report")
+        await until(lambda: bool(reports.payloads), timeout=90, what="the stocktake report")
         report = json.loads(reports.payloads[-1])
         assert report["id"] == request_id and "error" not in report
         assert report["unique_tags"] == 300  # every tag in the reader's field

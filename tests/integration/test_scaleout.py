@@ -17,7 +17,7 @@ from cloud.db.migrate import upgrade
 from edge import contract
 from edge.contract import DeltaBatch, Kind, Source, StockDelta, Stream, Zone
 from firmware_sim import procs
-from tests.integration.conftest import ADMIN, RawPublisher
+from tests.integration.conftest import ADMIN, RawPublisher, until
 from tests.support.services import Mosquitto
 
 SKUS = ["06923450000106", "06923450000113", "06923450000120"]
@@ -38,15 +38,6 @@ def _batch(store: str, n: int, size: int) -> bytes:
     return contract.encode(DeltaBatch(store, "gw-1", datetime.now(UTC), deltas))
 
 
-async def _wait(check: Any, timeout: float, what: str) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while asyncio.get_running_loop().time() < deadline:
-        if check():
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 @pytest.mark.postgres
 async def test_three_workers_split_the_load_and_a_killed_worker_loses_nothing(
         tmp_path: Path, broker: Mosquitto, pg_url: str, raw: RawPublisher) -> None:
@@ -55,8 +46,8 @@ async def test_three_workers_split_the_load_and_a_killed_worker_loses_nothing(
     try:
         for w in ("w1", "w2", "w3"):
             workers[w] = procs.cloud(tmp_path, pg_url, broker.url, ADMIN, worker=w, migrate=False)
-        await _wait(lambda: all(_get(p, "/healthz")["ingest"]["connected"] for _, p in workers.values()),
-                    20, "three subscribed workers")
+        await until(lambda: all(_get(p, "/healthz")["ingest"]["connected"] for _, p in workers.values()),
+                    timeout=20, what="three subscribed workers")
         stores, batches, size = [f"so-{i}" for i in range(6)], 60, 5
         sent = 0
         for n in range(batches):
@@ -67,15 +58,15 @@ async def test_three_workers_split_the_load_and_a_killed_worker_loses_nothing(
                 def shares() -> dict[str, int]:
                     return {w: _get(p, "/healthz")["ingest"]["batches"] for w, (_, p) in workers.items()}
 
-                await _wait(lambda: all(v > 0 for v in shares().values()), 30,
-                            "every worker to take a share of the load")
+                await until(lambda: all(v > 0 for v in shares().values()), timeout=30,
+                            what="every worker to take a share of the load")
                 workers["w2"][0].kill9()  # mid-stream, with messages in flight to it
         # Messages queued for w2's session wait for it (same client id): restart it.
         workers["w2"] = procs.cloud(tmp_path, pg_url, broker.url, ADMIN, worker="w2", migrate=False)
         expected = sent * size
         port = workers["w1"][1]
-        await _wait(lambda: sum(g["deltas"] for g in _get(port, "/v1/gateways")["gateways"]) >= expected,
-                    90, f"{expected} deltas in the ledger")
+        await until(lambda: sum(g["deltas"] for g in _get(port, "/v1/gateways")["gateways"]) >= expected,
+                    timeout=90, what=f"{expected} deltas in the ledger")
         gateways = _get(port, "/v1/gateways")["gateways"]
         assert sum(g["deltas"] for g in gateways) == expected  # none applied twice
         assert all(g["seq_gaps"] == 0 for g in gateways)
