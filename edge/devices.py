@@ -151,13 +151,11 @@ class Presence:
             events: list[PresenceEvent] = []
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.check_every_s):
-                    read = await self._reads.get()
-                    events += self.tracker.observe(Sighting(read.epc, read.gtin, read.location,
-                                                            read.rssi, read.at))
+                    reads = [await self._reads.get()]
                     while not self._reads.empty():
-                        read = self._reads.get_nowait()
-                        events += self.tracker.observe(Sighting(read.epc, read.gtin, read.location,
-                                                                read.rssi, read.at))
+                        reads.append(self._reads.get_nowait())
+                    for r in reads:
+                        events += self.tracker.observe(Sighting(r.epc, r.gtin, r.location, r.rssi, r.at))
             if time.monotonic() - last_check >= self.check_every_s:
                 last_check = time.monotonic()
                 now = datetime.now(UTC)
