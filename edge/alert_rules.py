@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from enum import StrEnum
 
 
@@ -125,8 +125,9 @@ class Notification:
 @dataclass(frozen=True, slots=True)
 class Policy:
     escalate_after: timedelta = timedelta(minutes=15)
-    quiet_start: time | None = None  # local wall time; None = no quiet hours
+    quiet_start: time | None = None  # the store's wall time (`tz`); None = no quiet hours
     quiet_end: time | None = None
+    tz: tzinfo = UTC  # the store's time zone: quiet hours and expiry days are local
     rate_per_hour: int = 30  # per role; the rest wait for the next window
     refill_clear_margin: int = 1  # hysteresis: resolve only at refill_at + margin + 1 units
     expiry_days: Mapping[str, int] = field(default_factory=dict)  # category -> days
@@ -136,7 +137,7 @@ class Policy:
 def in_quiet_hours(policy: Policy, now: datetime) -> bool:
     if policy.quiet_start is None or policy.quiet_end is None:
         return False
-    t = now.time()
+    t = now.astimezone(policy.tz).time()  # 22:00 means 22:00 on the shop floor, not in UTC
     s, e = policy.quiet_start, policy.quiet_end
     return s <= t < e if s <= e else (t >= s or t < e)  # a window may wrap midnight
 
@@ -149,7 +150,7 @@ def refill_condition(
     bin_id: str,
     product: str,
     on_shelf: int,
-    backroom: int,
+    backroom: int | None,
     refill_at: int,
     is_open: bool,
     clear_margin: int = 1,
@@ -158,9 +159,18 @@ def refill_condition(
 
     Returns a Condition when the bin is low, None when it is clearly refilled, and True
     when it is in the dead band and an open alert should simply stay as it is, so a shelf
-    flickering around its threshold does not storm (issue 7 §2)."""
+    flickering around its threshold does not storm (issue 7 §2). `backroom` is None when the
+    gateway cannot count the backroom (no RFID there): the message says so rather than guess."""
     if on_shelf <= refill_at:
         aisle = bin_id.split("-")[0]
+        if backroom is None:
+            return Condition(
+                f"refill:{bin_id}",
+                Kind.REFILL,
+                aisle,
+                f"Refill {bin_id}: {product} — {on_shelf} left on shelf, backroom count unknown",
+                f"补货 {bin_id}：{product} — 货架剩 {on_shelf} 件，仓库数量未知",
+            )
         if backroom > 0:
             return Condition(
                 f"refill:{bin_id}",

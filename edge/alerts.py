@@ -3,17 +3,21 @@
 `edge/alert_rules.py` decides; this module keeps the book in SQLite (so alerts survive a
 restart and are not re-sent), queues notifications in the same transaction, and delivers them
 through apprise (research/cloud.md §5: json://, ntfy://, wecombot://, ...). A notification that
-fails (internet down) stays queued and is retried with backoff.
+fails (internet down) stays queued and is retried with backoff. Every change of an alert's state
+is also queued, in the same transaction, for the MQTT `alerts` topic (contract.AlertNotice); the
+publisher drains that queue as a `Feed`, so the cloud hears of alerts raised while offline.
 
 Config (`[alerts]` in the store TOML)::
 
     [alerts]
-    db = "/var/lib/shelfsync/alerts.db"
+    db = "alerts.sqlite3"              # relative to [store].data_dir
+    timezone = "Asia/Shanghai"         # quiet hours and expiry dates are the store's local time
     staff = ["ntfy://ntfy.example/store-0042"]
     manager = ["wecombot://KEY"]
     escalate_after_s = 900
     quiet_hours = ["22:00", "07:00"]
     rate_per_hour = 30
+    staff_networks = ["192.168.1.0/24"]   # who may open /staff/ (default: private addresses)
     [alerts.bins.A1-2]
     product = "Royal Canin Indoor 2 kg"
     refill_at = 2
@@ -22,15 +26,17 @@ Config (`[alerts]` in the store TOML)::
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import logging
 import sqlite3
 import warnings
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import apprise
 
@@ -47,12 +53,23 @@ from edge.alert_rules import (
     offline_condition,
     refill_condition,
 )
+from edge.contract import AlertNotice, Stream, encode
+from edge.presence import PresenceTracker, TagState
 from edge.shelf_events import UnexplainedWeight, WeightEvent
+from edge.sources.camera import CameraStatus, LaneCount
 from edge.sources.shelf import BinAvailability, BinLevel
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+# Who may open the staff page when [alerts].staff_networks is not given: the store LAN (RFC 1918,
+# RFC 4193, link-local) and the gateway itself, never an address from the internet.
+PRIVATE_NETWORKS: tuple[Network, ...] = tuple(
+    ipaddress.ip_network(n)
+    for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16", "127.0.0.0/8",
+              "fc00::/7", "fe80::/10", "::1/128")
+)
 
 
 def utcnow() -> datetime:
@@ -78,9 +95,11 @@ class AlertsConfig:
     bins: Mapping[str, BinRule]
     retry_s: float = 5.0
     tick_s: float = 1.0
+    staff_networks: tuple[Network, ...] = PRIVATE_NETWORKS
 
 
-def parse_alerts_config(section: Mapping[str, Any]) -> AlertsConfig:
+def parse_alerts_config(section: Mapping[str, Any], data_dir: Path | None = None) -> AlertsConfig:
+    """The `[alerts]` table → AlertsConfig; a relative `db` is taken from `data_dir`."""
     def strs(key: str) -> tuple[str, ...]:
         v = section.get(key, [])
         if isinstance(v, str):
@@ -95,10 +114,27 @@ def parse_alerts_config(section: Mapping[str, Any]) -> AlertsConfig:
         if quiet is not None:
             qs, qe = (time.fromisoformat(str(x)) for x in quiet)
         expiry = section.get("expiry_days", {})
+        try:
+            tz = ZoneInfo(str(section.get("timezone", "UTC")))
+        except (ZoneInfoNotFoundError, ValueError):
+            raise AlertConfigError(
+                f"[alerts] timezone: unknown time zone {section.get('timezone')!r} "
+                "(an IANA name such as \"Asia/Shanghai\")"
+            ) from None
+        networks = section.get("staff_networks")
+        staff_networks = (
+            tuple(ipaddress.ip_network(str(n), strict=False) for n in networks)
+            if networks is not None
+            else PRIVATE_NETWORKS
+        )
+        db = Path(str(section.get("db", "alerts.sqlite3")))
+        if data_dir is not None and not db.is_absolute():
+            db = data_dir / db
         policy = Policy(
             escalate_after=timedelta(seconds=float(section.get("escalate_after_s", 900))),
             quiet_start=qs,
             quiet_end=qe,
+            tz=tz,
             rate_per_hour=int(section.get("rate_per_hour", 30)),
             refill_clear_margin=int(section.get("refill_clear_margin", 1)),
             expiry_days={str(k): int(v) for k, v in dict(expiry).items()},
@@ -109,12 +145,13 @@ def parse_alerts_config(section: Mapping[str, Any]) -> AlertsConfig:
             for b, r in dict(section.get("bins", {})).items()
         }
         return AlertsConfig(
-            db=str(section.get("db", "alerts.db")),
+            db=str(db),
             urls={Role.STAFF: strs("staff"), Role.MANAGER: strs("manager")},
             policy=policy,
             bins=bins,
             retry_s=float(section.get("retry_s", 5.0)),
             tick_s=float(section.get("tick_s", 1.0)),
+            staff_networks=staff_networks,
         )
     except (KeyError, TypeError, ValueError) as e:
         if isinstance(e, AlertConfigError):
@@ -137,6 +174,11 @@ class AlertStore:
             " NULL, attempts INTEGER NOT NULL DEFAULT 0, next_at REAL NOT NULL DEFAULT 0)"
         )
         self.db.execute("CREATE TABLE IF NOT EXISTS sent (role TEXT, at TEXT)")
+        # Alert states for the MQTT `alerts` topic, until the broker acknowledges them.
+        self.db.execute(
+            "CREATE TABLE IF NOT EXISTS outgoing"
+            " (id INTEGER PRIMARY KEY AUTOINCREMENT, payload BLOB NOT NULL)"
+        )
 
     def close(self) -> None:
         self.db.close()
@@ -150,9 +192,11 @@ class AlertStore:
         )
         return Book(alerts, sent)
 
-    def save(self, old: Book, new: Book, notes: Sequence[Notification]) -> None:
-        """Write the changed alerts and enqueue `notes` atomically: a crash between deciding
-        and recording cannot lose or double a message."""
+    def save(
+        self, old: Book, new: Book, notes: Sequence[Notification], outgoing: Sequence[bytes] = ()
+    ) -> None:
+        """Write the changed alerts and enqueue `notes` (and the `outgoing` MQTT payloads)
+        atomically: a crash between deciding and recording cannot lose or double a message."""
         with self.db:
             self.db.execute("BEGIN")
             for k, a in new.alerts.items():
@@ -176,6 +220,7 @@ class AlertStore:
                     "urgent": n.urgent,
                 }
                 self.db.execute("INSERT INTO queue(doc) VALUES (?)", (json.dumps(doc),))
+            self.db.executemany("INSERT INTO outgoing(payload) VALUES (?)", [(p,) for p in outgoing])
 
     def due(self, now: float) -> list[tuple[int, Notification, int]]:
         rows = self.db.execute(
@@ -196,6 +241,28 @@ class AlertStore:
 
     def pending(self) -> int:
         return int(self.db.execute("SELECT count(*) FROM queue").fetchone()[0])
+
+    def unpublished(self, limit: int) -> list[tuple[int, bytes]]:
+        rows = self.db.execute("SELECT id, payload FROM outgoing ORDER BY id LIMIT ?", (limit,))
+        return [(int(i), bytes(p)) for i, p in rows]
+
+    def published(self, upto: int) -> None:
+        self.db.execute("DELETE FROM outgoing WHERE id <= ?", (upto,))
+
+
+@dataclass
+class AlertFeed:
+    """The alert book's MQTT queue as the publisher's `Feed` (edge/publisher.py)."""
+
+    store: AlertStore
+    stream: Stream = Stream.ALERTS
+    queued: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def unpublished(self, limit: int) -> list[tuple[int, bytes]]:
+        return self.store.unpublished(limit)
+
+    def published(self, upto: int) -> None:
+        self.store.published(upto)
 
 
 # --- delivery ---------------------------------------------------------------------------------
@@ -231,36 +298,70 @@ async def deliver(urls: Sequence[str], n: Notification) -> bool:
 # --- the service -----------------------------------------------------------------------------
 
 
+def unknown_backroom(sku: str) -> int | None:
+    """No RFID in the backroom: its stock is unknown, and the refill message says so."""
+    return None
+
+
+def rfid_backroom(tracker: PresenceTracker, skus: Sequence[str] = ()) -> Callable[[str], int | None]:
+    """Units of a SKU present in the backroom zone by RFID presence (edge/presence.py).
+
+    A SKU is counted only if it is tagged: in `skus` ([rfid].skus) or seen on some tag already.
+    An untagged product would otherwise read as "none in backroom" and ask for a needless reorder."""
+    tagged = set(skus)
+
+    def count(sku: str) -> int | None:
+        n, seen = 0, sku in tagged
+        for t in tracker.snapshot():
+            if t.gtin == sku:
+                seen = True
+                if t.state is TagState.PRESENT and t.zone == "backroom":
+                    n += 1
+        return n if seen else None
+
+    return count
+
+
 @dataclass
 class AlertService:
     """Owns the book: feeds observations in, persists, delivers, and tells listeners."""
 
     config: AlertsConfig
     store: AlertStore
-    backroom: Callable[[str], int] = lambda sku: 0  # units of a SKU in the backroom
-    publish: Callable[[Alert], Coroutine[Any, Any, None]] | None = None  # `alerts` topic
+    backroom: Callable[[str], int | None] = unknown_backroom  # units of a SKU in the backroom
     clock: Clock = utcnow
+    source: tuple[str, str] | None = None  # (store, gateway): publish changes on `alerts` when set
     book: Book = field(default_factory=Book)
     listeners: list[asyncio.Queue[dict[str, object]]] = field(default_factory=list)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     delivered_log: list[Notification] = field(default_factory=list)
     flushed: asyncio.Event = field(default_factory=asyncio.Event)
-    _publishing: set[asyncio.Task[None]] = field(default_factory=set)
+    feed: AlertFeed | None = None
 
     def __post_init__(self) -> None:
         self.book = self.store.load()
+        if self.source is not None:
+            self.feed = AlertFeed(self.store)
 
     # -- inputs --
+    def on_observation(self, obs: object) -> None:
+        """`observe` for device callbacks: a fault here is logged, never raised into a poller."""
+        try:
+            self.observe(obs)
+        except (sqlite3.Error, ValueError, KeyError):
+            log.exception("alerts: could not take %s", type(obs).__name__)
+
     def observe(self, obs: object) -> None:
-        """A shelf observation (edge/sources/shelf.py): WeightEvent / BinLevel / BinAvailability;
-        anything else (UnexplainedWeight, ...) is ignored here."""
+        """A shelf or camera observation (edge/sources/shelf.py, edge/sources/camera.py):
+        WeightEvent / BinLevel / LaneCount give a bin's count, BinAvailability / CameraStatus
+        a device going away or back, UnexplainedWeight a foreign item; anything else is ignored."""
         now = self.clock()
-        if isinstance(obs, BinAvailability):
-            key = f"offline:shelf:{obs.bin}"
+        if isinstance(obs, BinAvailability | CameraStatus):
+            device = f"shelf:{obs.bin}" if isinstance(obs, BinAvailability) else f"camera:{obs.camera}"
             if obs.available:
-                self._apply(self.book.resolve(key, now))
+                self._apply(self.book.resolve(f"offline:{device}", now))
             else:
-                self._apply(self.book.raise_(offline_condition(f"shelf:{obs.bin}", obs.reason), now))
+                self._apply(self.book.raise_(offline_condition(device, obs.reason), now))
             return
         if isinstance(obs, UnexplainedWeight):
             # Weight added that is not whole units of this bin's product: something foreign
@@ -273,11 +374,16 @@ class AlertService:
                     )
                 )
             return
-        if not isinstance(obs, WeightEvent | BinLevel):
+        if isinstance(obs, LaneCount):
+            if obs.sku is None:
+                return
+            bin_id, count, sku = obs.bin or obs.lane, obs.count, obs.sku
+        elif isinstance(obs, WeightEvent | BinLevel):
+            bin_id, count, sku = obs.bin, obs.count, obs.sku
+            if isinstance(obs, WeightEvent) and self.book.is_open(f"misplaced:{bin_id}"):
+                self._apply(self.book.resolve(f"misplaced:{bin_id}", now))
+        else:
             return
-        bin_id, count, sku = obs.bin, obs.count, obs.sku
-        if isinstance(obs, WeightEvent) and self.book.is_open(f"misplaced:{bin_id}"):
-            self._apply(self.book.resolve(f"misplaced:{bin_id}", now))
         rule = self.config.bins.get(bin_id)
         if rule is None:
             return
@@ -286,7 +392,7 @@ class AlertService:
             bin_id=bin_id,
             product=rule.product,
             on_shelf=count,
-            backroom=self.backroom(sku),
+            backroom=self.backroom(sku) if count <= rule.refill_at else None,
             refill_at=rule.refill_at,
             is_open=self.book.is_open(key),
             clear_margin=self.config.policy.refill_clear_margin,
@@ -299,7 +405,8 @@ class AlertService:
     def expiry(self, lots: Sequence[Lot]) -> None:
         """The lots on hand now (daily, from the ledger): opens and closes expiry alerts."""
         now = self.clock()
-        cs = expiry_conditions(lots, now.date(), self.config.policy)
+        today = now.astimezone(self.config.policy.tz).date()  # expiry dates are the store's dates
+        cs = expiry_conditions(lots, today, self.config.policy)
         book = self.book.sync([c for c in cs if c.kind == "expiring"], "expiring:", now)
         self._apply(book.sync([c for c in cs if c.kind == "expired"], "expired:", now))
 
@@ -323,27 +430,50 @@ class AlertService:
         return True
 
     # -- core --
+    def _notices(self, old: Book, new: Book, now: datetime) -> list[bytes]:
+        """AlertNotice payloads for alerts whose state staff would see change (not timers)."""
+        if self.source is None:
+            return []
+        out = []
+        for k, a in new.alerts.items():
+            was = old.alerts.get(k)
+            if was is not None and (was.status, was.kind, was.title_en) == (a.status, a.kind, a.title_en):
+                continue
+            out.append(
+                encode(
+                    AlertNotice(
+                        self.source[0], self.source[1], a.key, str(a.kind), str(a.status), a.aisle,
+                        a.title_en, a.title_zh, a.urgent, a.raised_at, now,
+                    )
+                )
+            )
+        return out
+
+    def _save(self, old: Book, new: Book, notes: Sequence[Notification], now: datetime) -> None:
+        outgoing = self._notices(old, new, now)
+        self.store.save(old, new, notes, outgoing)
+        if outgoing and self.feed is not None:
+            self.feed.queued.set()
+
     def _apply(self, new: Book) -> None:
         if new is self.book:
             return
-        new, notes = new.tick(self.config.policy, self.clock())
+        now = self.clock()
+        new, notes = new.tick(self.config.policy, now)
         old, self.book = self.book, new
-        self.store.save(old, new, notes)
+        self._save(old, new, notes, now)
         changed = [a for k, a in new.alerts.items() if old.alerts.get(k) != a]
         for a in changed:
             for q in self.listeners:
                 q.put_nowait(a.to_json())
-            if self.publish is not None:
-                t = asyncio.get_running_loop().create_task(self.publish(a))
-                self._publishing.add(t)  # keep a reference until done (asyncio docs)
-                t.add_done_callback(self._publishing.discard)
         self.wake.set()
 
     def tick(self) -> None:
-        new, notes = self.book.tick(self.config.policy, self.clock())
+        now = self.clock()
+        new, notes = self.book.tick(self.config.policy, now)
         if notes or new != self.book:
             old, self.book = self.book, new
-            self.store.save(old, new, notes)
+            self._save(old, new, notes, now)
             self.wake.set()
 
     async def flush(self) -> int:
@@ -368,12 +498,17 @@ class AlertService:
             self.flushed.clear()
             await self.flushed.wait()
 
-    async def run(self, stop: asyncio.Event) -> None:
-        """Deliver queued notifications and tick timers (escalation, quiet hours) until `stop`."""
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        """Deliver queued notifications and tick timers (escalation, quiet hours) until `stop`
+        (or until cancelled)."""
+        stop = stop or asyncio.Event()
         while not stop.is_set():
             self.wake.clear()
-            self.tick()
-            await self.flush()
+            try:
+                self.tick()
+                await self.flush()
+            except sqlite3.Error:
+                log.exception("alerts: the alert book could not be read or written")
             waiter = asyncio.ensure_future(self.wake.wait())
             stopper = asyncio.ensure_future(stop.wait())
             try:
@@ -385,19 +520,33 @@ class AlertService:
                 stopper.cancel()
 
 
+def open_alerts(
+    section: Mapping[str, Any],
+    *,
+    data_dir: Path | None = None,
+    source: tuple[str, str] | None = None,
+    backroom: Callable[[str], int | None] = unknown_backroom,
+) -> AlertService:
+    """The gateway's alert service from its `[alerts]` section; AlertConfigError if it is bad."""
+    cfg = parse_alerts_config(section, data_dir)
+    try:
+        Path(cfg.db).parent.mkdir(parents=True, exist_ok=True)
+        store = AlertStore(cfg.db)
+    except (OSError, sqlite3.Error) as e:
+        raise AlertConfigError(f"[alerts] db {cfg.db}: {e}") from e
+    return AlertService(cfg, store, backroom=backroom, source=source)
+
+
 async def run_alerts(
     config_section: Mapping[str, Any],
     observations: asyncio.Queue[object],
-    publish: Callable[[Alert], Coroutine[Any, Any, None]] | None,
     stop: asyncio.Event,
     *,
-    backroom: Callable[[str], int] = lambda sku: 0,
+    backroom: Callable[[str], int | None] = unknown_backroom,
     ready: Callable[[AlertService], None] | None = None,
 ) -> None:
-    """Gateway entry point: feed shelf observations from `observations` until `stop`."""
-    cfg = parse_alerts_config(config_section)
-    store = AlertStore(cfg.db)
-    svc = AlertService(cfg, store, backroom=backroom, publish=publish)
+    """The alert service fed from a queue of observations until `stop` (tests, benchmarks)."""
+    svc = open_alerts(config_section, backroom=backroom)
     if ready is not None:
         ready(svc)
 
@@ -411,4 +560,4 @@ async def run_alerts(
     finally:
         feeder.cancel()
         await asyncio.gather(feeder, return_exceptions=True)
-        store.close()
+        svc.store.close()

@@ -507,6 +507,64 @@ class StocktakeRequest:
         return cls(_text(obj, "id", "") or "", float(seconds), zone)
 
 
+ALERT_STATUSES: Final = ("open", "acked", "resolved")
+
+
+@dataclass(frozen=True, slots=True)
+class AlertNotice:
+    """gateway → cloud on gw/{gw}/alerts: one staff alert's state after each change (issue 7).
+
+    `key` names the condition (e.g. "refill:A1-2"); the same key is the same alert until it is
+    resolved. `status` is open | acked | resolved; `kind` is the alert rule's kind (refill,
+    reorder, expiring, expired, shrink, misplaced, offline). The titles are the English and
+    Chinese messages staff are sent."""
+
+    store: str
+    gateway: str
+    key: str
+    kind: str
+    status: str
+    aisle: str
+    title_en: str
+    title_zh: str
+    urgent: bool
+    raised_at: datetime
+    at: datetime  # when this state began (raised, acknowledged or resolved)
+
+    def __post_init__(self) -> None:
+        check_id(self.store, "store")
+        check_id(self.gateway, "gateway")
+        if self.status not in ALERT_STATUSES:
+            raise ContractError("status", f"must be one of {' | '.join(ALERT_STATUSES)}, got {self.status!r}")
+        for name in ("title_en", "title_zh"):
+            value = getattr(self, name)
+            if not value or len(value) > 4 * MAX_TEXT:
+                raise ContractError(name, f"must be a non-empty string of at most {4 * MAX_TEXT} characters")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"v": VERSION, "store": self.store, "gateway": self.gateway, "key": self.key,
+                "kind": self.kind, "status": self.status, "aisle": self.aisle,
+                "title_en": self.title_en, "title_zh": self.title_zh, "urgent": self.urgent,
+                "raised_at": format_ts(self.raised_at), "at": format_ts(self.at)}
+
+    @classmethod
+    def from_json(cls, obj: object) -> AlertNotice:
+        if not isinstance(obj, Mapping):
+            raise ContractError("alert", "must be a JSON object")
+        urgent = obj.get("urgent", False)
+        if not isinstance(urgent, bool):
+            raise ContractError("urgent", "must be true or false")
+        titles = [obj.get(k) for k in ("title_en", "title_zh")]
+        if not all(isinstance(t, str) for t in titles):
+            raise ContractError("title_en", "title_en and title_zh must be strings")
+        return cls(
+            store=check_id(obj.get("store"), "store"), gateway=check_id(obj.get("gateway"), "gateway"),
+            key=_text(obj, "key", "") or "", kind=_text(obj, "kind", "") or "",
+            status=_text(obj, "status", "") or "", aisle=_text(obj, "aisle", "") or "",
+            title_en=str(titles[0]), title_zh=str(titles[1]), urgent=urgent,
+            raised_at=parse_ts(obj.get("raised_at"), "raised_at"), at=parse_ts(obj.get("at"), "at"))
+
+
 # --- topics ---------------------------------------------------------------------------------
 
 class Stream(StrEnum):
@@ -560,7 +618,8 @@ def cloud_subscription(group: str = "cloud") -> str:
 
 # --- codec ----------------------------------------------------------------------------------
 
-def encode(payload: DeltaBatch | GatewayStatus | ResendRequest | ShelfSnapshot | StocktakeRequest) -> bytes:
+def encode(payload: DeltaBatch | GatewayStatus | ResendRequest | ShelfSnapshot | StocktakeRequest
+           | AlertNotice) -> bytes:
     return json.dumps(payload.to_json(), separators=(",", ":"), ensure_ascii=False).encode()
 
 
@@ -589,3 +648,7 @@ def decode_snapshot(raw: bytes | str) -> ShelfSnapshot:
 
 def decode_stocktake(raw: bytes | str) -> StocktakeRequest:
     return StocktakeRequest.from_json(_load(raw))
+
+
+def decode_alert(raw: bytes | str) -> AlertNotice:
+    return AlertNotice.from_json(_load(raw))

@@ -16,7 +16,7 @@ from collections import deque
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from edge import contract
 from edge.contract import GatewayState, GatewayStatus, Stream
@@ -52,6 +52,22 @@ def batch_payload(store: str, gateway: str, rows: list[Pending], sent_at: dateti
     return (head + ",".join(r.wire_json() for r in rows) + "]}").encode()
 
 
+class Feed(Protocol):
+    """A durable queue of payloads for one stream (the alert book's, edge/alerts.py): published in
+    order, each removed only after its PUBACK, so they survive a broker outage or a restart."""
+
+    stream: Stream
+    queued: asyncio.Event  # set whenever something is added
+
+    def unpublished(self, limit: int) -> list[tuple[int, bytes]]:
+        """The oldest `limit` payloads not yet acknowledged, with their ids, in order."""
+        ...
+
+    def published(self, upto: int) -> None:
+        """The broker acknowledged every payload up to id `upto`."""
+        ...
+
+
 class Publisher:
     def __init__(self, outbox: Outbox, broker: BrokerUrl, store: str, gateway: str, *,
                  batch_max: int = 500, keepalive: int = 30, status_interval: float = 30.0) -> None:
@@ -72,6 +88,7 @@ class Publisher:
         self._extras: dict[Stream, tuple[bytes, bool]] = {}
         self._extra_ready = asyncio.Event()
         self.commands: dict[str, Callable[[bytes], Coroutine[Any, Any, None]]] = {}
+        self.feeds: list[Feed] = []  # added before run()
         self._command_tasks: set[asyncio.Task[None]] = set()
         self.last_error: str | None = None
         self._deltas_topic = contract.gateway_topic(store, gateway, Stream.DELTAS)
@@ -99,7 +116,8 @@ class Publisher:
                 self.last_error = None
                 backoff.reset()
                 await _first_failure(self._drain(client), self._heartbeat(client), self._obey(client),
-                                     self._send_extras(client))
+                                     self._send_extras(client),
+                                     *(self._send_feed(client, feed) for feed in self.feeds))
             except (MqttError, TimeoutError, OSError) as e:
                 self.last_error = str(e) or type(e).__name__
                 log.warning("broker %s: %s", self.broker.redacted(), self.last_error)
@@ -136,6 +154,18 @@ class Publisher:
                                      retain=retain)
                 if self._extras.get(stream) == (payload, retain):
                     del self._extras[stream]
+
+    async def _send_feed(self, client: MqttClient, feed: Feed) -> None:
+        topic = contract.gateway_topic(self.store, self.gateway, feed.stream)
+        while True:
+            feed.queued.clear()
+            rows = feed.unpublished(100)
+            if not rows:
+                await feed.queued.wait()
+                continue
+            for i, payload in rows:
+                await client.publish(topic, payload)
+                feed.published(i)
 
     async def _obey(self, client: MqttClient) -> None:
         while True:

@@ -34,7 +34,7 @@ async def test_shelf_emptying_alert_ack_refill_resolved_each_exactly_once(tmp_pa
         tasks = [
             asyncio.create_task(poller.run()),
             asyncio.create_task(
-                run_alerts(section, obs, None, stop, backroom=lambda sku: 14, ready=ready.set_result)
+                run_alerts(section, obs, stop, backroom=lambda sku: 14, ready=ready.set_result)
             ),
         ]
         try:

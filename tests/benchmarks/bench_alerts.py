@@ -70,7 +70,7 @@ async def measure(rounds: int, hand_s: float, detector: DetectorConfig) -> dict[
             tasks = [
                 asyncio.create_task(poller.run()),
                 asyncio.create_task(
-                    run_alerts(section, obs, None, stop, backroom=lambda s: 14, ready=ready.set_result)
+                    run_alerts(section, obs, stop, backroom=lambda s: 14, ready=ready.set_result)
                 ),
             ]
             try:
