@@ -1,0 +1,85 @@
+"""Channel credentials from TOML and the environment; secrets never reach logs."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from cloud.channels.base import Rejected
+from cloud.channels.config import ConfigError, Secret, load, parse
+from cloud.channels.platforms import adapter_for
+
+TOML = """
+[channel.taobao]
+platform = "taobao"
+url = "http://127.0.0.1:1/router/rest"
+app_key = "12345678"
+rate = 20
+
+[channel.jd-flagship]
+platform = "jd"
+url = "http://127.0.0.1:1/routerjson"
+secret = "file-secret-jd"
+"""
+
+
+def test_channels_come_from_toml_with_secrets_from_the_environment(tmp_path: Path) -> None:
+    path = tmp_path / "channels.toml"
+    path.write_text(TOML)
+    env = {"SHELFSYNC_CHANNEL_TAOBAO_SECRET": "env-secret-tb", "SHELFSYNC_CHANNEL_TAOBAO_SESSION": "env-sess",
+           "SHELFSYNC_CHANNEL_JD_FLAGSHIP_SECRET": "env-secret-jd"}
+    channels = load(path, env)
+    assert set(channels) == {"taobao", "jd-flagship"}
+    assert channels["taobao"].secret.value == "env-secret-tb" and channels["taobao"].rate == 20
+    assert channels["jd-flagship"].secret.value == "env-secret-jd"  # the environment wins over the file
+    assert channels["jd-flagship"].rate == 40.0  # the platform's default
+
+
+@pytest.mark.parametrize("doc, message", [
+    ({"channel": {"x": {"platform": "ebay", "url": "u"}}}, "platform must be one of"),
+    ({"channel": {"x": {"platform": "jd"}}}, "url is required"),
+    ({"channel": {"x": {"platform": "jd", "url": "u", "rate": "fast"}}}, "numbers"),
+    ({"channel": {"x": {"platform": "jd", "url": "u", "rate": 0}}}, "positive"),
+    ({"channel": {"x": {"platform": "jd", "url": "u", "secrte": "typo"}}}, "unknown field"),
+])
+def test_bad_channel_config_is_a_clear_error(doc: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        parse(doc, {})
+
+
+def test_a_broken_file_names_itself(tmp_path: Path) -> None:
+    path = tmp_path / "channels.toml"
+    path.write_text("[channel.x\n")
+    with pytest.raises(ConfigError, match=r"channels\.toml"):
+        load(path, {})
+    with pytest.raises(ConfigError, match="No such file"):
+        load(tmp_path / "missing.toml", {})
+
+
+async def test_secrets_never_reach_logs_reprs_or_errors(tmp_path: Path, caplog: pytest.LogCaptureFixture,
+                                                         start_sim) -> None:
+    sim = await start_sim("taobao")
+    config = sim.config
+    adapter = sim.adapter()
+    log = logging.getLogger("test.secrets")
+    with caplog.at_level(logging.DEBUG):
+        log.info("config %s %r", config, config)
+        log.info("adapter %s %r", adapter, adapter)
+        log.info("secret %s %r %s", config.secret, config.secret, f"{config.session}")
+        bad = sim.adapter(secret=Secret("wrong-secret-value"))
+        try:
+            await bad.set_stock(sim.listing(), 1, previous=None, key="k")
+        except Rejected as e:
+            log.exception("push failed: %s", e)
+    assert caplog.records
+    for secret in (config.secret.value, config.session.value, "wrong-secret-value"):
+        assert secret not in caplog.text
+    assert "***" in caplog.text
+
+
+def test_every_platform_has_an_adapter() -> None:
+    for kind in ("taobao", "jd", "pdd", "douyin", "shopify", "wechat"):
+        config = parse({"channel": {kind: {"platform": kind, "url": "http://x"}}}, {})[kind]
+        assert adapter_for(config).platform == kind
