@@ -122,11 +122,14 @@ def parse_alerts_config(section: Mapping[str, Any], data_dir: Path | None = None
                 "(an IANA name such as \"Asia/Shanghai\")"
             ) from None
         networks = section.get("staff_networks")
-        staff_networks = (
-            tuple(ipaddress.ip_network(str(n), strict=False) for n in networks)
-            if networks is not None
-            else PRIVATE_NETWORKS
-        )
+        try:
+            staff_networks = (
+                tuple(ipaddress.ip_network(str(n), strict=False) for n in networks)
+                if networks is not None
+                else PRIVATE_NETWORKS
+            )
+        except (TypeError, ValueError) as e:
+            raise AlertConfigError(f"[alerts] staff_networks: {e} (want CIDRs like 192.168.1.0/24)") from None
         db = Path(str(section.get("db", "alerts.sqlite3")))
         if data_dir is not None and not db.is_absolute():
             db = data_dir / db
@@ -248,6 +251,9 @@ class AlertStore:
 
     def published(self, upto: int) -> None:
         self.db.execute("DELETE FROM outgoing WHERE id <= ?", (upto,))
+
+    def unpublished_count(self) -> int:
+        return int(self.db.execute("SELECT count(*) FROM outgoing").fetchone()[0])
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""The gateway's HTTP face on the store LAN: the POS webhook, staff movements, health.
+"""The gateway's HTTP face on the store LAN: the POS webhook, staff movements, health, staff page.
 
 A 200 from POST /v1/pos/transactions means the deltas are committed (fsync'd) in the outbox. A
 repeated txn with the same body answers 200 with "duplicate": true and writes nothing; the same
@@ -28,6 +28,7 @@ TOKEN = web.AppKey("token", str)
 HEALTH = web.AppKey("health", dict)
 ON_SALES: web.AppKey[Callable[[tuple[StockDelta, ...]], None] | None] = web.AppKey("on_sales")
 MAX_BODY = 1 << 20
+STAFF_PREFIX = "/staff/"
 
 
 def _error(status: int, message: str, **extra: Any) -> web.Response:
@@ -37,8 +38,8 @@ def _error(status: int, message: str, **extra: Any) -> web.Response:
 @web.middleware
 async def bearer_auth(request: web.Request,
                       handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
-    if request.path in ("/healthz", "/metrics"):
-        return await handler(request)
+    if request.path in ("/healthz", "/metrics") or request.path.startswith(STAFF_PREFIX):
+        return await handler(request)  # the staff page keeps to the store LAN (edge/staff_page.py)
     expected = request.app[TOKEN]
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
@@ -94,7 +95,8 @@ async def healthz(request: web.Request) -> web.Response:
 def create_app(outbox: Outbox, token: str,
                health: dict[str, Callable[[], object]] | None = None,
                metrics: CollectorRegistry | None = None,
-               on_sales: Callable[[tuple[StockDelta, ...]], None] | None = None) -> web.Application:
+               on_sales: Callable[[tuple[StockDelta, ...]], None] | None = None,
+               staff: web.Application | None = None) -> web.Application:
     app = web.Application(middlewares=[bearer_auth], client_max_size=MAX_BODY)
     if metrics is not None:
         app.router.add_get("/metrics", metrics_handler(metrics))  # type: ignore[arg-type]
@@ -105,4 +107,6 @@ def create_app(outbox: Outbox, token: str,
     app.router.add_post("/v1/pos/transactions", post_transaction)
     app.router.add_post("/v1/stock/movements", post_movements)
     app.router.add_get("/healthz", healthz)
+    if staff is not None:
+        app.add_subapp(STAFF_PREFIX, staff)
     return app

@@ -16,6 +16,14 @@ from collections.abc import Callable
 
 from aiohttp import web
 
+from edge.alerts import (
+    AlertConfigError,
+    AlertService,
+    open_alerts,
+    parse_alerts_config,
+    rfid_backroom,
+    unknown_backroom,
+)
 from edge.config import ConfigError, StoreConfig, load_config
 from edge.devices import DeviceConfigError, Presence, Shelves, Stocktakes, parse_rfid_section
 from edge.http import create_app
@@ -27,6 +35,7 @@ from edge.sdnotify import Notifier, keep_watchdog
 from edge.sources.camera import CameraError
 from edge.sources.camera import parse_section as parse_camera_section
 from edge.sources.shelf import ShelfConfigError, parse_shelf_config
+from edge.staff_page import staff_app
 
 log = logging.getLogger("shelfsync.gateway")
 
@@ -47,7 +56,7 @@ A minimal store.toml:
 async def run_gateway(config: StoreConfig, *, ready: asyncio.Event | None = None,
                       stop: asyncio.Event | None = None) -> None:
     stop = stop or asyncio.Event()
-    if {"rfid", "shelf", "camera"} & set(config.sections):
+    if {"rfid", "shelf", "camera", "alerts"} & set(config.sections):
         _check_devices(config)  # a bad device section stops start-up before anything opens
     outbox = Outbox(config.outbox_path, sent_retention_s=config.outbox.sent_retention_days * 86400)
     await outbox.open()
@@ -55,6 +64,7 @@ async def run_gateway(config: StoreConfig, *, ready: asyncio.Event | None = None
                           batch_max=config.outbox.batch_max, keepalive=config.mqtt.keepalive,
                           status_interval=config.mqtt.status_interval)
     devices, stocktakes = _devices(config, outbox, publisher)
+    alerts = _alerts(config, devices, publisher) if "alerts" in config.sections else None
     stocktakes_on_sales = stocktakes.on_sales if stocktakes is not None else None
     readings = [
         Reading("shelfsync_gateway_deltas_accepted_total", "Deltas committed to the outbox", "counter",
@@ -82,8 +92,12 @@ async def run_gateway(config: StoreConfig, *, ready: asyncio.Event | None = None
         "outbox_depth": lambda: outbox.depth,
         "published": lambda: publisher.published,
     }
+    if alerts is not None:
+        health["alerts_open"] = lambda: len(alerts.book.open_alerts())
+        health["alerts_undelivered"] = alerts.store.pending
+        health["alerts_unpublished"] = alerts.store.unpublished_count
     app = create_app(outbox, config.http.token, health=health, metrics=registry(readings),
-                     on_sales=stocktakes_on_sales)
+                     on_sales=stocktakes_on_sales, staff=staff_app(alerts) if alerts else None)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, config.http.host, config.http.port)
@@ -99,6 +113,8 @@ async def run_gateway(config: StoreConfig, *, ready: asyncio.Event | None = None
             # away is not a reason to restart (the outbox holds the deltas).
             stats = tasks.create_task(_refresh_stats(outbox), name="outbox-stats")
             device_tasks = [tasks.create_task(d.run(), name=type(d).__name__) for d in devices]
+            if alerts is not None:
+                device_tasks.append(tasks.create_task(alerts.run(), name="alerts"))
             watchdog = tasks.create_task(keep_watchdog(
                 notifier, healthy=lambda: not publishing.done() and outbox.alive), name="watchdog")
             notifier.ready(f"POS webhook on {config.http.host}:{config.http.port}")
@@ -112,6 +128,8 @@ async def run_gateway(config: StoreConfig, *, ready: asyncio.Event | None = None
     finally:
         await runner.cleanup()
         await outbox.close()
+        if alerts is not None:
+            alerts.store.close()
 
 
 def _check_devices(config: StoreConfig) -> None:
@@ -122,7 +140,9 @@ def _check_devices(config: StoreConfig) -> None:
             parse_rfid_section(config.sections["rfid"])
         if "camera" in config.sections:
             parse_camera_section(config.sections["camera"], config.path.parent if config.path else None)
-    except (ShelfConfigError, DeviceConfigError, CameraError) as e:
+        if "alerts" in config.sections:
+            parse_alerts_config(config.sections["alerts"], config.data_dir)
+    except (ShelfConfigError, DeviceConfigError, CameraError, AlertConfigError) as e:
         raise ConfigError(str(e)) from None
 
 
@@ -148,6 +168,24 @@ def _devices(config: StoreConfig, outbox: Outbox,
     except (ShelfConfigError, DeviceConfigError, CameraError) as e:
         raise ConfigError(str(e)) from None
     return devices, stocktakes
+
+
+def _alerts(config: StoreConfig, devices: list[Shelves | Presence], publisher: Publisher) -> AlertService:
+    """[alerts] → staff alerts fed by the shelves and cameras, on the `alerts` topic through the
+    publisher, the backroom counted by RFID presence when there is any."""
+    presence = next((d for d in devices if isinstance(d, Presence)), None)
+    backroom = rfid_backroom(presence.tracker, presence.config.skus) if presence else unknown_backroom
+    try:
+        alerts = open_alerts(config.sections["alerts"], data_dir=config.data_dir,
+                             source=(config.store, config.gateway), backroom=backroom)
+    except AlertConfigError as e:
+        raise ConfigError(str(e)) from None
+    if alerts.feed is not None:
+        publisher.feeds.append(alerts.feed)
+    for d in devices:
+        if isinstance(d, Shelves):
+            d.on_observation = alerts.on_observation
+    return alerts
 
 
 async def _refresh_stats(outbox: Outbox, every_s: float = 10.0) -> None:

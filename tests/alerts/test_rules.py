@@ -144,3 +144,42 @@ def test_sync_resolves_conditions_that_went_away() -> None:
     assert book.is_open(a.key)
     book = book.sync([], "expiring:", T0)
     assert not book.is_open(a.key)
+
+
+def test_quiet_hours_are_the_stores_local_time_not_utc() -> None:
+    from zoneinfo import ZoneInfo
+
+    p = Policy(quiet_start=time(22), quiet_end=time(7), tz=ZoneInfo("Asia/Shanghai"))
+    c = low(1)
+    assert isinstance(c, Condition)
+    late_in_shanghai = datetime(2026, 11, 26, 15, tzinfo=UTC)  # 23:00 in Shanghai
+    book, notes = Book().raise_(c, late_in_shanghai).tick(p, late_in_shanghai)
+    assert notes == []
+    night_in_utc = datetime(2026, 11, 26, 23, tzinfo=UTC)  # 07:00 next morning in Shanghai
+    _, notes = book.tick(p, night_in_utc)
+    assert [(n.event, n.key) for n in notes] == [("raised", "refill:A1-2")]
+
+
+def test_unknown_backroom_is_said_plainly_not_guessed() -> None:
+    c = refill_condition(bin_id="A1-2", product="Royal Canin Indoor 2 kg", on_shelf=1, backroom=None,
+                         refill_at=2, is_open=False)
+    assert isinstance(c, Condition)
+    assert c.kind is Kind.REFILL
+    assert c.title_en == "Refill A1-2: Royal Canin Indoor 2 kg — 1 left on shelf, backroom count unknown"
+    assert c.title_zh == "补货 A1-2：Royal Canin Indoor 2 kg — 货架剩 1 件，仓库数量未知"
+
+
+def test_backroom_count_from_rfid_presence_counts_only_tagged_skus() -> None:
+    from edge.alerts import rfid_backroom
+    from edge.presence import PresenceConfig, PresenceTracker, Sighting
+
+    tracker = PresenceTracker(PresenceConfig(aliases={"door_1": "floor", "door_4": "backroom"}))
+    for i in range(3):
+        tracker.observe(Sighting(f"epc-{i}", "00950123456789", "door_4", -50.0, T0))
+    tracker.observe(Sighting("epc-9", "00950123456789", "door_1", -50.0, T0))
+    tracker.observe(Sighting("epc-8", "00950123456796", "door_1", -50.0, T0))
+    count = rfid_backroom(tracker, skus=["00950123456802"])
+    assert count("00950123456789") == 3
+    assert count("00950123456796") == 0  # tagged, seen on the floor only: none in the backroom
+    assert count("00950123456802") == 0  # in the RFID scope, no tag seen: none
+    assert count("00950123456819") is None  # never tagged: unknown, not "none"

@@ -1,0 +1,164 @@
+"""Staff alerts in the real `shelfsync gateway` process: a Modbus shelf simulator over TCP, apprise
+json:// to a local receiver, the staff page's HTTP API, the `alerts` topic on a real Mosquitto."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+
+from edge import contract
+from firmware_sim import procs
+from firmware_sim.weight_shelf import ShelfSim, print_config
+from tests.alerts.receiver import Receiver
+from tests.integration.conftest import POS, until
+from tests.support.services import Mosquitto, free_port
+
+SKU = "00950123456789"
+PRODUCT = "Royal Canin Indoor 2 kg"
+
+
+class Topic:
+    """Every payload published on one MQTT topic, collected by a real subscriber."""
+
+    def __init__(self, broker: Mosquitto, topic: str) -> None:
+        self.payloads: list[bytes] = []
+        self._lock = threading.Lock()
+        self._subscribed = threading.Event()
+        self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"obs-{free_port()}",
+                                  protocol=paho.MQTTv5)
+        self.client.on_message = self._message
+        self.client.on_subscribe = lambda *_: self._subscribed.set()
+        self.client.on_connect = lambda c, *_: c.subscribe(topic, qos=1)
+        self.client.connect("127.0.0.1", broker.port)
+        self.client.loop_start()
+
+    def _message(self, _c: object, _u: object, m: paho.MQTTMessage) -> None:
+        with self._lock:
+            self.payloads.append(m.payload)
+
+    def notices(self) -> list[contract.AlertNotice]:
+        with self._lock:
+            return [contract.decode_alert(p) for p in self.payloads]
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+@contextlib.asynccontextmanager
+async def shelf_sim() -> AsyncIterator[tuple[ShelfSim, int]]:
+    sim = ShelfSim("dini-dgt4x", seed=5)
+    sim.add_bin("A1-1", SKU, 400.0, 5)
+    port = await sim.serve_tcp()
+    try:
+        yield sim, port
+    finally:
+        await sim.close()
+
+
+def store_config(tmp_path: Path, broker: Mosquitto, http_port: int, sim: ShelfSim, sim_port: int,
+                 receiver_port: int) -> Path:
+    path = procs.gateway_config(tmp_path, "sh-0077", broker.url, POS, http_port, status_interval=1.0)
+    shelf = print_config(sim, f"127.0.0.1:{sim_port}", rtu=False)
+    path.write_text(path.read_text() + "\n" + shelf + f"""
+[shelf.detector]
+window_s = 0.5
+settle_s = 0.2
+
+[alerts]
+timezone = "Asia/Shanghai"
+staff = ["json://127.0.0.1:{receiver_port}/staff"]
+manager = ["json://127.0.0.1:{receiver_port}/manager"]
+escalate_after_s = 3600
+tick_s = 0.2
+
+[alerts.bins.A1-1]
+product = "{PRODUCT}"
+refill_at = 1
+""")
+    return path
+
+
+async def get_json(session: aiohttp.ClientSession, url: str) -> Any:
+    async with session.get(url) as r:
+        assert r.status == 200, await r.text()
+        return await r.json()
+
+
+async def settled(session: aiohttp.ClientSession, base: str) -> None:
+    """Nothing left to deliver to phones nor to publish: a restart now cannot duplicate."""
+
+    async def check() -> bool:
+        h = await get_json(session, base + "/healthz")
+        return bool(h["alerts_undelivered"] == 0 and h["alerts_unpublished"] == 0)
+
+    await until(check, timeout=20, what="alerts delivered and published")
+
+
+async def test_gateway_alerts_once_acknowledged_on_staff_page_resolved_and_durable_over_restart(
+        tmp_path: Path, broker: Mosquitto) -> None:
+    http_port = free_port()
+    base = f"http://127.0.0.1:{http_port}"
+    topic = Topic(broker, contract.gateway_topic("sh-0077", "gw-1", contract.Stream.ALERTS))
+    async with Receiver() as rx, shelf_sim() as (sim, sim_port), aiohttp.ClientSession() as session:
+        config = store_config(tmp_path, broker, http_port, sim, sim_port, rx.port)
+        # The simulator answers from this event loop: start and stop the gateway off the loop.
+        gw = await asyncio.to_thread(procs.gateway, config, http_port, "gateway-sh-0077")
+        try:
+            assert (await get_json(session, base + "/staff/api/alerts"))["aisles"] == {}
+
+            sim.set_count("A1-1", 1, hand_s=0.2)  # the shelf empties down to its last unit
+            [(path, body)] = await rx.take(1, within=20)
+            assert path == "/staff"
+            assert body["title"] == f"Refill A1-1: {PRODUCT} — 1 left on shelf, backroom count unknown"
+            assert f"补货 A1-1：{PRODUCT} — 货架剩 1 件，仓库数量未知" in str(body["message"])
+            await until(lambda: [n.status for n in topic.notices()] == ["open"], what="open on alerts topic")
+            notice = topic.notices()[0]
+            assert (notice.store, notice.key, notice.kind, notice.aisle) == ("sh-0077", "refill:A1-1",
+                                                                             "refill", "A1")
+
+            # The phone holds no POS token: the staff API answers without one, the POS API does not.
+            async with session.post(base + "/v1/pos/transactions", json={}) as r:
+                assert r.status == 401
+            async with session.post(base + "/staff/api/alerts/refill%3AA1-1/ack") as r:
+                assert r.status == 200, await r.text()
+                assert (await r.json())["status"] == "acked"
+            await until(lambda: [n.status for n in topic.notices()] == ["open", "acked"], what="acked")
+            await settled(session, base)
+
+            await asyncio.to_thread(gw.stop)  # restart: the book comes back from disk
+            gw = await asyncio.to_thread(procs.gateway, config, http_port, "gateway-sh-0077")
+            listed = await get_json(session, base + "/staff/api/alerts")
+            assert [a["status"] for a in listed["aisles"]["A1"]] == ["acked"]
+
+            sim.set_count("A1-1", 5, hand_s=0.2)  # refilled
+            [(path, body)] = await rx.take(1, within=20)  # a re-sent "raised" would arrive first
+            assert path == "/staff" and body["title"].startswith("[Resolved] Refill A1-1")
+            assert "【已解决】补货 A1-1" in str(body["message"])
+            await until(lambda: [n.status for n in topic.notices()] == ["open", "acked", "resolved"],
+                        what="resolved on alerts topic")
+            await settled(session, base)
+            assert [p for p, _ in rx.all] == ["/staff", "/staff"]  # raised, resolved: once each
+            assert len(topic.payloads) == 3
+            assert (await get_json(session, base + "/staff/api/alerts"))["aisles"] == {}
+        finally:
+            await asyncio.to_thread(gw.stop)
+            topic.close()
+
+
+async def test_gateway_refuses_a_bad_alerts_section_at_start(tmp_path: Path, broker: Mosquitto) -> None:
+    path = procs.gateway_config(tmp_path, "sh-0078", broker.url, POS, free_port())
+    path.write_text(path.read_text() + '\n[alerts]\ntimezone = "Mars/Olympus"\n')
+    proc = await asyncio.create_subprocess_exec(*procs.shelfsync("gateway", "--config", str(path)),
+                                                stderr=asyncio.subprocess.PIPE)
+    _, err = await proc.communicate()
+    assert proc.returncode == 2
+    assert b"unknown time zone 'Mars/Olympus'" in err
