@@ -13,6 +13,7 @@ import contextlib
 import logging
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,6 +56,7 @@ class Ingest:
         self.max_group = 200  # messages applied in one transaction at most
         self.concurrency = concurrency  # groups in their transactions at once
         self._suspect: dict[tuple[str, str], int] = {}
+        self.on_applied: Callable[[set[tuple[str, str]]], None] | None = None  # changed (store, sku)
 
     async def run(self) -> None:
         backoff = Backoff()
@@ -154,6 +156,8 @@ class Ingest:
         self.stats.batches += len(batches)
         self.stats.deltas += sum(r.applied for r in results)
         self.stats.duplicates += sum(r.duplicates for r in results)
+        if self.on_applied is not None:
+            self.on_applied(set().union(*(r.changed for r in results)))
         self.stats.last_commit = time.time()
         self.stats.commit_ms.append((time.perf_counter() - started) * 1000)
         del self.stats.commit_ms[:-1000]

@@ -8,6 +8,7 @@ import secrets
 from aiohttp import web
 
 from cloud.api.handlers import _error, _store
+from cloud.auth import require_write
 from edge import contract
 from edge.contract import ContractError, StocktakeRequest, Zone
 from edge.mqtt import MqttError
@@ -17,6 +18,7 @@ async def start_stocktake(request: web.Request) -> web.Response:
     """POST /v1/stores/{store}/stocktakes {"gateway": "gw-1", "seconds": 180, "zone": null}
     → 202 {"id"}: the gateway counts its RFID tags and its count deltas arrive in the ledger."""
     store = _store(request)
+    require_write(request, store)
     try:
         body = json.loads(await request.read() or b"{}")
         if not isinstance(body, dict):

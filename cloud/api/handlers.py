@@ -2,36 +2,21 @@
 
 from __future__ import annotations
 
-import hmac
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from cloud.auth import Role, principal, require_read
 from cloud.db import repo
 from edge.contract import ContractError, check_id, is_gtin14
 
 MAKER = web.AppKey("maker", async_sessionmaker[AsyncSession])
-ADMIN_TOKEN = web.AppKey("admin_token", str)
 HEALTH = web.AppKey("health", dict)
 
 
 def _error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status)
-
-
-@web.middleware
-async def bearer_auth(request: web.Request,
-                      handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
-    if request.path in ("/healthz", "/readyz", "/metrics"):
-        return await handler(request)
-    expected = request.app[ADMIN_TOKEN]
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    valid = bool(expected) and hmac.compare_digest(token.encode(), expected.encode())
-    if scheme.lower() != "bearer" or not valid:
-        return _error(401, "missing or wrong bearer token")
-    return await handler(request)
 
 
 def _today() -> datetime:
@@ -46,11 +31,13 @@ def _store(request: web.Request) -> str:
 
 
 async def store_stock(request: web.Request) -> web.Response:
+    """Stock of one store; unit cost and stock value only for roles that see cost."""
     store = _store(request)
+    who = require_read(request, store)
     sku = request.query.get("sku")
     if sku is not None and not is_gtin14(sku):
         return _error(400, f"sku must be a GTIN-14 with a valid check digit, got {sku!r}")
-    items = await repo.store_stock(request.app[MAKER], store, sku, _today().date())
+    items = await repo.store_stock(request.app[MAKER], store, sku, _today().date(), with_cost=who.sees_cost)
     return web.json_response({"store": store, "items": items})
 
 
@@ -58,11 +45,18 @@ async def sku_stock(request: web.Request) -> web.Response:
     sku = request.match_info["sku"]
     if not is_gtin14(sku):
         return _error(400, f"sku must be a GTIN-14 with a valid check digit, got {sku!r}")
-    return web.json_response(await repo.sku_stock(request.app[MAKER], sku, _today().date()))
+    answer = await repo.sku_stock(request.app[MAKER], sku, _today().date())
+    who = principal(request)
+    if who.role is Role.STORE:  # a store sees its own shelf, not the chain's
+        answer["stores"] = [s for s in answer["stores"] if s["store"] == who.store]
+        answer["on_hand"] = sum(s["on_hand"] for s in answer["stores"])
+        answer["available"] = sum(s["available"] for s in answer["stores"])
+    return web.json_response(answer)
 
 
 async def store_movements(request: web.Request) -> web.Response:
     store = _store(request)
+    require_read(request, store)
     try:
         since = int(request.query.get("since", "0"))
         limit = min(int(request.query.get("limit", "1000")), 10_000)
@@ -74,10 +68,14 @@ async def store_movements(request: web.Request) -> web.Response:
 
 
 async def gateways(request: web.Request) -> web.Response:
-    return web.json_response({"gateways": await repo.gateways(request.app[MAKER])})
+    rows = await repo.gateways(request.app[MAKER])
+    who = principal(request)
+    return web.json_response({"gateways": [g for g in rows if who.may_read(g["store"])]})
 
 
 async def dead_letters(request: web.Request) -> web.Response:
+    if principal(request).role is Role.STORE:
+        return _error(403, "dead letters are chain-wide: hq and finance only")
     return web.json_response({"dead_letters": await repo.dead_letters(request.app[MAKER])})
 
 

@@ -157,7 +157,12 @@ def is_expired(expiry: date | None, today: date) -> bool:
     return expiry is not None and expiry < today
 
 
+def sellable(book: SkuBook, today: date) -> int:
+    """on_hand − expired units (may be negative while the book is wrong)."""
+    expired = sum(q for (_, lot), q in book.qty.items() if q > 0 and is_expired(book.expiry.get(lot), today))
+    return book.on_hand - expired
+
+
 def available(book: SkuBook, today: date, *, reserved: int = 0, safety: int = 0) -> int:
     """on_hand − reserved − safety stock − expired units; never negative."""
-    expired = sum(q for (_, lot), q in book.qty.items() if q > 0 and is_expired(book.expiry.get(lot), today))
-    return max(0, book.on_hand - reserved - safety - expired)
+    return max(0, sellable(book, today) - reserved - safety)

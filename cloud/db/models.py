@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Date,
     DateTime,
     Float,
@@ -18,6 +19,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -146,4 +148,144 @@ class DeadLetter(Base):
     payload: Mapped[str] = mapped_column(Text)
 
 
-__all__ = ["NO_LOT", "Balance", "Base", "Checkpoint", "DeadLetter", "Gateway", "Lot", "Movement", "SkuHead"]
+# --- orders, channels, transfers, tokens (issue 8) ------------------------------------------
+
+
+class Store(Base):
+    """A shop: where it is (for nearest-store allocation and transfer distances)."""
+
+    __tablename__ = "stores"
+    store: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), default="")
+    lat: Mapped[float | None] = mapped_column(Float)
+    lon: Mapped[float | None] = mapped_column(Float)
+
+
+class Product(Base):
+    """Catalogue facts the ledger does not need but people do: name, category, cost (finance)."""
+
+    __tablename__ = "products"
+    sku: Mapped[str] = mapped_column(String(14), primary_key=True)
+    name: Mapped[str] = mapped_column(String(256), default="")
+    category: Mapped[str] = mapped_column(String(64), default="")
+    unit_cost: Mapped[float | None] = mapped_column(Float)
+    min_stock: Mapped[int] = mapped_column(Integer, default=2)
+
+
+class StockLevel(Base):
+    """Per (store, sku): what may be sold, and what orders hold. The row every reservation races on.
+
+    `sellable` is the ledger's on-hand minus expired lots, written in the same transaction as
+    the balances it follows; `reserved` moves only through conditional UPDATEs
+    (`... WHERE sellable - reserved - :safety >= :n`), never read-then-written."""
+
+    __tablename__ = "stock_levels"
+    store: Mapped[str] = mapped_column(String(32), primary_key=True)
+    sku: Mapped[str] = mapped_column(String(14), primary_key=True)
+    sellable: Mapped[int] = mapped_column(Integer, default=0)
+    reserved: Mapped[int] = mapped_column(Integer, default=0)
+    __table_args__ = (Index("ix_stock_levels_sku", "sku"),)
+
+
+class Channel(Base):
+    """A sales channel and its allocation rules (share of available rounded down, min, max)."""
+
+    __tablename__ = "channels"
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    platform: Mapped[str] = mapped_column(String(16), default="none")
+    safety: Mapped[int] = mapped_column(Integer, default=0)
+    share_pct: Mapped[int] = mapped_column(Integer, default=100)
+    min_qty: Mapped[int] = mapped_column(Integer, default=0)
+    max_qty: Mapped[int | None] = mapped_column(Integer)
+    split: Mapped[bool] = mapped_column(Boolean, default=False)
+    hold_s: Mapped[int] = mapped_column(Integer, default=900)
+
+
+class ChannelStore(Base):
+    """A store that fulfils a channel: by delivery (ship), by pickup, or both."""
+
+    __tablename__ = "channel_stores"
+    channel: Mapped[str] = mapped_column(String(32), primary_key=True)
+    store: Mapped[str] = mapped_column(String(32), primary_key=True)
+    ship: Mapped[bool] = mapped_column(Boolean, default=True)
+    pickup: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Listing(Base):
+    """A channel's item/SKU ids for one of our GTINs."""
+
+    __tablename__ = "listings"
+    channel: Mapped[str] = mapped_column(String(32), primary_key=True)
+    channel_sku: Mapped[str] = mapped_column(String(64), primary_key=True)
+    item_id: Mapped[str] = mapped_column(String(64), default="")
+    sku: Mapped[str] = mapped_column(String(14))
+    __table_args__ = (Index("ix_listings_sku", "sku"),)
+
+
+class Order(Base):
+    __tablename__ = "orders"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    order_id: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))  # reserved | fulfilled | cancelled | expired
+    fulfilment: Mapped[str] = mapped_column(String(8))  # ship | pickup
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    closed_by: Mapped[str | None] = mapped_column(String(16))  # api | pos | expiry
+    __table_args__ = (
+        UniqueConstraint("channel", "order_id", name="uq_orders_channel_order"),
+        Index("ix_orders_status_expires", "status", "expires_at"),
+    )
+
+
+class Reservation(Base):
+    """Units of one order line held in one store (FEFO lot when the book knows one)."""
+
+    __tablename__ = "reservations"
+    order: Mapped[str] = mapped_column(String(40), primary_key=True)
+    line: Mapped[int] = mapped_column(Integer, primary_key=True)
+    store: Mapped[str] = mapped_column(String(32), primary_key=True)
+    lot: Mapped[str] = mapped_column(String(128), primary_key=True)
+    sku: Mapped[str] = mapped_column(String(14))
+    qty: Mapped[int] = mapped_column(Integer)
+    __table_args__ = (Index("ix_reservations_store_sku", "store", "sku"),)
+
+
+class Transfer(Base):
+    __tablename__ = "transfers"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    from_store: Mapped[str] = mapped_column(String(32))
+    to_store: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16))  # in_transit | received
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    received_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    received_by: Mapped[str | None] = mapped_column(String(16))  # api | rfid
+    __table_args__ = (Index("ix_transfers_status", "status"),)
+
+
+class TransferLine(Base):
+    __tablename__ = "transfer_lines"
+    transfer: Mapped[str] = mapped_column(String(40), primary_key=True)
+    line: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sku: Mapped[str] = mapped_column(String(14))
+    qty: Mapped[int] = mapped_column(Integer)
+    lot: Mapped[str] = mapped_column(String(128), default=NO_LOT)  # the lot that left, FEFO
+    expiry: Mapped[date | None] = mapped_column(Date)
+
+
+class ApiToken(Base):
+    """A bearer token (only its SHA-256 is kept): hq sees everything, store its own store,
+    finance reads everything including cost and writes nothing."""
+
+    __tablename__ = "api_tokens"
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    store: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+__all__ = ["NO_LOT", "ApiToken", "Balance", "Base", "Channel", "ChannelStore", "Checkpoint", "DeadLetter",
+           "Gateway", "Listing", "Lot", "Movement", "Order", "Product", "Reservation", "SkuHead",
+           "StockLevel", "Store", "Transfer", "TransferLine"]

@@ -24,8 +24,19 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
-from cloud.db import ledger
-from cloud.db.models import Balance, Checkpoint, DeadLetter, Gateway, Lot, Movement, SkuHead, UtcDateTime
+from cloud.db import claims, ledger
+from cloud.db.models import (
+    Balance,
+    Checkpoint,
+    DeadLetter,
+    Gateway,
+    Lot,
+    Movement,
+    Product,
+    SkuHead,
+    StockLevel,
+    UtcDateTime,
+)
 from edge.contract import DeltaBatch, GatewayStatus, StockDelta
 
 log = logging.getLogger(__name__)
@@ -35,6 +46,8 @@ BALANCES = cast(Table, Balance.__table__)
 LOTS = cast(Table, Lot.__table__)
 SKU_HEADS = cast(Table, SkuHead.__table__)
 GATEWAYS = cast(Table, Gateway.__table__)
+STOCK_LEVELS = cast(Table, StockLevel.__table__)
+CLOUD_GATEWAY = "cloud"  # the gateway name of movements the cloud writes itself (orders, transfers)
 MAX_ATTEMPTS = 8
 CHECKPOINT_EVERY = 200  # movements between a SKU's checkpoints: bounds the cost of a late arrival
 CHECKPOINTS_KEPT = 3
@@ -42,6 +55,10 @@ CHECKPOINTS_KEPT = 3
 
 class ConflictRetry(Exception):
     """Another worker changed a SKU this batch touches; the batch is retried from scratch."""
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
 
 
 def async_url(url: str) -> str:
@@ -77,6 +94,7 @@ class Applied:
     duplicates: int
     replayed_skus: int = 0
     prior_max_seq: int = 0  # the gateway's highest seq before this batch
+    changed: frozenset[tuple[str, str]] = frozenset()  # (store, sku) whose stock or holds changed
 
 
 def _move(m: Movement) -> ledger.Move:
@@ -149,6 +167,12 @@ async def _apply(session: AsyncSession, batches: Sequence[DeltaBatch]) -> list[A
         mine = [d for d in b.deltas if d.id not in seen]
         seen.update(d.id for d in mine)  # a delta redelivered within the same group counts once
         fresh.append(mine)
+    held_changed: set[Key] = set()
+    closing = [(b.store, d) for b, mine in zip(batches, fresh, strict=True) for d in mine
+               if d.ref is not None and d.ref.startswith((claims.ORDER_REF, claims.TRANSFER_REF))]
+    if closing:  # pickups rung up at the POS, transfers read at the dock
+        absorbed, held_changed = await claims.claim(session, closing, now)
+        fresh = [[d for d in mine if d.id not in absorbed] for mine in fresh]
     rows = [_row(b, d, now) for b, mine in zip(batches, fresh, strict=True) for d in mine]
     replayed = 0
     if rows:
@@ -162,8 +186,47 @@ async def _apply(session: AsyncSession, batches: Sequence[DeltaBatch]) -> list[A
     for b, mine in zip(batches, fresh, strict=True):
         fresh_by_gateway[(b.store, b.gateway)].extend(mine)
     await _touch_gateways(session, fresh_by_gateway, now)
-    return [Applied(len(m), len(b.deltas) - len(m), replayed, prior.get((b.store, b.gateway), 0))
+    return [Applied(len(m), len(b.deltas) - len(m), replayed, prior.get((b.store, b.gateway), 0),
+                    frozenset({(b.store, d.sku) for d in m} | held_changed))
             for b, m in zip(batches, fresh, strict=True)]
+
+
+@dataclass(frozen=True, slots=True)
+class CloudMove:
+    """A movement the cloud itself books (an order's sale, a transfer leaving or arriving)."""
+
+    id: str
+    store: str
+    sku: str
+    kind: str
+    qty: int
+    ref: str
+    zone: str = ledger.FLOOR
+    lot: str = ledger.NO_LOT
+    expiry: date | None = None
+    source: str = "order"
+
+
+async def write_movements(session: AsyncSession, moves: Sequence[CloudMove]) -> set[Key]:
+    """Book cloud movements in the caller's transaction, through the same book update as
+    ingest. Ids are derived from the document, so a retried call changes nothing: a movement
+    already booked is skipped. Returns the (store, sku) keys changed."""
+    now = datetime.now(UTC)
+    ids = [m.id for m in moves]
+    seen = set((await session.scalars(select(Movement.id).where(Movement.id.in_(ids)))).all())
+    fresh = [m for m in moves if m.id not in seen]
+    if not fresh:
+        return set()
+    await session.execute(insert(MOVEMENTS), [{
+        "id": m.id, "store": m.store, "gateway": CLOUD_GATEWAY, "seq": 0, "sku": m.sku, "kind": m.kind,
+        "qty": m.qty, "zone": m.zone, "from_zone": None, "lot": m.lot, "expiry": m.expiry,
+        "occurred_at": now, "source": m.source, "confidence": 1.0, "bin": None, "ref": m.ref,
+        "evidence": None, "received_at": now} for m in fresh])
+    by_key: dict[Key, list[ledger.Move]] = defaultdict(list)
+    for m in fresh:
+        by_key[(m.store, m.sku)].append(ledger.Move(m.id, m.kind, m.qty, m.zone, now, m.lot, m.expiry))
+    await _update_books(session, by_key)
+    return set(by_key)
 
 
 Key = tuple[str, str]  # (store, sku): the unit of ordering in the ledger
@@ -276,6 +339,12 @@ async def _update_books(session: AsyncSession, by_key: dict[Key, list[ledger.Mov
     ]
     if balance_rows:
         await session.execute(insert(BALANCES), balance_rows)
+    today = now_utc().date()
+    levels = [{"store": store, "sku": sku, "sellable": ledger.sellable(book, today), "reserved": 0}
+              for (store, sku), book in sorted(books.items())]
+    stmt = _upsert(session)(STOCK_LEVELS)
+    await session.execute(stmt.on_conflict_do_update(index_elements=["store", "sku"],
+                                                     set_={"sellable": stmt.excluded.sellable}), levels)
     lot_keys = [k for k in keys if books[k].expiry]
     if lot_keys:
         await session.execute(delete(Lot).where(_in(Lot.store, Lot.sku, lot_keys))
@@ -389,6 +458,24 @@ async def ping(maker: async_sessionmaker[AsyncSession]) -> None:
         await session.execute(select(1))
 
 
+async def refresh_sellable(maker: async_sessionmaker[AsyncSession], today: date) -> set[Key]:
+    """Rewrite every stock level's sellable figure from the balances as of `today` (lots that
+    expired leave it). Returns the keys whose figure changed."""
+    async with maker() as session, session.begin():
+        books = _books((await session.scalars(select(Balance))).all())
+        now = {k: ledger.sellable(b, today) for k, b in books.items()}
+        stored = {(r.store, r.sku): r.sellable for r in (await session.execute(
+            select(StockLevel.store, StockLevel.sku, StockLevel.sellable))).all()}
+        changed = [{"k_store": s, "k_sku": k, "v": v} for (s, k), v in sorted(now.items())
+                   if stored.get((s, k)) != v and (s, k) in stored]
+        if changed:
+            t = STOCK_LEVELS
+            await session.execute(update(t).where(t.c.store == bindparam("k_store"),
+                                                  t.c.sku == bindparam("k_sku"))
+                                  .values(sellable=bindparam("v")), changed)
+    return {(str(c["k_store"]), str(c["k_sku"])) for c in changed}
+
+
 # --- reads ----------------------------------------------------------------------------------
 
 def _books(rows: Iterable[Balance]) -> dict[tuple[str, str], ledger.SkuBook]:
@@ -410,14 +497,15 @@ def _iso(day: date | None) -> str | None:
     return day.isoformat() if day is not None else None
 
 
-def item_json(sku: str, book: ledger.SkuBook, today: date) -> dict[str, Any]:
+def item_json(sku: str, book: ledger.SkuBook, today: date, reserved: int = 0) -> dict[str, Any]:
     lots: dict[str, int] = defaultdict(int)
     for (_, lot), q in book.qty.items():
         lots[lot] += q
     return {
         "sku": sku,
         "on_hand": book.on_hand,
-        "available": ledger.available(book, today),
+        "reserved": reserved,
+        "available": ledger.available(book, today, reserved=reserved),
         "zones": {z: book.zone_total(z) for z in (ledger.FLOOR, ledger.BACKROOM)},
         "lots": [{"lot": lot or None, "expiry": _iso(book.expiry.get(lot)), "qty": q}
                  for lot, q in sorted(lots.items(), key=lambda kv: (_fefo_key(book, kv[0])))
@@ -425,20 +513,45 @@ def item_json(sku: str, book: ledger.SkuBook, today: date) -> dict[str, Any]:
     }
 
 
+async def _reserved(session: AsyncSession, store: str | None, sku: str | None) -> dict[tuple[str, str], int]:
+    q = select(StockLevel.store, StockLevel.sku, StockLevel.reserved).where(StockLevel.reserved != 0)
+    if store is not None:
+        q = q.where(StockLevel.store == store)
+    if sku is not None:
+        q = q.where(StockLevel.sku == sku)
+    return {(r.store, r.sku): int(r.reserved) for r in (await session.execute(q)).all()}
+
+
 async def store_stock(maker: async_sessionmaker[AsyncSession], store: str, sku: str | None,
-                      today: date) -> list[dict[str, Any]]:
+                      today: date, *, with_cost: bool = False) -> list[dict[str, Any]]:
+    """One store's items; with_cost adds unit_cost and value (finance and hq only)."""
     async with maker() as session:
         q = select(Balance).where(Balance.store == store)
         if sku is not None:
             q = q.where(Balance.sku == sku)
         books = _books((await session.scalars(q)).all())
-    return [item_json(s, book, today) for (_, s), book in sorted(books.items())]
+        reserved = await _reserved(session, store, sku)
+        costs: dict[str, float | None] = {}
+        if with_cost and books:
+            costs = {r.sku: r.unit_cost for r in (await session.execute(
+                select(Product.sku, Product.unit_cost).where(Product.sku.in_([k for _, k in books])))).all()}
+    items = []
+    for (st, s), book in sorted(books.items()):
+        item = item_json(s, book, today, reserved.get((st, s), 0))
+        if with_cost:
+            cost = costs.get(s)
+            item["unit_cost"] = cost
+            item["value"] = round(cost * max(0, book.on_hand), 2) if cost is not None else None
+        items.append(item)
+    return items
 
 
 async def sku_stock(maker: async_sessionmaker[AsyncSession], sku: str, today: date) -> dict[str, Any]:
     async with maker() as session:
         books = _books((await session.scalars(select(Balance).where(Balance.sku == sku))).all())
-    stores = [{"store": st, "on_hand": b.on_hand, "available": ledger.available(b, today)}
+        reserved = await _reserved(session, None, sku)
+    stores = [{"store": st, "on_hand": b.on_hand, "reserved": reserved.get((st, sku), 0),
+               "available": ledger.available(b, today, reserved=reserved.get((st, sku), 0))}
               for (st, _), b in sorted(books.items())]
     return {"sku": sku, "on_hand": sum(s["on_hand"] for s in stores),
             "available": sum(s["available"] for s in stores), "stores": stores}

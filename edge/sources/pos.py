@@ -114,6 +114,16 @@ def parse_transaction(body: object, *, bin_of: Mapping[str, str] | None = None) 
     if kind_name not in POS_KINDS:
         raise ContractError("kind", f"must be sale or return, got {kind_name!r}")
     kind = POS_KINDS[kind_name]
+    # A pickup of an online order rung up at the till names the order: its lines carry
+    # ref "order:<id>:<txn>/<line>", and the cloud counts the units once (cloud/db/claims.py).
+    order = b.get("order")
+    if order is not None and (not isinstance(order, str) or not order or len(order) > 40
+                              or ":" in order or kind is not Kind.SALE):
+        raise ContractError("order", "must be the cloud order id (at most 40 characters, no ':') "
+                                     "on a sale")
+    prefix = f"order:{order}:" if order else ""
+    if len(prefix) + len(txn) + 5 > MAX_TEXT:
+        raise ContractError("txn", "too long together with the order id")
     deltas = []
     for i, line in enumerate(_lines(b)):
         where = f"lines[{i}]"
@@ -125,7 +135,7 @@ def parse_transaction(body: object, *, bin_of: Mapping[str, str] | None = None) 
         deltas.append(StockDelta(
             id=new_delta_id(), seq=0, sku=sku, kind=kind,
             qty=-qty if kind is Kind.SALE else qty, zone=zone, occurred_at=at, source=Source.POS,
-            lot=lot, expiry=expiry, ref=f"{txn}/{i + 1}",
+            lot=lot, expiry=expiry, ref=f"{prefix}{txn}/{i + 1}",
             bin=(bin_of or {}).get(sku) if zone is Zone.FLOOR else None,
         ))
     return ParsedRequest(f"pos:{txn}", tuple(deltas))

@@ -1,0 +1,108 @@
+"""Store events that close cloud documents: a pickup rung up at the POS, a transfer read at the dock.
+
+A POS sale line whose ref is `order:<id>:…` is the pickup of that order; a receipt whose ref is
+`transfer:<id>:…` at the destination store is that transfer arriving. Whichever closes the
+document first — the store's event, or the API call (`/fulfil`, `/receive`) — wins a conditional
+UPDATE on the document's status, so the stock moves exactly once:
+
+- the store's event wins: it is applied as the sale (or receipt) it is, and the order's
+  reservations are released in the same transaction;
+- the API won earlier: the cloud already wrote the movement, so the store's line is a second
+  account of the same units and is absorbed (logged, not applied).
+
+Runs inside the ingest transaction; it reads and writes only orders, reservations, transfers and
+stock_levels.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cloud.db.models import Order, Reservation, StockLevel, Transfer
+from edge.contract import Kind, StockDelta
+
+log = logging.getLogger(__name__)
+ORDER_REF = "order:"
+TRANSFER_REF = "transfer:"
+
+Key = tuple[str, str]
+
+
+def document_of(ref: str | None, prefix: str) -> str | None:
+    """`order:o-123:txn/1` → `o-123` (None when the ref names no such document)."""
+    if not ref or not ref.startswith(prefix):
+        return None
+    doc = ref[len(prefix):].split(":", 1)[0]
+    return doc or None
+
+
+async def release_reservations(session: AsyncSession, order: str) -> set[Key]:
+    """Give an order's held units back (its status has just left `reserved`)."""
+    rows = (await session.execute(select(Reservation.store, Reservation.sku, Reservation.qty)
+                                  .where(Reservation.order == order))).all()
+    held: dict[Key, int] = {}
+    for r in rows:
+        held[(r.store, r.sku)] = held.get((r.store, r.sku), 0) + r.qty
+    for (store, sku), qty in sorted(held.items()):
+        await session.execute(update(StockLevel).where(StockLevel.store == store, StockLevel.sku == sku)
+                              .values(reserved=StockLevel.reserved - qty)
+                              .execution_options(synchronize_session=False))
+    return set(held)
+
+
+async def claim(session: AsyncSession, deltas: Sequence[tuple[str, StockDelta]],
+                now: datetime) -> tuple[set[str], set[Key]]:
+    """Close the documents these store deltas name. Returns (ids of deltas to absorb, stock keys
+    whose reservations changed)."""
+    absorbed: set[str] = set()
+    changed: set[Key] = set()
+    decided: dict[str, bool] = {}  # document → apply its store lines (True) or absorb them (False)
+    for store, d in deltas:
+        order = document_of(d.ref, ORDER_REF) if d.kind is Kind.SALE else None
+        transfer = document_of(d.ref, TRANSFER_REF) if d.kind in (Kind.RECEIPT, Kind.TRANSFER_IN) else None
+        if order is None and transfer is None:
+            continue
+        doc = order or transfer
+        assert doc is not None
+        if doc not in decided:
+            if order is not None:
+                decided[doc] = await _close_order(session, order, now, changed)
+            else:
+                decided[doc] = await _close_transfer(session, doc, store, now)
+        if not decided[doc]:
+            absorbed.add(d.id)
+            log.info("absorbed %s %s of %s in %s: %s was already closed through the API",
+                     d.kind.value, d.qty, d.sku, store, d.ref)
+    return absorbed, changed
+
+
+async def _close_order(session: AsyncSession, order: str, now: datetime, changed: set[Key]) -> bool:
+    won = await session.execute(update(Order).where(Order.id == order, Order.status == "reserved")
+                                .values(status="fulfilled", closed_at=now, closed_by="pos")
+                                .execution_options(synchronize_session=False))
+    if won.rowcount == 1:  # type: ignore[attr-defined]
+        changed |= await release_reservations(session, order)
+        return True
+    row = (await session.execute(select(Order.status, Order.closed_by).where(Order.id == order))).first()
+    if row is not None and row.status == "fulfilled" and row.closed_by == "api":
+        return False
+    if row is None:
+        log.warning("POS line names order %s, which the ledger does not know: applied as a sale", order)
+    return True
+
+
+async def _close_transfer(session: AsyncSession, transfer: str, store: str, now: datetime) -> bool:
+    won = await session.execute(update(Transfer).where(Transfer.id == transfer, Transfer.to_store == store,
+                                                       Transfer.status == "in_transit")
+                                .values(status="received", received_at=now, received_by="rfid")
+                                .execution_options(synchronize_session=False))
+    if won.rowcount == 1:  # type: ignore[attr-defined]
+        return True
+    row = (await session.execute(select(Transfer.status, Transfer.received_by, Transfer.to_store)
+                                 .where(Transfer.id == transfer))).first()
+    return not (row is not None and row.to_store == store and row.received_by == "api")

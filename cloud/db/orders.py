@@ -1,0 +1,429 @@
+"""Orders in the database: reserve, cancel, fulfil, expire — conditional updates only.
+
+A reservation is `UPDATE stock_levels SET reserved = reserved + :n WHERE store, sku AND
+sellable - reserved - :safety >= :n` with its rowcount checked: PostgreSQL re-evaluates the WHERE
+after waiting for a competing writer's row lock, SQLite has one writer at a time, so on both no
+two orders can take the same unit, and there is no read-then-write anywhere. The plan that
+chooses the store is made from a snapshot and may lose a race; the transaction is then rolled
+back and planned again from fresh figures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import secrets
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import insert, select, tuple_, update
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from cloud.channels.allocation import Candidate, Pick, Rules, Short, free_units, haversine_km, plan
+from cloud.db import claims, repo
+from cloud.db.models import (
+    Balance,
+    Channel,
+    ChannelStore,
+    Listing,
+    Order,
+    Reservation,
+    StockLevel,
+    Store,
+)
+
+log = logging.getLogger(__name__)
+_NS = uuid.UUID("0f7c1b2a-8d4e-4c55-9a61-3a0b0c5d0e01")  # order movement ids: uuid5 of the reservation
+MAX_ATTEMPTS = 12
+Key = tuple[str, str]
+
+
+class OrderError(Exception):
+    """A request the ledger cannot act on; `status` is the HTTP status that says why."""
+
+    def __init__(self, status: int, message: str, **detail: Any) -> None:
+        super().__init__(message)
+        self.status = status
+        self.detail = detail
+
+
+class Shortage(OrderError):
+    def __init__(self, short: Sequence[Short]) -> None:
+        super().__init__(409, "not enough stock to fill the order",
+                         short=[{"sku": s.sku, "wanted": s.wanted, "available": s.free} for s in short])
+
+
+class _LostRace(Exception):
+    """A conditional update found less than the snapshot promised: plan again."""
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    qty: int
+    sku: str | None = None
+    channel_sku: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRequest:
+    channel: str
+    order_id: str
+    lines: tuple[Line, ...]
+    fulfilment: str = "ship"  # ship | pickup
+    store: str | None = None
+    address: tuple[float, float] | None = None  # (lat, lon) of the buyer
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelConfig:
+    name: str
+    platform: str
+    rules: Rules
+    split: bool
+    hold_s: int
+    ship: tuple[str, ...]
+    pickup: tuple[str, ...]
+
+    @property
+    def stores(self) -> tuple[str, ...]:
+        return tuple(sorted(set(self.ship) | set(self.pickup)))
+
+
+async def channel_configs(session: AsyncSession, name: str | None = None) -> dict[str, ChannelConfig]:
+    q = select(Channel)
+    qs = select(ChannelStore)
+    if name is not None:
+        q, qs = q.where(Channel.name == name), qs.where(ChannelStore.channel == name)
+    channels = (await session.scalars(q)).all()
+    ship: dict[str, list[str]] = defaultdict(list)
+    pickup: dict[str, list[str]] = defaultdict(list)
+    for cs in (await session.scalars(qs)).all():
+        if cs.ship:
+            ship[cs.channel].append(cs.store)
+        if cs.pickup:
+            pickup[cs.channel].append(cs.store)
+    return {c.name: ChannelConfig(c.name, c.platform, Rules(c.safety, c.share_pct, c.min_qty, c.max_qty),
+                                  c.split, c.hold_s, tuple(sorted(ship[c.name])),
+                                  tuple(sorted(pickup[c.name])))
+            for c in channels}
+
+
+def new_order_id() -> str:
+    return f"o-{datetime.now(UTC):%Y%m%d}-{secrets.token_hex(8)}"
+
+
+def _is_transient(e: DBAPIError) -> bool:
+    return any(w in str(e).lower() for w in ("locked", "deadlock", "serializ", "busy"))
+
+
+class Orders:
+    """Order operations against one database. On SQLite, writers queue on a process lock
+    instead of spinning on SQLITE_BUSY (SQLite has one writer anyway)."""
+
+    def __init__(self, maker: async_sessionmaker[AsyncSession], *, sqlite: bool,
+                 on_changed: Callable[[set[Key]], None] | None = None) -> None:
+        self.maker = maker
+        self._lock = asyncio.Lock() if sqlite else None
+        self.on_changed = on_changed  # after commit: the (store, sku) whose stock or holds moved
+
+    async def _transaction(self, work: Any, *args: Any) -> Any:
+        """Run `work(session, *args) -> (result, changed keys)` in a transaction, retrying lost
+        races and transient lock errors; announce the changed keys after the commit."""
+        for attempt in range(MAX_ATTEMPTS):
+            try:
+                if self._lock is not None:
+                    async with self._lock, self.maker() as session, session.begin():
+                        result, changed = await work(session, *args)
+                else:
+                    async with self.maker() as session, session.begin():
+                        result, changed = await work(session, *args)
+                if changed and self.on_changed is not None:
+                    self.on_changed(changed)
+                return result
+            except _LostRace:
+                log.debug("order plan lost a race, attempt %d", attempt + 1)
+            except DBAPIError as e:
+                if not _is_transient(e):
+                    raise
+                log.debug("order transaction retried after %s", e)
+            await asyncio.sleep(random.uniform(0, 0.002 * 2 ** min(attempt, 6)))
+        raise OrderError(503, "the ledger is too contended to take this order now; retry")
+
+    # --- place ---------------------------------------------------------------------------
+
+    async def place(self, req: OrderRequest) -> tuple[dict[str, Any], bool]:
+        """Reserve stock for an order: (the order, True) when created now, (it, False) when it
+        existed already (a retried request). Raises Shortage (409) or OrderError."""
+        for _ in range(3):
+            try:
+                result: tuple[dict[str, Any], bool] = await self._transaction(self._place, req)
+                return result
+            except IntegrityError:  # the same (channel, order_id) placed concurrently: it exists now
+                async with self.maker() as session:
+                    existing = await _order_by_ref(session, req.channel, req.order_id)
+                if existing is not None:
+                    return existing, False
+        raise OrderError(503, "could not place the order; retry")
+
+    async def _place(self, session: AsyncSession,
+                     req: OrderRequest) -> tuple[tuple[dict[str, Any], bool], set[Key]]:
+        existing = await _order_by_ref(session, req.channel, req.order_id)
+        if existing is not None:
+            return (existing, False), set()
+        cfg = (await channel_configs(session, req.channel)).get(req.channel)
+        if cfg is None:
+            raise OrderError(404, f"unknown channel {req.channel!r}")
+        lines = await _resolve_lines(session, cfg.name, req.lines)
+        stores = _eligible(cfg, req)
+        skus = sorted({sku for sku, _ in lines})
+        levels = (await session.execute(
+            select(StockLevel.store, StockLevel.sku, StockLevel.sellable, StockLevel.reserved)
+            .where(StockLevel.sku.in_(skus), StockLevel.store.in_(stores)))).all()
+        free: dict[str, dict[str, int]] = {s: {} for s in stores}
+        for r in levels:
+            free[r.store][r.sku] = free_units(r.sellable, r.reserved, cfg.rules.safety)
+        where: dict[str, tuple[float, float]] = {}
+        if req.address is not None:
+            where = {r.store: (r.lat, r.lon) for r in (await session.execute(
+                select(Store.store, Store.lat, Store.lon).where(Store.store.in_(stores)))).all()
+                if r.lat is not None and r.lon is not None}
+        candidates = [Candidate(s, haversine_km(req.address, where[s]) if req.address and s in where
+                                else None, free[s]) for s in stores]
+        picks = plan(lines, candidates, cfg.split and req.fulfilment == "ship")
+        if not picks or isinstance(picks[0], Short):
+            raise Shortage([p for p in picks if isinstance(p, Short)])
+        chosen = [p for p in picks if isinstance(p, Pick)]
+        now = datetime.now(UTC)
+        oid = new_order_id()
+        await session.execute(insert(Order).values(
+            id=oid, channel=cfg.name, order_id=req.order_id, status="reserved", fulfilment=req.fulfilment,
+            created_at=now, expires_at=now + timedelta(seconds=cfg.hold_s)))
+        need: dict[Key, int] = defaultdict(int)
+        for p in chosen:
+            need[(p.store, p.sku)] += p.qty
+        for (store, sku), n in sorted(need.items()):  # (store, sku) order: no deadlocks on PostgreSQL
+            took = await session.execute(
+                update(StockLevel)
+                .where(StockLevel.store == store, StockLevel.sku == sku,
+                       StockLevel.sellable - StockLevel.reserved - cfg.rules.safety >= n)
+                .values(reserved=StockLevel.reserved + n)
+                .execution_options(synchronize_session=False))
+            if took.rowcount != 1:  # type: ignore[attr-defined]
+                raise _LostRace()
+        lots = await _fefo_lots(session, sorted(need), date.today())
+        rows = []
+        for p in chosen:
+            for lot, k in _take_lots(lots[(p.store, p.sku)], p.qty):
+                rows.append({"order": oid, "line": p.line, "store": p.store, "lot": lot, "sku": p.sku,
+                             "qty": k})
+        rows = _merge(rows)
+        await session.execute(insert(Reservation), rows)
+        order = _order_json(oid, req.channel, req.order_id, "reserved", req.fulfilment, now,
+                            now + timedelta(seconds=cfg.hold_s), None, None, rows)
+        return (order, True), set(need)
+
+    # --- close -----------------------------------------------------------------------------
+
+    async def cancel(self, oid: str) -> dict[str, Any]:
+        return await self._close(oid, "cancelled")  # type: ignore[no-any-return]
+
+    async def fulfil(self, oid: str) -> dict[str, Any]:
+        """The reservation becomes a sale movement, exactly once: a repeated call, or a pickup
+        rung up at the POS first, finds the order closed and books nothing."""
+        return await self._close(oid, "fulfilled")  # type: ignore[no-any-return]
+
+    async def _close(self, oid: str, status: str) -> Any:
+        return await self._transaction(self._close_in, oid, status)
+
+    async def _close_in(self, session: AsyncSession, oid: str,
+                        status: str) -> tuple[dict[str, Any], set[Key]]:
+        now = datetime.now(UTC)
+        won = await session.execute(update(Order).where(Order.id == oid, Order.status == "reserved")
+                                    .values(status=status, closed_at=now, closed_by="api")
+                                    .execution_options(synchronize_session=False))
+        order = await _order_by_id(session, oid)
+        if order is None:
+            raise OrderError(404, f"no order {oid!r}")
+        if won.rowcount != 1:  # type: ignore[attr-defined]
+            if order["status"] == status:
+                return order, set()  # the same call again: nothing more to do
+            raise OrderError(409, f"order {oid} is {order['status']}, it cannot become {status}",
+                             order=order)
+        changed = await claims.release_reservations(session, oid)
+        if status == "fulfilled":
+            zones = await _zones(session, sorted(changed))
+            changed |= await repo.write_movements(session, [
+                repo.CloudMove(id=str(uuid.uuid5(_NS, f"{oid}/{r['line']}/{r['store']}/{r['lot']}")),
+                               store=r["store"], sku=r["sku"], kind="sale", qty=-r["qty"],
+                               ref=f"order:{oid}:fulfil/{r['line'] + 1}", lot=r["lot"],
+                               zone=_pick_zone(zones.get((r["store"], r["sku"]), {}), r["qty"]))
+                for r in order["reservations"]])
+        order["status"], order["closed_by"] = status, "api"
+        order["closed_at"] = _iso(now)
+        return order, changed
+
+    async def expire_due(self, now: datetime | None = None, limit: int = 500) -> list[str]:
+        """Unpaid orders past their hold: release their stock. Returns the order ids expired."""
+        now = now or datetime.now(UTC)
+        async with self.maker() as session:
+            due = list((await session.scalars(select(Order.id).where(
+                Order.status == "reserved", Order.expires_at < now).limit(limit))).all())
+        expired = []
+        for oid in due:
+            try:
+                await self._close(oid, "expired")
+                expired.append(oid)
+            except OrderError:
+                pass  # paid or cancelled in the meantime
+        return expired
+
+    async def get(self, oid: str) -> dict[str, Any] | None:
+        async with self.maker() as session:
+            return await _order_by_id(session, oid)
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+def _eligible(cfg: ChannelConfig, req: OrderRequest) -> list[str]:
+    if req.fulfilment == "pickup":
+        if req.store is None:
+            raise OrderError(400, "fulfilment.store: a pickup order must name its store")
+        if req.store not in cfg.pickup:
+            raise OrderError(422, f"store {req.store!r} does not offer pickup for channel {cfg.name!r}",
+                             pickup_stores=list(cfg.pickup))
+        return [req.store]
+    if req.store is not None:
+        if req.store not in cfg.ship:
+            raise OrderError(422, f"store {req.store!r} does not ship for channel {cfg.name!r}",
+                             ship_stores=list(cfg.ship))
+        return [req.store]
+    if not cfg.ship:
+        raise OrderError(422, f"channel {cfg.name!r} has no store that ships")
+    return list(cfg.ship)
+
+
+async def _resolve_lines(session: AsyncSession, channel: str, lines: Sequence[Line]) -> list[tuple[str, int]]:
+    wanted = sorted({ln.channel_sku for ln in lines if ln.channel_sku is not None})
+    mapped: dict[str, str] = {}
+    if wanted:
+        mapped = {r.channel_sku: r.sku for r in (await session.execute(
+            select(Listing.channel_sku, Listing.sku).where(Listing.channel == channel,
+                                                            Listing.channel_sku.in_(wanted)))).all()}
+    out = []
+    for i, ln in enumerate(lines):
+        if ln.sku is not None:
+            out.append((ln.sku, ln.qty))
+        elif ln.channel_sku in mapped:
+            out.append((mapped[ln.channel_sku], ln.qty))
+        else:
+            raise OrderError(422, f"lines[{i}].channel_sku: {ln.channel_sku!r} is not listed on {channel!r}")
+    return out
+
+
+async def _fefo_lots(session: AsyncSession, keys: Sequence[Key],
+                     today: date) -> dict[Key, list[tuple[str, int]]]:
+    """Per (store, sku): (lot, units not yet held by an open order), earliest expiry first."""
+    held: dict[tuple[str, str, str], int] = defaultdict(int)
+    for r in (await session.execute(
+            select(Reservation.store, Reservation.sku, Reservation.lot, Reservation.qty)
+            .join(Order, Order.id == Reservation.order)
+            .where(Order.status == "reserved",
+                   tuple_(Reservation.store, Reservation.sku).in_(list(keys))))).all():
+        held[(r.store, r.sku, r.lot)] += r.qty
+    stock: dict[Key, dict[str, tuple[date, int]]] = defaultdict(dict)
+    for b in (await session.execute(
+            select(Balance.store, Balance.sku, Balance.lot, Balance.qty, Balance.expiry)
+            .where(tuple_(Balance.store, Balance.sku).in_(list(keys)), Balance.qty > 0))).all():
+        if b.expiry is not None and b.expiry < today:
+            continue
+        exp, q = stock[(b.store, b.sku)].get(b.lot, (b.expiry or date.max, 0))
+        stock[(b.store, b.sku)][b.lot] = (exp, q + b.qty)
+    out: dict[Key, list[tuple[str, int]]] = {}
+    for key in keys:
+        lots = sorted(stock[key].items(), key=lambda kv: (kv[0] == "", kv[1][0], kv[0]))
+        out[key] = [(lot, q - held[(key[0], key[1], lot)]) for lot, (_, q) in lots
+                    if q - held[(key[0], key[1], lot)] > 0]
+    return out
+
+
+def _take_lots(lots: list[tuple[str, int]], n: int) -> list[tuple[str, int]]:
+    """Take n units FEFO from the list (consuming it); what no lot covers is lot ""."""
+    taken = []
+    while n and lots:
+        lot, q = lots[0]
+        k = min(q, n)
+        taken.append((lot, k))
+        n -= k
+        if k == q:
+            lots.pop(0)
+        else:
+            lots[0] = (lot, q - k)
+    if n:
+        taken.append(("", n))
+    return taken
+
+
+def _merge(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    merged: dict[tuple[int, str, str], dict[str, Any]] = {}
+    for r in rows:
+        key = (r["line"], r["store"], r["lot"])
+        if key in merged:
+            merged[key]["qty"] += r["qty"]
+        else:
+            merged[key] = dict(r)
+    return list(merged.values())
+
+
+async def _zones(session: AsyncSession, keys: Sequence[Key]) -> dict[Key, dict[str, int]]:
+    out: dict[Key, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    if keys:
+        for b in (await session.execute(select(Balance.store, Balance.sku, Balance.zone, Balance.qty)
+                                        .where(tuple_(Balance.store, Balance.sku).in_(list(keys))))).all():
+            out[(b.store, b.sku)][b.zone] += b.qty
+    return out
+
+
+def _pick_zone(zones: dict[str, int], qty: int) -> str:
+    """An order is picked from the floor when the floor holds it, else from the backroom."""
+    if zones.get("floor", 0) >= qty or zones.get("backroom", 0) < qty:
+        return "floor"
+    return "backroom"
+
+
+def _iso(t: datetime | None) -> str | None:
+    return t.isoformat().replace("+00:00", "Z") if t is not None else None
+
+
+def _order_json(oid: str, channel: str, order_id: str, status: str, fulfilment: str, created: datetime,
+                expires: datetime, closed: datetime | None, closed_by: str | None,
+                reservations: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    res = sorted(({"line": r["line"], "store": r["store"], "sku": r["sku"], "lot": r["lot"], "qty": r["qty"]}
+                  for r in reservations), key=lambda r: (r["line"], r["store"], r["lot"]))
+    return {"id": oid, "channel": channel, "order_id": order_id, "status": status, "fulfilment": fulfilment,
+            "stores": sorted({r["store"] for r in res}), "created_at": _iso(created),
+            "expires_at": _iso(expires), "closed_at": _iso(closed), "closed_by": closed_by,
+            "reservations": res}
+
+
+async def _order_where(session: AsyncSession, *where: Any) -> dict[str, Any] | None:
+    o = (await session.execute(select(Order).where(*where))).scalar_one_or_none()
+    if o is None:
+        return None
+    res = (await session.execute(select(Reservation.line, Reservation.store, Reservation.sku, Reservation.lot,
+                                        Reservation.qty).where(Reservation.order == o.id))).all()
+    return _order_json(o.id, o.channel, o.order_id, o.status, o.fulfilment, o.created_at, o.expires_at,
+                       o.closed_at, o.closed_by, [r._asdict() for r in res])
+
+
+async def _order_by_id(session: AsyncSession, oid: str) -> dict[str, Any] | None:
+    return await _order_where(session, Order.id == oid)
+
+
+async def _order_by_ref(session: AsyncSession, channel: str, order_id: str) -> dict[str, Any] | None:
+    return await _order_where(session, Order.channel == channel, Order.order_id == order_id)

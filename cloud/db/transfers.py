@@ -1,0 +1,242 @@
+"""Cross-store transfers: stock leaves one store at once and reaches the other when received.
+
+Between the two it is in transit: booked out of the source (a `transfer_out` movement, so the
+source cannot sell it) and not yet into the destination (whose `transfer_in` is booked on
+receipt — by the API, or by an RFID read at its dock: a receipt delta with ref `transfer:<id>:…`,
+see claims.py). Only free units leave (`sellable - reserved >= n`, conditional), lots go FEFO and
+arrive with their expiry.
+
+Suggestions: a store below a SKU's minimum (products.min_stock) is short; a store above twice the
+minimum has surplus; the nearest surplus store is suggested first, with an estimated cost.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from cloud.channels.allocation import free_units, haversine_km
+from cloud.db import repo
+from cloud.db.models import Balance, Product, StockLevel, Store, Transfer, TransferLine
+from cloud.db.orders import Key, OrderError, Orders
+
+_NS = uuid.UUID("5d2e0b7a-3c1f-4e8a-9b6d-7a4f1e2c9d03")
+
+
+@dataclass(frozen=True, slots=True)
+class TransferRequest:
+    from_store: str
+    to_store: str
+    lines: tuple[tuple[str, int], ...]  # (sku, qty)
+
+
+def new_transfer_id() -> str:
+    return f"t-{datetime.now(UTC):%Y%m%d}-{uuid.uuid4().hex[:16]}"
+
+
+class Transfers:
+    def __init__(self, orders: Orders) -> None:
+        self.orders = orders  # shares its transaction runner (retries, SQLite writer lock, events)
+
+    @property
+    def maker(self) -> async_sessionmaker[AsyncSession]:
+        return self.orders.maker
+
+    async def create(self, req: TransferRequest) -> dict[str, Any]:
+        if req.from_store == req.to_store:
+            raise OrderError(400, "a transfer needs two different stores")
+        result: dict[str, Any] = await self.orders._transaction(self._create, req)
+        return result
+
+    async def _create(self, session: AsyncSession, req: TransferRequest) -> tuple[dict[str, Any], set[Key]]:
+        tid = new_transfer_id()
+        now = datetime.now(UTC)
+        want: dict[str, int] = defaultdict(int)
+        for sku, qty in req.lines:
+            want[sku] += qty
+        for sku, n in sorted(want.items()):
+            took = await session.execute(
+                update(StockLevel)
+                .where(StockLevel.store == req.from_store, StockLevel.sku == sku,
+                       StockLevel.sellable - StockLevel.reserved >= n)
+                .values(sellable=StockLevel.sellable - n)  # rewritten from the book just below
+                .execution_options(synchronize_session=False))
+            if took.rowcount != 1:  # type: ignore[attr-defined]
+                row = (await session.execute(select(StockLevel.sellable, StockLevel.reserved).where(
+                    StockLevel.store == req.from_store, StockLevel.sku == sku))).first()
+                raise OrderError(409, f"{req.from_store} has not {n} free units of {sku}",
+                                 short=[{"sku": sku, "wanted": n,
+                                         "available": free_units(*row) if row else 0}])
+        await session.execute(insert(Transfer).values(id=tid, from_store=req.from_store,
+                                                      to_store=req.to_store, status="in_transit",
+                                                      created_at=now))
+        sources = await _fefo_sources(session, req.from_store, sorted(want), date.today())
+        lines: list[dict[str, Any]] = []
+        moves: list[repo.CloudMove] = []
+        for sku, n in sorted(want.items()):
+            for zone, lot, expiry, k in _take(sources[sku], n):
+                line = len(lines)
+                lines.append({"transfer": tid, "line": line, "sku": sku, "qty": k, "lot": lot,
+                              "expiry": expiry})
+                moves.append(repo.CloudMove(
+                    id=str(uuid.uuid5(_NS, f"{tid}/out/{line}")), store=req.from_store, sku=sku,
+                    kind="transfer_out", qty=-k, ref=f"transfer:{tid}:out/{line + 1}", zone=zone, lot=lot,
+                    expiry=expiry, source="transfer"))
+        await session.execute(insert(TransferLine), lines)
+        changed = await repo.write_movements(session, moves)
+        made = _transfer_json(tid, req.from_store, req.to_store, "in_transit", now, None, None, lines)
+        return made, changed
+
+    async def receive(self, tid: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self.orders._transaction(self._receive, tid)
+        return result
+
+    async def _receive(self, session: AsyncSession, tid: str) -> tuple[dict[str, Any], set[Key]]:
+        now = datetime.now(UTC)
+        won = await session.execute(update(Transfer)
+                                    .where(Transfer.id == tid, Transfer.status == "in_transit")
+                                    .values(status="received", received_at=now, received_by="api")
+                                    .execution_options(synchronize_session=False))
+        t = await _transfer(session, tid)
+        if t is None:
+            raise OrderError(404, f"no transfer {tid!r}")
+        if won.rowcount != 1:  # type: ignore[attr-defined]
+            return t, set()  # received already (here, or by the dock's RFID read)
+        changed = await repo.write_movements(session, [
+            repo.CloudMove(id=str(uuid.uuid5(_NS, f"{tid}/in/{ln['line']}")), store=t["to"], sku=ln["sku"],
+                           kind="transfer_in", qty=ln["qty"], ref=f"transfer:{tid}:in/{ln['line'] + 1}",
+                           zone="backroom", lot=ln["lot"] or "", expiry=_day(ln["expiry"]), source="transfer")
+            for ln in t["lines"]])
+        return t, changed
+
+    async def get(self, tid: str) -> dict[str, Any] | None:
+        async with self.maker() as session:
+            return await _transfer(session, tid)
+
+    async def find(self, store: str | None, status: str | None) -> list[dict[str, Any]]:
+        async with self.maker() as session:
+            q = select(Transfer.id).order_by(Transfer.created_at.desc()).limit(500)
+            if store is not None:
+                q = q.where((Transfer.from_store == store) | (Transfer.to_store == store))
+            if status is not None:
+                q = q.where(Transfer.status == status)
+            ids = (await session.scalars(q)).all()
+            return [t for tid in ids if (t := await _transfer(session, tid)) is not None]
+
+    async def suggestions(self, *, base_cost: float = 20.0, per_km: float = 1.5,
+                          only_store: str | None = None) -> list[dict[str, Any]]:
+        async with self.maker() as session:
+            levels = (await session.execute(select(StockLevel))).scalars().all()
+            mins = {p.sku: p.min_stock for p in (await session.execute(select(Product))).scalars()}
+            where = {s.store: (s.lat, s.lon) for s in (await session.execute(select(Store))).scalars()
+                     if s.lat is not None and s.lon is not None}
+        return suggest(levels_by_sku(levels), mins, where, base_cost, per_km, only_store)
+
+
+def levels_by_sku(levels: Sequence[StockLevel]) -> dict[str, dict[str, int]]:
+    out: dict[str, dict[str, int]] = defaultdict(dict)
+    for lv in levels:
+        out[lv.sku][lv.store] = free_units(lv.sellable, lv.reserved)
+    return out
+
+
+def suggest(free: dict[str, dict[str, int]], mins: dict[str, int], where: dict[str, tuple[float, float]],
+            base_cost: float, per_km: float, only_store: str | None = None,
+            default_min: int = 2) -> list[dict[str, Any]]:
+    """Pure: transfers that lift short stores to twice their minimum from surplus stores,
+    nearest donor first (unknown distance last), never taking a donor below twice its minimum."""
+    out = []
+    for sku, stores in sorted(free.items()):
+        target = 2 * mins.get(sku, default_min)
+        minimum = mins.get(sku, default_min)
+        surplus = {s: f - target for s, f in stores.items() if f > target}
+        for short, have in sorted(stores.items()):
+            if have >= minimum or (only_store is not None and short != only_store):
+                continue
+            need = target - have
+
+            def km(donor: str, short: str = short) -> float | None:
+                return haversine_km(where[donor], where[short]) if donor in where and short in where else None
+
+            ranked = sorted(surplus, key=lambda d: (km(d) is None, km(d) or 0.0, -surplus[d], d))
+            for donor in ranked:
+                if need <= 0:
+                    break
+                k = min(need, surplus[donor])
+                if k <= 0:
+                    continue
+                d = km(donor)
+                out.append({"sku": sku, "from": donor, "to": short, "qty": k,
+                            "distance_km": round(d, 1) if d is not None else None,
+                            "estimated_cost": round(base_cost + per_km * d, 2) if d is not None else None,
+                            "from_free": stores[donor], "to_free": have})
+                surplus[donor] -= k
+                need -= k
+    return out
+
+
+async def _fefo_sources(session: AsyncSession, store: str, skus: Sequence[str],
+                        today: date) -> dict[str, list[tuple[str, str, date | None, int]]]:
+    """Per SKU: (zone, lot, expiry, units), backroom before floor, earliest expiry first."""
+    out: dict[str, list[tuple[str, str, date | None, int]]] = defaultdict(list)
+    rows = (await session.execute(select(Balance).where(Balance.store == store, Balance.sku.in_(list(skus)),
+                                                        Balance.qty > 0))).scalars().all()
+    for b in sorted(rows, key=lambda b: (b.zone != "backroom", b.lot == "", b.expiry or date.max, b.lot)):
+        if b.expiry is not None and b.expiry < today:
+            continue
+        out[b.sku].append((b.zone, b.lot, b.expiry, b.qty))
+    return out
+
+
+Source = tuple[str, str, date | None, int]  # (zone, lot, expiry, units)
+
+
+def _take(sources: list[Source], n: int) -> list[Source]:
+    taken = []
+    for zone, lot, expiry, q in sources:
+        if not n:
+            break
+        k = min(q, n)
+        taken.append((zone, lot, expiry, k))
+        n -= k
+    if n:  # the level said free, the lots are fewer: the book's unknown lot covers it
+        taken.append(("backroom", "", None, n))
+    return taken
+
+
+def _day(text: str | None) -> date | None:
+    return date.fromisoformat(text) if text else None
+
+
+def _iso(t: datetime | None) -> str | None:
+    return t.isoformat().replace("+00:00", "Z") if t is not None else None
+
+
+def _transfer_json(tid: str, src: str, dst: str, status: str, created: datetime, received: datetime | None,
+                   received_by: str | None, lines: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    return {"id": tid, "from": src, "to": dst, "status": status, "created_at": _iso(created),
+            "received_at": _iso(received), "received_by": received_by,
+            "lines": [{"line": ln["line"], "sku": ln["sku"], "qty": ln["qty"], "lot": ln["lot"] or None,
+                       "expiry": ln["expiry"].isoformat() if isinstance(ln["expiry"], date) else ln["expiry"]}
+                      for ln in sorted(lines, key=lambda ln: ln["line"])]}
+
+
+async def _transfer(session: AsyncSession, tid: str) -> dict[str, Any] | None:
+    t = (await session.execute(select(Transfer).where(Transfer.id == tid))).scalar_one_or_none()
+    if t is None:
+        return None
+    lines = (await session.execute(select(TransferLine).where(TransferLine.transfer == tid))).scalars().all()
+    return _transfer_json(t.id, t.from_store, t.to_store, t.status, t.created_at, t.received_at,
+                          t.received_by,
+                          [{"line": ln.line, "sku": ln.sku, "qty": ln.qty, "lot": ln.lot, "expiry": ln.expiry}
+                           for ln in lines])
+
+
+__all__ = ["TransferRequest", "Transfers", "suggest"]
