@@ -16,10 +16,14 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
-from cloud.api import commands
-from cloud.api.handlers import ADMIN_TOKEN, HEALTH, MAKER, add_routes, bearer_auth
+from cloud.api import admin, commands, orders
+from cloud.api.handlers import HEALTH, MAKER, add_routes
+from cloud.auth import TOKENS, Tokens, bearer_auth
 from cloud.db import repo
 from cloud.db.migrate import upgrade
+from cloud.db.orders import Orders
+from cloud.db.transfers import Transfers
+from cloud.events import EVENTS, StockEvents
 from cloud.ingest import Ingest
 from cloud.settings import Settings
 from edge import metrics
@@ -38,6 +42,10 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     engine = repo.make_engine(settings.db_url, pool_size=5, max_overflow=5) \
         if not settings.db_url.startswith("sqlite") else repo.make_engine(settings.db_url)
     app[MAKER] = repo.sessionmaker(engine)
+    app[TOKENS].maker = app[MAKER]
+    app[orders.ORDERS] = Orders(app[MAKER], sqlite=engine.dialect.name == "sqlite",
+                                on_changed=app[EVENTS].publish)
+    app[orders.TRANSFERS] = Transfers(app[orders.ORDERS])
     yield
     await engine.dispose()
 
@@ -53,6 +61,7 @@ async def _ingest(app: web.Application) -> AsyncIterator[None]:
     concurrency = 1
     ingest = Ingest(app[MAKER], settings.mqtt, settings.client_id, settings.share_group, concurrency)
     app[INGEST] = ingest
+    ingest.on_applied = app[EVENTS].publish
     app[HEALTH]["ingest"] = lambda: {
         "connected": ingest.stats.connected, "batches": ingest.stats.batches,
         "deltas": ingest.stats.deltas, "duplicates": ingest.stats.duplicates,
@@ -107,10 +116,14 @@ def create_app(settings: Settings) -> web.Application:
     app[METRICS] = CollectorRegistry(auto_describe=True)
     app.router.add_get("/metrics", metrics.handler(app[METRICS]))  # type: ignore[arg-type]
     app[SETTINGS] = settings
-    app[ADMIN_TOKEN] = settings.admin_token
+    app[TOKENS] = Tokens(None, settings.admin_token)
+    app[EVENTS] = StockEvents()
     app[HEALTH] = {"worker": lambda: settings.client_id}
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_ingest)
+    app.cleanup_ctx.append(orders.sweeper)
     add_routes(app)
     commands.add_routes(app)
+    orders.add_routes(app)
+    admin.add_routes(app)
     return app
