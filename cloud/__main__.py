@@ -44,6 +44,9 @@ def main(argv: list[str], prog: str = "shelfsync cloud") -> int:
     parser.add_argument("--port", type=int, default=8080)
     parser.add_argument("--worker-id", default="", help="unique per worker (default: host name)")
     parser.add_argument("--no-migrate", action="store_true", help="do not run migrations at start")
+    parser.add_argument("--alerts", type=Path, default=os.environ.get("SHELFSYNC_ALERTS") or None,
+                        help="chain alerts file (gateway offline, expiry; see cloud/alerts.py); "
+                             "give it to one worker only (default: $SHELFSYNC_ALERTS)")
     parser.add_argument("--file", type=Path, help="backup / restore: the .jsonl.gz file")
     parser.add_argument("--log-level", default="INFO")
     parser.add_argument("--log-format", choices=["text", "json"], default="text")
@@ -71,10 +74,17 @@ def main(argv: list[str], prog: str = "shelfsync cloud") -> int:
     except ValueError as e:
         print(f"{prog}: --mqtt: {e}", file=sys.stderr)
         return 2
+    if args.alerts is not None:
+        from cloud.alerts import ChainAlertsError, load_chain_alerts
+        try:
+            load_chain_alerts(args.alerts)  # a bad file stops start-up with its reason
+        except ChainAlertsError as e:
+            print(f"{prog}: --alerts: {e}", file=sys.stderr)
+            return 2
     from cloud.app import create_app
 
     settings = Settings(db_url=args.db, mqtt=mqtt, host=args.host, port=args.port, admin_token=token,
-                        worker_id=args.worker_id, migrate=not args.no_migrate)
+                        worker_id=args.worker_id, migrate=not args.no_migrate, alerts=args.alerts)
     web.run_app(create_app(settings), host=args.host, port=args.port, access_log=None,
                 print=lambda *_: print(f"cloud: serving on http://{args.host}:{args.port}", file=sys.stderr))
     return 0

@@ -16,6 +16,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
+from cloud.alerts import chain_alerts
 from cloud.api import admin, commands, orders
 from cloud.api.handlers import HEALTH, MAKER, add_routes
 from cloud.auth import TOKENS, Tokens, bearer_auth
@@ -122,6 +123,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_ingest)
     app.cleanup_ctx.append(orders.sweeper)
+    app.cleanup_ctx.append(chain_alerts(settings.alerts, settings.mqtt, settings.client_id))
     add_routes(app)
     commands.add_routes(app)
     orders.add_routes(app)

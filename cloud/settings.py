@@ -6,6 +6,7 @@ import os
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from edge.mqtt import BrokerUrl
 
@@ -20,6 +21,7 @@ class Settings:
     worker_id: str = ""
     share_group: str = "cloud"
     migrate: bool = True
+    alerts: Path | None = None  # chain-level staff alerts (cloud/alerts.py); one worker only
 
     @property
     def client_id(self) -> str:

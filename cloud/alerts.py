@@ -1,0 +1,313 @@
+"""Chain-level staff alerts raised by the cloud (issue 7): a store gateway gone offline (and back),
+lots nearing expiry and expired lots still on hand, per the ledger.
+
+The gateway raises shelf alerts itself, on the store LAN; these are the ones only the cloud can
+see. The alert rules, the durable book (one SQLite file per store, so a restart re-sends nothing),
+dedupe, quiet hours in the store's time zone, rate limits, escalation and apprise delivery are the
+gateway's own (edge/alert_rules.py, edge/alerts.py); this module feeds them from:
+
+- the retained `status` topic of every gateway, on this worker's own (not shared) subscription,
+  so the broker hands over every gateway's current state at each connect and the last will
+  (`offline`) when a gateway's link dies. A gateway that stays offline for `offline_grace_s`
+  raises "Gateway offline"; its next `online` resolves it.
+- read-only queries of the ledger's `balances` every `expiry_every_s`.
+
+Run them on one cloud worker only (the one started with `--alerts FILE`): several would each send.
+
+The alerts file (TOML)::
+
+    dir = "/var/lib/shelfsync/alerts"     # the alert books, one SQLite file per store
+    timezone = "Asia/Shanghai"
+    quiet_hours = ["22:00", "07:00"]      # expiring-soon waits; offline and expired do not
+    offline_grace_s = 120                 # a reboot is not an alert
+    escalate_after_s = 1800
+    expiry_default_days = 90              # pet food, unless the category says otherwise
+    expiry_every_s = 3600
+    [expiry_days]
+    treats = 30
+    [products.09501234567890]
+    name = "Royal Canin Indoor 2 kg"
+    category = "dry-food"
+    [stores."*"]                          # every store: HQ hears every chain-level alert
+    hq = ["mailtos://alerts:pw@mail.example.com?to=ops@example.com"]
+    [stores.sh-0042]
+    staff = ["ntfy://ntfy.example/sh-0042"]
+    manager = ["wecombot://KEY"]
+
+Routing: a first notice and its "resolved" go to the store's `staff` and to `hq`; an escalation
+(not acknowledged in time) to the store's `manager` and to `hq`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import tomllib
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from cloud.api.handlers import MAKER
+from cloud.db.models import Balance
+from edge import contract
+from edge.alert_rules import Condition, Kind, Lot, Role
+from edge.alerts import AlertConfigError, AlertsConfig, AlertService, AlertStore, parse_alerts_config
+from edge.contract import ContractError, GatewayState
+from edge.mqtt import BrokerUrl, MqttClient, MqttError
+from edge.publisher import Backoff
+
+log = logging.getLogger(__name__)
+
+ROLES = ("staff", "manager", "hq")
+
+
+class ChainAlertsError(ValueError):
+    """The alerts file is missing or invalid; the message names the key."""
+
+
+@dataclass(frozen=True, slots=True)
+class Product:
+    name: str
+    category: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChainAlertsConfig:
+    dir: Path
+    base: Mapping[str, Any]  # the [alerts]-style keys every store's book shares (policy, timers)
+    stores: Mapping[str, Mapping[str, tuple[str, ...]]]  # store or "*" -> role -> apprise URLs
+    products: Mapping[str, Product] = field(default_factory=dict)
+    offline_grace_s: float = 120.0
+    expiry_every_s: float = 3600.0
+
+    def urls(self, store: str, role: str) -> tuple[str, ...]:
+        return self.stores.get(store, {}).get(role, ()) + self.stores.get("*", {}).get(role, ())
+
+    def book_config(self, store: str) -> AlertsConfig:
+        cfg = parse_alerts_config({**self.base, "db": str(self.dir / f"{store}.sqlite3")})
+        return AlertsConfig(
+            cfg.db,
+            {Role.STAFF: self.urls(store, "staff") + self.urls(store, "hq"),
+             Role.MANAGER: self.urls(store, "manager") + self.urls(store, "hq")},
+            cfg.policy, {}, cfg.retry_s, cfg.tick_s)
+
+
+def load_chain_alerts(path: Path) -> ChainAlertsConfig:
+    try:
+        doc = tomllib.loads(path.read_text())
+    except OSError as e:
+        raise ChainAlertsError(f"{path}: {e.strerror or e}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ChainAlertsError(f"{path}: not valid TOML: {e}") from None
+    return parse_chain_alerts(doc, path.parent)
+
+
+def parse_chain_alerts(doc: Mapping[str, Any], base_dir: Path) -> ChainAlertsConfig:
+    policy_keys = ("timezone", "quiet_hours", "escalate_after_s", "rate_per_hour", "expiry_days",
+                   "expiry_default_days", "retry_s", "tick_s")
+    base = {k: doc[k] for k in policy_keys if k in doc}
+    base.setdefault("tick_s", 5.0)
+    try:
+        parse_alerts_config(base)  # the shared policy is checked once, here
+    except AlertConfigError as e:
+        raise ChainAlertsError(str(e).replace("[alerts]", "alerts file:")) from None
+    stores: dict[str, dict[str, tuple[str, ...]]] = {}
+    raw_stores = doc.get("stores", {})
+    if not isinstance(raw_stores, Mapping):
+        raise ChainAlertsError("[stores] must be a table of stores")
+    for store, table in raw_stores.items():
+        if store != "*":
+            try:
+                contract.check_id(store, "store")
+            except ContractError as e:
+                raise ChainAlertsError(f"[stores.{store}]: {e}") from None
+        if not isinstance(table, Mapping) or set(table) - set(ROLES):
+            raise ChainAlertsError(f"[stores.{store}]: only {', '.join(ROLES)} (lists of apprise URLs)")
+        roles: dict[str, tuple[str, ...]] = {}
+        for role, urls in table.items():
+            urls = [urls] if isinstance(urls, str) else urls
+            if not isinstance(urls, list) or not all(isinstance(u, str) for u in urls):
+                raise ChainAlertsError(f"[stores.{store}].{role} must be a list of apprise URLs")
+            roles[role] = tuple(urls)
+        stores[store] = roles
+    products = {}
+    for gtin, p in dict(doc.get("products", {})).items():
+        if not contract.is_gtin14(gtin) or not isinstance(p, Mapping) or "name" not in p:
+            raise ChainAlertsError(f"[products.{gtin}]: a GTIN-14 with a name (and a category)")
+        products[gtin] = Product(str(p["name"]), str(p.get("category", "")))
+    directory = Path(str(doc.get("dir", "alerts")))
+    try:
+        return ChainAlertsConfig(
+            dir=directory if directory.is_absolute() else base_dir / directory,
+            base=base, stores=stores, products=products,
+            offline_grace_s=float(doc.get("offline_grace_s", 120.0)),
+            expiry_every_s=float(doc.get("expiry_every_s", 3600.0)))
+    except (TypeError, ValueError) as e:
+        raise ChainAlertsError(f"alerts file: {e}") from None
+
+
+def gateway_offline(store: str, gateway: str) -> Condition:
+    return Condition(
+        f"offline:gateway:{gateway}", Kind.OFFLINE, "-",
+        f"Store {store}: gateway {gateway} is offline (stock updates are queued in the store)",
+        f"门店 {store}：网关 {gateway} 已离线（库存更新在门店排队等待）",
+        urgent=True)
+
+
+@dataclass(frozen=True, slots=True)
+class LotOnHand:
+    store: str
+    sku: str
+    lot: str
+    expiry: date
+    qty: int
+
+
+async def lots_on_hand(maker: async_sessionmaker[AsyncSession]) -> list[LotOnHand]:
+    """Every lot with stock and an expiry date, per store, summed over zones (read-only)."""
+    qty = func.sum(Balance.qty)
+    q = (select(Balance.store, Balance.sku, Balance.lot, Balance.expiry, qty)
+         .where(Balance.expiry.is_not(None))
+         .group_by(Balance.store, Balance.sku, Balance.lot, Balance.expiry)
+         .having(qty > 0))
+    async with maker() as session:
+        rows = (await session.execute(q)).all()
+    return [LotOnHand(s, sku, lot, e, int(n)) for s, sku, lot, e, n in rows if e is not None]
+
+
+@dataclass
+class ChainAlerts:
+    """One alert book per store, fed from gateway statuses and the ledger's lots."""
+
+    config: ChainAlertsConfig
+    maker: async_sessionmaker[AsyncSession] | None = None
+    clock: Callable[[], float] = time.monotonic
+    books: dict[str, AlertService] = field(default_factory=dict)
+    offline_since: dict[tuple[str, str], float] = field(default_factory=dict)
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    lot_rounds: int = 0  # checks of the ledger's lots done
+    _runs: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+
+    def book(self, store: str) -> AlertService:
+        svc = self.books.get(store)
+        if svc is None:
+            self.config.dir.mkdir(parents=True, exist_ok=True)
+            cfg = self.config.book_config(store)
+            svc = self.books[store] = AlertService(cfg, AlertStore(cfg.db))
+            self._runs[store] = asyncio.get_running_loop().create_task(svc.run(self.stop),
+                                                                       name=f"alerts-{store}")
+        return svc
+
+    def open_books(self) -> None:
+        """The stores with a book on disk: their open alerts resume (and resolve) after a restart."""
+        for path in sorted(self.config.dir.glob("*.sqlite3")) if self.config.dir.exists() else ():
+            self.book(path.stem)
+
+    def on_status(self, status: contract.GatewayStatus) -> None:
+        key = (status.store, status.gateway)
+        if status.state is GatewayState.OFFLINE:
+            self.offline_since.setdefault(key, self.clock())
+            self.check_offline()
+        else:
+            self.offline_since.pop(key, None)
+            if status.store in self.books or (self.config.dir / f"{status.store}.sqlite3").exists():
+                self.book(status.store).resolve(gateway_offline(*key).key)
+
+    def check_offline(self) -> None:
+        now = self.clock()
+        for (store, gw), since in self.offline_since.items():
+            if now - since >= self.config.offline_grace_s:
+                self.book(store).raise_(gateway_offline(store, gw))  # deduped while open
+
+    def on_lots(self, lots: list[LotOnHand]) -> None:
+        per_store: dict[str, list[Lot]] = {s: [] for s in self.books}
+        for lot in lots:
+            product = self.config.products.get(lot.sku, Product(f"GTIN {lot.sku}", ""))
+            per_store.setdefault(lot.store, []).append(
+                Lot(lot.sku, product.name, product.category, lot.lot or "-", lot.expiry, lot.qty, "-"))
+        for store, store_lots in per_store.items():
+            if store_lots or store in self.books:
+                self.book(store).expiry(store_lots)
+
+    async def watch_statuses(self, broker: BrokerUrl, client_id: str) -> None:
+        backoff = Backoff()
+        topic = f"{contract.TOPIC_ROOT}/+/gw/+/{contract.Stream.STATUS.value}"
+        while True:
+            client = MqttClient(broker, client_id, clean_start=True)
+            try:
+                await client.connect()
+                await client.subscribe(topic, qos=1)  # the broker sends every retained status first
+                backoff.reset()
+                while not client.closed.is_set():
+                    try:
+                        message = await asyncio.wait_for(client.messages.get(), timeout=1.0)
+                    except TimeoutError:
+                        self.check_offline()  # the grace period also runs out between messages
+                        continue
+                    if not message.payload:
+                        continue  # an empty retained message clears a status
+                    try:
+                        self.on_status(contract.decode_status(message.payload))
+                    except ContractError as e:
+                        log.warning("alerts: ignoring status on %s: %s", message.topic, e)
+                raise MqttError("connection lost")
+            except (MqttError, TimeoutError, OSError) as e:
+                log.warning("alerts: broker %s: %s", broker.redacted(), e)
+            finally:
+                with contextlib.suppress(Exception):
+                    await client.disconnect()
+            await asyncio.sleep(backoff.next_delay())
+
+    async def watch_lots(self) -> None:
+        assert self.maker is not None
+        while True:
+            try:
+                self.on_lots(await lots_on_hand(self.maker))
+                self.lot_rounds += 1
+            except Exception:  # the ledger is away or mid-migration: try again next round
+                log.exception("alerts: could not read lots from the ledger")
+            await asyncio.sleep(self.config.expiry_every_s)
+
+    async def close(self) -> None:
+        self.stop.set()
+        await asyncio.gather(*self._runs.values(), return_exceptions=True)
+        for svc in self.books.values():
+            svc.store.close()
+
+
+CHAIN_ALERTS = web.AppKey("chain_alerts", ChainAlerts)
+
+
+def chain_alerts(config_path: Path | None, broker: BrokerUrl | None,
+                 client_id: str) -> Callable[[web.Application], AsyncIterator[None]]:
+    """The aiohttp cleanup_ctx that runs chain alerts (nothing when `config_path` is None)."""
+
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        if config_path is None:
+            yield
+            return
+        alerts = ChainAlerts(load_chain_alerts(config_path), app[MAKER])
+        app[CHAIN_ALERTS] = alerts
+        alerts.open_books()
+        tasks = [asyncio.create_task(alerts.watch_lots(), name="alerts-lots")]
+        if broker is not None:
+            tasks.append(asyncio.create_task(alerts.watch_statuses(broker, f"{client_id}-alerts"),
+                                             name="alerts-status"))
+        yield
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await alerts.close()
+
+    return ctx
+
+
+__all__ = ["CHAIN_ALERTS", "ChainAlerts", "ChainAlertsError", "chain_alerts", "load_chain_alerts"]
