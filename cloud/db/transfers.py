@@ -135,9 +135,13 @@ class Transfers:
         async with self.maker() as session:
             levels = (await session.execute(select(StockLevel))).scalars().all()
             mins = {p.sku: p.min_stock for p in (await session.execute(select(Product))).scalars()}
-            where = {s.store: (s.lat, s.lon) for s in (await session.execute(select(Store))).scalars()
-                     if s.lat is not None and s.lon is not None}
-        return suggest(levels_by_sku(levels), mins, where, base_cost, per_km, only_store)
+            stores = (await session.execute(select(Store))).scalars().all()
+        where = {s.store: (s.lat, s.lon) for s in stores if s.lat is not None and s.lon is not None}
+        free = levels_by_sku(levels)
+        for per_store in free.values():  # a registered store without a row has none of the SKU
+            for s in stores:
+                per_store.setdefault(s.store, 0)
+        return suggest(free, mins, where, base_cost, per_km, only_store)
 
 
 def levels_by_sku(levels: Sequence[StockLevel]) -> dict[str, dict[str, int]]:
