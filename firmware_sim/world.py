@@ -14,11 +14,14 @@ This module imports nothing from edge or cloud: simulators only speak wire proto
 
 from __future__ import annotations
 
+import heapq
+import itertools
+import math
 import random
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Final
+from typing import Any, Final
 
 FLOOR: Final = "floor"
 BACKROOM: Final = "backroom"
@@ -76,7 +79,7 @@ class Unit:
     serial: int
     lot: str | None
     expiry: date | None
-    zone: str  # floor | backroom | sold | stolen
+    zone: str  # floor | backroom | basket | pickup | goback | sold | stolen
     bin: str | None
     tagged: bool
 
@@ -91,23 +94,41 @@ class SaleLine:
 
 @dataclass(frozen=True, slots=True)
 class Pick:
+    """Units leave a bin in a hand: a shopper's, or staff picking an online order or tidying."""
+
     at: datetime
     bin: str
     gtin: str
     uids: tuple[int, ...]
+    by: str = "shopper"  # shopper | staff
+    order: str | None = None  # the online order staff picked for
 
 
 @dataclass(frozen=True, slots=True)
 class PutBack:
+    """Units laid on a bin: a shopper changing their mind (maybe on the wrong bin), or staff
+    returning go-backs and misplaced units to their home bin."""
+
     at: datetime
     bin: str  # where it was put, which may not be its home bin
     gtin: str
     uids: tuple[int, ...]
     misplaced: bool
+    by: str = "shopper"
 
 
 @dataclass(frozen=True, slots=True)
 class Sale:
+    at: datetime
+    txn: str
+    lines: tuple[SaleLine, ...]
+    uids: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Void:
+    """Lines scanned and then voided at the till: the shopper left the units there (go-backs)."""
+
     at: datetime
     txn: str
     lines: tuple[SaleLine, ...]
@@ -141,17 +162,34 @@ class Delivery:
 
 @dataclass(frozen=True, slots=True)
 class Theft:
+    """A shopper walked out with units they picked (at `picked_at`) without paying."""
+
     at: datetime
     bin: str
     gtin: str
     uids: tuple[int, ...]
+    picked_at: datetime | None = None
 
 
-Event = Pick | PutBack | Sale | Return | Restock | Delivery | Theft
+@dataclass(frozen=True, slots=True)
+class OnlineOrder:
+    """An order placed online for pickup: staff pick it in store, the customer collects and pays
+    at the till (a Sale whose txn is the order id)."""
+
+    at: datetime
+    order: str
+    lines: tuple[SaleLine, ...]
+
+
+Event = Pick | PutBack | Sale | Void | Return | Restock | Delivery | Theft | OnlineOrder
 
 
 @dataclass(frozen=True, slots=True)
 class WorldConfig:
+    """How the shop trades. The defaults are the simple shop the device simulators grew up with
+    (a shopper picks and pays in the same instant, staff rounds at random); `trading()` is the
+    realistic day the reconciler is measured on."""
+
     bins: int = 12
     shoppers_per_hour: float = 40.0
     tagged_share: float = 1.0  # share of units carrying an RFID tag
@@ -159,8 +197,31 @@ class WorldConfig:
     misplace: float = 0.0  # share of put-backs on a wrong bin
     put_back: float = 0.08  # share of picks put back instead of bought
     returns_per_hour: float = 0.5
-    deliveries_per_day: float = 2.0
-    backroom_units: tuple[int, int] = (10, 30)  # per product, at start
+    deliveries_per_day: float = 2.0  # random deliveries (when `replenish` is off)
+    backroom_units: tuple[int, int] = (10, 30)  # per product, at start (when `replenish` is off)
+    # --- the realistic day (all off by default) ---
+    trip_minutes: float = 0.0  # median time in the shop; 0: pick and pay in one instant
+    trip_max_minutes: float = 20.0  # a small shop: nobody browses longer than this
+    queue_minutes: float = 0.0  # mean wait at the till (at most 4 x this)
+    abandon: float = 0.0  # share of picks abandoned: half voided at the till, half left on a shelf
+    online_orders_per_hour: float = 0.0
+    open_hours: tuple[int, int] | None = None  # (9, 21): shoppers and staff rounds only then
+    staff_round_minutes: float = 0.0  # 0: rounds at random, 4 an hour; else every N minutes
+    tidy: bool = False  # staff return go-backs and misplaced units on every other round
+    replenish: bool = False  # a delivery before opening tops each SKU up to `cover_days`
+    cover_days: float = 2.0
+    popularity: bool = False  # cheap, light products sell more often and in bigger handfuls
+
+    @classmethod
+    def trading(cls, **overrides: Any) -> WorldConfig:
+        """A realistic trading day in a small pet shop (the figures in README 'Accuracy')."""
+        base: dict[str, Any] = dict(
+            bins=24, shoppers_per_hour=30.0, theft=0.01, misplace=0.0, put_back=0.08,
+            returns_per_hour=0.3, trip_minutes=8.0, trip_max_minutes=20.0, queue_minutes=1.0,
+            abandon=0.01, online_orders_per_hour=1.0, open_hours=(9, 21), staff_round_minutes=30.0,
+            tidy=True, replenish=True, cover_days=2.0, popularity=True)
+        base.update(overrides)
+        return cls(**base)
 
 
 # name, brand, category, package, grams, colour, shelf life (days), price (cents), size (mm)
@@ -193,6 +254,34 @@ def catalog() -> tuple[Product, ...]:
     )
 
 
+# Heap entries: (when, sequence, what, payload). The sequence breaks ties in scheduling order, so the
+# world is a pure function of its seed however `advance` is sliced.
+_ARRIVE, _PICK, _PUT_BACK, _LEAVE, _RETURN, _ROUND, _DELIVERY, _ORDER, _ORDER_PICK, _COLLECT = range(10)
+BASKET: Final = "basket"  # in a shopper's hands, not paid yet: still the shop's stock
+PICKUP: Final = "pickup"  # picked for an online order, waiting for the customer
+GOBACK: Final = "goback"  # voided at the till, waiting for staff to reshelve
+HELD: Final = (BASKET, PICKUP, GOBACK)
+
+
+@dataclass(slots=True)
+class _Hand:
+    """One planned pick of a shopper's trip and what becomes of it."""
+
+    bin: str
+    at: datetime
+    qty: int
+    fate: str  # buy | put_back | theft | void | dump
+    back_at: datetime
+    where: str | None  # the bin a put-back or dump lands on
+    units: list[Unit] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Trip:
+    hands: list[_Hand]
+    leave_at: datetime
+
+
 @dataclass
 class StoreWorld:
     """One store: planogram, stock units and a seeded stream of shoppers and staff."""
@@ -205,6 +294,11 @@ class StoreWorld:
     def __post_init__(self) -> None:
         if self.start.tzinfo is None:
             raise ValueError("start must be timezone-aware")
+        c = self.config
+        if c.open_hours is not None and not 0 <= c.open_hours[0] < c.open_hours[1] <= 24:
+            raise ValueError(f"open_hours must be (open, close) within 0..24, got {c.open_hours}")
+        if c.put_back + c.theft + c.abandon > 1:
+            raise ValueError("put_back + theft + abandon must be at most 1")
         # Mix the store id into the seed so stores of one demo differ but stay reproducible.
         self._rng = random.Random(f"{self.seed}:{self.store}")
         self.now = self.start
@@ -212,14 +306,20 @@ class StoreWorld:
         self.products: dict[str, Product] = {p.gtin: p for p in products}
         self.bins: dict[str, Bin] = {}
         self.units: dict[int, Unit] = {}
+        self._at: dict[tuple[str, str | None], dict[int, Unit]] = {}  # (zone, bin) -> units
+        self._n: dict[tuple[str, str], int] = {}  # (gtin, zone) -> units
         self._next_uid = 1
         self._next_serial: dict[str, int] = {}
         self._txn = 0
         self._lot_no = 0
+        self._orders = 0
+        self._rounds = 0
         self._sold: list[int] = []  # uids sold, candidates for returns
+        self._queue: list[tuple[datetime, int, int, object]] = []
+        self._seq = itertools.count()
         self._plan_bins(products)
         self._stock_opening()
-        self._next_event_at = self.start + self._gap()
+        self._schedule_first()
 
     # --- construction -------------------------------------------------------------------
 
@@ -234,6 +334,9 @@ class StoreWorld:
             bin_id = f"{aisle}{shelf}-{position}"
             self.bins[bin_id] = Bin(bin_id, aisle, shelf, position, product.gtin, capacity,
                                     facings=1 + (product.size_mm[0] < 100), refill_at=max(1, capacity // 4))
+        self._home: dict[str, list[str]] = {}
+        for b in self.bins.values():
+            self._home.setdefault(b.gtin, []).append(b.id)
 
     def _new_lot(self, product: Product) -> tuple[str, date | None]:
         self._lot_no += 1
@@ -252,9 +355,19 @@ class StoreWorld:
             unit = Unit(self._next_uid, gtin, serial, lot, expiry, zone, bin_id,
                         tagged=self._rng.random() < self.config.tagged_share)
             self.units[unit.uid] = unit
+            self._at.setdefault((zone, bin_id), {})[unit.uid] = unit
+            self._n[(gtin, zone)] = self._n.get((gtin, zone), 0) + 1
             self._next_uid += 1
             made.append(unit)
         return made
+
+    def _move(self, unit: Unit, zone: str, bin_id: str | None = None) -> None:
+        """The only way a unit changes place (keeps the per-place index true)."""
+        del self._at[(unit.zone, unit.bin)][unit.uid]
+        self._n[(unit.gtin, unit.zone)] -= 1
+        unit.zone, unit.bin = zone, bin_id
+        self._at.setdefault((zone, bin_id), {})[unit.uid] = unit
+        self._n[(unit.gtin, zone)] = self._n.get((unit.gtin, zone), 0) + 1
 
     def _stock_opening(self) -> None:
         lo, hi = self.config.backroom_units
@@ -263,29 +376,56 @@ class StoreWorld:
             product = self.products[b.gtin]
             lot, expiry = self._new_lot(product)
             self._make_units(b.gtin, self._rng.randint(b.capacity // 2, b.capacity), lot, expiry, FLOOR, b.id)
-            if b.gtin not in stocked:
-                stocked.add(b.gtin)
-                lot, expiry = self._new_lot(product)
-                self._make_units(b.gtin, self._rng.randint(lo, hi), lot, expiry, BACKROOM, None)
+        for b in self.bins.values():
+            if b.gtin in stocked:
+                continue
+            stocked.add(b.gtin)
+            product = self.products[b.gtin]
+            lot, expiry = self._new_lot(product)
+            n = (max(0, self._target(b.gtin) - self.on_hand(b.gtin)) if self.config.replenish
+                 else self._rng.randint(lo, hi))
+            self._make_units(b.gtin, n, lot, expiry, BACKROOM, None)
 
     # --- truth --------------------------------------------------------------------------
 
     def bin_units(self, bin_id: str) -> list[Unit]:
-        return [u for u in self.units.values() if u.zone == FLOOR and u.bin == bin_id]
+        """Units lying on a bin (its own product and anything misplaced there)."""
+        return list(self._at.get((FLOOR, bin_id), {}).values())
 
     def zone_units(self, zone: str) -> list[Unit]:
-        return [u for u in self.units.values() if u.zone == zone]
+        return [u for (z, _), units in self._at.items() if z == zone for u in units.values()]
 
     def on_hand(self, gtin: str, zone: str | None = None) -> int:
+        """Units on the shelves (floor) and in the backroom; see `stock` for units in hands."""
         zones = (FLOOR, BACKROOM) if zone is None else (zone,)
-        return sum(1 for u in self.units.values() if u.gtin == gtin and u.zone in zones)
+        return sum(self._n.get((gtin, z), 0) for z in zones)
+
+    def stock(self, gtin: str) -> dict[str, int]:
+        """What the shop owns of a GTIN as its book should hold it: `floor` counts units on the
+        shelves, in baskets, picked for online orders and in the go-back tote (all unsold shop
+        stock in the sales area), `backroom` the rest."""
+        floor = sum(self._n.get((gtin, z), 0) for z in (FLOOR, *HELD))
+        back = self._n.get((gtin, BACKROOM), 0)
+        return {"floor": floor, "backroom": back, "on_hand": floor + back}
+
+    def snapshot(self) -> dict[tuple[str, str, str | None, str | None], int]:
+        """Ground truth at this instant: (gtin, zone, bin, lot) -> units, for every unit the shop
+        still owns (floor, backroom, basket, pickup, goback)."""
+        out: dict[tuple[str, str, str | None, str | None], int] = {}
+        for (zone, bin_id), units in self._at.items():
+            if zone in (SOLD, STOLEN):
+                continue
+            for u in units.values():
+                key = (u.gtin, zone, bin_id, u.lot)
+                out[key] = out.get(key, 0) + 1
+        return out
 
     def stock_by_lot(self) -> dict[tuple[str, str, str | None], int]:
         """(gtin, zone, lot) -> units, for floor and backroom."""
         out: dict[tuple[str, str, str | None], int] = {}
-        for u in self.units.values():
-            if u.zone in (FLOOR, BACKROOM):
-                key = (u.gtin, u.zone, u.lot)
+        for zone in (FLOOR, BACKROOM):
+            for u in self.zone_units(zone):
+                key = (u.gtin, zone, u.lot)
                 out[key] = out.get(key, 0) + 1
         return out
 
@@ -305,75 +445,236 @@ class StoreWorld:
         """(company prefix, item reference with indicator digit, serial) for an SGTIN-96 EPC."""
         return unit.gtin[1:8], unit.gtin[0] + unit.gtin[8:13], unit.serial
 
+    def daily_demand(self, gtin: str) -> float:
+        """Expected units of a GTIN picked by shoppers in one trading day (for replenishment)."""
+        c = self.config
+        hours = 24.0 if c.open_hours is None else c.open_hours[1] - c.open_hours[0]
+        weights = {b.id: self._weight(b) for b in self.bins.values()}
+        total = sum(weights.values())
+        per_trip = sum(_BINS_PER_TRIP) / len(_BINS_PER_TRIP)
+        return sum(c.shoppers_per_hour * hours * per_trip * weights[b] / total * self._mean_hand(gtin)
+                   for b in self._home.get(gtin, []))
+
+    def _target(self, gtin: str) -> int:
+        shelves = sum(self.bins[b].capacity for b in self._home.get(gtin, []))
+        return shelves + math.ceil(self.config.cover_days * self.daily_demand(gtin))
+
     # --- time ---------------------------------------------------------------------------
 
-    def _gap(self) -> timedelta:
+    def _push(self, at: datetime, what: int, payload: object = None) -> None:
+        heapq.heappush(self._queue, (at, next(self._seq), what, payload))
+
+    def _is_open(self, t: datetime) -> bool:
+        hours = self.config.open_hours
+        return hours is None or hours[0] <= t.hour + t.minute / 60 < hours[1]
+
+    def _next_open(self, t: datetime) -> datetime:
+        """The first instant at or after t when the shop is open."""
+        hours = self.config.open_hours
+        if hours is None or self._is_open(t):
+            return t
+        opening = t.replace(hour=hours[0], minute=0, second=0, microsecond=0)
+        return opening if opening > t else opening + timedelta(days=1)
+
+    def _later(self, t: datetime, per_hour: float, *, open_only: bool) -> datetime:
+        at = t + timedelta(seconds=self._rng.expovariate(per_hour / 3600.0))
+        if open_only and not self._is_open(at):
+            at = self._next_open(at) + timedelta(seconds=self._rng.expovariate(per_hour / 3600.0))
+        return at
+
+    def _schedule_first(self) -> None:
         c = self.config
-        rate_per_hour = c.shoppers_per_hour + c.returns_per_hour + c.deliveries_per_day / 24 + 4.0
-        return timedelta(seconds=self._rng.expovariate(rate_per_hour / 3600.0))
+        if c.shoppers_per_hour > 0:
+            self._push(self._later(self.start, c.shoppers_per_hour, open_only=True), _ARRIVE)
+        if c.returns_per_hour > 0:
+            self._push(self._later(self.start, c.returns_per_hour, open_only=True), _RETURN)
+        if c.staff_round_minutes > 0:
+            self._push(self._next_round(self.start), _ROUND)
+        else:
+            self._push(self._later(self.start, 4.0, open_only=True), _ROUND)
+        if c.replenish:
+            self._push(self._next_delivery(self.start), _DELIVERY)
+        elif c.deliveries_per_day > 0:
+            self._push(self._later(self.start, c.deliveries_per_day / 24, open_only=False), _DELIVERY)
+        if c.online_orders_per_hour > 0:
+            self._push(self._later(self.start, c.online_orders_per_hour, open_only=False), _ORDER)
+
+    def _next_round(self, t: datetime) -> datetime:
+        step = timedelta(minutes=self.config.staff_round_minutes)
+        day = t.replace(hour=0, minute=0, second=0, microsecond=0)
+        at = day + step * math.ceil((t - day) / step)
+        if at == t:
+            at += step
+        while not self._is_open(at):
+            at = self._next_open(at)
+            at = day + step * math.ceil((at - day) / step)
+            day = at.replace(hour=0, minute=0, second=0, microsecond=0)
+        return at
+
+    def _next_delivery(self, t: datetime) -> datetime:
+        """Deliveries arrive two hours before opening (07:00 for a 09:00 shop)."""
+        hour = max(0, (self.config.open_hours or (9, 21))[0] - 2)
+        at = t.replace(hour=hour, minute=0, second=0, microsecond=0)
+        return at if at > t else at + timedelta(days=1)
 
     def advance(self, to: datetime) -> list[Event]:
         """Run the shop until `to`; return what happened, in time order."""
         events: list[Event] = []
-        while self._next_event_at <= to:
-            self.now = self._next_event_at
-            events.extend(self._act())
-            self._next_event_at = self.now + self._gap()
+        while self._queue and self._queue[0][0] <= to:
+            at, _, what, payload = heapq.heappop(self._queue)
+            self.now = at
+            events.extend(self._act(what, payload))
         self.now = max(self.now, to)
         return events
 
-    def _act(self) -> list[Event]:
+    def _act(self, what: int, payload: Any) -> list[Event]:
         c = self.config
-        total = c.shoppers_per_hour + c.returns_per_hour + c.deliveries_per_day / 24 + 4.0
-        roll = self._rng.random() * total
-        if roll < c.shoppers_per_hour:
-            return self._shopper()
-        roll -= c.shoppers_per_hour
-        if roll < c.returns_per_hour:
+        if what == _ARRIVE:
+            self._push(self._later(self.now, c.shoppers_per_hour, open_only=True), _ARRIVE)
+            return self._arrive()
+        if what == _PICK:
+            return self._pick(payload)
+        if what == _PUT_BACK:
+            return self._put_back(payload)
+        if what == _LEAVE:
+            return self._leave(payload)
+        if what == _RETURN:
+            self._push(self._later(self.now, c.returns_per_hour, open_only=True), _RETURN)
             return self._return()
-        roll -= c.returns_per_hour
-        if roll < c.deliveries_per_day / 24:
+        if what == _ROUND:
+            if c.staff_round_minutes > 0:
+                self._push(self._next_round(self.now), _ROUND)
+            else:
+                self._push(self._later(self.now, 4.0, open_only=True), _ROUND)
+            return self._restock_round()
+        if what == _DELIVERY:
+            if c.replenish:
+                self._push(self._next_delivery(self.now), _DELIVERY)
+                return self._replenish()
+            self._push(self._later(self.now, c.deliveries_per_day / 24, open_only=False), _DELIVERY)
             return self._delivery()
-        return self._restock_round()
+        if what == _ORDER:
+            self._push(self._later(self.now, c.online_orders_per_hour, open_only=False), _ORDER)
+            return self._order()
+        if what == _ORDER_PICK:
+            return self._order_pick(*payload)
+        return self._collect(*payload)
 
     def _take(self, units: Iterable[Unit], n: int) -> list[Unit]:
         # Shoppers take from the front: oldest expiry first is what staff face up (FEFO).
         ordered = sorted(units, key=lambda u: (u.expiry or date.max, u.uid))
         return ordered[:n]
 
-    def _shopper(self) -> list[Event]:
+    # --- shoppers -----------------------------------------------------------------------
+
+    def _weight(self, b: Bin) -> float:
+        if not self.config.popularity:
+            return 1.0
+        return float((100.0 / self.products[b.gtin].unit_grams) ** 0.5)
+
+    def _hands(self, gtin: str) -> tuple[int, ...]:
+        if not self.config.popularity:
+            return (1, 1, 1, 2, 2, 3, 4)
+        package = self.products[gtin].package
+        return (1, 1, 2, 2, 3, 4, 6) if package in ("can", "pouch") else (
+            (1, 1, 1, 1, 2) if package == "bag" else (1, 1, 1, 2))
+
+    def _mean_hand(self, gtin: str) -> float:
+        hands = self._hands(gtin)
+        return sum(hands) / len(hands)
+
+    def _choose_bins(self, k: int) -> list[Bin]:
+        rng, pool = self._rng, list(self.bins.values())
+        if not self.config.popularity:
+            return rng.sample(pool, k=min(len(pool), k))
+        chosen: list[Bin] = []
+        for _ in range(min(len(pool), k)):
+            b = rng.choices(pool, weights=[self._weight(x) for x in pool])[0]
+            pool.remove(b)
+            chosen.append(b)
+        return chosen
+
+    def _other_bin(self, b: str) -> str:
+        return self._rng.choice([x for x in self.bins if x != b])
+
+    def _arrive(self) -> list[Event]:
+        """A shopper comes in: the whole trip is drawn now, and its steps are scheduled."""
         rng, c = self._rng, self.config
-        basket: list[tuple[Bin, list[Unit]]] = []
-        events: list[Event] = []
-        for b in rng.sample(list(self.bins.values()), k=min(len(self.bins), rng.choice((1, 1, 1, 2, 2, 3)))):
-            on_shelf = self.bin_units(b.id)
-            if not on_shelf:
-                continue
-            taken = self._take(on_shelf, min(len(on_shelf), rng.choice((1, 1, 1, 2, 2, 3, 4))))
-            for u in taken:
-                u.zone, u.bin = "basket", None
-            events.append(Pick(self.now, b.id, b.gtin, tuple(u.uid for u in taken)))
-            basket.append((b, taken))
-        paid: list[Unit] = []
-        for b, taken in basket:
+        trip_s = 0.0
+        if c.trip_minutes > 0:
+            trip_s = 60 * min(c.trip_max_minutes, max(1.0, rng.lognormvariate(math.log(c.trip_minutes), 0.5)))
+        queue_s = 60 * min(4 * c.queue_minutes, rng.expovariate(1 / c.queue_minutes)) if c.queue_minutes else 0.0
+        leave_at = self.now + timedelta(seconds=trip_s + queue_s)
+        hands: list[_Hand] = []
+        for b in self._choose_bins(rng.choice(_BINS_PER_TRIP)):
+            at = self.now + timedelta(seconds=rng.uniform(0, trip_s))
+            qty = rng.choice(self._hands(b.gtin))
             roll = rng.random()
+            back_at, where, fate = at, None, "buy"
             if roll < c.put_back:
-                if rng.random() < c.misplace and len(self.bins) > 1:
-                    where = rng.choice([x for x in self.bins if x != b.id])
-                else:
-                    where = b.id
-                for u in taken:
-                    u.zone, u.bin = FLOOR, where
-                events.append(PutBack(self.now, where, b.gtin, tuple(u.uid for u in taken), where != b.id))
+                fate = "put_back"
+                back_at = at + timedelta(seconds=rng.uniform(0, (leave_at - at).total_seconds() - queue_s))
+                where = self._other_bin(b.id) if rng.random() < c.misplace and len(self.bins) > 1 else b.id
             elif roll < c.put_back + c.theft:
-                for u in taken:
-                    u.zone = STOLEN
-                events.append(Theft(self.now, b.id, b.gtin, tuple(u.uid for u in taken)))
-            else:
-                paid.extend(taken)
+                fate = "theft"
+            elif roll < c.put_back + c.theft + c.abandon:
+                if rng.random() < 0.5:
+                    fate = "void"
+                else:
+                    fate = "dump"  # left on another shelf on the way to the till
+                    back_at = at + timedelta(seconds=rng.uniform(0, (leave_at - at).total_seconds() - queue_s))
+                    where = self._other_bin(b.id) if len(self.bins) > 1 else b.id
+            hands.append(_Hand(b.id, at, qty, fate, back_at, where))
+        trip = _Trip(hands, leave_at)
+        for hand in hands:
+            self._push(hand.at, _PICK, hand)
+            if hand.where is not None:
+                self._push(hand.back_at, _PUT_BACK, hand)
+        self._push(leave_at, _LEAVE, trip)
+        return []
+
+    def _pick(self, hand: _Hand) -> list[Event]:
+        b = self.bins[hand.bin]
+        on_shelf = [u for u in self.bin_units(b.id) if u.gtin == b.gtin]
+        hand.units = self._take(on_shelf, min(len(on_shelf), hand.qty))
+        if not hand.units:
+            return []
+        for u in hand.units:
+            self._move(u, BASKET)
+        return [Pick(self.now, b.id, b.gtin, tuple(u.uid for u in hand.units))]
+
+    def _put_back(self, hand: _Hand) -> list[Event]:
+        if not hand.units or hand.where is None:
+            return []
+        for u in hand.units:
+            self._move(u, FLOOR, hand.where)
+        gtin = self.bins[hand.bin].gtin
+        return [PutBack(self.now, hand.where, gtin, tuple(u.uid for u in hand.units), hand.where != hand.bin)]
+
+    def _leave(self, trip: _Trip) -> list[Event]:
+        events: list[Event] = []
+        paid: list[Unit] = []
+        voided: list[Unit] = []
+        for hand in trip.hands:
+            if not hand.units:
+                continue
+            if hand.fate == "theft":
+                for u in hand.units:
+                    self._move(u, STOLEN)
+                events.append(Theft(self.now, hand.bin, hand.units[0].gtin, tuple(u.uid for u in hand.units),
+                                    picked_at=hand.at))
+            elif hand.fate == "void":
+                voided.extend(hand.units)
+            elif hand.fate == "buy":
+                paid.extend(hand.units)
+        if voided:
+            for u in voided:
+                self._move(u, GOBACK)
+            self._txn += 1
+            events.append(Void(self.now, f"V{self._txn:06d}", self._lines(voided), tuple(u.uid for u in voided)))
         if paid:
             for u in paid:
-                u.zone = SOLD
+                self._move(u, SOLD)
                 self._sold.append(u.uid)
             self._txn += 1
             events.append(Sale(self.now, f"T{self._txn:06d}", self._lines(paid), tuple(u.uid for u in paid)))
@@ -391,9 +692,57 @@ class StoreWorld:
             return []
         uid = self._sold.pop(self._rng.randrange(len(self._sold)))
         unit = self.units[uid]
-        unit.zone, unit.bin = BACKROOM, None  # returns are checked in the backroom first
+        self._move(unit, BACKROOM)  # returns are checked in the backroom first
         self._txn += 1
         return [Return(self.now, f"R{self._txn:06d}", self._lines([unit]), (uid,))]
+
+    # --- online orders ------------------------------------------------------------------
+
+    def _order(self) -> list[Event]:
+        rng = self._rng
+        self._orders += 1
+        order = f"W{self._orders:06d}"
+        lines = tuple(SaleLine(b.gtin, rng.choice((1, 1, 2, 3)), None, None)
+                      for b in self._choose_bins(rng.choice((1, 1, 2))))
+        # Staff pick it 10-45 minutes later, once the shop is open.
+        pick_at = self._next_open(self.now + timedelta(minutes=rng.uniform(10, 45)))
+        if pick_at != self.now and not self._is_open(self.now):
+            pick_at += timedelta(minutes=rng.uniform(10, 45))
+        self._push(pick_at, _ORDER_PICK, (order, lines))
+        return [OnlineOrder(self.now, order, lines)]
+
+    def _order_pick(self, order: str, lines: tuple[SaleLine, ...]) -> list[Event]:
+        events: list[Event] = []
+        picked: list[Unit] = []
+        for line in lines:
+            need = line.qty
+            for bin_id in sorted(self._home.get(line.gtin, []), key=lambda x: -len(self.bin_units(x))):
+                on_shelf = [u for u in self.bin_units(bin_id) if u.gtin == line.gtin]
+                taken = self._take(on_shelf, min(need, len(on_shelf)))
+                if not taken:
+                    continue
+                for u in taken:
+                    self._move(u, PICKUP)
+                need -= len(taken)
+                picked.extend(taken)
+                events.append(Pick(self.now, bin_id, line.gtin, tuple(u.uid for u in taken), by="staff", order=order))
+                if not need:
+                    break
+        # The customer collects 1-8 hours later, in opening hours; what was short is not charged.
+        collect = self._next_open(self.now + timedelta(hours=self._rng.uniform(1, 8)))
+        self._push(collect, _COLLECT, (order, tuple(u.uid for u in picked)))
+        return events
+
+    def _collect(self, order: str, uids: tuple[int, ...]) -> list[Event]:
+        if not uids:
+            return []
+        units = [self.units[uid] for uid in uids]
+        for u in units:
+            self._move(u, SOLD)
+            self._sold.append(u.uid)
+        return [Sale(self.now, order, self._lines(units), uids)]
+
+    # --- staff --------------------------------------------------------------------------
 
     def _delivery(self) -> list[Event]:
         gtin = self._rng.choice(sorted({b.gtin for b in self.bins.values()}))
@@ -402,11 +751,28 @@ class StoreWorld:
         units = self._make_units(gtin, self._rng.randint(6, 24), lot, expiry, BACKROOM, None)
         return [Delivery(self.now, gtin, lot, expiry, tuple(u.uid for u in units))]
 
-    def _restock_round(self) -> list[Event]:
-        """Staff walk the aisles and fill every bin at or below its refill level."""
+    def _replenish(self) -> list[Event]:
+        """Before opening: each SKU below its target gets a delivery in whole cases of 6."""
         events: list[Event] = []
+        for gtin in sorted(self._home):
+            have = self.stock(gtin)["on_hand"]
+            short = self._target(gtin) - have
+            if short <= 0:
+                continue
+            lot, expiry = self._new_lot(self.products[gtin])
+            units = self._make_units(gtin, 6 * math.ceil(short / 6), lot, expiry, BACKROOM, None)
+            events.append(Delivery(self.now, gtin, lot, expiry, tuple(u.uid for u in units)))
+        return events
+
+    def _restock_round(self) -> list[Event]:
+        """Staff walk the aisles: every other round they first take misplaced units and the
+        go-back tote home, then they fill every bin at or below its refill level."""
+        events: list[Event] = []
+        self._rounds += 1
+        if self.config.tidy and self._rounds % 2 == 0:
+            events.extend(self._tidy())
         for b in self.bins.values():
-            on_shelf = self.bin_units(b.id)
+            on_shelf = [u for u in self.bin_units(b.id) if u.gtin == b.gtin]
             if len(on_shelf) > b.refill_at:
                 continue
             back = [u for u in self.zone_units(BACKROOM) if u.gtin == b.gtin]
@@ -414,6 +780,35 @@ class StoreWorld:
             if not moved:
                 continue
             for u in moved:
-                u.zone, u.bin = FLOOR, b.id
+                self._move(u, FLOOR, b.id)
             events.append(Restock(self.now, b.id, b.gtin, tuple(u.uid for u in moved)))
         return events
+
+    def _tidy(self) -> list[Event]:
+        events: list[Event] = []
+        stray: dict[str, list[Unit]] = {}
+        for b in self.bins.values():
+            foreign: dict[str, list[Unit]] = {}
+            for u in self.bin_units(b.id):
+                if u.gtin != b.gtin:
+                    foreign.setdefault(u.gtin, []).append(u)
+            for gtin, units in sorted(foreign.items()):
+                for u in units:
+                    self._move(u, GOBACK)  # in the staff member's hands on the way home
+                events.append(Pick(self.now, b.id, gtin, tuple(u.uid for u in units), by="staff"))
+        for u in self.zone_units(GOBACK):
+            stray.setdefault(u.gtin, []).append(u)
+        for gtin, units in sorted(stray.items()):
+            homes = self._home.get(gtin)
+            if not homes:
+                for u in units:
+                    self._move(u, BACKROOM)
+                continue
+            home = homes[0]
+            for u in units:
+                self._move(u, FLOOR, home)
+            events.append(PutBack(self.now, home, gtin, tuple(u.uid for u in units), False, by="staff"))
+        return events
+
+
+_BINS_PER_TRIP: Final = (1, 1, 1, 2, 2, 3)
