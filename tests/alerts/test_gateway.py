@@ -4,9 +4,7 @@ json:// to a local receiver, the staff page's HTTP API, the `alerts` topic on a 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import threading
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -16,13 +14,10 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from edge import contract
 from firmware_sim import procs
-from firmware_sim.weight_shelf import ShelfSim, print_config
+from tests.alerts.gateway import POS, PRODUCT, shelf_sim, store_config
 from tests.alerts.receiver import Receiver
-from tests.integration.conftest import POS, until
+from tests.integration.conftest import until
 from tests.support.services import Mosquitto, free_port
-
-SKU = "00950123456789"
-PRODUCT = "Royal Canin Indoor 2 kg"
 
 
 class Topic:
@@ -53,40 +48,6 @@ class Topic:
         self.client.loop_stop()
 
 
-@contextlib.asynccontextmanager
-async def shelf_sim() -> AsyncIterator[tuple[ShelfSim, int]]:
-    sim = ShelfSim("dini-dgt4x", seed=5)
-    sim.add_bin("A1-1", SKU, 400.0, 5)
-    port = await sim.serve_tcp()
-    try:
-        yield sim, port
-    finally:
-        await sim.close()
-
-
-def store_config(tmp_path: Path, broker: Mosquitto, http_port: int, sim: ShelfSim, sim_port: int,
-                 receiver_port: int) -> Path:
-    path = procs.gateway_config(tmp_path, "sh-0077", broker.url, POS, http_port, status_interval=1.0)
-    shelf = print_config(sim, f"127.0.0.1:{sim_port}", rtu=False)
-    path.write_text(path.read_text() + "\n" + shelf + f"""
-[shelf.detector]
-window_s = 0.5
-settle_s = 0.2
-
-[alerts]
-timezone = "Asia/Shanghai"
-staff = ["json://127.0.0.1:{receiver_port}/staff"]
-manager = ["json://127.0.0.1:{receiver_port}/manager"]
-escalate_after_s = 3600
-tick_s = 0.2
-
-[alerts.bins.A1-1]
-product = "{PRODUCT}"
-refill_at = 1
-""")
-    return path
-
-
 async def get_json(session: aiohttp.ClientSession, url: str) -> Any:
     async with session.get(url) as r:
         assert r.status == 200, await r.text()
@@ -109,7 +70,7 @@ async def test_gateway_alerts_once_acknowledged_on_staff_page_resolved_and_durab
     base = f"http://127.0.0.1:{http_port}"
     topic = Topic(broker, contract.gateway_topic("sh-0077", "gw-1", contract.Stream.ALERTS))
     async with Receiver() as rx, shelf_sim() as (sim, sim_port), aiohttp.ClientSession() as session:
-        config = store_config(tmp_path, broker, http_port, sim, sim_port, rx.port)
+        config = store_config(tmp_path, "sh-0077", broker.url, http_port, sim, sim_port, rx.port)
         # The simulator answers from this event loop: start and stop the gateway off the loop.
         gw = await asyncio.to_thread(procs.gateway, config, http_port, "gateway-sh-0077")
         try:
