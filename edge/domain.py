@@ -1,7 +1,8 @@
 """Observation values the reconciler consumes (ARCHITECTURE §7). Pure values, no I/O.
 
 Device adapters turn their own events (edge/shelf_events.WeightEvent and UnexplainedWeight, POS
-lines) into these; the reconciler never sees a device type, so it can be tested on tables.
+lines, online orders) into these; the reconciler never sees a device type, so it can be tested on
+tables.
 """
 
 from __future__ import annotations
@@ -12,16 +13,19 @@ from datetime import datetime
 
 @dataclass(frozen=True, slots=True)
 class BinInfo:
-    """Planogram: which SKU a bin holds and what one unit weighs."""
+    """Planogram: which SKU a bin holds, what one unit weighs, and (if known) the level at or
+    below which staff refill it — a rise on a fuller bin is not a refill."""
 
     bin: str
     sku: str
     unit_g: float
+    refill_at: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class PosLine:
-    """One POS line: kind "sale" or "return"; qty is a positive count (POS is the authority)."""
+    """One POS line: kind "sale", "return" or "void" (scanned, then taken off the bill: the units
+    stay in the shop, in the go-back tote); qty is a positive count (POS is the authority)."""
 
     at: datetime
     txn: str
@@ -32,12 +36,35 @@ class PosLine:
 
 
 @dataclass(frozen=True, slots=True)
+class OrderLine:
+    """One line of an online order for pickup, scanned as picked by staff on their handheld: the
+    units wait at the counter; the customer pays when they collect (a POS sale, txn = order)."""
+
+    at: datetime
+    order: str
+    line: int
+    sku: str
+    qty: int
+
+
+@dataclass(frozen=True, slots=True)
 class BinChange:
-    """A weight change explained by whole units (shelf_events.WeightEvent): delta < 0 is a pick."""
+    """A weight change explained by whole units (shelf_events.WeightEvent): delta < 0 is a pick.
+    `count` is the detector's count after it; `delta_g` the grams, when known."""
 
     at: datetime
     bin: str
     delta: int
+    count: int
+    delta_g: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BinLevel:
+    """A bin's first trusted level (the detector's count at its first stable reading)."""
+
+    at: datetime
+    bin: str
     count: int
 
 
@@ -50,4 +77,15 @@ class OddWeight:
     delta_g: float
 
 
-Observation = PosLine | BinChange | OddWeight
+@dataclass(frozen=True, slots=True)
+class ZoneCount:
+    """An absolute count booked elsewhere (the opening stocktake, an RFID count): the reconciler's
+    idea of the book's floor figure starts from it."""
+
+    at: datetime
+    sku: str
+    zone: str
+    qty: int
+
+
+Observation = PosLine | OrderLine | BinChange | BinLevel | OddWeight | ZoneCount

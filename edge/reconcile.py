@@ -2,13 +2,29 @@
 
 - POS is the authority for sales: every sale line becomes a `sale` delta at once; a weight pick
   of the same SKU within `window` confirms it (confidence 1.0, else 0.9 and no pick evidence).
-- A pick that no sale claims within `window`, and that no put-back undid, is `shrink`
-  (the bin stayed low), emitted by `tick(now)` — there is no clock in here.
-- A rise on a bin equal to a pending pick of that bin is a put-back (no delta); otherwise a
-  rise is a restock: a `move` backroom -> floor.
+  A sale whose txn is an online order is the customer collecting: the staff pick was claimed
+  by the order line when it was scanned, so it is not matched again.
+- An online order line scanned as picked by staff claims a pick like a sale; the units wait at
+  the pickup counter, and the customer's payment later is the sale.
+- A void line (scanned, then taken off the bill) claims a pick like a sale, but the units went
+  to the go-back tote: no stock change, and the staff's later reshelving rise is expected.
+- A pick that nothing claims within `window`, and that no put-back undid, is `shrink` (the bin
+  stayed low), emitted by `tick(now)` — there is no clock in here. If the sale for it comes
+  after all (a shopper slower than the window), the shrink is retracted with an `adjust`.
+- A rise on a bin equal to a pending pick of that bin is a put-back (no delta); one that matches
+  expected go-backs of the bin's SKU is staff reshelving (no delta); one whose grams are whole
+  units of another SKU's pending pick is a misplacement; any other rise is a restock: a `move`
+  backroom -> floor.
 - An unexplained weight that is a whole number of units of another SKU with a pending pick is a
-  misplacement: the pick is settled (no shrink, no stock change — both units stay on the floor)
-  and a `Misplacement` finding is returned for the shelf view.
+  misplacement: the pick is settled (no shrink, no stock change — the units stay on the floor)
+  and a `Misplacement` finding is returned for the shelf view. Staff taking it home later is a
+  fall on the foreign bin and a rise on the home bin: neither changes stock.
+- When the scales and the book disagree beyond doubt — every bin of a SKU has a trusted count,
+  nothing about the SKU is pending (no open pick, sale, void, go-back or misplacement),
+  and the bins' total differs from the book's floor figure for `settle` — the reconciler emits an
+  absolute `count` for the floor. Its floor figure is the last ZoneCount plus every floor delta it
+  emitted itself (every floor movement comes from here).
+
 Delta ids are derived from the evidence (uuid5), so replaying the same observations yields the
 same deltas and the ledger's idempotency makes a replay change nothing.
 """
@@ -21,10 +37,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from edge.contract import Kind, Source, StockDelta, Zone
-from edge.domain import BinChange, BinInfo, Observation, OddWeight, PosLine
+from edge.domain import BinChange, BinInfo, BinLevel, Observation, OddWeight, OrderLine, PosLine, ZoneCount
 
 _NS = uuid.UUID("6f1d2c3e-0000-4000-8000-5e1f5c0a1e55")
-
 
 @dataclass(frozen=True, slots=True)
 class Misplacement:
@@ -43,18 +58,89 @@ class _Pick:
     qty: int  # units still unclaimed
 
 
+@dataclass(slots=True)
+class _Credit:
+    """A POS sale or void line, or an order line scanned as picked, that no pick matched yet."""
+
+    at: datetime
+    txn: str
+    line: int
+    kind: str
+    qty: int
+
+
+@dataclass(slots=True)
+class _Expect:
+    """Go-backs of a SKU on their way home (voided at the till, or lifted off a foreign bin)."""
+
+    at: datetime
+    qty: int
+
+
+@dataclass(slots=True)
+class _Stray:
+    """Units of `sku` lying on a foreign bin."""
+
+    at: datetime
+    bin: str
+    sku: str
+    qty: int
+    grams: float
+
+
+@dataclass(slots=True)
+class _Shrunk:
+    at: datetime  # the pick
+    sku: str
+    qty: int
+    id: str
+    until: datetime  # a late sale may still retract it until then
+
+
 @dataclass
 class Reconciler:
     bins: dict[str, BinInfo]
-    window: timedelta = timedelta(minutes=15)
+    window: timedelta = timedelta(minutes=25)
     tolerance: float = 0.2
+    settle: timedelta = timedelta(minutes=10)
+    hold: timedelta = timedelta(hours=24)  # how long go-backs and strays are awaited
+    counts: bool = True  # emit `count` corrections when the scales disagree with the book
+    latency: timedelta = timedelta(seconds=60)  # a weight event may trail the scan of its pick
+    match: float = 0.03  # grams of foreign units must be whole units within 3 % (unit spread 0.3 %)
     _picks: list[_Pick] = field(default_factory=list)
-    _credit: dict[str, list[tuple[datetime, int]]] = field(default_factory=dict)
+    _credit: dict[str, list[_Credit]] = field(default_factory=dict)
+    _held: dict[str, dict[str, int]] = field(default_factory=dict)  # order -> sku -> units picked
+    _goback: dict[str, list[_Expect]] = field(default_factory=dict)
+    _strays: list[_Stray] = field(default_factory=list)
+    _shrunk: list[_Shrunk] = field(default_factory=list)
+    _floor: dict[str, int] = field(default_factory=dict)  # the book's floor figure per SKU
+    _level: dict[str, int] = field(default_factory=dict)  # detector count per bin
+    _disagree: dict[str, datetime] = field(default_factory=dict)
     _seen: set[tuple[object, ...]] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self._unit = {b.sku: b.unit_g for b in self.bins.values()}
+        self._bins_of: dict[str, list[str]] = {}
+        for b in self.bins.values():
+            self._bins_of.setdefault(b.sku, []).append(b.bin)
+
+    # --- output -------------------------------------------------------------------------
 
     def _delta(self, key: tuple[object, ...], **kw: object) -> StockDelta:
         did = str(uuid.uuid5(_NS, repr(key)))
-        return StockDelta(id=did, seq=0, **kw)  # type: ignore[arg-type]
+        d = StockDelta(id=did, seq=0, **kw)  # type: ignore[arg-type]
+        if d.zone is Zone.FLOOR:
+            if d.kind is Kind.COUNT:
+                self._floor[d.sku] = d.qty
+            elif d.sku in self._floor:
+                self._floor[d.sku] += d.qty
+        return d
+
+    def floor_figure(self, sku: str) -> int | None:
+        """The book's floor figure for a SKU as this reconciler has booked it (None: no count yet)."""
+        return self._floor.get(sku)
+
+    # --- observations -------------------------------------------------------------------
 
     def observe(self, obs: Observation) -> list[StockDelta | Misplacement]:
         # A POS line is identified by (txn, line): a resend with other content is the same line.
@@ -65,87 +151,265 @@ class Reconciler:
         self._seen.add(key)
         if isinstance(obs, PosLine):
             return self._pos(obs)
+        if isinstance(obs, OrderLine):
+            return self._order(obs)
         if isinstance(obs, BinChange):
-            return self._change(obs)
+            if obs.bin not in self.bins:
+                return []  # a bin the planogram does not know: nothing to reconcile against
+            self._level[obs.bin] = obs.count
+            return self._fall(obs) if obs.delta < 0 else self._rise(obs)
+        if isinstance(obs, BinLevel):
+            if obs.bin in self.bins:
+                self._level[obs.bin] = obs.count
+            return []
+        if isinstance(obs, ZoneCount):
+            if obs.zone == Zone.FLOOR.value:
+                self._floor[obs.sku] = obs.qty
+            return []
         return self._odd(obs)
+
+    def _match_picks(self, sku: str, at: datetime, qty: int,
+                     within: timedelta | None = None) -> tuple[int, list[dict[str, object]]]:
+        """Claim up to qty units of pending picks of a SKU made up to `within` (the window) before
+        the scan; returns what is left. A scan at the shelf (`within` short) takes the nearest."""
+        within = self.window if within is None else within
+        claimed: list[dict[str, object]] = []
+        # One hand's pick of exactly the scanned quantity first (oldest first), then any.
+        order = (sorted(self._picks, key=lambda p: abs(p.at - at)) if within < self.window
+                 else sorted(self._picks, key=lambda p: p.qty != qty))
+        for p in order:
+            if qty and p.sku == sku and p.qty and -self.latency <= at - p.at <= within:
+                k = min(qty, p.qty)
+                p.qty -= k
+                qty -= k
+                claimed.append({"bin": p.bin, "at": p.at.isoformat(), "qty": k})
+        self._picks = [p for p in self._picks if p.qty]
+        return qty, claimed
+
+    def _order(self, o: OrderLine) -> list[StockDelta | Misplacement]:
+        """Staff scanned a line of an online order as picked: the units wait for the customer."""
+        need, _ = self._match_picks(o.sku, o.at, o.qty, within=self.latency)
+        held = self._held.setdefault(o.order, {})
+        held[o.sku] = held.get(o.sku, 0) + o.qty - need
+        if need:
+            self._credit.setdefault(o.sku, []).append(_Credit(o.at, o.order, o.line, "order", need))
+        return []
 
     def _pos(self, o: PosLine) -> list[StockDelta | Misplacement]:
         if o.kind == "return":
             return [self._delta(("pos", o.txn, o.line), sku=o.sku, kind=Kind.RETURN, qty=o.qty,
                                 zone=Zone.BACKROOM, occurred_at=o.at, source=Source.POS, ref=o.txn,
                                 evidence={"pos": o.txn})]
-        need, claimed = o.qty, []
-        for p in self._picks:
-            if need and p.sku == o.sku and p.qty and abs(p.at - o.at) <= self.window:
-                k = min(need, p.qty)
-                p.qty -= k
-                need -= k
-                claimed.append({"bin": p.bin, "at": p.at.isoformat(), "qty": k})
-        self._picks = [p for p in self._picks if p.qty]
+        if o.kind == "void":
+            need, _ = self._match_picks(o.sku, o.at, o.qty)
+            if o.qty - need:
+                self._goback.setdefault(o.sku, []).append(_Expect(o.at, o.qty - need))
+            if need:
+                self._credit.setdefault(o.sku, []).append(_Credit(o.at, o.txn, o.line, "void", need))
+            return []
+        held = self._held.get(o.txn, {})
+        if held.get(o.sku):  # an online order collected: its staff pick was claimed by the order
+            k = min(held[o.sku], o.qty)
+            held[o.sku] -= k
+            return [self._delta(("pos", o.txn, o.line), sku=o.sku, kind=Kind.SALE, qty=-o.qty,
+                                zone=Zone.FLOOR, occurred_at=o.at, source=Source.POS, ref=o.txn,
+                                confidence=1.0 if k == o.qty else 0.9,
+                                evidence={"pos": o.txn, "order": o.txn, "picked": k})]
+        need, claimed = self._match_picks(o.sku, o.at, o.qty)
         if need:
-            self._credit.setdefault(o.sku, []).append((o.at, need))
+            self._credit.setdefault(o.sku, []).append(_Credit(o.at, o.txn, o.line, "sale", need))
         return [self._delta(("pos", o.txn, o.line), sku=o.sku, kind=Kind.SALE, qty=-o.qty, zone=Zone.FLOOR,
                             occurred_at=o.at, source=Source.POS, ref=o.txn,
                             confidence=1.0 if not need else 0.9,
                             evidence={"pos": o.txn, "picks": claimed})]
 
-    def _change(self, o: BinChange) -> list[StockDelta | Misplacement]:
-        info = self.bins[o.bin]
-        if o.delta < 0:
-            n = -o.delta
-            credits = self._credit.get(info.sku, [])
-            while n and credits:
-                at, k = credits[0]
-                if o.at - at > self.window:
-                    credits.pop(0)
-                    continue
-                used = min(k, n)
-                n -= used
-                credits[0] = (at, k - used)
-                if credits[0][1] == 0:
-                    credits.pop(0)
-            if n:
-                self._picks.append(_Pick(o.at, o.bin, info.sku, n))
-            return []
-        n = o.delta
-        # A put-back returns what one hand took: it undoes a pending pick of this bin of exactly that
-        # size. Any other rise is staff filling the bin, which must not hide a theft before it.
-        for p in reversed(self._picks):
-            if p.bin == o.bin and p.qty == n:
-                self._picks.remove(p)
+    def _grams(self, o: BinChange) -> float:
+        return o.delta_g if o.delta_g is not None else o.delta * self.bins[o.bin].unit_g
+
+    def _foreign(self, grams: float, home_sku: str | None, bin_id: str) -> tuple[_Pick, int] | None:
+        """The pending pick of another SKU and bin whose units `grams` is a whole number of, the
+        closest fit within `match` (several SKUs weigh nearly the same: 1.5, 1.6, 1.8, 2 kg)."""
+        best: tuple[tuple[float, bool], _Pick, int] | None = None
+        for p in self._picks:
+            if p.sku == home_sku or p.bin == bin_id:
+                continue
+            unit = self._unit[p.sku]
+            k = round(grams / unit)
+            miss = abs(grams - k * unit) / (k * unit) if k > 0 else 1.0
+            rank = (round(miss, 3), p.qty != k)  # then a hand of exactly that many
+            if 0 < k <= min(p.qty, 6) and miss <= self.match and (best is None or rank < best[0]):
+                best = (rank, p, k)
+        return None if best is None else (best[1], best[2])
+
+    def _take_stray(self, bin_id: str, grams: float, at: datetime) -> list[StockDelta | Misplacement] | None:
+        """Staff lifting misplaced units off a foreign bin: expected home, no stock change."""
+        for s in self._strays:
+            if s.bin == bin_id and abs(grams - s.grams) <= self.match * s.grams:
+                self._strays.remove(s)
+                self._goback.setdefault(s.sku, []).append(_Expect(at, s.qty))
                 return []
+        return None
+
+    def _fall(self, o: BinChange) -> list[StockDelta | Misplacement]:
+        info = self.bins[o.bin]
+        tidied = self._take_stray(o.bin, -self._grams(o), o.at)
+        if tidied is not None:
+            return tidied
+        n = -o.delta
+        credits = self._credit.get(info.sku, [])
+        while n and credits:
+            c = credits[0]
+            if o.at - c.at > self.latency:
+                break  # this pick came after the scan: not the scanned one (tick() settles it)
+            used = min(c.qty, n)
+            n -= used
+            c.qty -= used
+            if c.kind == "void":
+                self._goback.setdefault(info.sku, []).append(_Expect(o.at, used))
+            elif c.kind == "order":
+                held = self._held.setdefault(c.txn, {})
+                held[info.sku] = held.get(info.sku, 0) + used
+            if c.qty == 0:
+                credits.pop(0)
+        if n:
+            self._picks.append(_Pick(o.at, o.bin, info.sku, n))
+        return []
+
+    def _rise(self, o: BinChange) -> list[StockDelta | Misplacement]:
+        info = self.bins[o.bin]
+        n = o.delta
+        # Units staff just lifted off a foreign bin, laid on their home bin in the same round.
+        n = self._home_goback(info.sku, n, o.at, fresh=True)
+        # A put-back returns what one hand took: it undoes a pending pick of exactly that size and
+        # weight, of this bin first, else of the SKU's other bin (shoppers mix up twin bins).
+        # Any other rise is staff, which must not hide a theft before it.
+        own = abs(self._grams(o) - n * info.unit_g) <= self.match * n * info.unit_g
+        same = sorted((p for p in reversed(self._picks) if p.sku == info.sku and p.qty == n and own),
+                      key=lambda p: p.bin != o.bin)
+        if same and same[0].bin == o.bin:
+            self._picks.remove(same[0])
+            return []
+        # Go-backs of this SKU (voided at the till) coming home: staff reshelve them on their
+        # rounds, often with a refill of the same bin in the same moment.
+        n = self._home_goback(info.sku, n, o.at, fresh=False)
+        if not n:
+            return []
+        if same and n == same[0].qty:
+            self._picks.remove(same[0])
+            return []
+        # A few units of another SKU someone picked, laid on the wrong bin — unless the bin was low
+        # enough to be refilled (a refill of light units can weigh what a foreign bag weighs).
+        grams = self._grams(o) * n / o.delta
+        before = o.count - o.delta
+        refill = n > 6 if info.refill_at is None else before <= info.refill_at
+        found = None if refill else self._foreign(grams, info.sku, o.bin)
+        if found:
+            return self._misplaced(found[0], found[1], o.bin, o.at, grams)
         return [self._delta(("rise", o.bin, o.at), sku=info.sku, kind=Kind.MOVE, qty=n, zone=Zone.FLOOR,
                             from_zone=Zone.BACKROOM, occurred_at=o.at, source=Source.WEIGHT, bin=o.bin,
                             confidence=0.9, evidence={"bin": o.bin, "delta": o.delta, "count": o.count})]
 
+    def _home_goback(self, sku: str, n: int, at: datetime, *, fresh: bool) -> int:
+        """Take up to n units of expected go-backs of a SKU (only those lifted within `latency`
+        if `fresh`); returns what is left of n."""
+        for g in self._goback.get(sku, []):
+            if n and g.qty and (not fresh or at - g.at <= self.latency):
+                k = min(n, g.qty)
+                n -= k
+                g.qty -= k
+        self._goback[sku] = [g for g in self._goback.get(sku, []) if g.qty]
+        return n
+
+    def _misplaced(self, p: _Pick, k: int, bin_id: str, at: datetime,
+                   grams: float) -> list[StockDelta | Misplacement]:
+        p.qty -= k
+        self._picks = [q for q in self._picks if q.qty]
+        self._strays.append(_Stray(at, bin_id, p.sku, k, grams))
+        return [Misplacement(at, bin_id, p.sku, k, p.bin)]
+
     def _odd(self, o: OddWeight) -> list[StockDelta | Misplacement]:
-        if o.delta_g <= 0:
+        if o.bin not in self.bins:
             return []
-        for p in self._picks:
-            unit = next(b.unit_g for b in self.bins.values() if b.sku == p.sku)
-            k = round(o.delta_g / unit)
-            if p.bin != o.bin and 0 < k <= p.qty and abs(o.delta_g - k * unit) <= self.tolerance * unit:
-                p.qty -= k
-                self._picks = [q for q in self._picks if q.qty]
-                return [Misplacement(o.at, o.bin, p.sku, k, p.bin)]
-        return []
+        if o.delta_g < 0:
+            return self._take_stray(o.bin, -o.delta_g, o.at) or []
+        found = self._foreign(o.delta_g, None, o.bin)
+        return self._misplaced(found[0], found[1], o.bin, o.at, o.delta_g) if found else []
+
+    # --- time ---------------------------------------------------------------------------
 
     def tick(self, now: datetime) -> list[StockDelta | Misplacement]:
-        """Close every pick whose window has passed unclaimed: the bin stayed low -> shrink."""
+        """Close what the clock settles: unclaimed picks become shrink, late sales retract it,
+        stale expectations lapse, and lasting disagreements with the scales become counts."""
         out: list[StockDelta | Misplacement] = []
         keep = []
         for p in self._picks:
             if now - p.at <= self.window:
                 keep.append(p)
                 continue
-            out.append(self._delta(("shrink", p.bin, p.at, p.qty), sku=p.sku, kind=Kind.SHRINK, qty=-p.qty,
-                                   zone=Zone.FLOOR, occurred_at=p.at, source=Source.FUSION, bin=p.bin,
-                                   confidence=0.9,
-                                   evidence={"bin": p.bin, "pick_at": p.at.isoformat(), "qty": p.qty,
-                                             "window_s": self.window.total_seconds(),
-                                             "detected_at": now.isoformat()}))
+            d = self._delta(("shrink", p.bin, p.at, p.qty), sku=p.sku, kind=Kind.SHRINK, qty=-p.qty,
+                            zone=Zone.FLOOR, occurred_at=p.at, source=Source.FUSION, bin=p.bin,
+                            confidence=0.9,
+                            evidence={"bin": p.bin, "pick_at": p.at.isoformat(), "qty": p.qty,
+                                      "window_s": self.window.total_seconds(),
+                                      "detected_at": now.isoformat()})
+            out.append(d)
+            self._shrunk.append(_Shrunk(p.at, p.sku, p.qty, d.id, now + 2 * self.window))
         self._picks = keep
+        for sku, credits in self._credit.items():
+            for c in [c for c in credits if now - c.at > self.window]:
+                credits.remove(c)
+                if c.kind == "sale":
+                    out.extend(self._retract(sku, c))
+        self._shrunk = [s for s in self._shrunk if s.until >= now]
+        for sku in self._goback:
+            self._goback[sku] = [g for g in self._goback[sku] if now - g.at <= self.hold]
+        self._strays = [s for s in self._strays if now - s.at <= self.hold]
+        for sku in self._bins_of:
+            out.extend(self._check_count(sku, now))
         return out
+
+    def _retract(self, sku: str, c: _Credit) -> list[StockDelta | Misplacement]:
+        """A sale no pick matched: if a shrink of the SKU was booked for a pick shortly before it,
+        that pick was this sale's, only slower than the window."""
+        out: list[StockDelta | Misplacement] = []
+        need = c.qty
+        for s in self._shrunk:
+            if need and s.sku == sku and s.qty and c.at - 2 * self.window <= s.at <= c.at:
+                k = min(need, s.qty)
+                s.qty -= k
+                need -= k
+                out.append(self._delta(("retract", s.id, c.txn, c.line), sku=sku, kind=Kind.ADJUST, qty=k,
+                                       zone=Zone.FLOOR, occurred_at=s.at, source=Source.FUSION,
+                                       confidence=0.9, ref=c.txn,
+                                       evidence={"retracts": s.id, "pos": c.txn, "qty": k}))
+        return out
+
+    def _check_count(self, sku: str, now: datetime) -> list[StockDelta | Misplacement]:
+        book = self._floor.get(sku)
+        bins = self._bins_of[sku]
+        if not self.counts or book is None or any(b not in self._level for b in bins) or not self._quiet(sku):
+            self._disagree.pop(sku, None)
+            return []
+        held = sum(h.get(sku, 0) for h in self._held.values()) + sum(
+            g.qty for g in self._goback.get(sku, []))
+        seen = sum(self._level[b] for b in bins)
+        if seen + held == book:
+            self._disagree.pop(sku, None)
+            return []
+        since = self._disagree.setdefault(sku, now)
+        if now - since < self.settle:
+            return []
+        del self._disagree[sku]
+        return [self._delta(("count", sku, now), sku=sku, kind=Kind.COUNT, qty=max(0, seen + held),
+                            zone=Zone.FLOOR, occurred_at=now, source=Source.WEIGHT, confidence=0.8,
+                            evidence={"bins": {b: self._level[b] for b in bins}, "held": held,
+                                      "book": book, "since": since.isoformat()})]
+
+    def _quiet(self, sku: str) -> bool:
+        bins = set(self._bins_of[sku])
+        return not (any(p.sku == sku for p in self._picks) or self._credit.get(sku)
+                    or self._goback.get(sku)
+                    or any(s.sku == sku or s.bin in bins for s in self._strays))
 
     def run(self, observations: Iterable[Observation]) -> list[StockDelta | Misplacement]:
         out: list[StockDelta | Misplacement] = []

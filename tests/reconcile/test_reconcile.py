@@ -35,7 +35,7 @@ def test_sale_confirmed_by_pick_is_one_sale_and_no_shrink() -> None:
 
 
 def test_pick_without_sale_after_window_is_shrink_with_evidence() -> None:
-    r = Reconciler(BINS)
+    r = Reconciler(BINS, window=timedelta(minutes=15))
     assert r.run([BinChange(m(0), "A1-2", -1, 9)]) == []
     assert r.tick(m(10)) == []  # window still open
     out = r.tick(m(16))

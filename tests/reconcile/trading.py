@@ -1,0 +1,475 @@
+"""Days of trading in simulated time, through the shelves' physics, the reconciler and the ledger.
+
+Shared by tests/reconcile/test_trading.py (a short run) and `shelfsync bench accuracy` (a week).
+
+- The world: firmware_sim.world with `WorldConfig.trading()` (shoppers who pick, pay after their
+  trip, put back, misplace, abandon and steal; staff rounds, tidying, nightly deliveries with
+  lots; online orders picked in store).
+- The shelves: one firmware_sim.loadcell.LoadCell per bin (noise, settling, a hand in the bin,
+  drift, creep, temperature, bumps and leans; each unit its own weight within 0.3 %), sampled at
+  10 Hz and fed to the real edge.shelf_events.BinDetector. Only the seconds around a change,
+  bump or lean are sampled (an idle bin's samples change nothing but drift, which the detector
+  re-baselines on the next stable level); `physics="ideal"` skips the cells and turns each load
+  change into the observation a perfect detector would make.
+- POS: sale, void and return lines, online order lines; deliveries are booked as receipts with
+  their lot and expiry (the delivery note), the opening stock as counts (the opening stocktake).
+- The book: edge.reconcile.Reconciler's deltas applied with cloud.db.ledger's SkuBook/replay.
+- The POS-only baseline: the same opening counts, receipts, sales and returns, nothing else.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from cloud.db.ledger import Move, SkuBook, replay
+from edge.contract import Kind, Source, StockDelta, Zone
+from edge.domain import BinChange, BinInfo, BinLevel, Observation, OddWeight, OrderLine, PosLine, ZoneCount
+from edge.reconcile import Misplacement, Reconciler
+from edge.shelf_events import BinDetector, DetectorConfig, UnexplainedWeight, WeightEvent
+from firmware_sim.loadcell import CellSpec, LoadCell
+from firmware_sim.world import (
+    FLOOR,
+    Delivery,
+    OnlineOrder,
+    Pick,
+    PutBack,
+    Restock,
+    Return,
+    Sale,
+    StoreWorld,
+    Theft,
+    Void,
+    WorldConfig,
+)
+
+START = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)  # a Monday, midnight: the shop opens at 09:00
+HZ = 10.0
+STEP = timedelta(minutes=1)
+SAMPLE_EVERY = timedelta(minutes=15)
+MATCH_S = 25 * 60  # a shrink belongs to a theft of its SKU picked within the window of its pick
+LEAD_S, TAIL_S = 3.0, 9.0  # sampled before a change and after the hand leaves
+
+
+@dataclass
+class _Bin:
+    id: str
+    sku: str
+    unit_g: float
+    cell: LoadCell
+    det: BinDetector
+    sampled_to: float
+    active_to: float = 0.0
+
+
+class Shelves:
+    """Every scaled bin of the world: its load cell and the real detector."""
+
+    def __init__(self, world: StoreWorld, seed: int, physics: str, bumps_per_hour: float = 2.0,
+                 leans_per_hour: float = 1.0) -> None:
+        self.world, self.physics = world, physics
+        self.rng = random.Random(f"shelves:{seed}")
+        self.bumps_per_hour, self.leans_per_hour = bumps_per_hour, leans_per_hour
+        self._weights: dict[int, float] = {}
+        self.samples = 0
+        self.spec = CellSpec()
+        t0 = world.start.timestamp()
+        self.bins: dict[str, _Bin] = {}
+        self.loads: dict[str, float] = {}
+        for i, b in enumerate(world.bins.values()):
+            unit = world.products[b.gtin].unit_grams
+            cell = LoadCell(self.spec, seed=seed * 1000 + i, t0=t0)
+            cell.set_load(t0, self.load(b.id), hand_s=0.0)
+            cell.fold(t0 + 1e9)
+            self.bins[b.id] = _Bin(b.id, b.gtin, unit, cell,
+                                   BinDetector(b.id, b.gtin, unit, self.spec.dead_load_g, DetectorConfig()),
+                                   sampled_to=t0, active_to=t0 + LEAD_S)
+            self.loads[b.id] = self.load(b.id)
+
+    def unit_weight(self, uid: int, gtin: str) -> float:
+        if uid not in self._weights:
+            nominal = self.world.products[gtin].unit_grams
+            self._weights[uid] = nominal * (1 + random.Random(f"unit:{uid}").gauss(0, 0.003))
+        return self._weights[uid]
+
+    def load(self, bin_id: str) -> float:
+        return sum(self.unit_weight(u.uid, u.gtin) for u in self.world.bin_units(bin_id))
+
+    def opening(self) -> list[Observation]:
+        """The first trusted level of every bin."""
+        out: list[Observation] = []
+        for b in self.bins.values():
+            if self.physics == "ideal":
+                count = round(self.loads[b.id] / b.unit_g)
+                out.append(BinLevel(self.world.start, b.id, count))
+                b.det.count = count
+            else:
+                out.extend(self._sample(b, b.active_to))
+                if b.det.count is not None:
+                    out.append(BinLevel(self.world.start, b.id, b.det.count))
+        return out
+
+    def changed(self, e: Pick | PutBack | Restock) -> list[Observation]:
+        """The world moved units on or off a bin: schedule that load change."""
+        b = self.bins[e.bin]
+        grams = sum(self.unit_weight(uid, e.gtin) for uid in e.uids)
+        delta = -grams if isinstance(e, Pick) else grams
+        self.loads[e.bin] += delta
+        at = e.at
+        if self.physics == "ideal":
+            return self._ideal(b, at, delta)
+        t = at.timestamp()
+        self._wake(b, t)
+        step = b.cell.change(t, delta)
+        b.active_to = max(b.active_to, step.end + TAIL_S)
+        return []
+
+    def _ideal(self, b: _Bin, at: datetime, delta: float) -> list[Observation]:
+        if abs(delta) < 1e-6:
+            return []
+        k = round(delta / b.unit_g)
+        assert b.det.count is not None
+        if k and abs(delta - k * b.unit_g) <= 0.2 * b.unit_g and b.det.count + k >= 0:
+            b.det.count += k
+            return [BinChange(at, b.id, k, b.det.count, delta)]
+        return [OddWeight(at, b.id, delta)]
+
+    def _wake(self, b: _Bin, t: float) -> None:
+        if b.active_to < t - LEAD_S:
+            b.sampled_to = max(b.sampled_to, t - LEAD_S)
+        b.active_to = max(b.active_to, t)
+
+    def disturb(self, now: float, dt_s: float) -> None:
+        """Bumps and leans on idle moments, as on a real shop floor."""
+        if self.physics == "ideal":
+            return
+        for b in self.bins.values():
+            if self.rng.random() < self.bumps_per_hour * dt_s / 3600:
+                at = now - self.rng.uniform(0, dt_s)
+                if at > b.active_to:
+                    self._wake(b, at)
+                    b.cell.bump(at)
+                    b.active_to = at + 6.0
+            if self.rng.random() < self.leans_per_hour * dt_s / 3600:
+                at = now - self.rng.uniform(0, dt_s)
+                if at > b.active_to:
+                    self._wake(b, at)
+                    lean = b.cell.lean(at, self.rng.uniform(0.5, 2.5), self.rng.uniform(100, 2000))
+                    b.active_to = at + lean.duration_s + TAIL_S
+
+    def sample_to(self, now: float) -> list[Observation]:
+        out: list[Observation] = []
+        if self.physics == "ideal":
+            return out
+        for b in self.bins.values():
+            out.extend(self._sample(b, now))
+            b.cell.fold(now)
+        out.sort(key=lambda o: o.at)
+        return out
+
+    def _sample(self, b: _Bin, now: float) -> list[Observation]:
+        end = min(now, b.active_to)
+        if end <= b.sampled_to:
+            return []
+        first = math.floor(b.sampled_to * HZ + 1) / HZ
+        ts = np.arange(first, end + 1e-9, 1 / HZ)
+        if len(ts) == 0:
+            return []
+        b.sampled_to = float(ts[-1])
+        # The module's own motion flag (LoadCell.stable): moved less than a band over the last
+        # second, judged on 6 readings 0.2 s apart; computed for the whole segment at once.
+        pre = np.arange(ts[0] - 1.0, ts[0] - 1e-9, 1 / HZ)
+        clean = np.asarray(b.cell.grams(np.concatenate([pre, ts])))
+        win = sliding_window_view(clean, 11)[:, ::2]
+        stable = (np.ptp(win, axis=1) < self.spec.motion_band_g)[-len(ts):]
+        noisy = np.round(clean[len(pre):] + b.cell._rng.normal(0.0, self.spec.noise_g, size=len(ts)))
+        self.samples += len(ts)
+        out: list[Observation] = []
+        for t, g, ok in zip(ts.tolist(), noisy.tolist(), stable.tolist(), strict=True):
+            ev = b.det.feed(t, g, ok)
+            if isinstance(ev, WeightEvent):
+                out.append(BinChange(ev.at, b.id, ev.delta_count, ev.count, ev.delta_g))
+            elif isinstance(ev, UnexplainedWeight):
+                out.append(OddWeight(ev.at, b.id, ev.delta_g))
+        return out
+
+
+@dataclass
+class Book:
+    """An in-process ledger: per SKU the movements and the balances they replay to."""
+
+    moves: dict[str, list[Move]] = field(default_factory=dict)
+    books: dict[str, SkuBook] = field(default_factory=dict)
+    _last: dict[str, tuple[datetime, str]] = field(default_factory=dict)
+    _ids: set[str] = field(default_factory=set)
+
+    def apply(self, d: StockDelta) -> None:
+        if d.id in self._ids:
+            return  # the ledger's idempotency
+        self._ids.add(d.id)
+        m = Move(d.id, d.kind.value, d.qty, d.zone.value, d.occurred_at, d.lot or "", d.expiry,
+                 d.from_zone.value if d.from_zone else None)
+        moves = self.moves.setdefault(d.sku, [])
+        moves.append(m)
+        last = self._last.get(d.sku)
+        if last is not None and m.order < last:
+            self.books[d.sku] = replay(moves)  # a late movement: replay the SKU (ledger semantics)
+        else:
+            self.books.setdefault(d.sku, SkuBook()).apply(m)
+            self._last[d.sku] = m.order
+        self._last[d.sku] = max(self._last.get(d.sku, m.order), m.order)
+
+    def on_hand(self, sku: str) -> int:
+        return self.books[sku].on_hand if sku in self.books else 0
+
+    def floor(self, sku: str) -> int:
+        return self.books[sku].zone_total(FLOOR) if sku in self.books else 0
+
+
+def _delta(key: str, **kw: Any) -> StockDelta:
+    return StockDelta(id=key, seq=0, **kw)
+
+
+@dataclass
+class Run:
+    """Everything a run saw, for scoring."""
+
+    days: float
+    samples: list[dict[str, Any]] = field(default_factory=list)  # one per SAMPLE_EVERY
+    thefts: list[Theft] = field(default_factory=list)
+    misplaced: list[PutBack] = field(default_factory=list)
+    deltas: list[StockDelta] = field(default_factory=list)
+    findings: list[Misplacement] = field(default_factory=list)
+    detected_at: dict[str, datetime] = field(default_factory=dict)  # shrink id -> emitted
+    events: int = 0
+    orders: int = 0
+    observations: int = 0
+    load_samples: int = 0
+    wall_s: float = 0.0
+    skus: int = 0
+    floor_mismatch: int = 0  # reconciler's floor figure != ledger's (must stay 0)
+
+
+def simulate(days: float, seed: int, theft: float, misplace: float, *, physics: str = "real",
+             store: str = "sh-0001", config: WorldConfig | None = None, counts: bool = True,
+             progress: Callable[[str], None] | None = None) -> Run:
+    """`misplace` is the share of picks put back on a wrong bin (the world's put-backs grow to
+    hold it if they must)."""
+    t_wall = time.perf_counter()
+    base = config or WorldConfig.trading()
+    put_back = max(base.put_back, misplace)
+    cfg = replace(base, theft=theft, put_back=put_back, misplace=misplace / put_back if put_back else 0.0)
+    world = StoreWorld(store=store, seed=seed, start=START, config=cfg)
+    shelves = Shelves(world, seed, physics)
+    rec = Reconciler({b.id: BinInfo(b.id, b.gtin, world.products[b.gtin].unit_grams, b.refill_at)
+                      for b in world.bins.values()}, counts=counts)
+    book, pos_only = Book(), Book()
+    run = Run(days, skus=len({b.gtin for b in world.bins.values()}))
+    skus = sorted({b.gtin for b in world.bins.values()})
+
+    # The opening stocktake: absolute counts per (SKU, zone, lot) in both books.
+    expiry = world.lot_expiry()
+    opening: list[Observation] = []
+    for (gtin, zone, lot), qty in sorted(world.stock_by_lot().items(), key=str):
+        d = _delta(f"open-{gtin}-{zone}-{lot}", sku=gtin, kind=Kind.COUNT, qty=qty, zone=Zone(zone),
+                   occurred_at=START, source=Source.RFID, lot=lot, expiry=expiry.get(lot or ""))
+        book.apply(d)
+        pos_only.apply(d)
+    for gtin in skus:
+        opening.append(ZoneCount(START, gtin, FLOOR, world.on_hand(gtin, FLOOR)))
+    opening.extend(shelves.opening())
+    rec.run(opening)
+
+    def book_out(outs: list[StockDelta | Misplacement], now: datetime) -> None:
+        for o in outs:
+            if isinstance(o, Misplacement):
+                run.findings.append(o)
+                continue
+            run.deltas.append(o)
+            if o.kind is Kind.SHRINK:
+                run.detected_at[o.id] = now
+            book.apply(o)
+
+    end = START + timedelta(days=days)
+    now = START
+    next_sample = START
+    pending: list[Observation] = []
+    last_print = time.perf_counter()
+    while now < end:
+        now += STEP
+        events = world.advance(now)
+        run.events += len(events)
+        for e in events:
+            if isinstance(e, Pick | PutBack | Restock):
+                pending.extend(shelves.changed(e))
+            if isinstance(e, Pick) and e.order is not None:  # the picker's handheld scan
+                pending.append(OrderLine(e.at, e.order, len(pending), e.gtin, len(e.uids)))
+            if isinstance(e, PutBack) and e.misplaced:
+                run.misplaced.append(e)
+            elif isinstance(e, Theft):
+                run.thefts.append(e)
+            elif isinstance(e, Sale | Void | Return):
+                kind = "sale" if isinstance(e, Sale) else "void" if isinstance(e, Void) else "return"
+                for i, line in enumerate(e.lines):
+                    pending.append(PosLine(e.at, e.txn, i, kind, line.gtin, line.qty))
+                    if kind != "void":
+                        qty = -line.qty if kind == "sale" else line.qty
+                        zone = Zone.FLOOR if kind == "sale" else Zone.BACKROOM
+                        pos_only.apply(_delta(f"pos-{e.txn}-{i}", sku=line.gtin, kind=Kind(kind), qty=qty,
+                                              zone=zone, occurred_at=e.at, source=Source.POS))
+            elif isinstance(e, OnlineOrder):
+                run.orders += 1
+            elif isinstance(e, Delivery):
+                d = _delta(f"dlv-{e.lot}", sku=e.gtin, kind=Kind.RECEIPT, qty=len(e.uids), zone=Zone.BACKROOM,
+                           occurred_at=e.at, source=Source.MANUAL, lot=e.lot, expiry=e.expiry)
+                book.apply(d)
+                pos_only.apply(d)
+        shelves.disturb(now.timestamp(), STEP.total_seconds())
+        pending.extend(shelves.sample_to(now.timestamp()))
+        pending.sort(key=lambda o: o.at)
+        run.observations += len(pending)
+        for o in pending:
+            book_out(rec.observe(o), now)
+        pending = []
+        book_out(rec.tick(now), now)
+        if now >= next_sample:
+            next_sample += SAMPLE_EVERY
+            run.samples.append(_sample(now, world, shelves, rec, book, pos_only, skus, run))
+        if progress and time.perf_counter() - last_print > 5:
+            last_print = time.perf_counter()
+            progress(f"{store}: day {(now - START) / timedelta(days=1):.1f} of {days:g}, "
+                     f"{run.events} events, {shelves.samples} load samples")
+    run.load_samples = shelves.samples
+    run.wall_s = time.perf_counter() - t_wall
+    return run
+
+
+def _sample(now: datetime, world: StoreWorld, shelves: Shelves, rec: Reconciler, book: Book,
+            pos_only: Book, skus: list[str], run: Run) -> dict[str, Any]:
+    truth = {g: world.stock(g) for g in skus}
+    # A shelf gap: a bin of the SKU holds none of it. The sensors see it when the detector's count
+    # of that bin is 0; the POS-only book only when it thinks the SKU is gone altogether.
+    gaps = seen = pos_seen = 0
+    for b in shelves.bins.values():
+        if not any(u.gtin == b.sku for u in world.bin_units(b.id)):
+            gaps += 1
+            seen += b.det.count == 0
+            pos_seen += pos_only.on_hand(b.sku) <= 0
+    for g in skus:
+        if rec.floor_figure(g) != book.floor(g):
+            run.floor_mismatch += 1
+    open_now = world._is_open(now)
+    return {
+        "at": now,
+        "open": open_now,
+        "right": sum(book.on_hand(g) == truth[g]["on_hand"] for g in skus),
+        "right_zones": sum(book.on_hand(g) == truth[g]["on_hand"] and book.floor(g) == truth[g]["floor"]
+                           for g in skus),
+        "pos_right": sum(pos_only.on_hand(g) == truth[g]["on_hand"] for g in skus),
+        "abs_err": sum(abs(book.on_hand(g) - truth[g]["on_hand"]) for g in skus),
+        "pos_abs_err": sum(abs(pos_only.on_hand(g) - truth[g]["on_hand"]) for g in skus),
+        "units": sum(truth[g]["on_hand"] for g in skus),
+        "gaps": gaps, "gaps_seen": seen, "gaps_pos_seen": pos_seen,
+    }
+
+
+def _ratio(a: float, b: float) -> float | None:
+    return a / b if b else None
+
+
+def score(runs: list[Run]) -> dict[str, Any]:
+    """The figures of one or more stores' runs."""
+    samples = [s for r in runs for s in r.samples]
+    skus = runs[0].skus
+    pairs = len(samples) * skus
+    closing = [s for s in samples if s["at"].hour == 22 and s["at"].minute == 0]
+
+    # Shrink: every emitted shrink against the world's thefts: the same SKU, picked within the
+    # reconciler's window of the theft's pick (with two pending picks of one SKU, which of them
+    # a sale confirms is a guess; the book is the same either way).
+    stolen = tp = emitted = retracted_units = 0
+    ttd: list[float] = []
+    for r in runs:
+        thefts = [[t, len(t.uids)] for t in r.thefts]
+        stolen += sum(len(t.uids) for t in r.thefts)
+        retracted = {str(d.evidence["retracts"]) for d in r.deltas
+                     if d.kind is Kind.ADJUST and d.evidence and "retracts" in d.evidence}
+        for d in r.deltas:
+            if d.kind is not Kind.SHRINK:
+                continue
+            emitted += -d.qty
+            if d.id in retracted:
+                retracted_units += -d.qty
+            for th in thefts:
+                t: Theft = th[0]  # type: ignore[assignment]
+                if th[1] and t.gtin == d.sku and t.picked_at is not None \
+                        and abs((t.picked_at - d.occurred_at).total_seconds()) <= MATCH_S:
+                    k = min(int(th[1]), -d.qty)
+                    th[1] = int(th[1]) - k
+                    tp += k
+                    ttd.append((r.detected_at[d.id] - t.picked_at).total_seconds() / 60)
+                    break
+    # Misplacement: a wrong-bin put-back found on that bin, for that SKU, within 2 minutes.
+    mis_truth = mis_found = mis_right = 0
+    for r in runs:
+        left = list(r.findings)
+        mis_found += len(r.findings)
+        for p in r.misplaced:
+            if p.by != "shopper":
+                continue
+            mis_truth += 1
+            for f in left:
+                if f.bin == p.bin and f.sku == p.gtin and abs((f.at - p.at).total_seconds()) <= 120:
+                    left.remove(f)
+                    mis_right += 1
+                    break
+    kinds: dict[str, int] = {}
+    for r in runs:
+        for d in r.deltas:
+            kinds[d.kind.value] = kinds.get(d.kind.value, 0) + 1
+    days = max(1, math.ceil(runs[0].days))
+    daily = []
+    for day in range(days):
+        ss = [s for s in samples if (s["at"] - START - STEP) // timedelta(days=1) == day]
+        if ss:
+            daily.append({"day": day + 1, "accuracy": _ratio(sum(s["right"] for s in ss), len(ss) * skus),
+                          "pos_only": _ratio(sum(s["pos_right"] for s in ss), len(ss) * skus)})
+    last = samples[-1]
+    gaps = sum(s["gaps"] for s in samples)
+    return {
+        "stores": len(runs), "days": runs[0].days, "skus_per_store": skus,
+        "accuracy": _ratio(sum(s["right"] for s in samples), pairs),
+        "accuracy_with_zones": _ratio(sum(s["right_zones"] for s in samples), pairs),
+        "accuracy_at_close": _ratio(sum(s["right"] for s in closing), len(closing) * skus),
+        "accuracy_end": _ratio(last["right"], skus),
+        "pos_only_accuracy": _ratio(sum(s["pos_right"] for s in samples), pairs),
+        "pos_only_accuracy_at_close": _ratio(sum(s["pos_right"] for s in closing), len(closing) * skus),
+        "pos_only_accuracy_end": _ratio(last["pos_right"], skus),
+        "abs_error_units_mean": statistics.fmean(s["abs_err"] for s in samples),
+        "pos_only_abs_error_units_mean": statistics.fmean(s["pos_abs_err"] for s in samples),
+        "daily": daily,
+        "shrink_units_stolen": stolen, "shrink_units_flagged": emitted, "shrink_units_retracted": retracted_units,
+        "shrink_precision": _ratio(tp, emitted), "shrink_recall": _ratio(tp, stolen),
+        "median_minutes_to_detect": statistics.median(ttd) if ttd else None,
+        "pos_only_shrink_recall": 0.0 if stolen else None,
+        "misplaced_put_backs": mis_truth, "misplacements_found": mis_found,
+        "misplacement_recall": _ratio(mis_right, mis_truth),
+        "misplacement_precision": _ratio(mis_right, mis_found),
+        "shelf_gap_samples": gaps,
+        "shelf_gaps_caught": _ratio(sum(s["gaps_seen"] for s in samples), gaps),
+        "pos_only_shelf_gaps_caught": _ratio(sum(s["gaps_pos_seen"] for s in samples), gaps),
+        "deltas_by_kind": kinds,
+        "floor_figure_mismatches": sum(r.floor_mismatch for r in runs),
+        "world_events": sum(r.events for r in runs), "observations": sum(r.observations for r in runs),
+        "load_samples": sum(r.load_samples for r in runs),
+        "wall_s": sum(r.wall_s for r in runs),
+    }
