@@ -215,7 +215,6 @@ class ChainAlerts:
         key = (status.store, status.gateway)
         if status.state is GatewayState.OFFLINE:
             self.offline_since.setdefault(key, self.clock())
-            self.check_offline()
         else:
             self.offline_since.pop(key, None)
             if status.store in self.books or (self.config.dir / f"{status.store}.sqlite3").exists():
@@ -252,12 +251,12 @@ class ChainAlerts:
                     except TimeoutError:
                         self.check_offline()  # the grace period also runs out between messages
                         continue
-                    if not message.payload:
-                        continue  # an empty retained message clears a status
-                    try:
-                        self.on_status(contract.decode_status(message.payload))
-                    except ContractError as e:
-                        log.warning("alerts: ignoring status on %s: %s", message.topic, e)
+                    if message.payload:  # an empty retained message clears a status
+                        try:
+                            self.on_status(contract.decode_status(message.payload))
+                        except ContractError as e:
+                            log.warning("alerts: ignoring status on %s: %s", message.topic, e)
+                    self.check_offline()  # heartbeats from other gateways may never leave a gap
                 raise MqttError("connection lost")
             except (MqttError, TimeoutError, OSError) as e:
                 log.warning("alerts: broker %s: %s", broker.redacted(), e)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -16,7 +17,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from cloud.alerts import CHAIN_ALERTS, ChainAlertsError, load_chain_alerts
+from cloud.alerts import CHAIN_ALERTS, ChainAlerts, ChainAlertsError, load_chain_alerts
 from cloud.app import INGEST, create_app
 from cloud.settings import Settings
 from edge.mqtt import BrokerUrl
@@ -168,3 +169,29 @@ def now_ts() -> str:
     from edge.contract import format_ts
 
     return format_ts(datetime.now(ZoneInfo("UTC")))
+
+
+async def test_a_gateway_back_within_the_grace_period_raises_nothing(tmp_path: Path) -> None:
+    from edge.contract import GatewayState, GatewayStatus
+
+    config = load_chain_alerts(alerts_file(tmp_path, free_port()))
+    config = dataclasses.replace(config, offline_grace_s=60.0)
+    now = [0.0]
+    chain = ChainAlerts(config, clock=lambda: now[0])
+    try:
+        chain.on_status(GatewayStatus(STORE, "gw-1", GatewayState.OFFLINE))
+        now[0] = 59.0
+        chain.check_offline()
+        assert chain.books == {}  # a reboot is not an alert
+        chain.on_status(GatewayStatus(STORE, "gw-1", GatewayState.ONLINE))
+        chain.on_status(GatewayStatus(STORE, "gw-1", GatewayState.OFFLINE))
+        now[0] = 118.0
+        chain.check_offline()
+        assert chain.books == {}  # the grace period starts again at each offline
+        now[0] = 119.0
+        chain.check_offline()
+        assert [a.key for a in chain.books[STORE].book.open_alerts()] == ["offline:gateway:gw-1"]
+        chain.on_status(GatewayStatus(STORE, "gw-1", GatewayState.ONLINE))
+        assert chain.books[STORE].book.open_alerts() == []
+    finally:
+        await chain.close()
