@@ -31,6 +31,7 @@ same deltas and the ledger's idempotency makes a replay change nothing.
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -171,14 +172,18 @@ class Reconciler:
     def _match_picks(self, sku: str, at: datetime, qty: int,
                      within: timedelta | None = None) -> tuple[int, list[dict[str, object]]]:
         """Claim up to qty units of pending picks of a SKU made up to `within` (the window) before
-        the scan; returns what is left. A scan at the shelf (`within` short) takes the nearest."""
+        the scan; returns what is left. A scan at the shelf (`within` short) takes the nearest;
+        a till scan takes whole hands that add up to it (a basket is a few hands), else the oldest."""
         within = self.window if within is None else within
+        pool = [p for p in self._picks if p.sku == sku and -self.latency <= at - p.at <= within]
+        if within < self.window:
+            order = sorted(pool, key=lambda p: abs(p.at - at))
+        else:
+            order = next((list(c) for r in (1, 2, 3) for c in itertools.combinations(pool, r)
+                          if sum(p.qty for p in c) == qty), pool)
         claimed: list[dict[str, object]] = []
-        # One hand's pick of exactly the scanned quantity first (oldest first), then any.
-        order = (sorted(self._picks, key=lambda p: abs(p.at - at)) if within < self.window
-                 else sorted(self._picks, key=lambda p: p.qty != qty))
         for p in order:
-            if qty and p.sku == sku and p.qty and -self.latency <= at - p.at <= within:
+            if qty:
                 k = min(qty, p.qty)
                 p.qty -= k
                 qty -= k
@@ -243,10 +248,14 @@ class Reconciler:
 
     def _take_stray(self, bin_id: str, grams: float, at: datetime) -> list[StockDelta | Misplacement] | None:
         """Staff lifting misplaced units off a foreign bin: expected home, no stock change."""
-        for s in self._strays:
-            if s.bin == bin_id and abs(grams - s.grams) <= self.match * s.grams:
-                self._strays.remove(s)
-                self._goback.setdefault(s.sku, []).append(_Expect(at, s.qty))
+        here = [s for s in self._strays if s.bin == bin_id]
+        # One stray of that weight, or (staff clear a bin in one go) all of them together.
+        for lifted in [[s] for s in here] + [here]:
+            total = sum(s.grams for s in lifted)
+            if lifted and abs(grams - total) <= self.match * total:
+                for s in lifted:
+                    self._strays.remove(s)
+                    self._goback.setdefault(s.sku, []).append(_Expect(at, s.qty))
                 return []
         return None
 

@@ -256,7 +256,7 @@ def catalog() -> tuple[Product, ...]:
 
 # Heap entries: (when, sequence, what, payload). The sequence breaks ties in scheduling order, so the
 # world is a pure function of its seed however `advance` is sliced.
-_ARRIVE, _PICK, _PUT_BACK, _LEAVE, _RETURN, _ROUND, _DELIVERY, _ORDER, _ORDER_PICK, _COLLECT = range(10)
+_ARRIVE, _PICK, _PUT_BACK, _LEAVE, _RETURN, _ROUND, _DELIVERY, _ORDER, _ORDER_PICK, _COLLECT, _REFILL = range(11)
 BASKET: Final = "basket"  # in a shopper's hands, not paid yet: still the shop's stock
 PICKUP: Final = "pickup"  # picked for an online order, waiting for the customer
 GOBACK: Final = "goback"  # voided at the till, waiting for staff to reshelve
@@ -558,6 +558,8 @@ class StoreWorld:
             return self._order()
         if what == _ORDER_PICK:
             return self._order_pick(*payload)
+        if what == _REFILL:
+            return self._refill()
         return self._collect(*payload)
 
     def _take(self, units: Iterable[Unit], n: int) -> list[Unit]:
@@ -767,10 +769,15 @@ class StoreWorld:
     def _restock_round(self) -> list[Event]:
         """Staff walk the aisles: every other round they first take misplaced units and the
         go-back tote home, then they fill every bin at or below its refill level."""
-        events: list[Event] = []
         self._rounds += 1
         if self.config.tidy and self._rounds % 2 == 0:
-            events.extend(self._tidy())
+            # One pair of hands: the tidy walk first, the refills a few minutes later.
+            self._push(self.now + timedelta(minutes=self._rng.uniform(3, 8)), _REFILL)
+            return self._tidy()
+        return self._refill()
+
+    def _refill(self) -> list[Event]:
+        events: list[Event] = []
         for b in self.bins.values():
             on_shelf = [u for u in self.bin_units(b.id) if u.gtin == b.gtin]
             if len(on_shelf) > b.refill_at:
