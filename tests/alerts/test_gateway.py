@@ -4,6 +4,7 @@ json:// to a local receiver, the staff page's HTTP API, the `alerts` topic on a 
 from __future__ import annotations
 
 import asyncio
+import signal
 import threading
 from pathlib import Path
 from typing import Any
@@ -95,6 +96,13 @@ async def test_gateway_alerts_once_acknowledged_on_staff_page_resolved_and_durab
             await until(lambda: [n.status for n in topic.notices()] == ["open", "acked"], what="acked")
             await settled(session, base)
 
+            # A phone keeps the live stream open; SIGTERM still ends the gateway cleanly and soon.
+            async with session.get(base + "/staff/api/events") as events:
+                assert await events.content.readline() == b": hello\n"
+                assert gw.popen is not None
+                gw.signal(signal.SIGTERM)
+                assert await asyncio.to_thread(gw.popen.wait, 10) == 0
+                assert await events.content.read() == b"\n"  # the stream was closed, not cut
             await asyncio.to_thread(gw.stop)  # restart: the book comes back from disk
             gw = await asyncio.to_thread(procs.gateway, config, http_port, "gateway-sh-0077")
             listed = await get_json(session, base + "/staff/api/alerts")
