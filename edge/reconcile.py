@@ -113,7 +113,8 @@ class Reconciler:
     _held: dict[str, dict[str, int]] = field(default_factory=dict)  # order -> sku -> units picked
     _goback: dict[str, list[_Expect]] = field(default_factory=dict)
     _strays: list[_Stray] = field(default_factory=list)
-    _shrunk: list[_Shrunk] = field(default_factory=list)
+    _shrunk: list[_Shrunk] = field(default_factory=list)  # a late sale may retract these
+    _lost: list[_Shrunk] = field(default_factory=list)  # units reappearing may retract these
     _floor: dict[str, int] = field(default_factory=dict)  # the book's floor figure per SKU
     _level: dict[str, int] = field(default_factory=dict)  # detector count per bin
     _disagree: dict[str, datetime] = field(default_factory=dict)
@@ -173,9 +174,12 @@ class Reconciler:
                      within: timedelta | None = None) -> tuple[int, list[dict[str, object]]]:
         """Claim up to qty units of pending picks of a SKU made up to `within` (the window) before
         the scan; returns what is left. A scan at the shelf (`within` short) takes the nearest;
-        a till scan takes whole hands that add up to it (a basket is a few hands), else the oldest."""
+        a till scan takes whole hands that add up to it (a basket is a few hands), else the newest."""
         within = self.window if within is None else within
-        pool = [p for p in self._picks if p.sku == sku and -self.latency <= at - p.at <= within]
+        # Newest first: a short pick-to-pay delay is likelier than a long one (most of a trip is
+        # spent before the till), and the oldest unclaimed pick is the one most likely stolen.
+        pool = sorted((p for p in self._picks if p.sku == sku and -self.latency <= at - p.at <= within),
+                      key=lambda p: p.at, reverse=True)
         if within < self.window:
             order = sorted(pool, key=lambda p: abs(p.at - at))
         else:
@@ -265,11 +269,11 @@ class Reconciler:
         if tidied is not None:
             return tidied
         n = -o.delta
+        # A scan that came a moment before its own weight event (the scale settles after the hand).
         credits = self._credit.get(info.sku, [])
-        while n and credits:
-            c = credits[0]
-            if o.at - c.at > self.latency:
-                break  # this pick came after the scan: not the scanned one (tick() settles it)
+        for c in credits:
+            if not n or abs(o.at - c.at) > self.latency:
+                continue
             used = min(c.qty, n)
             n -= used
             c.qty -= used
@@ -278,8 +282,7 @@ class Reconciler:
             elif c.kind == "order":
                 held = self._held.setdefault(c.txn, {})
                 held[info.sku] = held.get(info.sku, 0) + used
-            if c.qty == 0:
-                credits.pop(0)
+        self._credit[info.sku] = [c for c in credits if c.qty]
         if n:
             self._picks.append(_Pick(o.at, o.bin, info.sku, n))
         return []
@@ -314,6 +317,11 @@ class Reconciler:
         found = None if refill else self._foreign(grams, info.sku, o.bin)
         if found:
             return self._misplaced(found[0], found[1], o.bin, o.at, grams)
+        if not refill:
+            # Staff do not refill a bin above its refill level: these units were on the floor all
+            # along (left where no scale could see them). If the pick they left with was booked as
+            # shrink, that shrink was wrong.
+            return []
         return [self._delta(("rise", o.bin, o.at), sku=info.sku, kind=Kind.MOVE, qty=n, zone=Zone.FLOOR,
                             from_zone=Zone.BACKROOM, occurred_at=o.at, source=Source.WEIGHT, bin=o.bin,
                             confidence=0.9, evidence={"bin": o.bin, "delta": o.delta, "count": o.count})]
@@ -363,18 +371,35 @@ class Reconciler:
                                       "detected_at": now.isoformat()})
             out.append(d)
             self._shrunk.append(_Shrunk(p.at, p.sku, p.qty, d.id, now + 2 * self.window))
+            self._lost.append(_Shrunk(p.at, p.sku, p.qty, d.id, now + self.hold))
         self._picks = keep
         for sku, credits in self._credit.items():
             for c in [c for c in credits if now - c.at > self.window]:
                 credits.remove(c)
                 if c.kind == "sale":
                     out.extend(self._retract(sku, c))
-        self._shrunk = [s for s in self._shrunk if s.until >= now]
+        self._shrunk = [s for s in self._shrunk if s.until >= now and s.qty]
+        self._lost = [s for s in self._lost if s.until >= now and s.qty]
         for sku in self._goback:
             self._goback[sku] = [g for g in self._goback[sku] if now - g.at <= self.hold]
         self._strays = [s for s in self._strays if now - s.at <= self.hold]
         for sku in self._bins_of:
             out.extend(self._check_count(sku, now))
+        return out
+
+    def _restore(self, sku: str, n: int, o: BinChange) -> list[StockDelta | Misplacement]:
+        out: list[StockDelta | Misplacement] = []
+        for s in reversed(self._lost):
+            if n and s.sku == sku and s.qty and o.at - s.at <= self.hold:
+                k = min(n, s.qty)
+                s.qty -= k
+                n -= k
+                out.append(self._delta(("restore", s.id, o.bin, o.at), sku=sku, kind=Kind.ADJUST, qty=k,
+                                       zone=Zone.FLOOR, occurred_at=o.at, source=Source.WEIGHT, bin=o.bin,
+                                       confidence=0.8,
+                                       evidence={"retracts": s.id, "bin": o.bin, "delta": o.delta,
+                                                 "count": o.count, "qty": k}))
+        self._lost = [s for s in self._lost if s.qty]
         return out
 
     def _retract(self, sku: str, c: _Credit) -> list[StockDelta | Misplacement]:

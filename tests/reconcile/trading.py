@@ -128,10 +128,10 @@ class Shelves:
         if self.physics == "ideal":
             return self._ideal(b, at, delta)
         t = at.timestamp()
-        self._wake(b, t)
+        out = self._wake(b, t)
         step = b.cell.change(t, delta)
         b.active_to = max(b.active_to, step.end + TAIL_S)
-        return []
+        return out
 
     def _ideal(self, b: _Bin, at: datetime, delta: float) -> list[Observation]:
         if abs(delta) < 1e-6:
@@ -143,28 +143,35 @@ class Shelves:
             return [BinChange(at, b.id, k, b.det.count, delta)]
         return [OddWeight(at, b.id, delta)]
 
-    def _wake(self, b: _Bin, t: float) -> None:
+    def _wake(self, b: _Bin, t: float) -> list[Observation]:
+        """Something happens on the bin at t: sample it from LEAD_S before. A quiet stretch in
+        between is skipped, once what came before it has been sampled."""
+        out: list[Observation] = []
         if b.active_to < t - LEAD_S:
+            out = self._sample(b, b.active_to)
             b.sampled_to = max(b.sampled_to, t - LEAD_S)
         b.active_to = max(b.active_to, t)
+        return out
 
-    def disturb(self, now: float, dt_s: float) -> None:
+    def disturb(self, now: float, dt_s: float) -> list[Observation]:
         """Bumps and leans on idle moments, as on a real shop floor."""
+        out: list[Observation] = []
         if self.physics == "ideal":
-            return
+            return out
         for b in self.bins.values():
             if self.rng.random() < self.bumps_per_hour * dt_s / 3600:
                 at = now - self.rng.uniform(0, dt_s)
                 if at > b.active_to:
-                    self._wake(b, at)
+                    out += self._wake(b, at)
                     b.cell.bump(at)
                     b.active_to = at + 6.0
             if self.rng.random() < self.leans_per_hour * dt_s / 3600:
                 at = now - self.rng.uniform(0, dt_s)
                 if at > b.active_to:
-                    self._wake(b, at)
+                    out += self._wake(b, at)
                     lean = b.cell.lean(at, self.rng.uniform(0.5, 2.5), self.rng.uniform(100, 2000))
                     b.active_to = at + lean.duration_s + TAIL_S
+        return out
 
     def sample_to(self, now: float) -> list[Observation]:
         out: list[Observation] = []
@@ -333,7 +340,7 @@ def simulate(days: float, seed: int, theft: float, misplace: float, *, physics: 
                            occurred_at=e.at, source=Source.MANUAL, lot=e.lot, expiry=e.expiry)
                 book.apply(d)
                 pos_only.apply(d)
-        shelves.disturb(now.timestamp(), STEP.total_seconds())
+        pending.extend(shelves.disturb(now.timestamp(), STEP.total_seconds()))
         pending.extend(shelves.sample_to(now.timestamp()))
         pending.sort(key=lambda o: o.at)
         run.observations += len(pending)
