@@ -22,7 +22,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from cloud.api.handlers import MAKER, _error
-from cloud.api.orders import _body
+from cloud.api.orders import ORDERS, _body
 from cloud.auth import Role, create_token, list_tokens, principal, require_hq, revoke_token
 from cloud.db.models import Channel, ChannelStore, Listing, Product, Store
 from cloud.db.orders import channel_configs
@@ -75,6 +75,7 @@ async def put_store(request: web.Request) -> web.Response:
     except ContractError as e:
         return _error(400, str(e))
     await _upsert_row(request, Store, ["store"], row)
+    request.app[ORDERS].settings_changed()
     return web.json_response(row)
 
 
@@ -129,6 +130,7 @@ async def put_channel(request: web.Request) -> web.Response:
         await session.execute(delete(ChannelStore).where(ChannelStore.channel == name))
         if links:
             await session.execute(_upsert(session)(ChannelStore), links)
+    request.app[ORDERS].settings_changed()
     return web.json_response({**row, "stores": links})
 
 

@@ -14,6 +14,7 @@ import asyncio
 import logging
 import random
 import secrets
+import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -21,9 +22,9 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select, tuple_, update
+from sqlalchemy import bindparam, insert, select, tuple_, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from cloud.channels.allocation import Candidate, Pick, Rules, Short, free_units, haversine_km, plan
 from cloud.db import claims, repo
@@ -41,7 +42,25 @@ from cloud.db.models import (
 log = logging.getLogger(__name__)
 _NS = uuid.UUID("0f7c1b2a-8d4e-4c55-9a61-3a0b0c5d0e01")  # order movement ids: uuid5 of the reservation
 MAX_ATTEMPTS = 12
+CONFIG_TTL_S = 2.0
+Coords = dict[str, tuple[float, float]]
 Key = tuple[str, str]
+
+
+# The hot path's statements, built once (building a statement costs more than running it here).
+_LEVELS = (select(StockLevel.store, StockLevel.sku, StockLevel.sellable, StockLevel.reserved)
+           .where(StockLevel.sku.in_(bindparam("skus", expanding=True)),
+                  StockLevel.store.in_(bindparam("stores", expanding=True))))
+_LOTS = (select(Balance.store, Balance.sku, Balance.lot, Balance.qty, Balance.expiry)
+         .where(Balance.store.in_(bindparam("stores", expanding=True)),
+                Balance.sku.in_(bindparam("skus", expanding=True)), Balance.qty > 0))
+_NEW_ORDER = insert(Order)
+_NEW_RESERVATIONS = insert(Reservation)
+_HOLD = (update(StockLevel)
+         .where(StockLevel.store == bindparam("s"), StockLevel.sku == bindparam("k"),
+                StockLevel.sellable - StockLevel.reserved - bindparam("safety") >= bindparam("n"))
+         .values(reserved=StockLevel.reserved + bindparam("n"))
+         .execution_options(synchronize_session=False))
 
 
 class OrderError(Exception):
@@ -131,6 +150,7 @@ class Orders:
         self.maker = maker
         self._lock = asyncio.Lock() if sqlite else None
         self.on_changed = on_changed  # after commit: the (store, sku) whose stock or holds moved
+        self._configs: dict[str, tuple[float, ChannelConfig, Coords]] = {}
 
     async def _transaction(self, work: Any, *args: Any) -> Any:
         """Run `work(session, *args) -> (result, changed keys)` in a transaction, retrying lost
@@ -164,68 +184,77 @@ class Orders:
             try:
                 result: tuple[dict[str, Any], bool] = await self._transaction(self._place, req)
                 return result
-            except IntegrityError:  # the same (channel, order_id) placed concurrently: it exists now
+            except IntegrityError:  # (channel, order_id) exists: a retry, or a concurrent twin
                 async with self.maker() as session:
                     existing = await _order_by_ref(session, req.channel, req.order_id)
                 if existing is not None:
                     return existing, False
         raise OrderError(503, "could not place the order; retry")
 
+    async def _config(self, session: AsyncSession, channel: str) -> tuple[ChannelConfig, Coords]:
+        """The channel's rules and its stores' coordinates, cached for CONFIG_TTL_S per worker
+        (an order reads them on every request; settings change rarely)."""
+        hit = self._configs.get(channel)
+        if hit is not None and time.monotonic() < hit[0]:
+            return hit[1], hit[2]
+        cfg = (await channel_configs(session, channel)).get(channel)
+        if cfg is None:
+            raise OrderError(404, f"unknown channel {channel!r}")
+        coords = {r.store: (r.lat, r.lon) for r in (await session.execute(
+            select(Store.store, Store.lat, Store.lon).where(Store.store.in_(cfg.stores)))).all()
+            if r.lat is not None and r.lon is not None}
+        self._configs[channel] = (time.monotonic() + CONFIG_TTL_S, cfg, coords)
+        return cfg, coords
+
+    def settings_changed(self) -> None:
+        """Forget cached channel settings (called by this worker's settings endpoints)."""
+        self._configs.clear()
+
     async def _place(self, session: AsyncSession,
                      req: OrderRequest) -> tuple[tuple[dict[str, Any], bool], set[Key]]:
-        existing = await _order_by_ref(session, req.channel, req.order_id)
-        if existing is not None:
-            return (existing, False), set()
-        cfg = (await channel_configs(session, req.channel)).get(req.channel)
-        if cfg is None:
-            raise OrderError(404, f"unknown channel {req.channel!r}")
+        cfg, coords = await self._config(session, req.channel)
         lines = await _resolve_lines(session, cfg.name, req.lines)
         stores = _eligible(cfg, req)
         skus = sorted({sku for sku, _ in lines})
-        levels = (await session.execute(
-            select(StockLevel.store, StockLevel.sku, StockLevel.sellable, StockLevel.reserved)
-            .where(StockLevel.sku.in_(skus), StockLevel.store.in_(stores)))).all()
+        conn = await session.connection()  # Core statements on the connection: no ORM overhead
+        levels = (await conn.execute(_LEVELS, {"skus": skus, "stores": stores})).all()
         free: dict[str, dict[str, int]] = {s: {} for s in stores}
+        held: dict[Key, int] = {}
         for r in levels:
             free[r.store][r.sku] = free_units(r.sellable, r.reserved, cfg.rules.safety)
-        where: dict[str, tuple[float, float]] = {}
-        if req.address is not None:
-            where = {r.store: (r.lat, r.lon) for r in (await session.execute(
-                select(Store.store, Store.lat, Store.lon).where(Store.store.in_(stores)))).all()
-                if r.lat is not None and r.lon is not None}
-        candidates = [Candidate(s, haversine_km(req.address, where[s]) if req.address and s in where
-                                else None, free[s]) for s in stores]
+            held[(r.store, r.sku)] = r.reserved
+        address = req.address
+        candidates = [Candidate(s, haversine_km(address, coords[s]) if address and s in coords else None,
+                                free[s]) for s in stores]
         picks = plan(lines, candidates, cfg.split and req.fulfilment == "ship")
         if not picks or isinstance(picks[0], Short):
             raise Shortage([p for p in picks if isinstance(p, Short)])
         chosen = [p for p in picks if isinstance(p, Pick)]
-        now = datetime.now(UTC)
-        oid = new_order_id()
-        await session.execute(insert(Order).values(
-            id=oid, channel=cfg.name, order_id=req.order_id, status="reserved", fulfilment=req.fulfilment,
-            created_at=now, expires_at=now + timedelta(seconds=cfg.hold_s)))
         need: dict[Key, int] = defaultdict(int)
         for p in chosen:
             need[(p.store, p.sku)] += p.qty
-        for (store, sku), n in sorted(need.items()):  # (store, sku) order: no deadlocks on PostgreSQL
-            took = await session.execute(
-                update(StockLevel)
-                .where(StockLevel.store == store, StockLevel.sku == sku,
-                       StockLevel.sellable - StockLevel.reserved - cfg.rules.safety >= n)
-                .values(reserved=StockLevel.reserved + n)
-                .execution_options(synchronize_session=False))
-            if took.rowcount != 1:  # type: ignore[attr-defined]
-                raise _LostRace()
-        lots = await _fefo_lots(session, sorted(need), date.today())
+        lots = await _fefo_lots(conn, sorted(need), held, date.today())
+        now = datetime.now(UTC)
+        oid = new_order_id()
         rows = []
         for p in chosen:
             for lot, k in _take_lots(lots[(p.store, p.sku)], p.qty):
                 rows.append({"order": oid, "line": p.line, "store": p.store, "lot": lot, "sku": p.sku,
                              "qty": k})
         rows = _merge(rows)
-        await session.execute(insert(Reservation), rows)
-        order = _order_json(oid, req.channel, req.order_id, "reserved", req.fulfilment, now,
-                            now + timedelta(seconds=cfg.hold_s), None, None, rows)
+        expires = now + timedelta(seconds=cfg.hold_s)
+        await conn.execute(_NEW_ORDER, {  # a duplicate (channel, order_id) fails here
+            "id": oid, "channel": cfg.name, "order_id": req.order_id, "status": "reserved",
+            "fulfilment": req.fulfilment, "created_at": now, "expires_at": expires, "closed_at": None,
+            "closed_by": None})
+        await conn.execute(_NEW_RESERVATIONS, rows)
+        # The holds come last, so the stock rows stay locked only from here to the commit.
+        for (store, sku), n in sorted(need.items()):  # (store, sku) order: no deadlocks on PostgreSQL
+            took = await conn.execute(_HOLD, {"s": store, "k": sku, "n": n, "safety": cfg.rules.safety})
+            if took.rowcount != 1:
+                raise _LostRace()
+        order = _order_json(oid, req.channel, req.order_id, "reserved", req.fulfilment, now, expires,
+                            None, None, rows)
         return (order, True), set(need)
 
     # --- close -----------------------------------------------------------------------------
@@ -326,29 +355,31 @@ async def _resolve_lines(session: AsyncSession, channel: str, lines: Sequence[Li
     return out
 
 
-async def _fefo_lots(session: AsyncSession, keys: Sequence[Key],
+async def _fefo_lots(conn: AsyncConnection, keys: Sequence[Key], held: dict[Key, int],
                      today: date) -> dict[Key, list[tuple[str, int]]]:
-    """Per (store, sku): (lot, units not yet held by an open order), earliest expiry first."""
-    held: dict[tuple[str, str, str], int] = defaultdict(int)
-    for r in (await session.execute(
-            select(Reservation.store, Reservation.sku, Reservation.lot, Reservation.qty)
-            .join(Order, Order.id == Reservation.order)
-            .where(Order.status == "reserved",
-                   tuple_(Reservation.store, Reservation.sku).in_(list(keys))))).all():
-        held[(r.store, r.sku, r.lot)] += r.qty
+    """Per (store, sku): (lot, units) to pick, earliest expiry first, after the units that open
+    orders already hold. Holds are taken FEFO too, so they are (near enough) the first `held`
+    units; a pick list is advice to the picker: the sale books FEFO whatever is left."""
     stock: dict[Key, dict[str, tuple[date, int]]] = defaultdict(dict)
-    for b in (await session.execute(
-            select(Balance.store, Balance.sku, Balance.lot, Balance.qty, Balance.expiry)
-            .where(tuple_(Balance.store, Balance.sku).in_(list(keys)), Balance.qty > 0))).all():
+    rows = (await conn.execute(_LOTS, {"stores": sorted({s for s, _ in keys}),
+                                          "skus": sorted({k for _, k in keys})})).all()
+    for b in rows:
+        if (b.store, b.sku) not in keys:
+            continue
         if b.expiry is not None and b.expiry < today:
             continue
         exp, q = stock[(b.store, b.sku)].get(b.lot, (b.expiry or date.max, 0))
         stock[(b.store, b.sku)][b.lot] = (exp, q + b.qty)
     out: dict[Key, list[tuple[str, int]]] = {}
     for key in keys:
-        lots = sorted(stock[key].items(), key=lambda kv: (kv[0] == "", kv[1][0], kv[0]))
-        out[key] = [(lot, q - held[(key[0], key[1], lot)]) for lot, (_, q) in lots
-                    if q - held[(key[0], key[1], lot)] > 0]
+        skip = held.get(key, 0)
+        lots = []
+        for lot, (_, q) in sorted(stock[key].items(), key=lambda kv: (kv[0] == "", kv[1][0], kv[0])):
+            k = min(skip, q)
+            skip -= k
+            if q - k > 0:
+                lots.append((lot, q - k))
+        out[key] = lots
     return out
 
 

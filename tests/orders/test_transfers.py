@@ -32,7 +32,7 @@ async def test_stock_in_transit_is_sold_by_neither_store_until_received(api: Api
     assert await api.on_hand("sh-1", A) == 5 and await api.on_hand("sh-2", A) == 0
     _, figures = await api.get(f"/v1/channels/taobao/availability?sku={A}")
     assert figures["items"][0]["qty"] == 5
-    status, body = await api.order("taobao", "O-1", [(A, 6)])
+    status, _ = await api.order("taobao", "O-1", [(A, 6)])
     assert status == 409
     _, listed = await api.get("/v1/transfers?status=in_transit")
     assert [x["id"] for x in listed["transfers"]] == [t["id"]]
