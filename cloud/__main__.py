@@ -20,6 +20,7 @@ EPILOG = """examples:
   shelfsync cloud --db postgresql://shelfsync@db/shelfsync --mqtt mqtts://cloud:pw@broker:8883?ca=ca.pem
   shelfsync cloud migrate --db postgresql://shelfsync@db/shelfsync     (once per release)
   shelfsync cloud verify --db sqlite:///ledger.db      (rebuild from movements, compare with balances)
+  SHELFSYNC_CHANNEL_TAOBAO_SECRET=… shelfsync cloud --db … --channels channels.toml   (platform sync)
   shelfsync cloud backup --db postgresql://… --file ledger-2026-11-28.jsonl.gz
   shelfsync cloud restore --db postgresql://…/new --file ledger-2026-11-28.jsonl.gz   (into an empty db)
 """
@@ -47,6 +48,9 @@ def main(argv: list[str], prog: str = "shelfsync cloud") -> int:
     parser.add_argument("--alerts", type=Path, default=os.environ.get("SHELFSYNC_ALERTS") or None,
                         help="chain alerts file (gateway offline, expiry; see cloud/alerts.py); "
                              "give it to one worker only (default: $SHELFSYNC_ALERTS)")
+    parser.add_argument("--channels", type=Path, default=os.environ.get("SHELFSYNC_CHANNELS") or None,
+                        help="platform credentials per channel (TOML, see cloud/channels/config.py): push "
+                             "every channel's stock to its platform (default: $SHELFSYNC_CHANNELS)")
     parser.add_argument("--file", type=Path, help="backup / restore: the .jsonl.gz file")
     parser.add_argument("--log-level", default="INFO")
     parser.add_argument("--log-format", choices=["text", "json"], default="text")
@@ -81,10 +85,18 @@ def main(argv: list[str], prog: str = "shelfsync cloud") -> int:
         except ChainAlertsError as e:
             print(f"{prog}: --alerts: {e}", file=sys.stderr)
             return 2
+    if args.channels is not None:
+        from cloud.channels.config import ConfigError, load
+        try:
+            load(args.channels)  # a bad file stops start-up with its reason
+        except ConfigError as e:
+            print(f"{prog}: --channels: {e}", file=sys.stderr)
+            return 2
     from cloud.app import create_app
 
     settings = Settings(db_url=args.db, mqtt=mqtt, host=args.host, port=args.port, admin_token=token,
-                        worker_id=args.worker_id, migrate=not args.no_migrate, alerts=args.alerts)
+                        worker_id=args.worker_id, migrate=not args.no_migrate, alerts=args.alerts,
+                        channels=args.channels)
     web.run_app(create_app(settings), host=args.host, port=args.port, access_log=None,
                 print=lambda *_: print(f"cloud: serving on http://{args.host}:{args.port}", file=sys.stderr))
     return 0

@@ -20,6 +20,7 @@ from cloud.alerts import chain_alerts
 from cloud.api import admin, commands, orders
 from cloud.api.handlers import HEALTH, MAKER, add_routes
 from cloud.auth import TOKENS, Tokens, bearer_auth
+from cloud.channels.sync import platform_sync
 from cloud.db import repo
 from cloud.db.migrate import upgrade
 from cloud.db.orders import Orders
@@ -124,6 +125,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_ingest)
     app.cleanup_ctx.append(orders.sweeper)
     app.cleanup_ctx.append(chain_alerts(settings.alerts, settings.mqtt, settings.client_id))
+    app.cleanup_ctx.append(platform_sync)
     add_routes(app)
     commands.add_routes(app)
     orders.add_routes(app)

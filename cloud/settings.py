@@ -22,6 +22,7 @@ class Settings:
     share_group: str = "cloud"
     migrate: bool = True
     alerts: Path | None = None  # chain-level staff alerts (cloud/alerts.py); one worker only
+    channels: Path | None = None  # platform sync credentials (cloud/channels/config.py); None: no sync
 
     @property
     def client_id(self) -> str:

@@ -58,6 +58,8 @@ class Platform:
         self.limiter = AsyncLimiter(rate, 1.0)
         self.rate = rate
         self.counts: Counter[str] = Counter()
+        # (wall time, item_id, sku_id, qty) of every change, for latency measurements and tests
+        self.history: deque[tuple[float, str, str, int]] = deque(maxlen=1_000_000)
         self.cas = kind in ("shopify", "wechat")  # platforms with a compare-and-set write
 
     def qty(self, item_id: str, sku_id: str) -> int:
@@ -66,6 +68,7 @@ class Platform:
     def put(self, item_id: str, sku_id: str, qty: int) -> None:
         self.stock[(item_id, sku_id)] = qty
         self.counts["updates"] += 1
+        self.history.append((time.time(), item_id, sku_id, qty))
 
     def take_fault(self, kind: str) -> bool:
         """Consume a queued fault of this kind (used for 'stale', which the handler applies)."""

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -10,6 +12,7 @@ import pytest
 from cloud.channels.base import Rejected
 from cloud.channels.config import ConfigError, Secret, load, parse
 from cloud.channels.platforms import adapter_for
+from firmware_sim import procs
 
 TOML = """
 [channel.taobao]
@@ -83,3 +86,12 @@ def test_every_platform_has_an_adapter() -> None:
     for kind in ("taobao", "jd", "pdd", "douyin", "shopify", "wechat"):
         config = parse({"channel": {kind: {"platform": kind, "url": "http://x"}}}, {})[kind]
         assert adapter_for(config).platform == kind
+
+
+def test_the_cloud_refuses_to_start_with_a_bad_channels_file(tmp_path: Path) -> None:
+    path = tmp_path / "channels.toml"
+    path.write_text('[channel.tb]\nplatform = "ebay"\nurl = "http://x"\n')
+    run = subprocess.run(procs.shelfsync("cloud", "--db", f"sqlite:///{tmp_path / 'l.db'}", "--mqtt", "none",
+                                         "--channels", str(path)),
+                         capture_output=True, text=True, env={**os.environ, "SHELFSYNC_ADMIN_TOKEN": "t"}, timeout=60)
+    assert run.returncode == 2 and "--channels" in run.stderr and "platform must be one of" in run.stderr

@@ -1,0 +1,413 @@
+"""The platform sync driver: keep every listing's figure on its platform equal to what the channel
+may sell, within a second of a stock change.
+
+- **Event driven.** It subscribes to `StockEvents` (published after every commit that changes
+  stock or reservations); a set of changed (store, SKU) keys becomes one read of the affected
+  listings' figures (`availability.listing_figures`). There is no loop polling for changes.
+- **Coalescing.** One push in flight per listing; figures that arrive meanwhile replace the
+  wanted figure, and the next push sends the latest one only.
+- **Decreases at once, increases held briefly.** A decrease (a sale, a reservation) is pushed
+  immediately. An increase waits `hold_increases_s` first (research/cloud.md §2, the Cin7 hazard:
+  an absolute figure computed before another channel's orders are ingested inflates stock; the
+  hold gives those orders time to arrive and lower the figure before it is pushed).
+- **Retries.** Transient errors back off exponentially (with jitter) and a platform's rate-limit
+  error waits at least what the platform asked; at most `max_tries` tries, then a visible failure:
+  logged at ERROR, recorded in platform_pushes, counted in shelfsync_sync_push_failures_total.
+  A failed listing is retried every `retry_failed_s` and by the reconciliation, so a platform
+  that was down converges when it returns. Rejected requests (bad signature, invalid values) are
+  not retried.
+- **Rate limits.** Each channel's requests are paced to its configured rate (aiolimiter).
+- **Reconciliation.** At start and every `reconcile_every_s`, every listing's figure is read
+  back from its platform and drift is repaired (a push with previous = what the platform holds).
+- **Records.** Every push, successful or not, is one row in platform_pushes (records.py).
+- **One driver per deployment.** `platform_sync(app)` (the cleanup_ctx the app registers) drives
+  only while it holds a PostgreSQL advisory lock; other workers wait for the lock. SQLite is one
+  process, so its worker always drives.
+
+Pushes are absolute figures with an idempotency key per (listing, figure) push: a retry after a
+timeout cannot double-apply, and a platform with a compare-and-set (Shopify, the mini-program)
+also refuses to overwrite a figure that changed under us (`Stale`), which the driver answers by
+adopting the platform's figure as `previous` and pushing again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Protocol
+
+from aiohttp import web
+from aiolimiter import AsyncLimiter
+from prometheus_client.core import Metric
+from prometheus_client.registry import Collector
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from cloud.channels.base import Listing, RateLimited, Rejected, Stale, StockAdapter, Transient
+from cloud.channels.records import Push, PushLog
+from cloud.events import StockEvents
+from edge import metrics
+
+log = logging.getLogger(__name__)
+
+LOCK_KEY = 0x5E1F_5C_01  # pg advisory lock id of the platform sync leader
+
+
+class Figure(Protocol):
+    """What a listing may sell now (availability.ListingFigure)."""
+
+    @property
+    def channel(self) -> str: ...
+    @property
+    def sku(self) -> str: ...
+    @property
+    def item_id(self) -> str: ...
+    @property
+    def sku_id(self) -> str: ...
+    @property
+    def qty(self) -> int: ...
+
+
+# skus=None: every listing
+Figures = Callable[[Collection[str] | None], Awaitable[Sequence[Figure]]]
+
+
+@dataclass(frozen=True, slots=True)
+class SyncOptions:
+    hold_increases_s: float = 0.5
+    max_tries: int = 5
+    backoff_s: float = 0.25  # the first retry's delay; doubles each try
+    backoff_max_s: float = 30.0
+    reconcile_every_s: float = 300.0
+    retry_failed_s: float = 30.0
+    record_every_s: float = 0.5
+
+
+@dataclass
+class Stats:
+    pushes: int = 0
+    failures: int = 0
+    rejected: int = 0
+    retries: int = 0
+    stale: int = 0
+    drift_repaired: int = 0
+    reconciliations: int = 0
+    events: int = 0
+    leader: bool = False
+
+
+@dataclass
+class _State:
+    """One listing: the figure the ledger wants shown and the one we believe the platform holds."""
+
+    listing: Listing
+    want: int | None = None
+    held: int | None = None  # None: unknown (never read, or a push failed)
+    failed: bool = False
+    worker: asyncio.Task[None] | None = None
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class PlatformSync:
+    def __init__(self, events: StockEvents, adapters: dict[str, StockAdapter], figures: Figures,
+                 log_: PushLog, options: SyncOptions = SyncOptions()) -> None:
+        self.events, self.adapters, self.figures, self.records = events, adapters, figures, log_
+        self.options = options
+        self.stats = Stats()
+        self._states: dict[tuple[str, str, str], _State] = {}
+        self._limiters = {name: AsyncLimiter(max(1.0, a.rate), 1.0) for name, a in adapters.items()}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.ready = asyncio.Event()  # the first reconciliation has run
+
+    # -- the loops -------------------------------------------------------------------------
+    async def run(self) -> None:
+        """Drive until cancelled: the event consumer, the reconciliation timer, the record writer."""
+        queue = self.events.subscribe()  # subscribe before the first read: no change falls between
+        try:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self.records.run(), name="sync-records")
+                group.create_task(self._consume(queue), name="sync-events")
+                group.create_task(self._reconcile_loop(), name="sync-reconcile")
+                group.create_task(self._retry_failed_loop(), name="sync-retry-failed")
+        finally:
+            self.events.unsubscribe(queue)
+            for st in self._states.values():
+                if st.worker is not None:
+                    st.worker.cancel()
+            workers = [st.worker for st in self._states.values() if st.worker is not None]
+            await asyncio.gather(*workers, return_exceptions=True)
+
+    async def _consume(self, queue: asyncio.Queue[set[tuple[str, str]]]) -> None:
+        while True:
+            keys = await queue.get()  # a set that grew while we were busy: bursts coalesce here
+            self.stats.events += 1
+            skus = {sku for _, sku in keys}
+            try:
+                figures = await self.figures(skus)
+            except Exception:  # a failed read must not stop the driver; the reconciliation repairs
+                log.exception("platform sync: reading figures for %d SKUs failed", len(skus))
+                continue
+            self.apply(figures, reason="event")
+
+    async def _reconcile_loop(self) -> None:
+        while True:
+            try:
+                await self.reconcile()
+            except Exception:
+                log.exception("platform sync: reconciliation failed")
+            self.ready.set()
+            await asyncio.sleep(self.options.reconcile_every_s)
+
+    async def _retry_failed_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.options.retry_failed_s)
+            for st in list(self._states.values()):
+                if st.failed and st.worker is None:
+                    st.failed = False
+                    self._start(st, "retry")
+
+    # -- figures in --------------------------------------------------------------------------
+    def apply(self, figures: Sequence[Figure], reason: str) -> None:
+        """New wanted figures: start a push for each listing whose figure differs from what its
+        platform holds (or wake the push in flight, which then sends the latest figure)."""
+        for f in figures:
+            if f.channel not in self.adapters:
+                continue  # a channel with no platform configured (pos, none, or not yet set up)
+            listing = Listing(f.channel, f.sku, f.item_id, f.sku_id)
+            st = self._states.get(listing.key)
+            if st is None:
+                st = self._states[listing.key] = _State(listing)
+            st.want = f.qty
+            st.changed.set()
+            if st.want != st.held and st.worker is None:
+                self._start(st, reason)
+
+    def _start(self, st: _State, reason: str) -> None:
+        st.worker = asyncio.create_task(self._drive(st, reason), name=f"sync-{st.listing.key}")
+
+    async def reconcile(self) -> None:
+        """Read every listing's figure back from its platform; push where it drifted."""
+        figures = await self.figures(None)
+        wanted = [f for f in figures if f.channel in self.adapters]
+
+        async def read(f: Figure) -> None:
+            listing = Listing(f.channel, f.sku, f.item_id, f.sku_id)
+            st = self._states.get(listing.key)
+            if st is None:
+                st = self._states[listing.key] = _State(listing)
+            if st.worker is not None:
+                return  # a push is in flight; it will settle the figure
+            try:
+                await self._limiters[f.channel].acquire()
+                held = await self.adapters[f.channel].get_stock(listing)
+            except (Transient, Rejected) as e:
+                log.warning("platform sync: reading %s %s back failed: %s", f.channel, f.sku_id, e)
+                st.held = None
+                return
+            if st.worker is not None:
+                return  # a push started while we read; its result is newer than ours
+            if held != f.qty:
+                self.stats.drift_repaired += 1
+                log.info("platform sync: %s %s drifted (platform %s, want %s)", f.channel, f.sku_id,
+                         held, f.qty)
+            st.held = held
+
+        await asyncio.gather(*(read(f) for f in wanted))
+        self.stats.reconciliations += 1
+        self.apply(wanted, reason="reconcile")
+
+    # -- pushing one listing -----------------------------------------------------------------
+    async def _drive(self, st: _State, reason: str) -> None:
+        try:
+            while st.want is not None and st.want != st.held:
+                await self._hold_increase(st)
+                if st.want is None or st.want == st.held:
+                    break
+                target = st.want
+                st.changed.clear()
+                if not await self._push(st, target, reason):
+                    st.failed = True
+                    return
+                reason = "event"
+        finally:
+            st.worker = None
+
+    async def _hold_increase(self, st: _State) -> None:
+        """An increase waits up to hold_increases_s for other channels' orders to lower it; a
+        figure that turns into a decrease meanwhile ends the wait at once."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.options.hold_increases_s
+        while st.want is not None and st.held is not None and st.want > st.held:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return
+            st.changed.clear()
+            try:
+                await asyncio.wait_for(st.changed.wait(), remaining)
+            except TimeoutError:
+                return
+
+    async def _push(self, st: _State, target: int, reason: str) -> bool:
+        listing, adapter, opts = st.listing, self.adapters[st.listing.channel], self.options
+        key = f"{uuid.uuid4().hex}"
+        started, previous, error = datetime.now(UTC), st.held, ""
+        for attempt in range(1, opts.max_tries + 1):
+            await self._limiters[listing.channel].acquire()
+            try:
+                await adapter.set_stock(listing, target, previous=st.held, key=key)
+            except Stale as e:
+                self.stats.stale += 1
+                st.held, key, error = e.current, uuid.uuid4().hex, str(e)
+                delay = 0.0  # the platform told us what it holds: push again at once
+            except RateLimited as e:
+                error, delay = str(e), max(e.retry_after, self._backoff(attempt))
+            except Transient as e:
+                error, delay = str(e), self._backoff(attempt)
+            except Rejected as e:
+                self.stats.rejected += 1
+                self._record(st, target, previous, key, reason, "rejected", attempt, str(e), started)
+                log.error("platform sync: %s refused %s = %d: %s", listing.channel, listing.sku_id, target, e)
+                st.held = None
+                return False
+            else:
+                st.held = target
+                self.stats.pushes += 1
+                self._record(st, target, previous, key, reason, "ok", attempt, None, started)
+                return True
+            if attempt < opts.max_tries:
+                self.stats.retries += 1
+                log.info("platform sync: %s %s try %d failed (%s); again in %.2fs", listing.channel,
+                         listing.sku_id, attempt, error, delay)
+                await asyncio.sleep(delay)
+        self.stats.failures += 1
+        st.held = None  # a timed-out push may or may not have landed: read it back before trusting
+        self._record(st, target, previous, key, reason, "failed", opts.max_tries, error, started)
+        log.error("platform sync: %s %s = %d failed after %d tries: %s", listing.channel, listing.sku_id,
+                  target, opts.max_tries, error)
+        return False
+
+    def _backoff(self, attempt: int) -> float:
+        base: float = min(self.options.backoff_max_s, self.options.backoff_s * 2.0 ** (attempt - 1))
+        return base * random.uniform(0.8, 1.2)
+
+    def _record(self, st: _State, qty: int, previous: int | None, key: str, reason: str, result: str,
+                attempts: int, error: str | None, started: datetime) -> None:
+        li = st.listing
+        self.records.add(Push(li.channel, li.sku, li.item_id, li.sku_id, qty, previous, key, reason, result,
+                              attempts, error, started, datetime.now(UTC)))
+
+    # -- reporting -----------------------------------------------------------------------------
+    def pending(self) -> int:
+        return sum(1 for st in self._states.values() if st.want != st.held)
+
+    def health(self) -> dict[str, object]:
+        s = self.stats
+        return {"leader": s.leader, "channels": sorted(self.adapters), "listings": len(self._states),
+                "pending": self.pending(), "pushes": s.pushes, "failures": s.failures, "rejected": s.rejected,
+                "retries": s.retries, "stale": s.stale, "drift_repaired": s.drift_repaired,
+                "reconciliations": s.reconciliations}
+
+
+class SyncReadings(Collector):
+    """The driver's counters as Prometheus metrics, read at scrape time."""
+
+    def __init__(self, sync: PlatformSync) -> None:
+        s = sync.stats
+        self._inner = metrics.Readings([
+            metrics.Reading("shelfsync_sync_pushes_total", "Platform pushes that succeeded", "counter",
+                            lambda: s.pushes),
+            metrics.Reading("shelfsync_sync_push_failures_total",
+                            "Platform pushes that failed after every retry", "counter", lambda: s.failures),
+            metrics.Reading("shelfsync_sync_push_rejected_total", "Platform pushes the platform refused",
+                            "counter", lambda: s.rejected),
+            metrics.Reading("shelfsync_sync_retries_total", "Platform push retries", "counter",
+                            lambda: s.retries),
+            metrics.Reading("shelfsync_sync_drift_repaired_total",
+                            "Listings the reconciliation found drifted", "counter", lambda: s.drift_repaired),
+            metrics.Reading("shelfsync_sync_pending_listings", "Listings whose platform figure is not yet "
+                            "the wanted one", "gauge", sync.pending),
+            metrics.Reading("shelfsync_sync_leader", "1 on the worker driving platform sync", "gauge",
+                            lambda: s.leader),
+        ])
+
+    def collect(self) -> Iterator[Metric]:
+        return self._inner.collect()
+
+
+@contextlib.asynccontextmanager
+async def leadership(engine: AsyncEngine, retry_s: float = 5.0) -> AsyncIterator[None]:
+    """Hold the platform-sync leader lock for the body (PostgreSQL advisory lock on a connection
+    kept for the purpose; waits, retrying every retry_s, while another worker holds it).
+    SQLite: one process, always the leader."""
+    if engine.dialect.name != "postgresql":
+        yield
+        return
+    async with engine.connect() as conn:
+        while not (await conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": LOCK_KEY})).scalar():
+            await conn.rollback()
+            await asyncio.sleep(retry_s)
+        await conn.commit()
+        try:
+            yield
+        finally:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": LOCK_KEY}))
+
+
+SYNC = web.AppKey("platform_sync", PlatformSync)
+# Set before startup to override settings.channels / the default options (tests, benchmarks).
+CHANNELS = web.AppKey("channel_configs", dict)
+SYNC_OPTIONS = web.AppKey("sync_options", SyncOptions)
+
+
+async def platform_sync(app: web.Application) -> AsyncIterator[None]:
+    """cleanup_ctx: drive platform sync for the channels in settings.channels (none: do nothing)."""
+    # Imported here: cloud.app registers this function, so a module-level import would be circular.
+    from cloud.api.handlers import HEALTH, MAKER
+    from cloud.app import METRICS, SETTINGS
+    from cloud.channels import config
+    from cloud.channels.availability import listing_figures
+    from cloud.channels.platforms import adapter_for
+    from cloud.events import EVENTS
+
+    channels: dict[str, config.ChannelConfig] = app.get(CHANNELS) or config.load(app[SETTINGS].channels)
+    if not channels:
+        yield
+        return
+    maker: async_sessionmaker[AsyncSession] = app[MAKER]
+    adapters = {name: adapter_for(c) for name, c in channels.items()}
+
+    async def figures(skus: Collection[str] | None) -> Sequence[Figure]:
+        return await listing_figures(maker, skus=skus)
+
+    sync = PlatformSync(app[EVENTS], adapters, figures, PushLog(maker), app.get(SYNC_OPTIONS, SyncOptions()))
+    app[SYNC] = sync
+    app[HEALTH]["sync"] = sync.health
+    app[METRICS].register(SyncReadings(sync))
+    engine = maker.kw["bind"]
+
+    async def lead() -> None:
+        async with leadership(engine):
+            sync.stats.leader = True
+            log.info("platform sync: driving %s", ", ".join(sorted(adapters)))
+            try:
+                await sync.run()
+            finally:
+                sync.stats.leader = False
+
+    task = asyncio.create_task(lead(), name="platform-sync")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    for adapter in adapters.values():
+        await adapter.close()
+
+
+__all__ = ["CHANNELS", "SYNC", "SYNC_OPTIONS", "PlatformSync", "SyncOptions", "leadership", "platform_sync"]

@@ -1,0 +1,238 @@
+"""The sync driver against the six platform simulators over HTTP, with its push records in a real
+SQLite database. The wanted figures come from a small in-memory table (the ledger-backed source
+is exercised end to end in test_sync_e2e.py), published through the real StockEvents."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Collection, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from cloud.channels import records
+from cloud.channels.availability import ListingFigure
+from cloud.channels.base import Listing
+from cloud.channels.sync import PlatformSync, SyncOptions, leadership
+from cloud.db import repo
+from cloud.db.migrate import upgrade
+from cloud.events import StockEvents
+from tests.channels.conftest import KINDS, Sim
+from tests.integration.conftest import until
+
+FAST = SyncOptions(hold_increases_s=0.0, backoff_s=0.05, backoff_max_s=0.2, reconcile_every_s=3600,
+                   retry_failed_s=3600, record_every_s=0.05)
+
+
+class Ledger:
+    """The wanted figures: (channel, sku) → qty, for every listing of every sim."""
+
+    def __init__(self, sims: dict[str, Sim], skus: Sequence[int]) -> None:
+        self.sims = sims
+        self.listings = {(s.config.name, n): s.listing(n) for s in sims.values() for n in skus}
+        self.qty = {key: 0 for key in self.listings}
+
+    async def figures(self, skus: Collection[str] | None) -> Sequence[ListingFigure]:
+        return [ListingFigure(li.channel, li.sku, li.item_id, li.sku_id, self.qty[key])
+                for key, li in self.listings.items() if skus is None or li.sku in skus]
+
+    def set(self, events: StockEvents, n: int, qty: int, channels: Collection[str] | None = None) -> None:
+        for (channel, m), li in self.listings.items():
+            if m == n and (channels is None or channel in channels):
+                self.qty[(channel, m)] = qty
+                sku = li.sku
+        events.publish([("store-1", sku)])
+
+    def listing(self, kind: str, n: int) -> Listing:
+        return self.listings[(self.sims[kind].config.name, n)]
+
+
+@dataclass
+class Rig:
+    sync: PlatformSync
+    events: StockEvents
+    ledger: Ledger
+    sims: dict[str, Sim]
+    maker: async_sessionmaker[AsyncSession]
+
+    def holds(self, n: int, qty: int, kinds: Collection[str] = KINDS) -> bool:
+        return all(self.sims[k].held(self.ledger.listing(k, n)) == qty for k in kinds)
+
+    async def pushes(self, channel: str | None = None) -> list[dict[str, object]]:
+        await self.sync.records.flush()
+        return list(reversed(await records.recent(self.maker, channel, limit=1000)))
+
+
+@pytest.fixture
+async def rig(start_sim, tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Rig]:
+    options: SyncOptions = getattr(request, "param", FAST)
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    upgrade(url)
+    engine = repo.make_engine(url)
+    maker = repo.sessionmaker(engine)
+    sims = {kind: await start_sim(kind) for kind in KINDS}
+    ledger = Ledger(sims, [1, 2])
+    events = StockEvents()
+    adapters = {s.config.name: s.adapter() for s in sims.values()}
+    sync = PlatformSync(events, adapters, ledger.figures, records.PushLog(maker, options.record_every_s), options)
+    task = asyncio.create_task(sync.run())
+    await asyncio.wait_for(sync.ready.wait(), 10)
+    try:
+        yield Rig(sync, events, ledger, sims, maker)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await engine.dispose()
+
+
+async def test_a_stock_change_reaches_every_platform(rig: Rig) -> None:
+    rig.ledger.set(rig.events, 1, 12)
+    await until(lambda: rig.holds(1, 12), 10, "every platform holds 12")
+    rig.ledger.set(rig.events, 1, 11)
+    await until(lambda: rig.holds(1, 11), 10, "every platform holds 11")
+    pushes = await rig.pushes()
+    assert {p["result"] for p in pushes} == {"ok"}
+    assert {p["channel"] for p in pushes} == {s.config.name for s in rig.sims.values()}
+    taobao = [p for p in pushes if p["channel"] == "taobao-test" and p["sku_id"] == rig.ledger.listing(
+        "taobao", 1).sku_id]
+    assert [(p["qty"], p["reason"]) for p in taobao] == [(12, "event"), (11, "event")]
+
+
+async def test_a_burst_of_changes_is_coalesced_per_listing(rig: Rig) -> None:
+    for qty in range(100, 50, -1):
+        rig.ledger.set(rig.events, 2, qty)
+    await until(lambda: rig.holds(2, 51), 10, "every platform holds the last figure")
+    for sim in rig.sims.values():
+        changes = [h for h in sim.platform.history if h[2].endswith(rig.ledger.listing(sim.config.platform, 2).sku_id)]
+        assert changes[-1][3] == 51
+        assert len(changes) < 25, f"{sim.config.platform}: {len(changes)} pushes for 50 changes"
+
+
+@pytest.mark.parametrize("rig", [SyncOptions(hold_increases_s=1.5, backoff_s=0.05, reconcile_every_s=3600,
+                                             record_every_s=0.05)], indirect=True)
+async def test_an_increase_is_held_and_a_decrease_meanwhile_goes_at_once(rig: Rig) -> None:
+    rig.ledger.set(rig.events, 1, 10)
+    await until(lambda: rig.holds(1, 10), 10, "first figure (held 1.5 s: it is an increase from 0)")
+    rig.ledger.set(rig.events, 1, 15)  # an increase: held
+    await asyncio.sleep(0)
+    rig.ledger.set(rig.events, 1, 8)  # a decrease arrives within the hold: pushed at once
+    await until(lambda: rig.holds(1, 8), 1.2, "the decrease, before the hold would have ended")
+    for sim in rig.sims.values():
+        sku_id = rig.ledger.listing(sim.config.platform, 1).sku_id
+        assert 15 not in [h[3] for h in sim.platform.history if h[2].endswith(sku_id)]
+
+
+async def test_transient_errors_and_rate_limits_are_retried_until_the_figure_lands(rig: Rig) -> None:
+    for sim in rig.sims.values():
+        await sim.faults({"next": ["5xx", "ratelimit", "5xx"]})
+    rig.ledger.set(rig.events, 1, 7)
+    await until(lambda: rig.holds(1, 7), 15, "every platform holds 7 after retries")
+    pushes = [p for p in await rig.pushes() if p["qty"] == 7]
+    assert all(p["result"] == "ok" for p in pushes)
+    assert sorted(p["attempts"] for p in pushes) [-1] == 4
+    assert rig.sync.stats.retries >= 3 * len(KINDS) - len(KINDS)
+
+
+async def test_five_failures_are_a_visible_failure_and_the_listing_is_retried_later(
+        rig: Rig, caplog: pytest.LogCaptureFixture) -> None:
+    sim = rig.sims["jd"]
+    await sim.faults({"next": ["5xx"] * 5})
+    with caplog.at_level(logging.ERROR, logger="cloud.channels.sync"):
+        rig.ledger.set(rig.events, 1, 5, channels=[sim.config.name])
+        await until(lambda: rig.sync.stats.failures == 1, 10, "a visible failure")
+    assert "failed after 5 tries" in caplog.text
+    failed = [p for p in await rig.pushes(sim.config.name) if p["result"] == "failed"]
+    assert len(failed) == 1 and failed[0]["attempts"] == 5 and "502" in str(failed[0]["error"])
+    assert sim.held(rig.ledger.listing("jd", 1)) != 5
+    await rig.sync.reconcile()  # the periodic reconciliation (or the failed-listing timer) repairs it
+    await until(lambda: sim.held(rig.ledger.listing("jd", 1)) == 5, 10, "repaired")
+
+
+async def test_a_rejected_push_is_not_retried(rig: Rig) -> None:
+    sim = rig.sims["pdd"]
+    sim.platform.creds = type(sim.platform.creds)(sim.platform.creds.app_key, "rotated-secret",
+                                                  sim.platform.creds.session)
+    rig.ledger.set(rig.events, 1, 3, channels=[sim.config.name])
+    await until(lambda: rig.sync.stats.rejected == 1, 10, "a rejected push")
+    pushes = [p for p in await rig.pushes(sim.config.name) if p["qty"] == 3]
+    assert [(p["result"], p["attempts"]) for p in pushes] == [("rejected", 1)]
+    assert sim.platform.counts["bad_signature"] == 1
+
+
+@pytest.mark.parametrize("kind", ["shopify", "wechat"])
+async def test_a_stale_compare_value_is_answered_with_the_platforms_figure(rig: Rig, kind: str) -> None:
+    sim = rig.sims[kind]
+    rig.ledger.set(rig.events, 1, 10, channels=[sim.config.name])
+    await until(lambda: rig.holds(1, 10, [kind]), 10, "first figure")
+    await sim.faults({"next": ["stale"]})  # a platform order takes one unit just before our write
+    rig.ledger.set(rig.events, 1, 6, channels=[sim.config.name])
+    await until(lambda: rig.holds(1, 6, [kind]), 10, "the figure lands after the stale answer")
+    assert rig.sync.stats.stale == 1 and sim.platform.counts["stale"] == 1
+
+
+async def test_drift_on_a_platform_is_repaired_by_reconciliation(rig: Rig) -> None:
+    rig.ledger.set(rig.events, 2, 9)
+    await until(lambda: rig.holds(2, 9), 10, "every platform holds 9")
+    for sim in rig.sims.values():  # someone edits stock in each platform's seller console
+        li = rig.ledger.listing(sim.config.platform, 2)
+        key = next(k for k in sim.platform.stock if k[1].endswith(li.sku_id))
+        sim.platform.stock[key] = 40
+    before = rig.sync.stats.drift_repaired
+    await rig.sync.reconcile()
+    await until(lambda: rig.holds(2, 9), 10, "drift repaired")
+    assert rig.sync.stats.drift_repaired - before == len(KINDS)
+    assert {p["reason"] for p in await rig.pushes() if p["qty"] == 9} == {"event", "reconcile"}
+
+
+@pytest.mark.parametrize("rig", [SyncOptions(hold_increases_s=0.0, backoff_s=0.05, backoff_max_s=0.1,
+                                             reconcile_every_s=3600, retry_failed_s=0.5,
+                                             record_every_s=0.05)], indirect=True)
+async def test_a_platform_down_for_a_while_converges_with_no_lost_or_doubled_update(rig: Rig) -> None:
+    """Every platform is down for 3 s (the 10-minute case is in `shelfsync bench sync --outage`)
+    while figures change; when they return every platform holds the last figure, and every
+    successful push was of a figure the ledger wanted, each landing once."""
+    for sim in rig.sims.values():
+        await sim.faults({"down_for": 3})
+    wanted = [0]  # the figure the first reconciliation pushed
+    for qty in (30, 25, 21):
+        rig.ledger.set(rig.events, 1, qty)
+        wanted.append(qty)
+        await asyncio.sleep(0.3)
+    await until(lambda: rig.sync.stats.failures >= len(KINDS), 10, "visible failures while down")
+    await until(lambda: rig.holds(1, 21), 20, "convergence after the outage")
+    for sim in rig.sims.values():
+        sku_id = rig.ledger.listing(sim.config.platform, 1).sku_id
+        changes = [h[3] for h in sim.platform.history if h[2].endswith(sku_id)]
+        assert changes[-1] == 21 and set(changes) <= set(wanted)
+        assert len(changes) == len(set(changes)), f"{sim.config.platform} applied a figure twice: {changes}"
+    assert rig.sync.pending() == 0
+
+
+@pytest.mark.postgres
+async def test_only_one_worker_drives_platform_sync_on_postgresql(pg_url: str) -> None:
+    first, second = repo.make_engine(pg_url), repo.make_engine(pg_url)
+    leading = [asyncio.Event(), asyncio.Event()]
+    release = [asyncio.Event(), asyncio.Event()]
+
+    async def worker(n: int, engine: AsyncEngine) -> None:
+        async with leadership(engine, retry_s=0.05):
+            leading[n].set()
+            await release[n].wait()
+
+    try:
+        one = asyncio.create_task(worker(0, first))
+        await asyncio.wait_for(leading[0].wait(), 5)
+        two = asyncio.create_task(worker(1, second))
+        with pytest.raises(TimeoutError):  # the second worker waits while the first leads
+            await asyncio.wait_for(asyncio.shield(leading[1].wait()), 0.5)
+        release[0].set()
+        await one
+        await asyncio.wait_for(leading[1].wait(), 5)  # and takes over when the first stops
+        release[1].set()
+        await two
+    finally:
+        await first.dispose()
+        await second.dispose()

@@ -1,0 +1,147 @@
+"""Platform sync end to end: a gateway process takes POS sales and receipts over HTTP, the cloud
+ingests them from a real broker into SQLite or PostgreSQL, and its sync driver pushes each
+channel's figure to the six platform simulators over HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from cloud.app import INGEST, create_app
+from cloud.channels import records
+from cloud.channels.base import Listing
+from cloud.channels.sync import CHANNELS, SYNC, SYNC_OPTIONS, SyncOptions
+from cloud.settings import Settings
+from edge.mqtt import BrokerUrl
+from firmware_sim.procs import free_port
+from firmware_sim.world import catalog
+from tests.channels.conftest import KINDS, Sim
+from tests.integration.conftest import ADMIN, Gateway, start_gateway, until
+from tests.support.services import Mosquitto
+
+__all__ = ["start_gateway"]
+
+SKU_A, SKU_B = catalog()[0].gtin, catalog()[1].gtin
+STORE = "sync-e2e"
+OPTIONS = SyncOptions(hold_increases_s=0.2, backoff_s=0.05, backoff_max_s=0.2, reconcile_every_s=3600,
+                      retry_failed_s=0.5, record_every_s=0.1)
+
+
+@dataclass
+class World:
+    url: str
+    app: web.Application
+    session: aiohttp.ClientSession
+    sims: dict[str, Sim]
+    gateway: Gateway
+
+    async def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        async with self.session.request(method, self.url + path, json=body,
+                                        headers={"Authorization": f"Bearer {ADMIN}"}) as r:
+            return r.status, await r.json()
+
+    def listing(self, kind: str, sku: str) -> Listing:
+        n = 1 if sku == SKU_A else 2
+        return Listing(kind, sku, f"{n}0001", f"{n}0002")
+
+    def holds(self, sku: str, qty: int) -> bool:
+        return all(sim.held(self.listing(kind, sku)) == qty for kind, sim in self.sims.items())
+
+    async def movement(self, lines: list[dict[str, Any]], ref: str) -> None:
+        status, body = await self.gateway.post(self.session, "/v1/stock/movements",
+                                               {"ref": ref, "at": _now(), "lines": lines})
+        assert status == 200, body
+
+    async def sale(self, sku: str, qty: int, txn: str) -> None:
+        status, body = await self.gateway.post(self.session, "/v1/pos/transactions", {
+            "txn": txn, "at": _now(), "kind": "sale", "lines": [{"sku": sku, "qty": qty}]})
+        assert status == 200, body
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+@contextlib.asynccontextmanager
+async def cloud_with_sync(db_url: str, broker: Mosquitto, sims: dict[str, Sim]) -> AsyncIterator[
+        tuple[str, web.Application]]:
+    port = free_port()
+    app = create_app(Settings(db_url=db_url, mqtt=BrokerUrl.parse(broker.url), port=port, admin_token=ADMIN,
+                              worker_id=f"sync-{port}"))
+    app[CHANNELS] = {kind: sim.config.__class__(**{**_fields(sim.config), "name": kind})
+                     for kind, sim in sims.items()}
+    app[SYNC_OPTIONS] = OPTIONS
+    runner = web.AppRunner(app)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        await asyncio.wait_for(app[INGEST].ready.wait(), 10)
+        yield f"http://127.0.0.1:{port}", app
+    finally:
+        await runner.cleanup()
+
+
+def _fields(config: object) -> dict[str, Any]:
+    return {name: getattr(config, name) for name in config.__dataclass_fields__}  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+async def world(db_url: str, broker: Mosquitto, start_sim: Callable[..., Any],
+                start_gateway: Callable[[str], Gateway]) -> AsyncIterator[World]:
+    sims = {kind: await start_sim(kind) for kind in KINDS}
+    gateway = start_gateway(STORE)
+    async with cloud_with_sync(db_url, broker, sims) as (url, app), aiohttp.ClientSession() as session:
+        w = World(url, app, session, sims, gateway)
+        assert (await w.call("PUT", f"/v1/stores/{STORE}", {"name": "E2E"}))[0] in (200, 201)
+        for kind in KINDS:
+            status, body = await w.call("PUT", f"/v1/channels/{kind}",
+                                        {"platform": kind, "stores": [{"store": STORE, "ship": True}]})
+            assert status in (200, 201), body
+            status, body = await w.call("PUT", f"/v1/channels/{kind}/listings", {"listings": [
+                {"sku": sku, "channel_sku": w.listing(kind, sku).sku_id, "item_id": w.listing(kind, sku).item_id}
+                for sku in (SKU_A, SKU_B)]})
+            assert status in (200, 201), body
+        await asyncio.wait_for(app[SYNC].ready.wait(), 10)
+        yield w
+
+
+async def test_stock_changes_reach_every_platform(world: World) -> None:
+    await world.movement([{"sku": SKU_A, "kind": "receipt", "qty": 10, "zone": "floor"},
+                          {"sku": SKU_B, "kind": "receipt", "qty": 4, "zone": "floor"}], "recv-1")
+    await until(lambda: world.holds(SKU_A, 10) and world.holds(SKU_B, 4), 20, "received stock on every platform")
+    await world.sale(SKU_A, 3, "T-1")
+    await until(lambda: world.holds(SKU_A, 7), 20, "the sale on every platform")
+    status, body = await world.call("POST", "/v1/orders", {
+        "channel": "taobao", "order_id": "tb-1", "lines": [{"channel_sku": world.listing("taobao", SKU_A).sku_id,
+                                                            "qty": 2}],
+        "fulfilment": {"type": "ship"}})
+    assert status == 201, body
+    await until(lambda: world.holds(SKU_A, 5), 20, "the reservation on every platform")
+    await world.app[SYNC].records.flush()
+    pushes = await records.recent(world.app[SYNC].records.maker, "jd", limit=50)
+    assert [p["qty"] for p in reversed(pushes) if p["sku"] == SKU_A][-3:] == [10, 7, 5]
+    assert all(p["result"] == "ok" for p in pushes)
+
+
+async def test_platforms_down_for_a_while_converge_with_no_lost_or_doubled_update(world: World) -> None:
+    await world.movement([{"sku": SKU_A, "kind": "receipt", "qty": 20, "zone": "floor"}], "recv-1")
+    await until(lambda: world.holds(SKU_A, 20), 20, "received stock on every platform")
+    for sim in world.sims.values():
+        await sim.faults({"down_for": 3})
+    for n in range(3):
+        await world.sale(SKU_A, 2, f"T-{n}")
+    await until(lambda: world.app[SYNC].stats.failures >= len(KINDS), 20, "visible failures while down")
+    await until(lambda: world.holds(SKU_A, 14), 30, "every platform converged after the outage")
+    for kind, sim in world.sims.items():
+        sku_id = world.listing(kind, SKU_A).sku_id
+        changes = [h[3] for h in sim.platform.history if h[2].endswith(sku_id)]
+        assert changes[-1] == 14 and set(changes) <= {0, 20, 18, 16, 14}, (kind, changes)
+        assert len(changes) == len(set(changes)), (kind, changes)
