@@ -20,6 +20,7 @@ EPILOG = """examples:
   shelfsync cloud --db postgresql://shelfsync@db/shelfsync --mqtt mqtts://cloud:pw@broker:8883?ca=ca.pem
   shelfsync cloud migrate --db postgresql://shelfsync@db/shelfsync     (once per release)
   shelfsync cloud verify --db sqlite:///ledger.db      (rebuild from movements, compare with balances)
+  shelfsync cloud token create --name staff-sh-0042 --role store --store sh-0042   (API tokens)
   SHELFSYNC_CHANNEL_TAOBAO_SECRET=… shelfsync cloud --db … --channels channels.toml   (platform sync)
   shelfsync cloud backup --db postgresql://… --file ledger-2026-11-28.jsonl.gz
   shelfsync cloud restore --db postgresql://…/new --file ledger-2026-11-28.jsonl.gz   (into an empty db)
@@ -27,11 +28,14 @@ EPILOG = """examples:
 
 
 def main(argv: list[str], prog: str = "shelfsync cloud") -> int:
+    if argv and argv[0] == "token":
+        from cloud.tokens_cli import main as token_main
+        return token_main(argv[1:], f"{prog} token")
     action = "serve"
     if argv and argv[0] in ("serve", "migrate", "verify", "backup", "restore"):
         action, argv = argv[0], argv[1:]
     parser = argparse.ArgumentParser(
-        prog=f"{prog} [serve|migrate|verify|backup|restore]", epilog=EPILOG,
+        prog=f"{prog} [serve|migrate|verify|backup|restore|token]", epilog=EPILOG,
         description="The cloud stock ledger: MQTT ingest and REST API. "
                     "The admin bearer token comes from SHELFSYNC_ADMIN_TOKEN.",
         formatter_class=argparse.RawDescriptionHelpFormatter)
