@@ -23,10 +23,35 @@ from sqlalchemy import delete, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cloud.db import ledger
-from cloud.db.models import Balance, Checkpoint, DeadLetter, Gateway, Lot, Movement, SkuHead
+from cloud.db.models import (
+    ApiToken,
+    Balance,
+    Channel,
+    ChannelStore,
+    Checkpoint,
+    DeadLetter,
+    Gateway,
+    Listing,
+    Lot,
+    Movement,
+    Order,
+    Product,
+    Reservation,
+    SkuHead,
+    StockLevel,
+    Store,
+    Transfer,
+    TransferLine,
+)
 
 FORMAT = "shelfsync-ledger-backup/1"
 CHUNK = 5000
+# The chain's settings and documents (issue 8) travel too; a backup without them still restores.
+DOCUMENTS: dict[str, Any] = {
+    "stores": Store, "products": Product, "channels": Channel, "channel_stores": ChannelStore,
+    "listings": Listing, "orders": Order, "reservations": Reservation, "transfers": Transfer,
+    "transfer_lines": TransferLine, "api_tokens": ApiToken,
+}
 
 
 class BackupError(Exception):
@@ -81,6 +106,10 @@ async def backup(maker: async_sessionmaker[AsyncSession], out: Path) -> dict[str
             for g in (await session.scalars(select(Gateway))).all():
                 f.write(json.dumps({"t": "gateways", "r": _row(g)}) + "\n")
                 counts["gateways"] += 1
+            for table, model in DOCUMENTS.items():
+                for r in (await session.scalars(select(model))).all():
+                    f.write(json.dumps({"t": table, "r": _row(r)}) + "\n")
+                    counts[table] = counts.get(table, 0) + 1
     tmp.replace(out)  # a half-written backup never has the final name
     return counts
 
@@ -90,7 +119,7 @@ async def restore(maker: async_sessionmaker[AsyncSession], source: Path) -> dict
         if await session.scalar(select(func.count()).select_from(Movement)):
             raise BackupError("the target ledger is not empty; restore into a new, migrated database")
     counts: dict[str, int] = defaultdict(int)
-    models = {"movements": Movement, "dead_letters": DeadLetter, "gateways": Gateway}
+    models = {"movements": Movement, "dead_letters": DeadLetter, "gateways": Gateway, **DOCUMENTS}
     try:
         with gzip.open(source, "rt", encoding="utf-8") as f:
             header = json.loads(f.readline() or "{}")
@@ -122,22 +151,32 @@ async def restore(maker: async_sessionmaker[AsyncSession], source: Path) -> dict
 
 async def _rebuild(session: AsyncSession) -> None:
     """Balances, lots and heads from the movements, SKU by SKU (as a full replay defines them)."""
-    for model in (Balance, Lot, SkuHead, Checkpoint):
+    for model in (Balance, Lot, SkuHead, Checkpoint, StockLevel):
         await session.execute(delete(model))
     grouped: dict[tuple[str, str], list[ledger.Move]] = defaultdict(list)
     for m in (await session.scalars(select(Movement))).all():
         grouped[(m.store, m.sku)].append(ledger.Move(m.id, m.kind, m.qty, m.zone, m.occurred_at, m.lot,
                                                      m.expiry, m.from_zone))
     balances, lots, heads = [], [], []
+    books: dict[tuple[str, str], ledger.SkuBook] = {}
     for (store, sku), moves in grouped.items():
-        book = ledger.replay(moves)
+        book = books[(store, sku)] = ledger.replay(moves)
         balances += [{"store": store, "sku": sku, "zone": z, "lot": lot, "qty": q,
                       "expiry": book.expiry.get(lot)} for (z, lot), q in book.qty.items()]
         lots += [{"store": store, "sku": sku, "lot": lot, "expiry": e} for lot, e in book.expiry.items()]
         head = max(moves, key=lambda m: m.order)
         heads.append({"store": store, "sku": sku, "version": 1, "head_at": head.occurred_at,
                       "head_id": head.id, "since_checkpoint": len(moves)})
-    for model, rows in ((Balance, balances), (Lot, lots), (SkuHead, heads)):
+    held: dict[tuple[str, str], int] = defaultdict(int)
+    for r in (await session.execute(select(Reservation.store, Reservation.sku, Reservation.qty)
+                                    .join(Order, Order.id == Reservation.order)
+                                    .where(Order.status == "reserved"))).all():
+        held[(r.store, r.sku)] += r.qty
+    today = date.today()
+    levels = [{"store": store, "sku": sku, "sellable": ledger.sellable(book, today),
+               "reserved": held.pop((store, sku), 0)} for (store, sku), book in books.items()]
+    levels += [{"store": store, "sku": sku, "sellable": 0, "reserved": n} for (store, sku), n in held.items()]
+    for model, rows in ((Balance, balances), (Lot, lots), (SkuHead, heads), (StockLevel, levels)):
         for i in range(0, len(rows), CHUNK):
             await session.execute(insert(model), rows[i:i + CHUNK])
 
