@@ -11,6 +11,7 @@ back and planned again from fresh figures.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import secrets
@@ -22,9 +23,9 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, tuple_, update
+from sqlalchemy import and_, bindparam, insert, select, tuple_, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from cloud.channels.allocation import Candidate, Pick, Rules, Short, free_units, haversine_km, plan
 from cloud.db import claims, repo
@@ -48,12 +49,14 @@ Key = tuple[str, str]
 
 
 # The hot path's statements, built once (building a statement costs more than running it here).
-_LEVELS = (select(StockLevel.store, StockLevel.sku, StockLevel.sellable, StockLevel.reserved)
-           .where(StockLevel.sku.in_(bindparam("skus", expanding=True)),
-                  StockLevel.store.in_(bindparam("stores", expanding=True))))
-_LOTS = (select(Balance.store, Balance.sku, Balance.lot, Balance.qty, Balance.expiry)
-         .where(Balance.store.in_(bindparam("stores", expanding=True)),
-                Balance.sku.in_(bindparam("skus", expanding=True)), Balance.qty > 0))
+_LEVELS_AND_LOTS = (
+    select(StockLevel.store, StockLevel.sku, StockLevel.sellable, StockLevel.reserved,
+           Balance.lot, Balance.qty, Balance.expiry)
+    .select_from(StockLevel)
+    .outerjoin(Balance, and_(Balance.store == StockLevel.store, Balance.sku == StockLevel.sku,
+                             Balance.qty > 0))
+    .where(StockLevel.sku.in_(bindparam("skus", expanding=True)),
+           StockLevel.store.in_(bindparam("stores", expanding=True))))
 _NEW_ORDER = insert(Order)
 _NEW_RESERVATIONS = insert(Reservation)
 _HOLD = (update(StockLevel)
@@ -151,18 +154,30 @@ class Orders:
         self._lock = asyncio.Lock() if sqlite else None
         self.on_changed = on_changed  # after commit: the (store, sku) whose stock or holds moved
         self._configs: dict[str, tuple[float, ChannelConfig, Coords]] = {}
+        self._config_lock = asyncio.Lock()  # one reload at a time, not one per waiting order
 
-    async def _transaction(self, work: Any, *args: Any) -> Any:
+    @property
+    def engine(self) -> AsyncEngine:
+        bind = self.maker.kw["bind"]
+        assert isinstance(bind, AsyncEngine)
+        return bind
+
+    async def _transaction(self, work: Any, *args: Any, core: bool = False) -> Any:
         """Run `work(session, *args) -> (result, changed keys)` in a transaction, retrying lost
-        races and transient lock errors; announce the changed keys after the commit."""
+        races and transient lock errors; announce the changed keys after the commit. With
+        `core`, work gets a bare connection instead of an ORM session (the order hot path: the
+        session's bookkeeping costs more than the statements)."""
         for attempt in range(MAX_ATTEMPTS):
             try:
-                if self._lock is not None:
-                    async with self._lock, self.maker() as session, session.begin():
-                        result, changed = await work(session, *args)
-                else:
-                    async with self.maker() as session, session.begin():
-                        result, changed = await work(session, *args)
+                async with contextlib.AsyncExitStack() as stack:
+                    if self._lock is not None:
+                        await stack.enter_async_context(self._lock)
+                    if core:
+                        db: Any = await stack.enter_async_context(self.engine.begin())
+                    else:
+                        db = await stack.enter_async_context(self.maker())
+                        await stack.enter_async_context(db.begin())
+                    result, changed = await work(db, *args)
                 if changed and self.on_changed is not None:
                     self.on_changed(changed)
                 return result
@@ -182,7 +197,9 @@ class Orders:
         existed already (a retried request). Raises Shortage (409) or OrderError."""
         for _ in range(3):
             try:
-                result: tuple[dict[str, Any], bool] = await self._transaction(self._place, req)
+                cfg, coords = await self._config(req.channel)
+                result: tuple[dict[str, Any], bool] = await self._transaction(self._place, req, cfg, coords,
+                                                                              core=True)
                 return result
             except IntegrityError:  # (channel, order_id) exists: a retry, or a concurrent twin
                 async with self.maker() as session:
@@ -191,36 +208,40 @@ class Orders:
                     return existing, False
         raise OrderError(503, "could not place the order; retry")
 
-    async def _config(self, session: AsyncSession, channel: str) -> tuple[ChannelConfig, Coords]:
+    async def _config(self, channel: str) -> tuple[ChannelConfig, Coords]:
         """The channel's rules and its stores' coordinates, cached for CONFIG_TTL_S per worker
         (an order reads them on every request; settings change rarely)."""
         hit = self._configs.get(channel)
         if hit is not None and time.monotonic() < hit[0]:
             return hit[1], hit[2]
-        cfg = (await channel_configs(session, channel)).get(channel)
-        if cfg is None:
-            raise OrderError(404, f"unknown channel {channel!r}")
-        coords = {r.store: (r.lat, r.lon) for r in (await session.execute(
-            select(Store.store, Store.lat, Store.lon).where(Store.store.in_(cfg.stores)))).all()
-            if r.lat is not None and r.lon is not None}
-        self._configs[channel] = (time.monotonic() + CONFIG_TTL_S, cfg, coords)
-        return cfg, coords
+        async with self._config_lock:
+            hit = self._configs.get(channel)
+            if hit is not None and time.monotonic() < hit[0]:  # another order just loaded it
+                return hit[1], hit[2]
+            async with self.maker() as session:
+                cfg = (await channel_configs(session, channel)).get(channel)
+                if cfg is None:
+                    raise OrderError(404, f"unknown channel {channel!r}")
+                coords = {r.store: (r.lat, r.lon) for r in (await session.execute(
+                    select(Store.store, Store.lat, Store.lon).where(Store.store.in_(cfg.stores)))).all()
+                    if r.lat is not None and r.lon is not None}
+            self._configs[channel] = (time.monotonic() + CONFIG_TTL_S, cfg, coords)
+            return cfg, coords
 
     def settings_changed(self) -> None:
         """Forget cached channel settings (called by this worker's settings endpoints)."""
         self._configs.clear()
 
-    async def _place(self, session: AsyncSession,
-                     req: OrderRequest) -> tuple[tuple[dict[str, Any], bool], set[Key]]:
-        cfg, coords = await self._config(session, req.channel)
-        lines = await _resolve_lines(session, cfg.name, req.lines)
+    async def _place(self, conn: AsyncConnection, req: OrderRequest, cfg: ChannelConfig,
+                     coords: Coords) -> tuple[tuple[dict[str, Any], bool], set[Key]]:
+        lines = await _resolve_lines(conn, cfg.name, req.lines)
         stores = _eligible(cfg, req)
         skus = sorted({sku for sku, _ in lines})
-        conn = await session.connection()  # Core statements on the connection: no ORM overhead
-        levels = (await conn.execute(_LEVELS, {"skus": skus, "stores": stores})).all()
+        # One read for the plan and the pick list: each store's level, and its lots (FEFO).
+        rows = (await conn.execute(_LEVELS_AND_LOTS, {"skus": skus, "stores": stores})).all()
         free: dict[str, dict[str, int]] = {s: {} for s in stores}
         held: dict[Key, int] = {}
-        for r in levels:
+        for r in rows:
             free[r.store][r.sku] = free_units(r.sellable, r.reserved, cfg.rules.safety)
             held[(r.store, r.sku)] = r.reserved
         address = req.address
@@ -233,28 +254,28 @@ class Orders:
         need: dict[Key, int] = defaultdict(int)
         for p in chosen:
             need[(p.store, p.sku)] += p.qty
-        lots = await _fefo_lots(conn, sorted(need), held, date.today())
+        lots = _fefo_lots(rows, sorted(need), held, date.today())
         now = datetime.now(UTC)
         oid = new_order_id()
-        rows = []
+        holds = []
         for p in chosen:
             for lot, k in _take_lots(lots[(p.store, p.sku)], p.qty):
-                rows.append({"order": oid, "line": p.line, "store": p.store, "lot": lot, "sku": p.sku,
-                             "qty": k})
-        rows = _merge(rows)
+                holds.append({"order": oid, "line": p.line, "store": p.store, "lot": lot, "sku": p.sku,
+                              "qty": k})
+        holds = _merge(holds)
         expires = now + timedelta(seconds=cfg.hold_s)
         await conn.execute(_NEW_ORDER, {  # a duplicate (channel, order_id) fails here
             "id": oid, "channel": cfg.name, "order_id": req.order_id, "status": "reserved",
             "fulfilment": req.fulfilment, "created_at": now, "expires_at": expires, "closed_at": None,
             "closed_by": None})
-        await conn.execute(_NEW_RESERVATIONS, rows)
+        await conn.execute(_NEW_RESERVATIONS, holds)
         # The holds come last, so the stock rows stay locked only from here to the commit.
         for (store, sku), n in sorted(need.items()):  # (store, sku) order: no deadlocks on PostgreSQL
             took = await conn.execute(_HOLD, {"s": store, "k": sku, "n": n, "safety": cfg.rules.safety})
             if took.rowcount != 1:
                 raise _LostRace()
         order = _order_json(oid, req.channel, req.order_id, "reserved", req.fulfilment, now, expires,
-                            None, None, rows)
+                            None, None, holds)
         return (order, True), set(need)
 
     # --- close -----------------------------------------------------------------------------
@@ -337,11 +358,12 @@ def _eligible(cfg: ChannelConfig, req: OrderRequest) -> list[str]:
     return list(cfg.ship)
 
 
-async def _resolve_lines(session: AsyncSession, channel: str, lines: Sequence[Line]) -> list[tuple[str, int]]:
+async def _resolve_lines(conn: AsyncConnection, channel: str,
+                         lines: Sequence[Line]) -> list[tuple[str, int]]:
     wanted = sorted({ln.channel_sku for ln in lines if ln.channel_sku is not None})
     mapped: dict[str, str] = {}
     if wanted:
-        mapped = {r.channel_sku: r.sku for r in (await session.execute(
+        mapped = {r.channel_sku: r.sku for r in (await conn.execute(
             select(Listing.channel_sku, Listing.sku).where(Listing.channel == channel,
                                                             Listing.channel_sku.in_(wanted)))).all()}
     out = []
@@ -355,21 +377,19 @@ async def _resolve_lines(session: AsyncSession, channel: str, lines: Sequence[Li
     return out
 
 
-async def _fefo_lots(conn: AsyncConnection, keys: Sequence[Key], held: dict[Key, int],
-                     today: date) -> dict[Key, list[tuple[str, int]]]:
+def _fefo_lots(rows: Sequence[Any], keys: Sequence[Key], held: dict[Key, int],
+               today: date) -> dict[Key, list[tuple[str, int]]]:
     """Per (store, sku): (lot, units) to pick, earliest expiry first, after the units that open
     orders already hold. Holds are taken FEFO too, so they are (near enough) the first `held`
     units; a pick list is advice to the picker: the sale books FEFO whatever is left."""
+    wanted = set(keys)
     stock: dict[Key, dict[str, tuple[date, int]]] = defaultdict(dict)
-    rows = (await conn.execute(_LOTS, {"stores": sorted({s for s, _ in keys}),
-                                          "skus": sorted({k for _, k in keys})})).all()
     for b in rows:
-        if (b.store, b.sku) not in keys:
+        key = (b.store, b.sku)
+        if key not in wanted or b.lot is None or (b.expiry is not None and b.expiry < today):
             continue
-        if b.expiry is not None and b.expiry < today:
-            continue
-        exp, q = stock[(b.store, b.sku)].get(b.lot, (b.expiry or date.max, 0))
-        stock[(b.store, b.sku)][b.lot] = (exp, q + b.qty)
+        exp, q = stock[key].get(b.lot, (b.expiry or date.max, 0))
+        stock[key][b.lot] = (exp, q + b.qty)
     out: dict[Key, list[tuple[str, int]]] = {}
     for key in keys:
         skip = held.get(key, 0)

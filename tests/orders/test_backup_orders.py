@@ -45,7 +45,7 @@ async def test_orders_holds_transfers_and_tokens_survive_backup_and_restore(tmp_
         assert figures_after["items"] == figures_before["items"]
         _, order = await api.get(f"/v1/orders/{held['id']}")
         assert order["status"] == "reserved"
-        status, done = await api.post(f"/v1/orders/{held['id']}/fulfil")
+        status, _ = await api.post(f"/v1/orders/{held['id']}/fulfil")
         assert status == 200 and await api.on_hand("sh-1", A) == 3
         status, t = await api.post(f"/v1/transfers/{moving['id']}/receive")
         assert status == 200 and t["status"] == "received"
