@@ -48,6 +48,9 @@ def main(argv: list[str], prog: str = "shelfsync cloud") -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8080)
     parser.add_argument("--worker-id", default="", help="unique per worker (default: host name)")
+    parser.add_argument("--reuse-port", action="store_true",
+                        help="share --port with other workers on this host (SO_REUSEPORT): the kernel "
+                             "spreads connections over them, one CPU each")
     parser.add_argument("--no-migrate", action="store_true", help="do not run migrations at start")
     parser.add_argument("--alerts", type=Path, default=os.environ.get("SHELFSYNC_ALERTS") or None,
                         help="chain alerts file (gateway offline, expiry; see cloud/alerts.py); "
@@ -102,6 +105,7 @@ def main(argv: list[str], prog: str = "shelfsync cloud") -> int:
                         worker_id=args.worker_id, migrate=not args.no_migrate, alerts=args.alerts,
                         channels=args.channels)
     web.run_app(create_app(settings), host=args.host, port=args.port, access_log=None,
+                reuse_port=args.reuse_port or None,
                 print=lambda *_: print(f"cloud: serving on http://{args.host}:{args.port}", file=sys.stderr))
     return 0
 

@@ -126,10 +126,11 @@ def mosquitto(workdir: Path, port: int | None = None) -> Proc:
 
 
 def cloud(workdir: Path, db: str, mqtt: str, token: str, port: int | None = None,
-          worker: str = "w1", migrate: bool = True) -> tuple[Proc, int]:
+          worker: str = "w1", migrate: bool = True, reuse_port: bool = False) -> tuple[Proc, int]:
     port = port or free_port()
     args = ["cloud", "--db", db, "--mqtt", mqtt, "--port", str(port), "--worker-id", worker,
-            "--log-level", "WARNING"] + ([] if migrate else ["--no-migrate"])
+            "--log-level", "WARNING"] + ([] if migrate else ["--no-migrate"]) \
+        + (["--reuse-port"] if reuse_port else [])
     proc = Proc(f"cloud-{worker}", shelfsync(*args), workdir / f"cloud-{worker}.log",
                 env={"SHELFSYNC_ADMIN_TOKEN": token})
     proc.start()

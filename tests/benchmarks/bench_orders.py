@@ -168,12 +168,13 @@ def _cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _measured(pid: int, phase: Any) -> dict[str, Any]:
-    """Run a phase and add the cloud worker's CPU per order: robust on a shared machine, where
+def _measured(pids: list[int], phase: Any) -> dict[str, Any]:
+    """Run a phase and add the cloud workers' CPU per order: robust on a shared machine, where
     wall-clock rates move with whatever else runs."""
-    before = _cpu_s(pid)
+    before = sum(_cpu_s(p) for p in pids)
     result: dict[str, Any] = asyncio.run(phase)
-    result["server_cpu_ms_per_order"] = round((_cpu_s(pid) - before) * 1000 / max(1, result["orders"]), 3)
+    used = sum(_cpu_s(p) for p in pids) - before
+    result["server_cpu_ms_per_order"] = round(used * 1000 / max(1, result["orders"]), 3)
     return result
 
 
@@ -193,23 +194,29 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 url = f"sqlite:///{work / 'ledger.db'}"
             else:
                 url, dropper = _pg_database(args.pg)
-            proc = None
+            workers: list[procs.Proc] = []
             try:
-                proc, port = procs.cloud(work, url, "none", ADMIN)
+                proc, port = procs.cloud(work, url, "none", ADMIN, reuse_port=args.workers > 1)
+                workers.append(proc)
+                for n in range(2, args.workers + 1):  # more workers on the same port (SO_REUSEPORT)
+                    more, _ = procs.cloud(work, url, "none", ADMIN, port=port, worker=f"w{n}", migrate=False,
+                                          reuse_port=True)
+                    workers.append(more)
                 api = f"http://127.0.0.1:{port}"
                 asyncio.run(_seed(url))
                 asyncio.run(_configure(api))
                 print(f"bench orders [{backend}]: throughput, {args.concurrency} buyers, {args.seconds:g}s",
                       file=sys.stderr)
-                pid = proc.popen.pid
-                thr = _measured(pid, throughput(api, args.seconds, args.concurrency))
+                pids = [w.popen.pid for w in workers if w.popen is not None]
+                thr = _measured(pids, throughput(api, args.seconds, args.concurrency))
                 print(f"bench orders [{backend}]: latency at {args.rate:g} orders/s, {args.seconds:g}s",
                       file=sys.stderr)
-                lat = _measured(pid, latency(api, args.seconds, args.rate))
-                results[backend] = {"throughput": thr, "latency": lat, **asyncio.run(_check(api))}
+                lat = _measured(pids, latency(api, args.seconds, args.rate))
+                results[backend] = {"workers": args.workers, "throughput": thr, "latency": lat,
+                                    **asyncio.run(_check(api))}
             finally:
-                if proc is not None:
-                    proc.stop()
+                for w in workers:
+                    w.stop()
                 if dropper:
                     subprocess.run(["psql", args.pg, "-qc", f"DROP DATABASE IF EXISTS {dropper} WITH (FORCE)"],
                                    capture_output=True)
@@ -227,6 +234,8 @@ def main(argv: list[str], prog: str = "shelfsync bench orders") -> int:
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each phase")
     parser.add_argument("--concurrency", type=int, default=32, help="closed-loop buyers")
     parser.add_argument("--rate", type=float, default=500.0, help="offered orders/s in the latency phase")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="cloud worker processes sharing the port (SO_REUSEPORT), as on a multi-core host")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     try:
@@ -240,7 +249,8 @@ def main(argv: list[str], prog: str = "shelfsync bench orders") -> int:
         for backend in ("sqlite", "postgres"):
             if backend in results:
                 t, lat = results[backend]["throughput"], results[backend]["latency"]
-                print(f"{backend:>8}: {t['accepted_per_s']:>7.1f} accepted orders/s "
+                print(f"{backend:>8}: {results[backend]['workers']} worker(s), "
+                      f"{t['accepted_per_s']:>7.1f} accepted orders/s "
                       f"({t['concurrency']} buyers, p50 {t['p50_ms']} ms, p99 {t['p99_ms']} ms, "
                       f"{t['server_cpu_ms_per_order']} ms CPU/order in the worker); "
                       f"at {lat['offered_orders_per_s']:g}/s offered: {lat['accepted_per_s']}/s accepted, "
