@@ -91,3 +91,21 @@ async def test_unknown_and_revoked_tokens_are_401(api: Api) -> None:
     assert (await api.get("/v1/stores/sh-1/stock", token))[0] == 401
     status, body = await api.post("/v1/tokens", {"name": "bad", "role": "store"})
     assert status == 400 and "store" in body["error"]
+
+
+async def test_every_route_but_health_and_metrics_wants_a_token(api: Api) -> None:
+    from cloud.auth import OPEN_PATHS
+
+    checked = 0
+    for route in api.app.router.routes():
+        info = route.resource.get_info() if route.resource is not None else {}
+        path = info.get("path") or info.get("formatter", "")
+        if not path or path in OPEN_PATHS or route.method == "HEAD":
+            continue
+        url = path.replace("{store}", "sh-1").replace("{sku}", A).replace("{channel}", "taobao") \
+            .replace("{id}", "x").replace("{action:cancel|fulfil}", "cancel").replace("{action}", "cancel") \
+            .replace("{name}", "x")
+        status, _ = await api.call(route.method, url, {} if route.method != "GET" else None, token=None)
+        assert status == 401, (route.method, url, status)
+        checked += 1
+    assert checked >= 20
