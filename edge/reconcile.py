@@ -76,6 +76,7 @@ class _Expect:
 
     at: datetime
     qty: int
+    lifted: bool = False  # lifted off a foreign bin by staff (else voided at the till)
 
 
 @dataclass(slots=True)
@@ -106,6 +107,7 @@ class Reconciler:
     settle: timedelta = timedelta(minutes=10)
     hold: timedelta = timedelta(hours=24)  # how long go-backs and strays are awaited
     counts: bool = True  # emit `count` corrections when the scales disagree with the book
+    restore: bool = True  # retract shrink when units of the SKU reappear on its bin
     latency: timedelta = timedelta(seconds=60)  # a weight event may trail the scan of its pick
     match: float = 0.03  # grams of foreign units must be whole units within 3 % (unit spread 0.3 %)
     _picks: list[_Pick] = field(default_factory=list)
@@ -259,7 +261,7 @@ class Reconciler:
             if lifted and abs(grams - total) <= self.match * total:
                 for s in lifted:
                     self._strays.remove(s)
-                    self._goback.setdefault(s.sku, []).append(_Expect(at, s.qty))
+                    self._goback.setdefault(s.sku, []).append(_Expect(at, s.qty, lifted=True))
                 return []
         return None
 
@@ -292,6 +294,8 @@ class Reconciler:
         n = o.delta
         # Units staff just lifted off a foreign bin, laid on their home bin in the same round.
         n = self._home_goback(info.sku, n, o.at, fresh=True)
+        if not n:
+            return []
         # A put-back returns what one hand took: it undoes a pending pick of exactly that size and
         # weight, of this bin first, else of the SKU's other bin (shoppers mix up twin bins).
         # Any other rise is staff, which must not hide a theft before it.
@@ -301,27 +305,35 @@ class Reconciler:
         if same and same[0].bin == o.bin:
             self._picks.remove(same[0])
             return []
-        # Go-backs of this SKU (voided at the till) coming home: staff reshelve them on their
-        # rounds, often with a refill of the same bin in the same moment.
+        # A bin at or below its refill level that rises was refilled from the backroom.
+        # (A planogram without refill levels: any rise nothing else explains.)
+        # (Refills top a low bin up to near its capacity: far more than one hand puts back.)
+        if info.refill_at is not None and o.count - o.delta <= info.refill_at and n > 2 * info.refill_at:
+            return self._refill(info, n, o)
+        # Otherwise these units were on the shop floor already: go-backs of this SKU (voided at the
+        # till) that staff reshelve, a put-back on the SKU's twin bin, or a few units of another SKU
+        # laid on the wrong bin.
+        if n == o.delta:  # the whole rise may be another SKU's units
+            found = self._foreign(self._grams(o), info.sku, o.bin)
+            if found:
+                return self._misplaced(found[0], found[1], o.bin, o.at, self._grams(o))
         n = self._home_goback(info.sku, n, o.at, fresh=False)
         if not n:
             return []
         if same and n == same[0].qty:
             self._picks.remove(same[0])
             return []
-        # A few units of another SKU someone picked, laid on the wrong bin — unless the bin was low
-        # enough to be refilled (a refill of light units can weigh what a foreign bag weighs).
-        grams = self._grams(o) * n / o.delta
-        before = o.count - o.delta
-        refill = n > 6 if info.refill_at is None else before <= info.refill_at
-        found = None if refill else self._foreign(grams, info.sku, o.bin)
+        grams = self._grams(o) - (o.delta - n) * info.unit_g  # what the go-backs do not explain
+        found = self._foreign(grams, info.sku, o.bin)
         if found:
             return self._misplaced(found[0], found[1], o.bin, o.at, grams)
-        if not refill:
-            # Staff do not refill a bin above its refill level: these units were on the floor all
-            # along (left where no scale could see them). If the pick they left with was booked as
-            # shrink, that shrink was wrong.
-            return []
+        if info.refill_at is None:
+            return self._refill(info, n, o)
+        # Left where no scale could see them: if the pick they left with was booked as shrink,
+        # that shrink was wrong.
+        return self._restore(info.sku, n, o) if self.restore and n <= 6 else []
+
+    def _refill(self, info: BinInfo, n: int, o: BinChange) -> list[StockDelta | Misplacement]:
         return [self._delta(("rise", o.bin, o.at), sku=info.sku, kind=Kind.MOVE, qty=n, zone=Zone.FLOOR,
                             from_zone=Zone.BACKROOM, occurred_at=o.at, source=Source.WEIGHT, bin=o.bin,
                             confidence=0.9, evidence={"bin": o.bin, "delta": o.delta, "count": o.count})]
@@ -330,7 +342,7 @@ class Reconciler:
         """Take up to n units of expected go-backs of a SKU (only those lifted within `latency`
         if `fresh`); returns what is left of n."""
         for g in self._goback.get(sku, []):
-            if n and g.qty and (not fresh or at - g.at <= self.latency):
+            if n and g.qty and (not fresh or (g.lifted and at - g.at <= self.latency)):
                 k = min(n, g.qty)
                 n -= k
                 g.qty -= k

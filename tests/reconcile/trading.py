@@ -268,6 +268,7 @@ class Run:
 
 def simulate(days: float, seed: int, theft: float, misplace: float, *, physics: str = "real",
              store: str = "sh-0001", config: WorldConfig | None = None, counts: bool = True,
+             restore: bool = True,
              progress: Callable[[str], None] | None = None) -> Run:
     """`misplace` is the share of picks put back on a wrong bin (the world's put-backs grow to
     hold it if they must)."""
@@ -278,7 +279,7 @@ def simulate(days: float, seed: int, theft: float, misplace: float, *, physics: 
     world = StoreWorld(store=store, seed=seed, start=START, config=cfg)
     shelves = Shelves(world, seed, physics)
     rec = Reconciler({b.id: BinInfo(b.id, b.gtin, world.products[b.gtin].unit_grams, b.refill_at)
-                      for b in world.bins.values()}, counts=counts)
+                      for b in world.bins.values()}, counts=counts, restore=restore)
     book, pos_only = Book(), Book()
     run = Run(days, skus=len({b.gtin for b in world.bins.values()}))
     skus = sorted({b.gtin for b in world.bins.values()})
