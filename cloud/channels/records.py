@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
+from typing import TypeVar
 
-from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, insert, select
+from sqlalchemy import BigInteger, Column, Index, Integer, MetaData, String, Table, insert, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cloud.db.models import UtcDateTime
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 metadata = MetaData()
 PUSHES = Table(
@@ -38,6 +40,8 @@ PUSHES = Table(
     Column("error", String(500)),
     Column("started_at", UtcDateTime, nullable=False),
     Column("finished_at", UtcDateTime, nullable=False),
+    Index("ix_platform_pushes_listing", "channel", "sku_id", "id"),  # as migration 0003 makes them
+    Index("ix_platform_pushes_started", "started_at"),
 )
 
 
@@ -77,9 +81,10 @@ class PushLog:
                 await self._wake.wait()
                 self._wake.clear()
                 await asyncio.sleep(self.every)  # gather a burst into one transaction
-                await self.flush()
-        finally:
-            await asyncio.shield(self.flush())
+                await uncancelled(self.flush())
+        except asyncio.CancelledError:
+            await uncancelled(self.flush())  # what is buffered is written before we stop
+            raise
 
     async def flush(self) -> None:
         batch, self._pending = self._pending, []
@@ -91,6 +96,18 @@ class PushLog:
             self.written += len(batch)
         except SQLAlchemyError as e:  # the record is lost, the push itself stands; say so loudly
             log.error("platform sync: could not record %d pushes: %s", len(batch), e)
+
+
+async def uncancelled(work: Awaitable[T]) -> T:
+    """Await database work to its end even if the caller is cancelled meanwhile (then re-raise).
+    A database call abandoned halfway leaves the driver's thread (aiosqlite) finishing it for an
+    event loop that may be closed by then, and a transaction in an unknown state."""
+    task = asyncio.ensure_future(work)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        await task
+        raise
 
 
 def _row(p: Push) -> dict[str, object]:

@@ -89,6 +89,7 @@ class Balance(Base):
     lot: Mapped[str] = mapped_column(String(128), primary_key=True)
     qty: Mapped[int] = mapped_column(Integer)
     expiry: Mapped[date | None] = mapped_column(Date)
+    __table_args__ = (Index("ix_balances_sku", "sku"),)
 
 
 class Lot(Base):
