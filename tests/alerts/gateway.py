@@ -27,7 +27,8 @@ async def shelf_sim(units: int = 5, seed: int = 5) -> AsyncIterator[tuple[ShelfS
 
 
 def store_config(workdir: Path, store: str, broker_url: str, http_port: int, sim: ShelfSim, sim_port: int,
-                 receiver_port: int, *, fast_detector: bool = True, tick_s: float = 0.2) -> Path:
+                 receiver_port: int, *, fast_detector: bool = True, tick_s: float = 0.2,
+                 rate_per_hour: int = 30) -> Path:
     """The store TOML: the simulator's bus, and [alerts] to json:// on the receiver (refill at 1)."""
     path = procs.gateway_config(workdir, store, broker_url, POS, http_port, status_interval=1.0)
     detector = "[shelf.detector]\nwindow_s = 0.5\nsettle_s = 0.2\n" if fast_detector else ""
@@ -39,6 +40,7 @@ staff = ["json://127.0.0.1:{receiver_port}/staff"]
 manager = ["json://127.0.0.1:{receiver_port}/manager"]
 escalate_after_s = 3600
 tick_s = {tick_s}
+rate_per_hour = {rate_per_hour}
 
 [alerts.bins.A1-1]
 product = "{PRODUCT}"

@@ -73,6 +73,7 @@ async def measure(rounds: int, hand_s: float, detector: DetectorConfig) -> dict[
                 "db": str(Path(tmp) / "alerts.db"),
                 "staff": [f"json://127.0.0.1:{rx.port}/hook"],
                 "tick_s": 1.0,
+                "rate_per_hour": 1_000_000,  # latency is measured here, not the rate limit
                 "bins": {"A1-1": {"product": "Royal Canin Indoor 2 kg", "refill_at": 1}},
             }
             tasks = [
@@ -123,7 +124,8 @@ async def measure_gateway(rounds: int, hand_s: float, detector: DetectorConfig) 
             async with Receiver() as rx, shelf_sim(units=6) as (sim, sim_port):
                 port = procs.free_port()
                 config = store_config(Path(tmp), "sh-0900", f"mqtt://127.0.0.1:{broker.env['PORT']}", port,
-                                      sim, sim_port, rx.port, fast_detector=False)
+                                      sim, sim_port, rx.port, fast_detector=False,
+                                      tick_s=1.0, rate_per_hour=1_000_000)  # the default tick; no rate limit
                 # The simulator answers from this loop: start and stop the gateway off it.
                 gw = await asyncio.to_thread(procs.gateway, config, port, "bench-gateway")
                 try:
