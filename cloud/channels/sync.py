@@ -50,7 +50,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from cloud.channels.base import Listing, RateLimited, Rejected, Stale, StockAdapter, Transient
-from cloud.channels.records import Push, PushLog
+from cloud.channels.records import Push, PushLog, uncancelled
 from cloud.events import StockEvents
 from edge import metrics
 
@@ -149,7 +149,7 @@ class PlatformSync:
             self.stats.events += 1
             skus = {sku for _, sku in keys}
             try:
-                figures = await self.figures(skus)
+                figures = await uncancelled(self.figures(skus))
             except Exception:  # a failed read must not stop the driver; the reconciliation repairs
                 log.exception("platform sync: reading figures for %d SKUs failed", len(skus))
                 continue
@@ -193,7 +193,7 @@ class PlatformSync:
 
     async def reconcile(self) -> None:
         """Read every listing's figure back from its platform; push where it drifted."""
-        figures = await self.figures(None)
+        figures = await uncancelled(self.figures(None))
         wanted = [f for f in figures if f.channel in self.adapters]
 
         async def read(f: Figure) -> None:
