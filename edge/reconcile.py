@@ -106,8 +106,11 @@ class Reconciler:
     tolerance: float = 0.2
     settle: timedelta = timedelta(minutes=10)
     hold: timedelta = timedelta(hours=24)  # how long go-backs and strays are awaited
-    counts: bool = True  # emit `count` corrections when the scales disagree with the book
-    restore: bool = True  # retract shrink when units of the SKU reappear on its bin
+    # Off by default: in the week-long trading run (README, Accuracy) both cost more than they
+    # gave — a floor count turns a wrong floor/backroom split into a wrong total, and units
+    # reappearing retract real thefts as often as false ones.
+    counts: bool = False  # emit `count` corrections when the scales disagree with the book
+    restore: bool = False  # retract a shrink when units of the SKU reappear on its bin
     latency: timedelta = timedelta(seconds=60)  # a weight event may trail the scan of its pick
     match: float = 0.03  # grams of foreign units must be whole units within 3 % (unit spread 0.3 %)
     _picks: list[_Pick] = field(default_factory=list)
@@ -153,6 +156,11 @@ class Reconciler:
         if key in self._seen:
             return []  # idempotence: the same observation twice changes nothing
         self._seen.add(key)
+        # Anything happening to a SKU restarts the wait before its scales are believed over the book.
+        if isinstance(obs, PosLine | OrderLine | ZoneCount):
+            self._disagree.pop(obs.sku, None)
+        elif obs.bin in self.bins:
+            self._disagree.pop(self.bins[obs.bin].sku, None)
         if isinstance(obs, PosLine):
             return self._pos(obs)
         if isinstance(obs, OrderLine):
@@ -424,8 +432,10 @@ class Reconciler:
                 k = min(need, s.qty)
                 s.qty -= k
                 need -= k
+                # Booked when the sale was (not back at the pick): a count taken in between saw
+                # the bin without this unit and must stay what it was.
                 out.append(self._delta(("retract", s.id, c.txn, c.line), sku=sku, kind=Kind.ADJUST, qty=k,
-                                       zone=Zone.FLOOR, occurred_at=s.at, source=Source.FUSION,
+                                       zone=Zone.FLOOR, occurred_at=c.at, source=Source.FUSION,
                                        confidence=0.9, ref=c.txn,
                                        evidence={"retracts": s.id, "pos": c.txn, "qty": k}))
         return out

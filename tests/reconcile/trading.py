@@ -267,8 +267,8 @@ class Run:
 
 
 def simulate(days: float, seed: int, theft: float, misplace: float, *, physics: str = "real",
-             store: str = "sh-0001", config: WorldConfig | None = None, counts: bool = True,
-             restore: bool = True,
+             store: str = "sh-0001", config: WorldConfig | None = None, counts: bool = False,
+             restore: bool = False,
              progress: Callable[[str], None] | None = None) -> Run:
     """`misplace` is the share of picks put back on a wrong bin (the world's put-backs grow to
     hold it if they must)."""

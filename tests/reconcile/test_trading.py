@@ -1,0 +1,27 @@
+"""A day of trading through the shelves, the reconciler and the ledger (the short form of
+`shelfsync bench accuracy`): the book holds the truth, and without sensors it does not."""
+
+from __future__ import annotations
+
+from tests.reconcile.trading import score, simulate
+
+
+def test_with_ideal_scales_the_book_is_the_truth_after_close() -> None:
+    """Every change seen exactly: what is left wrong is the reconciler's doing."""
+    run = simulate(2, seed=1, theft=0.01, misplace=0.02, physics="ideal")
+    res = score([run])
+    assert res["floor_figure_mismatches"] == 0
+    assert res["accuracy_at_close"] == 1.0, res["daily"]
+    assert res["accuracy"] >= 0.98
+    assert res["shrink_units_stolen"] > 5 and res["shrink_recall"] >= 0.9 and res["shrink_precision"] >= 0.8
+    assert res["misplacement_recall"] >= 0.8 and res["misplacement_precision"] >= 0.9
+    assert res["pos_only_accuracy_end"] < res["accuracy_end"]
+
+
+def test_through_load_cells_and_the_detector_the_book_beats_pos_only() -> None:
+    run = simulate(1, seed=2, theft=0.01, misplace=0.02, physics="real")
+    res = score([run])
+    assert run.load_samples > 100_000 and res["floor_figure_mismatches"] == 0
+    assert res["shrink_recall"] >= 0.8 and res["median_minutes_to_detect"] <= 30
+    assert res["accuracy"] > res["pos_only_accuracy"]
+    assert res["shelf_gaps_caught"] >= 0.9

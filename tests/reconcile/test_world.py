@@ -1,0 +1,83 @@
+"""The store world: seeded, slice-independent, and its ground truth adds up."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import timedelta
+
+from firmware_sim.world import (
+    BACKROOM,
+    FLOOR,
+    Delivery,
+    OnlineOrder,
+    Pick,
+    PutBack,
+    Restock,
+    Sale,
+    StoreWorld,
+    Theft,
+    Void,
+    WorldConfig,
+)
+from tests.reconcile.trading import START
+
+
+def test_a_trading_week_is_the_same_however_it_is_sliced() -> None:
+    whole = StoreWorld(seed=4, start=START, config=WorldConfig.trading())
+    sliced = StoreWorld(seed=4, start=START, config=WorldConfig.trading())
+    end = START + timedelta(days=2)
+    events = whole.advance(end)
+    pieces, t = [], START
+    while t < end:
+        t = min(end, t + timedelta(minutes=7))
+        pieces += sliced.advance(t)
+    assert events == pieces and whole.snapshot() == sliced.snapshot()
+
+
+def test_every_unit_is_somewhere_and_the_events_explain_where() -> None:
+    world = StoreWorld(seed=2, start=START, config=WorldConfig.trading(theft=0.02, misplace=0.3))
+    made = len(world.units)
+    events = world.advance(START + timedelta(days=3))
+    kinds = Counter(type(e).__name__ for e in events)
+    assert {"Pick", "PutBack", "Sale", "Void", "Theft", "Restock", "Delivery", "OnlineOrder", "Return"} <= set(kinds)
+    delivered = sum(len(e.uids) for e in events if isinstance(e, Delivery))
+    assert len(world.units) == made + delivered
+    zones = Counter(u.zone for u in world.units.values())
+    stolen = sum(len(e.uids) for e in events if isinstance(e, Theft))
+    assert zones["stolen"] == stolen
+    snap = world.snapshot()
+    for g in world.products:
+        s = world.stock(g)
+        assert s["on_hand"] == sum(n for (gtin, _, _, _), n in snap.items() if gtin == g)
+        assert s["backroom"] == world.on_hand(g, BACKROOM)
+
+
+def test_shoppers_pay_after_their_trip_and_some_put_back_on_the_wrong_bin() -> None:
+    world = StoreWorld(seed=3, start=START, config=WorldConfig.trading(misplace=0.5, abandon=0.05))
+    events = world.advance(START + timedelta(days=1))
+    picked_at = {uid: e.at for e in events if isinstance(e, Pick) and e.by == "shopper" for uid in e.uids}
+    delays = [(e.at - picked_at[uid]).total_seconds() / 60 for e in events if isinstance(e, Sale)
+              and not e.txn.startswith("W") for uid in e.uids]
+    assert delays and 0 < sorted(delays)[len(delays) // 2] < 20 and max(delays) <= 24 + 1e-6
+    wrong = [e for e in events if isinstance(e, PutBack) and e.misplaced]
+    assert wrong and all(world.bins[e.bin].gtin != e.gtin or len(world._home[e.gtin]) > 1 for e in wrong)
+    # online orders: placed, picked by staff, collected and paid under the order id
+    orders = {e.order for e in events if isinstance(e, OnlineOrder)}
+    staff = {e.order for e in events if isinstance(e, Pick) and e.order}
+    paid = {e.txn for e in events if isinstance(e, Sale) and e.txn.startswith("W")}
+    assert paid and paid <= staff <= orders
+    # shops open 09:00-21:00 (the last shoppers finish their trip): deliveries come before opening
+    assert all(9 * 60 <= e.at.hour * 60 + e.at.minute <= 21 * 60 + 20
+               for e in events if isinstance(e, Pick) and e.by == "shopper")
+    assert all(e.at.hour == 7 for e in events if isinstance(e, Delivery))
+    assert any(isinstance(e, Restock) for e in events) and any(isinstance(e, Void) for e in events)
+
+
+def test_the_default_world_keeps_the_instant_shopper_the_device_simulators_know() -> None:
+    world = StoreWorld(seed=1)
+    events = world.advance(world.start + timedelta(hours=2))
+    sales = [e for e in events if isinstance(e, Sale)]
+    picks = {(uid, e.at) for e in events if isinstance(e, Pick) for uid in e.uids}
+    assert sales and all((uid, s.at) in picks for s in sales for uid in s.uids)
+    assert not any(isinstance(e, Void | OnlineOrder) for e in events)
+    assert world.on_hand(world.bins["A1-1"].gtin, FLOOR) >= 0
