@@ -71,17 +71,19 @@ async def test_gateway_alerts_once_acknowledged_on_staff_page_resolved_and_durab
     base = f"http://127.0.0.1:{http_port}"
     topic = Topic(broker, contract.gateway_topic("sh-0077", "gw-1", contract.Stream.ALERTS))
     async with Receiver() as rx, shelf_sim() as (sim, sim_port), aiohttp.ClientSession() as session:
-        config = store_config(tmp_path, "sh-0077", broker.url, http_port, sim, sim_port, rx.port)
+        config = store_config(tmp_path, "sh-0077", broker.url, http_port, sim, sim_port, rx.port, ntfy=True)
         # The simulator answers from this event loop: start and stop the gateway off the loop.
         gw = await asyncio.to_thread(procs.gateway, config, http_port, "gateway-sh-0077")
         try:
             assert (await get_json(session, base + "/staff/api/alerts"))["aisles"] == {}
 
             sim.set_count("A1-1", 1, hand_s=0.2)  # the shelf empties down to its last unit
-            [(path, body)] = await rx.take(1, within=20)
-            assert path == "/staff"
-            assert body["title"] == f"Refill A1-1: {PRODUCT} — 1 left on shelf, backroom count unknown"
-            assert f"补货 A1-1：{PRODUCT} — 货架剩 1 件，仓库数量未知" in str(body["message"])
+            raised = dict(await rx.take(2, within=20))
+            assert sorted(raised) == ["/", "/staff"]  # ntfy posts its topic in the JSON body to "/"
+            assert raised["/"]["topic"] == "sh-0077-alerts"
+            for body in raised.values():
+                assert body["title"] == f"Refill A1-1: {PRODUCT} — 1 left on shelf, backroom count unknown"
+                assert f"补货 A1-1：{PRODUCT} — 货架剩 1 件，仓库数量未知" in str(body["message"])
             await until(lambda: [n.status for n in topic.notices()] == ["open"], what="open on alerts topic")
             notice = topic.notices()[0]
             assert (notice.store, notice.key, notice.kind, notice.aisle) == ("sh-0077", "refill:A1-1",
@@ -109,13 +111,15 @@ async def test_gateway_alerts_once_acknowledged_on_staff_page_resolved_and_durab
             assert [a["status"] for a in listed["aisles"]["A1"]] == ["acked"]
 
             sim.set_count("A1-1", 5, hand_s=0.2)  # refilled
-            [(path, body)] = await rx.take(1, within=20)  # a re-sent "raised" would arrive first
-            assert path == "/staff" and body["title"].startswith("[Resolved] Refill A1-1")
-            assert "【已解决】补货 A1-1" in str(body["message"])
+            resolved = dict(await rx.take(2, within=20))  # a re-sent "raised" would arrive first
+            assert sorted(resolved) == ["/", "/staff"]
+            for body in resolved.values():
+                assert body["title"].startswith("[Resolved] Refill A1-1")
+                assert "【已解决】补货 A1-1" in str(body["message"])
             await until(lambda: [n.status for n in topic.notices()] == ["open", "acked", "resolved"],
                         what="resolved on alerts topic")
             await settled(session, base)
-            assert [p for p, _ in rx.all] == ["/staff", "/staff"]  # raised, resolved: once each
+            assert sorted(p for p, _ in rx.all) == ["/", "/", "/staff", "/staff"]  # raised, resolved: once each
             assert len(topic.payloads) == 3
             assert (await get_json(session, base + "/staff/api/alerts"))["aisles"] == {}
         finally:
