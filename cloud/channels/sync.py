@@ -37,10 +37,10 @@ import contextlib
 import logging
 import random
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from aiohttp import web
 from aiolimiter import AsyncLimiter
@@ -53,6 +53,11 @@ from cloud.channels.base import Listing, RateLimited, Rejected, Stale, StockAdap
 from cloud.channels.records import Push, PushLog, uncancelled
 from cloud.events import StockEvents
 from edge import metrics
+from edge.alert_rules import Condition, Kind
+
+if TYPE_CHECKING:
+    from cloud.alerts import ChainAlerts
+    from cloud.channels.config import ChannelConfig
 
 log = logging.getLogger(__name__)
 
@@ -114,11 +119,17 @@ class _State:
     changed: asyncio.Event = field(default_factory=asyncio.Event)
 
 
+# (channel, why) when a channel's pushes fail for good; (channel, None) when one succeeds again
+AlertHook = Callable[[str, str | None], None]
+
+
 class PlatformSync:
     def __init__(self, events: StockEvents, adapters: dict[str, StockAdapter], figures: Figures,
-                 log_: PushLog, options: SyncOptions = SyncOptions()) -> None:
+                 log_: PushLog, options: SyncOptions = SyncOptions(), alert: AlertHook | None = None) -> None:
         self.events, self.adapters, self.figures, self.records = events, adapters, figures, log_
         self.options = options
+        self._alert = alert
+        self.failing: set[str] = set()  # channels whose last push ended in a visible failure
         self.stats = Stats()
         self._states: dict[tuple[str, str, str], _State] = {}
         self._limiters = {name: AsyncLimiter(max(1.0, a.rate), 1.0) for name, a in adapters.items()}
@@ -274,11 +285,15 @@ class PlatformSync:
                 self._record(st, target, previous, key, reason, "rejected", attempt, str(e), started)
                 log.error("platform sync: %s refused %s = %d: %s", listing.channel, listing.sku_id, target, e)
                 st.held = None
+                self._fail(listing.channel, f"the platform refused a push: {e}")
                 return False
             else:
                 st.held = target
                 self.stats.pushes += 1
                 self._record(st, target, previous, key, reason, "ok", attempt, None, started)
+                if listing.channel in self.failing:
+                    self.failing.discard(listing.channel)
+                    self._raise(listing.channel, None)
                 return True
             if attempt < opts.max_tries:
                 self.stats.retries += 1
@@ -290,7 +305,19 @@ class PlatformSync:
         self._record(st, target, previous, key, reason, "failed", opts.max_tries, error, started)
         log.error("platform sync: %s %s = %d failed after %d tries: %s", listing.channel, listing.sku_id,
                   target, opts.max_tries, error)
+        self._fail(listing.channel, f"pushes fail after {opts.max_tries} tries: {error}")
         return False
+
+    def _fail(self, channel: str, why: str) -> None:
+        self.failing.add(channel)
+        self._raise(channel, why)
+
+    def _raise(self, channel: str, why: str | None) -> None:
+        if self._alert is not None:
+            try:
+                self._alert(channel, why)
+            except Exception:  # an alert that cannot be raised must not stop the pushes
+                log.exception("platform sync: raising the alert for %s failed", channel)
 
     def _backoff(self, attempt: int) -> float:
         base: float = min(self.options.backoff_max_s, self.options.backoff_s * 2.0 ** (attempt - 1))
@@ -360,6 +387,26 @@ async def leadership(engine: AsyncEngine, retry_s: float = 5.0) -> AsyncIterator
                 await asyncio.shield(conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": LOCK_KEY}))
 
 
+ALERT_BOOK = "chain"  # the alert book of chain-wide conditions (the alerts file routes it like any store)
+
+
+def chain_alert(alerts: ChainAlerts, channels: Mapping[str, ChannelConfig]) -> AlertHook:
+    """Raise "stock is not reaching <platform>" in the chain alerts while a channel's pushes fail
+    for good, and resolve it when one succeeds again."""
+
+    def hook(channel: str, why: str | None) -> None:
+        key = f"offline:platform:{channel}"
+        if why is None:
+            alerts.book(ALERT_BOOK).resolve(key)
+            return
+        platform = channels[channel].platform if channel in channels else "its platform"
+        alerts.book(ALERT_BOOK).raise_(Condition(
+            key, Kind.OFFLINE, "-", f"Channel {channel}: stock is not reaching {platform} ({why[:200]})",
+            f"渠道 {channel}：库存无法同步到 {platform}（{why[:200]}）", urgent=True))
+
+    return hook
+
+
 SYNC = web.AppKey("platform_sync", PlatformSync)
 # Set before startup to override settings.channels / the default options (tests, benchmarks).
 CHANNELS = web.AppKey("channel_configs", dict)
@@ -369,6 +416,7 @@ SYNC_OPTIONS = web.AppKey("sync_options", SyncOptions)
 async def platform_sync(app: web.Application) -> AsyncIterator[None]:
     """cleanup_ctx: drive platform sync for the channels in settings.channels (none: do nothing)."""
     # Imported here: cloud.app registers this function, so a module-level import would be circular.
+    from cloud.alerts import CHAIN_ALERTS
     from cloud.api.handlers import HEALTH, MAKER
     from cloud.app import METRICS, SETTINGS
     from cloud.channels import config
@@ -386,7 +434,9 @@ async def platform_sync(app: web.Application) -> AsyncIterator[None]:
     async def figures(skus: Collection[str] | None) -> Sequence[Figure]:
         return await listing_figures(maker, skus=skus)
 
-    sync = PlatformSync(app[EVENTS], adapters, figures, PushLog(maker), app.get(SYNC_OPTIONS, SyncOptions()))
+    alerts = app.get(CHAIN_ALERTS)  # the cloud's chain alerts, when this worker runs them
+    sync = PlatformSync(app[EVENTS], adapters, figures, PushLog(maker), app.get(SYNC_OPTIONS, SyncOptions()),
+                        alert=chain_alert(alerts, channels) if alerts is not None else None)
     app[SYNC] = sync
     app[HEALTH]["sync"] = sync.health
     app[METRICS].register(SyncReadings(sync))

@@ -57,6 +57,7 @@ class Rig:
     ledger: Ledger
     sims: dict[str, Sim]
     maker: async_sessionmaker[AsyncSession]
+    alerts: list[tuple[str, str | None]]
 
     def holds(self, n: int, qty: int, kinds: Collection[str] = KINDS) -> bool:
         return all(self.sims[k].held(self.ledger.listing(k, n)) == qty for k in kinds)
@@ -77,11 +78,13 @@ async def rig(start_sim, tmp_path: Path, request: pytest.FixtureRequest) -> Asyn
     ledger = Ledger(sims, [1, 2])
     events = StockEvents()
     adapters = {s.config.name: s.adapter() for s in sims.values()}
-    sync = PlatformSync(events, adapters, ledger.figures, records.PushLog(maker, options.record_every_s), options)
+    alerts: list[tuple[str, str | None]] = []
+    sync = PlatformSync(events, adapters, ledger.figures, records.PushLog(maker, options.record_every_s), options,
+                        alert=lambda channel, why: alerts.append((channel, why)))
     task = asyncio.create_task(sync.run())
     await asyncio.wait_for(sync.ready.wait(), 10)
     try:
-        yield Rig(sync, events, ledger, sims, maker)
+        yield Rig(sync, events, ledger, sims, maker, alerts)
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
@@ -147,8 +150,10 @@ async def test_five_failures_are_a_visible_failure_and_the_listing_is_retried_la
     failed = [p for p in await rig.pushes(sim.config.name) if p["result"] == "failed"]
     assert len(failed) == 1 and failed[0]["attempts"] == 5 and "502" in str(failed[0]["error"])
     assert sim.held(rig.ledger.listing("jd", 1)) != 5
+    assert len(rig.alerts) == 1 and rig.alerts[0][0] == sim.config.name and "5 tries" in str(rig.alerts[0][1])
     await rig.sync.reconcile()  # the periodic reconciliation (or the failed-listing timer) repairs it
     await until(lambda: sim.held(rig.ledger.listing("jd", 1)) == 5, 10, "repaired")
+    assert rig.alerts[1:] == [(sim.config.name, None)]  # the alert is resolved
 
 
 async def test_a_rejected_push_is_not_retried(rig: Rig) -> None:

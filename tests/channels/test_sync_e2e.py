@@ -9,16 +9,18 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 from aiohttp import web
 
+from cloud.alerts import CHAIN_ALERTS
 from cloud.app import INGEST, create_app
 from cloud.channels import records
 from cloud.channels.base import Listing
-from cloud.channels.sync import CHANNELS, SYNC, SYNC_OPTIONS, SyncOptions
+from cloud.channels.sync import ALERT_BOOK, CHANNELS, SYNC, SYNC_OPTIONS, SyncOptions
 from cloud.settings import Settings
 from edge.mqtt import BrokerUrl
 from firmware_sim.procs import free_port
@@ -71,11 +73,11 @@ def _now() -> str:
 
 
 @contextlib.asynccontextmanager
-async def cloud_with_sync(db_url: str, broker: Mosquitto, sims: dict[str, Sim]) -> AsyncIterator[
-        tuple[str, web.Application]]:
+async def cloud_with_sync(db_url: str, broker: Mosquitto, sims: dict[str, Sim],
+                          alerts: Path | None = None) -> AsyncIterator[tuple[str, web.Application]]:
     port = free_port()
     app = create_app(Settings(db_url=db_url, mqtt=BrokerUrl.parse(broker.url), port=port, admin_token=ADMIN,
-                              worker_id=f"sync-{port}"))
+                              worker_id=f"sync-{port}", alerts=alerts))
     app[CHANNELS] = {kind: sim.config.__class__(**{**_fields(sim.config), "name": kind})
                      for kind, sim in sims.items()}
     app[SYNC_OPTIONS] = OPTIONS
@@ -95,10 +97,12 @@ def _fields(config: object) -> dict[str, Any]:
 
 @pytest.fixture
 async def world(db_url: str, broker: Mosquitto, start_sim: Callable[..., Any],
-                start_gateway: Callable[[str], Gateway]) -> AsyncIterator[World]:
+                start_gateway: Callable[[str], Gateway], tmp_path: Path) -> AsyncIterator[World]:
     sims = {kind: await start_sim(kind) for kind in KINDS}
     gateway = start_gateway(STORE)
-    async with cloud_with_sync(db_url, broker, sims) as (url, app), aiohttp.ClientSession() as session:
+    alerts = tmp_path / "alerts.toml"
+    alerts.write_text(f'dir = "{tmp_path / "alert-books"}"\n[stores."*"]\nhq = []\n')
+    async with cloud_with_sync(db_url, broker, sims, alerts) as (url, app), aiohttp.ClientSession() as session:
         w = World(url, app, session, sims, gateway)
         assert (await w.call("PUT", f"/v1/stores/{STORE}", {"name": "E2E"}))[0] in (200, 201)
         for kind in KINDS:
@@ -145,3 +149,7 @@ async def test_platforms_down_for_a_while_converge_with_no_lost_or_doubled_updat
         changes = [h[3] for h in sim.platform.history if h[2].endswith(sku_id)]
         assert changes[-1] == 14 and set(changes) <= {0, 20, 18, 16, 14}, (kind, changes)
         assert len(changes) == len(set(changes)), (kind, changes)
+    # while they were down, chain alerts said so; each is resolved by the channel's next success
+    book = world.app[CHAIN_ALERTS].books[ALERT_BOOK].book
+    assert all(not book.is_open(f"offline:platform:{kind}") for kind in KINDS)
+    assert {a.key for a in book.alerts.values()} >= {f"offline:platform:{kind}" for kind in KINDS}
