@@ -155,7 +155,7 @@ def buyers_ctx(platform: Platform, config: BuyerConfig) -> Callable[[web.Applica
     counted and the unit goes back."""
 
     async def ctx(app: web.Application) -> AsyncIterator[None]:
-        task = asyncio.create_task(_buy(platform, config), name=f"{platform.kind}-buyers")
+        task = asyncio.create_task(buy(platform, config), name=f"{platform.kind}-buyers")
         yield
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -164,7 +164,8 @@ def buyers_ctx(platform: Platform, config: BuyerConfig) -> Callable[[web.Applica
     return ctx
 
 
-async def _buy(platform: Platform, config: BuyerConfig) -> None:
+async def buy(platform: Platform, config: BuyerConfig) -> None:
+    """Simulated buyers until cancelled (see buyers_ctx)."""
     headers = {"Authorization": f"Bearer {config.token}"}
     n = 0
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:

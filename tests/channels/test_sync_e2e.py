@@ -23,6 +23,7 @@ from cloud.channels.base import Listing
 from cloud.channels.sync import ALERT_BOOK, CHANNELS, SYNC, SYNC_OPTIONS, SyncOptions
 from cloud.settings import Settings
 from edge.mqtt import BrokerUrl
+from firmware_sim.platforms.core import BuyerConfig, buy
 from firmware_sim.procs import free_port
 from firmware_sim.world import catalog
 from tests.channels.conftest import KINDS, Sim
@@ -153,3 +154,28 @@ async def test_platforms_down_for_a_while_converge_with_no_lost_or_doubled_updat
     book = world.app[CHAIN_ALERTS].books[ALERT_BOOK].book
     assert all(not book.is_open(f"offline:platform:{kind}") for kind in KINDS)
     assert {a.key for a in book.alerts.values()} >= {f"offline:platform:{kind}" for kind in KINDS}
+
+
+async def test_buyers_on_one_platform_become_orders_and_every_platform_follows(world: World) -> None:
+    """Simulated buyers take units on Pinduoduo and post the orders to the cloud; the reservations
+    lower what every channel may sell, and every platform (Pinduoduo too) is brought to it."""
+    await world.movement([{"sku": SKU_A, "kind": "receipt", "qty": 10, "zone": "floor"},
+                          {"sku": SKU_B, "kind": "receipt", "qty": 10, "zone": "floor"}], "recv-1")
+    await until(lambda: world.holds(SKU_A, 10) and world.holds(SKU_B, 10), 20, "received stock everywhere")
+    pdd = world.sims["pdd"].platform
+    buyers = asyncio.create_task(buy(pdd, BuyerConfig(world.url, ADMIN, 20.0, "pdd")))
+    try:
+        await until(lambda: pdd.counts["orders"] >= 4, 20, "four orders accepted by the cloud")
+    finally:
+        buyers.cancel()
+        await asyncio.gather(buyers, return_exceptions=True)
+    assert pdd.counts["oversold"] == 0
+
+    async def settled() -> bool:
+        _, body = await world.call("GET", "/v1/channels/jd/availability")
+        want = {item["sku"]: item["qty"] for item in body["items"]}
+        return world.holds(SKU_A, want[SKU_A]) and world.holds(SKU_B, want[SKU_B])
+
+    await until(settled, 20, "every platform holds the figure after the orders")
+    _, body = await world.call("GET", "/v1/channels/jd/availability")
+    assert sum(item["qty"] for item in body["items"]) <= 20 - 4
