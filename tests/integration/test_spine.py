@@ -48,7 +48,7 @@ async def test_a_pos_sale_reaches_the_ledger(cloud: Cloud, start_gateway: Callab
     assert (item["sku"], item["on_hand"], item["available"]) == (SKU, 8, 8)
     assert item["zones"] == {"floor": 8, "backroom": 0}
     status, total = await cloud.get(f"/v1/stock/{SKU}")
-    assert total["on_hand"] == 8 and total["stores"] == [{"store": "sh-0042", "on_hand": 8, "available": 8}]
+    assert total["on_hand"] == 8 and total["stores"] == [{"store": "sh-0042", "on_hand": 8, "reserved": 0, "available": 8}]
     status, moves = await cloud.get("/v1/stores/sh-0042/movements?since=0")
     assert [m["kind"] for m in moves["movements"]] == ["receipt", "sale"]
     assert moves["movements"][1]["ref"] == "T1001/1"
