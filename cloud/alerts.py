@@ -9,7 +9,8 @@ gateway's own (edge/alert_rules.py, edge/alerts.py); this module feeds them from
 - the retained `status` topic of every gateway, on this worker's own (not shared) subscription,
   so the broker hands over every gateway's current state at each connect and the last will
   (`offline`) when a gateway's link dies. A gateway that stays offline for `offline_grace_s`
-  raises "Gateway offline"; its next `online` resolves it.
+  raises "Gateway offline"; its next `online` resolves it. The devices an online gateway reports
+  offline in its status (a scale bus, a camera) raise one alert each, resolved when they are back.
 - read-only queries of the ledger's `balances` every `expiry_every_s`.
 
 Run them on one cloud worker only (the one started with `--alerts FILE`): several would each send.
@@ -35,7 +36,8 @@ The alerts file (TOML)::
     manager = ["wecombot://KEY"]
 
 Routing: a first notice and its "resolved" go to the store's `staff` and to `hq`; an escalation
-(not acknowledged in time) to the store's `manager` and to `hq`.
+(not acknowledged in time) to the store's `manager` and to `hq`. Device alerts go to `hq` only
+(and the manager on escalation): the gateway already tells the store's staff about its devices.
 """
 
 from __future__ import annotations
@@ -91,12 +93,15 @@ class ChainAlertsConfig:
     def urls(self, store: str, role: str) -> tuple[str, ...]:
         return self.stores.get(store, {}).get(role, ()) + self.stores.get("*", {}).get(role, ())
 
-    def book_config(self, store: str) -> AlertsConfig:
-        cfg = parse_alerts_config({**self.base, "db": str(self.dir / f"{store}.sqlite3")})
+    def book_config(self, name: str) -> AlertsConfig:
+        """The book `name`: a store id (its staff and HQ hear first), or "STORE.hq" (HQ only)."""
+        store, _, audience = name.partition(".")
+        cfg = parse_alerts_config({**self.base, "db": str(self.dir / f"{name}.sqlite3")})
+        first = self.urls(store, "hq")
+        if audience != "hq":
+            first = self.urls(store, "staff") + first
         return AlertsConfig(
-            cfg.db,
-            {Role.STAFF: self.urls(store, "staff") + self.urls(store, "hq"),
-             Role.MANAGER: self.urls(store, "manager") + self.urls(store, "hq")},
+            cfg.db, {Role.STAFF: first, Role.MANAGER: self.urls(store, "manager") + self.urls(store, "hq")},
             cfg.policy, {}, cfg.retry_s, cfg.tick_s)
 
 
@@ -162,6 +167,21 @@ def gateway_offline(store: str, gateway: str) -> Condition:
         urgent=True)
 
 
+DEVICE_NAMES = {"scale-bus": ("scale bus", "称重总线"), "camera": ("camera", "摄像头"),
+                "reader": ("RFID reader", "RFID 读写器")}
+
+
+def device_offline(store: str, gateway: str, device: str) -> Condition:
+    """A device ("scale-bus:bus-1") an online gateway reports offline in its status."""
+    kind, _, name = device.partition(":")
+    en, zh = DEVICE_NAMES.get(kind, ("device", "设备"))
+    return Condition(
+        f"offline:device:{gateway}:{device}", Kind.OFFLINE, "-",
+        f"Store {store}: {en} {name or device} on gateway {gateway} is offline",
+        f"门店 {store}：网关 {gateway} 的{zh} {name or device} 已离线",
+        urgent=True)
+
+
 @dataclass(frozen=True, slots=True)
 class LotOnHand:
     store: str
@@ -196,15 +216,18 @@ class ChainAlerts:
     lot_rounds: int = 0  # checks of the ledger's lots done
     _runs: dict[str, asyncio.Task[None]] = field(default_factory=dict)
 
-    def book(self, store: str) -> AlertService:
-        svc = self.books.get(store)
+    def book(self, name: str) -> AlertService:
+        svc = self.books.get(name)
         if svc is None:
             self.config.dir.mkdir(parents=True, exist_ok=True)
-            cfg = self.config.book_config(store)
-            svc = self.books[store] = AlertService(cfg, AlertStore(cfg.db))
-            self._runs[store] = asyncio.get_running_loop().create_task(svc.run(self.stop),
-                                                                       name=f"alerts-{store}")
+            cfg = self.config.book_config(name)
+            svc = self.books[name] = AlertService(cfg, AlertStore(cfg.db))
+            self._runs[name] = asyncio.get_running_loop().create_task(svc.run(self.stop),
+                                                                      name=f"alerts-{name}")
         return svc
+
+    def has_book(self, name: str) -> bool:
+        return name in self.books or (self.config.dir / f"{name}.sqlite3").exists()
 
     def open_books(self) -> None:
         """The stores with a book on disk: their open alerts resume (and resolve) after a restart."""
@@ -214,11 +237,17 @@ class ChainAlerts:
     def on_status(self, status: contract.GatewayStatus) -> None:
         key = (status.store, status.gateway)
         if status.state is GatewayState.OFFLINE:
+            # The will cannot say how its devices are: their alerts stay as they were.
             self.offline_since.setdefault(key, self.clock())
-        else:
-            self.offline_since.pop(key, None)
-            if status.store in self.books or (self.config.dir / f"{status.store}.sqlite3").exists():
-                self.book(status.store).resolve(gateway_offline(*key).key)
+            return
+        self.offline_since.pop(key, None)
+        if self.has_book(status.store):
+            self.book(status.store).resolve(gateway_offline(*key).key)
+        down = [device_offline(status.store, status.gateway, d)
+                for d, state in sorted(status.devices.items()) if state == "offline"]
+        hq = f"{status.store}.hq"
+        if down or self.has_book(hq):
+            self.book(hq).sync(down, f"offline:device:{status.gateway}:")
 
     def check_offline(self) -> None:
         now = self.clock()
@@ -227,7 +256,7 @@ class ChainAlerts:
                 self.book(store).raise_(gateway_offline(store, gw))  # deduped while open
 
     def on_lots(self, lots: list[LotOnHand]) -> None:
-        per_store: dict[str, list[Lot]] = {s: [] for s in self.books}
+        per_store: dict[str, list[Lot]] = {s: [] for s in self.books if "." not in s}
         for lot in lots:
             product = self.config.products.get(lot.sku, Product(f"GTIN {lot.sku}", ""))
             per_store.setdefault(lot.store, []).append(

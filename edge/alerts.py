@@ -416,6 +416,10 @@ class AlertService:
         book = self.book.sync([c for c in cs if c.kind == "expiring"], "expiring:", now)
         self._apply(book.sync([c for c in cs if c.kind == "expired"], "expired:", now))
 
+    def sync(self, conditions: Sequence[Condition], scope: str) -> None:
+        """Make the open alerts whose key starts with `scope` exactly `conditions`."""
+        self._apply(self.book.sync(conditions, scope, self.clock()))
+
     def raise_(self, c: Condition) -> None:
         self._apply(self.book.raise_(c, self.clock()))
 

@@ -265,12 +265,21 @@ class Shelves:
         # the gateway at start-up, not an hour later.
         self.cameras = [CameraSource(c) for c in cameras]
         self._lanes: dict[str, BinView] = {}
+        self._cameras_up: dict[str, bool] = {}
         self._last: tuple[BinView, ...] | None = None
 
     def _emit(self, observation: Observation | CameraObservation) -> None:
         self._changed.set()
         if self.on_observation is not None:
             self.on_observation(observation)
+
+    def device_states(self) -> dict[str, str]:
+        """Each weighing bus ("scale-bus:ID", offline when none of its bins answers) and each
+        camera that has reported ("camera:ID"), for the gateway's status."""
+        states = {f"scale-bus:{p.bus.id}": "offline" if p.bins and not any(b.available for b in p.snapshot())
+                  else "online" for p in self.pollers}
+        states |= {f"camera:{c}": "online" if up else "offline" for c, up in self._cameras_up.items()}
+        return states
 
     def snapshot(self) -> ShelfSnapshot:
         bins = [BinView(b.bin, b.sku, b.count, b.available, grams=b.grams)
@@ -281,6 +290,7 @@ class Shelves:
     async def _watch(self, camera: CameraSource) -> None:
         lanes = {lane.id: lane for lane in camera.config.lanes}
         async for seen in camera.observations():
+            self._cameras_up[camera.config.id] = not isinstance(seen, CameraStatus) or seen.available
             if isinstance(seen, LaneCount) and seen.sku is not None and contract.is_gtin14(seen.sku):
                 self._lanes[seen.lane] = BinView(seen.bin or seen.lane, seen.sku, seen.count, True,
                                                  source=contract.Source.VISION)

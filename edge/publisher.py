@@ -13,7 +13,7 @@ import contextlib
 import logging
 import random
 from collections import deque
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -89,6 +89,10 @@ class Publisher:
         self._extra_ready = asyncio.Event()
         self.commands: dict[str, Callable[[bytes], Coroutine[Any, Any, None]]] = {}
         self.feeds: list[Feed] = []  # added before run()
+        # Each device's state ("scale-bus:bus-1": "offline", ...) for the status topic, from which
+        # the cloud raises chain-level device alerts; devices_changed() publishes it at once.
+        self.devices: Callable[[], Mapping[str, str]] = dict
+        self._status_due = asyncio.Event()
         self._command_tasks: set[asyncio.Task[None]] = set()
         self.last_error: str | None = None
         self._deltas_topic = contract.gateway_topic(store, gateway, Stream.DELTAS)
@@ -96,9 +100,15 @@ class Publisher:
         self._commands = contract.command_topic(store, gateway, "resend").rsplit("/", 1)[0] + "/#"
 
     def _status(self, state: GatewayState) -> bytes:
+        # The will (offline) is written at connect time: device states in it would be stale.
+        devices = self.devices() if state is GatewayState.ONLINE else {}
         return contract.encode(GatewayStatus(self.store, self.gateway, state, at=datetime.now(UTC),
                                              version=VERSION, outbox_depth=self.outbox.depth,
-                                             last_seq=self.acked_seq or None))
+                                             last_seq=self.acked_seq or None, devices=devices))
+
+    def devices_changed(self) -> None:
+        """A device went away or came back: publish the status now, not at the next heartbeat."""
+        self._status_due.set()
 
     async def run(self) -> None:
         backoff = Backoff()
@@ -136,7 +146,9 @@ class Publisher:
     async def _heartbeat(self, client: MqttClient) -> None:
         """The retained status, refreshed: it carries last_seq, so the cloud sees lost batches."""
         while True:
-            await asyncio.sleep(self.status_interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._status_due.wait(), self.status_interval)
+            self._status_due.clear()
             await self._publish_status(client)
 
     def publish_latest(self, stream: Stream, payload: bytes, retain: bool = False) -> None:

@@ -32,9 +32,9 @@ from edge.metrics import Reading, registry
 from edge.outbox import Outbox, OutboxError
 from edge.publisher import Publisher
 from edge.sdnotify import Notifier, keep_watchdog
-from edge.sources.camera import CameraError
+from edge.sources.camera import CameraError, CameraStatus
 from edge.sources.camera import parse_section as parse_camera_section
-from edge.sources.shelf import ShelfConfigError, parse_shelf_config
+from edge.sources.shelf import BinAvailability, ShelfConfigError, parse_shelf_config
 from edge.staff_page import staff_app
 
 log = logging.getLogger("shelfsync.gateway")
@@ -65,6 +65,7 @@ async def run_gateway(config: StoreConfig, *, ready: asyncio.Event | None = None
                           status_interval=config.mqtt.status_interval)
     devices, stocktakes = _devices(config, outbox, publisher)
     alerts = _alerts(config, devices, publisher) if "alerts" in config.sections else None
+    _watch_devices(devices, publisher, alerts)
     stocktakes_on_sales = stocktakes.on_sales if stocktakes is not None else None
     readings = [
         Reading("shelfsync_gateway_deltas_accepted_total", "Deltas committed to the outbox", "counter",
@@ -182,10 +183,24 @@ def _alerts(config: StoreConfig, devices: list[Shelves | Presence], publisher: P
         raise ConfigError(str(e)) from None
     if alerts.feed is not None:
         publisher.feeds.append(alerts.feed)
-    for d in devices:
-        if isinstance(d, Shelves):
-            d.on_observation = alerts.on_observation
     return alerts
+
+
+def _watch_devices(devices: list[Shelves | Presence], publisher: Publisher,
+                   alerts: AlertService | None) -> None:
+    """Shelf and camera observations go to staff alerts; a scale bus or camera going away or
+    coming back is published in the status at once (the cloud raises chain-level alerts from it)."""
+    shelves = [d for d in devices if isinstance(d, Shelves)]
+    publisher.devices = lambda: {k: v for s in shelves for k, v in s.device_states().items()}
+
+    def observed(observation: object) -> None:
+        if alerts is not None:
+            alerts.on_observation(observation)
+        if isinstance(observation, BinAvailability | CameraStatus):
+            publisher.devices_changed()
+
+    for s in shelves:
+        s.on_observation = observed
 
 
 async def _refresh_stats(outbox: Outbox, every_s: float = 10.0) -> None:

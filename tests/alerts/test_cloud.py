@@ -22,6 +22,8 @@ from cloud.app import INGEST, create_app
 from cloud.settings import Settings
 from edge.mqtt import BrokerUrl
 from firmware_sim import procs
+from firmware_sim.weight_shelf import print_config
+from tests.alerts.gateway import shelf_sim
 from tests.alerts.receiver import Receiver
 from tests.integration.conftest import ADMIN, POS, until
 from tests.support.services import Mosquitto, free_port
@@ -195,3 +197,30 @@ async def test_a_gateway_back_within_the_grace_period_raises_nothing(tmp_path: P
         assert chain.books[STORE].book.open_alerts() == []
     finally:
         await chain.close()
+
+
+async def test_a_scale_bus_reported_offline_in_the_status_alerts_hq_and_resolves(
+        tmp_path: Path, broker: Mosquitto) -> None:
+    db_url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    async with Receiver() as rx, shelf_sim() as (sim, sim_port):
+        alerts = alerts_file(tmp_path, rx.port)
+        port = free_port()
+        config = gateway_config(tmp_path, broker, port)
+        config.write_text(config.read_text() + "\n" + print_config(sim, f"127.0.0.1:{sim_port}", rtu=False))
+        # The simulator answers from this event loop: start and stop the gateway off the loop.
+        gw = await asyncio.to_thread(procs.gateway, config, port, f"gateway-{STORE}")
+        try:
+            async with cloud(db_url, broker, alerts) as app:
+                sim.faults.timeout_rate = 1.0  # the bus stops answering
+                [(path, body)] = await rx.take(1, within=20)
+                assert path == "/hq"  # the gateway's own [alerts] tell the store's staff
+                assert body["title"] == f"Store {STORE}: scale bus sim-1 on gateway gw-1 is offline"
+                assert f"门店 {STORE}：网关 gw-1 的称重总线 sim-1 已离线" in body["message"]
+                sim.faults.timeout_rate = 0.0
+                [(path, body)] = await rx.take(1, within=20)
+                assert path == "/hq"
+                assert body["title"] == f"[Resolved] Store {STORE}: scale bus sim-1 on gateway gw-1 is offline"
+                await until(lambda: app[CHAIN_ALERTS].books[f"{STORE}.hq"].store.pending() == 0, what="drained")
+            assert len(rx.all) == 2
+        finally:
+            await asyncio.to_thread(gw.stop)
