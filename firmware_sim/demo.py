@@ -3,6 +3,11 @@
 Starts a private Mosquitto on a free port, the cloud on SQLite, and for each store a gateway and a
 simulated POS; trades for the given minutes (in accelerated simulated time), waits until every
 gateway's outbox has drained into the ledger, then compares the ledger with the truth.
+
+With --platforms, six simulated sales platforms (Taobao, JD, Pinduoduo, Douyin, Shopify, the
+mini-program) run too, each a channel every store ships for with the whole catalogue listed; the
+cloud pushes every channel's stock to them as the stores trade, and the summary says whether each
+platform holds what the ledger says the channel may sell.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from typing import Any
 import aiohttp
 
 from firmware_sim import procs
+from firmware_sim.platforms import fleet
 from firmware_sim.pos import PosStats, run_pos
 from firmware_sim.world import StoreWorld, WorldConfig
 
@@ -28,6 +34,7 @@ EPILOG = """examples:
   shelfsync demo                                  2 stores, 1 minute
   shelfsync demo --stores 5 --minutes 3 --seed 7
   shelfsync demo --stores 2 --minutes 1 --json    machine-readable summary
+  shelfsync demo --platforms                      channel stock on six simulated platforms too
 """
 
 
@@ -80,7 +87,11 @@ async def run_demo(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         started.append(broker)
         mqtt = f"mqtt://127.0.0.1:{broker.env['PORT']}"
         say(quiet, f"demo: broker on {mqtt}")
-        cloud_proc, cloud_port = procs.cloud(workdir, f"sqlite:///{workdir / 'ledger.db'}", mqtt, token)
+        platforms = fleet.start(workdir, started) if args.platforms else None
+        cloud_proc, cloud_port = procs.cloud(
+            workdir, f"sqlite:///{workdir / 'ledger.db'}", mqtt, token,
+            extra=("--channels", str(platforms.channels)) if platforms else (),
+            env=platforms.env if platforms else None)
         started.append(cloud_proc)
         cloud = f"http://127.0.0.1:{cloud_port}"
         say(quiet, f"demo: cloud on {cloud} (SQLite {workdir / 'ledger.db'})")
@@ -91,6 +102,10 @@ async def run_demo(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             config = procs.gateway_config(workdir, store, mqtt, pos_token, port)
             started.append(procs.gateway(config, port, f"gateway-{store}"))
             gateways[store] = port
+        if platforms:
+            async with aiohttp.ClientSession() as session:
+                await fleet.list_catalogue(session, cloud, token, stores)
+            say(quiet, f"demo: channels {', '.join(platforms.ports)} on simulated platforms")
         say(quiet, f"demo: {len(stores)} gateways up; trading for {args.minutes} min "
                    f"({args.minutes * args.speed / 60:.1f} simulated hours)")
 
@@ -122,7 +137,9 @@ async def run_demo(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
                     "mismatches": mismatches,
                 })
             gw = (await _get(session, f"{cloud}/v1/gateways", token))["gateways"]
+            on_platforms = await fleet.in_sync(session, cloud, token, platforms) if platforms else None
         return {
+            "platforms": on_platforms,
             "stores": per_store,
             "total_deltas": sum(s["deltas"] for s in per_store),
             "total_mismatches": sum(len(s["mismatches"]) for s in per_store),
@@ -148,6 +165,8 @@ def main(argv: list[str], prog: str = "shelfsync demo") -> int:
     parser.add_argument("--shoppers", type=float, default=240.0, help="shoppers per simulated hour")
     parser.add_argument("--bins", type=int, default=12)
     parser.add_argument("--workdir", type=Path, help="keep logs and databases here (default: a temp dir)")
+    parser.add_argument("--platforms", action="store_true",
+                        help="push channel stock to six simulated sales platforms as well")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     args = parser.parse_args(argv)
     if not 1 <= args.stores <= 200:
@@ -171,4 +190,8 @@ def main(argv: list[str], prog: str = "shelfsync demo") -> int:
                   f"{len(s['mismatches'])} mismatches")
         print(f"total: {summary['total_deltas']} deltas, {summary['total_mismatches']} mismatches, "
               f"{summary['seq_gaps']} sequence gaps")
-    return 0 if summary["total_mismatches"] == 0 and summary["drained"] else 1
+        for kind, p in (summary["platforms"] or {}).items():
+            print(f"{kind}: {p['in_sync']}/{p['listings']} listings hold the channel's figure, "
+                  f"{p['units']} units listed")
+    platforms_ok = all(p["in_sync"] == p["listings"] for p in (summary["platforms"] or {}).values())
+    return 0 if summary["total_mismatches"] == 0 and summary["drained"] and platforms_ok else 1

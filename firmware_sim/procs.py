@@ -126,13 +126,14 @@ def mosquitto(workdir: Path, port: int | None = None) -> Proc:
 
 
 def cloud(workdir: Path, db: str, mqtt: str, token: str, port: int | None = None,
-          worker: str = "w1", migrate: bool = True, reuse_port: bool = False) -> tuple[Proc, int]:
+          worker: str = "w1", migrate: bool = True, reuse_port: bool = False,
+          extra: tuple[str, ...] = (), env: dict[str, str] | None = None) -> tuple[Proc, int]:
     port = port or free_port()
     args = ["cloud", "--db", db, "--mqtt", mqtt, "--port", str(port), "--worker-id", worker,
             "--log-level", "WARNING"] + ([] if migrate else ["--no-migrate"]) \
-        + (["--reuse-port"] if reuse_port else [])
+        + (["--reuse-port"] if reuse_port else []) + list(extra)
     proc = Proc(f"cloud-{worker}", shelfsync(*args), workdir / f"cloud-{worker}.log",
-                env={"SHELFSYNC_ADMIN_TOKEN": token})
+                env={"SHELFSYNC_ADMIN_TOKEN": token, **(env or {})})
     proc.start()
     wait_http(f"http://127.0.0.1:{port}/healthz", proc, timeout=60)
     return proc, port

@@ -27,6 +27,7 @@ from cloud.auth import Role, create_token, list_tokens, principal, require_hq, r
 from cloud.db.models import Channel, ChannelStore, Listing, Product, Store
 from cloud.db.orders import channel_configs
 from cloud.db.repo import _upsert
+from cloud.events import EVENTS
 from edge.contract import ContractError, check_id, is_gtin14
 
 PLATFORMS = ("taobao", "jd", "pdd", "douyin", "shopify", "wechat", "pos", "none")
@@ -130,7 +131,10 @@ async def put_channel(request: web.Request) -> web.Response:
         await session.execute(delete(ChannelStore).where(ChannelStore.channel == name))
         if links:
             await session.execute(_upsert(session)(ChannelStore), links)
+        listed = (await session.scalars(select(Listing.sku).where(Listing.channel == name))).all()
     request.app[ORDERS].settings_changed()
+    # new rules or stores change the channel's figures: platform sync re-reads them (no store: "")
+    request.app[EVENTS].publish(("", sku) for sku in listed)
     return web.json_response({**row, "stores": links})
 
 
@@ -179,6 +183,7 @@ async def put_listings(request: web.Request) -> web.Response:
         await session.execute(stmt.on_conflict_do_update(
             index_elements=["channel", "channel_sku"],
             set_={"item_id": stmt.excluded.item_id, "sku": stmt.excluded.sku}), rows)
+    request.app[EVENTS].publish(("", r["sku"]) for r in rows)  # new listings get their figure pushed
     return web.json_response({"channel": channel, "upserted": len(rows)})
 
 

@@ -136,6 +136,22 @@ async def test_stock_changes_reach_every_platform(world: World) -> None:
     assert all(p["result"] == "ok" for p in pushes)
 
 
+async def test_a_listing_added_later_gets_its_figure_without_a_stock_change(world: World) -> None:
+    await world.movement([{"sku": SKU_A, "kind": "receipt", "qty": 6, "zone": "floor"}], "recv-1")
+    await until(lambda: world.holds(SKU_A, 6), 20, "received stock everywhere")
+    status, body = await world.call("PUT", "/v1/channels/jd/listings", {"listings": [
+        {"sku": SKU_A, "channel_sku": "90002", "item_id": "90001"}]})
+    assert status == 200, body
+    extra = Listing("jd", SKU_A, "90001", "90002")
+    await until(lambda: world.sims["jd"].held(extra) == 6, 20, "the new listing's figure on JD")
+    status, body = await world.call("PUT", "/v1/channels/jd", {"platform": "jd", "max_qty": 4,
+                                                                "stores": [{"store": STORE}]})
+    assert status == 200, body
+    await until(lambda: world.sims["jd"].held(extra) == 4 and world.sims["jd"].held(world.listing("jd", SKU_A)) == 4,
+                20, "a new cap on JD's listings")
+    assert world.sims["taobao"].held(world.listing("taobao", SKU_A)) == 6
+
+
 async def test_platforms_down_for_a_while_converge_with_no_lost_or_doubled_update(world: World) -> None:
     await world.movement([{"sku": SKU_A, "kind": "receipt", "qty": 20, "zone": "floor"}], "recv-1")
     await until(lambda: world.holds(SKU_A, 20), 20, "received stock on every platform")
