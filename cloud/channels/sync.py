@@ -274,6 +274,12 @@ class PlatformSync:
                 await adapter.set_stock(listing, target, previous=st.held, key=key)
             except Stale as e:
                 self.stats.stale += 1
+                if st.held is not None and e.current < st.held:
+                    # The platform sold units we have not seen yet (its order is on the way to us):
+                    # keep them off our figure too, so the push cannot offer them again. Once the
+                    # order arrives the wanted figure falls to match; if it never does, the
+                    # listing's next push (an increase, held briefly) restores the figure.
+                    target = max(0, target - (st.held - e.current))
                 st.held, key, error = e.current, uuid.uuid4().hex, str(e)
                 delay = 0.0  # the platform told us what it holds: push again at once
             except RateLimited as e:

@@ -176,6 +176,10 @@ async def test_a_stale_compare_value_is_answered_with_the_platforms_figure(rig: 
     rig.ledger.set(rig.events, 1, 6, channels=[sim.config.name])
     await until(lambda: rig.holds(1, 6, [kind]), 10, "the figure lands after the stale answer")
     assert rig.sync.stats.stale == 1 and sim.platform.counts["stale"] == 1
+    sku_id = rig.ledger.listing(kind, 1).sku_id
+    changes = [h[3] for h in sim.platform.history if h[2].endswith(sku_id)]
+    # the platform's own sale is kept off (6 - 1) until the increase hold ends (0 s here), then 6
+    assert changes[-2:] == [5, 6]
 
 
 async def test_drift_on_a_platform_is_repaired_by_reconciliation(rig: Rig) -> None:
