@@ -14,12 +14,14 @@ from datetime import datetime
 @dataclass(frozen=True, slots=True)
 class BinInfo:
     """Planogram: which SKU a bin holds, what one unit weighs, and (if known) the level at or
-    below which staff refill it — a rise on a fuller bin is not a refill."""
+    below which staff refill it and how many units fit — a rise on a fuller bin, or past what
+    fits, is not a refill."""
 
     bin: str
     sku: str
     unit_g: float
     refill_at: int | None = None
+    capacity: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

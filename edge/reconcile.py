@@ -315,8 +315,11 @@ class Reconciler:
             return []
         # A bin at or below its refill level that rises was refilled from the backroom.
         # (A planogram without refill levels: any rise nothing else explains.)
-        # (Refills top a low bin up to near its capacity: far more than one hand puts back.)
-        if info.refill_at is not None and o.count - o.delta <= info.refill_at and n > 2 * info.refill_at:
+        # (Refills top a low bin up to near its capacity: far more than one hand puts back, and
+        # never more than fits.)
+        fits = info.capacity is None or o.count <= info.capacity
+        low = info.refill_at is not None and o.count - o.delta <= info.refill_at
+        if low and info.refill_at is not None and n > 2 * info.refill_at and fits:
             return self._refill(info, n, o)
         # Otherwise these units were on the shop floor already: go-backs of this SKU (voided at the
         # till) that staff reshelve, a put-back on the SKU's twin bin, or a few units of another SKU
@@ -325,11 +328,11 @@ class Reconciler:
             found = self._foreign(self._grams(o), info.sku, o.bin)
             if found:
                 return self._misplaced(found[0], found[1], o.bin, o.at, self._grams(o))
+        if same:  # a live pick of just this many on the twin bin: likelier than the tote
+            self._picks.remove(same[0])
+            return []
         n = self._home_goback(info.sku, n, o.at, fresh=False)
         if not n:
-            return []
-        if same and n == same[0].qty:
-            self._picks.remove(same[0])
             return []
         grams = self._grams(o) - (o.delta - n) * info.unit_g  # what the go-backs do not explain
         found = self._foreign(grams, info.sku, o.bin)

@@ -31,6 +31,7 @@ import json
 import sys
 from typing import Any
 
+from edge.shelf_events import DetectorConfig
 from tests.reconcile.trading import score, simulate
 
 TARGETS = {"accuracy": 0.995, "shrink_precision": 0.95, "shrink_recall": 0.90}
@@ -61,7 +62,8 @@ def report(res: dict[str, Any]) -> str:
         ("shelf gaps caught", _pct(res["shelf_gaps_caught"]), _pct(res["pos_only_shelf_gaps_caught"])),
     ]
     out = [f"{res['stores']} store(s) x {res['days']:g} days, {res['skus_per_store']} SKUs per store, "
-           f"physics {res['physics']}, count corrections {'on' if res['counts'] else 'off'}",
+           f"physics {res['physics']} (detector min_delta_g {res['min_delta_g'] or 'default'}), "
+           f"count corrections {'on' if res['counts'] else 'off'}",
            f"{'':44} {'sensors':>12} {'POS only':>12}"]
     out += [f"{name:44} {a:>12} {b:>12}" for name, a, b in rows]
     out.append("per day (accuracy, POS only): " + ", ".join(
@@ -86,7 +88,7 @@ def main(argv: list[str], prog: str = "shelfsync bench accuracy") -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--days", type=float, default=7.0, help="simulated days (default 7)")
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--stores", type=int, default=1, help="shops, each with its own seed")
+    ap.add_argument("--stores", type=int, default=3, help="shops, each with its own seed (default 3)")
     ap.add_argument("--theft", type=float, default=0.01, help="share of picks stolen (default 0.01)")
     ap.add_argument("--misplace", type=float, default=0.02,
                     help="share of picks put back on a wrong bin (default 0.02)")
@@ -94,6 +96,10 @@ def main(argv: list[str], prog: str = "shelfsync bench accuracy") -> int:
                     help="real: load cells and the detector; ideal: every change seen exactly")
     ap.add_argument("--counts", action=argparse.BooleanOptionalAction, default=False,
                     help="let the reconciler emit count corrections from the scales (default off)")
+    ap.add_argument("--min-delta-g", type=float, default=20.0,
+                    help="the detector's smallest change worth judging, grams (default 20; None in "
+                         "edge.shelf_events means 5 %% of the bin's unit, which hides a 35 g item "
+                         "laid on a 2 kg bin); 0 for the detector's default")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     args = ap.parse_args(argv)
     if args.days <= 0 or args.stores < 1:
@@ -104,12 +110,13 @@ def main(argv: list[str], prog: str = "shelfsync bench accuracy") -> int:
     def progress(msg: str) -> None:
         print(f"{prog}: {msg}", file=sys.stderr, flush=True)
 
+    detector = DetectorConfig(min_delta_g=args.min_delta_g or None)
     runs = [simulate(args.days, args.seed + i, args.theft, args.misplace, physics=args.physics,
-                     store=f"sh-{i + 1:04d}", counts=args.counts, progress=progress)
+                     store=f"sh-{i + 1:04d}", counts=args.counts, detector=detector, progress=progress)
             for i in range(args.stores)]
     res = score(runs)
     res.update(physics=args.physics, counts=args.counts, theft=args.theft, misplace=args.misplace,
-               seed=args.seed)
+               seed=args.seed, min_delta_g=args.min_delta_g or None)
     print(json.dumps(res, default=str) if args.json else report(res))
     return 0
 

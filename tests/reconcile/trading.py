@@ -52,6 +52,7 @@ from firmware_sim.world import (
     WorldConfig,
 )
 
+DETECTOR = DetectorConfig()  # the gateway's default; the bench passes its own
 START = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)  # a Monday, midnight: the shop opens at 09:00
 HZ = 10.0
 STEP = timedelta(minutes=1)
@@ -75,7 +76,7 @@ class Shelves:
     """Every scaled bin of the world: its load cell and the real detector."""
 
     def __init__(self, world: StoreWorld, seed: int, physics: str, bumps_per_hour: float = 2.0,
-                 leans_per_hour: float = 1.0) -> None:
+                 leans_per_hour: float = 1.0, detector: DetectorConfig = DETECTOR) -> None:
         self.world, self.physics = world, physics
         self.rng = random.Random(f"shelves:{seed}")
         self.bumps_per_hour, self.leans_per_hour = bumps_per_hour, leans_per_hour
@@ -91,7 +92,7 @@ class Shelves:
             cell.set_load(t0, self.load(b.id), hand_s=0.0)
             cell.fold(t0 + 1e9)
             self.bins[b.id] = _Bin(b.id, b.gtin, unit, cell,
-                                   BinDetector(b.id, b.gtin, unit, self.spec.dead_load_g, DetectorConfig()),
+                                   BinDetector(b.id, b.gtin, unit, self.spec.dead_load_g, detector),
                                    sampled_to=t0, active_to=t0 + LEAD_S)
             self.loads[b.id] = self.load(b.id)
 
@@ -268,7 +269,7 @@ class Run:
 
 def simulate(days: float, seed: int, theft: float, misplace: float, *, physics: str = "real",
              store: str = "sh-0001", config: WorldConfig | None = None, counts: bool = False,
-             restore: bool = False,
+             restore: bool = False, detector: DetectorConfig = DETECTOR,
              progress: Callable[[str], None] | None = None) -> Run:
     """`misplace` is the share of picks put back on a wrong bin (the world's put-backs grow to
     hold it if they must)."""
@@ -277,8 +278,8 @@ def simulate(days: float, seed: int, theft: float, misplace: float, *, physics: 
     put_back = max(base.put_back, misplace)
     cfg = replace(base, theft=theft, put_back=put_back, misplace=misplace / put_back if put_back else 0.0)
     world = StoreWorld(store=store, seed=seed, start=START, config=cfg)
-    shelves = Shelves(world, seed, physics)
-    rec = Reconciler({b.id: BinInfo(b.id, b.gtin, world.products[b.gtin].unit_grams, b.refill_at)
+    shelves = Shelves(world, seed, physics, detector=detector)
+    rec = Reconciler({b.id: BinInfo(b.id, b.gtin, world.products[b.gtin].unit_grams, b.refill_at, b.capacity)
                       for b in world.bins.values()}, counts=counts, restore=restore)
     book, pos_only = Book(), Book()
     run = Run(days, skus=len({b.gtin for b in world.bins.values()}))
