@@ -245,3 +245,31 @@ async def test_only_one_worker_drives_platform_sync_on_postgresql(pg_url: str) -
     finally:
         await first.dispose()
         await second.dispose()
+
+
+async def test_the_driver_paces_each_platform_to_its_rate_limit(start_sim, tmp_path: Path) -> None:
+    """30 listings change at once on a platform allowing 10 requests/s: the driver paces itself
+    (8/s configured) and the platform never has to answer its rate-limit error."""
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    upgrade(url)
+    engine = repo.make_engine(url)
+    sim = await start_sim("taobao", limit=10.0)
+    ledger = Ledger({"taobao": sim}, list(range(1, 31)))
+    events = StockEvents()
+    adapter = sim.adapter(rate=8.0)
+    sync = PlatformSync(events, {sim.config.name: adapter}, ledger.figures,
+                        records.PushLog(repo.sessionmaker(engine), 0.05), FAST)
+    task = asyncio.create_task(sync.run())
+    try:
+        await asyncio.wait_for(sync.ready.wait(), 10)
+        sim.platform.counts.clear()
+        for n in range(1, 31):
+            ledger.qty[(sim.config.name, n)] = 5
+        events.publish([("store-1", ledger.listing("taobao", n).sku) for n in range(1, 31)])
+        await until(lambda: all(sim.held(ledger.listing("taobao", n)) == 5 for n in range(1, 31)), 20,
+                    "every listing at 5")
+        assert sim.platform.counts["rate_limited"] == 0 and sync.stats.retries == 0
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await engine.dispose()
