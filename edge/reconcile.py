@@ -111,7 +111,7 @@ class Reconciler:
     # reappearing retract real thefts as often as false ones.
     counts: bool = False  # emit `count` corrections when the scales disagree with the book
     restore: bool = False  # retract a shrink when units of the SKU reappear on its bin
-    latency: timedelta = timedelta(seconds=60)  # a weight event may trail the scan of its pick
+    latency: timedelta = timedelta(seconds=15)  # a weight event trails its pick by a few seconds
     match: float = 0.03  # grams of foreign units must be whole units within 3 % (unit spread 0.3 %)
     _picks: list[_Pick] = field(default_factory=list)
     _credit: dict[str, list[_Credit]] = field(default_factory=dict)

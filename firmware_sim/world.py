@@ -256,7 +256,8 @@ def catalog() -> tuple[Product, ...]:
 
 # Heap entries: (when, sequence, what, payload). The sequence breaks ties in scheduling order, so the
 # world is a pure function of its seed however `advance` is sliced.
-_ARRIVE, _PICK, _PUT_BACK, _LEAVE, _RETURN, _ROUND, _DELIVERY, _ORDER, _ORDER_PICK, _COLLECT, _REFILL = range(11)
+(_ARRIVE, _PICK, _PUT_BACK, _LEAVE, _RETURN, _ROUND, _DELIVERY, _ORDER, _ORDER_PICK, _COLLECT, _REFILL,
+ _TIDY_BIN, _HOME, _TOTE) = range(14)
 BASKET: Final = "basket"  # in a shopper's hands, not paid yet: still the shop's stock
 PICKUP: Final = "pickup"  # picked for an online order, waiting for the customer
 GOBACK: Final = "goback"  # voided at the till, waiting for staff to reshelve
@@ -560,6 +561,12 @@ class StoreWorld:
             return self._order_pick(*payload)
         if what == _REFILL:
             return self._refill()
+        if what == _TIDY_BIN:
+            return self._tidy_bin(payload)
+        if what == _HOME:
+            return self._home_units(payload)
+        if what == _TOTE:
+            return self._tote()
         return self._collect(*payload)
 
     def _take(self, units: Iterable[Unit], n: int) -> list[Unit]:
@@ -771,9 +778,15 @@ class StoreWorld:
         go-back tote home, then they fill every bin at or below its refill level."""
         self._rounds += 1
         if self.config.tidy and self._rounds % 2 == 0:
-            # One pair of hands: the tidy walk first, the refills a few minutes later.
-            self._push(self.now + timedelta(minutes=self._rng.uniform(3, 8)), _REFILL)
-            return self._tidy()
+            # One pair of hands, one thing at a time: the tidy walk bin by bin (15 s each), the
+            # go-back tote, then the refills.
+            step = timedelta(seconds=15)
+            for i, b in enumerate(self.bins):
+                self._push(self.now + i * step, _TIDY_BIN, b)
+            tote_at = self.now + len(self.bins) * step
+            self._push(tote_at, _TOTE)
+            self._push(tote_at + timedelta(minutes=self._rng.uniform(3, 6)), _REFILL)
+            return []
         return self._refill()
 
     def _refill(self) -> list[Event]:
@@ -791,31 +804,42 @@ class StoreWorld:
             events.append(Restock(self.now, b.id, b.gtin, tuple(u.uid for u in moved)))
         return events
 
-    def _tidy(self) -> list[Event]:
+    def _tidy_bin(self, bin_id: str) -> list[Event]:
+        """Lift whatever does not belong on a bin; it goes home five seconds later."""
         events: list[Event] = []
-        stray: dict[str, list[Unit]] = {}
-        for b in self.bins.values():
-            foreign: dict[str, list[Unit]] = {}
-            for u in self.bin_units(b.id):
-                if u.gtin != b.gtin:
-                    foreign.setdefault(u.gtin, []).append(u)
-            for gtin, units in sorted(foreign.items()):
-                for u in units:
-                    self._move(u, GOBACK)  # in the staff member's hands on the way home
-                events.append(Pick(self.now, b.id, gtin, tuple(u.uid for u in units), by="staff"))
-        for u in self.zone_units(GOBACK):
-            stray.setdefault(u.gtin, []).append(u)
-        for gtin, units in sorted(stray.items()):
-            homes = self._home.get(gtin)
-            if not homes:
-                for u in units:
-                    self._move(u, BACKROOM)
-                continue
-            home = homes[0]
+        foreign: dict[str, list[Unit]] = {}
+        for u in self.bin_units(bin_id):
+            if u.gtin != self.bins[bin_id].gtin:
+                foreign.setdefault(u.gtin, []).append(u)
+        for gtin, units in sorted(foreign.items()):
             for u in units:
-                self._move(u, FLOOR, home)
-            events.append(PutBack(self.now, home, gtin, tuple(u.uid for u in units), False, by="staff"))
+                self._move(u, GOBACK)  # in the staff member's hands on the way home
+            events.append(Pick(self.now, bin_id, gtin, tuple(u.uid for u in units), by="staff"))
+            self._push(self.now + timedelta(seconds=5), _HOME, tuple(u.uid for u in units))
         return events
+
+    def _home_units(self, uids: tuple[int, ...]) -> list[Event]:
+        units = [self.units[uid] for uid in uids if self.units[uid].zone == GOBACK]
+        if not units:
+            return []
+        gtin = units[0].gtin
+        homes = self._home.get(gtin)
+        if not homes:
+            for u in units:
+                self._move(u, BACKROOM)
+            return []
+        for u in units:
+            self._move(u, FLOOR, homes[0])
+        return [PutBack(self.now, homes[0], gtin, tuple(u.uid for u in units), False, by="staff")]
+
+    def _tote(self) -> list[Event]:
+        """The go-back tote from the till: each product home in turn, ten seconds apart."""
+        stray: dict[str, list[int]] = {}
+        for u in self.zone_units(GOBACK):
+            stray.setdefault(u.gtin, []).append(u.uid)
+        for i, (_, uids) in enumerate(sorted(stray.items())):
+            self._push(self.now + timedelta(seconds=10 * i), _HOME, tuple(uids))
+        return []
 
 
 _BINS_PER_TRIP: Final = (1, 1, 1, 2, 2, 3)
