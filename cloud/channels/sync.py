@@ -13,9 +13,10 @@ may sell, within a second of a stock change.
 - **Retries.** Transient errors back off exponentially (with jitter) and a platform's rate-limit
   error waits at least what the platform asked; at most `max_tries` tries, then a visible failure:
   logged at ERROR, recorded in platform_pushes, counted in shelfsync_sync_push_failures_total.
-  A failed listing is retried every `retry_failed_s` and by the reconciliation, so a platform
-  that was down converges when it returns. Rejected requests (bad signature, invalid values) are
-  not retried.
+  While a channel is failing, each push gets one try (a probe) and failures log at WARNING; the
+  first success ends that. A failed listing is retried every `retry_failed_s` and by the
+  reconciliation, so a platform that was down converges when it returns. Rejected requests (bad
+  signature, invalid values) are not retried. A failing channel raises a chain alert.
 - **Rate limits.** Each channel's requests are paced to its configured rate (aiolimiter).
 - **Reconciliation.** At start and every `reconcile_every_s`, every listing's figure is read
   back from its platform and drift is repaired (a push with previous = what the platform holds).
@@ -268,7 +269,10 @@ class PlatformSync:
         listing, adapter, opts = st.listing, self.adapters[st.listing.channel], self.options
         key = f"{uuid.uuid4().hex}"
         started, previous, error = datetime.now(UTC), st.held, ""
-        for attempt in range(1, opts.max_tries + 1):
+        # A channel whose pushes already fail for good gets one try per push (a probe) until one
+        # succeeds: a platform that is down is not hammered with every listing's retries.
+        tries = 1 if listing.channel in self.failing else opts.max_tries
+        for attempt in range(1, tries + 1):
             await self._limiters[listing.channel].acquire()
             try:
                 await adapter.set_stock(listing, target, previous=st.held, key=key)
@@ -301,17 +305,21 @@ class PlatformSync:
                     self.failing.discard(listing.channel)
                     self._raise(listing.channel, None)
                 return True
-            if attempt < opts.max_tries:
+            if attempt < tries:
                 self.stats.retries += 1
                 log.info("platform sync: %s %s try %d failed (%s); again in %.2fs", listing.channel,
                          listing.sku_id, attempt, error, delay)
                 await asyncio.sleep(delay)
         self.stats.failures += 1
         st.held = None  # a timed-out push may or may not have landed: read it back before trusting
-        self._record(st, target, previous, key, reason, "failed", opts.max_tries, error, started)
-        log.error("platform sync: %s %s = %d failed after %d tries: %s", listing.channel, listing.sku_id,
-                  target, opts.max_tries, error)
-        self._fail(listing.channel, f"pushes fail after {opts.max_tries} tries: {error}")
+        self._record(st, target, previous, key, reason, "failed", tries, error, started)
+        if listing.channel in self.failing:
+            log.warning("platform sync: %s is still failing (%s = %d: %s)", listing.channel,
+                        listing.sku_id, target, error)
+        else:
+            log.error("platform sync: %s %s = %d failed after %d tries: %s", listing.channel, listing.sku_id,
+                      target, tries, error)
+            self._fail(listing.channel, f"pushes fail after {tries} tries: {error}")
         return False
 
     def _fail(self, channel: str, why: str) -> None:

@@ -212,6 +212,10 @@ async def test_a_platform_down_for_a_while_converges_with_no_lost_or_doubled_upd
         await asyncio.sleep(0.3)
     await until(lambda: rig.sync.stats.failures >= len(KINDS), 10, "visible failures while down")
     await until(lambda: rig.holds(1, 21), 20, "convergence after the outage")
+    failed = [p for p in await rig.pushes() if p["result"] == "failed"]
+    assert {p["attempts"] for p in failed} == {5, 1}  # a failing channel is probed with single tries
+    assert len([p for p in failed if p["attempts"] == 5]) == len(KINDS)
+    assert rig.alerts.count((rig.sims["jd"].config.name, None)) == 1  # each alert resolved once
     for sim in rig.sims.values():
         sku_id = rig.ledger.listing(sim.config.platform, 1).sku_id
         changes = [h[3] for h in sim.platform.history if h[2].endswith(sku_id)]
