@@ -162,3 +162,18 @@ async def test_taobao_incremental_and_batched_updates(start_sim) -> None:
     assert got[a.sku_id] == 0 and sim.held(b) == 6
     with pytest.raises(ValueError):
         await adapter.set_many(a.item_id, {str(n): 1 for n in range(21)})
+
+
+@pytest.mark.parametrize("sign_method", ["hmac", "hmac-sha256"])
+async def test_taobao_hmac_signing_is_accepted_and_checked(start_sim, sign_method: str) -> None:
+    sim = await start_sim("taobao")
+    adapter = sim.adapter()
+    assert isinstance(adapter, TaobaoAdapter)
+    adapter.sign_method = sign_method
+    await adapter.set_stock(sim.listing(), 6, previous=None, key="k")
+    assert sim.held(sim.listing()) == 6
+    wrong = sim.adapter(secret=Secret("other"))
+    assert isinstance(wrong, TaobaoAdapter)
+    wrong.sign_method = sign_method
+    with pytest.raises(Rejected):
+        await wrong.set_stock(sim.listing(), 1, previous=6, key="k2")
