@@ -111,6 +111,7 @@ class Reconciler:
     # reappearing retract real thefts as often as false ones.
     counts: bool = False  # emit `count` corrections when the scales disagree with the book
     restore: bool = False  # retract a shrink when units of the SKU reappear on its bin
+    queue: timedelta = timedelta(seconds=30)
     latency: timedelta = timedelta(seconds=15)  # a weight event trails its pick by a few seconds
     match: float = 0.03  # grams of foreign units must be whole units within 3 % (unit spread 0.3 %)
     _picks: list[_Pick] = field(default_factory=list)
@@ -188,8 +189,10 @@ class Reconciler:
         within = self.window if within is None else within
         # Newest first: a short pick-to-pay delay is likelier than a long one (most of a trip is
         # spent before the till), and the oldest unclaimed pick is the one most likely stolen.
+        # A pick moments before the scan is rarely the scanned one (the shopper still had to
+        # queue): those come last.
         pool = sorted((p for p in self._picks if p.sku == sku and -self.latency <= at - p.at <= within),
-                      key=lambda p: p.at, reverse=True)
+                      key=lambda p: (at - p.at < self.queue, -p.at.timestamp()))
         if within < self.window:
             order = sorted(pool, key=lambda p: abs(p.at - at))
         else:
@@ -248,14 +251,15 @@ class Reconciler:
     def _foreign(self, grams: float, home_sku: str | None, bin_id: str) -> tuple[_Pick, int] | None:
         """The pending pick of another SKU and bin whose units `grams` is a whole number of, the
         closest fit within `match` (several SKUs weigh nearly the same: 1.5, 1.6, 1.8, 2 kg)."""
-        best: tuple[tuple[float, bool], _Pick, int] | None = None
+        best: tuple[tuple[float, bool, float], _Pick, int] | None = None
         for p in self._picks:
             if p.sku == home_sku or p.bin == bin_id:
                 continue
             unit = self._unit[p.sku]
             k = round(grams / unit)
             miss = abs(grams - k * unit) / (k * unit) if k > 0 else 1.0
-            rank = (round(miss, 3), p.qty != k)  # then a hand of exactly that many
+            # Then a hand of exactly that many, then the latest (laid down during the same trip).
+            rank = (round(miss, 3), p.qty != k, -p.at.timestamp())
             if 0 < k <= min(p.qty, 6) and miss <= self.match and (best is None or rank < best[0]):
                 best = (rank, p, k)
         return None if best is None else (best[1], best[2])
@@ -324,13 +328,13 @@ class Reconciler:
         # Otherwise these units were on the shop floor already: go-backs of this SKU (voided at the
         # till) that staff reshelve, a put-back on the SKU's twin bin, or a few units of another SKU
         # laid on the wrong bin.
+        if same:  # a live pick of just this many on the twin bin: likelier than the tote
+            self._picks.remove(same[0])
+            return []
         if n == o.delta:  # the whole rise may be another SKU's units
             found = self._foreign(self._grams(o), info.sku, o.bin)
             if found:
                 return self._misplaced(found[0], found[1], o.bin, o.at, self._grams(o))
-        if same:  # a live pick of just this many on the twin bin: likelier than the tote
-            self._picks.remove(same[0])
-            return []
         n = self._home_goback(info.sku, n, o.at, fresh=False)
         if not n:
             return []
