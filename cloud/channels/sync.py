@@ -52,6 +52,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from cloud.channels.base import Listing, RateLimited, Rejected, Stale, StockAdapter, Transient
 from cloud.channels.records import Push, PushLog, uncancelled
+from cloud.channels.relay import EventRelay
 from cloud.events import StockEvents
 from edge import metrics
 from edge.alert_rules import Condition, Kind
@@ -131,6 +132,9 @@ class PlatformSync:
         self.options = options
         self._alert = alert
         self.failing: set[str] = set()  # channels whose last push ended in a visible failure
+        self._running = False
+        self._elsewhere: set[str] = set()
+        self._elsewhere_ready = asyncio.Event()
         self.stats = Stats()
         self._states: dict[tuple[str, str, str], _State] = {}
         self._limiters = {name: AsyncLimiter(max(1.0, a.rate), 1.0) for name, a in adapters.items()}
@@ -141,13 +145,16 @@ class PlatformSync:
     async def run(self) -> None:
         """Drive until cancelled: the event consumer, the reconciliation timer, the record writer."""
         queue = self.events.subscribe()  # subscribe before the first read: no change falls between
+        self._running = True
         try:
             async with asyncio.TaskGroup() as group:
+                group.create_task(self._consume_elsewhere(), name="sync-events-elsewhere")
                 group.create_task(self.records.run(), name="sync-records")
                 group.create_task(self._consume(queue), name="sync-events")
                 group.create_task(self._reconcile_loop(), name="sync-reconcile")
                 group.create_task(self._retry_failed_loop(), name="sync-retry-failed")
         finally:
+            self._running = False
             self.events.unsubscribe(queue)
             for st in self._states.values():
                 if st.worker is not None:
@@ -159,13 +166,29 @@ class PlatformSync:
         while True:
             keys = await queue.get()  # a set that grew while we were busy: bursts coalesce here
             self.stats.events += 1
-            skus = {sku for _, sku in keys}
-            try:
-                figures = await uncancelled(self.figures(skus))
-            except Exception:  # a failed read must not stop the driver; the reconciliation repairs
-                log.exception("platform sync: reading figures for %d SKUs failed", len(skus))
-                continue
-            self.apply(figures, reason="event")
+            await self._refresh({sku for _, sku in keys})
+
+    def changed_elsewhere(self, skus: set[str]) -> None:
+        """SKUs whose stock changed on another cloud worker (relay.py); ignored unless driving."""
+        if self._running:
+            self._elsewhere |= skus
+            self._elsewhere_ready.set()
+
+    async def _consume_elsewhere(self) -> None:
+        while True:
+            await self._elsewhere_ready.wait()
+            self._elsewhere_ready.clear()
+            skus, self._elsewhere = self._elsewhere, set()
+            self.stats.events += 1
+            await self._refresh(skus)
+
+    async def _refresh(self, skus: set[str]) -> None:
+        try:
+            figures = await uncancelled(self.figures(skus))
+        except Exception:  # a failed read must not stop the driver; the reconciliation repairs
+            log.exception("platform sync: reading figures for %d SKUs failed", len(skus))
+            return
+        self.apply(figures, reason="event")
 
     async def _reconcile_loop(self) -> None:
         while True:
@@ -421,7 +444,18 @@ def chain_alert(alerts: ChainAlerts, channels: Mapping[str, ChannelConfig]) -> A
     return hook
 
 
+async def _restarting(run: Callable[[], Awaitable[None]], what: str, pause_s: float = 5.0) -> None:
+    """Run until cancelled; an unexpected error (a database gone away) is logged and run restarts."""
+    while True:
+        try:
+            await run()
+        except Exception:
+            log.exception("%s stopped; starting again in %gs", what, pause_s)
+            await asyncio.sleep(pause_s)
+
+
 SYNC = web.AppKey("platform_sync", PlatformSync)
+RELAY = web.AppKey("stock_event_relay", EventRelay)
 # Set before startup to override settings.channels / the default options (tests, benchmarks).
 CHANNELS = web.AppKey("channel_configs", dict)
 SYNC_OPTIONS = web.AppKey("sync_options", SyncOptions)
@@ -465,11 +499,16 @@ async def platform_sync(app: web.Application) -> AsyncIterator[None]:
             finally:
                 sync.stats.leader = False
 
-    task = asyncio.create_task(lead(), name="platform-sync")
+    tasks = [asyncio.create_task(_restarting(lead, "platform sync"), name="platform-sync")]
+    if engine.dialect.name == "postgresql":  # several workers may share the database
+        relay = EventRelay(engine, app[EVENTS], app[SETTINGS].client_id, sync.changed_elsewhere)
+        app[RELAY] = relay
+        tasks.append(asyncio.create_task(_restarting(relay.run, "stock event relay"),
+                                         name="stock-event-relay"))
     yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
     for adapter in adapters.values():
         await adapter.close()
 

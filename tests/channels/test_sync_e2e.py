@@ -20,7 +20,7 @@ from cloud.alerts import CHAIN_ALERTS
 from cloud.app import INGEST, create_app
 from cloud.channels import records
 from cloud.channels.base import Listing
-from cloud.channels.sync import ALERT_BOOK, CHANNELS, SYNC, SYNC_OPTIONS, SyncOptions
+from cloud.channels.sync import ALERT_BOOK, CHANNELS, RELAY, SYNC, SYNC_OPTIONS, SyncOptions
 from cloud.settings import Settings
 from edge.mqtt import BrokerUrl
 from firmware_sim.platforms.core import BuyerConfig, buy
@@ -54,6 +54,9 @@ class World:
     def listing(self, kind: str, sku: str) -> Listing:
         n = 1 if sku == SKU_A else 2
         return Listing(kind, sku, f"{n}0001", f"{n}0002")
+
+    def holds_a(self, qty: int) -> bool:
+        return self.holds(SKU_A, qty)
 
     def holds(self, sku: str, qty: int) -> bool:
         return all(sim.held(self.listing(kind, sku)) == qty for kind, sim in self.sims.items())
@@ -195,3 +198,35 @@ async def test_buyers_on_one_platform_become_orders_and_every_platform_follows(w
     await until(settled, 20, "every platform holds the figure after the orders")
     _, body = await world.call("GET", "/v1/channels/jd/availability")
     assert sum(item["qty"] for item in body["items"]) <= 20 - 4
+
+
+@pytest.mark.postgres
+async def test_with_two_workers_one_drives_and_hears_the_others_changes(
+        pg_url: str, broker: Mosquitto, start_sim: Callable[..., Any],
+        start_gateway: Callable[[str], Gateway]) -> None:
+    """Two cloud workers on one PostgreSQL database: one holds the sync lock; an order placed on
+    the other worker reaches every platform through the NOTIFY relay, well before any
+    reconciliation (an hour away here)."""
+    sims = {kind: await start_sim(kind) for kind in KINDS}
+    gateway = start_gateway(STORE)
+    async with cloud_with_sync(pg_url, broker, sims) as (url_1, app_1), \
+            cloud_with_sync(pg_url, broker, sims) as (url_2, app_2), aiohttp.ClientSession() as session:
+        await until(lambda: app_1[SYNC].stats.leader or app_2[SYNC].stats.leader, 10, "a leader")
+        assert not (app_1[SYNC].stats.leader and app_2[SYNC].stats.leader)
+        leader, other_url = (app_1, url_2) if app_1[SYNC].stats.leader else (app_2, url_1)
+        w = World(other_url, leader, session, sims, gateway)
+        assert (await w.call("PUT", f"/v1/stores/{STORE}", {"name": "E2E"}))[0] in (200, 201)
+        for kind in KINDS:
+            assert (await w.call("PUT", f"/v1/channels/{kind}", {
+                "platform": kind, "stores": [{"store": STORE}]}))[0] == 200
+            assert (await w.call("PUT", f"/v1/channels/{kind}/listings", {"listings": [
+                {"sku": SKU_A, "channel_sku": w.listing(kind, SKU_A).sku_id,
+                 "item_id": w.listing(kind, SKU_A).item_id}]}))[0] == 200
+        await w.movement([{"sku": SKU_A, "kind": "receipt", "qty": 9, "zone": "floor"}], "recv-1")
+        await until(lambda: w.holds_a(9), 20, "received stock everywhere")
+        status, body = await w.call("POST", "/v1/orders", {   # on the worker that does not drive sync
+            "channel": "jd", "order_id": "jd-1", "lines": [{"sku": SKU_A, "qty": 4}],
+            "fulfilment": {"type": "ship"}})
+        assert status == 201, body
+        await until(lambda: w.holds_a(5), 20, "the other worker's order on every platform")
+        assert leader[RELAY].received >= 1
