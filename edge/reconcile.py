@@ -113,6 +113,7 @@ class Reconciler:
     restore: bool = False  # retract a shrink when units of the SKU reappear on its bin
     queue: timedelta = timedelta(seconds=30)
     latency: timedelta = timedelta(seconds=15)  # a weight event trails its pick by a few seconds
+    noise_g: float = 4.0
     match: float = 0.03  # grams of foreign units must be whole units within 3 % (unit spread 0.3 %)
     _picks: list[_Pick] = field(default_factory=list)
     _credit: dict[str, list[_Credit]] = field(default_factory=dict)
@@ -248,6 +249,11 @@ class Reconciler:
     def _grams(self, o: BinChange) -> float:
         return o.delta_g if o.delta_g is not None else o.delta * self.bins[o.bin].unit_g
 
+    def _miss(self, grams: float, expected: float) -> float:
+        """How far grams are from what was expected, in tolerances (within `match`, or `noise_g`
+        for light units: a scale's stable reading is only good to a few grams): <= 1 is a fit."""
+        return abs(grams - expected) / max(self.match * abs(expected), self.noise_g)
+
     def _foreign(self, grams: float, home_sku: str | None, bin_id: str) -> tuple[_Pick, int] | None:
         """The pending pick of another SKU and bin whose units `grams` is a whole number of, the
         closest fit within `match` (several SKUs weigh nearly the same: 1.5, 1.6, 1.8, 2 kg)."""
@@ -257,10 +263,10 @@ class Reconciler:
                 continue
             unit = self._unit[p.sku]
             k = round(grams / unit)
-            miss = abs(grams - k * unit) / (k * unit) if k > 0 else 1.0
+            miss = self._miss(grams, k * unit) if k > 0 else 2.0
             # Then a hand of exactly that many, then the latest (laid down during the same trip).
             rank = (round(miss, 3), p.qty != k, -p.at.timestamp())
-            if 0 < k <= min(p.qty, 6) and miss <= self.match and (best is None or rank < best[0]):
+            if 0 < k <= min(p.qty, 6) and miss <= 1.0 and (best is None or rank < best[0]):
                 best = (rank, p, k)
         return None if best is None else (best[1], best[2])
 
@@ -270,7 +276,7 @@ class Reconciler:
         # One stray of that weight, or (staff clear a bin in one go) all of them together.
         for lifted in [[s] for s in here] + [here]:
             total = sum(s.grams for s in lifted)
-            if lifted and abs(grams - total) <= self.match * total:
+            if lifted and self._miss(grams, total) <= 1.0:
                 for s in lifted:
                     self._strays.remove(s)
                     self._goback.setdefault(s.sku, []).append(_Expect(at, s.qty, lifted=True))
@@ -311,7 +317,7 @@ class Reconciler:
         # A put-back returns what one hand took: it undoes a pending pick of exactly that size and
         # weight, of this bin first, else of the SKU's other bin (shoppers mix up twin bins).
         # Any other rise is staff, which must not hide a theft before it.
-        own = abs(self._grams(o) - n * info.unit_g) <= self.match * n * info.unit_g
+        own = self._miss(self._grams(o), n * info.unit_g) <= 1.0
         same = sorted((p for p in reversed(self._picks) if p.sku == info.sku and p.qty == n and own),
                       key=lambda p: p.bin != o.bin)
         if same and same[0].bin == o.bin:
