@@ -120,6 +120,7 @@ class Reconciler:
     _held: dict[str, dict[str, int]] = field(default_factory=dict)  # order -> sku -> units picked
     _goback: dict[str, list[_Expect]] = field(default_factory=dict)
     _strays: list[_Stray] = field(default_factory=list)
+    _loose: list[_Stray] = field(default_factory=list)  # rises nothing explained, for `latency`
     _shrunk: list[_Shrunk] = field(default_factory=list)  # a late sale may retract these
     _lost: list[_Shrunk] = field(default_factory=list)  # units reappearing may retract these
     _floor: dict[str, int] = field(default_factory=dict)  # the book's floor figure per SKU
@@ -303,8 +304,17 @@ class Reconciler:
                 held = self._held.setdefault(c.txn, {})
                 held[info.sku] = held.get(info.sku, 0) + used
         self._credit[info.sku] = [c for c in credits if c.qty]
-        if n:
-            self._picks.append(_Pick(o.at, o.bin, info.sku, n))
+        if not n:
+            return []
+        pick = _Pick(o.at, o.bin, info.sku, n)
+        self._picks.append(pick)
+        # Laid on another bin a moment ago, but that scale settled first.
+        for loose in self._loose:
+            if loose.bin != o.bin and abs(o.at - loose.at) <= self.latency:
+                k = round(loose.grams / info.unit_g)
+                if 0 < k <= n and self._miss(loose.grams, k * info.unit_g) <= 1.0:
+                    self._loose.remove(loose)
+                    return self._misplaced(pick, k, loose.bin, loose.at, loose.grams)
         return []
 
     def _rise(self, o: BinChange) -> list[StockDelta | Misplacement]:
@@ -351,7 +361,9 @@ class Reconciler:
         if info.refill_at is None:
             return self._refill(info, n, o)
         # Left where no scale could see them: if the pick they left with was booked as shrink,
-        # that shrink was wrong.
+        # that shrink was wrong. Or the pick they came from is still on its way (the other
+        # scale settles a moment later).
+        self._loose.append(_Stray(o.at, o.bin, info.sku, n, grams))
         return self._restore(info.sku, n, o) if self.restore and n <= 6 else []
 
     def _refill(self, info: BinInfo, n: int, o: BinChange) -> list[StockDelta | Misplacement]:
@@ -383,7 +395,10 @@ class Reconciler:
         if o.delta_g < 0:
             return self._take_stray(o.bin, -o.delta_g, o.at) or []
         found = self._foreign(o.delta_g, None, o.bin)
-        return self._misplaced(found[0], found[1], o.bin, o.at, o.delta_g) if found else []
+        if found:
+            return self._misplaced(found[0], found[1], o.bin, o.at, o.delta_g)
+        self._loose.append(_Stray(o.at, o.bin, "", 0, o.delta_g))
+        return []
 
     # --- time ---------------------------------------------------------------------------
 
@@ -416,6 +431,7 @@ class Reconciler:
         for sku in self._goback:
             self._goback[sku] = [g for g in self._goback[sku] if now - g.at <= self.hold]
         self._strays = [s for s in self._strays if now - s.at <= self.hold]
+        self._loose = [x for x in self._loose if now - x.at <= self.latency]
         for sku in self._bins_of:
             out.extend(self._check_count(sku, now))
         return out
