@@ -2,7 +2,8 @@
 
 `platform_pushes` is created by migration 0003. The driver hands each finished push to a
 `PushLog`, which writes them in one INSERT per flush interval so a burst of pushes costs one
-transaction, not one each.
+transaction, not one each. Records older than the retention (SyncOptions.keep_records_days) are
+deleted after each reconciliation.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import TypeVar
 
-from sqlalchemy import BigInteger, Column, Index, Integer, MetaData, String, Table, insert, select
+from sqlalchemy import BigInteger, Column, Index, Integer, MetaData, String, Table, delete, insert, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -114,6 +115,13 @@ def _row(p: Push) -> dict[str, object]:
     row = asdict(p)
     row["error"] = (p.error or "")[:500] or None
     return row
+
+
+async def prune(maker: async_sessionmaker[AsyncSession], before: datetime) -> int:
+    """Delete push records started before `before` (retention); returns how many went."""
+    async with maker() as session, session.begin():
+        result = await session.execute(delete(PUSHES).where(PUSHES.c.started_at < before))
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 async def recent(maker: async_sessionmaker[AsyncSession], channel: str | None = None,

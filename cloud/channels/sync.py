@@ -40,7 +40,7 @@ import random
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
 from aiohttp import web
@@ -50,6 +50,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from cloud.channels import records
 from cloud.channels.base import Listing, RateLimited, Rejected, Stale, StockAdapter, Transient
 from cloud.channels.records import Push, PushLog, uncancelled
 from cloud.channels.relay import EventRelay
@@ -94,6 +95,7 @@ class SyncOptions:
     reconcile_every_s: float = 300.0
     retry_failed_s: float = 30.0
     record_every_s: float = 0.5
+    keep_records_days: float = 7.0  # platform_pushes retention
 
 
 @dataclass
@@ -197,6 +199,11 @@ class PlatformSync:
             except Exception:
                 log.exception("platform sync: reconciliation failed")
             self.ready.set()
+            try:
+                before = datetime.now(UTC) - timedelta(days=self.options.keep_records_days)
+                await uncancelled(records.prune(self.records.maker, before))
+            except Exception:
+                log.exception("platform sync: pruning old push records failed")
             await asyncio.sleep(self.options.reconcile_every_s)
 
     async def _retry_failed_loop(self) -> None:

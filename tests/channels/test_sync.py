@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import UTC, datetime, timedelta
 from collections.abc import AsyncIterator, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -277,3 +278,13 @@ async def test_the_driver_paces_each_platform_to_its_rate_limit(start_sim, tmp_p
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         await engine.dispose()
+
+
+async def test_push_records_past_the_retention_are_pruned(rig: Rig) -> None:
+    old, new = datetime.now(UTC) - timedelta(days=30), datetime.now(UTC)
+    for started in (old, new):
+        rig.sync.records.add(records.Push("jd-test", "04000000000017", "1", "2", 1, None, "k", "event", "ok", 1,
+                                          None, started, started))
+    await rig.sync.records.flush()
+    assert await records.prune(rig.maker, datetime.now(UTC) - timedelta(days=7)) == 1
+    assert [p["started_at"] for p in await rig.pushes("jd-test") if p["key"] == "k"] == [new]
