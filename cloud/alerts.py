@@ -59,6 +59,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cloud.api.handlers import MAKER
 from cloud.db.models import Balance
+from cloud.db.models import Product as CatalogueProduct
 from edge import contract
 from edge.alert_rules import Condition, Kind, Lot, Role
 from edge.alerts import AlertConfigError, AlertsConfig, AlertService, AlertStore, parse_alerts_config
@@ -189,18 +190,24 @@ class LotOnHand:
     lot: str
     expiry: date
     qty: int
+    name: str = ""  # from the chain's product catalogue (PUT /v1/products/{sku}), when it has one
+    category: str = ""
 
 
 async def lots_on_hand(maker: async_sessionmaker[AsyncSession]) -> list[LotOnHand]:
     """Every lot with stock and an expiry date, per store, summed over zones (read-only)."""
     qty = func.sum(Balance.qty)
-    q = (select(Balance.store, Balance.sku, Balance.lot, Balance.expiry, qty)
+    q = (select(Balance.store, Balance.sku, Balance.lot, Balance.expiry, qty, CatalogueProduct.name,
+                CatalogueProduct.category)
+         .outerjoin(CatalogueProduct, CatalogueProduct.sku == Balance.sku)
          .where(Balance.expiry.is_not(None))
-         .group_by(Balance.store, Balance.sku, Balance.lot, Balance.expiry)
+         .group_by(Balance.store, Balance.sku, Balance.lot, Balance.expiry, CatalogueProduct.name,
+                   CatalogueProduct.category)
          .having(qty > 0))
     async with maker() as session:
         rows = (await session.execute(q)).all()
-    return [LotOnHand(s, sku, lot, e, int(n)) for s, sku, lot, e, n in rows if e is not None]
+    return [LotOnHand(s, sku, lot, e, int(n), name or "", category or "")
+            for s, sku, lot, e, n, name, category in rows if e is not None]
 
 
 @dataclass
@@ -258,7 +265,9 @@ class ChainAlerts:
     def on_lots(self, lots: list[LotOnHand]) -> None:
         per_store: dict[str, list[Lot]] = {s: [] for s in self.books if "." not in s}
         for lot in lots:
-            product = self.config.products.get(lot.sku, Product(f"GTIN {lot.sku}", ""))
+            # The alerts file names products first, then the chain's catalogue, then the GTIN.
+            product = (self.config.products.get(lot.sku)
+                       or Product(lot.name or f"GTIN {lot.sku}", lot.category))
             per_store.setdefault(lot.store, []).append(
                 Lot(lot.sku, product.name, product.category, lot.lot or "-", lot.expiry, lot.qty, "-"))
         for store, store_lots in per_store.items():

@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import dataclasses
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -224,3 +224,16 @@ async def test_a_scale_bus_reported_offline_in_the_status_alerts_hq_and_resolves
             assert len(rx.all) == 2
         finally:
             await asyncio.to_thread(gw.stop)
+
+
+async def test_lots_on_hand_take_their_names_from_the_chain_catalogue(tmp_path: Path) -> None:
+    """A lot of a product the alerts file does not list is named from PUT /v1/products."""
+    from cloud.alerts import lots_on_hand
+    from tests.orders.chain import serve
+
+    async with serve(f"sqlite:///{tmp_path / 'ledger.db'}") as api:
+        await api.put(f"/v1/products/{KIBBLE}", {"name": "Royal Canin Indoor 2 kg", "category": "dry food"})
+        await api.count("sh-1", KIBBLE, 3, lot="L-1", expiry=date(2027, 1, 1))
+        lots = await lots_on_hand(api.maker)
+    assert [(lot.store, lot.name, lot.category, lot.qty) for lot in lots] == [
+        ("sh-1", "Royal Canin Indoor 2 kg", "dry food", 3)]
