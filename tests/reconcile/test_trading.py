@@ -25,3 +25,16 @@ def test_through_load_cells_and_the_detector_the_book_beats_pos_only() -> None:
     assert res["shrink_recall"] >= 0.8 and res["median_minutes_to_detect"] <= 30
     assert res["accuracy"] > res["pos_only_accuracy"]
     assert res["shelf_gaps_caught"] >= 0.9
+
+
+def test_the_bench_prints_its_figures_and_json(capsys) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from tests.benchmarks.bench_accuracy import main
+
+    assert main(["--days", "0.5", "--stores", "1", "--physics", "ideal", "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["stores"] == 1 and 0 <= res["accuracy"] <= 1 and res["physics"] == "ideal"
+    assert main(["--days", "0.5", "--stores", "1", "--physics", "ideal"]) == 0
+    text = capsys.readouterr().out
+    assert "record accuracy" in text and "POS only" in text and "targets (issue 6)" in text
