@@ -337,7 +337,7 @@ class Reconciler:
         # (A planogram without refill levels: any rise nothing else explains.)
         # (Refills top a low bin up to near its capacity: far more than one hand puts back, and
         # never more than fits.)
-        fits = info.capacity is None or o.count <= info.capacity
+        fits = info.capacity is None or info.capacity - 1 <= o.count <= info.capacity  # fills it
         low = info.refill_at is not None and o.count - o.delta <= info.refill_at
         if low and info.refill_at is not None and n > 2 * info.refill_at and fits:
             return self._refill(info, n, o)
