@@ -14,9 +14,11 @@ may sell, within a second of a stock change.
   error waits at least what the platform asked; at most `max_tries` tries, then a visible failure:
   logged at ERROR, recorded in platform_pushes, counted in shelfsync_sync_push_failures_total.
   While a channel is failing, each push gets one try (a probe) and failures log at WARNING; the
-  first success ends that. A failed listing is retried every `retry_failed_s` and by the
-  reconciliation, so a platform that was down converges when it returns. Rejected requests (bad
-  signature, invalid values) are not retried. A failing channel raises a chain alert.
+  first success ends that and retries the channel's failed listings at once. Every
+  `retry_failed_s` a failing channel is probed with one failed listing (other channels' failed
+  listings are retried), so a platform that was down converges within that once it returns.
+  Rejected requests (bad signature, invalid values) are not retried. A failing channel raises a
+  chain alert.
 - **Rate limits.** Each channel's requests are paced to its configured rate (aiolimiter).
 - **Reconciliation.** At start and every `reconcile_every_s`, every listing's figure is read
   back from its platform and drift is repaired (a push with previous = what the platform holds).
@@ -93,7 +95,7 @@ class SyncOptions:
     backoff_s: float = 0.25  # the first retry's delay; doubles each try
     backoff_max_s: float = 30.0
     reconcile_every_s: float = 300.0
-    retry_failed_s: float = 30.0
+    retry_failed_s: float = 10.0
     record_every_s: float = 0.5
     keep_records_days: float = 7.0  # platform_pushes retention
 
@@ -207,12 +209,24 @@ class PlatformSync:
             await asyncio.sleep(self.options.reconcile_every_s)
 
     async def _retry_failed_loop(self) -> None:
+        """Every retry_failed_s: retry the failed listings of channels that work, and probe each
+        failing channel with one of its failed listings (its success retries the rest at once)."""
         while True:
             await asyncio.sleep(self.options.retry_failed_s)
+            probed: set[str] = set()
             for st in list(self._states.values()):
-                if st.failed and st.worker is None:
+                channel = st.listing.channel
+                if st.failed and st.worker is None and channel not in probed:
+                    if channel in self.failing:
+                        probed.add(channel)
                     st.failed = False
                     self._start(st, "retry")
+
+    def _retry_channel(self, channel: str) -> None:
+        for st in list(self._states.values()):
+            if st.listing.channel == channel and st.failed and st.worker is None:
+                st.failed = False
+                self._start(st, "retry")
 
     # -- figures in --------------------------------------------------------------------------
     def apply(self, figures: Sequence[Figure], reason: str) -> None:
@@ -331,9 +345,10 @@ class PlatformSync:
                 st.held = target
                 self.stats.pushes += 1
                 self._record(st, target, previous, key, reason, "ok", attempt, None, started)
-                if listing.channel in self.failing:
+                if listing.channel in self.failing:  # the platform is back
                     self.failing.discard(listing.channel)
                     self._raise(listing.channel, None)
+                    self._retry_channel(listing.channel)
                 return True
             if attempt < tries:
                 self.stats.retries += 1
