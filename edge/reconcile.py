@@ -57,6 +57,7 @@ class _Pick:
     bin: str
     sku: str
     qty: int  # units still unclaimed
+    unit_g: float = 0.0  # what one of these very units weighed (0: not measured)
 
 
 @dataclass(slots=True)
@@ -265,8 +266,10 @@ class Reconciler:
             unit = self._unit[p.sku]
             k = round(grams / unit)
             miss = self._miss(grams, k * unit) if k > 0 else 2.0
-            # Then a hand of exactly that many, then the latest (laid down during the same trip).
-            rank = (round(miss, 3), p.qty != k, -p.at.timestamp())
+            # The same units weigh what they weighed when picked (units of one SKU differ by a
+            # few grams); then a hand of exactly that many, then the latest of its trip.
+            seen = abs(grams - k * p.unit_g) if p.unit_g else abs(grams - k * unit)
+            rank = (round(seen, 0), p.qty != k, -p.at.timestamp())
             if 0 < k <= min(p.qty, 6) and miss <= 1.0 and (best is None or rank < best[0]):
                 best = (rank, p, k)
         return None if best is None else (best[1], best[2])
@@ -306,7 +309,7 @@ class Reconciler:
         self._credit[info.sku] = [c for c in credits if c.qty]
         if not n:
             return []
-        pick = _Pick(o.at, o.bin, info.sku, n)
+        pick = _Pick(o.at, o.bin, info.sku, n, abs(o.delta_g) / -o.delta if o.delta_g is not None else 0.0)
         self._picks.append(pick)
         # Laid on another bin a moment ago, but that scale settled first.
         for loose in self._loose:
