@@ -111,6 +111,7 @@ class Reconciler:
     # gave — a floor count turns a wrong floor/backroom split into a wrong total, and units
     # reappearing retract real thefts as often as false ones.
     counts: bool = False  # emit `count` corrections when the scales disagree with the book
+    emit_sales: bool = True  # False: sale and return lines are booked elsewhere (the POS webhook)
     restore: bool = False  # retract a shrink when units of the SKU reappear on its bin
     queue: timedelta = timedelta(seconds=30)
     latency: timedelta = timedelta(seconds=15)  # a weight event trails its pick by a few seconds
@@ -221,6 +222,10 @@ class Reconciler:
         return []
 
     def _pos(self, o: PosLine) -> list[StockDelta | Misplacement]:
+        out = self._pos_line(o)
+        return out if self.emit_sales else []
+
+    def _pos_line(self, o: PosLine) -> list[StockDelta | Misplacement]:
         if o.kind == "return":
             return [self._delta(("pos", o.txn, o.line), sku=o.sku, kind=Kind.RETURN, qty=o.qty,
                                 zone=Zone.BACKROOM, occurred_at=o.at, source=Source.POS, ref=o.txn,

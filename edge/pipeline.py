@@ -1,0 +1,123 @@
+"""The gateway's seam to the reconciler: POS sales and shelf events in, reconciled deltas out.
+
+Not wired into `shelfsync gateway` yet (issue 6, step 4). How it is meant to sit there:
+
+- The POS webhook keeps booking sales itself: a sale is committed to the outbox before the till
+  hears "200" (edge/http.py). `on_sales` gets those committed deltas and hands them to the
+  reconciler as POS lines with `emit_sales=False`, so they confirm picks and retract shrink but are
+  never booked a second time.
+- `on_observation` takes what the shelf driver emits (`shelf_events.WeightEvent` and
+  `UnexplainedWeight`) and turns it into the reconciler's observations.
+- `run()` ticks the reconciler on the wall clock and appends what it decides (shrink, restock
+  moves, retractions) to the outbox. Delta ids are uuid5 of the evidence, so the same
+  observations replayed after a restart give the same ids and the ledger books nothing twice.
+
+What it does not have yet: online order picks scanned on staff handhelds (`OrderLine`); without
+them a pick made for a pickup order hours before the customer pays is shrink after the window.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+
+from edge.contract import Kind, StockDelta
+from edge.domain import BinChange, BinInfo, BinLevel, Observation, OddWeight, PosLine
+from edge.reconcile import Misplacement, Reconciler
+from edge.shelf_events import UnexplainedWeight, WeightEvent
+
+log = logging.getLogger("shelfsync.pipeline")
+
+Append = Callable[[Sequence[StockDelta]], Awaitable[object]]
+
+
+def pos_line(delta: StockDelta) -> PosLine | None:
+    """A committed POS delta as the reconciler's POS line; None for what is not a till line.
+    Refs are "<txn>/<line>" (edge/sources/pos.py), or "order:<id>:<txn>/<line>" for a pickup."""
+    if delta.kind not in (Kind.SALE, Kind.RETURN) or delta.ref is None:
+        return None
+    txn, _, line = delta.ref.rpartition("/")
+    if not txn or not line.isdigit():
+        log.warning("POS delta %s: ref %r is not <txn>/<line>; not reconciled", delta.id, delta.ref)
+        return None
+    return PosLine(delta.occurred_at, txn, int(line), delta.kind.value, delta.sku, abs(delta.qty))
+
+
+class Pipeline:
+    """One store's reconciler between the POS, the shelves and the outbox."""
+
+    def __init__(self, bins: dict[str, BinInfo], append: Append, *,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+                 reconciler: Reconciler | None = None) -> None:
+        self.reconciler = reconciler or Reconciler(bins)
+        self.reconciler.emit_sales = False  # the webhook has booked them already
+        self.append, self.clock = append, clock
+        self.findings: list[Misplacement] = []
+        self._queue: list[StockDelta] = []
+        self._wake = asyncio.Event()
+
+    def on_sales(self, deltas: Sequence[StockDelta]) -> None:
+        """Committed POS deltas (the webhook's `on_sales` hook)."""
+        for d in deltas:
+            line = pos_line(d)
+            if line is not None:
+                self._feed(line)
+
+    def on_observation(self, observation: object) -> None:
+        """What the shelf driver reports; anything else (availability, camera counts) is ignored."""
+        if isinstance(observation, WeightEvent):
+            if observation.bin not in self.reconciler.bins:
+                return
+            if observation.delta_count == 0:
+                self._feed(BinLevel(observation.at, observation.bin, observation.count))
+            else:
+                self._feed(BinChange(observation.at, observation.bin, observation.delta_count,
+                                     observation.count, observation.delta_g))
+        elif isinstance(observation, UnexplainedWeight) and observation.bin in self.reconciler.bins:
+            self._feed(OddWeight(observation.at, observation.bin, observation.delta_g))
+
+    def _feed(self, obs: Observation) -> None:
+        try:
+            self._take(self.reconciler.observe(obs))
+        except (KeyError, ValueError) as e:  # a bad observation is logged, never fatal
+            log.warning("reconciler: %s rejected: %s", obs, e)
+
+    def _take(self, out: list[StockDelta | Misplacement]) -> None:
+        for o in out:
+            if isinstance(o, Misplacement):
+                self.findings.append(o)
+                log.info("misplaced: %d x %s on bin %s (home %s)", o.qty, o.sku, o.bin, o.home_bin)
+            else:
+                self._queue.append(o)
+        if self._queue:
+            self._wake.set()
+
+    def tick(self) -> None:
+        self._take(self.reconciler.tick(self.clock()))
+
+    async def flush(self) -> int:
+        """Append what is queued to the outbox; returns how many deltas went."""
+        batch, self._queue = self._queue, []
+        self._wake.clear()
+        if not batch:
+            return 0
+        try:
+            await self.append(batch)
+        except Exception:
+            self._queue = batch + self._queue  # the outbox keeps nothing half: try again later
+            raise
+        return len(batch)
+
+    async def run(self, tick_s: float = 10.0) -> None:
+        """Tick every `tick_s` and flush whenever something was decided."""
+        while True:
+            self.tick()
+            try:
+                await self.flush()
+            except Exception as e:  # the outbox is away: keep the deltas, retry next tick
+                log.warning("reconciler: outbox append failed, retrying: %s", e)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), tick_s)

@@ -1,0 +1,95 @@
+"""The gateway's seam to the reconciler: committed POS sales and shelf events in, deltas out."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+from edge.contract import Kind, Source, StockDelta, Zone, new_delta_id
+from edge.domain import BinInfo
+from edge.pipeline import Pipeline, pos_line
+from edge.shelf_events import UnexplainedWeight, WeightEvent
+from firmware_sim.world import catalog
+
+DOG = catalog()[6].gtin
+T0 = datetime(2026, 11, 26, 9, tzinfo=UTC)
+BINS = {"A1-2": BinInfo("A1-2", DOG, 400.0, refill_at=4, capacity=19)}
+
+
+def pick(at: datetime, k: int, count: int) -> WeightEvent:
+    return WeightEvent("A1-2", DOG, count * 400.0, -400.0 * k, count, -k, 0.0, True, at)
+
+
+def sale(at: datetime, txn: str, qty: int) -> StockDelta:
+    return StockDelta(id=new_delta_id(), seq=0, sku=DOG, kind=Kind.SALE, qty=-qty, zone=Zone.FLOOR,
+                      occurred_at=at, source=Source.POS, ref=f"{txn}/1")
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.deltas: list[StockDelta] = []
+        self.got = asyncio.Event()
+
+    async def __call__(self, deltas: Sequence[StockDelta]) -> None:
+        self.deltas.extend(deltas)
+        self.got.set()
+
+
+async def test_a_sold_pick_books_nothing_more_and_an_unpaid_one_becomes_shrink() -> None:
+    now = [T0]
+    sink = Sink()
+    p = Pipeline(BINS, sink, clock=lambda: now[0])
+    p.on_observation(pick(T0, 1, 9))
+    p.on_sales([sale(T0 + timedelta(minutes=5), "T1", 1)])  # the webhook booked it already
+    p.on_observation(pick(T0 + timedelta(minutes=6), 2, 7))
+    now[0] = T0 + timedelta(minutes=40)
+    p.tick()
+    assert await p.flush() == 1
+    [shrink] = sink.deltas
+    assert (shrink.kind, shrink.qty, shrink.bin) == (Kind.SHRINK, -2, "A1-2")
+    assert shrink.evidence and shrink.evidence["qty"] == 2
+
+
+async def test_run_ticks_and_flushes_what_the_reconciler_decides() -> None:
+    now = [T0]
+    sink = Sink()
+    p = Pipeline(BINS, sink, clock=lambda: now[0])
+    p.on_observation(WeightEvent("A1-2", DOG, 7600.0, 6800.0, 19, 17, 0.0, True, T0))  # a refill
+    task = asyncio.create_task(p.run(tick_s=0.01))
+    try:
+        await asyncio.wait_for(sink.got.wait(), 5)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert [(d.kind, d.qty) for d in sink.deltas] == [(Kind.MOVE, 17)]
+
+
+async def test_a_failed_append_keeps_the_deltas_for_the_next_flush() -> None:
+    calls: list[int] = []
+
+    async def flaky(deltas: Sequence[StockDelta]) -> None:
+        calls.append(len(deltas))
+        if len(calls) == 1:
+            raise OSError("outbox away")
+
+    p = Pipeline(BINS, flaky, clock=lambda: T0)
+    p.on_observation(WeightEvent("A1-2", DOG, 7600.0, 6800.0, 19, 17, 0.0, True, T0))
+    try:
+        await p.flush()
+        raise AssertionError("the append error must reach the caller")
+    except OSError:
+        pass
+    assert await p.flush() == 1 and calls == [1, 1]
+
+
+def test_pos_refs_become_till_lines_and_odd_ones_are_skipped() -> None:
+    line = pos_line(sale(T0, "order:W7:T9", 2))
+    assert line is not None and (line.txn, line.line, line.kind, line.qty) == ("order:W7:T9", 1, "sale", 2)
+    bad = StockDelta(id=new_delta_id(), seq=0, sku=DOG, kind=Kind.SALE, qty=-1, zone=Zone.FLOOR,
+                     occurred_at=T0, source=Source.POS, ref="no-line")
+    assert pos_line(bad) is None
+    p = Pipeline(BINS, Sink(), clock=lambda: T0)
+    p.on_observation(UnexplainedWeight("Z9-9", DOG, 0.0, 50.0, 0, 50.0, T0))  # a bin not planned
+    p.on_observation("a camera count")  # not a shelf event
+    assert p.reconciler.tick(T0 + timedelta(hours=1)) == []
