@@ -337,7 +337,8 @@ class PlatformSync:
             except Rejected as e:
                 self.stats.rejected += 1
                 self._record(st, target, previous, key, reason, "rejected", attempt, str(e), started)
-                log.error("platform sync: %s refused %s = %d: %s", listing.channel, listing.sku_id, target, e)
+                log.log(logging.WARNING if listing.channel in self.failing else logging.ERROR,
+                        "platform sync: %s refused %s = %d: %s", listing.channel, listing.sku_id, target, e)
                 st.held = None
                 self._fail(listing.channel, f"the platform refused a push: {e}")
                 return False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 
 import pytest
@@ -42,3 +43,19 @@ async def test_the_process_serves_its_platform(tmp_path, kind: str) -> None:
             await adapter.close()
     finally:
         proc.stop()
+
+
+def test_buyers_need_a_token() -> None:
+    run = subprocess.run(procs.shelfsync("sim", "platform", "--kind", "jd", "--port", "1", "--buyers",
+                                         "http://127.0.0.1:1"), capture_output=True, text=True,
+                         env={k: v for k, v in os.environ.items() if k != "SHELFSYNC_CLOUD_TOKEN"})
+    assert run.returncode == 2 and "--buyers needs --token" in run.stderr
+
+
+def test_bench_sync_has_help_with_an_example(capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.benchmarks import bench_sync
+
+    with pytest.raises(SystemExit):
+        bench_sync.main(["--help"])
+    out = capsys.readouterr().out
+    assert "shelfsync bench sync --json" in out and "--outage" in out
