@@ -1,6 +1,6 @@
 """The gateway's seam to the reconciler: POS sales and shelf events in, reconciled deltas out.
 
-Not wired into `shelfsync gateway` yet (issue 6, step 4). How it is meant to sit there:
+In `shelfsync gateway` only with a `[reconcile]` section (`attach_reconciler`, below):
 
 - The POS webhook keeps booking sales itself: a sale is committed to the outbox before the till
   hears "200" (edge/http.py). `on_sales` gets those committed deltas and hands them to the
@@ -23,11 +23,13 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from edge.contract import Kind, StockDelta
 from edge.domain import BinChange, BinInfo, BinLevel, Observation, OddWeight, PosLine
 from edge.reconcile import Misplacement, Reconciler
 from edge.shelf_events import UnexplainedWeight, WeightEvent
+from edge.sources.shelf import BinLevel as FirstLevel
 
 log = logging.getLogger("shelfsync.pipeline")
 
@@ -58,6 +60,7 @@ class Pipeline:
         self.findings: list[Misplacement] = []
         self._queue: list[StockDelta] = []
         self._wake = asyncio.Event()
+        self.tick_s = 10.0
 
     def on_sales(self, deltas: Sequence[StockDelta]) -> None:
         """Committed POS deltas (the webhook's `on_sales` hook)."""
@@ -68,15 +71,14 @@ class Pipeline:
 
     def on_observation(self, observation: object) -> None:
         """What the shelf driver reports; anything else (availability, camera counts) is ignored."""
+        if getattr(observation, "bin", None) not in self.reconciler.bins:
+            return
         if isinstance(observation, WeightEvent):
-            if observation.bin not in self.reconciler.bins:
-                return
-            if observation.delta_count == 0:
-                self._feed(BinLevel(observation.at, observation.bin, observation.count))
-            else:
-                self._feed(BinChange(observation.at, observation.bin, observation.delta_count,
-                                     observation.count, observation.delta_g))
-        elif isinstance(observation, UnexplainedWeight) and observation.bin in self.reconciler.bins:
+            self._feed(BinChange(observation.at, observation.bin, observation.delta_count,
+                                 observation.count, observation.delta_g))
+        elif isinstance(observation, FirstLevel):
+            self._feed(BinLevel(observation.at, observation.bin, observation.count))
+        elif isinstance(observation, UnexplainedWeight):
             self._feed(OddWeight(observation.at, observation.bin, observation.delta_g))
 
     def _feed(self, obs: Observation) -> None:
@@ -111,8 +113,9 @@ class Pipeline:
             raise
         return len(batch)
 
-    async def run(self, tick_s: float = 10.0) -> None:
+    async def run(self, tick_s: float | None = None) -> None:
         """Tick every `tick_s` and flush whenever something was decided."""
+        tick_s = self.tick_s if tick_s is None else tick_s
         while True:
             self.tick()
             try:
@@ -121,3 +124,61 @@ class Pipeline:
                 log.warning("reconciler: outbox append failed, retrying: %s", e)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), tick_s)
+
+
+class ReconcileConfigError(ValueError):
+    """The [reconcile] section of the store config is malformed."""
+
+
+SalesHook = Callable[[tuple[StockDelta, ...]], None]
+
+
+def parse_reconcile_section(section: object) -> tuple[float, float]:
+    """(window_s, tick_s) from the [reconcile] section; ReconcileConfigError names what is wrong."""
+    if not isinstance(section, dict) or set(section) - {"window_s", "tick_s"}:
+        raise ReconcileConfigError(f"[reconcile] takes window_s and tick_s only, got {section!r}")
+    window_s, tick_s = section.get("window_s", 1500), section.get("tick_s", 10)
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) and v > 0 for v in (window_s, tick_s)):
+        raise ReconcileConfigError(f"[reconcile] window_s and tick_s must be numbers > 0, got {section!r}")
+    return float(window_s), float(tick_s)
+
+
+def attach_reconciler(section: object, devices: Sequence[object], append: Append,
+                      on_sales: SalesHook | None) -> tuple[Pipeline | None, SalesHook | None]:
+    """Opt-in (`[reconcile]` in store.toml): a Pipeline over every scale bin of the gateway's
+    shelves, listening to their observations and to the POS webhook's committed sales (after
+    whatever listened before). Returns the pipeline (None without the section) and the sales hook
+    the webhook should call.
+
+        [reconcile]
+        window_s = 1500     # a pick no sale claims within this long is shrink
+        tick_s = 10
+    """
+    if section is None:
+        return None, on_sales
+    window_s, tick_s = parse_reconcile_section(section)
+    from datetime import timedelta
+
+    from edge.devices import Shelves
+
+    shelves = [d for d in devices if isinstance(d, Shelves)]
+    bins = {b.id: BinInfo(b.id, b.sku, b.unit_g) for s in shelves for p in s.pollers for b in p.bins}
+    pipeline = Pipeline(bins, append, reconciler=Reconciler(bins, window=timedelta(seconds=window_s)))
+    pipeline.tick_s = float(tick_s)
+    for s in shelves:
+        before = s.on_observation
+
+        def observed(o: object, before: Callable[[Any], None] | None = before) -> None:
+            if before is not None:
+                before(o)
+            pipeline.on_observation(o)
+
+        s.on_observation = observed
+
+    def sales(deltas: tuple[StockDelta, ...]) -> None:
+        if on_sales is not None:
+            on_sales(deltas)
+        pipeline.on_sales(deltas)
+
+    log.info("reconciler on %d scale bins, window %g s", len(bins), window_s)
+    return pipeline, sales

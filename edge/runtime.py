@@ -30,6 +30,7 @@ from edge.http import create_app
 from edge.logs import setup as setup_logging
 from edge.metrics import Reading, registry
 from edge.outbox import Outbox, OutboxError
+from edge.pipeline import ReconcileConfigError, attach_reconciler, parse_reconcile_section
 from edge.publisher import Publisher
 from edge.sdnotify import Notifier, keep_watchdog
 from edge.sources.camera import CameraError, CameraStatus
@@ -56,7 +57,7 @@ A minimal store.toml:
 async def run_gateway(config: StoreConfig, *, ready: asyncio.Event | None = None,
                       stop: asyncio.Event | None = None) -> None:
     stop = stop or asyncio.Event()
-    if {"rfid", "shelf", "camera", "alerts"} & set(config.sections):
+    if {"rfid", "shelf", "camera", "alerts", "reconcile"} & set(config.sections):
         _check_devices(config)  # a bad device section stops start-up before anything opens
     outbox = Outbox(config.outbox_path, sent_retention_s=config.outbox.sent_retention_days * 86400)
     await outbox.open()
@@ -67,6 +68,8 @@ async def run_gateway(config: StoreConfig, *, ready: asyncio.Event | None = None
     alerts = _alerts(config, devices, publisher) if "alerts" in config.sections else None
     _watch_devices(devices, publisher, alerts)
     stocktakes_on_sales = stocktakes.on_sales if stocktakes is not None else None
+    reconciler, on_sales = attach_reconciler(config.sections.get("reconcile"), devices, outbox.append,
+                                             stocktakes_on_sales)
     readings = [
         Reading("shelfsync_gateway_deltas_accepted_total", "Deltas committed to the outbox", "counter",
                 lambda: outbox.appended_total),
@@ -98,7 +101,7 @@ async def run_gateway(config: StoreConfig, *, ready: asyncio.Event | None = None
         health["alerts_undelivered"] = alerts.store.pending
         health["alerts_unpublished"] = alerts.store.unpublished_count
     app = create_app(outbox, config.http.token, health=health, metrics=registry(readings),
-                     on_sales=stocktakes_on_sales, staff=staff_app(alerts) if alerts else None)
+                     on_sales=on_sales, staff=staff_app(alerts) if alerts else None)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, config.http.host, config.http.port)
@@ -116,6 +119,8 @@ async def run_gateway(config: StoreConfig, *, ready: asyncio.Event | None = None
             device_tasks = [tasks.create_task(d.run(), name=type(d).__name__) for d in devices]
             if alerts is not None:
                 device_tasks.append(tasks.create_task(alerts.run(), name="alerts"))
+            if reconciler is not None:
+                device_tasks.append(tasks.create_task(reconciler.run(), name="reconciler"))
             watchdog = tasks.create_task(keep_watchdog(
                 notifier, healthy=lambda: not publishing.done() and outbox.alive), name="watchdog")
             notifier.ready(f"POS webhook on {config.http.host}:{config.http.port}")
@@ -143,7 +148,9 @@ def _check_devices(config: StoreConfig) -> None:
             parse_camera_section(config.sections["camera"], config.path.parent if config.path else None)
         if "alerts" in config.sections:
             parse_alerts_config(config.sections["alerts"], config.data_dir)
-    except (ShelfConfigError, DeviceConfigError, CameraError, AlertConfigError) as e:
+        if "reconcile" in config.sections:
+            parse_reconcile_section(config.sections["reconcile"])
+    except (ShelfConfigError, DeviceConfigError, CameraError, AlertConfigError, ReconcileConfigError) as e:
         raise ConfigError(str(e)) from None
 
 

@@ -1,0 +1,71 @@
+"""A running gateway with `[reconcile]`: a pick on a Modbus weighing module that no sale claims
+becomes a shrink delta in the outbox; a pick the POS webhook sells does not (simulator over TCP,
+real Mosquitto, the real POS webhook)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+import aiohttp
+
+from edge import contract
+from edge.config import load_config
+from edge.runtime import run_gateway
+from firmware_sim import procs
+from firmware_sim.weight_shelf import print_config
+from tests.alerts.gateway import POS, SKU, shelf_sim
+from tests.integration.conftest import until
+from tests.integration.test_devices import Retained
+from tests.support.services import Mosquitto, free_port
+
+
+def kinds(outbox: Path) -> list[tuple[str, int]]:
+    if not outbox.exists():
+        return []
+    with contextlib.closing(sqlite3.connect(outbox)) as db:
+        rows = db.execute("SELECT body FROM deltas ORDER BY seq").fetchall()
+    return [(json.loads(b)["kind"], json.loads(b)["qty"]) for (b,) in rows]
+
+
+async def test_an_unsold_pick_becomes_shrink_and_a_sold_one_does_not(tmp_path: Path, broker: Mosquitto) -> None:
+    http_port = free_port()
+    async with shelf_sim(units=5) as (sim, sim_port):
+        path = procs.gateway_config(tmp_path, "sh-0009", broker.url, POS, http_port, status_interval=1.0)
+        path.write_text(path.read_text() + "\n" + print_config(sim, f"127.0.0.1:{sim_port}", rtu=False)
+                        + "\n[shelf.detector]\nwindow_s = 0.5\nsettle_s = 0.2\n"
+                        + "\n[reconcile]\nwindow_s = 5\ntick_s = 0.1\n")
+        config = load_config(path)
+        ready, stop = asyncio.Event(), asyncio.Event()
+        gateway = asyncio.create_task(run_gateway(config, ready=ready, stop=stop))
+        watcher = Retained(broker, contract.gateway_topic("sh-0009", "gw-1", contract.Stream.SHELVES))
+        try:
+            await asyncio.wait_for(ready.wait(), 20)
+
+            def counted(n: int) -> bool:  # the scale's reading is in the shelves snapshot
+                return bool(watcher.payloads) and contract.decode_snapshot(watcher.payloads[-1]).bins[0].count == n
+
+            await until(lambda: counted(5), what="the bin counted")
+            # A sold pick: one unit off the bin, then rung up.
+            sim.set_count("A1-1", 4, hand_s=0.1)
+            await until(lambda: counted(4), what="the pick seen")
+            sale = {"txn": "T1", "at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
+                    "kind": "sale", "lines": [{"sku": SKU, "qty": 1}]}
+            async with aiohttp.ClientSession() as s, s.post(
+                    f"http://127.0.0.1:{http_port}/v1/pos/transactions", json=sale,
+                    headers={"Authorization": f"Bearer {POS}"}) as r:
+                assert r.status == 200, await r.text()
+            await until(lambda: ("sale", -1) in kinds(config.outbox_path), what="the sale in the outbox")
+            # An unpaid pick: two more units leave; nobody pays within the 5 s window.
+            sim.set_count("A1-1", 2, hand_s=0.1)
+            await until(lambda: ("shrink", -2) in kinds(config.outbox_path), what="shrink in the outbox")
+            assert kinds(config.outbox_path).count(("sale", -1)) == 1  # the sale was booked once
+            assert ("shrink", -1) not in kinds(config.outbox_path)
+        finally:
+            watcher.close()
+            stop.set()
+            await asyncio.wait_for(gateway, 30)
