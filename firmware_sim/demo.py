@@ -4,10 +4,10 @@ Starts a private Mosquitto on a free port, the cloud on SQLite, and for each sto
 simulated POS; trades for the given minutes (in accelerated simulated time), waits until every
 gateway's outbox has drained into the ledger, then compares the ledger with the truth.
 
-With --platforms, six simulated sales platforms (Taobao, JD, Pinduoduo, Douyin, Shopify, the
+Six simulated sales platforms (Taobao, JD, Pinduoduo, Douyin, Shopify, the
 mini-program) run too, each a channel every store ships for with the whole catalogue listed; the
 cloud pushes every channel's stock to them as the stores trade, and the summary says whether each
-platform holds what the ledger says the channel may sell.
+platform holds what the ledger says the channel may sell (--no-platforms leaves them out).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ EPILOG = """examples:
   shelfsync demo                                  2 stores, 1 minute
   shelfsync demo --stores 5 --minutes 3 --seed 7
   shelfsync demo --stores 2 --minutes 1 --json    machine-readable summary
-  shelfsync demo --platforms                      channel stock on six simulated platforms too
+  shelfsync demo --no-platforms                   the stores and the ledger only
 """
 
 
@@ -114,9 +114,14 @@ async def run_demo(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
                                 config=WorldConfig(bins=args.bins, shoppers_per_hour=args.shoppers))
                   for s in stores}
         began = time.monotonic()
-        stats: list[PosStats] = await asyncio.gather(*(
-            run_pos(worlds[s], f"http://127.0.0.1:{gateways[s]}", pos_token, minutes=args.minutes,
-                    speed=args.speed, progress=not quiet) for s in stores))
+        watcher = asyncio.create_task(_watch_platforms(platforms, quiet)) if platforms else None
+        try:
+            stats: list[PosStats] = await asyncio.gather(*(
+                run_pos(worlds[s], f"http://127.0.0.1:{gateways[s]}", pos_token, minutes=args.minutes,
+                        speed=args.speed, progress=not quiet) for s in stores))
+        finally:
+            if watcher is not None:
+                watcher.cancel()
         trading_s = time.monotonic() - began
 
         async with aiohttp.ClientSession() as session:
@@ -153,6 +158,21 @@ async def run_demo(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             proc.stop()
 
 
+async def _watch_platforms(platforms: fleet.SimPlatforms, quiet: bool, every: float = 10.0) -> None:
+    """While the stores trade: the units each platform lists now, as the shoppers buy them."""
+    async with aiohttp.ClientSession() as session:
+        while True:
+            await asyncio.sleep(every)
+            listed = []
+            for kind, port in platforms.ports.items():
+                try:
+                    stock = (await _get(session, f"http://127.0.0.1:{port}/_sim/stock"))["stock"]
+                    listed.append(f"{kind} {sum(row['qty'] for row in stock)}")
+                except aiohttp.ClientError:
+                    listed.append(f"{kind} ?")
+            say(quiet, "demo: units listed on the platforms now: " + ", ".join(listed))
+
+
 def main(argv: list[str], prog: str = "shelfsync demo") -> int:
     parser = argparse.ArgumentParser(prog=prog, epilog=EPILOG,
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -165,8 +185,8 @@ def main(argv: list[str], prog: str = "shelfsync demo") -> int:
     parser.add_argument("--shoppers", type=float, default=240.0, help="shoppers per simulated hour")
     parser.add_argument("--bins", type=int, default=12)
     parser.add_argument("--workdir", type=Path, help="keep logs and databases here (default: a temp dir)")
-    parser.add_argument("--platforms", action="store_true",
-                        help="push channel stock to six simulated sales platforms as well")
+    parser.add_argument("--platforms", action=argparse.BooleanOptionalAction, default=True,
+                        help="push channel stock to six simulated sales platforms (default: on)")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     args = parser.parse_args(argv)
     if not 1 <= args.stores <= 200:

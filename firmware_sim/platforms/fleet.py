@@ -45,6 +45,15 @@ def start(workdir: Path, started: list[procs.Proc]) -> SimPlatforms:
     return SimPlatforms(path, env, ports)
 
 
+# Each channel its own allocation rules, so the demo shows them at work (README: orders, channels).
+DEMO_RULES: dict[str, dict[str, int]] = {
+    "jd": {"share_pct": 80},                  # 80 % of what is free, rounded down
+    "pdd": {"safety": 1},                     # each store keeps one unit back from this channel
+    "douyin": {"max_qty": 10},                # never more than 10 listed
+    "shopify": {"share_pct": 50, "min_qty": 1},  # half, but at least one of what exists
+}
+
+
 def listing_ids(n: int) -> tuple[str, str]:
     """(item_id, channel_sku) of catalogue product n: numbers, as Douyin's ids are."""
     return f"{1000 + n}", f"{500000 + n}"
@@ -64,7 +73,8 @@ async def list_catalogue(session: aiohttp.ClientSession, cloud: str, token: str,
     listings = [{"sku": p.gtin, "item_id": listing_ids(n)[0], "channel_sku": listing_ids(n)[1]}
                 for n, p in enumerate(catalog())]
     for kind in KINDS:
-        await put(f"/v1/channels/{kind}", {"platform": kind, "stores": [{"store": s} for s in stores]})
+        await put(f"/v1/channels/{kind}", {"platform": kind, "stores": [{"store": s} for s in stores],
+                                           **DEMO_RULES.get(kind, {})})
         await put(f"/v1/channels/{kind}/listings", {"listings": listings})
 
 
