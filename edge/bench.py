@@ -22,7 +22,10 @@ def main(argv: list[str], prog: str = "shelfsync bench") -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("name", help="benchmark name, e.g. e2e")
-    args, rest = parser.parse_known_args(argv)
+    if argv and not argv[0].startswith("-"):  # `bench NAME --help` is the benchmark's own help
+        args, rest = parser.parse_args(argv[:1]), argv[1:]
+    else:
+        args, rest = parser.parse_known_args(argv)
     path = repo_root() / "tests" / "benchmarks" / f"bench_{args.name}.py"
     if not path.exists():
         print(f"{prog}: no benchmark {args.name!r}; available: {', '.join(_available()) or 'none'}",

@@ -1,0 +1,19 @@
+"""`shelfsync bench NAME --help` shows the benchmark's own options, not the dispatcher's."""
+
+from __future__ import annotations
+
+import pytest
+
+from edge import bench
+
+
+def test_a_benchmarks_help_is_its_own(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        bench.main(["orders", "--help"])
+    assert exit_.value.code == 0
+    assert "--concurrency" in capsys.readouterr().out
+
+
+def test_an_unknown_benchmark_lists_the_known_ones(capsys: pytest.CaptureFixture[str]) -> None:
+    assert bench.main(["nope"]) == 2
+    assert "orders" in capsys.readouterr().err
