@@ -368,11 +368,31 @@ class Reconciler:
             return self._misplaced(found[0], found[1], o.bin, o.at, grams)
         if info.refill_at is None:
             return self._refill(info, n, o)
+        # Own units nothing above explained while hands of this SKU are pending: a put-back the
+        # scales could not pair with one pick (two hands read as one, a pick partly claimed by a
+        # sale of another shopper's hand). What is pending of the SKU is one pool.
+        if own and n <= 6:
+            n = self._put_back_pool(info.sku, o.bin, n)
+            if not n:
+                return []
         # Left where no scale could see them: if the pick they left with was booked as shrink,
         # that shrink was wrong. Or the pick they came from is still on its way (the other
         # scale settles a moment later).
         self._loose.append(_Stray(o.at, o.bin, info.sku, n, grams))
         return self._restore(info.sku, n, o) if self.restore and n <= 6 else []
+
+    def _put_back_pool(self, sku: str, bin_id: str, n: int) -> int:
+        """Undo up to n units of the SKU's pending picks, this bin's newest first, then its twin's;
+        returns what is left of n."""
+        for p in sorted((p for p in self._picks if p.sku == sku),
+                        key=lambda p: (p.bin != bin_id, -p.at.timestamp())):
+            if not n:
+                break
+            k = min(n, p.qty)
+            p.qty -= k
+            n -= k
+        self._picks = [p for p in self._picks if p.qty]
+        return n
 
     def _refill(self, info: BinInfo, n: int, o: BinChange) -> list[StockDelta | Misplacement]:
         return [self._delta(("rise", o.bin, o.at), sku=info.sku, kind=Kind.MOVE, qty=n, zone=Zone.FLOOR,
