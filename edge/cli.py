@@ -21,7 +21,7 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ("sim", "shelf"): ("firmware_sim.weight_shelf", "Modbus RTU/TCP weighing modules"),
     ("sim", "camera"): ("firmware_sim.camera", "a shelf camera serving JPEG/MJPEG over HTTP"),
     ("sim", "platform"): ("firmware_sim.platforms", "an e-commerce platform stock API"),
-    ("sim", "store"): ("firmware_sim.store", "one whole simulated store on real protocols"),
+    ("sim", "store"): ("firmware_sim.store_sim", "one whole simulated store on real protocols"),
     ("stocktake",): ("edge.stocktake", "an RFID stocktake against an LLRP reader"),
     ("shelf",): ("edge.shelf_cli", "weight shelves: calibrate (tare, learn) and watch"),
     ("camera",): ("edge.camera_cli", "shelf cameras: count the lanes of one image"),

@@ -1,0 +1,475 @@
+"""`shelfsync sim store`: one whole simulated store on real protocols, for a real gateway to read.
+
+ONE seeded StoreWorld (firmware_sim/world.py) drives every simulator of the store at once, in this
+process, so they cannot disagree about the shop:
+
+- an LLRP 1.0.1 RFID reader on TCP (firmware_sim/llrp_reader.py; antennas 1-3 the floor, 4 the
+  backroom), which sees every tagged unit where the world has put it;
+- a bus of Modbus TCP weighing modules, one device id per bin (firmware_sim/weight_shelf.py), whose
+  load cells follow the world's picks, put-backs (misplaced ones too) and restocks;
+- a shelf camera on HTTP (firmware_sim/camera.py), one lane per bin;
+- the store's tills and back office (firmware_sim/pos.py): the opening count, sales, returns and
+  deliveries posted to the gateway's POS webhook named in store.toml, in order, retried while the
+  gateway is down (a real till queues offline).
+
+It reads the gateway's own store.toml (for the store id, the webhook address and its token) and
+writes a copy with the device sections the gateway needs to find the simulators ([rfid], [shelf],
+[camera], and [reconcile] with --reconcile-window), by default beside it as NAME.sim.toml, so:
+
+    shelfsync sim store --config store.toml --seed 7 &
+    shelfsync gateway --config store.sim.toml
+
+A single driver advances the world on its clock and hands each event to the device it concerns
+(the reader's field is refreshed, the touched bins' load changes, the POS request is queued); the
+camera only looks at the world, it never advances it. At the end it prints a JSON summary with the
+world's truth per SKU and zone (the book should equal it once the gateway's outbox has drained),
+and `--truth-out` writes the same to a file.
+
+RFID presence is left off in the written [rfid] section: presence books tag moves itself, and the
+back office already posts every restock as a move, so both on would book each restock twice. The
+reader serves the stocktakes the cloud asks for. With --reconcile-window the back office does not
+post restocks either: the reconciler books them from the scales (see README "Devices").
+
+This module imports nothing from edge or cloud: it speaks only the wire protocols.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import math
+import os
+import random
+import signal
+import sys
+import time
+import tomllib
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from firmware_sim.camera import CameraServer, CameraSim
+from firmware_sim.camera import print_config as camera_config
+from firmware_sim.llrp_reader import LLRPReaderSim, SimSettings, zone_antennas
+from firmware_sim.loadcell import CellSpec
+from firmware_sim.pos import PosClient, opening_count, requests_for
+from firmware_sim.weight_shelf import ShelfSim
+from firmware_sim.weight_shelf import print_config as shelf_config
+from firmware_sim.world import (
+    BACKROOM,
+    FLOOR,
+    Event,
+    Pick,
+    PutBack,
+    Restock,
+    StoreWorld,
+    WorldConfig,
+)
+
+log = logging.getLogger("shelfsync.sim.store")
+
+DEVICE_SECTIONS = ("rfid", "shelf", "camera", "reconcile")
+
+EPILOG = """examples:
+  shelfsync sim store --config store.toml --seed 7 &      # writes store.sim.toml beside it
+  shelfsync gateway --config store.sim.toml
+  shelfsync sim store --config store.toml --minutes 10 --speed 1 --reconcile-window 120 --linger
+  shelfsync sim store --config store.toml --world trading --speed 1 --truth-out truth.json
+
+--world simple is the shop the device simulators grew up with (a shopper picks and pays in the
+same instant); --world trading is WorldConfig.trading() (trips of minutes, thefts, abandoned
+baskets, online orders, tidy rounds). The reconciler pairs the till's times with the scales' and
+runs on the gateway's wall clock, so --reconcile-window needs --speed 1.
+"""
+
+
+class StoreSimError(Exception):
+    """Bad arguments or config; the message says what to change."""
+
+
+# --- the gateway's store.toml ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayTarget:
+    store: str
+    webhook: str  # base URL of the gateway's POS webhook
+    token: str
+    text: str  # the store.toml as written
+    path: Path
+
+
+def read_store_config(path: Path, env: dict[str, str] | None = None) -> GatewayTarget:
+    """The store id, webhook URL and POS token from a gateway's store.toml."""
+    env = dict(os.environ) if env is None else env
+    try:
+        text = path.read_text()
+        doc = tomllib.loads(text)
+    except FileNotFoundError:
+        raise StoreSimError(f"config file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise StoreSimError(f"{path}: cannot read: {e}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise StoreSimError(f"{path}: not valid TOML: {e}") from None
+    store_t, http_t = doc.get("store", {}), doc.get("http", {})
+    if not isinstance(store_t, dict) or not isinstance(store_t.get("id"), str):
+        raise StoreSimError(f"{path}: [store].id is required")
+    if not isinstance(http_t, dict):
+        raise StoreSimError(f"{path}: [http] must be a table")
+    listen = http_t.get("listen", "127.0.0.1:8081")
+    host, sep, port = str(listen).rpartition(":")
+    if not sep or not port.isdigit():
+        raise StoreSimError(f"{path}: [http].listen must be HOST:PORT, got {listen!r}")
+    if host in ("", "0.0.0.0", "::", "[::]"):
+        host = "127.0.0.1"  # listening on every address: reach it on this machine
+    token = http_t.get("token")
+    if token is None and "token_env" in http_t:
+        token = env.get(str(http_t["token_env"]))
+        if not token:
+            raise StoreSimError(f"{path}: [http].token_env names {http_t['token_env']!r}, which is not set")
+    if not isinstance(token, str) or not token:
+        raise StoreSimError(f"{path}: [http].token (or token_env) is required: the POS sends it")
+    return GatewayTarget(store_t["id"], f"http://{host}:{port}", token, text, path)
+
+
+def gateway_config_text(target: GatewayTarget, sections: Iterable[str]) -> str:
+    """store.toml with the simulators' device sections appended; refuses a config that has its own."""
+    doc = tomllib.loads(target.text)
+    taken = [s for s in DEVICE_SECTIONS if s in doc]
+    if taken:
+        raise StoreSimError(f"{target.path} already has [{'], ['.join(taken)}]: the store sim writes "
+                            "those for its own devices; give it a config without them")
+    body = (target.text.rstrip("\n")
+            + "\n\n# --- written by `shelfsync sim store`: its simulated devices ---\n\n")
+    return body + "\n\n".join(s.strip("\n") for s in sections) + "\n"
+
+
+# --- the shop's devices on one world ----------------------------------------------------------
+
+
+class ShelfFeed:
+    """The world's picks, put-backs and restocks onto the weighing modules' load cells.
+
+    Like weight_shelf.WorldFeed, but for a world it does not own: WorldFeed builds and advances its
+    own StoreWorld, and here one driver advances the one world every device shares."""
+
+    def __init__(self, sim: ShelfSim, world: StoreWorld) -> None:
+        self.sim, self.world = sim, world
+        self._grams: dict[int, float] = {}
+        for device_id, b in enumerate(world.bins.values(), start=1):
+            sb = sim.add_bin(b.id, b.gtin, world.products[b.gtin].unit_grams, 0, device_id=device_id)
+            sb.cell.set_load(sim.start, self.load(b.id), hand_s=0.0)
+            sb.cell.fold(sim.start + 1e9)  # the opening stock is already settled
+            sb.count = len(world.bin_units(b.id))
+
+    def unit_weight(self, uid: int) -> float:
+        """Each unit's own weight (0.3 % filling tolerance), fixed for its life by its uid."""
+        if uid not in self._grams:
+            unit = self.world.units[uid]
+            nominal = self.world.products[unit.gtin].unit_grams
+            self._grams[uid] = nominal * (1 + _unit_rng(self.sim.seed, uid).gauss(0, 0.003))
+        return self._grams[uid]
+
+    def load(self, bin_id: str) -> float:
+        return sum(self.unit_weight(u.uid) for u in self.world.bin_units(bin_id))
+
+    def apply(self, events: Iterable[Event]) -> int:
+        """Move the weight of what happened; returns how many bins changed."""
+        touched: dict[str, float] = {}
+        for e in events:
+            if isinstance(e, Pick | PutBack | Restock) and e.bin in self.sim.bins:
+                touched[e.bin] = e.at.timestamp()
+        for bin_id, at in touched.items():
+            sb = self.sim.bins[bin_id]
+            sb.cell.set_load(at, self.load(bin_id))
+            sb.count = len(self.world.bin_units(bin_id))
+        return len(touched)
+
+
+def _unit_rng(seed: int, uid: int) -> random.Random:
+    return random.Random(f"{seed}:{uid}")
+
+
+def rfid_section(world: StoreWorld, host: str, port: int, antennas: int) -> str:
+    zones = zone_antennas(antennas)
+    ants = ", ".join(f'{a} = "{zone}"' for zone in (FLOOR, BACKROOM) for a in zones[zone])
+    skus = ", ".join(f'"{g}"' for g in sorted({b.gtin for b in world.bins.values()}))
+    return (
+        "[rfid]\n"
+        "# presence off: the back office posts every restock as a move already\n"
+        f"presence = false\nquiet_s = 3.0\nskus = [{skus}]\n\n"
+        f'[[rfid.reader]]\nname = "sim-reader"\nhost = "{host}"\nport = {port}\nzones = {{{ants}}}\n'
+    )
+
+
+def reconcile_section(window_s: float) -> str:
+    tick = max(1.0, min(10.0, window_s / 5))
+    return f"[reconcile]\nwindow_s = {window_s:g}\ntick_s = {tick:g}\n"
+
+
+# --- the run --------------------------------------------------------------------------------
+
+
+@dataclass
+class Tally:
+    events: Counter[str] = field(default_factory=Counter)
+    shelf_changes: int = 0
+    pos_failed: int = 0
+    pos_queued: int = 0
+
+
+def world_config(kind: str, bins: int | None, shoppers: float | None) -> WorldConfig:
+    overrides: dict[str, Any] = {}
+    if bins is not None:
+        overrides["bins"] = bins
+    if shoppers is not None:
+        overrides["shoppers_per_hour"] = shoppers
+    if kind == "trading":
+        # The simulator trades now, on the wall clock: the shop is open whatever the hour.
+        return WorldConfig.trading(open_hours=None, **overrides)
+    return WorldConfig(**overrides)
+
+
+def truth_of(world: StoreWorld) -> dict[str, dict[str, int]]:
+    """What the book should hold: per SKU, `floor` (shelves, baskets, pickup, go-backs) and
+    `backroom`, for every SKU the shop has owned (zeros included)."""
+    gtins = sorted({b.gtin for b in world.bins.values()} | {u.gtin for u in world.units.values()})
+    out = {}
+    for g in gtins:
+        s = world.stock(g)
+        out[g] = {"floor": s["floor"], "backroom": s["backroom"]}
+    return out
+
+
+async def run_store(args: argparse.Namespace, target: GatewayTarget, stop: asyncio.Event,
+                    say: Any) -> dict[str, Any]:
+    start = datetime.now(UTC)
+    mono0 = time.monotonic()
+    world = StoreWorld(store=target.store, seed=args.seed, start=start,
+                       config=world_config(args.world, args.bins, args.shoppers))
+    end = start + timedelta(minutes=args.minutes * args.speed) if args.minutes else None
+
+    def sim_now() -> datetime:
+        """The shop's clock. It runs on after trading ends (the world stops, the physics does not:
+        a hand lifted from a scale in the last second still settles)."""
+        return start + timedelta(seconds=(time.monotonic() - mono0) * args.speed)
+
+    def sim_posix() -> float:
+        return sim_now().timestamp()
+
+    reader = LLRPReaderSim(SimSettings(antennas=args.antennas, rate=args.rate, seed=args.seed), world=world)
+    shelf = ShelfSim(args.map, seed=args.seed, spec=CellSpec(noise_g=args.noise), start=start,
+                     clock=sim_posix)
+    feed = ShelfFeed(shelf, world)
+    # speed 0: the camera looks at the world as the driver left it and never advances it itself
+    # (an advance there would swallow events the POS and the scales must see).
+    camera = CameraSim(len(world.bins), args.seed, args.camera_size, world=world, speed=0.0, hands=0.0)
+    tally = Tally()
+    async with contextlib.AsyncExitStack() as stack:
+        await reader.start(args.host, 0)
+        stack.push_async_callback(reader.close)
+        shelf_port = await shelf.serve_tcp(args.host, 0)
+        stack.push_async_callback(shelf.close)
+        cam_server = await stack.enter_async_context(CameraServer(camera, args.host, 0, fps=1.0))
+        await cam_server.next_frame()  # the lanes' ROIs come from a rendered frame
+        sections = [rfid_section(world, args.host, reader.port, args.antennas),
+                    shelf_config(shelf, f"{args.host}:{shelf_port}", False)
+                    + ("\n[shelf.detector]\nmin_delta_g = 20\n" if args.reconcile_window else ""),
+                    camera_config(camera, cam_server.url)]
+        if args.reconcile_window:
+            sections.append(reconcile_section(args.reconcile_window))
+        config_text = gateway_config_text(target, sections)
+        args.gateway_config.write_text(config_text)
+        say(f"store sim {target.store}: {len(world.bins)} bins; LLRP reader on {args.host}:{reader.port}, "
+            f"Modbus TCP on {args.host}:{shelf_port} ({args.map}), camera on {cam_server.url}; "
+            f"POS to {target.webhook}")
+        say(f"store sim {target.store}: ready: gateway config in {args.gateway_config} "
+            f"(shelfsync gateway --config {args.gateway_config}); Ctrl-C stops")
+
+        queue: asyncio.Queue[tuple[str, dict[str, Any]] | None] = asyncio.Queue()
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
+            client = PosClient(session, target.webhook, target.token)
+
+            async def till() -> None:
+                while (item := await queue.get()) is not None:
+                    path, body = item
+                    try:
+                        await client.post(path, body, deadline_s=args.pos_deadline)
+                    except (ValueError, TimeoutError) as e:
+                        tally.pos_failed += 1
+                        log.error("POS %s %s: %s", path, body.get("txn") or body.get("ref"), e)
+                    finally:
+                        queue.task_done()
+
+            tills = asyncio.create_task(till(), name="store-sim-pos")
+            queue.put_nowait(("/v1/stock/movements", opening_count(world)))
+            tally.pos_queued += 1
+            last_report = time.monotonic()
+            trading = True
+            while trading and not stop.is_set():
+                t = sim_now() if end is None else min(sim_now(), end)
+                events = reader.advance_world(t)  # also refreshes the reader's tag field
+                tally.shelf_changes += feed.apply(events)
+                for e in events:
+                    tally.events[type(e).__name__] += 1
+                    if isinstance(e, Restock) and args.reconcile_window:
+                        continue  # the reconciler books restocks from the scales
+                    for request in requests_for(e, world):
+                        queue.put_nowait(request)
+                        tally.pos_queued += 1
+                if time.monotonic() - last_report >= args.progress_s:
+                    last_report = time.monotonic()
+                    say(f"store sim {target.store}: {world.now:%H:%M:%S} simulated, "
+                        f"{tally.events['Pick']} picks, {client.stats.transactions} transactions, "
+                        f"{client.stats.deltas} deltas, {queue.qsize()} queued for the POS")
+                if end is not None and t >= end:
+                    trading = False
+                    continue
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), 0.1)  # a tick of the shop, or the stop
+            # The tills finish what was rung up (unless stopped, when they get a moment only).
+            queue.put_nowait(None)
+            try:
+                await asyncio.wait_for(asyncio.shield(tills), None if not stop.is_set() else 5)
+            except TimeoutError:
+                tills.cancel()
+                say(f"store sim {target.store}: stopped with {queue.qsize()} POS requests unsent")
+        summary = {
+            "store": target.store, "seed": args.seed, "world": args.world,
+            "start": start.isoformat(), "end": world.now.isoformat(),
+            "simulated_minutes": round((world.now - start).total_seconds() / 60, 2),
+            "events": dict(sorted(tally.events.items())), "shelf_changes": tally.shelf_changes,
+            "transactions": client.stats.transactions, "movements": client.stats.movements,
+            "deltas": client.stats.deltas, "pos_failed": tally.pos_failed,
+            "pos_retries": client.stats.retries, "complete": not stop.is_set(),
+            "truth": truth_of(world),
+            "bins": {b: len(world.bin_units(b)) for b in sorted(world.bins)},  # units lying on each
+        }
+        if args.truth_out:
+            args.truth_out.write_text(json.dumps(summary, indent=1))
+        say(f"store sim {target.store}: trading done at {world.now:%H:%M:%S} simulated: "
+            f"{client.stats.transactions} transactions, {client.stats.deltas} deltas, "
+            f"{tally.pos_failed} POS requests failed")
+        if args.linger and not stop.is_set():
+            print(json.dumps(summary), flush=True)
+            summary["printed"] = True
+            say(f"store sim {target.store}: the devices stay up (the shop holds still); Ctrl-C stops")
+            await stop.wait()
+    return summary
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected WxH, e.g. 1280x720, got {text!r}") from None
+    if not (64 <= w <= 4096 and 64 <= h <= 4096):
+        raise argparse.ArgumentTypeError("width and height must be 64..4096")
+    return w, h
+
+
+def _parser(prog: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog=prog, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="One simulated store on real protocols (LLRP reader, Modbus TCP weight shelves, "
+                    "camera HTTP, POS webhook), all following one seeded store world, for a real "
+                    "gateway to read.")
+    p.add_argument("--config", type=Path, required=True, help="the gateway's store.toml (store id, "
+                   "[http] webhook and token)")
+    p.add_argument("--gateway-config", type=Path, help="write the gateway's config with the device "
+                   "sections here (default: NAME.sim.toml beside --config)")
+    p.add_argument("--seed", type=int, default=0, help="world seed (default 0)")
+    p.add_argument("--minutes", type=float, default=0.0,
+                   help="wall-clock minutes of trading (default 0: until stopped)")
+    p.add_argument("--speed", type=float, default=1.0, help="simulated seconds per wall second (default 1)")
+    p.add_argument("--world", choices=("simple", "trading"), default="simple",
+                   help="the shop: simple (pick and pay at once) or trading (see below)")
+    p.add_argument("--shoppers", type=float, help="shoppers per simulated hour (default: the world's)")
+    p.add_argument("--bins", type=int, help="shelf bins, 1..48 (default: the world's, 12 or 24)")
+    p.add_argument("--reconcile-window", type=float, metavar="S",
+                   help="add a [reconcile] section: a pick no sale claims within S seconds is shrink")
+    p.add_argument("--linger", action="store_true",
+                   help="after --minutes, keep the devices up (the shop holding still) until stopped")
+    p.add_argument("--truth-out", type=Path, help="write the summary with the world's truth here")
+    p.add_argument("--host", default="127.0.0.1", help="address the devices listen on")
+    p.add_argument("--antennas", type=int, default=4, help="reader antennas (the last: backroom)")
+    p.add_argument("--rate", type=float, default=400.0, help="reader air rate, tags/s")
+    p.add_argument("--map", default="dini-dgt4x", help="weighing modules' register map")
+    p.add_argument("--noise", type=float, default=2.0, help="load cell noise sigma, grams")
+    p.add_argument("--camera-size", type=_size, default=(1280, 720), help="frame WxH (default 1280x720)")
+    p.add_argument("--pos-deadline", type=float, default=120.0,
+                   help="seconds a POS request is retried while the gateway is unreachable")
+    p.add_argument("--progress-s", type=float, default=5.0, help="seconds between progress lines")
+    p.add_argument("-v", "--verbose", action="store_true", help="log the devices' connections")
+    return p
+
+
+def check_args(args: argparse.Namespace) -> None:
+    if args.speed <= 0 or not math.isfinite(args.speed):
+        raise StoreSimError("--speed must be a positive number")
+    if args.minutes < 0:
+        raise StoreSimError("--minutes must be >= 0")
+    if args.bins is not None and not 1 <= args.bins <= 48:
+        raise StoreSimError("--bins must be within 1..48 (one camera lane and Modbus id per bin)")
+    if args.shoppers is not None and args.shoppers < 0:
+        raise StoreSimError("--shoppers must be >= 0")
+    if not 1 <= args.antennas <= 32:
+        raise StoreSimError("--antennas must be within 1..32")
+    if args.reconcile_window is not None:
+        if args.reconcile_window <= 0:
+            raise StoreSimError("--reconcile-window must be > 0 seconds")
+        if args.speed != 1:
+            raise StoreSimError("--reconcile-window needs --speed 1: the gateway's reconciler pairs "
+                                "the till's times with the scales' on its wall clock")
+    if args.linger and not args.minutes:
+        raise StoreSimError("--linger needs --minutes (without it the shop trades until stopped)")
+
+
+def main(argv: list[str], prog: str = "shelfsync sim store") -> int:
+    args = _parser(prog).parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not args.verbose:
+        logging.getLogger("pymodbus").setLevel(logging.CRITICAL)  # a client's hang-up is not news
+
+    def say(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    try:
+        check_args(args)
+        target = read_store_config(args.config)
+        gateway_config_text(target, [])  # refuses a config with device sections of its own, early
+        if args.gateway_config is None:
+            args.gateway_config = args.config.with_name(args.config.stem + ".sim.toml")
+        if args.gateway_config.resolve() == args.config.resolve():
+            raise StoreSimError("--gateway-config must not overwrite --config")
+        summary = asyncio.run(_main(args, target, say))
+    except StoreSimError as e:
+        print(f"{prog}: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        print(f"{prog}: {e}", file=sys.stderr)
+        return 1
+    if not summary.pop("printed", False):
+        print(json.dumps(summary), flush=True)
+    return 0 if summary["pos_failed"] == 0 else 1
+
+
+async def _main(args: argparse.Namespace, target: GatewayTarget, say: Any) -> dict[str, Any]:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    return await run_store(args, target, stop, say)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
