@@ -95,9 +95,12 @@ class _Stray:
 class _Shrunk:
     at: datetime  # the pick
     sku: str
-    qty: int
+    qty: int  # units not retracted yet
     id: str
     until: datetime  # a late sale may still retract it until then
+    bin: str = ""
+    unit_g: float = 0.0  # what one of the units weighed when picked (0: not measured)
+    picked: int = 0  # units the shrink booked
 
 
 @dataclass
@@ -116,6 +119,7 @@ class Reconciler:
     queue: timedelta = timedelta(seconds=30)
     latency: timedelta = timedelta(seconds=15)  # a weight event trails its pick by a few seconds
     noise_g: float = 4.0
+    fingerprint: float = 0.002  # the same units weigh the same within 0.2 % (or noise_g)
     match: float = 0.03  # grams of foreign units must be whole units within 3 % (unit spread 0.3 %)
     _picks: list[_Pick] = field(default_factory=list)
     _credit: dict[str, list[_Credit]] = field(default_factory=dict)
@@ -123,8 +127,7 @@ class Reconciler:
     _goback: dict[str, list[_Expect]] = field(default_factory=dict)
     _strays: list[_Stray] = field(default_factory=list)
     _loose: list[_Stray] = field(default_factory=list)  # rises nothing explained, for `latency`
-    _shrunk: list[_Shrunk] = field(default_factory=list)  # a late sale may retract these
-    _lost: list[_Shrunk] = field(default_factory=list)  # units reappearing may retract these
+    _shrunk: list[_Shrunk] = field(default_factory=list)  # a late sale or the units coming back
     _floor: dict[str, int] = field(default_factory=dict)  # the book's floor figure per SKU
     _level: dict[str, int] = field(default_factory=dict)  # detector count per bin
     _disagree: dict[str, datetime] = field(default_factory=dict)
@@ -345,10 +348,23 @@ class Reconciler:
         # (A planogram without refill levels: any rise nothing else explains.)
         # (Refills top a low bin up to near its capacity: far more than one hand puts back, and
         # never more than fits.)
-        fits = info.capacity is None or info.capacity - 1 <= o.count <= info.capacity  # fills it
-        low = info.refill_at is not None and o.count - o.delta <= info.refill_at
-        if low and info.refill_at is not None and n > 2 * info.refill_at and fits:
-            return self._refill(info, n, o)
+        # The detector counts foreign units lying on the bin as its own; and staff picking an
+        # online order from the bin as they fill it make one net rise (the order line scanned
+        # a moment before has no fall to claim).
+        strays = round(sum(s.grams for s in self._strays if s.bin == o.bin) / info.unit_g)
+        hidden = [c for c in self._credit.get(info.sku, [])
+                  if c.kind == "order" and abs(o.at - c.at) <= self.latency]
+        extra = sum(c.qty for c in hidden)
+        fits = info.capacity is None or any(info.capacity - 1 <= o.count - k + extra <= info.capacity
+                                            for k in {0, strays})  # fills it
+        low = info.refill_at is not None and o.count - o.delta <= info.refill_at + strays
+        if low and info.refill_at is not None and n + extra > 2 * info.refill_at and fits:
+            for c in hidden:
+                held = self._held.setdefault(c.txn, {})
+                held[info.sku] = held.get(info.sku, 0) + c.qty
+                c.qty = 0
+            self._credit[info.sku] = [c for c in self._credit.get(info.sku, []) if c.qty]
+            return self._refill(info, n + extra, o)
         # Otherwise these units were on the shop floor already: go-backs of this SKU (voided at the
         # till) that staff reshelve, a put-back on the SKU's twin bin, or a few units of another SKU
         # laid on the wrong bin.
@@ -375,6 +391,11 @@ class Reconciler:
             n = self._put_back_pool(info.sku, o.bin, n)
             if not n:
                 return []
+            # The very units of a shrink coming home (staff tidying units that lay where no scale
+            # could tell them apart): as many as it booked, weighing what they weighed when picked.
+            back = self._came_back(info.sku, n, grams, o)
+            if back:
+                return back
         # Left where no scale could see them: if the pick they left with was booked as shrink,
         # that shrink was wrong. Or the pick they came from is still on its way (the other
         # scale settles a moment later).
@@ -393,6 +414,19 @@ class Reconciler:
             n -= k
         self._picks = [p for p in self._picks if p.qty]
         return n
+
+    def _came_back(self, sku: str, n: int, grams: float, o: BinChange) -> list[StockDelta | Misplacement]:
+        fits = [(abs(grams - n * s.unit_g), s) for s in self._shrunk
+                if s.sku == sku and s.qty == s.picked == n and s.unit_g and o.at - s.at <= self.hold]
+        fits = [(miss, s) for miss, s in fits if miss <= max(self.noise_g, self.fingerprint * grams)]
+        if not fits:
+            return []
+        s = min(fits, key=lambda f: f[0])[1]
+        s.qty = 0
+        return [self._delta(("back", s.id, o.bin, o.at), sku=sku, kind=Kind.ADJUST, qty=n, zone=Zone.FLOOR,
+                            occurred_at=o.at, source=Source.WEIGHT, bin=o.bin, confidence=0.8,
+                            evidence={"retracts": s.id, "bin": o.bin, "delta": o.delta, "count": o.count,
+                                      "grams": round(grams, 1), "picked_g": round(n * s.unit_g, 1)})]
 
     def _refill(self, info: BinInfo, n: int, o: BinChange) -> list[StockDelta | Misplacement]:
         return [self._delta(("rise", o.bin, o.at), sku=info.sku, kind=Kind.MOVE, qty=n, zone=Zone.FLOOR,
@@ -446,16 +480,15 @@ class Reconciler:
                                       "window_s": self.window.total_seconds(),
                                       "detected_at": now.isoformat()})
             out.append(d)
-            self._shrunk.append(_Shrunk(p.at, p.sku, p.qty, d.id, now + 2 * self.window))
-            self._lost.append(_Shrunk(p.at, p.sku, p.qty, d.id, now + self.hold))
+            self._shrunk.append(_Shrunk(p.at, p.sku, p.qty, d.id, now + 2 * self.window,
+                                        p.bin, p.unit_g, p.qty))
         self._picks = keep
         for sku, credits in self._credit.items():
             for c in [c for c in credits if now - c.at > self.window]:
                 credits.remove(c)
                 if c.kind == "sale":
-                    out.extend(self._retract(sku, c))
-        self._shrunk = [s for s in self._shrunk if s.until >= now and s.qty]
-        self._lost = [s for s in self._lost if s.until >= now and s.qty]
+                    out.extend(self._retract(sku, c, now))
+        self._shrunk = [s for s in self._shrunk if s.until - 2 * self.window + self.hold >= now and s.qty]
         for sku in self._goback:
             self._goback[sku] = [g for g in self._goback[sku] if now - g.at <= self.hold]
         self._strays = [s for s in self._strays if now - s.at <= self.hold]
@@ -466,7 +499,7 @@ class Reconciler:
 
     def _restore(self, sku: str, n: int, o: BinChange) -> list[StockDelta | Misplacement]:
         out: list[StockDelta | Misplacement] = []
-        for s in reversed(self._lost):
+        for s in reversed(self._shrunk):
             if n and s.sku == sku and s.qty and o.at - s.at <= self.hold:
                 k = min(n, s.qty)
                 s.qty -= k
@@ -476,16 +509,16 @@ class Reconciler:
                                        confidence=0.8,
                                        evidence={"retracts": s.id, "bin": o.bin, "delta": o.delta,
                                                  "count": o.count, "qty": k}))
-        self._lost = [s for s in self._lost if s.qty]
+        self._shrunk = [s for s in self._shrunk if s.qty]
         return out
 
-    def _retract(self, sku: str, c: _Credit) -> list[StockDelta | Misplacement]:
+    def _retract(self, sku: str, c: _Credit, now: datetime) -> list[StockDelta | Misplacement]:
         """A sale no pick matched: if a shrink of the SKU was booked for a pick shortly before it,
         that pick was this sale's, only slower than the window."""
         out: list[StockDelta | Misplacement] = []
         need = c.qty
         for s in self._shrunk:
-            if need and s.sku == sku and s.qty and c.at - 2 * self.window <= s.at <= c.at:
+            if need and s.sku == sku and s.qty and s.until >= now and c.at - 2 * self.window <= s.at <= c.at:
                 k = min(need, s.qty)
                 s.qty -= k
                 need -= k
