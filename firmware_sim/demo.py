@@ -25,7 +25,7 @@ from typing import Any
 
 import aiohttp
 
-from firmware_sim import procs
+from firmware_sim import procs, store_sim
 from firmware_sim.platforms import fleet
 from firmware_sim.pos import PosStats, run_pos
 from firmware_sim.world import StoreWorld, WorldConfig
@@ -35,6 +35,8 @@ EPILOG = """examples:
   shelfsync demo --stores 5 --minutes 3 --seed 7
   shelfsync demo --stores 2 --minutes 1 --json    machine-readable summary
   shelfsync demo --no-platforms                   the stores and the ledger only
+  shelfsync demo --store-sim --stores 1           each store a `shelfsync sim store`: scales, reader,
+                                                  camera and tills on real protocols
 """
 
 
@@ -97,9 +99,16 @@ async def run_demo(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         say(quiet, f"demo: cloud on {cloud} (SQLite {workdir / 'ledger.db'})")
         stores = [f"sh-{i + 1:04d}" for i in range(args.stores)]
         gateways: dict[str, int] = {}
+        store_sims: dict[str, procs.Proc] = {}
         for store in stores:
             port = procs.free_port()
             config = procs.gateway_config(workdir, store, mqtt, pos_token, port)
+            if args.store_sim:  # the store's devices and tills first; its gateway reads them
+                store_sims[store], config = store_sim.launch(
+                    config, "--seed", str(args.seed), "--minutes", str(args.minutes), "--speed",
+                    str(args.speed), "--shoppers", str(args.shoppers), "--bins", str(args.bins),
+                    "--truth-out", str(workdir / f"{store}.truth.json"), name=f"store-sim-{store}")
+                started.append(store_sims[store])
             started.append(procs.gateway(config, port, f"gateway-{store}"))
             gateways[store] = port
         if platforms:
@@ -116,9 +125,17 @@ async def run_demo(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         began = time.monotonic()
         watcher = asyncio.create_task(_watch_platforms(platforms, quiet)) if platforms else None
         try:
-            stats: list[PosStats] = await asyncio.gather(*(
-                run_pos(worlds[s], f"http://127.0.0.1:{gateways[s]}", pos_token, minutes=args.minutes,
-                        speed=args.speed, progress=not quiet) for s in stores))
+            truths: dict[str, dict[str, Any]]
+            if store_sims:
+                sums = [await asyncio.to_thread(_store_sim_done, store_sims[s], workdir / f"{s}.truth.json")
+                        for s in stores]
+                stats = [PosStats(x["transactions"], x["movements"], x["deltas"]) for x in sums]
+                truths = {s: x["truth"] for s, x in zip(stores, sums, strict=True)}
+            else:
+                stats = await asyncio.gather(*(
+                    run_pos(worlds[s], f"http://127.0.0.1:{gateways[s]}", pos_token, minutes=args.minutes,
+                            speed=args.speed, progress=not quiet) for s in stores))
+                truths = {s: worlds[s].truth()["items"] for s in stores}  # type: ignore[misc]
         finally:
             if watcher is not None:
                 watcher.cancel()
@@ -132,13 +149,13 @@ async def run_demo(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             per_store = []
             for store, st in zip(stores, stats, strict=True):
                 items = (await _get(session, f"{cloud}/v1/stores/{store}/stock", token))["items"]
-                truth = worlds[store].truth()["items"]
-                mismatches = compare(truth, items)  # type: ignore[arg-type]
+                truth = truths[store]
+                mismatches = compare(truth, items)
                 per_store.append({
                     "store": store, "transactions": st.transactions, "staff_movements": st.movements,
-                    "deltas": st.deltas, "skus": len(truth),  # type: ignore[arg-type]
+                    "deltas": st.deltas, "skus": len(truth),
                     "ledger_units": sum(i["on_hand"] for i in items),
-                    "truth_units": sum(v["on_hand"] for v in truth.values()),  # type: ignore[union-attr]
+                    "truth_units": sum(v["floor"] + v["backroom"] for v in truth.values()),
                     "mismatches": mismatches,
                 })
             gw = (await _get(session, f"{cloud}/v1/gateways", token))["gateways"]
@@ -156,6 +173,16 @@ async def run_demo(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     finally:
         for proc in reversed(started):
             proc.stop()
+
+
+def _store_sim_done(proc: procs.Proc, truth: Path) -> dict[str, Any]:
+    """Waits for a `shelfsync sim store` to finish trading; its summary (tills' figures, truth)."""
+    assert proc.popen is not None
+    code = proc.popen.wait()
+    if code != 0 or not truth.exists():
+        raise procs.ProcessError(f"{proc.name} failed (exit {code}):\n{proc.tail()}")
+    summary: dict[str, Any] = json.loads(truth.read_text())
+    return summary
 
 
 async def _watch_platforms(platforms: fleet.SimPlatforms, quiet: bool, every: float = 10.0) -> None:
@@ -187,6 +214,9 @@ def main(argv: list[str], prog: str = "shelfsync demo") -> int:
     parser.add_argument("--workdir", type=Path, help="keep logs and databases here (default: a temp dir)")
     parser.add_argument("--platforms", action=argparse.BooleanOptionalAction, default=True,
                         help="push channel stock to six simulated sales platforms (default: on)")
+    parser.add_argument("--store-sim", action="store_true",
+                        help="run each store as `shelfsync sim store` (LLRP reader, Modbus scales, camera "
+                             "and tills on real protocols, read by its gateway) instead of tills only")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     args = parser.parse_args(argv)
     if not 1 <= args.stores <= 200:

@@ -56,6 +56,7 @@ from typing import Any
 
 import aiohttp
 
+from firmware_sim import procs
 from firmware_sim.camera import CameraServer, CameraSim
 from firmware_sim.camera import print_config as camera_config
 from firmware_sim.llrp_reader import LLRPReaderSim, SimSettings, zone_antennas
@@ -364,6 +365,22 @@ async def run_store(args: argparse.Namespace, target: GatewayTarget, stop: async
             say(f"store sim {target.store}: the devices stay up (the shop holds still); Ctrl-C stops")
             await stop.wait()
     return summary
+
+
+def launch(config: Path, *args: str, name: str, timeout: float = 60.0) -> tuple[procs.Proc, Path]:
+    """Start `shelfsync sim store --config CONFIG ARGS` as a process (its output in NAME.log beside
+    the config) and wait until its devices listen; returns it and the gateway config it wrote."""
+    proc = procs.Proc(name, procs.shelfsync("sim", "store", "--config", str(config), *args),
+                      config.parent / f"{name}.log").start()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if "ready: gateway config" in proc.tail(50):
+            return proc, config.with_name(config.stem + ".sim.toml")
+        if not proc.alive:
+            raise procs.ProcessError(f"{name} exited during start:\n{proc.tail()}")
+        time.sleep(0.05)
+    proc.stop()
+    raise procs.ProcessError(f"{name}: devices not up after {timeout}s:\n{proc.tail()}")
 
 
 def _size(text: str) -> tuple[int, int]:
