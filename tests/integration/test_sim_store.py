@@ -46,7 +46,10 @@ async def test_a_simulated_store_read_by_a_real_gateway_ends_with_the_ledger_equ
         for section in ("[rfid]", "[[rfid.reader]]", "[[shelf.bus]]", "[[shelf.bin]]", "[[camera.feed]]",
                         "[[camera.lane]]", "[reconcile]"):
             assert section in written, section
-        gw = procs.gateway(gw_config, port, f"gateway-{store}")
+        # procs.gateway logs at WARNING; at INFO the log shows the reconciler attached to the scales
+        gw = procs.Proc(f"gateway-{store}", procs.shelfsync("gateway", "--config", str(gw_config),
+                                                            "--log-level", "INFO"), tmp_path / "gateway.log").start()
+        procs.wait_http(f"http://127.0.0.1:{port}/healthz", gw)
         sim.wait_for(lambda lines: any("trading done" in x for x in lines), timeout=120)
         closed_at = time.monotonic() + WINDOW_S + 2 * 2.0 + 3.0  # window + two ticks + settling
         summary = json.loads(truth_path.read_text())
@@ -86,6 +89,7 @@ async def test_a_simulated_store_read_by_a_real_gateway_ends_with_the_ledger_equ
             snap = contract.decode_snapshot(shelves.payloads[-1]) if shelves.payloads else None
             raise AssertionError(f"world bins {summary['bins']}; snapshot {snap}") from None
         assert gw.alive
+        assert "reconciler on 12 scale bins" in gw.log.read_text()
     finally:
         shelves.close()
         if gw is not None:
