@@ -338,11 +338,15 @@ async def run_store(args: argparse.Namespace, target: GatewayTarget, stop: async
                     await asyncio.wait_for(stop.wait(), 0.1)  # a tick of the shop, or the stop
             # The tills finish what was rung up (unless stopped, when they get a moment only).
             queue.put_nowait(None)
-            try:
-                await asyncio.wait_for(asyncio.shield(tills), None if not stop.is_set() else 5)
-            except TimeoutError:
+            stopped = asyncio.create_task(stop.wait())
+            await asyncio.wait({tills, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            if not tills.done():
+                await asyncio.wait({tills}, timeout=5)  # a moment for the request in flight
                 tills.cancel()
-                say(f"store sim {target.store}: stopped with {queue.qsize()} POS requests unsent")
+                with contextlib.suppress(asyncio.CancelledError):
+                    await tills
+            stopped.cancel()
+        unsent = tally.pos_queued - client.stats.transactions - client.stats.movements - tally.pos_failed
         summary = {
             "store": target.store, "seed": args.seed, "world": args.world,
             "start": start.isoformat(), "end": world.now.isoformat(),
@@ -350,15 +354,15 @@ async def run_store(args: argparse.Namespace, target: GatewayTarget, stop: async
             "events": dict(sorted(tally.events.items())), "shelf_changes": tally.shelf_changes,
             "transactions": client.stats.transactions, "movements": client.stats.movements,
             "deltas": client.stats.deltas, "pos_failed": tally.pos_failed,
-            "pos_retries": client.stats.retries, "complete": not stop.is_set(),
+            "pos_unsent": unsent, "pos_retries": client.stats.retries, "complete": not stop.is_set(),
             "truth": truth_of(world),
             "bins": {b: len(world.bin_units(b)) for b in sorted(world.bins)},  # units lying on each
         }
         if args.truth_out:
             args.truth_out.write_text(json.dumps(summary, indent=1))
-        say(f"store sim {target.store}: trading done at {world.now:%H:%M:%S} simulated: "
-            f"{client.stats.transactions} transactions, {client.stats.deltas} deltas, "
-            f"{tally.pos_failed} POS requests failed")
+        say(f"store sim {target.store}: {'stopped' if stop.is_set() else 'trading done'} at "
+            f"{world.now:%H:%M:%S} simulated: {client.stats.transactions} transactions, "
+            f"{client.stats.deltas} deltas, {tally.pos_failed} POS requests failed, {unsent} unsent")
         if args.linger and not stop.is_set():
             print(json.dumps(summary), flush=True)
             summary["printed"] = True
