@@ -101,6 +101,7 @@ class _Shrunk:
     bin: str = ""
     unit_g: float = 0.0  # what one of the units weighed when picked (0: not measured)
     picked: int = 0  # units the shrink booked
+    detected: datetime | None = None  # when it was booked
 
 
 @dataclass
@@ -116,6 +117,9 @@ class Reconciler:
     counts: bool = False  # emit `count` corrections when the scales disagree with the book
     emit_sales: bool = True  # False: sale and return lines are booked elsewhere (the POS webhook)
     restore: bool = False  # retract a shrink when units of the SKU reappear on its bin
+    # Retract a shrink when the SKU's scales show its units are still there: more units than the
+    # book's floor figure for `settle`, with nothing about the SKU pending.
+    reanchor: bool = True
     queue: timedelta = timedelta(seconds=30)
     latency: timedelta = timedelta(seconds=15)  # a weight event trails its pick by a few seconds
     noise_g: float = 4.0
@@ -131,6 +135,7 @@ class Reconciler:
     _floor: dict[str, int] = field(default_factory=dict)  # the book's floor figure per SKU
     _level: dict[str, int] = field(default_factory=dict)  # detector count per bin
     _disagree: dict[str, datetime] = field(default_factory=dict)
+    _settled: dict[str, datetime] = field(default_factory=dict)  # scales and book last agreed
     _seen: set[tuple[object, ...]] = field(default_factory=set)
 
     def __post_init__(self) -> None:
@@ -144,6 +149,8 @@ class Reconciler:
     def _delta(self, key: tuple[object, ...], **kw: object) -> StockDelta:
         did = str(uuid.uuid5(_NS, repr(key)))
         d = StockDelta(id=did, seq=0, **kw)  # type: ignore[arg-type]
+        if d.from_zone is Zone.FLOOR and d.sku in self._floor:
+            self._floor[d.sku] -= d.qty
         if d.zone is Zone.FLOOR:
             if d.kind is Kind.COUNT:
                 self._floor[d.sku] = d.qty
@@ -481,7 +488,7 @@ class Reconciler:
                                       "detected_at": now.isoformat()})
             out.append(d)
             self._shrunk.append(_Shrunk(p.at, p.sku, p.qty, d.id, now + 2 * self.window,
-                                        p.bin, p.unit_g, p.qty))
+                                        p.bin, p.unit_g, p.qty, now))
         self._picks = keep
         for sku, credits in self._credit.items():
             for c in [c for c in credits if now - c.at > self.window]:
@@ -533,7 +540,8 @@ class Reconciler:
     def _check_count(self, sku: str, now: datetime) -> list[StockDelta | Misplacement]:
         book = self._floor.get(sku)
         bins = self._bins_of[sku]
-        if not self.counts or book is None or any(b not in self._level for b in bins) or not self._quiet(sku):
+        if not (self.counts or self.reanchor) or book is None or any(b not in self._level for b in bins) \
+                or not self._quiet(sku):
             self._disagree.pop(sku, None)
             return []
         held = sum(h.get(sku, 0) for h in self._held.values()) + sum(
@@ -541,15 +549,48 @@ class Reconciler:
         seen = sum(self._level[b] for b in bins)
         if seen + held == book:
             self._disagree.pop(sku, None)
+            self._settled[sku] = now
             return []
         since = self._disagree.setdefault(sku, now)
         if now - since < self.settle:
             return []
         del self._disagree[sku]
+        if not self.counts:
+            return self._reanchor(sku, seen + held - book, now, since)
         return [self._delta(("count", sku, now), sku=sku, kind=Kind.COUNT, qty=max(0, seen + held),
                             zone=Zone.FLOOR, occurred_at=now, source=Source.WEIGHT, confidence=0.8,
                             evidence={"bins": {b: self._level[b] for b in bins}, "held": held,
                                       "book": book, "since": since.isoformat()})]
+
+    def _reanchor(self, sku: str, more: int, now: datetime,
+                  since: datetime) -> list[StockDelta | Misplacement]:
+        """The scales have shown `more` units than the book's floor figure for `settle` with nothing
+        pending. Units of the SKU's recent shrinks that add up to just that are still on the shelf
+        (a put-back or a staff tidy the scales could not pair with its pick): retract them. Any
+        other surplus is a refill the scales misread: a move from the backroom. (Fewer units
+        than the book changes nothing: a theft no pick showed is not booked on a guess.)"""
+        out: list[StockDelta | Misplacement] = []
+        bins = {b: self._level[b] for b in self._bins_of[sku]}
+        self._settled[sku] = now
+        # Only shrinks that add up to the difference exactly (the newest that do): a refill the
+        # scales misread differs from the book by a bin's fill, far more than a hand.
+        mine = sorted((s for s in self._shrunk if s.sku == sku and s.qty), key=lambda s: s.at, reverse=True)
+        back = next((list(c) for r in (1, 2, 3) for c in itertools.combinations(mine[:8], r)
+                     if sum(s.qty for s in c) == more), [])
+        for s in back:
+            k, s.qty = s.qty, 0
+            more -= k
+            out.append(self._delta(("anchor", s.id, now), sku=sku, kind=Kind.ADJUST, qty=k,
+                                   zone=Zone.FLOOR, occurred_at=now, source=Source.WEIGHT, confidence=0.7,
+                                   evidence={"retracts": s.id, "bins": bins, "qty": k,
+                                             "since": since.isoformat()}))
+        self._shrunk = [s for s in self._shrunk if s.qty]
+        if more > 0:
+            out.append(self._delta(("anchor", sku, now), sku=sku, kind=Kind.MOVE, qty=more,
+                                   zone=Zone.FLOOR, from_zone=Zone.BACKROOM, occurred_at=now,
+                                   source=Source.WEIGHT, confidence=0.7,
+                                   evidence={"bins": bins, "since": since.isoformat()}))
+        return out
 
     def _quiet(self, sku: str) -> bool:
         bins = set(self._bins_of[sku])
