@@ -289,6 +289,21 @@ class Reconciler:
                 best = (rank, p, k)
         return None if best is None else (best[1], best[2])
 
+    def _stray_and_pick(self, bin_id: str, grams: float, info: BinInfo,
+                        at: datetime) -> tuple[int, float] | None:
+        """A fall that is known strays of this bin plus whole units of its own: the strays go home
+        (expected go-backs), and (own units, grams per unit) are left as a pick."""
+        here = [s for s in self._strays if s.bin == bin_id]
+        for lifted in [[s] for s in here] + ([here] if len(here) > 1 else []):
+            rest = grams - sum(s.grams for s in lifted)
+            k = round(rest / info.unit_g)
+            if 0 < k <= 6 and self._miss(rest, k * info.unit_g) <= 1.0:
+                for s in lifted:
+                    self._strays.remove(s)
+                    self._goback.setdefault(s.sku, []).append(_Expect(at, s.qty, lifted=True))
+                return k, rest / k
+        return None
+
     def _take_stray(self, bin_id: str, grams: float, at: datetime) -> list[StockDelta | Misplacement] | None:
         """Staff lifting misplaced units off a foreign bin: expected home, no stock change."""
         here = [s for s in self._strays if s.bin == bin_id]
@@ -308,6 +323,13 @@ class Reconciler:
         if tidied is not None:
             return tidied
         n = -o.delta
+        unit_g = abs(o.delta_g) / n if o.delta_g is not None else 0.0
+        # A shopper's hand and staff lifting a stray in the same moment: one fall on the scale.
+        mixed = self._stray_and_pick(o.bin, -self._grams(o), info, o.at)
+        if mixed is not None:
+            n, unit_g = mixed
+            if not n:
+                return []
         # A scan that came a moment before its own weight event (the scale settles after the hand).
         credits = self._credit.get(info.sku, [])
         for c in credits:
@@ -324,7 +346,7 @@ class Reconciler:
         self._credit[info.sku] = [c for c in credits if c.qty]
         if not n:
             return []
-        pick = _Pick(o.at, o.bin, info.sku, n, abs(o.delta_g) / -o.delta if o.delta_g is not None else 0.0)
+        pick = _Pick(o.at, o.bin, info.sku, n, unit_g)
         self._picks.append(pick)
         # Laid on another bin a moment ago, but that scale settled first.
         for loose in self._loose:
