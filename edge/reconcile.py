@@ -35,11 +35,12 @@ import itertools
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from edge.contract import Kind, Source, StockDelta, Zone
 from edge.domain import BinChange, BinInfo, BinLevel, Observation, OddWeight, OrderLine, PosLine, ZoneCount
 
+_EPOCH = datetime.min.replace(tzinfo=UTC)
 _NS = uuid.UUID("6f1d2c3e-0000-4000-8000-5e1f5c0a1e55")
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +137,7 @@ class Reconciler:
     _level: dict[str, int] = field(default_factory=dict)  # detector count per bin
     _disagree: dict[str, datetime] = field(default_factory=dict)
     _settled: dict[str, datetime] = field(default_factory=dict)  # scales and book last agreed
+    _risen: dict[str, datetime] = field(default_factory=dict)  # the SKU's last rise nothing explained
     _seen: set[tuple[object, ...]] = field(default_factory=set)
 
     def __post_init__(self) -> None:
@@ -429,6 +431,7 @@ class Reconciler:
         # that shrink was wrong. Or the pick they came from is still on its way (the other
         # scale settles a moment later).
         self._loose.append(_Stray(o.at, o.bin, info.sku, n, grams))
+        self._risen[info.sku] = o.at
         return self._restore(info.sku, n, o) if self.restore and n <= 6 else []
 
     def _put_back_pool(self, sku: str, bin_id: str, n: int) -> int:
@@ -588,15 +591,22 @@ class Reconciler:
                   since: datetime) -> list[StockDelta | Misplacement]:
         """The scales have shown `more` units than the book's floor figure for `settle` with nothing
         pending. Units of the SKU's recent shrinks that add up to just that are still on the shelf
-        (a put-back or a staff tidy the scales could not pair with its pick): retract them. Any
+        (a put-back or a staff tidy the scales could not pair with its pick): retract them — those
+        booked since the scales last agreed with the book, or any recent one if a rise nothing
+        explained came since (a shrink the scales agreed with was short on the shelf then). Any
         other surplus is a refill the scales misread: a move from the backroom. (Fewer units
         than the book changes nothing: a theft no pick showed is not booked on a guess.)"""
         out: list[StockDelta | Misplacement] = []
         bins = {b: self._level[b] for b in self._bins_of[sku]}
+        last = self._settled.get(sku)
         self._settled[sku] = now
         # Only shrinks that add up to the difference exactly (the newest that do): a refill the
         # scales misread differs from the book by a bin's fill, far more than a hand.
-        mine = sorted((s for s in self._shrunk if s.sku == sku and s.qty), key=lambda s: s.at, reverse=True)
+        last = last or _EPOCH
+        back_since = self._risen.get(sku, _EPOCH) > last
+        mine = sorted((s for s in self._shrunk if s.sku == sku and s.qty and
+                       (back_since or (s.detected or now) > last)),
+                      key=lambda s: s.at, reverse=True)
         back = next((list(c) for r in (1, 2, 3) for c in itertools.combinations(mine[:8], r)
                      if sum(s.qty for s in c) == more), [])
         for s in back:
