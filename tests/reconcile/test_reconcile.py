@@ -199,6 +199,111 @@ def test_counts_are_off_unless_asked_for() -> None:
     assert r.tick(m(30)) == [] and r.tick(m(60)) == []
 
 
+def test_two_put_backs_read_as_one_rise_undo_both_picks() -> None:
+    """Two shoppers' hands of 2, put back within seconds: the scale saw one rise of 4."""
+    r = Reconciler(PLAN)
+    out = r.run([BinChange(m(0), "A1-2", -2, 8, -800.0), BinChange(m(1), "A1-2", -2, 6, -801.0),
+                 BinChange(m(3), "A1-2", 4, 10, 1601.0)]) + r.tick(m(60))
+    assert deltas(out) == []
+
+
+def test_a_put_back_of_a_hand_a_sale_partly_claimed_still_undoes_it() -> None:
+    """A pick of 5 (two hands read as one); one shopper puts 1 back, the other pays for 4."""
+    r = Reconciler(PLAN)
+    out = r.run([BinChange(m(0), "A1-2", -5, 5, -2000.0), BinChange(m(2), "A1-2", 1, 6, 400.0),
+                 PosLine(m(8), "T1", 0, "sale", DOG, 4)]) + r.tick(m(60))
+    assert deltas(out) == [(Kind.SALE, DOG, -4)]
+
+
+def test_a_pool_put_back_never_undoes_more_than_is_pending() -> None:
+    r = Reconciler(PLAN)
+    out = r.run([BinChange(m(0), "A1-2", -1, 5, -400.0), BinChange(m(0.5), "B1-2", -1, 9, -400.0),
+                 BinChange(m(2), "A1-2", 3, 8, 1200.0)]) + r.tick(m(60))
+    assert deltas(out) == []  # both picks undone; the third unit is left unexplained, not booked
+
+
+def test_the_units_of_a_shrink_coming_home_retract_it() -> None:
+    """Misplaced where no scale could tell them apart, booked as shrink, then taken home by staff:
+    the same count weighing what those units weighed when picked."""
+    r = Reconciler(PLAN, window=timedelta(minutes=10))
+    out = r.run([BinChange(m(0), "A1-2", -2, 8, -803.0)]) + r.tick(m(11))
+    assert deltas(out) == [(Kind.SHRINK, DOG, -2)]
+    back = r.run([BinChange(m(40), "A1-2", 2, 10, 802.0)])
+    assert deltas(back) == [(Kind.ADJUST, DOG, 2)]
+    assert isinstance(back[0], StockDelta) and back[0].evidence["retracts"] == out[0].id
+
+
+def test_units_of_another_weight_do_not_retract_a_shrink() -> None:
+    r = Reconciler(PLAN, window=timedelta(minutes=10))
+    r.run([BinChange(m(0), "A1-2", -2, 8, -803.0)])
+    assert deltas(r.tick(m(11))) == [(Kind.SHRINK, DOG, -2)]
+    assert deltas(r.run([BinChange(m(40), "A1-2", 2, 10, 792.0)])) == []  # 11 g off: other units
+
+
+def test_a_refill_with_an_order_picked_from_the_bin_in_the_same_moment() -> None:
+    """Staff fill the bin and pick an online order from it at once: one net rise of 13."""
+    r = Reconciler(PLAN)
+    r.run([BinLevel(m(0), "A1-2", 1)])
+    out = r.run([OrderLine(m(1), "W1", 0, DOG, 3), BinChange(m(1.1), "A1-2", 13, 14, 5200.0)])
+    assert deltas(out) == [(Kind.MOVE, DOG, 16)]
+    out = r.run([PosLine(m(90), "W1", 0, "sale", DOG, 3)]) + r.tick(m(200))
+    assert deltas(out) == [(Kind.SALE, DOG, -3)]
+
+
+def test_a_stray_lifted_with_a_hand_of_the_bin_s_own_units() -> None:
+    """A cat bag lay on the dog-food bin; staff lift it as a shopper takes 2 cans: one fall."""
+    r = Reconciler(PLAN)
+    out = r.run([BinChange(m(0), "A1-1", -1, 3, -2000.0), BinChange(m(1), "A1-2", 5, 15, 2001.0)])
+    assert [o for o in out if isinstance(o, Misplacement)]
+    out = r.run([BinChange(m(20), "A1-2", -7, 8, -2801.0), PosLine(m(24), "T1", 0, "sale", DOG, 2)])
+    out += r.tick(m(200))
+    assert deltas(out) == [(Kind.SALE, DOG, -2)]
+
+
+def test_scales_showing_a_shrink_s_units_still_there_retract_it() -> None:
+    """Re-anchoring: the pick's units came back by a rise the book could not tie to them (9 g off
+    what they weighed when picked), and the bins show them for the settle time, nothing pending."""
+    r = Reconciler(PLAN, window=timedelta(minutes=10), settle=timedelta(minutes=5))
+    r.run([ZoneCount(m(0), DOG, "floor", 20), BinLevel(m(0), "A1-2", 10), BinLevel(m(0), "B1-2", 10)])
+    r.run([BinChange(m(1), "A1-2", -1, 9, -400.0)])
+    shrink = [d for d in r.tick(m(12)) if isinstance(d, StockDelta)]
+    assert [(d.kind, d.qty) for d in shrink] == [(Kind.SHRINK, -1)]
+    assert deltas(r.run([BinChange(m(13), "A1-2", 1, 10, 409.0)])) == []
+    assert deltas(r.tick(m(14))) == []  # not settled yet
+    out = [d for d in r.tick(m(19)) if isinstance(d, StockDelta)]
+    assert [(d.kind, d.qty) for d in out] == [(Kind.ADJUST, 1)]
+    assert out[0].evidence["retracts"] == shrink[0].id and r.floor_figure(DOG) == 20
+    assert deltas(r.tick(m(60))) == []
+
+
+def test_a_surplus_no_shrink_adds_up_to_is_a_move_from_the_backroom() -> None:
+    """A refill the scales misread: the total stays, the floor/backroom split is put right."""
+    r = Reconciler(PLAN, window=timedelta(minutes=10), settle=timedelta(minutes=5))
+    r.run([ZoneCount(m(0), DOG, "floor", 20), BinLevel(m(0), "A1-2", 10), BinLevel(m(0), "B1-2", 10)])
+    r.run([BinChange(m(1), "A1-2", -1, 9, -400.0)])
+    assert deltas(r.tick(m(12))) == [(Kind.SHRINK, DOG, -1)]
+    r.run([BinLevel(m(13), "B1-2", 17)])
+    assert deltas(r.tick(m(14)) + r.tick(m(19))) == [(Kind.MOVE, DOG, 7)]
+    assert r.floor_figure(DOG) == 26
+
+
+def test_a_shrink_the_scales_agreed_with_is_not_retracted_by_a_later_surplus() -> None:
+    """The bins showed the theft (scales and book agreed after it); a surplus later is a misread
+    refill, not the stolen units."""
+    r = Reconciler(PLAN, window=timedelta(minutes=10), settle=timedelta(minutes=5))
+    r.run([ZoneCount(m(0), DOG, "floor", 20), BinLevel(m(0), "A1-2", 10), BinLevel(m(0), "B1-2", 10)])
+    r.run([BinChange(m(1), "A1-2", -1, 9, -400.0)])
+    assert deltas(r.tick(m(12)) + r.tick(m(20))) == [(Kind.SHRINK, DOG, -1)]  # 19 seen, 19 booked
+    r.run([BinLevel(m(30), "B1-2", 11)])
+    assert deltas(r.tick(m(31)) + r.tick(m(36))) == [(Kind.MOVE, DOG, 1)]
+
+
+def test_fewer_units_on_the_scales_than_the_book_books_nothing() -> None:
+    r = Reconciler(PLAN, settle=timedelta(minutes=5))
+    r.run([ZoneCount(m(0), DOG, "floor", 20), BinLevel(m(0), "A1-2", 8), BinLevel(m(0), "B1-2", 10)])
+    assert r.tick(m(1)) + r.tick(m(10)) + r.tick(m(60)) == []
+
+
 shop = st.lists(st.one_of(
     st.builds(BinChange, st.integers(1, 120).map(m), st.sampled_from(list(PLAN)),
               st.integers(-4, 6).filter(bool), st.integers(0, 20), st.none()),
@@ -216,7 +321,18 @@ shop = st.lists(st.one_of(
 def test_the_floor_figure_is_what_the_ledger_makes_of_the_deltas(xs: list) -> None:  # type: ignore[type-arg]
     """Whatever happens, the reconciler's own floor figure and the ledger's replay of its deltas
     agree (counts on, so its corrections are exercised), and every delta has evidence."""
-    r = Reconciler(PLAN, counts=True, settle=timedelta(minutes=5))
+    _floor_figure_matches_the_ledger(Reconciler(PLAN, counts=True, settle=timedelta(minutes=5)), xs)
+
+
+@settings(max_examples=150, deadline=None)
+@given(shop)
+def test_re_anchoring_keeps_the_floor_figure_the_ledger_s(xs: list) -> None:  # type: ignore[type-arg]
+    """The same with the default re-anchoring (retractions and moves from the scales)."""
+    _floor_figure_matches_the_ledger(Reconciler(PLAN, settle=timedelta(minutes=5),
+                                                window=timedelta(minutes=10)), xs)
+
+
+def _floor_figure_matches_the_ledger(r: Reconciler, xs: list) -> None:  # type: ignore[type-arg]
     opening = [ZoneCount(m(0), sku, "floor", 30) for sku in (CAT, DOG)]
     levels = [BinLevel(m(0), b, 10) for b in PLAN]
     out = r.run([*opening, *levels])
