@@ -13,17 +13,29 @@
   after all (a shopper slower than the window), the shrink is retracted with an `adjust`.
 - A rise on a bin equal to a pending pick of that bin is a put-back (no delta); one that matches
   expected go-backs of the bin's SKU is staff reshelving (no delta); one whose grams are whole
-  units of another SKU's pending pick is a misplacement; any other rise is a restock: a `move`
-  backroom -> floor.
+  units of another SKU's pending pick is a misplacement; own units that no single pick explains
+  undo the SKU's pending picks as one pool (two hands read as one, a pick partly claimed by
+  another shopper's sale); any other rise is a restock: a `move` backroom -> floor. A refill is
+  recognised with foreign units lying on the bin and with an online order picked from it in the
+  same moment (one net rise).
+- Units of a shrink coming home (a rise of as many units as it booked, weighing what they weighed
+  when picked, within `fingerprint`) retract it with an `adjust`.
 - An unexplained weight that is a whole number of units of another SKU with a pending pick is a
   misplacement: the pick is settled (no shrink, no stock change — the units stay on the floor)
   and a `Misplacement` finding is returned for the shelf view. Staff taking it home later is a
   fall on the foreign bin and a rise on the home bin: neither changes stock.
-- When the scales and the book disagree beyond doubt — every bin of a SKU has a trusted count,
-  nothing about the SKU is pending (no open pick, sale, void, go-back or misplacement),
-  and the bins' total differs from the book's floor figure for `settle` — the reconciler emits an
-  absolute `count` for the floor. Its floor figure is the last ZoneCount plus every floor delta it
-  emitted itself (every floor movement comes from here).
+- Re-anchoring (`reanchor`, on by default): when a SKU's bins show more units than the book's
+  floor figure for `settle` with nothing pending, the recent shrinks that add up to the surplus
+  exactly are retracted (only those booked since the scales last agreed with the book, unless a
+  rise nothing explained came since), and any other surplus is a `move` from the backroom (a
+  refill misread). Fewer units than the book books nothing: a theft no pick showed is not
+  booked on a guess.
+- With `counts` instead (off by default): when the scales and the book disagree beyond doubt —
+  every bin of a SKU has a trusted count, nothing about the SKU is pending (no open pick, sale,
+  void, go-back or misplacement), and the bins' total differs from the book's floor figure for
+  `settle` — the reconciler emits an absolute `count` for the floor.
+- Its floor figure is the last ZoneCount plus every floor delta it emitted itself (every floor
+  movement comes from here).
 
 Delta ids are derived from the evidence (uuid5), so replaying the same observations yields the
 same deltas and the ledger's idempotency makes a replay change nothing.
@@ -113,8 +125,9 @@ class Reconciler:
     settle: timedelta = timedelta(minutes=10)
     hold: timedelta = timedelta(hours=24)  # how long go-backs and strays are awaited
     # Off by default: in the week-long trading run (README, Accuracy) both cost more than they
-    # gave — a floor count turns a wrong floor/backroom split into a wrong total, and units
-    # reappearing retract real thefts as often as false ones.
+    # gave — a floor count turns a wrong floor/backroom split into a wrong total, and any units
+    # reappearing retract real thefts as often as false ones (re-anchoring and a shrink's own
+    # units coming home, below, are the narrower forms that pay).
     counts: bool = False  # emit `count` corrections when the scales disagree with the book
     emit_sales: bool = True  # False: sale and return lines are booked elsewhere (the POS webhook)
     restore: bool = False  # retract a shrink when units of the SKU reappear on its bin

@@ -405,7 +405,7 @@ def score(runs: list[Run]) -> dict[str, Any]:
     # Shrink: every emitted shrink against the world's thefts: the same SKU, picked within the
     # reconciler's window of the theft's pick (with two pending picks of one SKU, which of them
     # a sale confirms is a guess; the book is the same either way).
-    stolen = tp = emitted = retracted_units = 0
+    stolen = tp = emitted = retracted_units = tp_standing = 0
     ttd: list[float] = []
     for r in runs:
         thefts = [[t, len(t.uids)] for t in r.thefts]
@@ -425,6 +425,7 @@ def score(runs: list[Run]) -> dict[str, Any]:
                     k = min(int(th[1]), -d.qty)
                     th[1] = int(th[1]) - k
                     tp += k
+                    tp_standing += k if d.id not in retracted else 0
                     ttd.append((r.detected_at[d.id] - t.picked_at).total_seconds() / 60)
                     break
     # Misplacement: a wrong-bin put-back found on that bin, for that SKU, within 2 minutes.
@@ -468,6 +469,8 @@ def score(runs: list[Run]) -> dict[str, Any]:
         "daily": daily,
         "shrink_units_stolen": stolen, "shrink_units_flagged": emitted, "shrink_units_retracted": retracted_units,
         "shrink_precision": _ratio(tp, emitted), "shrink_recall": _ratio(tp, stolen),
+        # Of the shrink units still standing (not retracted later), the share that were thefts.
+        "shrink_precision_standing": _ratio(tp_standing, emitted - retracted_units),
         "median_minutes_to_detect": statistics.median(ttd) if ttd else None,
         "pos_only_shrink_recall": 0.0 if stolen else None,
         "misplaced_put_backs": mis_truth, "misplacements_found": mis_found,
