@@ -504,6 +504,16 @@ class Reconciler:
         found = self._foreign(o.delta_g, None, o.bin)
         if found:
             return self._misplaced(found[0], found[1], o.bin, o.at, o.delta_g)
+        # A shopper's put-back of the bin's own units and another SKU's units laid on it within
+        # seconds: one reading that is neither.
+        info = self.bins[o.bin]
+        for p in sorted((p for p in self._picks if p.sku == info.sku), key=lambda p: p.bin != o.bin):
+            for k in range(1, p.qty + 1):
+                rest = o.delta_g - k * (p.unit_g or info.unit_g)
+                found = self._foreign(rest, info.sku, o.bin) if rest > 0 else None
+                if found:
+                    p.qty -= k
+                    return self._misplaced(found[0], found[1], o.bin, o.at, rest)
         self._loose.append(_Stray(o.at, o.bin, "", 0, o.delta_g))
         return []
 

@@ -260,6 +260,16 @@ def test_a_stray_lifted_with_a_hand_of_the_bin_s_own_units() -> None:
     assert deltas(out) == [(Kind.SALE, DOG, -2)]
 
 
+def test_a_put_back_and_a_foreign_unit_laid_on_the_bin_at_once() -> None:
+    """One shopper puts a can back on its bin as another lays a 185 g can there: an odd weight."""
+    lamb = catalog()[7].gtin
+    r = Reconciler({**PLAN, "C1-1": BinInfo("C1-1", lamb, 185.0, refill_at=4)}, window=timedelta(minutes=10))
+    out = r.run([BinChange(m(0), "C1-1", -1, 9, -185.2), BinChange(m(1), "A1-2", -1, 9, -400.3),
+                 OddWeight(m(3), "A1-2", 585.4)]) + r.tick(m(60))
+    assert deltas(out) == []
+    assert [o for o in out if isinstance(o, Misplacement)] == [Misplacement(m(3), "A1-2", lamb, 1, "C1-1")]
+
+
 def test_scales_showing_a_shrink_s_units_still_there_retract_it() -> None:
     """Re-anchoring: the pick's units came back by a rise the book could not tie to them (9 g off
     what they weighed when picked), and the bins show them for the settle time, nothing pending."""
