@@ -16,7 +16,7 @@ import aiohttp
 from edge import contract
 from firmware_sim import procs
 from firmware_sim.demo import compare
-from tests.integration.conftest import POS, Cloud, until
+from tests.integration.conftest import ADMIN, POS, Cloud, until
 from tests.integration.test_devices import Retained, Sim
 from tests.support.services import Mosquitto, free_port
 
@@ -39,6 +39,7 @@ async def test_a_simulated_store_read_by_a_real_gateway_ends_with_the_ledger_equ
               "--truth-out", str(truth_path), "--progress-s", "5")
     gw: procs.Proc | None = None
     shelves = Retained(broker, contract.gateway_topic(store, "gw-1", contract.Stream.SHELVES))
+    reports = Retained(broker, contract.gateway_topic(store, "gw-1", contract.Stream.STOCKTAKES))
     try:
         sim.wait_for(lambda lines: any("ready:" in x for x in lines), timeout=60)
         gw_config = tmp_path / f"{store}.sim.toml"
@@ -88,14 +89,40 @@ async def test_a_simulated_store_read_by_a_real_gateway_ends_with_the_ledger_equ
         except AssertionError:
             snap = contract.decode_snapshot(shelves.payloads[-1]) if shelves.payloads else None
             raise AssertionError(f"world bins {summary['bins']}; snapshot {snap}") from None
+        snap = contract.decode_snapshot(shelves.payloads[-1])
+        assert {b.bin for b in snap.bins if b.source is contract.Source.VISION} == set(summary["bins"])
+
+        # The RFID reader: a stocktake the cloud asks for counts every tagged unit where the world
+        # has it (every unit is tagged in this world), and its counts leave the ledger true.
+        before = await cloud.deltas(store)
+        async with cloud.session.post(f"{cloud.url}/v1/stores/{store}/stocktakes",
+                                      json={"gateway": "gw-1", "seconds": 60},
+                                      headers={"Authorization": f"Bearer {ADMIN}"}) as r:
+            assert r.status == 202, await r.text()
+        await until(lambda: bool(reports.payloads), timeout=90, what="the stocktake report")
+        report = json.loads(reports.payloads[-1])
+        assert "error" not in report, report
+        counted = {(c["sku"], c["zone"]): c["qty"] for c in report["counts"]}
+        want = {(sku, zone): n for sku, zones in summary["truth"].items() for zone, n in zones.items()}
+        assert {k: v for k, v in counted.items() if v} == {k: v for k, v in want.items() if v}
+        await until(lambda: _counts_in(cloud, store, port, before), timeout=30, what="the counts in the ledger")
+        _, stock = await cloud.get(f"/v1/stores/{store}/stock")
+        assert compare(summary["truth"], stock["items"]) == []
         assert gw.alive
         assert "reconciler on 12 scale bins" in gw.log.read_text()
     finally:
         shelves.close()
+        reports.close()
         if gw is not None:
             gw.stop()
         sim.stop()
     assert sim.proc.returncode == 0, sim.lines[-10:]  # SIGTERM: a clean shutdown
+
+
+async def _counts_in(cloud: Cloud, store: str, port: int, before: int) -> bool:
+    async with cloud.session.get(f"http://127.0.0.1:{port}/healthz") as r:
+        depth = (await r.json())["outbox_depth"]
+    return depth == 0 and await cloud.deltas(store) > before
 
 
 def test_bad_arguments_and_configs_get_clear_errors(tmp_path: Path) -> None:
