@@ -37,6 +37,8 @@ EPILOG = """examples:
   shelfsync demo --no-platforms                   the stores and the ledger only
   shelfsync demo --store-sim --stores 1           each store a `shelfsync sim store`: scales, reader,
                                                   camera and tills on real protocols
+  shelfsync demo --store-sim --stores 1 --minutes 10 --speed 1 --shoppers 240 --reconcile-window 120
+                                                  the 10-minute real-time check with the reconciler
 """
 
 
@@ -104,8 +106,10 @@ async def run_demo(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             port = procs.free_port()
             config = procs.gateway_config(workdir, store, mqtt, pos_token, port)
             if args.store_sim:  # the store's devices and tills first; its gateway reads them
+                reconcile = (("--reconcile-window", str(args.reconcile_window), "--linger")
+                             if args.reconcile_window else ())
                 store_sims[store], config = store_sim.launch(
-                    config, "--seed", str(args.seed), "--minutes", str(args.minutes), "--speed",
+                    config, *reconcile, "--seed", str(args.seed), "--minutes", str(args.minutes), "--speed",
                     str(args.speed), "--shoppers", str(args.shoppers), "--bins", str(args.bins),
                     "--truth-out", str(workdir / f"{store}.truth.json"), name=f"store-sim-{store}")
                 started.append(store_sims[store])
@@ -141,6 +145,10 @@ async def run_demo(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
                 watcher.cancel()
         trading_s = time.monotonic() - began
 
+        if args.reconcile_window:  # a pick no sale claimed is shrink only once its window closes
+            say(quiet, f"demo: waiting {args.reconcile_window:g} s for the last shrink window to close")
+            tick = max(1.0, min(10.0, args.reconcile_window / 5))  # as store_sim writes it
+            await asyncio.sleep(args.reconcile_window + 2 * tick + 3)
         async with aiohttp.ClientSession() as session:
             expected = {s: st.deltas for s, st in zip(stores, stats, strict=True)}
             drained = await wait_drained(session, gateways, cloud, token, expected)
@@ -176,10 +184,13 @@ async def run_demo(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
 
 
 def _store_sim_done(proc: procs.Proc, truth: Path) -> dict[str, Any]:
-    """Waits for a `shelfsync sim store` to finish trading; its summary (tills' figures, truth)."""
+    """Waits for a `shelfsync sim store` to finish trading (and exit, or linger with its devices
+    up); its summary (tills' figures, truth)."""
     assert proc.popen is not None
-    code = proc.popen.wait()
-    if code != 0 or not truth.exists():
+    while proc.alive and "trading done" not in proc.tail(5):
+        time.sleep(0.2)
+    code = proc.popen.poll()
+    if code not in (0, None) or not truth.exists():
         raise procs.ProcessError(f"{proc.name} failed (exit {code}):\n{proc.tail()}")
     summary: dict[str, Any] = json.loads(truth.read_text())
     return summary
@@ -217,10 +228,16 @@ def main(argv: list[str], prog: str = "shelfsync demo") -> int:
     parser.add_argument("--store-sim", action="store_true",
                         help="run each store as `shelfsync sim store` (LLRP reader, Modbus scales, camera "
                              "and tills on real protocols, read by its gateway) instead of tills only")
+    parser.add_argument("--reconcile-window", type=float, metavar="S",
+                        help="with --store-sim and --speed 1: the gateways reconcile (shrink after S s), "
+                             "and the check waits for the last window to close")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     args = parser.parse_args(argv)
     if not 1 <= args.stores <= 200:
         parser.error("--stores must be within 1..200")
+    window = args.reconcile_window
+    if window is not None and (not args.store_sim or args.speed != 1 or window <= 0):
+        parser.error("--reconcile-window S needs --store-sim, --speed 1 and S > 0")
     try:
         if args.workdir:
             args.workdir.mkdir(parents=True, exist_ok=True)
