@@ -138,6 +138,9 @@ class Reconciler:
     latency: timedelta = timedelta(seconds=15)  # a weight event trails its pick by a few seconds
     noise_g: float = 4.0
     fingerprint: float = 0.002  # the same units weigh the same within 0.2 % (or noise_g)
+    # Units this heavy differ from one another by more than the scale's noise (a few tenths of a
+    # percent of a kilogram is a few grams), so their weight tells them from another SKU's.
+    fingerprint_min_g: float = 1000.0
     match: float = 0.03  # grams of foreign units must be whole units within 3 % (unit spread 0.3 %)
     _picks: list[_Pick] = field(default_factory=list)
     _credit: dict[str, list[_Credit]] = field(default_factory=dict)
@@ -415,6 +418,13 @@ class Reconciler:
         if same:  # a live pick of just this many on the twin bin: likelier than the tote
             self._picks.remove(same[0])
             return []
+        # The very units of a shrink coming home (staff tidying units that lay where no scale
+        # could tell them apart): as many as it booked, weighing what they weighed when picked.
+        # For heavy units that is likelier than another SKU of about the same weight (two 2 kg bags).
+        heavy = info.unit_g >= self.fingerprint_min_g
+        back = self._came_back(info.sku, n, self._grams(o), o) if own and heavy and n == o.delta else []
+        if back:
+            return back
         if n == o.delta:  # the whole rise may be another SKU's units
             found = self._foreign(self._grams(o), info.sku, o.bin)
             if found:

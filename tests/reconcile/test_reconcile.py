@@ -233,6 +233,17 @@ def test_the_units_of_a_shrink_coming_home_retract_it() -> None:
     assert isinstance(back[0], StockDelta) and back[0].evidence["retracts"] == out[0].id
 
 
+def test_a_heavy_unit_coming_home_is_told_from_another_sku_of_the_same_weight() -> None:
+    """Two 2 kg bags: the unit laid on the cat bag's bin weighs what the stolen-looking one weighed."""
+    dog_bag = catalog()[1].gtin
+    r = Reconciler({**PLAN, "D1-1": BinInfo("D1-1", dog_bag, 2000.0, refill_at=1)},
+                   window=timedelta(minutes=10))
+    first = r.run([BinChange(m(0), "A1-1", -1, 3, -2003.0)]) + r.tick(m(11))
+    assert deltas(first) == [(Kind.SHRINK, CAT, -1)]
+    out = r.run([BinChange(m(30), "D1-1", -1, 5, -1994.0), BinChange(m(31), "A1-1", 1, 4, 2003.5)])
+    assert deltas(out) == [(Kind.ADJUST, CAT, 1)] and not [o for o in out if isinstance(o, Misplacement)]
+
+
 def test_units_of_another_weight_do_not_retract_a_shrink() -> None:
     r = Reconciler(PLAN, window=timedelta(minutes=10))
     r.run([BinChange(m(0), "A1-2", -2, 8, -803.0)])
