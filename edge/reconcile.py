@@ -136,6 +136,7 @@ class Reconciler:
     reanchor: bool = True
     queue: timedelta = timedelta(seconds=30)
     latency: timedelta = timedelta(seconds=15)  # a weight event trails its pick by a few seconds
+    scan_lead: timedelta = timedelta(seconds=2)  # a staff scan follows its own weight event by at most this
     noise_g: float = 4.0
     fingerprint: float = 0.002  # the same units weigh the same within 0.2 % (or noise_g)
     # Units this heavy differ from one another by more than the scale's noise (a few tenths of a
@@ -242,7 +243,9 @@ class Reconciler:
 
     def _order(self, o: OrderLine) -> list[StockDelta | Misplacement]:
         """Staff scanned a line of an online order as picked: the units wait for the customer."""
-        need, _ = self._match_picks(o.sku, o.at, o.qty, within=self.latency)
+        # The scan is made as the units are taken, and the scale settles a few seconds after: a
+        # weight event before the scan is another hand's (a shopper's at the same bin).
+        need, _ = self._match_picks(o.sku, o.at, o.qty, within=self.scan_lead)
         held = self._held.setdefault(o.order, {})
         held[o.sku] = held.get(o.sku, 0) + o.qty - need
         if need:
@@ -605,6 +608,12 @@ class Reconciler:
         held = sum(h.get(sku, 0) for h in self._held.values()) + sum(
             g.qty for g in self._goback.get(sku, []))
         seen = sum(self._level[b] for b in bins)
+        if not self.counts and any((cap := self.bins[b].capacity) is not None and self._level[b] > cap
+                                   for b in bins):
+            # More than fits: foreign units the book does not know of lie on a bin, and its count
+            # says nothing about this SKU.
+            self._disagree.pop(sku, None)
+            return []
         if seen + held == book:
             self._disagree.pop(sku, None)
             self._settled[sku] = now

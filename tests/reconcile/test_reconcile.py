@@ -233,6 +233,18 @@ def test_the_units_of_a_shrink_coming_home_retract_it() -> None:
     assert isinstance(back[0], StockDelta) and back[0].evidence["retracts"] == out[0].id
 
 
+def test_a_staff_scan_claims_its_own_weight_event_not_a_shopper_s_just_before() -> None:
+    """A shopper takes 4 cans; 12 s later staff scan 3 for an online order and take them; the
+    shopper lays the 4 on the cat bag's bin: a misplacement, no shrink."""
+    r = Reconciler(PLAN)
+    t = T0 + timedelta(seconds=12)
+    out = r.run([BinChange(T0, "A1-2", -4, 12, -1600.4), OrderLine(t, "W1", 0, DOG, 3),
+                 BinChange(t + timedelta(seconds=4), "A1-2", -3, 9, -1199.0),
+                 OddWeight(m(2), "A1-1", 1600.5)]) + r.tick(m(60))
+    assert deltas(out) == []
+    assert [o for o in out if isinstance(o, Misplacement)] == [Misplacement(m(2), "A1-1", DOG, 4, "A1-2")]
+
+
 def test_a_heavy_unit_coming_home_is_told_from_another_sku_of_the_same_weight() -> None:
     """Two 2 kg bags: the unit laid on the cat bag's bin weighs what the stolen-looking one weighed."""
     dog_bag = catalog()[1].gtin
