@@ -136,6 +136,7 @@ class Reconciler:
     reanchor: bool = True
     queue: timedelta = timedelta(seconds=30)
     latency: timedelta = timedelta(seconds=15)  # a weight event trails its pick by a few seconds
+    max_hand: int = 12  # a fall of more units than this is not a pick (hands take up to 6)
     scan_lead: timedelta = timedelta(seconds=2)  # a staff scan follows its own weight event by at most this
     noise_g: float = 4.0
     fingerprint: float = 0.002  # the same units weigh the same within 0.2 % (or noise_g)
@@ -344,6 +345,9 @@ class Reconciler:
         if tidied is not None:
             return tidied
         n = -o.delta
+        if n > self.max_hand:
+            # No hand takes that many: staff lifting what the book did not know lay there.
+            return []
         unit_g = abs(o.delta_g) / n if o.delta_g is not None else 0.0
         # A shopper's hand and staff lifting a stray in the same moment: one fall on the scale.
         mixed = self._stray_and_pick(o.bin, -self._grams(o), info, o.at)

@@ -245,6 +245,14 @@ def test_a_staff_scan_claims_its_own_weight_event_not_a_shopper_s_just_before() 
     assert [o for o in out if isinstance(o, Misplacement)] == [Misplacement(m(2), "A1-1", DOG, 4, "A1-2")]
 
 
+def test_a_fall_no_hand_could_make_is_not_a_pick() -> None:
+    """Two bags the book never saw arrive lay on a pouch bin (read as 47 pouches); staff lift them."""
+    r = Reconciler(PLAN)
+    out = r.run([BinChange(m(0), "A1-2", -47, 13, -18800.0)]) + r.tick(m(60))
+    assert deltas(out) == []
+    assert deltas(r.run([BinChange(m(61), "A1-2", -6, 7, -2400.0)]) + r.tick(m(120))) == [(Kind.SHRINK, DOG, -6)]
+
+
 def test_a_heavy_unit_coming_home_is_told_from_another_sku_of_the_same_weight() -> None:
     """Two 2 kg bags: the unit laid on the cat bag's bin weighs what the stolen-looking one weighed."""
     dog_bag = catalog()[1].gtin
