@@ -315,7 +315,7 @@ class Orders:
                                zone=_pick_zone(zones.get((r["store"], r["sku"]), {}), r["qty"]))
                 for r in order["reservations"]])
         order["status"], order["closed_by"] = status, "api"
-        order["closed_at"] = _iso(now)
+        order["closed_at"] = iso_utc(now)
         return order, changed
 
     async def expire_due(self, now: datetime | None = None, limit: int = 500) -> list[str]:
@@ -447,7 +447,8 @@ def _pick_zone(zones: dict[str, int], qty: int) -> str:
     return "backroom"
 
 
-def _iso(t: datetime | None) -> str | None:
+def iso_utc(t: datetime | None) -> str | None:
+    """An aware UTC time as the API writes it (…Z), or None."""
     return t.isoformat().replace("+00:00", "Z") if t is not None else None
 
 
@@ -457,8 +458,8 @@ def _order_json(oid: str, channel: str, order_id: str, status: str, fulfilment: 
     res = sorted(({"line": r["line"], "store": r["store"], "sku": r["sku"], "lot": r["lot"], "qty": r["qty"]}
                   for r in reservations), key=lambda r: (r["line"], r["store"], r["lot"]))
     return {"id": oid, "channel": channel, "order_id": order_id, "status": status, "fulfilment": fulfilment,
-            "stores": sorted({r["store"] for r in res}), "created_at": _iso(created),
-            "expires_at": _iso(expires), "closed_at": _iso(closed), "closed_by": closed_by,
+            "stores": sorted({r["store"] for r in res}), "created_at": iso_utc(created),
+            "expires_at": iso_utc(expires), "closed_at": iso_utc(closed), "closed_by": closed_by,
             "reservations": res}
 
 

@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from cloud.channels.allocation import free_units, haversine_km
 from cloud.db import repo
 from cloud.db.models import Balance, Product, StockLevel, Store, Transfer, TransferLine
-from cloud.db.orders import Key, OrderError, Orders
+from cloud.db.orders import Key, OrderError, Orders, iso_utc
 
 _NS = uuid.UUID("5d2e0b7a-3c1f-4e8a-9b6d-7a4f1e2c9d03")
 
@@ -219,14 +219,10 @@ def _day(text: str | None) -> date | None:
     return date.fromisoformat(text) if text else None
 
 
-def _iso(t: datetime | None) -> str | None:
-    return t.isoformat().replace("+00:00", "Z") if t is not None else None
-
-
 def _transfer_json(tid: str, src: str, dst: str, status: str, created: datetime, received: datetime | None,
                    received_by: str | None, lines: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    return {"id": tid, "from": src, "to": dst, "status": status, "created_at": _iso(created),
-            "received_at": _iso(received), "received_by": received_by,
+    return {"id": tid, "from": src, "to": dst, "status": status, "created_at": iso_utc(created),
+            "received_at": iso_utc(received), "received_by": received_by,
             "lines": [{"line": ln["line"], "sku": ln["sku"], "qty": ln["qty"], "lot": ln["lot"] or None,
                        "expiry": ln["expiry"].isoformat() if isinstance(ln["expiry"], date) else ln["expiry"]}
                       for ln in sorted(lines, key=lambda ln: ln["line"])]}

@@ -33,6 +33,7 @@ import aiohttp
 
 from firmware_sim import procs
 from firmware_sim.world import catalog
+from tests.support.services import scratch_ledger
 
 ADMIN, POS = "bench-admin-token", "bench-pos-token"
 SKUS = [p.gtin for p in catalog()]
@@ -179,36 +180,20 @@ async def throughput_phase(rig: Rig, seconds: float, lines: int, concurrency: in
             "concurrency": concurrency}
 
 
-def _pg_database(admin: str) -> tuple[str, str]:
-    name = f"shelfsync_bench_{uuid.uuid4().hex[:10]}"
-    subprocess.run(["psql", admin, "-qc", f"CREATE DATABASE {name}"], check=True, capture_output=True)
-    return admin.rsplit("/", 1)[0] + "/" + name, name
-
-
 def run(args: argparse.Namespace) -> dict[str, Any]:
     results: dict[str, Any] = {"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
                                "stores": args.stores}
     for backend in (["sqlite", "postgres"] if args.db == "both" else [args.db]):
-        with tempfile.TemporaryDirectory(prefix="shelfsync-bench-") as tmp:
-            work = Path(tmp)
-            dropper = None
-            if backend == "sqlite":
-                url = f"sqlite:///{work / 'ledger.db'}"
-            else:
-                url, dropper = _pg_database(args.pg)
-            try:
-                with Rig(work, url, args.stores) as rig:
-                    print(f"bench e2e [{backend}]: latency at {args.rate:g} deltas/s for {args.seconds:g}s",
-                          file=sys.stderr)
-                    latency = asyncio.run(latency_phase(rig, args.rate, args.seconds, args.lines))
-                    print(f"bench e2e [{backend}]: throughput, {args.concurrency} posters", file=sys.stderr)
-                    throughput = asyncio.run(throughput_phase(rig, args.seconds, args.burst_lines,
-                                                              args.concurrency))
-                results[backend] = {"latency": latency, "throughput": throughput}
-            finally:
-                if dropper:
-                    subprocess.run(["psql", args.pg, "-qc", f"DROP DATABASE IF EXISTS {dropper} WITH (FORCE)"],
-                                   capture_output=True)
+        with tempfile.TemporaryDirectory(prefix="shelfsync-bench-") as tmp, \
+                scratch_ledger(backend, Path(tmp), args.pg) as url:
+            with Rig(Path(tmp), url, args.stores) as rig:
+                print(f"bench e2e [{backend}]: latency at {args.rate:g} deltas/s for {args.seconds:g}s",
+                      file=sys.stderr)
+                latency = asyncio.run(latency_phase(rig, args.rate, args.seconds, args.lines))
+                print(f"bench e2e [{backend}]: throughput, {args.concurrency} posters", file=sys.stderr)
+                throughput = asyncio.run(throughput_phase(rig, args.seconds, args.burst_lines,
+                                                          args.concurrency))
+            results[backend] = {"latency": latency, "throughput": throughput}
     return results
 
 

@@ -21,7 +21,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -35,6 +34,7 @@ from edge.outbox import Outbox
 from edge.publisher import Publisher
 from firmware_sim import procs
 from firmware_sim.world import catalog
+from tests.support.services import postgres_database
 
 ADMIN = "bench-fleet-admin"
 SKUS = [p.gtin for p in catalog()]
@@ -223,21 +223,18 @@ def main(argv: list[str], prog: str = "shelfsync bench fleet") -> int:
                                                        "postgresql://postgres@127.0.0.1:5432/postgres"))
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    name = f"shelfsync_fleet_{uuid.uuid4().hex[:10]}"
-    try:
-        subprocess.run(["psql", args.pg, "-qc", f"CREATE DATABASE {name}"], check=True, capture_output=True)
-    except (OSError, subprocess.CalledProcessError) as e:
-        print(f"{prog}: cannot create a scratch database through {args.pg}: {e}", file=sys.stderr)
-        return 1
-    db = args.pg.rsplit("/", 1)[0] + "/" + name
-    try:
-        with tempfile.TemporaryDirectory(prefix="shelfsync-fleet-") as tmp:
-            result = asyncio.run(run(args, Path(tmp), db))
-    except procs.ProcessError as e:
-        print(f"{prog}: {e}", file=sys.stderr)
-        return 1
-    finally:
-        subprocess.run(["psql", args.pg, "-qc", f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"], capture_output=True)
+    with contextlib.ExitStack() as stack:
+        try:
+            db = stack.enter_context(postgres_database(args.pg, "shelfsync_fleet"))
+        except (OSError, subprocess.CalledProcessError) as e:
+            print(f"{prog}: cannot create a scratch database through {args.pg}: {e}", file=sys.stderr)
+            return 1
+        try:
+            with tempfile.TemporaryDirectory(prefix="shelfsync-fleet-") as tmp:
+                result = asyncio.run(run(args, Path(tmp), db))
+        except procs.ProcessError as e:
+            print(f"{prog}: {e}", file=sys.stderr)
+            return 1
     print(json.dumps(result, indent=2) if args.json else
           f"{result['deltas_per_s_into_ledger']} deltas/s into the ledger; latency p50 {result['latency_ms']['p50']} ms, "
           f"p99 {result['latency_ms']['p99']} ms; max outbox depth {result['outbox_depth']['max']}")

@@ -34,6 +34,8 @@ from typing import Any
 import aiohttp
 
 from firmware_sim import procs
+from firmware_sim.world import make_gtin14
+from tests.support.services import scratch_ledger
 
 ADMIN = "bench-admin-token"
 STORES = {"sh-1": (31.23, 121.47), "sh-2": (31.30, 121.50), "hz-1": (30.27, 120.15)}
@@ -41,13 +43,7 @@ CHANNELS = ["taobao", "jd", "pdd", "douyin", "wechat-mp"]
 UNITS = 100_000
 
 
-def gtin(n: int) -> str:
-    body = f"0690001{n:06d}"
-    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body)))
-    return body + str((10 - total % 10) % 10)
-
-
-SKUS = [gtin(i) for i in range(20)]
+SKUS = [make_gtin14("6900010", i) for i in range(20)]
 HOT = SKUS[:5]
 
 
@@ -178,22 +174,12 @@ def _measured(pids: list[int], phase: Any) -> dict[str, Any]:
     return result
 
 
-def _pg_database(admin: str) -> tuple[str, str]:
-    name = f"shelfsync_bench_{uuid.uuid4().hex[:10]}"
-    subprocess.run(["psql", admin, "-qc", f"CREATE DATABASE {name}"], check=True, capture_output=True)
-    return admin.rsplit("/", 1)[0] + "/" + name, name
-
-
 def run(args: argparse.Namespace) -> dict[str, Any]:
     results: dict[str, Any] = {"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]}}
     for backend in (["sqlite", "postgres"] if args.db == "both" else [args.db]):
-        with tempfile.TemporaryDirectory(prefix="shelfsync-bench-") as tmp:
+        with tempfile.TemporaryDirectory(prefix="shelfsync-bench-") as tmp, \
+                scratch_ledger(backend, Path(tmp), args.pg) as url:
             work = Path(tmp)
-            dropper = None
-            if backend == "sqlite":
-                url = f"sqlite:///{work / 'ledger.db'}"
-            else:
-                url, dropper = _pg_database(args.pg)
             workers: list[procs.Proc] = []
             try:
                 proc, port = procs.cloud(work, url, "none", ADMIN, reuse_port=args.workers > 1)
@@ -217,9 +203,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             finally:
                 for w in workers:
                     w.stop()
-                if dropper:
-                    subprocess.run(["psql", args.pg, "-qc", f"DROP DATABASE IF EXISTS {dropper} WITH (FORCE)"],
-                                   capture_output=True)
     return results
 
 

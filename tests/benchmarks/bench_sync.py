@@ -41,6 +41,7 @@ from firmware_sim import procs
 from firmware_sim.platforms import KINDS, api_url, serving
 from firmware_sim.platforms.core import Credentials, Platform
 from firmware_sim.world import catalog
+from tests.support.services import scratch_ledger
 
 ADMIN, POS = "bench-sync-admin", "bench-sync-pos"
 CREDS = Credentials("bench-app", "bench-secret", "bench-session")
@@ -255,23 +256,13 @@ async def outage(rig: Rig, session: aiohttp.ClientSession, figures: dict[int, in
 def run(args: argparse.Namespace) -> dict[str, Any]:
     results: dict[str, Any] = {"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
                                "stores": args.stores, "skus": len(SKUS), "platforms": list(KINDS)}
-    with tempfile.TemporaryDirectory(prefix="shelfsync-bench-sync-") as tmp:
-        work = Path(tmp)
-        dropper = None
-        if args.db == "sqlite":
-            url = f"sqlite:///{work / 'ledger.db'}"
-        else:
-            dropper = f"shelfsync_bench_{uuid.uuid4().hex[:10]}"
-            subprocess.run(["psql", args.pg, "-qc", f"CREATE DATABASE {dropper}"], check=True, capture_output=True)
-            url = args.pg.rsplit("/", 1)[0] + "/" + dropper
-        rig = Rig(work, url, args.stores, args.platform_rate)
+    with tempfile.TemporaryDirectory(prefix="shelfsync-bench-sync-") as tmp, \
+            scratch_ledger(args.db, Path(tmp), args.pg) as url:
+        rig = Rig(Path(tmp), url, args.stores, args.platform_rate)
         try:
             results[args.db] = asyncio.run(run_async(rig, args))
         finally:
             rig.stop()
-            if dropper:
-                subprocess.run(["psql", args.pg, "-qc", f"DROP DATABASE IF EXISTS {dropper} WITH (FORCE)"],
-                               capture_output=True)
     return results
 
 

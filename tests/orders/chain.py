@@ -19,16 +19,15 @@ from cloud.app import create_app
 from cloud.db import repo
 from cloud.settings import Settings
 from edge.contract import DeltaBatch, Kind, Source, StockDelta, Zone
+from firmware_sim.world import make_gtin14
 from tests.support.services import free_port
 
 ADMIN = "hq-token-for-tests"
 
 
 def gtin(n: int) -> str:
-    """The n-th test GTIN-14 (GS1 mod-10 check digit)."""
-    body = f"0690000{n:06d}"
-    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body)))
-    return body + str((10 - total % 10) % 10)
+    """The n-th test GTIN-14."""
+    return make_gtin14("6900000", n)
 
 
 @dataclass

@@ -65,19 +65,29 @@ def mosquitto(workdir: Path) -> Iterator[Mosquitto]:
         broker.stop()
 
 
-def _psql(sql: str) -> None:
-    subprocess.run(["psql", PG_ADMIN_URL, "-q", "-v", "ON_ERROR_STOP=1", "-c", sql], check=True,
+def _psql(sql: str, admin: str = PG_ADMIN_URL) -> None:
+    subprocess.run(["psql", admin, "-q", "-v", "ON_ERROR_STOP=1", "-c", sql], check=True,
                    capture_output=True)
 
 
 @contextlib.contextmanager
-def postgres_database() -> Iterator[str]:
-    """A new, empty database on the local PostgreSQL; dropped afterwards."""
-    name = f"shelfsync_test_{uuid.uuid4().hex[:12]}"
-    _psql(f"CREATE DATABASE {name}")
-    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+def postgres_database(admin: str = PG_ADMIN_URL, prefix: str = "shelfsync_test") -> Iterator[str]:
+    """A new, empty database on the PostgreSQL that `admin` reaches; dropped afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    _psql(f"CREATE DATABASE {name}", admin)
+    base = admin.rsplit("/", 1)[0]
     try:
         yield f"{base}/{name}"
     finally:
         with contextlib.suppress(subprocess.CalledProcessError):
-            _psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+            _psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)", admin)
+
+
+@contextlib.contextmanager
+def scratch_ledger(backend: str, workdir: Path, admin: str = PG_ADMIN_URL) -> Iterator[str]:
+    """A benchmark's ledger URL: a SQLite file in `workdir`, or a scratch PostgreSQL database."""
+    if backend == "sqlite":
+        yield f"sqlite:///{workdir / 'ledger.db'}"
+        return
+    with postgres_database(admin, "shelfsync_bench") as url:
+        yield url
