@@ -140,10 +140,6 @@ def new_order_id() -> str:
     return f"o-{datetime.now(UTC):%Y%m%d}-{secrets.token_hex(8)}"
 
 
-def _is_transient(e: DBAPIError) -> bool:
-    return any(w in str(e).lower() for w in ("locked", "deadlock", "serializ", "busy"))
-
-
 class Orders:
     """Order operations against one database. On SQLite, writers queue on a process lock
     instead of spinning on SQLITE_BUSY (SQLite has one writer anyway)."""
@@ -184,7 +180,7 @@ class Orders:
             except _LostRace:
                 log.debug("order plan lost a race, attempt %d", attempt + 1)
             except DBAPIError as e:
-                if not _is_transient(e):
+                if not repo.is_transient(e):
                     raise
                 log.debug("order transaction retried after %s", e)
             await asyncio.sleep(random.uniform(0, 0.002 * 2 ** min(attempt, 6)))
@@ -314,9 +310,7 @@ class Orders:
                                ref=f"order:{oid}:fulfil/{r['line'] + 1}", lot=r["lot"],
                                zone=_pick_zone(zones.get((r["store"], r["sku"]), {}), r["qty"]))
                 for r in order["reservations"]])
-        order["status"], order["closed_by"] = status, "api"
-        order["closed_at"] = iso_utc(now)
-        return order, changed
+        return order, changed  # read after the update: it shows the new status already
 
     async def expire_due(self, now: datetime | None = None, limit: int = 500) -> list[str]:
         """Unpaid orders past their hold: release their stock. Returns the order ids expired."""

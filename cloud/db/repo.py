@@ -57,8 +57,10 @@ class ConflictRetry(Exception):
     """Another worker changed a SKU this batch touches; the batch is retried from scratch."""
 
 
-def now_utc() -> datetime:
-    return datetime.now(UTC)
+def is_transient(e: DBAPIError) -> bool:
+    """A lock or serialisation conflict that a retry of the whole transaction gets past
+    (SQLite "database is locked", PostgreSQL deadlock / serialization failure)."""
+    return any(w in str(e).lower() for w in ("locked", "deadlock", "serializ"))
 
 
 def async_url(url: str) -> str:
@@ -147,7 +149,7 @@ async def apply_batches(maker: async_sessionmaker[AsyncSession],
         except (ConflictRetry, IntegrityError) as e:
             log.debug("group of %d batches, retry %d: %s", len(batches), attempt + 1, e)
         except DBAPIError as e:
-            if not any(w in str(e).lower() for w in ("locked", "deadlock", "serializ")):
+            if not is_transient(e):
                 raise
             log.debug("group of %d batches, retry %d: %s", len(batches), attempt + 1, e)
         await asyncio.sleep(random.uniform(0, 0.005 * 2 ** attempt))
@@ -339,7 +341,7 @@ async def _update_books(session: AsyncSession, by_key: dict[Key, list[ledger.Mov
     ]
     if balance_rows:
         await session.execute(insert(BALANCES), balance_rows)
-    today = now_utc().date()
+    today = datetime.now(UTC).date()
     levels = [{"store": store, "sku": sku, "sellable": ledger.sellable(book, today), "reserved": 0}
               for (store, sku), book in sorted(books.items())]
     stmt = _upsert(session)(STOCK_LEVELS)
