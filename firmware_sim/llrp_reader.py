@@ -54,6 +54,7 @@ TICK_S: Final = 0.02  # air model step; reads are spread over antennas one tick 
 S1_PERSIST_S: Final = 2.0  # Gen2 §6.3.2.2: S1 persistence 0.5-5 s, energised or not
 S23_UNPOWERED_PERSIST_S: Final = 5.0  # Gen2: S2/S3 persist > 2 s once the tag loses power
 MAX_ATTEMPTS_PER_TICK: Final = 20_000
+LATE_TICK_S: Final = 2 * TICK_S  # wall time one tick may cover when the sim runs faster than life
 
 
 # --- the tags -------------------------------------------------------------------------------
@@ -324,7 +325,9 @@ class SimSettings:
     # Shop seconds per second of air time while the reader inventories; 0 = a frozen shop.
     world_speed: float = 0.0
     # Seconds of air time per wall-clock second: > 1 runs a long inventory fast (in tests and
-    # benchmarks) with the air rate still a realistic `rate` per simulated second.
+    # benchmarks) with the air rate still a realistic `rate` per simulated second. The reader's
+    # clock (`LLRPReaderSim.clock`) then runs that much faster, and slower again when the machine
+    # is too busy to keep up, so time it by that clock rather than the wall's.
     time_scale: float = 1.0
 
 
@@ -372,8 +375,11 @@ class LLRPReaderSim:
         self.air = AirModel(self.field.tags, settings.antennas, random.Random(settings.seed))
         self.capabilities = fr.Capabilities(antennas=settings.antennas)
         self.stats = SimStats()
-        self.world_log: list[tuple[datetime, Event]] = []  # (wall clock, event) as the shop moved
-        self.started_us = time.time_ns() // 1000
+        self.world_log: list[tuple[datetime, Event]] = []  # (reader clock, event) as the shop moved
+        self._epoch = time.time()
+        self._wall0 = time.monotonic()
+        self._lost = 0.0  # air seconds late ticks could not simulate
+        self.started_us = self.clock_us()
         self._server: asyncio.Server | None = None
         self._client: _ReaderConnection | None = None
         self._changed: asyncio.Event | None = None
@@ -438,12 +444,33 @@ class LLRPReaderSim:
         self.field.refresh()
         return {t.epc: t for t in self.field.tags if zone is None or t.zone == zone}
 
+    # --- the reader's clock ---
+    #
+    # At time_scale 1 this is the wall clock. Faster, it runs `time_scale` times the wall clock
+    # less the air time that ticks arriving late (a loaded machine) could not simulate: air time
+    # is what was simulated, not what the wall clock says should have been. Everything the reader
+    # stamps (tag reads, events, the shop's moves) is on this clock, so an inventory timed by it
+    # covers the same air time however busy the machine is.
+
+    def air_now(self) -> float:
+        """Seconds on the reader's clock since the simulator started."""
+        return (time.monotonic() - self._wall0) * self.settings.time_scale - self._lost
+
+    def clock(self) -> datetime:
+        return datetime.fromtimestamp(self._epoch + self.air_now(), UTC)
+
+    def clock_us(self) -> int:
+        return int((self._epoch + self.air_now()) * 1e6)
+
+    def lose(self, air_s: float) -> None:
+        self._lost += air_s
+
     def advance_world(self, to: datetime) -> list[Event]:
         """Move the shop on; the reader sees sold units leave and deliveries arrive."""
         events = self.world.advance(to)
         if events:
-            wall = datetime.now(UTC)
-            self.world_log.extend((wall, e) for e in events)
+            at = self.clock()
+            self.world_log.extend((at, e) for e in events)
         if self.field.refresh():
             self.air.load(self.field.tags)
         return events
@@ -487,7 +514,7 @@ class LLRPReaderSim:
                 MsgType.RO_ACCESS_REPORT, 0, overrun
             )
         elif kind == "epc":
-            now_us = time.time_ns() // 1000
+            now_us = self.clock_us()
             # an unprogrammed tag's factory EPC and a GID-96 (not SGTINs), and an SGTIN-96
             # header with the undefined partition 7 (corrupt)
             junk = [
@@ -565,7 +592,7 @@ class _ReaderConnection(asyncio.Protocol):
         if self._active is not None:
             self._active.state = 1
             self._active = None
-            self.reader.air.power_off(time.monotonic())
+            self.reader.air.power_off(self.reader.air_now())
         if self.reader._client is self:
             self.reader._client = None
             self.reader.stats.closed += 1
@@ -605,7 +632,7 @@ class _ReaderConnection(asyncio.Protocol):
 
     def _event(self, *events: bytes) -> None:
         self.send(
-            MsgType.READER_EVENT_NOTIFICATION, fr.reader_event(time.time_ns() // 1000, *events)
+            MsgType.READER_EVENT_NOTIFICATION, fr.reader_event(self.reader.clock_us(), *events)
         )
 
     def _reply(self, request: fr.Frame, body: bytes) -> None:
@@ -876,12 +903,11 @@ class _ReaderConnection(asyncio.Protocol):
     async def _run(self, st: ROSpecState) -> None:
         """Execute one ROSpec (LLRP 1.0.1 §10.2): its AISpecs in turn, looping until the ROSpec's
         stop trigger, a STOP/DISABLE/DELETE, or the connection ends. Air time is paced by the
-        wall clock: each tick spends `rate x elapsed` singulation attempts."""
+        reader's clock: each tick spends `rate x elapsed` singulation attempts."""
         sim = self.reader
         spec = st.spec
         run = _Run(self, st, spec.report or sim.report)
-        loop = asyncio.get_running_loop()
-        started = last = loop.time()
+        started = last = sim.air_now()
         world_t0 = sim.world.now
         scale = sim.settings.time_scale
         air0 = sim.stats.air_seconds
@@ -890,16 +916,17 @@ class _ReaderConnection(asyncio.Protocol):
             run.begin_aispec(started, rospec_start=True)
             while not self.closed and not self._stop_requested:
                 await asyncio.sleep(TICK_S)
-                now = loop.time()
+                now = sim.air_now()
                 if self._stop_requested:
                     break
-                sim.stats.air_seconds = air0 + (now - started) * scale
+                if scale != 1 and now - last > LATE_TICK_S * scale:
+                    sim.lose(now - last - LATE_TICK_S * scale)  # too busy: the clock slows down
+                    now = last + LATE_TICK_S * scale
+                sim.stats.air_seconds = air0 + (now - started)
                 if sim.settings.world_speed > 0:
-                    shop_s = (now - started) * scale * sim.settings.world_speed
+                    shop_s = (now - started) * sim.settings.world_speed
                     sim.advance_world(world_t0 + timedelta(seconds=shop_s))
-                credit = min(
-                    credit + (now - last) * sim.settings.rate * scale, MAX_ATTEMPTS_PER_TICK
-                )
+                credit = min(credit + (now - last) * sim.settings.rate, MAX_ATTEMPTS_PER_TICK)
                 last = now
                 attempts = int(credit)
                 credit -= attempts
@@ -909,11 +936,11 @@ class _ReaderConnection(asyncio.Protocol):
                     run.flush()
                 if (
                     spec.stop_duration_ms is not None
-                    and (now - started) * scale * 1000 >= spec.stop_duration_ms
+                    and (now - started) * 1000 >= spec.stop_duration_ms
                 ):
                     break
         finally:
-            sim.air.power_off(time.monotonic())
+            sim.air.power_off(sim.air_now())
             if not self.closed and run.report.trigger != fr.ReportTrigger.NONE:
                 run.flush()  # end of ROSpec (and of its current AISpec)
             if st.state == 2:
@@ -944,7 +971,7 @@ class _Run:
         return self.spec.ai_specs[self.ai_index]
 
     def begin_aispec(self, now: float, rospec_start: bool = False) -> None:
-        self.sim.air.power_on(self.ai.inventory[0], time.monotonic(), rospec_start)
+        self.sim.air.power_on(self.ai.inventory[0], now, rospec_start)
         self.ai_started = self.last_new = now
         self.observed = 0
         self.ticks = 0
@@ -968,7 +995,7 @@ class _Run:
             ants = self.antennas()
             antenna = ants[self.rotation % len(ants)]
             before = attempts
-            reads = self.sim.air.step(antenna, attempts, time.monotonic(), stop_after)
+            reads = self.sim.air.step(antenna, attempts, now, stop_after)
             attempts = self.sim.air.last_spent_left
             if before == attempts or not reads:
                 self.rotation += 1  # this antenna's round is exhausted for now: hop to the next
@@ -990,7 +1017,7 @@ class _Run:
             return
         sim = self.sim
         sel = self.report.selector
-        now_us = time.time_ns() // 1000
+        now_us = sim.clock_us()
         for r in reads:
             sim.stats.reads += 1
             sim.stats.unique_epcs_read.add(r.tag.epc)
@@ -1026,7 +1053,7 @@ class _Run:
     def _aispec_done(self, now: float) -> bool:
         """LLRP 1.0.1 §10.2.2.1 AISpecStopTrigger."""
         ai = self.ai
-        elapsed_ms = (now - self.ai_started) * 1000 * self.sim.settings.time_scale
+        elapsed_ms = (now - self.ai_started) * 1000
         if ai.stop == fr.AIStopType.DURATION:
             return elapsed_ms >= ai.duration_ms
         if ai.stop != fr.AIStopType.TAG_OBSERVATION:
@@ -1036,7 +1063,7 @@ class _Run:
         if ai.observation_type == 0:
             return bool(ai.number_of_tags) and self.observed >= ai.number_of_tags
         if ai.observation_type == 1:
-            return (now - self.last_new) * 1000 * self.sim.settings.time_scale >= ai.silence_ms
+            return (now - self.last_new) * 1000 >= ai.silence_ms
         if ai.observation_type == 2:
             return bool(ai.number_of_attempts) and self.ticks >= ai.number_of_attempts
         return False
