@@ -9,6 +9,8 @@ Config sections (see edge/sources/shelf.py for [shelf]):
     name = "door"
     host = "192.168.1.40"              # the reader's LLRP address (port 5084 unless `port`)
     zones = {1 = "floor", 2 = "floor", 3 = "floor", 4 = "backroom"}   # antenna → zone
+    # an antenna over the shop's door is zone "exit": the reader then runs continuously and every
+    # unit it sees leave goes to the reconciler (a unit leaving unpaid is shrink at once)
 
 Readers are assumed to cover separate areas: a stocktake's counts are summed over them, and a sale
 made during a count is taken off the first reader's count (exact with one reader).
@@ -63,12 +65,20 @@ class DeviceConfigError(ValueError):
     """A device section of the store config is invalid; the message names the key."""
 
 
+EXIT = "exit"  # an antenna zone that is not stock: the door (an exit portal)
+
+
 @dataclass(frozen=True, slots=True)
 class RfidConfig:
     readers: tuple[ReaderSettings, ...]
     skus: tuple[str, ...] = ()
     quiet_s: float = 5.0
     presence: bool = False  # read continuously between stocktakes: zone moves become deltas
+
+    @property
+    def portal(self) -> bool:
+        """An antenna watches the door."""
+        return any(z == EXIT for r in self.readers for z in r.zones.values())
 
 
 def parse_rfid_section(section: Mapping[str, Any]) -> RfidConfig:
@@ -79,7 +89,7 @@ def parse_rfid_section(section: Mapping[str, Any]) -> RfidConfig:
             raise DeviceConfigError(f"{where}: host is required")
         zones_raw = r.get("zones", {"1": "floor", "2": "floor", "3": "floor", "4": "backroom"})
         try:
-            zones = {int(k): Zone(v).value for k, v in zones_raw.items()}
+            zones = {int(k): v if v == EXIT else Zone(v).value for k, v in zones_raw.items()}
             readers.append(ReaderSettings(
                 name=str(r.get("name", f"reader-{i + 1}")), host=r["host"],
                 port=int(r.get("port", LLRP_PORT)),
@@ -100,10 +110,13 @@ class Presence:
     """Reads the RFID readers continuously and tracks every tag's zone (edge/presence.py): a tag
     carried from the backroom to the floor becomes a `move` delta in the outbox; a tag that
     departs unsold becomes a shrink suspicion for the reconciler. LLRP allows one client per
-    reader, so a stocktake pauses this while it runs."""
+    reader, so a stocktake pauses this while it runs. Reads at the door (zone `exit`) go to
+    `on_exit` (the reconciler) instead; without `presence` only they are used."""
 
     def __init__(self, config: RfidConfig, outbox: Outbox, check_every_s: float = 10.0) -> None:
         self.config, self.outbox, self.check_every_s = config, outbox, check_every_s
+        self.on_exit: Callable[[TagRead], None] | None = None
+        self.exits = 0
         aliases = {f"{r.name}_{antenna}": zone for r in config.readers for antenna, zone in r.zones.items()}
         self.tracker = PresenceTracker(PresenceConfig(aliases=aliases))
         self.suspicions: list[ShrinkSuspicion] = []
@@ -127,6 +140,13 @@ class Presence:
             self._running.set()
 
     def _sink(self, read: TagRead) -> None:
+        if read.zone == EXIT:
+            self.exits += 1
+            if self.on_exit is not None:
+                self.on_exit(read)
+            return
+        if not self.config.presence:
+            return
         with contextlib.suppress(asyncio.QueueFull):  # a full queue sheds reads, never the loop
             self._reads.put_nowait(read)
 

@@ -90,4 +90,14 @@ class ZoneCount:
     qty: int
 
 
-Observation = PosLine | OrderLine | BinChange | BinLevel | OddWeight | ZoneCount
+@dataclass(frozen=True, slots=True)
+class ExitRead:
+    """A tagged unit read leaving by the shop's door (an RFID portal at the exit: antennas whose
+    zone is `exit`). A portal reads a tag many times as it passes; one unit is one EPC."""
+
+    at: datetime
+    sku: str
+    epc: str
+
+
+Observation = PosLine | OrderLine | BinChange | BinLevel | OddWeight | ZoneCount | ExitRead

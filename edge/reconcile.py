@@ -34,6 +34,12 @@
   every bin of a SKU has a trusted count, nothing about the SKU is pending (no open pick, sale,
   void, go-back or misplacement), and the bins' total differs from the book's floor figure for
   `settle` — the reconciler emits an absolute `count` for the floor.
+- An exit portal (RFID antennas on the door, `ExitRead`): every unit sold at the till is expected
+  to leave paid; a unit read leaving that no sale of its SKU paid for (within `portal_grace`, as
+  the till's line may arrive after the door's read) is `shrink` at once, taking the SKU's oldest
+  pending pick, or none if nothing pending is left (a pick the scales missed). It is not
+  retracted later. Picks whose units the portal did not see leave still become shrink by the
+  window, as without a portal.
 - Its floor figure is the last ZoneCount plus every floor delta it emitted itself (every floor
   movement comes from here).
 
@@ -50,7 +56,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from edge.contract import Kind, Source, StockDelta, Zone
-from edge.domain import BinChange, BinInfo, BinLevel, Observation, OddWeight, OrderLine, PosLine, ZoneCount
+from edge.domain import (
+    BinChange,
+    BinInfo,
+    BinLevel,
+    ExitRead,
+    Observation,
+    OddWeight,
+    OrderLine,
+    PosLine,
+    ZoneCount,
+)
 
 _EPOCH = datetime.min.replace(tzinfo=UTC)
 _NS = uuid.UUID("6f1d2c3e-0000-4000-8000-5e1f5c0a1e55")
@@ -71,6 +87,7 @@ class _Pick:
     sku: str
     qty: int  # units still unclaimed
     unit_g: float = 0.0  # what one of these very units weighed (0: not measured)
+    walked: bool = False  # the exit portal saw some of its units leave unpaid: the rest went too
 
 
 @dataclass(slots=True)
@@ -81,6 +98,14 @@ class _Credit:
     txn: str
     line: int
     kind: str
+    qty: int
+
+
+@dataclass(slots=True)
+class _Paid:
+    """Units of a SKU sold at the till that the exit portal has not seen leave yet."""
+
+    at: datetime
     qty: int
 
 
@@ -144,6 +169,13 @@ class Reconciler:
     # percent of a kilogram is a few grams), so their weight tells them from another SKU's.
     fingerprint_min_g: float = 1000.0
     match: float = 0.03  # grams of foreign units must be whole units within 3 % (unit spread 0.3 %)
+    # The shop has an exit portal (`ExitRead`s): a pick none of whose units it saw leave unpaid
+    # most likely never left (a theft would have shown at the door), so it waits `unseen_window`
+    # before it is shrink, and a late sale may claim it until then.
+    portal: bool = False
+    unseen_window: timedelta = timedelta(minutes=30)
+    portal_grace: timedelta = timedelta(seconds=60)  # a till line may reach us after the door's read
+    paid_for: timedelta = timedelta(minutes=30)  # a unit paid for leaves within this of its sale
     _picks: list[_Pick] = field(default_factory=list)
     _credit: dict[str, list[_Credit]] = field(default_factory=dict)
     _held: dict[str, dict[str, int]] = field(default_factory=dict)  # order -> sku -> units picked
@@ -157,6 +189,9 @@ class Reconciler:
     _settled: dict[str, datetime] = field(default_factory=dict)  # scales and book last agreed
     _risen: dict[str, datetime] = field(default_factory=dict)  # the SKU's last rise nothing explained
     _seen: set[tuple[object, ...]] = field(default_factory=set)
+    _paid: dict[str, list[_Paid]] = field(default_factory=dict)  # sold, not seen leaving yet
+    _exits: list[ExitRead] = field(default_factory=list)  # read leaving, not judged yet
+    _gone: dict[str, datetime] = field(default_factory=dict)  # EPC -> when it left
 
     def __post_init__(self) -> None:
         self._unit = {b.sku: b.unit_g for b in self.bins.values()}
@@ -192,7 +227,7 @@ class Reconciler:
             return []  # idempotence: the same observation twice changes nothing
         self._seen.add(key)
         # Anything happening to a SKU restarts the wait before its scales are believed over the book.
-        if isinstance(obs, PosLine | OrderLine | ZoneCount):
+        if isinstance(obs, PosLine | OrderLine | ZoneCount | ExitRead):
             self._disagree.pop(obs.sku, None)
         elif obs.bin in self.bins:
             self._disagree.pop(self.bins[obs.bin].sku, None)
@@ -213,6 +248,12 @@ class Reconciler:
             if obs.zone == Zone.FLOOR.value:
                 self._floor[obs.sku] = obs.qty
             return []
+        if isinstance(obs, ExitRead):
+            left = self._gone.get(obs.epc)
+            if left is None or abs(obs.at - left) > self.hold:  # a portal reads a tag many times
+                self._gone[obs.epc] = obs.at
+                self._exits.append(obs)
+            return []
         return self._odd(obs)
 
     def _match_picks(self, sku: str, at: datetime, qty: int,
@@ -220,14 +261,16 @@ class Reconciler:
         """Claim up to qty units of pending picks of a SKU made up to `within` (the window) before
         the scan; returns what is left. A scan at the shelf (`within` short) takes the nearest;
         a till scan takes whole hands that add up to it (a basket is a few hands), else the newest."""
-        within = self.window if within is None else within
+        till = within is None
+        # (A pick the portal saw nothing of may still be paid for up to its own, longer, wait.)
+        within = (self.unseen_window if self.portal else self.window) if within is None else within
         # Newest first: a short pick-to-pay delay is likelier than a long one (most of a trip is
         # spent before the till), and the oldest unclaimed pick is the one most likely stolen.
         # A pick moments before the scan is rarely the scanned one (the shopper still had to
         # queue): those come last.
         pool = sorted((p for p in self._picks if p.sku == sku and -self.latency <= at - p.at <= within),
                       key=lambda p: (at - p.at < self.queue, -p.at.timestamp()))
-        if within < self.window:
+        if not till:
             order = sorted(pool, key=lambda p: abs(p.at - at))
         else:
             order = next((list(c) for r in (1, 2, 3) for c in itertools.combinations(pool, r)
@@ -269,6 +312,7 @@ class Reconciler:
             if need:
                 self._credit.setdefault(o.sku, []).append(_Credit(o.at, o.txn, o.line, "void", need))
             return []
+        self._paid.setdefault(o.sku, []).append(_Paid(o.at, o.qty))
         held = self._held.get(o.txn, {})
         if held.get(o.sku):  # an online order collected: its staff pick was claimed by the order
             k = min(held[o.sku], o.qty)
@@ -298,7 +342,7 @@ class Reconciler:
         closest fit within `match` (several SKUs weigh nearly the same: 1.5, 1.6, 1.8, 2 kg)."""
         best: tuple[tuple[float, bool, float], _Pick, int] | None = None
         for p in self._picks:
-            if p.sku == home_sku or p.bin == bin_id:
+            if p.sku == home_sku or p.bin == bin_id or p.walked:
                 continue
             unit = self._unit[p.sku]
             k = round(grams / unit)
@@ -393,7 +437,8 @@ class Reconciler:
         # weight, of this bin first, else of the SKU's other bin (shoppers mix up twin bins).
         # Any other rise is staff, which must not hide a theft before it.
         own = self._miss(self._grams(o), n * info.unit_g) <= 1.0
-        same = sorted((p for p in reversed(self._picks) if p.sku == info.sku and p.qty == n and own),
+        same = sorted((p for p in reversed(self._picks)
+                       if p.sku == info.sku and p.qty == n and own and not p.walked),
                       key=lambda p: p.bin != o.bin)
         if same and same[0].bin == o.bin:
             self._picks.remove(same[0])
@@ -467,7 +512,7 @@ class Reconciler:
     def _put_back_pool(self, sku: str, bin_id: str, n: int) -> int:
         """Undo up to n units of the SKU's pending picks, this bin's newest first, then its twin's;
         returns what is left of n."""
-        for p in sorted((p for p in self._picks if p.sku == sku),
+        for p in sorted((p for p in self._picks if p.sku == sku and not p.walked),
                         key=lambda p: (p.bin != bin_id, -p.at.timestamp())):
             if not n:
                 break
@@ -524,7 +569,8 @@ class Reconciler:
         # A shopper's put-back of the bin's own units and another SKU's units laid on it within
         # seconds: one reading that is neither.
         info = self.bins[o.bin]
-        for p in sorted((p for p in self._picks if p.sku == info.sku), key=lambda p: p.bin != o.bin):
+        for p in sorted((p for p in self._picks if p.sku == info.sku and not p.walked),
+                        key=lambda p: p.bin != o.bin):
             for k in range(1, p.qty + 1):
                 rest = o.delta_g - k * (p.unit_g or info.unit_g)
                 found = self._foreign(rest, info.sku, o.bin) if rest > 0 else None
@@ -540,16 +586,24 @@ class Reconciler:
         """Close what the clock settles: unclaimed picks become shrink, late sales retract it,
         stale expectations lapse, and lasting disagreements with the scales become counts."""
         out: list[StockDelta | Misplacement] = []
+        # The door first: a unit that left unpaid takes its pick before the window could.
+        for x in [x for x in self._exits if now - x.at >= self.portal_grace]:
+            self._exits.remove(x)
+            out.extend(self._left(x, now))
+        for sku, paid in self._paid.items():
+            self._paid[sku] = [c for c in paid if now - c.at <= self.paid_for + self.portal_grace]
+        self._gone = {e: t for e, t in self._gone.items() if now - t <= self.hold}
         keep = []
         for p in self._picks:
-            if now - p.at <= self.window:
+            wait = self.unseen_window if self.portal and not p.walked else self.window
+            if now - p.at <= wait:
                 keep.append(p)
                 continue
             d = self._delta(("shrink", p.bin, p.at, p.qty), sku=p.sku, kind=Kind.SHRINK, qty=-p.qty,
                             zone=Zone.FLOOR, occurred_at=p.at, source=Source.FUSION, bin=p.bin,
                             confidence=0.9,
                             evidence={"bin": p.bin, "pick_at": p.at.isoformat(), "qty": p.qty,
-                                      "window_s": self.window.total_seconds(),
+                                      "window_s": wait.total_seconds(),
                                       "detected_at": now.isoformat()})
             out.append(d)
             self._shrunk.append(_Shrunk(p.at, p.sku, p.qty, d.id, now + 2 * self.window,
@@ -568,6 +622,36 @@ class Reconciler:
         for sku in self._bins_of:
             out.extend(self._check_count(sku, now))
         return out
+
+    def _left(self, x: ExitRead, now: datetime) -> list[StockDelta | Misplacement]:
+        """A unit read leaving by the door: paid for by a sale of its SKU (shortly before, or
+        reaching us just after), or shrink now."""
+        for c in self._paid.get(x.sku, []):
+            if c.qty and x.at - self.paid_for <= c.at <= x.at + self.portal_grace:
+                c.qty -= 1
+                return []
+        evidence: dict[str, object] = {"exit_epc": x.epc, "exit_at": x.at.isoformat(),
+                                       "detected_at": now.isoformat()}
+        pick = min((p for p in self._picks if p.sku == x.sku and p.at <= x.at),
+                   key=lambda p: p.at, default=None)
+        if pick is not None:
+            pick.qty -= 1
+            # A hand's units leave together: units of it the portal missed do not come back to
+            # a shelf (no put-back or misplacement claims them); the window books them.
+            pick.walked = True
+            self._picks = [p for p in self._picks if p.qty]
+            evidence.update(bin=pick.bin, pick_at=pick.at.isoformat())
+        else:
+            # Nothing pending: if the window already booked this unit's pick as shrink, the door
+            # only confirms it (it stays booked: no late sale or reappearing unit retracts it).
+            booked = next((s for s in self._shrunk if s.sku == x.sku and s.qty and s.at <= x.at), None)
+            if booked is not None:
+                booked.qty -= 1
+                self._shrunk = [s for s in self._shrunk if s.qty]
+                return []
+        return [self._delta(("exit", x.epc, x.at), sku=x.sku, kind=Kind.SHRINK, qty=-1, zone=Zone.FLOOR,
+                            occurred_at=x.at, source=Source.FUSION, bin=pick.bin if pick else None,
+                            confidence=0.97 if pick else 0.9, evidence=evidence)]
 
     def _restore(self, sku: str, n: int, o: BinChange) -> list[StockDelta | Misplacement]:
         out: list[StockDelta | Misplacement] = []
@@ -673,6 +757,7 @@ class Reconciler:
     def _quiet(self, sku: str) -> bool:
         bins = set(self._bins_of[sku])
         return not (any(p.sku == sku for p in self._picks) or self._credit.get(sku)
+                    or any(x.sku == sku for x in self._exits)
                     or self._goback.get(sku)
                     or any(s.sku == sku or s.bin in bins for s in self._strays))
 

@@ -168,7 +168,7 @@ def _devices(config: StoreConfig, outbox: Outbox,
             devices.append(Shelves(shelves, cameras, config.store, config.gateway, publisher.publish_latest))
         if "rfid" in config.sections:
             rfid = parse_rfid_section(config.sections["rfid"])
-            presence = Presence(rfid, outbox) if rfid.presence and rfid.readers else None
+            presence = Presence(rfid, outbox) if (rfid.presence or rfid.portal) and rfid.readers else None
             if presence is not None:
                 devices.append(presence)
             stocktakes = Stocktakes(rfid, outbox, publisher.publish_latest, presence)

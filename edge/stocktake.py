@@ -141,8 +141,8 @@ class Stocktake:
 
     def add(self, read: TagRead) -> bool:
         """Record a read; True if it is a tag this stocktake had not seen."""
-        if self.config.zone is not None and read.zone != self.config.zone:
-            return False
+        if (self.config.zone is not None and read.zone != self.config.zone) or read.zone == "exit":
+            return False  # (the door's antennas see units leaving, not stock)
         self.reads += read.seen_count
         rssi = read.rssi if read.rssi is not None else -128
         seen = self._seen.get(read.epc)

@@ -102,6 +102,9 @@ def main(argv: list[str], prog: str = "shelfsync bench accuracy") -> int:
                     help="the detector's smallest change worth judging, grams (default 20; None in "
                          "edge.shelf_events means 5 %% of the bin's unit, which hides a 35 g item "
                          "laid on a 2 kg bin); 0 for the detector's default")
+    ap.add_argument("--portal", type=float, default=0.0, metavar="READ_RATE",
+                    help="an RFID portal at the door reads each unit leaving with this probability "
+                         "(default 0: no portal)")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     args = ap.parse_args(argv)
     if args.days <= 0 or args.stores < 1:
@@ -114,10 +117,11 @@ def main(argv: list[str], prog: str = "shelfsync bench accuracy") -> int:
 
     detector = DetectorConfig(min_delta_g=args.min_delta_g or None)
     runs = [simulate(args.days, args.seed + i, args.theft, args.misplace, physics=args.physics,
-                     store=f"sh-{i + 1:04d}", counts=args.counts, detector=detector, progress=progress)
+                     store=f"sh-{i + 1:04d}", counts=args.counts, detector=detector, portal=args.portal,
+                     progress=progress)
             for i in range(args.stores)]
     res = score(runs)
-    res.update(physics=args.physics, counts=args.counts, theft=args.theft, misplace=args.misplace,
+    res.update(physics=args.physics, counts=args.counts, portal=args.portal, theft=args.theft, misplace=args.misplace,
                seed=args.seed, min_delta_g=args.min_delta_g or None)
     print(json.dumps(res, default=str) if args.json else report(res))
     return 0

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from cloud.db.ledger import Move, replay
 from edge.contract import Kind, StockDelta
-from edge.domain import BinChange, BinInfo, BinLevel, OddWeight, OrderLine, PosLine, ZoneCount
+from edge.domain import BinChange, BinInfo, BinLevel, ExitRead, OddWeight, OrderLine, PosLine, ZoneCount
 from edge.reconcile import Misplacement, Reconciler
 from firmware_sim.world import catalog
 
@@ -345,7 +345,73 @@ def test_fewer_units_on_the_scales_than_the_book_books_nothing() -> None:
     assert r.tick(m(1)) + r.tick(m(10)) + r.tick(m(60)) == []
 
 
+# --- the exit portal ---------------------------------------------------------------------
+
+
+def test_a_unit_leaving_unpaid_is_shrink_at_once_and_takes_its_pick() -> None:
+    r = Reconciler(BINS, portal=True)
+    r.run([BinChange(m(0), "A1-2", -1, 9, -400.0), ExitRead(m(6), DOG, "E1")])
+    assert r.tick(m(6.5)) == []  # the till's line may still come
+    out = r.tick(m(7.1))
+    assert deltas(out) == [(Kind.SHRINK, DOG, -1)]
+    d = out[0]
+    assert isinstance(d, StockDelta) and d.occurred_at == m(6) and d.confidence == 0.97
+    assert d.evidence and d.evidence["exit_epc"] == "E1" and d.evidence["bin"] == "A1-2"
+    assert deltas(r.tick(m(120))) == []  # the pick is spent: the window books nothing more
+
+
+def test_a_unit_leaving_paid_changes_nothing_even_when_the_till_line_comes_after_the_read() -> None:
+    r = Reconciler(BINS, portal=True)
+    out = r.run([BinChange(m(0), "A1-2", -1, 9, -400.0), BinChange(m(1), "A1-1", -1, 4, -2000.0),
+                 PosLine(m(5), "T1", 0, "sale", DOG, 1), ExitRead(m(5.2), DOG, "E1"),
+                 ExitRead(m(5.3), CAT, "E2"), PosLine(m(5.5), "T2", 0, "sale", CAT, 1)])
+    out += r.tick(m(7)) + r.tick(m(120))
+    assert deltas(out) == [(Kind.SALE, DOG, -1), (Kind.SALE, CAT, -1)]
+
+
+def test_a_tag_read_many_times_at_the_door_is_one_unit() -> None:
+    r = Reconciler(BINS, portal=True)
+    r.run([BinChange(m(0), "A1-2", -2, 8, -800.0)] + [ExitRead(m(6 + i / 60), DOG, "E1") for i in range(5)])
+    assert deltas(r.tick(m(8))) == [(Kind.SHRINK, DOG, -1)]
+
+
+def test_units_of_a_walked_hand_the_portal_missed_are_not_taken_for_a_put_back() -> None:
+    # Two units stolen, one read at the door: a one-unit rise later is someone else's, and the
+    # window books the unit the portal missed.
+    r = Reconciler(BINS, portal=True)
+    r.run([BinChange(m(0), "A1-2", -2, 8, -800.0), ExitRead(m(6), DOG, "E1")])
+    assert deltas(r.tick(m(8))) == [(Kind.SHRINK, DOG, -1)]
+    assert deltas(r.run([BinChange(m(12), "A1-2", 1, 9, 400.0)])) == [(Kind.MOVE, DOG, 1)]
+    assert deltas(r.tick(m(26))) == [(Kind.SHRINK, DOG, -1)]
+
+
+def test_with_a_portal_a_pick_nobody_walked_out_with_waits_longer_for_its_sale() -> None:
+    late = [BinChange(m(0), "A1-2", -1, 9, -400.0), PosLine(m(28), "T1", 0, "sale", DOG, 1)]
+    r = Reconciler(BINS, portal=True)
+    out = r.run(late[:1]) + r.tick(m(26)) + r.run(late[1:]) + r.tick(m(120))
+    assert deltas(out) == [(Kind.SALE, DOG, -1)]
+    r = Reconciler(BINS)  # no portal: shrink at 25 minutes, retracted by the late sale
+    out = r.run(late[:1]) + r.tick(m(26)) + r.run(late[1:]) + r.tick(m(60))
+    assert deltas(out) == [(Kind.SHRINK, DOG, -1), (Kind.SALE, DOG, -1), (Kind.ADJUST, DOG, 1)]
+    r = Reconciler(BINS, portal=True)  # nothing comes: shrink after the longer wait
+    assert r.run(late[:1]) + r.tick(m(29)) == []
+    assert deltas(r.tick(m(31))) == [(Kind.SHRINK, DOG, -1)]
+
+
+def test_a_unit_leaving_after_the_window_booked_its_pick_confirms_that_shrink() -> None:
+    r = Reconciler(BINS, portal=True, unseen_window=timedelta(minutes=20))
+    r.run([BinChange(m(0), "A1-2", -1, 9, -400.0)])
+    assert deltas(r.tick(m(21))) == [(Kind.SHRINK, DOG, -1)]
+    r.run([ExitRead(m(40), DOG, "E1")])
+    assert r.tick(m(42)) == []  # booked once
+    # and it stands: a sale no pick explains no longer retracts it
+    out = r.run([PosLine(m(45), "T9", 0, "sale", DOG, 1)]) + r.tick(m(120))
+    assert deltas(out) == [(Kind.SALE, DOG, -1)]
+
+
 shop = st.lists(st.one_of(
+    st.builds(ExitRead, st.integers(1, 120).map(m), st.sampled_from([CAT, DOG]),
+              st.sampled_from(["E1", "E2", "E3"])),
     st.builds(BinChange, st.integers(1, 120).map(m), st.sampled_from(list(PLAN)),
               st.integers(-4, 6).filter(bool), st.integers(0, 20), st.none()),
     st.builds(PosLine, st.integers(1, 120).map(m), st.sampled_from(["T1", "T2", "V3"]), st.integers(0, 2),
@@ -370,6 +436,13 @@ def test_the_floor_figure_is_what_the_ledger_makes_of_the_deltas(xs: list) -> No
 def test_re_anchoring_keeps_the_floor_figure_the_ledger_s(xs: list) -> None:  # type: ignore[type-arg]
     """The same with the default re-anchoring (retractions and moves from the scales)."""
     _floor_figure_matches_the_ledger(Reconciler(PLAN, settle=timedelta(minutes=5),
+                                                window=timedelta(minutes=10)), xs)
+
+
+@settings(max_examples=150, deadline=None)
+@given(shop)
+def test_with_a_portal_the_floor_figure_is_still_the_ledger_s(xs: list) -> None:  # type: ignore[type-arg]
+    _floor_figure_matches_the_ledger(Reconciler(PLAN, settle=timedelta(minutes=5), portal=True,
                                                 window=timedelta(minutes=10)), xs)
 
 

@@ -33,7 +33,17 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from cloud.db.ledger import Move, SkuBook, replay
 from edge.contract import Kind, Source, StockDelta, Zone
-from edge.domain import BinChange, BinInfo, BinLevel, Observation, OddWeight, OrderLine, PosLine, ZoneCount
+from edge.domain import (
+    BinChange,
+    BinInfo,
+    BinLevel,
+    ExitRead,
+    Observation,
+    OddWeight,
+    OrderLine,
+    PosLine,
+    ZoneCount,
+)
 from edge.reconcile import Misplacement, Reconciler
 from edge.shelf_events import BinDetector, DetectorConfig, UnexplainedWeight, WeightEvent
 from firmware_sim.loadcell import CellSpec, LoadCell
@@ -269,10 +279,11 @@ class Run:
 
 def simulate(days: float, seed: int, theft: float, misplace: float, *, physics: str = "real",
              store: str = "sh-0001", config: WorldConfig | None = None, counts: bool = False,
-             restore: bool = False, detector: DetectorConfig = DETECTOR,
+             restore: bool = False, detector: DetectorConfig = DETECTOR, portal: float = 0.0,
              progress: Callable[[str], None] | None = None) -> Run:
     """`misplace` is the share of picks put back on a wrong bin (the world's put-backs grow to
-    hold it if they must)."""
+    hold it if they must). `portal`: an RFID portal at the door reads each unit leaving with
+    this probability (0: no portal); units leave a few seconds after their shopper's trip ends."""
     t_wall = time.perf_counter()
     base = config or WorldConfig.trading()
     put_back = max(base.put_back, misplace)
@@ -280,8 +291,15 @@ def simulate(days: float, seed: int, theft: float, misplace: float, *, physics: 
     world = StoreWorld(store=store, seed=seed, start=START, config=cfg)
     shelves = Shelves(world, seed, physics, detector=detector)
     rec = Reconciler({b.id: BinInfo(b.id, b.gtin, world.products[b.gtin].unit_grams, b.refill_at, b.capacity)
-                      for b in world.bins.values()}, counts=counts, restore=restore)
+                      for b in world.bins.values()}, counts=counts, restore=restore,
+                     portal=portal > 0)
     book, pos_only = Book(), Book()
+    door = random.Random(f"portal:{seed}")
+
+    def leaving(at: datetime, uids: tuple[int, ...]) -> list[Observation]:
+        return [ExitRead(at + timedelta(seconds=door.uniform(3, 20)), world.units[u].gtin, f"{store}.{u}")
+                for u in uids if portal and door.random() < portal]
+
     run = Run(days, skus=len({b.gtin for b in world.bins.values()}))
     skus = sorted({b.gtin for b in world.bins.values()})
 
@@ -326,7 +344,10 @@ def simulate(days: float, seed: int, theft: float, misplace: float, *, physics: 
                 run.misplaced.append(e)
             elif isinstance(e, Theft):
                 run.thefts.append(e)
-            elif isinstance(e, Sale | Void | Return):
+                pending.extend(leaving(e.at, e.uids))
+            if isinstance(e, Sale):
+                pending.extend(leaving(e.at, e.uids))
+            if isinstance(e, Sale | Void | Return):
                 kind = "sale" if isinstance(e, Sale) else "void" if isinstance(e, Void) else "return"
                 for i, line in enumerate(e.lines):
                     pending.append(PosLine(e.at, e.txn, i, kind, line.gtin, line.qty))
