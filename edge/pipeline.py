@@ -143,14 +143,17 @@ class ReconcileConfigError(ValueError):
 SalesHook = Callable[[tuple[StockDelta, ...]], None]
 
 
-def parse_reconcile_section(section: object) -> tuple[float, float]:
-    """(window_s, tick_s) from the [reconcile] section; ReconcileConfigError names what is wrong."""
-    if not isinstance(section, dict) or set(section) - {"window_s", "tick_s"}:
-        raise ReconcileConfigError(f"[reconcile] takes window_s and tick_s only, got {section!r}")
-    window_s, tick_s = section.get("window_s", 1500), section.get("tick_s", 10)
-    if not all(isinstance(v, int | float) and not isinstance(v, bool) and v > 0 for v in (window_s, tick_s)):
-        raise ReconcileConfigError(f"[reconcile] window_s and tick_s must be numbers > 0, got {section!r}")
-    return float(window_s), float(tick_s)
+def parse_reconcile_section(section: object) -> tuple[float, float, float]:
+    """(window_s, tick_s, exit_grace_s) from the [reconcile] section; ReconcileConfigError names
+    what is wrong."""
+    keys = {"window_s", "tick_s", "exit_grace_s"}
+    if not isinstance(section, dict) or set(section) - keys:
+        raise ReconcileConfigError(f"[reconcile] takes {', '.join(sorted(keys))} only, got {section!r}")
+    values = section.get("window_s", 1500), section.get("tick_s", 10), section.get("exit_grace_s", 60)
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) and v > 0 for v in values):
+        raise ReconcileConfigError(
+            f"[reconcile] {', '.join(sorted(keys))} must be numbers > 0, got {section!r}")
+    return float(values[0]), float(values[1]), float(values[2])
 
 
 def attach_reconciler(section: object, devices: Sequence[object], append: Append,
@@ -163,17 +166,19 @@ def attach_reconciler(section: object, devices: Sequence[object], append: Append
         [reconcile]
         window_s = 1500     # a pick no sale claims within this long is shrink
         tick_s = 10
+        exit_grace_s = 60   # with a door antenna: how late a till line may follow its units out
     """
     if section is None:
         return None, on_sales
-    window_s, tick_s = parse_reconcile_section(section)
+    window_s, tick_s, grace_s = parse_reconcile_section(section)
     from datetime import timedelta
 
     from edge.devices import Presence, Shelves
 
     shelves = [d for d in devices if isinstance(d, Shelves)]
     bins = {b.id: BinInfo(b.id, b.sku, b.unit_g) for s in shelves for p in s.pollers for b in p.bins}
-    pipeline = Pipeline(bins, append, reconciler=Reconciler(bins, window=timedelta(seconds=window_s)))
+    pipeline = Pipeline(bins, append, reconciler=Reconciler(bins, window=timedelta(seconds=window_s),
+                                                            portal_grace=timedelta(seconds=grace_s)))
     pipeline.tick_s = float(tick_s)
     for presence in (d for d in devices if isinstance(d, Presence) and d.config.portal):
         pipeline.reconciler.portal = True

@@ -171,9 +171,10 @@ class Reconciler:
     match: float = 0.03  # grams of foreign units must be whole units within 3 % (unit spread 0.3 %)
     # The shop has an exit portal (`ExitRead`s): a pick none of whose units it saw leave unpaid
     # most likely never left (a theft would have shown at the door), so it waits `unseen_window`
-    # before it is shrink, and a late sale may claim it until then.
+    # before it is shrink (default: the window and a fifth: 30 minutes), and a late sale may claim
+    # it until then.
     portal: bool = False
-    unseen_window: timedelta = timedelta(minutes=30)
+    unseen_window: timedelta | None = None
     portal_grace: timedelta = timedelta(seconds=60)  # a till line may reach us after the door's read
     paid_for: timedelta = timedelta(minutes=30)  # a unit paid for leaves within this of its sale
     _picks: list[_Pick] = field(default_factory=list)
@@ -194,6 +195,8 @@ class Reconciler:
     _gone: dict[str, datetime] = field(default_factory=dict)  # EPC -> when it left
 
     def __post_init__(self) -> None:
+        if self.unseen_window is None:
+            self.unseen_window = self.window * 1.2
         self._unit = {b.sku: b.unit_g for b in self.bins.values()}
         self._bins_of: dict[str, list[str]] = {}
         for b in self.bins.values():
@@ -212,6 +215,9 @@ class Reconciler:
             elif d.sku in self._floor:
                 self._floor[d.sku] += d.qty
         return d
+
+    def _unseen(self) -> timedelta:
+        return self.unseen_window or self.window
 
     def floor_figure(self, sku: str) -> int | None:
         """The book's floor figure for a SKU as this reconciler has booked it (None: no count yet)."""
@@ -263,7 +269,7 @@ class Reconciler:
         a till scan takes whole hands that add up to it (a basket is a few hands), else the newest."""
         till = within is None
         # (A pick the portal saw nothing of may still be paid for up to its own, longer, wait.)
-        within = (self.unseen_window if self.portal else self.window) if within is None else within
+        within = (self._unseen() if self.portal else self.window) if within is None else within
         # Newest first: a short pick-to-pay delay is likelier than a long one (most of a trip is
         # spent before the till), and the oldest unclaimed pick is the one most likely stolen.
         # A pick moments before the scan is rarely the scanned one (the shopper still had to
@@ -595,7 +601,7 @@ class Reconciler:
         self._gone = {e: t for e, t in self._gone.items() if now - t <= self.hold}
         keep = []
         for p in self._picks:
-            wait = self.unseen_window if self.portal and not p.walked else self.window
+            wait = self._unseen() if self.portal and not p.walked else self.window
             if now - p.at <= wait:
                 keep.append(p)
                 continue

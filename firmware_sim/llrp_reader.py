@@ -46,7 +46,7 @@ from epcpy.epc_schemes.sgtin import SGTIN, SGTINFilterValue
 
 from firmware_sim import llrp_frames as fr
 from firmware_sim.llrp_frames import MsgType, Status
-from firmware_sim.world import BACKROOM, FLOOR, Event, StoreWorld, WorldConfig
+from firmware_sim.world import BACKROOM, FLOOR, Event, Sale, StoreWorld, Theft, WorldConfig
 
 log = logging.getLogger("shelfsync.sim.llrp")
 
@@ -54,6 +54,7 @@ TICK_S: Final = 0.02  # air model step; reads are spread over antennas one tick 
 S1_PERSIST_S: Final = 2.0  # Gen2 §6.3.2.2: S1 persistence 0.5-5 s, energised or not
 S23_UNPOWERED_PERSIST_S: Final = 5.0  # Gen2: S2/S3 persist > 2 s once the tag loses power
 MAX_ATTEMPTS_PER_TICK: Final = 20_000
+DOOR_S: Final = 4.0  # seconds a unit carried out is within the door antenna's reach
 LATE_TICK_S: Final = 2 * TICK_S  # wall time one tick may cover when the sim runs faster than life
 
 
@@ -91,11 +92,17 @@ def sgtin96(gtin: str, serial: int, company_prefix_len: int) -> bytes:
     )
 
 
-def zone_antennas(antennas: int) -> dict[str, tuple[int, ...]]:
-    """Default layout: the last antenna covers the backroom, the others the sales floor."""
-    if antennas < 2:
-        return {FLOOR: (1,), BACKROOM: (1,)}
-    return {FLOOR: tuple(range(1, antennas)), BACKROOM: (antennas,)}
+EXIT: Final = "exit"  # the zone of an antenna over the shop's door
+
+
+def zone_antennas(antennas: int, door: int | None = None) -> dict[str, tuple[int, ...]]:
+    """Default layout: the last antenna covers the backroom, the others the sales floor; `door`,
+    if given, is an antenna over the exit instead (zone `exit`)."""
+    usable = [a for a in range(1, antennas + 1) if a != door]
+    doors: dict[str, tuple[int, ...]] = {EXIT: (door,)} if door is not None else {}
+    if len(usable) < 2:
+        return {FLOOR: (usable[0],), BACKROOM: (usable[0],), **doors}
+    return {FLOOR: tuple(usable[:-1]), BACKROOM: (usable[-1],), **doors}
 
 
 def world_for_tags(tags: int, seed: int, config: WorldConfig | None = None) -> StoreWorld:
@@ -121,6 +128,8 @@ class TagField:
     antennas: int
     seed: int = 0
     limit: int | None = None  # at most this many of the opening units (by uid); later units always
+    door: int | None = None  # the antenna over the exit
+    leaving: set[int] = field(default_factory=set)  # units passing the door now
     _cache: dict[int, SimTag] = field(default_factory=dict)
     _opening: set[int] = field(default_factory=set)
     _max_opening_uid: int = 0
@@ -137,16 +146,16 @@ class TagField:
         self._max_opening_uid = max(self.world.units, default=0)
         self.refresh()
 
-    def refresh(self) -> bool:
+    def refresh(self, force: bool = False) -> bool:
         """Rebuild the population if the world moved since the last refresh; True if it did."""
-        if self._ready_at == self.world.now and self.tags:
+        if self._ready_at == self.world.now and self.tags and not force:
             return False
-        layout = zone_antennas(self.antennas)
+        layout = zone_antennas(self.antennas, self.door)
         floor_ants = layout[FLOOR]
         bin_index = {b: i for i, b in enumerate(sorted(self.world.bins))}
         tags: list[SimTag] = []
         for u in self.world.units.values():
-            if not u.tagged or u.zone not in (FLOOR, BACKROOM):
+            if not u.tagged or u.zone not in (FLOOR, BACKROOM) or u.uid in self.leaving:
                 continue
             if u.uid <= self._max_opening_uid and u.uid not in self._opening:
                 continue
@@ -157,6 +166,12 @@ class TagField:
                 )
                 self._cache[u.uid] = cached
             tags.append(cached)
+        if self.door is not None:
+            for uid in sorted(self.leaving):
+                u = self.world.units[uid]
+                if u.tagged:  # carried out: strong and brief on the door's antenna
+                    tags.append(SimTag(uid, sgtin96(u.gtin, u.serial, len(self.world.sgtin(u)[0])),
+                                       u.gtin, u.serial, EXIT, None, (Sighting(self.door, -48, 0.95),)))
         self.tags = tags
         self._ready_at = self.world.now
         return True
@@ -254,6 +269,11 @@ class AirModel:
     def power_off(self, now: float) -> None:
         self._rf_off_at = now
 
+    def forget(self, epcs: Iterable[bytes]) -> None:
+        """These tags lost their inventoried flag (carried out of the field): they answer again."""
+        for epc in epcs:
+            self._flag_b.pop(epc, None)
+
     def _in_b(self, epc: bytes, now: float) -> bool:
         since = self._flag_b.get(epc)
         if since is None:
@@ -329,6 +349,8 @@ class SimSettings:
     # clock (`LLRPReaderSim.clock`) then runs that much faster, and slower again when the machine
     # is too busy to keep up, so time it by that clock rather than the wall's.
     time_scale: float = 1.0
+    # An antenna over the exit: units sold or stolen pass it as the shopper leaves (`walk_out`).
+    door: int | None = None
 
 
 @dataclass(slots=True)
@@ -371,7 +393,8 @@ class LLRPReaderSim:
         if world is None:
             world = world_for_tags(settings.tags or 0, settings.seed)
         self.world = world
-        self.field = TagField(world, settings.antennas, settings.seed, settings.tags)
+        self.field = TagField(world, settings.antennas, settings.seed, settings.tags, settings.door)
+        self._door: dict[int, float] = {}  # uid -> until when (reader clock) it is at the door
         self.air = AirModel(self.field.tags, settings.antennas, random.Random(settings.seed))
         self.capabilities = fr.Capabilities(antennas=settings.antennas)
         self.stats = SimStats()
@@ -466,14 +489,46 @@ class LLRPReaderSim:
         self._lost += air_s
 
     def advance_world(self, to: datetime) -> list[Event]:
-        """Move the shop on; the reader sees sold units leave and deliveries arrive."""
+        """Move the shop on; the reader sees sold units leave and deliveries arrive, and with a
+        door antenna, what shoppers carry out (paid or not) passing it."""
         events = self.world.advance(to)
         if events:
             at = self.clock()
             self.world_log.extend((at, e) for e in events)
+            if self.settings.door is not None:
+                until = self.air_now() + DOOR_S
+                leaving = [u for e in events if isinstance(e, Sale | Theft) for u in e.uids]
+                if leaving:
+                    self._door.update(dict.fromkeys(leaving, until))
+                    self._to_door()
         if self.field.refresh():
             self.air.load(self.field.tags)
         return events
+
+    def walk_out(self, uids: Iterable[int], seconds: float = 0.0) -> None:
+        """Carry units out through the door now: their tags pass the door's antenna."""
+        if self.settings.door is None:
+            raise ValueError("this reader has no door antenna (SimSettings.door)")
+        until = self.air_now() + (seconds or DOOR_S)
+        self._door.update(dict.fromkeys(uids, until))
+        self._to_door()
+
+    def _to_door(self) -> None:
+        # Carried across the floor antennas' fields and out of them, a tag's session flag is
+        # back to A when it reaches the door (door antennas run their own session in practice).
+        self.field.leaving = set(self._door)
+        self.field.refresh(force=True)
+        self.air.forget(t.epc for t in self.field.tags if t.zone == EXIT)
+        self.air.load(self.field.tags)
+
+    def door_tick(self) -> None:
+        """Tags that have passed the door leave the field."""
+        if self._door and min(self._door.values()) <= self.air_now():
+            now = self.air_now()
+            self._door = {u: t for u, t in self._door.items() if t > now}
+            self.field.leaving = set(self._door)
+            self.field.refresh(force=True)
+            self.air.load(self.field.tags)
 
     # --- fault switches ---
 
@@ -923,6 +978,7 @@ class _ReaderConnection(asyncio.Protocol):
                     sim.lose(now - last - LATE_TICK_S * scale)  # too busy: the clock slows down
                     now = last + LATE_TICK_S * scale
                 sim.stats.air_seconds = air0 + (now - started)
+                sim.door_tick()
                 if sim.settings.world_speed > 0:
                     shop_s = (now - started) * sim.settings.world_speed
                     sim.advance_world(world_t0 + timedelta(seconds=shop_s))
@@ -1107,6 +1163,8 @@ def _parse(argv: list[str], prog: str) -> argparse.Namespace:
         "--tags", type=int, default=None, help="tagged units in the field (default: the world's)"
     )
     p.add_argument("--antennas", type=int, default=4, help="antenna ports, 1..32 (default 4)")
+    p.add_argument("--door", type=int, default=None, metavar="ANTENNA",
+                   help="an antenna over the exit: units sold or stolen pass it as shoppers leave")
     p.add_argument(
         "--rate", type=float, default=400.0, help="air rate, singulations/s (default 400)"
     )
@@ -1127,6 +1185,8 @@ def _parse(argv: list[str], prog: str) -> argparse.Namespace:
     args = p.parse_args(argv)
     if not 1 <= args.antennas <= 32:
         p.error("--antennas must be within 1..32")
+    if args.door is not None and not 1 <= args.door <= args.antennas:
+        p.error("--door must be one of the antennas")
     if args.rate <= 0 or args.time_scale <= 0 or args.world_speed < 0:
         p.error("--rate and --time-scale must be positive, --world-speed >= 0")
     if args.tags is not None and args.tags < 0:
@@ -1142,6 +1202,7 @@ async def _serve(args: argparse.Namespace) -> None:
         tags=args.tags,
         world_speed=args.world_speed,
         time_scale=args.time_scale,
+        door=args.door,
     )
     print(f"building the store world (seed {args.seed})...", file=sys.stderr, flush=True)
     sim = LLRPReaderSim(settings)

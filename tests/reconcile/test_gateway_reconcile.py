@@ -17,6 +17,7 @@ from edge import contract
 from edge.config import load_config
 from edge.runtime import run_gateway
 from firmware_sim import procs
+from firmware_sim.llrp_reader import LLRPReaderSim, SimSettings, sgtin96
 from firmware_sim.weight_shelf import print_config
 from tests.alerts.gateway import POS, SKU, shelf_sim
 from tests.integration.conftest import until
@@ -69,3 +70,47 @@ async def test_an_unsold_pick_becomes_shrink_and_a_sold_one_does_not(tmp_path: P
             watcher.close()
             stop.set()
             await asyncio.wait_for(gateway, 30)
+
+
+async def test_a_unit_carried_out_unpaid_past_the_door_antenna_is_shrink_and_a_paid_one_is_not(
+        tmp_path: Path, broker: Mosquitto) -> None:
+    """The LLRP simulator with an antenna over the exit (zone "exit"): a unit sold at the till
+    and carried out changes nothing more; one carried out without a sale is shrink at once, with
+    its EPC as evidence — no scale involved."""
+    http_port = free_port()
+    sim = LLRPReaderSim(SimSettings(antennas=4, door=4, seed=3, tags=60, rate=2000))
+    await sim.start("127.0.0.1", 0)
+    floor = [u for u in sim.world.units.values() if u.zone == "floor" and u.tagged]
+    paid, stolen = floor[0], next(u for u in floor if u.gtin != floor[0].gtin)
+    path = procs.gateway_config(tmp_path, "sh-0019", broker.url, POS, http_port, status_interval=1.0)
+    path.write_text(path.read_text()
+                    + '\n[rfid]\nquiet_s = 2.0\n[[rfid.reader]]\nname = "shop"\nhost = "127.0.0.1"\n'
+                    + f'port = {sim.port}\nzones = {{1 = "floor", 2 = "floor", 3 = "backroom", 4 = "exit"}}\n'
+                    + "\n[reconcile]\nwindow_s = 5\ntick_s = 0.1\nexit_grace_s = 1\n")
+    config = load_config(path)
+    ready, stop = asyncio.Event(), asyncio.Event()
+    gateway = asyncio.create_task(run_gateway(config, ready=ready, stop=stop))
+    try:
+        await asyncio.wait_for(ready.wait(), 20)
+        await until(lambda: sim.stats.reads > 0, what="the reader inventorying for the gateway")
+        sale = {"txn": "T1", "at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
+                "kind": "sale", "lines": [{"sku": paid.gtin, "qty": 1}]}
+        async with aiohttp.ClientSession() as s, s.post(
+                f"http://127.0.0.1:{http_port}/v1/pos/transactions", json=sale,
+                headers={"Authorization": f"Bearer {POS}"}) as r:
+            assert r.status == 200, await r.text()
+        sim.walk_out([paid.uid])
+        epc = sgtin96(stolen.gtin, stolen.serial, len(sim.world.sgtin(stolen)[0])).hex().upper()
+        await asyncio.sleep(3.0)  # past the 1 s grace: the paid unit is settled by now
+        assert kinds(config.outbox_path) == [("sale", -1)]
+        sim.walk_out([stolen.uid])
+        await until(lambda: ("shrink", -1) in kinds(config.outbox_path), what="the shrink in the outbox")
+        with contextlib.closing(sqlite3.connect(config.outbox_path)) as db:
+            bodies = [json.loads(b) for (b,) in db.execute("SELECT body FROM deltas ORDER BY seq")]
+        [shrink] = [b for b in bodies if b["kind"] == "shrink"]
+        assert shrink["sku"] == stolen.gtin and shrink["evidence"]["exit_epc"] == epc
+        assert kinds(config.outbox_path) == [("sale", -1), ("shrink", -1)]
+    finally:
+        stop.set()
+        await asyncio.wait_for(gateway, 30)
+        await sim.close()
