@@ -612,8 +612,9 @@ class Reconciler:
                                       "window_s": wait.total_seconds(),
                                       "detected_at": now.isoformat()})
             out.append(d)
-            self._shrunk.append(_Shrunk(p.at, p.sku, p.qty, d.id, now + 2 * self.window,
-                                        p.bin, p.unit_g, p.qty, now))
+            if not p.walked:  # (units of a hand the door saw leave are not coming back)
+                self._shrunk.append(_Shrunk(p.at, p.sku, p.qty, d.id, now + 2 * self.window,
+                                            p.bin, p.unit_g, p.qty, now))
         self._picks = keep
         for sku, credits in self._credit.items():
             for c in [c for c in credits if now - c.at > self.window]:

@@ -385,6 +385,14 @@ def test_units_of_a_walked_hand_the_portal_missed_are_not_taken_for_a_put_back()
     assert deltas(r.tick(m(26))) == [(Kind.SHRINK, DOG, -1)]
 
 
+def test_a_unit_of_a_walked_hand_is_not_taken_back_by_a_unit_of_its_weight_coming_home() -> None:
+    r = Reconciler(BINS, portal=True)
+    r.run([BinChange(m(0), "A1-1", -2, 3, -4001.0), ExitRead(m(6), CAT, "E1")])
+    assert deltas(r.tick(m(8)) + r.tick(m(26))) == [(Kind.SHRINK, CAT, -1), (Kind.SHRINK, CAT, -1)]
+    # a unit weighing just what one of them did is laid on the bin: not the stolen one
+    assert [d[0] for d in deltas(r.run([BinChange(m(40), "A1-1", 1, 4, 2000.5)]))] != [Kind.ADJUST]
+
+
 def test_with_a_portal_a_pick_nobody_walked_out_with_waits_longer_for_its_sale() -> None:
     late = [BinChange(m(0), "A1-2", -1, 9, -400.0), PosLine(m(28), "T1", 0, "sale", DOG, 1)]
     r = Reconciler(BINS, portal=True)
