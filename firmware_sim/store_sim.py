@@ -59,7 +59,7 @@ import aiohttp
 from firmware_sim import procs
 from firmware_sim.camera import CameraServer, CameraSim
 from firmware_sim.camera import print_config as camera_config
-from firmware_sim.llrp_reader import LLRPReaderSim, SimSettings, zone_antennas
+from firmware_sim.llrp_reader import EXIT, LLRPReaderSim, SimSettings, zone_antennas
 from firmware_sim.loadcell import CellSpec
 from firmware_sim.pos import PosClient, opening_count, requests_for
 from firmware_sim.weight_shelf import ShelfSim
@@ -199,9 +199,9 @@ def _unit_rng(seed: int, uid: int) -> random.Random:
     return random.Random(f"{seed}:{uid}")
 
 
-def rfid_section(world: StoreWorld, host: str, port: int, antennas: int) -> str:
-    zones = zone_antennas(antennas)
-    ants = ", ".join(f'{a} = "{zone}"' for zone in (FLOOR, BACKROOM) for a in zones[zone])
+def rfid_section(world: StoreWorld, host: str, port: int, antennas: int, door: int | None = None) -> str:
+    zones = zone_antennas(antennas, door)
+    ants = ", ".join(f'{a} = "{zone}"' for zone in (FLOOR, BACKROOM, EXIT) for a in zones.get(zone, ()))
     skus = ", ".join(f'"{g}"' for g in sorted({b.gtin for b in world.bins.values()}))
     return (
         "[rfid]\n"
@@ -234,8 +234,10 @@ def world_config(kind: str, bins: int | None, shoppers: float | None) -> WorldCo
     if shoppers is not None:
         overrides["shoppers_per_hour"] = shoppers
     if kind == "trading":
-        # The simulator trades now, on the wall clock: the shop is open whatever the hour.
-        return WorldConfig.trading(open_hours=None, **overrides)
+        # The simulator trades now, on the wall clock: the shop is open whatever the hour. No online
+        # orders: the gateway has no input yet for the staff handhelds that scan their picks, and
+        # without them an order's pick would be taken for a theft.
+        return WorldConfig.trading(open_hours=None, online_orders_per_hour=0.0, **overrides)
     return WorldConfig(**overrides)
 
 
@@ -266,7 +268,8 @@ async def run_store(args: argparse.Namespace, target: GatewayTarget, stop: async
     def sim_posix() -> float:
         return sim_now().timestamp()
 
-    reader = LLRPReaderSim(SimSettings(antennas=args.antennas, rate=args.rate, seed=args.seed), world=world)
+    reader = LLRPReaderSim(SimSettings(antennas=args.antennas, rate=args.rate, seed=args.seed,
+                                       door=args.door), world=world)
     shelf = ShelfSim(args.map, seed=args.seed, spec=CellSpec(noise_g=args.noise), start=start,
                      clock=sim_posix)
     feed = ShelfFeed(shelf, world)
@@ -281,7 +284,7 @@ async def run_store(args: argparse.Namespace, target: GatewayTarget, stop: async
         stack.push_async_callback(shelf.close)
         cam_server = await stack.enter_async_context(CameraServer(camera, args.host, 0, fps=1.0))
         await cam_server.next_frame()  # the lanes' ROIs come from a rendered frame
-        sections = [rfid_section(world, args.host, reader.port, args.antennas),
+        sections = [rfid_section(world, args.host, reader.port, args.antennas, args.door),
                     shelf_config(shelf, f"{args.host}:{shelf_port}", False)
                     + ("\n[shelf.detector]\nmin_delta_g = 20\n" if args.reconcile_window else ""),
                     camera_config(camera, cam_server.url)]
@@ -314,7 +317,7 @@ async def run_store(args: argparse.Namespace, target: GatewayTarget, stop: async
             queue.put_nowait(("/v1/stock/movements", opening_count(world)))
             tally.pos_queued += 1
             last_report = time.monotonic()
-            trading = True
+            trading, closing = True, False
             while trading and not stop.is_set():
                 t = sim_now() if end is None else min(sim_now(), end)
                 events = reader.advance_world(t)  # also refreshes the reader's tag field
@@ -332,6 +335,15 @@ async def run_store(args: argparse.Namespace, target: GatewayTarget, stop: async
                         f"{tally.events['Pick']} picks, {client.stats.transactions} transactions, "
                         f"{client.stats.deltas} deltas, {queue.qsize()} queued for the POS")
                 if end is not None and t >= end:
+                    if not closing:
+                        # Closing time: the shoppers inside finish their trips (at the till within
+                        # two simulated minutes), so nothing is left in a basket, unpaid.
+                        closing = True
+                        end = world.close_doors()
+                        if end > t:
+                            say(f"store sim {target.store}: closing, the last shoppers leave by "
+                                f"{end:%H:%M:%S} simulated")
+                            continue
                     trading = False
                     continue
                 with contextlib.suppress(TimeoutError):
@@ -422,6 +434,9 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     p.add_argument("--truth-out", type=Path, help="write the summary with the world's truth here")
     p.add_argument("--host", default="127.0.0.1", help="address the devices listen on")
     p.add_argument("--antennas", type=int, default=4, help="reader antennas (the last: backroom)")
+    p.add_argument("--door", type=int, metavar="ANTENNA",
+                   help="one of the reader's antennas is over the exit: what shoppers carry out passes "
+                        "it, and the gateway's reconciler books a unit leaving unpaid at once")
     p.add_argument("--rate", type=float, default=400.0, help="reader air rate, tags/s")
     p.add_argument("--map", default="dini-dgt4x", help="weighing modules' register map")
     p.add_argument("--noise", type=float, default=2.0, help="load cell noise sigma, grams")
@@ -444,6 +459,8 @@ def check_args(args: argparse.Namespace) -> None:
         raise StoreSimError("--shoppers must be >= 0")
     if not 1 <= args.antennas <= 32:
         raise StoreSimError("--antennas must be within 1..32")
+    if args.door is not None and not 1 <= args.door <= args.antennas:
+        raise StoreSimError("--door must be one of the reader's antennas")
     if args.reconcile_window is not None:
         if args.reconcile_window <= 0:
             raise StoreSimError("--reconcile-window must be > 0 seconds")

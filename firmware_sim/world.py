@@ -518,6 +518,28 @@ class StoreWorld:
         at = t.replace(hour=hour, minute=0, second=0, microsecond=0)
         return at if at > t else at + timedelta(days=1)
 
+    def close_doors(self, within: timedelta = timedelta(minutes=2)) -> datetime:
+        """Closing time, announced: nobody else comes in, and the shoppers inside take nothing
+        more, lay down what they meant to put back and are at the till within `within`. Staff,
+        deliveries, returns and online orders go on. Returns when the last shopper will have left."""
+        until = self.now + within
+        last = self.now
+        queue = []
+        for at, seq, what, payload in self._queue:
+            if what in (_ARRIVE, _PICK):
+                continue  # (a hand not taken yet never is)
+            if what == _PUT_BACK:
+                if not payload.units:
+                    continue
+                at = min(at, self.now + within / 2)
+            elif what == _LEAVE:
+                at = min(at, until)
+                last = max(last, at)
+            queue.append((at, seq, what, payload))
+        heapq.heapify(queue)
+        self._queue = queue
+        return last
+
     def advance(self, to: datetime) -> list[Event]:
         """Run the shop until `to`; return what happened, in time order."""
         events: list[Event] = []

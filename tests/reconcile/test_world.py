@@ -81,3 +81,17 @@ def test_the_default_world_keeps_the_instant_shopper_the_device_simulators_know(
     assert sales and all((uid, s.at) in picks for s in sales for uid in s.uids)
     assert not any(isinstance(e, Void | OnlineOrder) for e in events)
     assert world.on_hand(world.bins["A1-1"].gtin, FLOOR) >= 0
+
+
+def test_at_closing_time_shoppers_finish_their_trips_and_nobody_else_comes_in() -> None:
+    world = StoreWorld(seed=2, start=START, config=WorldConfig.trading(shoppers_per_hour=120))
+    world.advance(START + timedelta(hours=12))  # mid-afternoon: shoppers in the aisles
+    in_baskets = sum(1 for u in world.units.values() if u.zone == "basket")
+    assert in_baskets > 0
+    closed_at = world.now
+    last = world.close_doors()
+    assert closed_at <= last <= closed_at + timedelta(minutes=2)
+    after = world.advance(last + timedelta(minutes=30))
+    assert not any(isinstance(e, Pick) and e.by == "shopper" for e in after)
+    assert any(isinstance(e, Sale) for e in after)  # those inside paid on their way out
+    assert sum(1 for u in world.units.values() if u.zone == "basket") == 0
