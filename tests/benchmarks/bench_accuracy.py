@@ -5,7 +5,8 @@ shoppers pick, pay after their trip, put back (some on the wrong bin), abandon a
 refill, tidy and receive deliveries; online orders are picked in store. Each bin's load cell
 (firmware_sim.loadcell: noise, settling, hands, drift, creep, bumps, leans) is sampled at 10 Hz
 around every change and fed to the real detector (edge.shelf_events); an RFID antenna over the door
-reads each unit carried out (sold or stolen) with probability `--portal` (0: no door antenna).
+reads each unit carried out (sold or stolen) with probability `--portal` (0: no door antenna), and
+an RFID stocktake after close each night (`--nightly-count HOUR`, -1: none) books absolute counts.
 POS lines, order picks, door reads and weight events go through the real reconciler (edge.reconcile) and its deltas through the ledger's
 own arithmetic (cloud.db.ledger). A POS-only book (opening count, receipts, sales, returns: a shop
 without sensors) runs beside it. Shared code: tests/reconcile/trading.py.
@@ -24,7 +25,7 @@ precision >= 0.95, recall >= 0.90, median time to detect <= 30 minutes.
 
 Examples:
     shelfsync bench accuracy --days 7 --theft 0.01 --misplace 0.02 --json
-    shelfsync bench accuracy --portal 0        # a shop without a door antenna
+    shelfsync bench accuracy --portal 0 --nightly-count -1    # scales only
 """
 
 from __future__ import annotations
@@ -68,7 +69,9 @@ def report(res: dict[str, Any]) -> str:
     out = [f"{res['stores']} store(s) x {res['days']:g} days, {res['skus_per_store']} SKUs per store, "
            f"physics {res['physics']} (detector min_delta_g {res['min_delta_g'] or 'default'}), "
            f"count corrections {'on' if res['counts'] else 'off (re-anchoring on the scales on)'}, "
-           + (f"door antenna reading {res['portal']:.0%} of units leaving" if res["portal"] else "no door antenna"),
+           + (f"door antenna reading {res['portal']:.0%} of units leaving" if res["portal"] else "no door antenna")
+           + (f", RFID count at {res['nightly_count']}:00 nightly reading {res['count_read']:.1%}"
+              if res["nightly_count"] is not None else ", no nightly count"),
            f"{'':44} {'sensors':>12} {'POS only':>12}"]
     out += [f"{name:44} {a:>12} {b:>12}" for name, a, b in rows]
     out.append("per day (accuracy, POS only): " + ", ".join(
@@ -108,14 +111,23 @@ def main(argv: list[str], prog: str = "shelfsync bench accuracy") -> int:
     ap.add_argument("--portal", type=float, default=0.97, metavar="READ_RATE",
                     help="an RFID antenna over the door reads each unit leaving with this "
                          "probability (default 0.97); 0: a shop without one")
+    ap.add_argument("--nightly-count", type=int, default=22, metavar="HOUR",
+                    help="an RFID stocktake each night at HOUR (the shop closes at 21): absolute counts "
+                         "per SKU and zone (default 22; -1: none)")
+    ap.add_argument("--count-read", type=float, default=1.0, metavar="RATE",
+                    help="with --nightly-count: the share of units the stocktake reads (default 1)")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     args = ap.parse_args(argv)
     if args.days <= 0 or args.stores < 1:
         ap.error("--days must be > 0 and --stores >= 1")
     if not 0 <= args.theft < 0.5 or not 0 <= args.misplace < 0.5:
         ap.error("--theft and --misplace are shares of picks in [0, 0.5)")
-    if not 0 <= args.portal <= 1:
-        ap.error("--portal is a read rate in [0, 1]")
+    if not 0 <= args.portal <= 1 or not 0 < args.count_read <= 1:
+        ap.error("--portal is a read rate in [0, 1], --count-read in (0, 1]")
+    if not -1 <= args.nightly_count <= 23:
+        ap.error("--nightly-count is an hour, 0..23, or -1 for none")
+    if args.nightly_count < 0:
+        args.nightly_count = None
 
     def progress(msg: str) -> None:
         print(f"{prog}: {msg}", file=sys.stderr, flush=True)
@@ -123,10 +135,12 @@ def main(argv: list[str], prog: str = "shelfsync bench accuracy") -> int:
     detector = DetectorConfig(min_delta_g=args.min_delta_g or None)
     runs = [simulate(args.days, args.seed + i, args.theft, args.misplace, physics=args.physics,
                      store=f"sh-{i + 1:04d}", counts=args.counts, detector=detector, portal=args.portal,
+                     nightly=args.nightly_count, count_read=args.count_read,
                      progress=progress)
             for i in range(args.stores)]
     res = score(runs)
-    res.update(physics=args.physics, counts=args.counts, portal=args.portal, theft=args.theft, misplace=args.misplace,
+    res.update(physics=args.physics, counts=args.counts, portal=args.portal,
+               nightly_count=args.nightly_count, count_read=args.count_read, theft=args.theft, misplace=args.misplace,
                seed=args.seed, min_delta_g=args.min_delta_g or None)
     print(json.dumps(res, default=str) if args.json else report(res))
     return 0

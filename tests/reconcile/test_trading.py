@@ -50,3 +50,15 @@ def test_a_door_antenna_books_thefts_minutes_after_they_walk_out() -> None:
     assert door["median_minutes_to_detect"] <= base["median_minutes_to_detect"] - 10
     assert door["accuracy"] > base["accuracy"]
     assert door["shrink_precision"] >= base["shrink_precision"]
+
+
+def test_a_nightly_rfid_count_books_what_it_reads_for_every_sku_and_zone() -> None:
+    run = simulate(2, seed=4, theft=0.01, misplace=0.02, physics="ideal", nightly=22)
+    res = score([run])
+    counts = [d for d in run.deltas if d.kind.value == "count"]
+    assert len(counts) == 2 * 2 * run.skus  # two nights, floor and backroom of every SKU
+    assert res["accuracy_at_close"] == 1.0 and res["floor_figure_mismatches"] == 0
+    # a count that misses tags books what it read: the book is short where the truth is not
+    short = score([simulate(2, seed=4, theft=0.01, misplace=0.02, physics="ideal", nightly=22,
+                            count_read=0.98)])
+    assert short["accuracy_at_close"] < 1.0

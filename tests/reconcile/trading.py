@@ -280,10 +280,14 @@ class Run:
 def simulate(days: float, seed: int, theft: float, misplace: float, *, physics: str = "real",
              store: str = "sh-0001", config: WorldConfig | None = None, counts: bool = False,
              restore: bool = False, detector: DetectorConfig = DETECTOR, portal: float = 0.0,
+             nightly: int | None = None, count_read: float = 1.0,
              progress: Callable[[str], None] | None = None) -> Run:
     """`misplace` is the share of picks put back on a wrong bin (the world's put-backs grow to
     hold it if they must). `portal`: an RFID portal at the door reads each unit leaving with
-    this probability (0: no portal); units leave a few seconds after their shopper's trip ends."""
+    this probability (0: no portal); units leave a few seconds after their shopper's trip ends.
+    `nightly`: an RFID stocktake at that hour each night, after close, reading each unit on hand
+    with probability `count_read`: absolute counts per SKU and zone into the book (and the floor's
+    into the reconciler), as `shelfsync stocktake` books them."""
     t_wall = time.perf_counter()
     base = config or WorldConfig.trading()
     put_back = max(base.put_back, misplace)
@@ -363,6 +367,15 @@ def simulate(days: float, seed: int, theft: float, misplace: float, *, physics: 
                            occurred_at=e.at, source=Source.MANUAL, lot=e.lot, expiry=e.expiry)
                 book.apply(d)
                 pos_only.apply(d)
+        if nightly is not None and now.hour == nightly and now.minute == 0:
+            for gtin in skus:
+                for zone in (Zone.FLOOR, Zone.BACKROOM):
+                    units = world.stock(gtin)[zone.value]  # (the pickup shelf and tote are floor)
+                    seen = units if count_read >= 1 else sum(door.random() < count_read for _ in range(units))
+                    book_out([_delta(f"count-{gtin}-{zone.value}-{now:%Y%m%d}", sku=gtin, kind=Kind.COUNT,
+                                     qty=seen, zone=zone, occurred_at=now, source=Source.RFID)], now)
+                    if zone is Zone.FLOOR:
+                        rec.observe(ZoneCount(now, gtin, FLOOR, seen))
         pending.extend(shelves.disturb(now.timestamp(), STEP.total_seconds()))
         pending.extend(shelves.sample_to(now.timestamp()))
         pending.sort(key=lambda o: o.at)
