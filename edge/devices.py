@@ -201,6 +201,7 @@ class Stocktakes:
         self.presence = presence
         self._lock = asyncio.Lock()  # one stocktake at a time: readers are exclusive (LLRP)
         self._live: list[Stocktake] = []  # the counts under way, told about sales as they happen
+        self.on_counts: Callable[[Sequence[StockDelta]], None] | None = None  # committed counts
 
     async def on_command(self, payload: bytes) -> None:
         try:
@@ -237,6 +238,8 @@ class Stocktakes:
         if deltas:
             await self.outbox.append(deltas, source_key=f"stocktake:{request.id}",
                                      source_hash=body_hash(report.to_json()))
+            if self.on_counts is not None:
+                self.on_counts(deltas)
         self.publish(Stream.STOCKTAKES, json.dumps(
             {"v": contract.VERSION, "id": request.id, **report.to_json()}).encode(), False)
         return report

@@ -27,6 +27,7 @@ OUTBOX = web.AppKey("outbox", Outbox)
 TOKEN = web.AppKey("token", str)
 HEALTH = web.AppKey("health", dict)
 ON_SALES: web.AppKey[Callable[[tuple[StockDelta, ...]], None] | None] = web.AppKey("on_sales")
+ON_MOVEMENTS: web.AppKey[Callable[[tuple[StockDelta, ...]], None] | None] = web.AppKey("on_movements")
 MAX_BODY = 1 << 20
 STAFF_PREFIX = "/staff/"
 
@@ -84,7 +85,7 @@ async def post_transaction(request: web.Request) -> web.Response:
 
 
 async def post_movements(request: web.Request) -> web.Response:
-    return await _store(request, parse_movements)
+    return await _store(request, parse_movements, request.app.get(ON_MOVEMENTS))
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -96,12 +97,14 @@ def create_app(outbox: Outbox, token: str,
                health: dict[str, Callable[[], object]] | None = None,
                metrics: CollectorRegistry | None = None,
                on_sales: Callable[[tuple[StockDelta, ...]], None] | None = None,
-               staff: web.Application | None = None) -> web.Application:
+               staff: web.Application | None = None,
+               on_movements: Callable[[tuple[StockDelta, ...]], None] | None = None) -> web.Application:
     app = web.Application(middlewares=[bearer_auth], client_max_size=MAX_BODY)
     if metrics is not None:
         app.router.add_get("/metrics", metrics_handler(metrics))  # type: ignore[arg-type]
     app[OUTBOX] = outbox
     app[ON_SALES] = on_sales
+    app[ON_MOVEMENTS] = on_movements  # committed back-office movements (counts among them)
     app[TOKEN] = token
     app[HEALTH] = health or {}
     app.router.add_post("/v1/pos/transactions", post_transaction)

@@ -12,6 +12,9 @@ In `shelfsync gateway` only with a `[reconcile]` section (`attach_reconciler`, b
   moves, retractions) to the outbox. Delta ids are uuid5 of the evidence, so the same
   observations replayed after a restart give the same ids and the ledger books nothing twice.
 
+Committed counts (`on_counts`: the back office's counts posted to /v1/stock/movements, and RFID
+stocktakes) give the reconciler the book's floor figure, so it can re-anchor on the scales.
+
 With an antenna over the door (zone "exit" in [[rfid.reader]]), `on_exit` gets every tag read
 there and the reconciler runs with `portal` on: a unit leaving that no sale paid for is shrink
 within a minute.
@@ -29,8 +32,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from edge.contract import Kind, StockDelta
-from edge.domain import BinChange, BinInfo, BinLevel, ExitRead, Observation, OddWeight, PosLine
+from edge.contract import Kind, StockDelta, Zone
+from edge.domain import BinChange, BinInfo, BinLevel, ExitRead, Observation, OddWeight, PosLine, ZoneCount
 from edge.reconcile import Misplacement, Reconciler
 from edge.shelf_events import UnexplainedWeight, WeightEvent
 from edge.sources.shelf import BinLevel as FirstLevel
@@ -72,6 +75,18 @@ class Pipeline:
             line = pos_line(d)
             if line is not None:
                 self._feed(line)
+
+    def on_counts(self, deltas: Sequence[StockDelta]) -> None:
+        """Committed absolute counts (an RFID stocktake, the back office's opening count): the
+        floor's total per SKU becomes the reconciler's floor figure, which re-anchoring on the
+        scales needs. Counts by lot add up to the SKU's floor (a count names every lot it saw)."""
+        floor: dict[str, tuple[datetime, int]] = {}
+        for d in deltas:
+            if d.kind is Kind.COUNT and d.zone is Zone.FLOOR:
+                at, n = floor.get(d.sku, (d.occurred_at, 0))
+                floor[d.sku] = (max(at, d.occurred_at), n + d.qty)
+        for sku, (at, n) in floor.items():
+            self._feed(ZoneCount(at, sku, Zone.FLOOR.value, n))
 
     def on_observation(self, observation: object) -> None:
         """What the shelf driver reports; anything else (availability, camera counts) is ignored."""

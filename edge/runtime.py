@@ -70,6 +70,8 @@ async def run_gateway(config: StoreConfig, *, ready: asyncio.Event | None = None
     stocktakes_on_sales = stocktakes.on_sales if stocktakes is not None else None
     reconciler, on_sales = attach_reconciler(config.sections.get("reconcile"), devices, outbox.append,
                                              stocktakes_on_sales)
+    if reconciler is not None and stocktakes is not None:
+        stocktakes.on_counts = reconciler.on_counts  # an RFID count anchors the reconciler's floor
     readings = [
         Reading("shelfsync_gateway_deltas_accepted_total", "Deltas committed to the outbox", "counter",
                 lambda: outbox.appended_total),
@@ -101,7 +103,8 @@ async def run_gateway(config: StoreConfig, *, ready: asyncio.Event | None = None
         health["alerts_undelivered"] = alerts.store.pending
         health["alerts_unpublished"] = alerts.store.unpublished_count
     app = create_app(outbox, config.http.token, health=health, metrics=registry(readings),
-                     on_sales=on_sales, staff=staff_app(alerts) if alerts else None)
+                     on_sales=on_sales, staff=staff_app(alerts) if alerts else None,
+                     on_movements=reconciler.on_counts if reconciler is not None else None)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, config.http.host, config.http.port)

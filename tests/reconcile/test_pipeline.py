@@ -93,3 +93,30 @@ def test_pos_refs_become_till_lines_and_odd_ones_are_skipped() -> None:
     p.on_observation(UnexplainedWeight("Z9-9", DOG, 0.0, 50.0, 0, 50.0, T0))  # a bin not planned
     p.on_observation("a camera count")  # not a shelf event
     assert p.reconciler.tick(T0 + timedelta(hours=1)) == []
+
+
+async def test_a_committed_count_anchors_the_floor_so_the_scales_take_back_a_false_shrink() -> None:
+    """Re-anchoring needs the book's floor figure: a count (the back office's, or an RFID
+    stocktake's) gives it. Without one, the unit back on the shelf leaves the shrink standing."""
+    from edge.reconcile import Reconciler
+    from edge.sources.shelf import BinLevel as FirstLevel
+
+    def run(counted: bool) -> list[StockDelta]:
+        now = [T0]
+        sink = Sink()
+        p = Pipeline(BINS, sink, clock=lambda: now[0],
+                     reconciler=Reconciler(BINS, settle=timedelta(minutes=5)))
+        if counted:
+            p.on_counts([StockDelta(id=new_delta_id(), seq=0, sku=DOG, kind=Kind.COUNT, qty=10,
+                                    zone=Zone.FLOOR, occurred_at=T0, source=Source.RFID)])
+        p.on_observation(FirstLevel("A1-2", DOG, 4000.0, 10, T0))
+        p.on_observation(pick(T0 + timedelta(minutes=1), 1, 9))
+        for minute in range(2, 60):
+            now[0] = T0 + timedelta(minutes=minute)
+            if minute == 40:  # a unit is back that the scale cannot tell for the picked one (410 g)
+                p.on_observation(WeightEvent("A1-2", DOG, 4010.0, 410.0, 10, 1, 0.0, True, now[0]))
+            p.tick()
+        return p._queue
+
+    assert [(d.kind, d.qty) for d in run(counted=False)] == [(Kind.SHRINK, -1)]
+    assert [(d.kind, d.qty) for d in run(counted=True)] == [(Kind.SHRINK, -1), (Kind.ADJUST, 1)]
