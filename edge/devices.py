@@ -52,7 +52,7 @@ from edge.presence import (
 )
 from edge.sources.camera import CameraConfig, CameraSource, CameraStatus, LaneCount
 from edge.sources.camera import Observation as CameraObservation
-from edge.sources.rfid import LLRP_PORT, ReaderSettings, RfidSource, TagRead
+from edge.sources.rfid import EXIT_ZONE, LLRP_PORT, ReaderSettings, RfidSource, TagRead
 from edge.sources.shelf import Observation, ShelfConfig, ShelfPoller
 from edge.stocktake import SkuCount, Stocktake, StocktakeConfig, StocktakeReport, run_stocktake
 
@@ -65,9 +65,6 @@ class DeviceConfigError(ValueError):
     """A device section of the store config is invalid; the message names the key."""
 
 
-EXIT = "exit"  # an antenna zone that is not stock: the door (an exit portal)
-
-
 @dataclass(frozen=True, slots=True)
 class RfidConfig:
     readers: tuple[ReaderSettings, ...]
@@ -78,7 +75,7 @@ class RfidConfig:
     @property
     def portal(self) -> bool:
         """An antenna watches the door."""
-        return any(z == EXIT for r in self.readers for z in r.zones.values())
+        return any(z == EXIT_ZONE for r in self.readers for z in r.zones.values())
 
 
 def parse_rfid_section(section: Mapping[str, Any]) -> RfidConfig:
@@ -89,7 +86,7 @@ def parse_rfid_section(section: Mapping[str, Any]) -> RfidConfig:
             raise DeviceConfigError(f"{where}: host is required")
         zones_raw = r.get("zones", {"1": "floor", "2": "floor", "3": "floor", "4": "backroom"})
         try:
-            zones = {int(k): v if v == EXIT else Zone(v).value for k, v in zones_raw.items()}
+            zones = {int(k): v if v == EXIT_ZONE else Zone(v).value for k, v in zones_raw.items()}
             readers.append(ReaderSettings(
                 name=str(r.get("name", f"reader-{i + 1}")), host=r["host"],
                 port=int(r.get("port", LLRP_PORT)),
@@ -140,7 +137,7 @@ class Presence:
             self._running.set()
 
     def _sink(self, read: TagRead) -> None:
-        if read.zone == EXIT:
+        if read.zone == EXIT_ZONE:
             self.exits += 1
             if self.on_exit is not None:
                 self.on_exit(read)

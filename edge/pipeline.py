@@ -36,6 +36,7 @@ from edge.contract import Kind, StockDelta, Zone
 from edge.domain import BinChange, BinInfo, BinLevel, ExitRead, Observation, OddWeight, PosLine, ZoneCount
 from edge.reconcile import Misplacement, Reconciler
 from edge.shelf_events import UnexplainedWeight, WeightEvent
+from edge.sources.rfid import TagRead
 from edge.sources.shelf import BinLevel as FirstLevel
 
 log = logging.getLogger("shelfsync.pipeline")
@@ -100,11 +101,9 @@ class Pipeline:
         elif isinstance(observation, UnexplainedWeight):
             self._feed(OddWeight(observation.at, observation.bin, observation.delta_g))
 
-    def on_exit(self, read: object) -> None:
-        """A tag read by an antenna over the door (edge.sources.rfid.TagRead)."""
-        at, gtin, epc = getattr(read, "at", None), getattr(read, "gtin", None), getattr(read, "epc", None)
-        if isinstance(at, datetime) and isinstance(gtin, str) and isinstance(epc, str):
-            self._feed(ExitRead(at, gtin, epc))
+    def on_exit(self, read: TagRead) -> None:
+        """A tag read by an antenna over the door."""
+        self._feed(ExitRead(read.at, read.gtin, read.epc))
 
     def _feed(self, obs: Observation) -> None:
         try:

@@ -69,6 +69,7 @@ from edge.domain import (
 )
 
 _EPOCH = datetime.min.replace(tzinfo=UTC)
+UNSEEN_WAIT = 1.2  # with a door antenna, a pick it saw nothing of waits this many windows
 _NS = uuid.UUID("6f1d2c3e-0000-4000-8000-5e1f5c0a1e55")
 
 @dataclass(frozen=True, slots=True)
@@ -195,8 +196,6 @@ class Reconciler:
     _gone: dict[str, datetime] = field(default_factory=dict)  # EPC -> when it left
 
     def __post_init__(self) -> None:
-        if self.unseen_window is None:
-            self.unseen_window = self.window * 1.2
         self._unit = {b.sku: b.unit_g for b in self.bins.values()}
         self._bins_of: dict[str, list[str]] = {}
         for b in self.bins.values():
@@ -217,7 +216,7 @@ class Reconciler:
         return d
 
     def _unseen(self) -> timedelta:
-        return self.unseen_window or self.window
+        return self.unseen_window or self.window * UNSEEN_WAIT
 
     def floor_figure(self, sku: str) -> int | None:
         """The book's floor figure for a SKU as this reconciler has booked it (None: no count yet)."""

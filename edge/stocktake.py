@@ -28,7 +28,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from edge.contract import Kind, Source, StockDelta, Zone, format_ts, is_gtin14, new_delta_id
-from edge.sources.rfid import LLRP_PORT, LLRPReader, ReaderSettings, TagRead
+from edge.sources.rfid import EXIT_ZONE, LLRP_PORT, LLRPReader, ReaderSettings, TagRead
 
 log = logging.getLogger("shelfsync.stocktake")
 
@@ -141,7 +141,7 @@ class Stocktake:
 
     def add(self, read: TagRead) -> bool:
         """Record a read; True if it is a tag this stocktake had not seen."""
-        if (self.config.zone is not None and read.zone != self.config.zone) or read.zone == "exit":
+        if (self.config.zone is not None and read.zone != self.config.zone) or read.zone == EXIT_ZONE:
             return False  # (the door's antennas see units leaving, not stock)
         self.reads += read.seen_count
         rssi = read.rssi if read.rssi is not None else -128

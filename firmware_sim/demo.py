@@ -25,6 +25,7 @@ from typing import Any
 
 import aiohttp
 
+from edge.reconcile import UNSEEN_WAIT
 from firmware_sim import procs, store_sim
 from firmware_sim.platforms import fleet
 from firmware_sim.pos import PosStats, run_pos
@@ -106,9 +107,11 @@ async def run_demo(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             port = procs.free_port()
             config = procs.gateway_config(workdir, store, mqtt, pos_token, port)
             if args.store_sim:  # the store's devices and tills first; its gateway reads them
-                reconcile = (("--reconcile-window", str(args.reconcile_window), "--linger")
-                             if args.reconcile_window else ())
-                reconcile += ("--world", args.world) + (("--door", str(args.door)) if args.door else ())
+                reconcile: tuple[str, ...] = ("--world", args.world)
+                if args.reconcile_window:
+                    reconcile += ("--reconcile-window", str(args.reconcile_window), "--linger")
+                if args.door:
+                    reconcile += ("--door", str(args.door))
                 store_sims[store], config = store_sim.launch(
                     config, *reconcile, "--seed", str(args.seed), "--minutes", str(args.minutes), "--speed",
                     str(args.speed), "--shoppers", str(args.shoppers), "--bins", str(args.bins),
@@ -148,10 +151,9 @@ async def run_demo(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
 
         if args.reconcile_window:  # a pick no sale claimed is shrink only once its window closes
             # (with a door antenna, a pick the door saw nothing of waits the window and a fifth)
-            wait = args.reconcile_window * (1.2 if args.door else 1.0)
+            wait = args.reconcile_window * (UNSEEN_WAIT if args.door else 1.0)
             say(quiet, f"demo: waiting {wait:g} s for the last shrink window to close")
-            tick = max(1.0, min(10.0, args.reconcile_window / 5))  # as store_sim writes it
-            await asyncio.sleep(wait + 2 * tick + 3)
+            await asyncio.sleep(wait + 2 * store_sim.reconcile_tick(args.reconcile_window) + 3)
         async with aiohttp.ClientSession() as session:
             expected = {s: st.deltas for s, st in zip(stores, stats, strict=True)}
             drained = await wait_drained(session, gateways, cloud, token, expected)

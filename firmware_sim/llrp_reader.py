@@ -495,22 +495,18 @@ class LLRPReaderSim:
         if events:
             at = self.clock()
             self.world_log.extend((at, e) for e in events)
-            if self.settings.door is not None:
-                until = self.air_now() + DOOR_S
-                leaving = [u for e in events if isinstance(e, Sale | Theft) for u in e.uids]
-                if leaving:
-                    self._door.update(dict.fromkeys(leaving, until))
-                    self._to_door()
+            leaving = [u for e in events if isinstance(e, Sale | Theft) for u in e.uids]
+            if leaving and self.settings.door is not None:
+                self.walk_out(leaving)
         if self.field.refresh():
             self.air.load(self.field.tags)
         return events
 
-    def walk_out(self, uids: Iterable[int], seconds: float = 0.0) -> None:
+    def walk_out(self, uids: Iterable[int], seconds: float = DOOR_S) -> None:
         """Carry units out through the door now: their tags pass the door's antenna."""
         if self.settings.door is None:
             raise ValueError("this reader has no door antenna (SimSettings.door)")
-        until = self.air_now() + (seconds or DOOR_S)
-        self._door.update(dict.fromkeys(uids, until))
+        self._door.update(dict.fromkeys(uids, self.air_now() + seconds))
         self._to_door()
 
     def _to_door(self) -> None:
@@ -523,8 +519,8 @@ class LLRPReaderSim:
 
     def door_tick(self) -> None:
         """Tags that have passed the door leave the field."""
-        if self._door and min(self._door.values()) <= self.air_now():
-            now = self.air_now()
+        now = self.air_now()
+        if self._door and min(self._door.values()) <= now:
             self._door = {u: t for u, t in self._door.items() if t > now}
             self.field.leaving = set(self._door)
             self.field.refresh(force=True)

@@ -42,7 +42,6 @@ import json
 import logging
 import math
 import os
-import random
 import signal
 import sys
 import time
@@ -62,14 +61,11 @@ from firmware_sim.camera import print_config as camera_config
 from firmware_sim.llrp_reader import EXIT, LLRPReaderSim, SimSettings, zone_antennas
 from firmware_sim.loadcell import CellSpec
 from firmware_sim.pos import PosClient, opening_count, requests_for
-from firmware_sim.weight_shelf import ShelfSim
+from firmware_sim.weight_shelf import ShelfSim, WorldFeed
 from firmware_sim.weight_shelf import print_config as shelf_config
 from firmware_sim.world import (
     BACKROOM,
     FLOOR,
-    Event,
-    Pick,
-    PutBack,
     Restock,
     StoreWorld,
     WorldConfig,
@@ -156,49 +152,6 @@ def gateway_config_text(target: GatewayTarget, sections: Iterable[str]) -> str:
 # --- the shop's devices on one world ----------------------------------------------------------
 
 
-class ShelfFeed:
-    """The world's picks, put-backs and restocks onto the weighing modules' load cells.
-
-    Like weight_shelf.WorldFeed, but for a world it does not own: WorldFeed builds and advances its
-    own StoreWorld, and here one driver advances the one world every device shares."""
-
-    def __init__(self, sim: ShelfSim, world: StoreWorld) -> None:
-        self.sim, self.world = sim, world
-        self._grams: dict[int, float] = {}
-        for device_id, b in enumerate(world.bins.values(), start=1):
-            sb = sim.add_bin(b.id, b.gtin, world.products[b.gtin].unit_grams, 0, device_id=device_id)
-            sb.cell.set_load(sim.start, self.load(b.id), hand_s=0.0)
-            sb.cell.fold(sim.start + 1e9)  # the opening stock is already settled
-            sb.count = len(world.bin_units(b.id))
-
-    def unit_weight(self, uid: int) -> float:
-        """Each unit's own weight (0.3 % filling tolerance), fixed for its life by its uid."""
-        if uid not in self._grams:
-            unit = self.world.units[uid]
-            nominal = self.world.products[unit.gtin].unit_grams
-            self._grams[uid] = nominal * (1 + _unit_rng(self.sim.seed, uid).gauss(0, 0.003))
-        return self._grams[uid]
-
-    def load(self, bin_id: str) -> float:
-        return sum(self.unit_weight(u.uid) for u in self.world.bin_units(bin_id))
-
-    def apply(self, events: Iterable[Event]) -> int:
-        """Move the weight of what happened; returns how many bins changed."""
-        touched: dict[str, float] = {}
-        for e in events:
-            if isinstance(e, Pick | PutBack | Restock) and e.bin in self.sim.bins:
-                touched[e.bin] = e.at.timestamp()
-        for bin_id, at in touched.items():
-            sb = self.sim.bins[bin_id]
-            sb.cell.set_load(at, self.load(bin_id))
-            sb.count = len(self.world.bin_units(bin_id))
-        return len(touched)
-
-
-def _unit_rng(seed: int, uid: int) -> random.Random:
-    return random.Random(f"{seed}:{uid}")
-
-
 def rfid_section(world: StoreWorld, host: str, port: int, antennas: int, door: int | None = None) -> str:
     zones = zone_antennas(antennas, door)
     ants = ", ".join(f'{a} = "{zone}"' for zone in (FLOOR, BACKROOM, EXIT) for a in zones.get(zone, ()))
@@ -211,9 +164,13 @@ def rfid_section(world: StoreWorld, host: str, port: int, antennas: int, door: i
     )
 
 
+def reconcile_tick(window_s: float) -> float:
+    """How often the gateway's reconciler ticks for a window: a fifth of it, 1-10 s."""
+    return max(1.0, min(10.0, window_s / 5))
+
+
 def reconcile_section(window_s: float) -> str:
-    tick = max(1.0, min(10.0, window_s / 5))
-    return f"[reconcile]\nwindow_s = {window_s:g}\ntick_s = {tick:g}\n"
+    return f"[reconcile]\nwindow_s = {window_s:g}\ntick_s = {reconcile_tick(window_s):g}\n"
 
 
 # --- the run --------------------------------------------------------------------------------
@@ -272,7 +229,7 @@ async def run_store(args: argparse.Namespace, target: GatewayTarget, stop: async
                                        door=args.door), world=world)
     shelf = ShelfSim(args.map, seed=args.seed, spec=CellSpec(noise_g=args.noise), start=start,
                      clock=sim_posix)
-    feed = ShelfFeed(shelf, world)
+    feed = WorldFeed(shelf, world=world)  # one driver advances the world every device shares
     # speed 0: the camera looks at the world as the driver left it and never advances it itself
     # (an advance there would swallow events the POS and the scales must see).
     camera = CameraSim(len(world.bins), args.seed, args.camera_size, world=world, speed=0.0, hands=0.0)

@@ -32,7 +32,7 @@ import sys
 import termios
 import time
 import tty
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -43,7 +43,7 @@ from pymodbus.server import ModbusSerialServer, ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
 from firmware_sim.loadcell import CellSpec, LoadCell
-from firmware_sim.world import Pick, PutBack, Restock, StoreWorld, WorldConfig
+from firmware_sim.world import Event, Pick, PutBack, Restock, StoreWorld, WorldConfig
 
 log = logging.getLogger("shelfsync.sim.shelf")
 
@@ -356,21 +356,26 @@ class NullModem:
 
 
 class WorldFeed:
-    """Moves the world's picks, put-backs, thefts and restocks onto the load cells."""
+    """Moves the world's picks, put-backs, thefts and restocks onto the load cells.
+
+    It builds its own StoreWorld from `bins`, `seed` and `store` and advances it in `tick`; or,
+    given `world`, it feeds a world someone else advances (`apply` what happened)."""
 
     def __init__(
         self,
         sim: ShelfSim,
-        bins: int,
-        seed: int,
+        bins: int = 0,
+        seed: int = 0,
         store: str = "sh-0001",
         bumps_per_hour: float = 2.0,
         leans_per_hour: float = 1.0,
+        *,
+        world: StoreWorld | None = None,
     ) -> None:
         self.sim = sim
         # The same (store, seed, start, config) as every other simulator of this store, so the
         # shelves, the RFID readers and the POS all see one world.
-        self.world = StoreWorld(
+        self.world = world or StoreWorld(
             store=store,
             seed=seed,
             start=datetime.fromtimestamp(sim.start, UTC),
@@ -379,7 +384,7 @@ class WorldFeed:
         self._rng = random.Random(f"world-feed:{seed}")
         self.bumps_per_hour, self.leans_per_hour = bumps_per_hour, leans_per_hour
         self._weights: dict[int, float] = {}
-        for i, b in enumerate(self.world.bins.values(), start=1):
+        for i, b in enumerate(self.world.bins.values(), start=1):  # (one device id per bin)
             product = self.world.products[b.gtin]
             sb = sim.add_bin(b.id, b.gtin, product.unit_grams, 0, device_id=i)
             sb.cell.set_load(sim.start, self._load(b.id), hand_s=0.0)
@@ -397,9 +402,8 @@ class WorldFeed:
     def _load(self, bin_id: str) -> float:
         return sum(self._unit_weight(u.uid, u.gtin) for u in self.world.bin_units(bin_id))
 
-    def tick(self, dt_s: float) -> None:
-        now = self.sim.now()
-        events = self.world.advance(datetime.fromtimestamp(now, UTC))
+    def apply(self, events: Iterable[Event]) -> int:
+        """Move the weight of what happened; returns how many bins changed."""
         touched: dict[str, float] = {}
         for e in events:
             # Picks, put-backs (also on a wrong bin) and restocks move weight; a theft or a sale
@@ -410,6 +414,11 @@ class WorldFeed:
             sb = self.sim.bins[bin_id]
             sb.cell.set_load(at, self._load(bin_id))
             sb.count = len(self.world.bin_units(bin_id))
+        return len(touched)
+
+    def tick(self, dt_s: float) -> None:
+        now = self.sim.now()
+        self.apply(self.world.advance(datetime.fromtimestamp(now, UTC)))
         for sb in self.sim.bins.values():
             if self._rng.random() < self.bumps_per_hour * dt_s / 3600:
                 sb.cell.bump(now)

@@ -529,7 +529,7 @@ class StoreWorld:
             if what in (_ARRIVE, _PICK):
                 continue  # (a hand not taken yet never is)
             if what == _PUT_BACK:
-                if not payload.units:
+                if isinstance(payload, _Hand) and not payload.units:
                     continue
                 at = min(at, self.now + within / 2)
             elif what == _LEAVE:

@@ -38,6 +38,7 @@ from edge.codecs.epc import CorruptEpc, EpcDecoder, NotSgtin
 log = logging.getLogger("shelfsync.rfid")
 
 LLRP_PORT: Final = 5084
+EXIT_ZONE: Final = "exit"  # an antenna zone that is not stock: the shop's door (read leaving)
 _HEADER: Final = struct.Struct("!HII")  # LLRP 1.0.1 §16.1: type word, length, message id
 _MAX_FRAME: Final = 1 << 22
 _RO_ACCESS_REPORT: Final = 61

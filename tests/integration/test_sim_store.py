@@ -14,7 +14,7 @@ from pathlib import Path
 import aiohttp
 
 from edge import contract
-from firmware_sim import procs
+from firmware_sim import procs, store_sim
 from firmware_sim.demo import compare
 from tests.integration.conftest import ADMIN, POS, Cloud, until
 from tests.integration.test_devices import Retained, Sim
@@ -23,7 +23,7 @@ from tests.support.services import Mosquitto, free_port
 # The reconciler's shrink window in this run, and its tick as `sim store` writes it. The till's
 # lines must reach the gateway within the window: 10 s was too tight on a loaded 2-core machine.
 WINDOW_S = 20.0
-TICK_S = max(1.0, min(10.0, WINDOW_S / 5))
+TICK_S = store_sim.reconcile_tick(WINDOW_S)
 
 
 def _lines_with(sim: Sim, text: str) -> list[str]:

@@ -298,7 +298,7 @@ def simulate(days: float, seed: int, theft: float, misplace: float, *, physics: 
                       for b in world.bins.values()}, counts=counts, restore=restore,
                      portal=portal > 0)
     book, pos_only = Book(), Book()
-    door = random.Random(f"portal:{seed}")
+    door, counter = random.Random(f"portal:{seed}"), random.Random(f"count:{seed}")
 
     def leaving(at: datetime, uids: tuple[int, ...]) -> list[Observation]:
         return [ExitRead(at + timedelta(seconds=door.uniform(3, 20)), world.units[u].gtin, f"{store}.{u}")
@@ -371,7 +371,7 @@ def simulate(days: float, seed: int, theft: float, misplace: float, *, physics: 
             for gtin in skus:
                 for zone in (Zone.FLOOR, Zone.BACKROOM):
                     units = world.stock(gtin)[zone.value]  # (the pickup shelf and tote are floor)
-                    seen = units if count_read >= 1 else sum(door.random() < count_read for _ in range(units))
+                    seen = units if count_read >= 1 else sum(counter.random() < count_read for _ in range(units))
                     book_out([_delta(f"count-{gtin}-{zone.value}-{now:%Y%m%d}", sku=gtin, kind=Kind.COUNT,
                                      qty=seen, zone=zone, occurred_at=now, source=Source.RFID)], now)
                     if zone is Zone.FLOOR:
