@@ -507,6 +507,86 @@ class StocktakeRequest:
         return cls(_text(obj, "id", "") or "", float(seconds), zone)
 
 
+MAX_STOCKTAKE_COUNTS: Final = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class StocktakeCount:
+    """One SKU's units in one zone at the end of a stocktake (`expected`: what the gateway's book
+    said, when it knew)."""
+
+    sku: str
+    zone: str
+    qty: int
+    expected: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StocktakeResult:
+    """gateway → cloud on gw/{gw}/stocktakes: how stocktake `id` ended — the StocktakeReport of §5
+    (unique tags, reads, counts per SKU and zone) or the `error` that stopped it. The counts reach
+    the ledger on their own, as `count` deltas; this is the record people read."""
+
+    id: str
+    error: str | None = None
+    unique_tags: int = 0
+    reads: int = 0
+    seconds: float = 0.0
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    sold_during: int = 0
+    counts: tuple[StocktakeCount, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        if self.error is not None:
+            return {"v": VERSION, "id": self.id, "error": self.error}
+        return {"v": VERSION, "id": self.id, "unique_tags": self.unique_tags, "reads": self.reads,
+                "seconds": self.seconds,
+                "started_at": format_ts(self.started_at) if self.started_at else None,
+                "ended_at": format_ts(self.ended_at) if self.ended_at else None,
+                "sold_during": self.sold_during,
+                "counts": [{"sku": c.sku, "zone": c.zone, "qty": c.qty}
+                           | ({"expected": c.expected} if c.expected is not None else {})
+                           for c in self.counts]}
+
+    @classmethod
+    def from_json(cls, obj: object) -> StocktakeResult:
+        if not isinstance(obj, Mapping):
+            raise ContractError("stocktake", "must be a JSON object")
+        sid = check_id(obj.get("id"), "id")
+        if obj.get("error") is not None:
+            problem = obj["error"]
+            if not isinstance(problem, str) or not problem or len(problem) > 4 * MAX_TEXT:
+                raise ContractError("error", f"must be a non-empty string of at most {4 * MAX_TEXT} chars")
+            return cls(sid, error=problem)
+        seconds = obj.get("seconds")
+        if not isinstance(seconds, int | float) or isinstance(seconds, bool) or not 0 <= seconds < 1e6:
+            raise ContractError("seconds", f"must be a number of seconds, got {seconds!r}")
+        counts = obj.get("counts")
+        if not isinstance(counts, list) or len(counts) > MAX_STOCKTAKE_COUNTS:
+            raise ContractError("counts", f"must be an array of at most {MAX_STOCKTAKE_COUNTS} counts")
+        parsed = []
+        for i, c in enumerate(counts):
+            where = f"counts[{i}]."
+            if not isinstance(c, Mapping):
+                raise ContractError(f"counts[{i}]", "must be an object")
+            expected = _natural(c, "expected", where) if c.get("expected") is not None else None
+            parsed.append(StocktakeCount(_text(c, "sku", where) or "", _text(c, "zone", where) or "",
+                                         _natural(c, "qty", where), expected))
+        return cls(sid, unique_tags=_natural(obj, "unique_tags", ""), reads=_natural(obj, "reads", ""),
+                   seconds=float(seconds), started_at=parse_ts(obj.get("started_at"), "started_at"),
+                   ended_at=parse_ts(obj.get("ended_at"), "ended_at"),
+                   sold_during=_natural(obj, "sold_during", "") if obj.get("sold_during") is not None else 0,
+                   counts=tuple(parsed))
+
+
+def _natural(obj: Mapping[str, Any], key: str, prefix: str) -> int:
+    value = _int(obj, key, prefix)
+    if value < 0:
+        raise ContractError(prefix + key, f"must be >= 0, got {value}")
+    return value
+
+
 ALERT_STATUSES: Final = ("open", "acked", "resolved")
 
 
@@ -619,7 +699,7 @@ def cloud_subscription(group: str = "cloud") -> str:
 # --- codec ----------------------------------------------------------------------------------
 
 def encode(payload: DeltaBatch | GatewayStatus | ResendRequest | ShelfSnapshot | StocktakeRequest
-           | AlertNotice) -> bytes:
+           | StocktakeResult | AlertNotice) -> bytes:
     return json.dumps(payload.to_json(), separators=(",", ":"), ensure_ascii=False).encode()
 
 
@@ -648,6 +728,10 @@ def decode_snapshot(raw: bytes | str) -> ShelfSnapshot:
 
 def decode_stocktake(raw: bytes | str) -> StocktakeRequest:
     return StocktakeRequest.from_json(_load(raw))
+
+
+def decode_stocktake_result(raw: bytes | str) -> StocktakeResult:
+    return StocktakeResult.from_json(_load(raw))
 
 
 def decode_alert(raw: bytes | str) -> AlertNotice:
