@@ -258,10 +258,11 @@ class Transfer(Base):
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     from_store: Mapped[str] = mapped_column(String(32))
     to_store: Mapped[str] = mapped_column(String(32))
-    status: Mapped[str] = mapped_column(String(16))  # in_transit | received
+    status: Mapped[str] = mapped_column(String(16))  # in_transit | received | cancelled
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     received_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     received_by: Mapped[str | None] = mapped_column(String(16))  # api | rfid
+    cancelled_at: Mapped[datetime | None] = mapped_column(UtcDateTime)  # units booked back at the source
     __table_args__ = (Index("ix_transfers_status", "status"),)
 
 
@@ -273,6 +274,25 @@ class TransferLine(Base):
     qty: Mapped[int] = mapped_column(Integer)
     lot: Mapped[str] = mapped_column(String(128), default=NO_LOT)  # the lot that left, FEFO
     expiry: Mapped[date | None] = mapped_column(Date)
+
+
+class Stocktake(Base):
+    """An RFID stocktake the cloud asked a gateway for, and what the gateway reported back
+    (contract §5, the `stocktakes` stream). Its counts reach the ledger as `count` deltas."""
+
+    __tablename__ = "stocktakes"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    store: Mapped[str] = mapped_column(String(32))
+    gateway: Mapped[str] = mapped_column(String(32))
+    state: Mapped[str] = mapped_column(String(16))  # requested | done | failed
+    seconds: Mapped[float] = mapped_column(Float)  # the deadline asked for
+    zone: Mapped[str | None] = mapped_column(String(16))  # None: every zone
+    requested_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    requested_by: Mapped[str | None] = mapped_column(String(64))  # the token's name
+    reported_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    error: Mapped[str | None] = mapped_column(Text)  # why the gateway could not count
+    report: Mapped[str | None] = mapped_column(Text)  # the report's JSON, as checked by the contract
+    __table_args__ = (Index("ix_stocktakes_store_requested", "store", "requested_at"),)
 
 
 class ApiToken(Base):
@@ -289,4 +309,4 @@ class ApiToken(Base):
 
 __all__ = ["NO_LOT", "ApiToken", "Balance", "Base", "Channel", "ChannelStore", "Checkpoint", "DeadLetter",
            "Gateway", "Listing", "Lot", "Movement", "Order", "Product", "Reservation", "SkuHead",
-           "StockLevel", "Store", "Transfer", "TransferLine"]
+           "StockLevel", "Stocktake", "Store", "Transfer", "TransferLine"]
