@@ -6,9 +6,21 @@ get by applying its movements in (occurred_at, id) order, starting from nothing:
 - a count is absolute for its zone (or for its lot, when it names one): it replaces what the book
   held at that instant, so a movement that occurred before the count is absorbed by it however
   late it arrives, and one that occurred after still applies (Square's rule);
-- a decrement without a lot consumes lots first-expiry-first-out (FEFO); what no lot covers is
-  booked against the unknown lot "" and may go negative until a count corrects it;
-- a move takes units from its source zone (FEFO, keeping their lots) and puts them in the target.
+- a decrement without a lot consumes lots first-expiry-first-out (FEFO) among the lots that had
+  not expired when it occurred; what they do not cover is booked against the unknown lot "" and
+  may go negative until a count corrects it. Expired units are never sold, held or shipped in
+  place of a unit that names no lot: they leave the book only through a movement that names
+  their lot (a till that scanned it: the unit physically left), an expiry write-off (a shrink or
+  a negative adjust with reason "expired", which takes expired lots first) or a count;
+- a move takes units from its source zone (unexpired lots FEFO, then expired ones, keeping their
+  lots) and puts them in the target.
+
+"Expired" is decided from the movement's own time, never from the wall clock: a lot is expired on
+a day after its expiry date (it may be sold through its expiry date), and a movement's day is the
+UTC date of its occurred_at. The same rule, with today's UTC date, takes expired units out of
+`sellable`. So a sale that occurred while a lot was good may take it however late it arrives, and
+no unlotted sale can lower the count of expired units: a sale lowers `sellable` by what it sold,
+or (naming an expired lot) leaves it as it was; it never raises it.
 
 Because the result is a function of the set of movements, any delivery order and any duplication
 give the same balances, and a rebuild from the movements reproduces the cache exactly. The cloud
@@ -19,12 +31,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime
-from typing import Final
+from datetime import UTC, date, datetime
+from typing import Final, Literal
 
 NO_LOT: Final = ""
 FLOOR: Final = "floor"
 BACKROOM: Final = "backroom"
+EXPIRED: Final = "expired"  # the reason of an expiry write-off
+WRITE_OFF_KINDS: Final = frozenset({"shrink", "adjust"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,10 +53,20 @@ class Move:
     lot: str = NO_LOT
     expiry: date | None = None
     from_zone: str | None = None
+    reason: str | None = None  # "expired" on an expiry write-off (stored in the delta's evidence)
 
     @property
     def order(self) -> tuple[datetime, str]:
         return (self.occurred_at, self.id)
+
+    @property
+    def day(self) -> date:
+        """The day that decides which lots had expired when this movement occurred."""
+        return self.occurred_at.astimezone(UTC).date()
+
+    @property
+    def writes_off_expired(self) -> bool:
+        return self.reason == EXPIRED and self.kind in WRITE_OFF_KINDS and self.qty < 0
 
 
 @dataclass(slots=True)
@@ -89,10 +113,20 @@ class SkuBook:
             lots.append(NO_LOT)
         return lots
 
-    def take(self, zone: str, n: int, lot: str = NO_LOT) -> list[tuple[str, int]]:
-        """Remove n units from a zone: the named lot first, then FEFO, then the unknown lot."""
+    def take(self, zone: str, n: int, lot: str = NO_LOT, *, on: date,
+             expired: Literal["never", "first", "last"] = "never") -> list[tuple[str, int]]:
+        """Remove n units from a zone: the named lot first (expired or not: those units left),
+        then lots FEFO among those not expired `on` that day, then the unknown lot.
+
+        `expired` says where lots expired that day come in: never (a sale, a fulfilment, a
+        transfer, shrink), first (an expiry write-off) or last (a move: units change zone and
+        keep their lot, and the expired ones are the last a person moves)."""
         taken: list[tuple[str, int]] = []
-        order = ([lot] if lot != NO_LOT else []) + [x for x in self._fefo(zone) if x != lot]
+        lots = [x for x in self._fefo(zone) if x != lot and x != NO_LOT]
+        good = [x for x in lots if not is_expired(self.expiry.get(x), on)]
+        bad = [x for x in lots if is_expired(self.expiry.get(x), on)]
+        order = ([lot] if lot != NO_LOT else []) + (bad if expired == "first" else []) + good \
+            + (bad if expired == "last" else []) + [NO_LOT]
         for candidate in order:
             if n == 0:
                 break
@@ -137,10 +171,10 @@ class SkuBook:
             self.count(m.zone, m.qty, m.lot)
         elif m.kind == "move":
             assert m.from_zone is not None
-            for lot, k in self.take(m.from_zone, m.qty, m.lot):
+            for lot, k in self.take(m.from_zone, m.qty, m.lot, on=m.day, expired="last"):
                 self._add(m.zone, lot, k)
         elif m.qty < 0:
-            self.take(m.zone, -m.qty, m.lot)
+            self.take(m.zone, -m.qty, m.lot, on=m.day, expired="first" if m.writes_off_expired else "never")
         else:
             self._add(m.zone, m.lot, m.qty)
 
@@ -154,11 +188,12 @@ def replay(moves: Iterable[Move]) -> SkuBook:
 
 
 def is_expired(expiry: date | None, today: date) -> bool:
+    """A lot may be sold through its expiry date and is expired from the day after."""
     return expiry is not None and expiry < today
 
 
 def sellable(book: SkuBook, today: date) -> int:
-    """on_hand − expired units (may be negative while the book is wrong)."""
+    """on_hand − units of lots expired `today` (may be negative while the book is wrong)."""
     expired = sum(q for (_, lot), q in book.qty.items() if q > 0 and is_expired(book.expiry.get(lot), today))
     return book.on_hand - expired
 
