@@ -18,7 +18,7 @@ from edge.mqtt import BrokerUrl
 
 EPILOG = """examples:
   SHELFSYNC_ADMIN_TOKEN=s3cret shelfsync cloud --db sqlite:///ledger.db --mqtt mqtt://127.0.0.1:1883
-  shelfsync cloud --db postgresql://shelfsync@db/shelfsync --mqtt mqtts://cloud:pw@broker:8883?ca=ca.pem
+  shelfsync cloud --db postgresql://shelfsync@db/shelfsync --mqtt mqtts://cloud:pw@broker:8885?ca=ca.pem
   shelfsync cloud migrate --db postgresql://shelfsync@db/shelfsync     (once per release)
   shelfsync cloud verify --db sqlite:///ledger.db      (rebuild from movements, compare with balances)
   shelfsync cloud token create --name staff-sh-0042 --role store --store sh-0042   (API tokens)

@@ -115,7 +115,7 @@ class Publisher:
         self.acked_seq = await self.outbox.last_sent_seq()
         will = Will(self._status_topic, self._status(GatewayState.OFFLINE))
         while True:
-            client = MqttClient(self.broker, f"{self.store}-{self.gateway}", clean_start=False,
+            client = MqttClient(self.broker, self.client_id, clean_start=False,
                                 keepalive=self.keepalive, will=will)
             try:
                 await client.connect()
@@ -248,10 +248,22 @@ class Publisher:
                 fut.cancel()
             await asyncio.gather(*(f for _, f in inflight), return_exceptions=True)
 
+    @property
+    def client_id(self) -> str:
+        """The store id: the production broker binds a store's client id to its username, the
+        store id (deploy/mosquitto/mosquitto.conf, use_username_as_clientid), whatever the
+        gateway sends, so that no store can take over another client's session. Sending it
+        ourselves keeps the session the same on any broker."""
+        return self.store
+
     async def announce_offline(self) -> None:
-        """On a clean shutdown: say offline ourselves (the will covers crashes)."""
-        client = MqttClient(self.broker, f"{self.store}-{self.gateway}-bye", clean_start=True,
-                            session_expiry=0)
+        """On a clean shutdown: say offline ourselves (the will covers crashes).
+
+        Through the gateway's own session, resumed (Clean Start 0) and kept: with the id bound to
+        the store, any other connection would be this session anyway, and a clean one would
+        discard the commands waiting for the gateway. Commands that arrive meanwhile are left
+        unacknowledged, so the broker delivers them again at the next start."""
+        client = MqttClient(self.broker, self.client_id, clean_start=False, manual_ack=True)
         with contextlib.suppress(MqttError, TimeoutError, OSError):
             await client.connect(timeout=2.0)
             await client.publish(self._status_topic, self._status(GatewayState.OFFLINE), retain=True,

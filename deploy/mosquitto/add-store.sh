@@ -3,8 +3,9 @@
 #
 #   deploy/mosquitto/add-store.sh [--password] [--cert] [--dir DIR] [--out DIR] STORE
 #
-# STORE is the store id ([a-z0-9-]{1,32}, e.g. sh-0042); it becomes the gateway's MQTT username,
-# which the broker ACL binds to shelfsync/v1/store/STORE/... Choose one or both of:
+# STORE is the store id ([a-z0-9-]{1,32}, not beginning with "cloud"; e.g. sh-0042); it becomes
+# the gateway's MQTT username and client id, which the broker ACL binds to
+# shelfsync/v1/store/STORE/... Choose one or both of:
 #   --password  add STORE to DIR/passwd (mosquitto_passwd hash). The password is read from
 #               stdin when stdin is not a terminal, otherwise generated; it is written to
 #               OUT/STORE.password (mode 600) for the gateway's store.toml. Port 8883.
@@ -17,7 +18,8 @@
 set -eu
 
 usage() {
-    sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'
+    # The header comment above, up to the first line that is not a comment.
+    sed -n '2,/^[^#]/s/^# \{0,1\}//p' "$0"
 }
 die() {
     echo "add-store.sh: $*" >&2
@@ -49,8 +51,12 @@ out=${out:-./$store}
 if ! printf '%s' "$store" | grep -Eqx '[a-z0-9-]{1,32}'; then
     die "store id '$store' must match [a-z0-9-]{1,32} (ARCHITECTURE §5)"
 fi
-# "cloud" owns the cloud workers' ACL entries; a store called that would inherit them.
-[ "$store" != "cloud" ] || die "'cloud' is reserved for the cloud workers"
+# The broker makes a store's id its MQTT client id (use_username_as_clientid), and the cloud
+# workers' client ids are cloud-<worker>: a store whose id began with "cloud" could take over a
+# worker's session. The whole prefix is reserved for the cloud.
+case $store in
+    cloud*) die "store ids beginning with 'cloud' are reserved for the cloud workers" ;;
+esac
 
 umask 077
 mkdir -p "$out"

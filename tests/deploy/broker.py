@@ -46,8 +46,9 @@ class Pki:
 
 @dataclass(frozen=True)
 class Broker:
-    password_port: int  # listener 8883: TLS + username/password
-    cert_port: int  # listener 8884: mutual TLS, CN = username
+    password_port: int  # listener 8883: stores, TLS + username/password
+    cert_port: int  # listener 8884: stores, mutual TLS, CN = username
+    cloud_port: int  # listener 8885: cloud workers, TLS + their own password file
     pki: Pki
     log: Path
     process: subprocess.Popen[bytes]
@@ -77,6 +78,7 @@ def make_pki(root: Path, stores: tuple[str, ...] = ("sh-a", "sh-b")) -> Pki:
     etc = root / "etc"
     run(MOSQUITTO_DIR / "make-dev-ca.sh", etc, "localhost", "127.0.0.1")
     shutil.copy(MOSQUITTO_DIR / "acl", etc / "acl")
+    shutil.copy(MOSQUITTO_DIR / "cloud-acl", etc / "cloud-acl")
     made: dict[str, Store] = {}
     for store in stores:
         out = root / "gateways" / store
@@ -85,7 +87,7 @@ def make_pki(root: Path, stores: tuple[str, ...] = ("sh-a", "sh-b")) -> Pki:
             store, stdin=password)
         made[store] = Store(store, password, out / f"{store}.crt", out / f"{store}.key")
     cloud_password = "cloud-secret"
-    run("mosquitto_passwd", "-b", etc / "passwd", "cloud", cloud_password)
+    run("mosquitto_passwd", "-c", "-b", etc / "cloud-passwd", "cloud", cloud_password)
     rogue = root / "rogue"
     run(MOSQUITTO_DIR / "make-dev-ca.sh", rogue, "localhost", "127.0.0.1")
     run(MOSQUITTO_DIR / "add-store.sh", "--cert", "--dir", rogue, "--out", rogue / "out", "sh-a")
@@ -99,14 +101,15 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def render_conf(pki: Pki, password_port: int, cert_port: int, data: Path) -> str:
+def render_conf(pki: Pki, ports: tuple[int, int, int], data: Path) -> str:
     """deploy/mosquitto/mosquitto.conf with only location-dependent lines changed. Each rewrite
     must hit, so a reshaped production file fails here rather than testing something else."""
     text = (MOSQUITTO_DIR / "mosquitto.conf").read_text()
     rewrites = [
         (PROD_DIR, str(pki.dir)),
-        ("listener 8883\n", f"listener {password_port} 127.0.0.1\n"),
-        ("listener 8884\n", f"listener {cert_port} 127.0.0.1\n"),
+        ("listener 8883\n", f"listener {ports[0]} 127.0.0.1\n"),
+        ("listener 8884\n", f"listener {ports[1]} 127.0.0.1\n"),
+        ("listener 8885\n", f"listener {ports[2]} 127.0.0.1\n"),
         ("user mosquitto\n", f"user {getpass.getuser()}\n"),
         ("persistence_location /var/lib/mosquitto/\n", f"persistence_location {data}/\n"),
     ]
@@ -136,9 +139,9 @@ def _accepts(port: int) -> bool:
 def running_broker(pki: Pki, workdir: Path) -> Iterator[Broker]:
     data = workdir / "data"
     data.mkdir()
-    ports = free_port(), free_port()
+    ports = free_port(), free_port(), free_port()
     conf = workdir / "mosquitto.conf"
-    conf.write_text(render_conf(pki, ports[0], ports[1], data))
+    conf.write_text(render_conf(pki, ports, data))
     log = workdir / "mosquitto.log"
     with log.open("wb") as log_file:
         proc = subprocess.Popen(
@@ -153,7 +156,7 @@ def running_broker(pki: Pki, workdir: Path) -> Iterator[Broker]:
             if time.monotonic() > deadline:
                 raise AssertionError(f"mosquitto did not listen on {ports}: {log.read_text()}")
             time.sleep(0.02)  # polling a port with a deadline, not waiting blind
-        yield Broker(ports[0], ports[1], pki, log, proc)
+        yield Broker(ports[0], ports[1], ports[2], pki, log, proc)
     finally:
         proc.terminate()
         try:

@@ -32,6 +32,7 @@ class Event:
     reasons: tuple[ReasonCode, ...] = ()
     topic: str = ""
     payload: bytes = b""
+    session_present: bool = False  # connack: the broker resumed a stored session
 
 
 class _TrackingContext(ssl.SSLContext):
@@ -88,8 +89,8 @@ class Probe:
             self._events.append(event)
             self._cond.notify_all()
 
-    def _on_connect(self, _c: Any, _u: Any, _f: Any, rc: ReasonCode, _p: Any) -> None:
-        self._record(Event("connack", reasons=(rc,)))
+    def _on_connect(self, _c: Any, _u: Any, flags: Any, rc: ReasonCode, _p: Any) -> None:
+        self._record(Event("connack", reasons=(rc,), session_present=bool(flags.session_present)))
 
     def _on_subscribe(self, _c: Any, _u: Any, mid: int, rcs: list[ReasonCode], _p: Any) -> None:
         self._record(Event("suback", mid=mid, reasons=tuple(rcs)))
@@ -149,6 +150,10 @@ class Probe:
     def messages(self) -> list[Event]:
         with self._cond:
             return [e for e in self._events if e.kind == "message"]
+
+    def events(self, kind: str) -> list[Event]:
+        with self._cond:
+            return [e for e in self._events if e.kind == kind]
 
     def close(self) -> None:
         if self._started:

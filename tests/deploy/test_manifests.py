@@ -118,3 +118,29 @@ def test_k8s_workers_and_migration_read_the_same_secret() -> None:
     assert secret_refs(workers["spec"]["template"]) == secret_refs(job["spec"]["template"])
     assert workers["spec"]["template"]["spec"]["containers"][0]["args"][0] == "cloud"
     assert job["spec"]["template"]["spec"]["containers"][0]["args"][:2] == ["cloud", "migrate"]
+
+
+def cloud_listener_port() -> int:
+    """The port of deploy/mosquitto/mosquitto.conf's listener that authenticates from
+    cloud-passwd: the only one where cloud workers keep their own client ids (issue 14)."""
+    conf = (REPO / "deploy" / "mosquitto" / "mosquitto.conf").read_text()
+    blocks = re.split(r"^listener ", conf, flags=re.MULTILINE)[1:]
+    ports = [int(b.split()[0]) for b in blocks if "/cloud-passwd\n" in b]
+    assert len(ports) == 1, ports
+    return ports[0]
+
+
+def test_compose_workers_connect_on_the_cloud_listener_which_stores_cannot_reach() -> None:
+    services = compose_file()["services"]
+    port = cloud_listener_port()
+    for worker in compose_workers(services).values():
+        url = worker["command"][worker["command"].index("--mqtt") + 1]
+        assert f"@mosquitto:{port}?" in url, url
+    published = {str(p).rsplit(":", 1)[-1] for p in services["mosquitto"]["ports"]}
+    assert str(port) not in published  # only the backend network, where the workers are
+
+
+def test_k8s_example_secret_points_the_workers_at_the_cloud_listener() -> None:
+    docs = dict(k8s_documents())
+    secret = next(d for n, d in docs.items() if n.startswith("secret.example.yaml"))
+    assert f":{cloud_listener_port()}?" in secret["stringData"]["SHELFSYNC_MQTT"]

@@ -8,41 +8,20 @@ import ssl
 from collections.abc import Callable
 
 import pytest
-from paho.mqtt.reasoncodes import ReasonCode
 
 from .broker import Broker
+from .clients import (
+    BAD_CREDENTIALS,
+    NOT_AUTHORIZED,
+    SHARE,
+    cloud,
+    cmd_topic,
+    forget_session,
+    gateway,
+    gw_topic,
+    is_success,
+)
 from .mqtt_probe import Probe, wait_until
-
-NOT_AUTHORIZED = 0x87
-BAD_CREDENTIALS = 0x86
-
-
-def gw_topic(store: str, kind: str = "deltas") -> str:
-    return f"shelfsync/v1/store/{store}/gw/gw-1/{kind}"
-
-
-def cmd_topic(store: str, command: str = "snapshot") -> str:
-    return f"shelfsync/v1/store/{store}/cmd/gw-1/{command}"
-
-
-def gateway(broker: Broker, store: str, client_id: str | None = None) -> Probe:
-    """A gateway on the password listener, username = store id."""
-    s = broker.pki.stores[store]
-    probe = Probe(
-        client_id or f"{store}-gw-1", ca=broker.pki.ca, username=store, password=s.password
-    )
-    assert probe.connect(broker.password_port) == 0
-    return probe
-
-
-def cloud(broker: Broker, client_id: str) -> Probe:
-    probe = Probe(client_id, ca=broker.pki.ca, username="cloud", password=broker.pki.cloud_password)
-    assert probe.connect(broker.password_port) == 0
-    return probe
-
-
-def is_success(rc: ReasonCode) -> bool:
-    return not rc.is_failure
 
 
 def test_a_gateway_publishes_its_own_stores_deltas(broker: Broker) -> None:
@@ -142,10 +121,9 @@ def test_a_certificate_from_a_foreign_ca_is_refused(broker: Broker) -> None:
 
 
 def test_cloud_workers_share_the_gateway_stream_each_batch_once(broker: Broker) -> None:
-    share = "$share/cloud/shelfsync/v1/store/+/gw/+/#"
     with cloud(broker, "cloud-w1") as w1, cloud(broker, "cloud-w2") as w2:
-        assert is_success(w1.subscribe(share))
-        assert is_success(w2.subscribe(share))
+        assert is_success(w1.subscribe(SHARE))
+        assert is_success(w2.subscribe(SHARE))
         with gateway(broker, "sh-a") as a, gateway(broker, "sh-b") as b:
             for i in range(5):
                 assert is_success(a.publish(gw_topic("sh-a"), f"a{i}".encode()))
@@ -163,22 +141,16 @@ def test_a_restarted_worker_gets_the_batches_queued_for_it_under_its_client_id(
     """Mosquitto keeps sharing the stream with a worker whose persistent session is offline and
     queues its half (measured: 5 of 10). They come back only to the same client id — which is
     why deploy/ gives cloud workers stable ids (compose hostnames, a k8s StatefulSet)."""
-    share = "$share/cloud/shelfsync/v1/store/+/gw/+/#"
 
     def worker(client_id: str) -> Probe:
-        probe = Probe(client_id, ca=broker.pki.ca, username="cloud",
-                      password=broker.pki.cloud_password)
-        assert probe.connect(broker.password_port, clean_start=False, session_expiry=600) == 0
-        return probe
+        return cloud(broker, client_id, clean_start=False, session_expiry=600)
 
     try:
-        _share_with_a_restart(broker, worker, share)
+        _share_with_a_restart(broker, worker, SHARE)
     finally:
         # Clean Start discards both persistent sessions, so no later test shares with them.
         for client_id in ("cloud-steady", "cloud-restarting"):
-            with Probe(client_id, ca=broker.pki.ca, username="cloud",
-                       password=broker.pki.cloud_password) as wipe:
-                wipe.connect(broker.password_port)
+            forget_session(broker, client_id)
 
 
 def _share_with_a_restart(broker: Broker, worker: Callable[[str], Probe], share: str) -> None:

@@ -23,7 +23,9 @@ def add_store(*args: str | Path, stdin: str = "") -> subprocess.CompletedProcess
     )
 
 
-@pytest.mark.parametrize("store", ["cloud", "sh/0001", "sh-+", "sh-#", "SH-1", "", "x" * 33])
+# "cloud…": a store's client id is its id, and cloud workers' client ids are cloud-<worker>.
+@pytest.mark.parametrize("store", ["cloud", "cloud-1", "cloud-shelfsync-cloud-0", "cloudy",
+                                   "sh/0001", "sh-+", "sh-#", "SH-1", "", "x" * 33])
 def test_add_store_refuses_ids_that_break_the_acl(store: str, tmp_path: Path) -> None:
     done = add_store("--dir", tmp_path, "--out", tmp_path / "out", store, stdin="pw")
     assert done.returncode == 2
