@@ -26,6 +26,7 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ("shelf",): ("edge.shelf_cli", "weight shelves: calibrate (tare, learn) and watch"),
     ("camera",): ("edge.camera_cli", "shelf cameras: count the lanes of one image"),
     ("bench",): ("edge.bench", "run a benchmark from tests/benchmarks"),
+    ("check-install",): ("edge.install_check", "does this install work here: device libraries, camera model"),
 }
 
 USAGE = """usage: shelfsync COMMAND [ARGS...]

@@ -12,9 +12,13 @@
 #     scanners) and video (USB cameras)
 #   - /etc/shelfsync (config + credentials, root:shelfsync 0750) and /var/lib/shelfsync
 #     (the outbox, shelfsync:shelfsync 0750)
-#   - a new virtualenv per release in /opt/shelfsync/releases/<stamp>, then the symlink
-#     /opt/shelfsync/current is switched to it atomically; the two newest releases are kept so
-#     `ln -sfn` back to the previous one is a rollback
+#   - a new virtualenv per release in /opt/shelfsync/releases/<stamp>, checked with the
+#     release's own `shelfsync check-install` (device libraries import, the camera model loads),
+#     then the symlink /opt/shelfsync/current is switched to it atomically; the two newest
+#     releases are kept so `ln -sfn` back to the previous one is a rollback
+#   - on a 32-bit OS (Raspberry Pi OS armhf) the gateway without its camera part: onnxruntime,
+#     which runs the camera model, has no build for it (nor has PyPI OpenCV or numpy). Cameras
+#     need the 64-bit OS; RFID readers, weight shelves and the POS webhook work on either.
 #   - journald limits for an SD card (/etc/systemd/journald.conf.d/shelfsync.conf)
 #   - the systemd unit shelfsync-gateway.service, enabled; (re)started when
 #     /etc/shelfsync/store.toml exists
@@ -23,7 +27,8 @@
 # A release that fails to install or to run is removed and the current one stays.
 #
 # Tests only: SHELFSYNC_INSTALL_ROOT=DIR puts every path under DIR and skips apt, users, owners
-# and systemctl (the virtualenvs it makes are not relocatable: not a way to build images).
+# and systemctl (the virtualenvs it makes are not relocatable: not a way to build images);
+# SHELFSYNC_INSTALL_ARCH=armhf|arm64|... stands for `dpkg --print-architecture`.
 #
 # Example: sudo deploy/pi/install.sh --from dist/shelfsync-0.2.0-py3-none-any.whl
 set -eu
@@ -36,6 +41,10 @@ UNIT_DIR=$root/etc/systemd/system
 JOURNALD_DIR=$root/etc/systemd/journald.conf.d
 UNIT=shelfsync-gateway.service
 KEEP_RELEASES=2
+# The Debian architectures onnxruntime publishes Linux wheels for (manylinux x86_64, aarch64).
+CAMERA_ARCHES="amd64 arm64"
+# The camera part of the gateway's requirements (edge/sources/camera.py), left out elsewhere.
+CAMERA_PACKAGES="onnxruntime opencv-python-headless opencv-python numpy"
 
 here=$(cd "$(dirname "$0")" && pwd)
 checkout=$(cd "$here/../.." && pwd)
@@ -46,7 +55,8 @@ staged=false
 [ -z "$root" ] || staged=true
 
 usage() {
-    sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'
+    # The header comment above, up to the first line that is not a comment.
+    sed -n '2,/^[^#]/s/^# \{0,1\}//p' "$0"
 }
 die() {
     echo "install.sh: $*" >&2
@@ -96,6 +106,25 @@ fi
 python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
     || die "python3 is $(python3 -V 2>&1); shelfsync needs 3.11 or newer (Debian bookworm)"
 
+# The userland's architecture, not the kernel's: Raspberry Pi OS 32-bit runs a 64-bit kernel
+# on a Pi 4 or 5 (uname -m says aarch64) while every binary, Python's included, is armhf.
+arch=${SHELFSYNC_INSTALL_ARCH:-$(dpkg --print-architecture 2>/dev/null || uname -m)}
+camera=false
+case " $CAMERA_ARCHES x86_64 aarch64 " in
+    *" $arch "*) camera=true ;;
+esac
+if $camera; then
+    step "architecture $arch: the gateway with cameras"
+else
+    step "architecture $arch: the gateway WITHOUT cameras"
+    cat <<WHY
+    Shelf cameras need a 64-bit OS: onnxruntime, which runs the camera model, has no build for
+    $arch (nor has PyPI OpenCV or numpy). This installs everything else: RFID readers, weight
+    shelves, the POS webhook, alerts. A [camera] section in store.toml stops the gateway at start
+    with this reason. For cameras, install Raspberry Pi OS (64-bit) and run this again.
+WHY
+fi
+
 step "user shelfsync (groups dialout, video)"
 if ! $staged && ! id shelfsync >/dev/null 2>&1; then
     useradd --system --user-group --home-dir /var/lib/shelfsync --no-create-home \
@@ -132,12 +161,43 @@ pip_into_release() {
 }
 pip_into_release --version >/dev/null 2>&1 \
     || die "python3 -m pip is missing or older than 22.3 (apt-get install python3-pip)"
-if [ -n "$wheels" ]; then
-    pip_into_release install --quiet --no-index --find-links "$wheels" "$source_spec"
+pip_install() {
+    if [ -n "$wheels" ]; then
+        pip_into_release install --quiet --no-index --find-links "$wheels" "$@"
+    else
+        pip_into_release install --quiet "$@"
+    fi
+}
+if $camera; then
+    pip_install "$source_spec"
 else
-    pip_into_release install --quiet "$source_spec"
+    # shelfsync itself, then its requirements but the camera part (and the extras'): read from
+    # the metadata of what was just installed, so a wheel, a checkout or a pinned version alike.
+    pip_install --no-deps "$source_spec"
+    without_camera=$release/requirements-without-camera.txt
+    # -I: the release's own metadata only, never a checkout's in the current directory.
+    CAMERA_PACKAGES=$CAMERA_PACKAGES "$release/bin/python" -I - >"$without_camera" <<'PY'
+import os
+import re
+from importlib.metadata import requires
+
+camera = set(os.environ["CAMERA_PACKAGES"].split())
+for requirement in requires("shelfsync") or []:
+    spec, _, marker = requirement.partition(";")
+    name = re.sub(r"[-_.]+", "-", re.match(r"\s*([A-Za-z0-9._-]+)", spec).group(1)).lower()
+    if "extra" not in marker and name not in camera:
+        print(requirement)
+PY
+    if [ -s "$without_camera" ]; then
+        pip_install --requirement "$without_camera"
+    fi
 fi
-"$release/bin/shelfsync" --help >/dev/null || die "the new release does not run; $PREFIX/current is unchanged"
+# `shelfsync --help` imports no device library: the release checks itself on this machine.
+check_args=""
+! $camera || check_args=--camera
+# shellcheck disable=SC2086  # no argument or one
+"$release/bin/shelfsync" check-install $check_args \
+    || die "the new release does not work on this machine (above); $PREFIX/current is unchanged"
 # Ship the deploy docs with the release (the unit's Documentation= points here).
 if [ -d "$checkout/deploy" ]; then
     mkdir -p "$release/share/shelfsync"

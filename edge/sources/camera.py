@@ -50,11 +50,20 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-import cv2
-import numpy as np
-import numpy.typing as npt
+# The camera part: OpenCV and numpy here, onnxruntime in LaneCounter. A gateway installed without
+# it (deploy/pi/install.sh on a 32-bit OS, where onnxruntime has no build and PyPI has neither
+# OpenCV nor numpy) still parses [camera] and uses the values below, so everything else in the
+# gateway runs; building a camera or a counter raises CameraError saying why (require_camera_part).
+# Optional imports rather than a module split, until the gateway's install extras separate them.
+CAMERA_PART_MISSING: ImportError | None = None
+try:
+    import cv2
+    import numpy as np
+    import numpy.typing as npt
+except ImportError as e:
+    CAMERA_PART_MISSING = e
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +73,8 @@ INPUT_W: Final = 128
 MIN_STD: Final = 8.0
 DEFAULT_MODEL_DIR: Final = Path(__file__).resolve().parents[2] / "models" / "shelf_counter"
 
-Image = npt.NDArray[np.uint8]
+if TYPE_CHECKING or CAMERA_PART_MISSING is None:
+    Image = npt.NDArray[np.uint8]
 Quad = tuple[tuple[float, float], tuple[float, float], tuple[float, float], tuple[float, float]]
 
 
@@ -74,6 +84,19 @@ class CameraError(Exception):
 
 class ModelIntegrityError(CameraError):
     """The model file is not the one its manifest names (sha256 mismatch)."""
+
+
+WITHOUT_CAMERA_PART = (
+    "cameras need a 64-bit OS: this gateway was installed without its camera part (OpenCV, "
+    "numpy, onnxruntime), which has no build for 32-bit systems such as Raspberry Pi OS "
+    "32-bit; install the 64-bit OS for cameras"
+)
+
+
+def require_camera_part() -> None:
+    """Raise CameraError, saying why, when the camera libraries are not installed here."""
+    if CAMERA_PART_MISSING is not None:
+        raise CameraError(f"{WITHOUT_CAMERA_PART} ({CAMERA_PART_MISSING})")
 
 
 # --- values -------------------------------------------------------------------------------
@@ -342,7 +365,11 @@ class LaneCounter:
     blocking CPU work: call it from an executor."""
 
     def __init__(self, model_dir: Path = DEFAULT_MODEL_DIR, threads: int = 1) -> None:
-        import onnxruntime as ort  # imported here: only a gateway with cameras pays for it
+        require_camera_part()
+        try:
+            import onnxruntime as ort  # imported here: only a gateway with cameras pays for it
+        except ImportError as e:
+            raise CameraError(f"{WITHOUT_CAMERA_PART} ({e})") from e
 
         self.manifest = load_manifest(model_dir)
         path = model_dir / self.manifest.file
@@ -440,6 +467,7 @@ class CameraSource:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.config = config
+        require_camera_part()
         # Loading the model verifies its sha256: a bad model fails the gateway at start, clearly.
         self._counter = counter if counter is not None else LaneCounter(config.model_dir)
         self._clock = clock
