@@ -15,14 +15,14 @@ import gzip
 import json
 from collections import defaultdict
 from collections.abc import AsyncIterator
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from cloud.db import ledger
+from cloud.db import ledger, repo
 from cloud.db.models import (
     ApiToken,
     Balance,
@@ -155,8 +155,7 @@ async def _rebuild(session: AsyncSession) -> None:
         await session.execute(delete(model))
     grouped: dict[tuple[str, str], list[ledger.Move]] = defaultdict(list)
     for m in (await session.scalars(select(Movement))).all():
-        grouped[(m.store, m.sku)].append(ledger.Move(m.id, m.kind, m.qty, m.zone, m.occurred_at, m.lot,
-                                                     m.expiry, m.from_zone))
+        grouped[(m.store, m.sku)].append(repo.move_of(m))  # with its reason (an expiry write-off)
     balances, lots, heads = [], [], []
     books: dict[tuple[str, str], ledger.SkuBook] = {}
     for (store, sku), moves in grouped.items():
@@ -172,7 +171,7 @@ async def _rebuild(session: AsyncSession) -> None:
                                     .join(Order, Order.id == Reservation.order)
                                     .where(Order.status == "reserved"))).all():
         held[(r.store, r.sku)] += r.qty
-    today = date.today()
+    today = datetime.now(UTC).date()  # the ledger's day is UTC's (ledger.py)
     levels = [{"store": store, "sku": sku, "sellable": ledger.sellable(book, today),
                "reserved": held.pop((store, sku), 0)} for (store, sku), book in books.items()]
     levels += [{"store": store, "sku": sku, "sellable": 0, "reserved": n} for (store, sku), n in held.items()]

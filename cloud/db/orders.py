@@ -6,6 +6,14 @@ after waiting for a competing writer's row lock, SQLite has one writer at a time
 two orders can take the same unit, and there is no read-then-write anywhere. The plan that
 chooses the store is made from a snapshot and may lose a race; the transaction is then rolled
 back and planned again from fresh figures.
+
+The lots an order holds are chosen after its holds, under their row locks, from the units that
+no open order holds yet (FEFO among lots that have not expired): two orders placed at the same
+moment never name the same unit. A stock figure written before midnight may still count a lot
+that has expired since: the order then refreshes the figures first (holds.stale,
+repo.refresh_sellable) and plans again. Fulfilment books each held lot unless it has expired
+since, in which case it ships good units FEFO (cloud/db/holds.py keeps holds right as the stock
+under them changes).
 """
 
 from __future__ import annotations
@@ -23,17 +31,18 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, insert, select, tuple_, update
+from sqlalchemy import bindparam, insert, select, tuple_, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from cloud.channels.allocation import Candidate, Pick, Rules, Short, free_units, haversine_km, plan
-from cloud.db import claims, repo
+from cloud.db import claims, holds, ledger, repo
 from cloud.db.models import (
     Balance,
     Channel,
     ChannelStore,
     Listing,
+    Lot,
     Order,
     Reservation,
     StockLevel,
@@ -49,12 +58,8 @@ Key = tuple[str, str]
 
 
 # The hot path's statements, built once (building a statement costs more than running it here).
-_LEVELS_AND_LOTS = (
-    select(StockLevel.store, StockLevel.sku, StockLevel.sellable, StockLevel.reserved,
-           Balance.lot, Balance.qty, Balance.expiry)
-    .select_from(StockLevel)
-    .outerjoin(Balance, and_(Balance.store == StockLevel.store, Balance.sku == StockLevel.sku,
-                             Balance.qty > 0))
+_LEVELS = (
+    select(StockLevel.store, StockLevel.sku, StockLevel.sellable, StockLevel.reserved)
     .where(StockLevel.sku.in_(bindparam("skus", expanding=True)),
            StockLevel.store.in_(bindparam("stores", expanding=True))))
 _NEW_ORDER = insert(Order)
@@ -140,13 +145,19 @@ def new_order_id() -> str:
     return f"o-{datetime.now(UTC):%Y%m%d}-{secrets.token_hex(8)}"
 
 
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
 class Orders:
     """Order operations against one database. On SQLite, writers queue on a process lock
     instead of spinning on SQLITE_BUSY (SQLite has one writer anyway)."""
 
     def __init__(self, maker: async_sessionmaker[AsyncSession], *, sqlite: bool,
-                 on_changed: Callable[[set[Key]], None] | None = None) -> None:
+                 on_changed: Callable[[set[Key]], None] | None = None,
+                 clock: Callable[[], datetime] = utc_now) -> None:
         self.maker = maker
+        self.clock = clock  # aware UTC: orders' times, and the day that decides which lots expired
         self._lock = asyncio.Lock() if sqlite else None
         self.on_changed = on_changed  # after commit: the (store, sku) whose stock or holds moved
         self._configs: dict[str, tuple[float, ChannelConfig, Coords]] = {}
@@ -179,6 +190,11 @@ class Orders:
                 return result
             except _LostRace:
                 log.debug("order plan lost a race, attempt %d", attempt + 1)
+            except holds.Stale as e:  # lots expired since the figures were written: refresh, plan again
+                refreshed = await repo.refresh_sellable(self.maker, e.today, now=self.clock())
+                if refreshed and self.on_changed is not None:
+                    self.on_changed(refreshed)
+                continue
             except DBAPIError as e:
                 if not repo.is_transient(e):
                     raise
@@ -233,13 +249,10 @@ class Orders:
         lines = await _resolve_lines(conn, cfg.name, req.lines)
         stores = _eligible(cfg, req)
         skus = sorted({sku for sku, _ in lines})
-        # One read for the plan and the pick list: each store's level, and its lots (FEFO).
-        rows = (await conn.execute(_LEVELS_AND_LOTS, {"skus": skus, "stores": stores})).all()
+        rows = (await conn.execute(_LEVELS, {"skus": skus, "stores": stores})).all()
         free: dict[str, dict[str, int]] = {s: {} for s in stores}
-        held: dict[Key, int] = {}
         for r in rows:
             free[r.store][r.sku] = free_units(r.sellable, r.reserved, cfg.rules.safety)
-            held[(r.store, r.sku)] = r.reserved
         address = req.address
         candidates = [Candidate(s, haversine_km(address, coords[s]) if address and s in coords else None,
                                 free[s]) for s in stores]
@@ -250,28 +263,38 @@ class Orders:
         need: dict[Key, int] = defaultdict(int)
         for p in chosen:
             need[(p.store, p.sku)] += p.qty
-        lots = _fefo_lots(rows, sorted(need), held, date.today())
-        now = datetime.now(UTC)
+        now = self.clock()
+        today = now.date()
         oid = new_order_id()
-        holds = []
-        for p in chosen:
-            for lot, k in _take_lots(lots[(p.store, p.sku)], p.qty):
-                holds.append({"order": oid, "line": p.line, "store": p.store, "lot": lot, "sku": p.sku,
-                              "qty": k})
-        holds = _merge(holds)
         expires = now + timedelta(seconds=cfg.hold_s)
         await conn.execute(_NEW_ORDER, {  # a duplicate (channel, order_id) fails here
             "id": oid, "channel": cfg.name, "order_id": req.order_id, "status": "reserved",
             "fulfilment": req.fulfilment, "created_at": now, "expires_at": expires, "closed_at": None,
             "closed_by": None})
-        await conn.execute(_NEW_RESERVATIONS, holds)
-        # The holds come last, so the stock rows stay locked only from here to the commit.
+        # The holds lock the stock rows from here to the commit, so they come as late as they can.
         for (store, sku), n in sorted(need.items()):  # (store, sku) order: no deadlocks on PostgreSQL
             took = await conn.execute(_HOLD, {"s": store, "k": sku, "n": n, "safety": cfg.rules.safety})
             if took.rowcount != 1:
                 raise _LostRace()
+        # Under those locks, the lots: FEFO among the good units no open order names yet (an order
+        # that held the same rows before us has committed its lots, and we read them now).
+        keys = sorted(need)
+        books, stored = await holds.books(conn, keys)
+        if holds.stale(books, stored, today):
+            raise holds.Stale(today)
+        spare = {k: holds.room(books[k], today) for k in keys}
+        for key, held in (await holds.open_holds(conn, keys)).items():
+            for h in held:
+                spare[key][h.lot] = spare[key].get(h.lot, 0) - h.qty
+        picked = [{"order": oid, "line": p.line, "store": p.store, "lot": lot, "sku": p.sku, "qty": k}
+                for p in chosen
+                for lot, k in holds.pick(spare[(p.store, p.sku)], books[(p.store, p.sku)], p.qty)]
+        reservations = _merge(picked)
+        await conn.execute(_NEW_RESERVATIONS, reservations)
+        if self.clock().date() != today:  # midnight passed while we chose: choose again
+            raise _LostRace()
         order = _order_json(oid, req.channel, req.order_id, "reserved", req.fulfilment, now, expires,
-                            None, None, holds)
+                            None, None, reservations)
         return (order, True), set(need)
 
     # --- close -----------------------------------------------------------------------------
@@ -289,7 +312,7 @@ class Orders:
 
     async def _close_in(self, session: AsyncSession, oid: str,
                         status: str) -> tuple[dict[str, Any], set[Key]]:
-        now = datetime.now(UTC)
+        now = self.clock()
         won = await session.execute(update(Order).where(Order.id == oid, Order.status == "reserved")
                                     .values(status=status, closed_at=now, closed_by="api")
                                     .execution_options(synchronize_session=False))
@@ -304,17 +327,20 @@ class Orders:
         changed = await claims.release_reservations(session, oid)
         if status == "fulfilled":
             zones = await _zones(session, sorted(changed))
+            expired = await _expired_lots(session, sorted(changed), now.date())
             changed |= await repo.write_movements(session, [
                 repo.CloudMove(id=str(uuid.uuid5(_NS, f"{oid}/{r['line']}/{r['store']}/{r['lot']}")),
                                store=r["store"], sku=r["sku"], kind="sale", qty=-r["qty"],
-                               ref=f"order:{oid}:fulfil/{r['line'] + 1}", lot=r["lot"],
+                               ref=f"order:{oid}:fulfil/{r['line'] + 1}",
+                               # a lot that expired since it was held is not shipped: good units FEFO
+                               lot=ledger.NO_LOT if (r["store"], r["sku"], r["lot"]) in expired else r["lot"],
                                zone=_pick_zone(zones.get((r["store"], r["sku"]), {}), r["qty"]))
-                for r in order["reservations"]])
+                for r in order["reservations"]], now)
         return order, changed  # read after the update: it shows the new status already
 
     async def expire_due(self, now: datetime | None = None, limit: int = 500) -> list[str]:
         """Unpaid orders past their hold: release their stock. Returns the order ids expired."""
-        now = now or datetime.now(UTC)
+        now = now or self.clock()
         async with self.maker() as session:
             due = list((await session.scalars(select(Order.id).where(
                 Order.status == "reserved", Order.expires_at < now).limit(limit))).all())
@@ -371,49 +397,6 @@ async def _resolve_lines(conn: AsyncConnection, channel: str,
     return out
 
 
-def _fefo_lots(rows: Sequence[Any], keys: Sequence[Key], held: dict[Key, int],
-               today: date) -> dict[Key, list[tuple[str, int]]]:
-    """Per (store, sku): (lot, units) to pick, earliest expiry first, after the units that open
-    orders already hold. Holds are taken FEFO too, so they are (near enough) the first `held`
-    units; a pick list is advice to the picker: the sale books FEFO whatever is left."""
-    wanted = set(keys)
-    stock: dict[Key, dict[str, tuple[date, int]]] = defaultdict(dict)
-    for b in rows:
-        key = (b.store, b.sku)
-        if key not in wanted or b.lot is None or (b.expiry is not None and b.expiry < today):
-            continue
-        exp, q = stock[key].get(b.lot, (b.expiry or date.max, 0))
-        stock[key][b.lot] = (exp, q + b.qty)
-    out: dict[Key, list[tuple[str, int]]] = {}
-    for key in keys:
-        skip = held.get(key, 0)
-        lots = []
-        for lot, (_, q) in sorted(stock[key].items(), key=lambda kv: (kv[0] == "", kv[1][0], kv[0])):
-            k = min(skip, q)
-            skip -= k
-            if q - k > 0:
-                lots.append((lot, q - k))
-        out[key] = lots
-    return out
-
-
-def _take_lots(lots: list[tuple[str, int]], n: int) -> list[tuple[str, int]]:
-    """Take n units FEFO from the list (consuming it); what no lot covers is lot ""."""
-    taken = []
-    while n and lots:
-        lot, q = lots[0]
-        k = min(q, n)
-        taken.append((lot, k))
-        n -= k
-        if k == q:
-            lots.pop(0)
-        else:
-            lots[0] = (lot, q - k)
-    if n:
-        taken.append(("", n))
-    return taken
-
-
 def _merge(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     merged: dict[tuple[int, str, str], dict[str, Any]] = {}
     for r in rows:
@@ -423,6 +406,15 @@ def _merge(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         else:
             merged[key] = dict(r)
     return list(merged.values())
+
+
+async def _expired_lots(session: AsyncSession, keys: Sequence[Key], today: date) -> set[tuple[str, str, str]]:
+    """(store, sku, lot) of these SKUs' lots that have expired `today`."""
+    if not keys:
+        return set()
+    rows = (await session.execute(select(Lot.store, Lot.sku, Lot.lot, Lot.expiry)
+                                  .where(tuple_(Lot.store, Lot.sku).in_(list(keys))))).all()
+    return {(r.store, r.sku, r.lot) for r in rows if ledger.is_expired(r.expiry, today)}
 
 
 async def _zones(session: AsyncSession, keys: Sequence[Key]) -> dict[Key, dict[str, int]]:

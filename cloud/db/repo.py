@@ -13,7 +13,7 @@ import json
 import logging
 import random
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, cast
@@ -24,7 +24,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
-from cloud.db import claims, ledger
+from cloud.db import claims, holds, ledger
 from cloud.db.models import (
     Balance,
     Checkpoint,
@@ -99,13 +99,32 @@ class Applied:
     changed: frozenset[tuple[str, str]] = frozenset()  # (store, sku) whose stock or holds changed
 
 
-def _move(m: Movement) -> ledger.Move:
-    return ledger.Move(m.id, m.kind, m.qty, m.zone, m.occurred_at, m.lot, m.expiry, m.from_zone)
+def move_of(m: Movement) -> ledger.Move:
+    """A stored movement as the ledger's arithmetic takes it."""
+    return ledger.Move(m.id, m.kind, m.qty, m.zone, m.occurred_at, m.lot, m.expiry, m.from_zone,
+                       _stored_reason(m.evidence))
 
 
 def _delta_move(d: StockDelta) -> ledger.Move:
     return ledger.Move(d.id, d.kind.value, d.qty, d.zone.value, d.occurred_at, d.lot or ledger.NO_LOT,
-                       d.expiry, d.from_zone.value if d.from_zone else None)
+                       d.expiry, d.from_zone.value if d.from_zone else None, reason_of(d.evidence))
+
+
+def reason_of(evidence: Mapping[str, Any] | None) -> str | None:
+    """A movement's reason travels in its evidence (`{"reason": "expired"}` on an expiry
+    write-off), which the movements table keeps: the wire contract and the schema stay as they are."""
+    reason = evidence.get("reason") if evidence is not None else None
+    return reason if isinstance(reason, str) else None
+
+
+def _stored_reason(evidence: str | None) -> str | None:
+    if not evidence or '"reason"' not in evidence:  # most evidence is the reconciler's: skip parsing it
+        return None
+    try:
+        stored = json.loads(evidence)
+    except ValueError:
+        return None
+    return reason_of(stored) if isinstance(stored, dict) else None
 
 
 def _row(batch: DeltaBatch, d: StockDelta, now: datetime) -> dict[str, Any]:
@@ -129,13 +148,14 @@ def _upsert(session: AsyncSession) -> Any:
     return postgresql.insert if _dialect(session) == "postgresql" else sqlite.insert
 
 
-async def apply_batch(maker: async_sessionmaker[AsyncSession], batch: DeltaBatch) -> Applied:
+async def apply_batch(maker: async_sessionmaker[AsyncSession], batch: DeltaBatch, *,
+                      now: datetime | None = None) -> Applied:
     """Apply one batch in one transaction (see apply_batches)."""
-    return (await apply_batches(maker, [batch]))[0]
+    return (await apply_batches(maker, [batch], now=now))[0]
 
 
-async def apply_batches(maker: async_sessionmaker[AsyncSession],
-                        batches: Sequence[DeltaBatch]) -> list[Applied]:
+async def apply_batches(maker: async_sessionmaker[AsyncSession], batches: Sequence[DeltaBatch], *,
+                        now: datetime | None = None) -> list[Applied]:
     """Apply batches together in one transaction, retrying when another worker raced us.
 
     Every batch is applied whole or not at all (they share the transaction); grouping the
@@ -145,7 +165,7 @@ async def apply_batches(maker: async_sessionmaker[AsyncSession],
     for attempt in range(MAX_ATTEMPTS):
         try:
             async with maker() as session, session.begin():
-                return await _apply(session, batches)
+                return await _apply(session, batches, now or datetime.now(UTC))
         except (ConflictRetry, IntegrityError) as e:
             log.debug("group of %d batches, retry %d: %s", len(batches), attempt + 1, e)
         except DBAPIError as e:
@@ -156,8 +176,7 @@ async def apply_batches(maker: async_sessionmaker[AsyncSession],
     raise ConflictRetry(f"a group of {len(batches)} batches lost {MAX_ATTEMPTS} races in a row")
 
 
-async def _apply(session: AsyncSession, batches: Sequence[DeltaBatch]) -> list[Applied]:
-    now = datetime.now(UTC)
+async def _apply(session: AsyncSession, batches: Sequence[DeltaBatch], now: datetime) -> list[Applied]:
     gateways = sorted({(b.store, b.gateway) for b in batches})
     prior = {(r.store, r.gateway): int(r.max_seq) for r in (await session.execute(
         select(Gateway.store, Gateway.gateway, Gateway.max_seq).where(
@@ -183,7 +202,8 @@ async def _apply(session: AsyncSession, batches: Sequence[DeltaBatch]) -> list[A
         for b, mine in zip(batches, fresh, strict=True):
             for d in mine:
                 by_key[(b.store, d.sku)].append(_delta_move(d))
-        replayed = await _update_books(session, by_key)
+        replayed, settled = await _update_books(session, by_key, now)
+        held_changed |= settled
     fresh_by_gateway: dict[tuple[str, str], list[StockDelta]] = {g: [] for g in gateways}
     for b, mine in zip(batches, fresh, strict=True):
         fresh_by_gateway[(b.store, b.gateway)].extend(mine)
@@ -209,11 +229,12 @@ class CloudMove:
     source: str = "order"
 
 
-async def write_movements(session: AsyncSession, moves: Sequence[CloudMove]) -> set[Key]:
+async def write_movements(session: AsyncSession, moves: Sequence[CloudMove],
+                          now: datetime | None = None) -> set[Key]:
     """Book cloud movements in the caller's transaction, through the same book update as
-    ingest. Ids are derived from the document, so a retried call changes nothing: a movement
-    already booked is skipped. Returns the (store, sku) keys changed."""
-    now = datetime.now(UTC)
+    ingest, as occurring `now`. Ids are derived from the document, so a retried call changes
+    nothing: a movement already booked is skipped. Returns the (store, sku) keys changed."""
+    now = now or datetime.now(UTC)
     ids = [m.id for m in moves]
     seen = set((await session.scalars(select(Movement.id).where(Movement.id.in_(ids)))).all())
     fresh = [m for m in moves if m.id not in seen]
@@ -227,8 +248,8 @@ async def write_movements(session: AsyncSession, moves: Sequence[CloudMove]) -> 
     by_key: dict[Key, list[ledger.Move]] = defaultdict(list)
     for m in fresh:
         by_key[(m.store, m.sku)].append(ledger.Move(m.id, m.kind, m.qty, m.zone, now, m.lot, m.expiry))
-    await _update_books(session, by_key)
-    return set(by_key)
+    _, settled = await _update_books(session, by_key, now)
+    return set(by_key) | settled
 
 
 Key = tuple[str, str]  # (store, sku): the unit of ordering in the ledger
@@ -267,7 +288,11 @@ async def _lock_heads(session: AsyncSession, keys: list[Key]) -> dict[Key, _Head
     return {(r.store, r.sku): _Head(r.head_at, r.head_id, r.since_checkpoint) for r in result}
 
 
-async def _update_books(session: AsyncSession, by_key: dict[Key, list[ledger.Move]]) -> int:
+async def _update_books(session: AsyncSession, by_key: dict[Key, list[ledger.Move]],
+                        now: datetime) -> tuple[int, set[Key]]:
+    """Apply new movements to their SKUs' books and write balances, lots and sellable figures;
+    then keep open orders' holds within the new figures (holds.settle). Returns the number of
+    SKUs replayed and the keys whose holds changed."""
     keys = sorted(by_key)
     heads = await _lock_heads(session, keys)
     incremental, replay = [], []
@@ -341,12 +366,13 @@ async def _update_books(session: AsyncSession, by_key: dict[Key, list[ledger.Mov
     ]
     if balance_rows:
         await session.execute(insert(BALANCES), balance_rows)
-    today = datetime.now(UTC).date()
+    today = now.date()
     levels = [{"store": store, "sku": sku, "sellable": ledger.sellable(book, today), "reserved": 0}
               for (store, sku), book in sorted(books.items())]
     stmt = _upsert(session)(STOCK_LEVELS)
-    await session.execute(stmt.on_conflict_do_update(index_elements=["store", "sku"],
-                                                     set_={"sellable": stmt.excluded.sellable}), levels)
+    held = (await session.execute(
+        stmt.on_conflict_do_update(index_elements=["store", "sku"], set_={"sellable": stmt.excluded.sellable})
+        .returning(STOCK_LEVELS.c.store, STOCK_LEVELS.c.sku, STOCK_LEVELS.c.reserved), levels)).all()
     lot_keys = [k for k in keys if books[k].expiry]
     if lot_keys:
         await session.execute(delete(Lot).where(_in(Lot.store, Lot.sku, lot_keys))
@@ -354,7 +380,9 @@ async def _update_books(session: AsyncSession, by_key: dict[Key, list[ledger.Mov
         await session.execute(insert(LOTS), [
             {"store": store, "sku": sku, "lot": lot, "expiry": exp}
             for (store, sku) in lot_keys for lot, exp in books[(store, sku)].expiry.items()])
-    return len(replay)
+    holding = {(r.store, r.sku): books[(r.store, r.sku)] for r in held if r.reserved}
+    settled = await holds.settle(session, holding, today, now) if holding else set()
+    return len(replay), settled
 
 
 async def _replay_tail(session: AsyncSession, store: str, sku: str,
@@ -376,7 +404,7 @@ async def _replay_tail(session: AsyncSession, store: str, sku: str,
         book = ledger.SkuBook.from_json(json.loads(base.book))
         history = history.where(tuple_(Movement.occurred_at, Movement.id)
                                 > tuple_(literal(base.at, UtcDateTime()), literal(base.id)))
-    for m in sorted((_move(m) for m in (await session.scalars(history)).all()), key=lambda m: m.order):
+    for m in sorted((move_of(m) for m in (await session.scalars(history)).all()), key=lambda m: m.order):
         book.apply(m)
     return book
 
@@ -460,22 +488,43 @@ async def ping(maker: async_sessionmaker[AsyncSession]) -> None:
         await session.execute(select(1))
 
 
-async def refresh_sellable(maker: async_sessionmaker[AsyncSession], today: date) -> set[Key]:
-    """Rewrite every stock level's sellable figure from the balances as of `today` (lots that
-    expired leave it). Returns the keys whose figure changed."""
-    async with maker() as session, session.begin():
-        books = _books((await session.scalars(select(Balance))).all())
-        now = {k: ledger.sellable(b, today) for k, b in books.items()}
-        stored = {(r.store, r.sku): r.sellable for r in (await session.execute(
-            select(StockLevel.store, StockLevel.sku, StockLevel.sellable))).all()}
-        changed = [{"k_store": s, "k_sku": k, "v": v} for (s, k), v in sorted(now.items())
-                   if stored.get((s, k)) != v and (s, k) in stored]
-        if changed:
-            t = STOCK_LEVELS
-            await session.execute(update(t).where(t.c.store == bindparam("k_store"),
-                                                  t.c.sku == bindparam("k_sku"))
-                                  .values(sellable=bindparam("v")), changed)
-    return {(str(c["k_store"]), str(c["k_sku"])) for c in changed}
+async def refresh_sellable(maker: async_sessionmaker[AsyncSession], today: date, *,
+                           now: datetime | None = None) -> set[Key]:
+    """Rewrite the stock levels' sellable figures as of `today` where lots expired since they
+    were written, and keep open orders' holds within them (holds.settle: re-pointed to good
+    lots, or the order released). Returns the keys whose figure or holds changed.
+
+    Run by the sweep when the UTC date changes, and by an order or a transfer that finds a
+    figure gone stale before the sweep came (holds.stale). The SKUs it changes are locked and
+    read again first, like ingest does, so a batch committed meanwhile is never overwritten."""
+    now = now or datetime.now(UTC)
+    for attempt in range(MAX_ATTEMPTS):
+        try:
+            async with maker() as session, session.begin():
+                books = _books((await session.scalars(select(Balance))).all())
+                stored = {(r.store, r.sku): r.sellable for r in (await session.execute(
+                    select(StockLevel.store, StockLevel.sku, StockLevel.sellable))).all()}
+                due = holds.stale(books, stored, today)
+                if not due:
+                    return set()
+                await _lock_heads(session, due)
+                fresh, stored = await holds.books(session, due)
+                due = holds.stale(fresh, stored, today)
+                if due:
+                    t = STOCK_LEVELS
+                    figures = [{"k_store": s, "k_sku": k, "v": ledger.sellable(fresh[(s, k)], today)}
+                               for s, k in due]
+                    await session.execute(update(t).where(t.c.store == bindparam("k_store"),
+                                                          t.c.sku == bindparam("k_sku"))
+                                          .values(sellable=bindparam("v")), figures)
+                    log.info("lots expired by %s: sellable refreshed for %d store SKUs", today, len(due))
+                return set(due) | await holds.settle(session, {k: fresh[k] for k in due}, today, now)
+        except DBAPIError as e:
+            if not is_transient(e):
+                raise
+            log.debug("sellable refresh, retry %d: %s", attempt + 1, e)
+        await asyncio.sleep(random.uniform(0, 0.005 * 2 ** attempt))
+    raise ConflictRetry(f"the sellable refresh lost {MAX_ATTEMPTS} races in a row")
 
 
 # --- reads ----------------------------------------------------------------------------------
@@ -599,7 +648,7 @@ async def rebuild_mismatches(maker: async_sessionmaker[AsyncSession]) -> list[di
         cached = _books((await session.scalars(select(Balance))).all())
     grouped: dict[tuple[str, str], list[ledger.Move]] = defaultdict(list)
     for m in history:
-        grouped[(m.store, m.sku)].append(_move(m))
+        grouped[(m.store, m.sku)].append(move_of(m))
     out = []
     for key in sorted(set(grouped) | set(cached)):
         rebuilt = ledger.replay(grouped.get(key, []))

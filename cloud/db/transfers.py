@@ -23,7 +23,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cloud.channels.allocation import free_units, haversine_km
-from cloud.db import repo
+from cloud.db import holds, repo
 from cloud.db.models import Balance, Product, StockLevel, Store, Transfer, TransferLine
 from cloud.db.orders import Key, OrderError, Orders, iso_utc
 
@@ -57,10 +57,15 @@ class Transfers:
 
     async def _create(self, session: AsyncSession, req: TransferRequest) -> tuple[dict[str, Any], set[Key]]:
         tid = new_transfer_id()
-        now = datetime.now(UTC)
+        now = self.orders.clock()
         want: dict[str, int] = defaultdict(int)
         for sku, qty in req.lines:
             want[sku] += qty
+        # A figure written before midnight may still count a lot that has expired since: the
+        # orders' runner refreshes the figures and calls again (holds.Stale).
+        books, stored = await holds.books(session, [(req.from_store, sku) for sku in sorted(want)])
+        if holds.stale(books, stored, now.date()):
+            raise holds.Stale(now.date())
         for sku, n in sorted(want.items()):
             took = await session.execute(
                 update(StockLevel)
@@ -77,7 +82,7 @@ class Transfers:
         await session.execute(insert(Transfer).values(id=tid, from_store=req.from_store,
                                                       to_store=req.to_store, status="in_transit",
                                                       created_at=now))
-        sources = await _fefo_sources(session, req.from_store, sorted(want), date.today())
+        sources = await _fefo_sources(session, req.from_store, sorted(want), now.date())
         lines: list[dict[str, Any]] = []
         moves: list[repo.CloudMove] = []
         for sku, n in sorted(want.items()):
@@ -90,7 +95,7 @@ class Transfers:
                     kind="transfer_out", qty=-k, ref=f"transfer:{tid}:out/{line + 1}", zone=zone, lot=lot,
                     expiry=expiry, source="transfer"))
         await session.execute(insert(TransferLine), lines)
-        changed = await repo.write_movements(session, moves)
+        changed = await repo.write_movements(session, moves, now)
         made = _transfer_json(tid, req.from_store, req.to_store, "in_transit", now, None, None, lines)
         return made, changed
 
@@ -188,7 +193,8 @@ def suggest(free: dict[str, dict[str, int]], mins: dict[str, int], where: dict[s
 
 async def _fefo_sources(session: AsyncSession, store: str, skus: Sequence[str],
                         today: date) -> dict[str, list[tuple[str, str, date | None, int]]]:
-    """Per SKU: (zone, lot, expiry, units), backroom before floor, earliest expiry first."""
+    """Per SKU: (zone, lot, expiry, units), backroom before floor, earliest expiry first; lots
+    expired `today` (the ledger's UTC day) stay behind for their write-off."""
     out: dict[str, list[tuple[str, str, date | None, int]]] = defaultdict(list)
     rows = (await session.execute(select(Balance).where(Balance.store == store, Balance.sku.in_(list(skus)),
                                                         Balance.qty > 0))).scalars().all()
