@@ -11,6 +11,11 @@ same for every platform:
   listing, invalid value); retrying the same request cannot help;
 - `Stale(current)`: a compare-and-set failed because the platform holds `current`, not the
   `previous` figure we sent (platforms that support compare-and-set only).
+
+A fifth answer is not a failure: a platform that answers a repeated idempotency key with an error
+code (Douyin's 40003 `isv.idempotent-id-existed`) is saying the push already happened. Adapters
+raise `Replayed` inside their call and turn it into a successful `PushResult(replayed=True)`; the
+driver never sees it as an error.
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ class PushResult:
 
     qty: int | None
     request_id: str = ""
+    replayed: bool = False  # the platform had already applied this key's push (not applied again)
 
 
 class PlatformError(Exception):
@@ -69,6 +75,11 @@ class RateLimited(Transient):
 
 class Rejected(PlatformError):
     """The platform refused this request; retrying it unchanged cannot succeed."""
+
+
+class Replayed(PlatformError):
+    """The platform has seen this idempotency key: the push it names was applied before (our
+    earlier try landed although its answer was lost). Adapters catch it and report success."""
 
 
 class Stale(PlatformError):

@@ -1,14 +1,23 @@
 """JD (京东) through the JOS router: `jingdong.stock.write.updateSkuStock` sets a SKU's stock in a
-store/warehouse to an absolute figure (skuId, stockNum, storeId); `jingdong.stock.read.findSkuStock`
-reads it back.
+store to an absolute figure (skuId, stockNum, storeId); `jingdong.stock.read.findSkuStock` (skuId
+and field, nothing else) reads it back as `skuStocks`, one row {skuId, storeId, stockNum} per
+store. Parameters and types as JD's official SDKs define them: com.jd.open.api.sdk.request.ware.
+StockWriteUpdateSkuStockRequest / StockReadFindSkuStockRequest (Long skuId, stockNum, storeId;
+String field) and the response domain class ...StockReadService.response.findSkuStock.SkuStock.
 
-JOS signs like TOP (the wrapped MD5 of signing.py) over method, app_key, access_token, timestamp
-(GMT+8, `yyyy-MM-dd HH:mm:ss`), v=2.0 and `360buy_param_json` (the business parameters as JSON).
-Success answers under `<method with _>_responce` (JOS's own spelling); errors under
-`error_response {code, zh_desc, en_desc}`. Our research holds no checked table of JOS error codes,
-so the classification below goes by the codes our simulator uses (firmware_sim/platforms/jd.py)
-and must be checked against JOS before production: 67 rate limit, 19 invalid signature,
-21 invalid timestamp, 66 platform busy.
+JOS signs like TOP (the wrapped uppercase MD5 of signing.py, as JD's SDK DefaultJdClient.sign does)
+over method, app_key, access_token, timestamp (GMT+8, `yyyy-MM-dd HH:mm:ss`, within 6 minutes of
+the router's clock), v=2.0 and `360buy_param_json` (the business parameters as JSON). Success
+answers under `<method with _>_responce` (JOS's own spelling); errors under
+`error_response {code, zh_desc, en_desc}`. JOS system errors (jos.jd.com error-code table, as
+republished at blog.csdn.net/DianSan_ERP/article/details/142364242, and answers captured in public
+SDK code for 19 and 21):
+  2  App Call Limited: the app's call rate or quota → RateLimited
+  8  Invalid Timestamp: the next try is signed afresh → Transient
+  12 Invalid Signature, 19 Invalid access_token, 21 Invalid app_key → Rejected (no retry can help)
+  67 an unknown error behind the router → Transient (no published row found for it; the code is
+     the one JOS users report for it)
+Any other code (invalid method or arguments, business errors) is Rejected.
 """
 
 from __future__ import annotations
@@ -21,7 +30,24 @@ from cloud.channels.base import Listing, PushResult, RateLimited, Rejected, Tran
 from cloud.channels.http import HttpAdapter, as_int
 from cloud.channels.taobao import timestamp
 
-RATE_LIMITED, BAD_SIGNATURE, BAD_TIMESTAMP, BUSY = "67", "19", "21", "66"
+RATE_LIMITED, BAD_TIMESTAMP, BAD_SIGNATURE, BAD_TOKEN, BAD_APP_KEY, BACKEND = "2", "8", "12", "19", "21", "67"
+_TRANSIENT = {BAD_TIMESTAMP, BACKEND}
+
+
+def error(channel: str, method: str, answer: dict[str, Any]) -> Exception:
+    """The seam's kind for a JOS `error_response`."""
+    code = str(answer.get("code", ""))
+    text = f"{channel}: {method}: JOS error {code} {answer.get('en_desc', '')}".rstrip()
+    if code == RATE_LIMITED:
+        return RateLimited(text, 1.0, code=code)
+    if code in _TRANSIENT:
+        return Transient(text, code=code)
+    return Rejected(text, code=code)
+
+
+def number(value: str) -> int | str:
+    """JOS's Long parameters as numbers (a value that is not one is sent as is, for JOS to refuse)."""
+    return int(value) if value.isdigit() else value
 
 
 class JdAdapter(HttpAdapter):
@@ -38,32 +64,31 @@ class JdAdapter(HttpAdapter):
         _, body = await self.request("POST", self.config.url, data=self.signed(method, biz))
         if not isinstance(body, dict):
             raise Transient(f"{self.config.name}: {method} answered {body!r}")
-        error = body.get("error_response")
-        if isinstance(error, dict):
-            code = str(error.get("code", ""))
-            text = f"{self.config.name}: {method}: JOS error {code} {error.get('en_desc', '')}".rstrip()
-            if code == RATE_LIMITED:
-                raise RateLimited(text, 1.0, code=code)
-            if code in (BAD_TIMESTAMP, BUSY):
-                raise Transient(text, code=code)
-            raise Rejected(text, code=code)
+        failure = body.get("error_response")
+        if isinstance(failure, dict):
+            raise error(self.config.name, method, failure)
         response = body.get(method.replace(".", "_") + "_responce")
         if not isinstance(response, dict) or str(response.get("code", "0")) != "0":
             raise Transient(f"{self.config.name}: {method} answered {body!r}")
         return response
 
     async def set_stock(self, listing: Listing, qty: int, *, previous: int | None, key: str) -> PushResult:
-        response = await self.call("jingdong.stock.write.updateSkuStock",
-                                   {"skuId": listing.sku_id, "stockNum": qty,
-                                    "storeId": self.config.store_id})
+        biz: dict[str, Any] = {"skuId": number(listing.sku_id), "stockNum": qty}
+        if self.config.store_id:
+            biz["storeId"] = number(self.config.store_id)
+        response = await self.call("jingdong.stock.write.updateSkuStock", biz)
         if response.get("success") is not True:
             raise Rejected(f"{self.config.name}: updateSkuStock did not succeed: {response!r}")
         return PushResult(qty)
 
     async def get_stock(self, listing: Listing) -> int:
-        response = await self.call("jingdong.stock.read.findSkuStock",
-                                   {"skuId": listing.sku_id, "storeId": self.config.store_id})
-        for row in response.get("skuStocks", []):
-            if str(row.get("skuId")) == listing.sku_id:
-                return as_int(row.get("stockNum"), self.config.name)
-        raise Rejected(f"{self.config.name}: JD does not know SKU {listing.sku_id}")
+        """This channel's store's row of the SKU (the row without a store when none is configured);
+        a SKU JD lists with no row for our store holds none there."""
+        response = await self.call("jingdong.stock.read.findSkuStock", {"skuId": number(listing.sku_id)})
+        rows = [r for r in response.get("skuStocks") or [] if isinstance(r, dict)
+                and str(r.get("skuId")) == listing.sku_id]
+        if not rows:
+            raise Rejected(f"{self.config.name}: JD does not know SKU {listing.sku_id}")
+        store = self.config.store_id
+        ours = [r for r in rows if str(r.get("storeId") or "") == store]
+        return as_int(ours[0].get("stockNum"), self.config.name) if ours else 0

@@ -1,9 +1,21 @@
 """Shopify through the GraphQL Admin API: `inventorySetQuantities` with `changeFromQuantity` (a
 compare-and-set: the platform refuses when it holds another figure) under an `@idempotent` key.
 
-The listing's sku_id is the InventoryItem id, the channel's location_id the Location (numbers or
-gids). Authentication is the `X-Shopify-Access-Token` header (a bad token is HTTP 401). The API
-is rate limited by query cost on a leaky bucket; a throttled request answers
+Both exist from Admin API 2026-01 and are required from 2026-04
+(shopify.dev/changelog/concurrency-protection-features and the changelogs it links); an older
+version's schema has neither and would fail every push's validation, so the channel's url must
+name 2026-01 or later (config.py refuses it otherwise). The listing's sku_id is the InventoryItem
+id, the channel's location_id the Location (numbers or gids). Authentication is the
+`X-Shopify-Access-Token` header (a bad token is HTTP 401).
+
+userErrors (InventorySetQuantitiesUserErrorCode, shopify.dev/docs/api/admin-graphql/latest/enums/
+InventorySetQuantitiesUserErrorCode; shopify.dev/docs/api/usage/implementing-idempotency):
+- CHANGE_FROM_QUANTITY_STALE: Shopify holds another figure → `Stale` with it (read back);
+- IDEMPOTENCY_CONCURRENT_REQUEST: "This request is currently in progress, please try again" — an
+  earlier try with this key is still running → `Transient`, retried with the same key (which then
+  answers the first try's result);
+- anything else (IDEMPOTENCY_KEY_PARAMETER_MISMATCH, invalid item/location/quantity...) → Rejected.
+The API is rate limited by query cost on a leaky bucket; a throttled request answers
 `errors[].extensions.code == "THROTTLED"` with `extensions.cost.throttleStatus`, from which the
 wait is (requested cost - currently available) / restore rate.
 """
@@ -30,6 +42,7 @@ READ_QUANTITY = """query Stock($item: ID!, $location: ID!) {
 }"""
 
 STALE = "CHANGE_FROM_QUANTITY_STALE"
+IN_PROGRESS = "IDEMPOTENCY_CONCURRENT_REQUEST"
 
 
 def gid(kind: str, value: str) -> str:
@@ -74,6 +87,9 @@ class ShopifyAdapter(HttpAdapter):
         if any(e.get("code") == STALE for e in errors):
             current = await self.get_stock(listing)
             raise Stale(f"{self.config.name}: Shopify holds {current}, not {previous}", current, code=STALE)
+        if any(e.get("code") == IN_PROGRESS for e in errors):
+            raise Transient(f"{self.config.name}: Shopify is still running an earlier try of push {key}",
+                            code=IN_PROGRESS)
         if errors:
             raise Rejected(f"{self.config.name}: Shopify userErrors {errors!r}",
                            code=str(errors[0].get("code", "")))

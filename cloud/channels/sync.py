@@ -106,6 +106,7 @@ class Stats:
     failures: int = 0
     rejected: int = 0
     retries: int = 0
+    replays: int = 0  # pushes the platform had already applied (an earlier try's answer was lost)
     stale: int = 0
     drift_repaired: int = 0
     reconciliations: int = 0
@@ -319,7 +320,7 @@ class PlatformSync:
         for attempt in range(1, tries + 1):
             await self._limiters[listing.channel].acquire()
             try:
-                await adapter.set_stock(listing, target, previous=st.held, key=key)
+                result = await adapter.set_stock(listing, target, previous=st.held, key=key)
             except Stale as e:
                 self.stats.stale += 1
                 if st.held is not None and e.current < st.held:
@@ -345,6 +346,7 @@ class PlatformSync:
             else:
                 st.held = target
                 self.stats.pushes += 1
+                self.stats.replays += result.replayed
                 self._record(st, target, previous, key, reason, "ok", attempt, None, started)
                 if listing.channel in self.failing:  # the platform is back
                     self.failing.discard(listing.channel)
@@ -397,8 +399,8 @@ class PlatformSync:
         s = self.stats
         return {"leader": s.leader, "channels": sorted(self.adapters), "listings": len(self._states),
                 "pending": self.pending(), "pushes": s.pushes, "failures": s.failures, "rejected": s.rejected,
-                "retries": s.retries, "stale": s.stale, "drift_repaired": s.drift_repaired,
-                "reconciliations": s.reconciliations}
+                "retries": s.retries, "replays": s.replays, "stale": s.stale,
+                "drift_repaired": s.drift_repaired, "reconciliations": s.reconciliations}
 
 
 class SyncReadings(Collector):
@@ -415,6 +417,9 @@ class SyncReadings(Collector):
                             "counter", lambda: s.rejected),
             metrics.Reading("shelfsync_sync_retries_total", "Platform push retries", "counter",
                             lambda: s.retries),
+            metrics.Reading("shelfsync_sync_push_replays_total", "Platform pushes a retry found already "
+                            "applied (the platform answered its idempotency key as a repeat)", "counter",
+                            lambda: s.replays),
             metrics.Reading("shelfsync_sync_drift_repaired_total",
                             "Listings the reconciliation found drifted", "counter", lambda: s.drift_repaired),
             metrics.Reading("shelfsync_sync_pending_listings", "Listings whose platform figure is not yet "

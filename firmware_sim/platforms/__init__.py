@@ -1,9 +1,10 @@
 """`shelfsync sim platform`: a sales platform's stock API on HTTP, for tests, benchmarks and demos.
 
 One aiohttp server per platform kind (taobao, jd, pdd, douyin, shopify, wechat) that checks
-signatures, timestamps and parameters as the platform documents them, enforces a rate limit with
-the platform's own error, keeps stock, injects faults through /_sim/faults (core.py) and can run
-simulated buyers that post orders into the cloud's order API.
+signatures, timestamps and parameters as the platform documents them, with its own code
+(signatures.py; nothing here imports the cloud's adapters), answers with the platform's own error
+codes, enforces a rate limit, keeps stock, injects faults through /_sim/faults (core.py) and can
+run simulated buyers that post orders into the cloud's order API.
 """
 
 from __future__ import annotations
@@ -26,9 +27,11 @@ ROUTES: dict[str, Callable[[Platform], list[web.RouteDef]]] = {
     "taobao": taobao.routes, "jd": jd.routes, "pdd": pdd.routes, "douyin": douyin.routes,
     "shopify": shopify.routes, "wechat": wechat.routes,
 }
-# Where each kind's API lives on the simulator (the channel's `url` setting).
+# Where each kind's API lives on the simulator (the channel's `url` setting). Shopify: Admin API
+# 2026-04, the first version in which changeFromQuantity and @idempotent are required (they exist
+# from 2026-01; shopify.py says what the simulator does with older versions).
 API_PATH = {"taobao": "/router/rest", "jd": "/routerjson", "pdd": "/api/router", "douyin": "",
-            "shopify": "/admin/api/2025-10/graphql.json", "wechat": ""}
+            "shopify": "/admin/api/2026-04/graphql.json", "wechat": ""}
 KINDS = tuple(ROUTES)
 
 EPILOG = """examples:

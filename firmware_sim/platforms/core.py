@@ -5,11 +5,16 @@ Admin endpoints (no auth; a simulator on localhost):
 
     GET  /_sim/stock                      {"stock": [{"item_id", "sku_id", "qty"}], "counts": {...}}
     PUT  /_sim/stock   {"item_id", "sku_id", "qty"}      set a listing's stock on the platform
-    POST /_sim/faults  {"next": ["5xx", "timeout", "ratelimit", "stale"], "down_for": seconds,
-                        "hang_s": seconds}
-         the next API requests fail in the listed ways, one each (stale: a buyer takes one unit
-         just before a compare-and-set, so the caller's `previous` is out of date); down_for makes
-         every API request answer 503 for that long.
+    POST /_sim/faults  {"next": ["5xx", "timeout", "ratelimit", "stale", "slow", "backend"],
+                        "down_for": seconds, "hang_s": seconds}
+         the next API requests fail in the listed ways, one each; down_for makes every API request
+         answer 503 for that long. Every platform knows 5xx, timeout (a hang of hang_s, then 504,
+         nothing done) and ratelimit (its own rate-limit error); some know more (`Platform.extra`):
+         stale: a buyer takes one unit just before a compare-and-set, so the caller's `previous`
+                is out of date (Shopify, the mini-program);
+         slow:  the write is done, but only after hang_s, so the caller has given up on its answer
+                and retries with the same idempotency key (Shopify, Douyin);
+         backend: the platform's own "unknown backend error" (JD 67, Douyin 20000).
 
 Listings are created at 0 the first time a request names them (a simulator convenience: the
 real platforms require the listing to exist).
@@ -33,7 +38,8 @@ from aiolimiter import AsyncLimiter
 
 log = logging.getLogger(__name__)
 
-FAULTS = ("5xx", "timeout", "ratelimit", "stale")
+FAULTS = ("5xx", "timeout", "ratelimit", "stale", "slow", "backend")
+COMMON_FAULTS = ("5xx", "timeout", "ratelimit")
 
 
 @dataclass(frozen=True)
@@ -60,7 +66,7 @@ class Platform:
         self.counts: Counter[str] = Counter()
         # (wall time, item_id, sku_id, qty) of every change, for latency measurements and tests
         self.history: deque[tuple[float, str, str, int]] = deque(maxlen=1_000_000)
-        self.cas = kind in ("shopify", "wechat")  # platforms with a compare-and-set write
+        self.extra: set[str] = set()  # faults beyond COMMON_FAULTS this platform's module models
 
     def qty(self, item_id: str, sku_id: str) -> int:
         return self.stock.setdefault((item_id, sku_id), 0)
@@ -80,7 +86,8 @@ class Platform:
 
     async def gate(self) -> web.Response | str | None:
         """Run before every API request. Returns a response to send instead (down, 5xx, a hang
-        that ends in 504), "ratelimit" when the platform's own rate-limit error is due, or None."""
+        that ends in 504), "ratelimit" when the platform's own rate-limit error is due, "slow" or
+        "backend" when the platform's module is to act them out, or None."""
         self.counts["requests"] += 1
         if self.clock() < self.down_until:
             self.counts["down"] += 1
@@ -95,6 +102,10 @@ class Platform:
                 await asyncio.sleep(self.hang_s)
                 return web.json_response({"error": "gateway timeout"}, status=504)
             return "ratelimit"
+        if fault in ("slow", "backend"):
+            self.faults.popleft()
+            self.counts[f"fault_{fault}"] += 1
+            return fault
         if self.fault_rate and random.random() < self.fault_rate:
             self.counts["fault_random"] += 1
             return web.json_response({"error": "random fault"}, status=502)
@@ -126,8 +137,9 @@ class Platform:
             faults = [str(f) for f in body.get("next", [])]
             if bad := [f for f in faults if f not in FAULTS]:
                 raise ValueError(f"unknown fault(s) {bad}; choose from {', '.join(FAULTS)}")
-            if "stale" in faults and not self.cas:
-                raise ValueError(f"{self.kind} has no compare-and-set write, so no stale fault")
+            if unknown := [f for f in faults if f not in COMMON_FAULTS and f not in self.extra]:
+                raise ValueError(f"the {self.kind} simulator does not model {', '.join(unknown)}; "
+                                 f"it knows {', '.join([*COMMON_FAULTS, *sorted(self.extra)])}")
             down_for = float(body.get("down_for", 0))
             hang_s = float(body.get("hang_s", self.hang_s))
         except (ValueError, TypeError, AttributeError) as e:

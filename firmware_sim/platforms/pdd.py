@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from cloud.channels import signing
+from firmware_sim.platforms import signatures
 from firmware_sim.platforms.core import Platform
 from firmware_sim.platforms.router import WINDOW_S, as_int, form
 
@@ -29,7 +29,7 @@ def routes(p: Platform) -> list[web.RouteDef]:
             return error(10000, f"missing {missing[0]}")
         if params["client_id"] != p.creds.app_key:
             return error(10001, "invalid client_id")
-        if not signing.same(params["sign"], signing.wrapped_md5(params, p.creds.secret)):
+        if not signatures.matches(params["sign"], signatures.pdd(params, p.creds.secret)):
             p.counts["bad_signature"] += 1
             return error(10016, "invalid sign")
         ts = as_int(params["timestamp"])

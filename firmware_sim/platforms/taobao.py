@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
-from cloud.channels import signing
+from firmware_sim.platforms import signatures
 from firmware_sim.platforms.core import Platform
 from firmware_sim.platforms.router import WINDOW_S, as_int, form, gmt8_age
 
@@ -42,10 +42,10 @@ def routes(p: Platform) -> list[web.RouteDef]:
         if params["app_key"] != p.creds.app_key:
             return error(29, "Invalid app Key")
         try:
-            expected = signing.top_sign(params, p.creds.secret)
+            expected = signatures.top(params, p.creds.secret)
         except ValueError:
             return error(25, "Invalid signature", "invalid-sign-method")
-        if not signing.same(params["sign"], expected):
+        if not signatures.matches(params["sign"], expected):
             p.counts["bad_signature"] += 1
             return error(25, "Invalid signature")
         age = gmt8_age(params["timestamp"], p.clock())

@@ -1,4 +1,5 @@
-"""Simulated mini-program stock endpoint (our own contract; see cloud/channels/wechat.py)."""
+"""Simulated mini-program stock endpoint. The contract is ours (README "Platform sync"); the
+simulator checks it with its own code (signatures.mini_program), not the adapter's."""
 
 from __future__ import annotations
 
@@ -7,13 +8,16 @@ from typing import Any
 
 from aiohttp import web
 
-from cloud.channels import signing
-from cloud.channels.wechat import WINDOW_S
+from firmware_sim.platforms import signatures
 from firmware_sim.platforms.core import Platform
 from firmware_sim.platforms.router import as_int
 
+WINDOW_S = 300  # our contract: X-Shelfsync-Timestamp within 5 minutes of the endpoint's clock
+
 
 def routes(p: Platform) -> list[web.RouteDef]:
+    p.extra |= {"stale"}
+
     async def stock(request: web.Request) -> web.StreamResponse:
         gate = await p.gate()
         if isinstance(gate, web.Response):
@@ -23,10 +27,10 @@ def routes(p: Platform) -> list[web.RouteDef]:
         body = await request.read()
         h = request.headers
         ts = h.get("X-Shelfsync-Timestamp", "")
-        expected = signing.body_hmac(p.creds.secret, ts, h.get("X-Shelfsync-Nonce", ""), request.method,
+        expected = signatures.mini_program(p.creds.secret, ts, h.get("X-Shelfsync-Nonce", ""), request.method,
                                      request.raw_path.split("?")[0], body)
         if h.get("X-Shelfsync-App") != p.creds.app_key or \
-                not signing.same(h.get("X-Shelfsync-Signature", ""), expected):
+                not signatures.matches(h.get("X-Shelfsync-Signature", ""), expected):
             p.counts["bad_signature"] += 1
             return web.json_response({"error": "bad signature"}, status=401)
         age = as_int(ts)

@@ -52,6 +52,33 @@ def test_bad_channel_config_is_a_clear_error(doc: dict[str, object], message: st
         parse(doc, {})
 
 
+@pytest.mark.parametrize("version", ["2024-07", "2025-10"])
+def test_a_shopify_channel_on_an_admin_api_without_change_from_quantity_is_refused(version: str) -> None:
+    """Every push would fail validation there: changeFromQuantity and @idempotent are in the schema
+    from 2026-01 (shopify.dev/changelog/concurrency-protection-features)."""
+    url = f"https://example.myshopify.com/admin/api/{version}/graphql.json"
+    with pytest.raises(ConfigError, match=f"{version}.*2026-01"):
+        parse({"channel": {"shop": {"platform": "shopify", "url": url}}}, {})
+
+
+@pytest.mark.parametrize("version", ["2026-01", "2026-04", "2026-07", "unstable"])
+def test_a_shopify_channel_on_an_admin_api_with_both_is_accepted(version: str) -> None:
+    url = f"https://example.myshopify.com/admin/api/{version}/graphql.json"
+    assert parse({"channel": {"shop": {"platform": "shopify", "url": url}}}, {})["shop"].url == url
+
+
+def test_a_shopify_url_that_is_not_the_admin_graphql_endpoint_is_refused() -> None:
+    with pytest.raises(ConfigError, match="/admin/api/"):
+        parse({"channel": {"shop": {"platform": "shopify", "url": "https://example.myshopify.com/graphql"}}}, {})
+
+
+def test_the_readmes_shopify_example_is_accepted() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    url = next(line.split('"')[1] for line in readme.splitlines()
+               if line.startswith("url = ") and "myshopify.com" in line)
+    assert parse({"channel": {"shop": {"platform": "shopify", "url": url}}}, {})
+
+
 def test_a_broken_file_names_itself(tmp_path: Path) -> None:
     path = tmp_path / "channels.toml"
     path.write_text("[channel.x\n")
@@ -84,7 +111,8 @@ async def test_secrets_never_reach_logs_reprs_or_errors(tmp_path: Path, caplog: 
 
 def test_every_platform_has_an_adapter() -> None:
     for kind in ("taobao", "jd", "pdd", "douyin", "shopify", "wechat"):
-        config = parse({"channel": {kind: {"platform": kind, "url": "http://x"}}}, {})[kind]
+        url = "http://x/admin/api/2026-04/graphql.json" if kind == "shopify" else "http://x"
+        config = parse({"channel": {kind: {"platform": kind, "url": url}}}, {})[kind]
         assert adapter_for(config).platform == kind
 
 

@@ -168,6 +168,38 @@ async def test_a_rejected_push_is_not_retried(rig: Rig) -> None:
     assert sim.platform.counts["bad_signature"] == 1
 
 
+@pytest.mark.parametrize("rig", [SyncOptions(hold_increases_s=0.0, backoff_s=0.2, backoff_max_s=0.4, max_tries=6,
+                                             reconcile_every_s=3600, retry_failed_s=3600, record_every_s=0.05)],
+                         indirect=True)
+async def test_a_push_still_running_on_the_platform_is_retried_with_its_key_until_it_is_answered(rig: Rig) -> None:
+    """The first try is slow: the adapter gives up after 0.5 s while the platform finishes it after
+    1 s. Shopify answers the retries with the same key IDEMPOTENCY_CONCURRENT_REQUEST ("in progress,
+    try again") and then the first try's result; Douyin answers 40003 isv.idempotent-id-existed.
+    Both are one write on the platform and a success in the push records, not a refusal."""
+    kinds = ("shopify", "douyin")
+    for kind in kinds:
+        await rig.sims[kind].faults({"next": ["slow"], "hang_s": 1.0})
+    rig.ledger.set(rig.events, 1, 9, channels=[rig.sims[k].config.name for k in kinds])
+    await until(lambda: rig.holds(1, 9, kinds), 15, "both platforms hold 9")
+
+    async def nines(kind: str) -> list[dict[str, object]]:
+        return [p for p in await rig.pushes(rig.sims[kind].config.name) if p["qty"] == 9]
+
+    async def recorded() -> bool:
+        return all([await nines(kind) for kind in kinds])
+
+    await until(recorded, 15, "both pushes recorded")
+    for kind in kinds:
+        pushes = await nines(kind)
+        assert [p["result"] for p in pushes] == ["ok"], (kind, pushes)
+        assert int(str(pushes[0]["attempts"])) >= 2
+        assert [h[3] for h in rig.sims[kind].platform.history] == [9], kind
+    assert rig.sims["shopify"].platform.counts["concurrent"] >= 1
+    assert rig.sims["douyin"].platform.counts["replays"] == 1
+    assert rig.sync.stats.rejected == 0 and rig.sync.stats.failures == 0 and rig.sync.stats.replays >= 1
+    assert rig.alerts == []
+
+
 @pytest.mark.parametrize("kind", ["shopify", "wechat"])
 async def test_a_stale_compare_value_is_answered_with_the_platforms_figure(rig: Rig, kind: str) -> None:
     sim = rig.sims[kind]

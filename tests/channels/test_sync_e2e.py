@@ -139,6 +139,31 @@ async def test_stock_changes_reach_every_platform(world: World) -> None:
     assert all(p["result"] == "ok" for p in pushes)
 
 
+async def test_a_douyin_push_retried_with_its_idempotent_id_is_a_success(world: World) -> None:
+    """A till sale reaches Douyin through the gateway, the broker and the ledger; the push's answer
+    is lost (the platform finishes it after the adapter gave up), and the retry with the same
+    idempotent_id is answered 40003 isv.idempotent-id-existed: the push happened, so it is recorded
+    as a success, the platform holds the figure once, and no alert is raised."""
+    await world.movement([{"sku": SKU_A, "kind": "receipt", "qty": 10, "zone": "floor"}], "recv-1")
+    await until(lambda: world.holds(SKU_A, 10), 20, "received stock on every platform")
+    douyin = world.sims["douyin"]
+    await douyin.faults({"next": ["slow"], "hang_s": 1.0})
+    await world.sale(SKU_A, 3, "T-1")
+    await until(lambda: world.holds(SKU_A, 7), 20, "the sale on every platform")
+    await world.app[SYNC].records.flush()
+    pushes = [p for p in await records.recent(world.app[SYNC].records.maker, "douyin", limit=50)
+              if p["sku"] == SKU_A and p["qty"] == 7]
+    assert [p["result"] for p in pushes] == ["ok"] and int(str(pushes[0]["attempts"])) >= 2
+    assert douyin.platform.counts["replays"] == 1
+    sku_id = world.listing("douyin", SKU_A).sku_id
+    changes = [h[3] for h in douyin.platform.history if h[2] == sku_id]
+    assert changes[-2:] == [10, 7] and changes.count(7) == 1, changes  # the figure was written once
+    stats = world.app[SYNC].stats
+    assert stats.rejected == 0 and stats.failures == 0 and stats.replays == 1
+    chain = world.app[CHAIN_ALERTS].books.get(ALERT_BOOK)  # made with the first chain alert
+    assert chain is None or not chain.book.alerts
+
+
 async def test_a_listing_added_later_gets_its_figure_without_a_stock_change(world: World) -> None:
     await world.movement([{"sku": SKU_A, "kind": "receipt", "qty": 6, "zone": "floor"}], "recv-1")
     await until(lambda: world.holds(SKU_A, 6), 20, "received stock everywhere")
