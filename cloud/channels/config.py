@@ -18,6 +18,7 @@ exception never prints them.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -89,6 +90,8 @@ def parse(doc: Mapping[str, Any], env: Mapping[str, str] | None = None) -> dict[
                               f"not {platform!r}")
         if not values.get("url"):
             raise ConfigError(f"[channel.{name}]: url is required")
+        if platform == "shopify":
+            _check_shopify_url(name, str(values["url"]))
         try:
             rate = float(values.get("rate", DEFAULT_RATE[platform]))
             timeout = float(values.get("timeout", 5.0))
@@ -102,6 +105,23 @@ def parse(doc: Mapping[str, Any], env: Mapping[str, str] | None = None) -> dict[
             rate=rate, timeout=timeout, location_id=str(values.get("location_id", "")),
             store_id=str(values.get("store_id", "")))
     return out
+
+
+# changeFromQuantity and @idempotent, which every push uses, exist from Admin API 2026-01
+# (shopify.dev/changelog/concurrency-protection-features); an older schema fails each push.
+SHOPIFY_FIRST_VERSION = "2026-01"
+_SHOPIFY_URL = re.compile(r"/admin/api/(\d{4}-\d{2}|unstable)/graphql\.json$")
+
+
+def _check_shopify_url(name: str, url: str) -> None:
+    found = _SHOPIFY_URL.search(url)
+    if found is None:
+        raise ConfigError(f"[channel.{name}]: a Shopify url is the shop's Admin GraphQL endpoint, "
+                          f"https://SHOP.myshopify.com/admin/api/VERSION/graphql.json, not {url!r}")
+    version = found.group(1)
+    if version != "unstable" and version < SHOPIFY_FIRST_VERSION:
+        raise ConfigError(f"[channel.{name}]: Shopify Admin API {version} has neither changeFromQuantity nor "
+                          f"@idempotent, which every push uses: use {SHOPIFY_FIRST_VERSION} or later")
 
 
 def load(path: Path | None, env: Mapping[str, str] | None = None) -> dict[str, ChannelConfig]:
