@@ -17,8 +17,9 @@ from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
 from cloud.alerts import chain_alerts
-from cloud.api import admin, commands, orders
-from cloud.api.handlers import HEALTH, MAKER, add_routes
+from cloud.api import orders
+from cloud.api.handlers import HEALTH, MAKER
+from cloud.api.routes import cloud_api
 from cloud.auth import TOKENS, Tokens, bearer_auth
 from cloud.channels.sync import platform_sync
 from cloud.db import repo
@@ -29,6 +30,7 @@ from cloud.events import EVENTS, StockEvents
 from cloud.ingest import Ingest
 from cloud.settings import Settings
 from edge import metrics
+from edge.openapi import json_errors
 
 log = logging.getLogger(__name__)
 
@@ -114,9 +116,8 @@ class _IngestReadings(Collector):
 
 
 def create_app(settings: Settings) -> web.Application:
-    app = web.Application(middlewares=[bearer_auth])
+    app = web.Application(middlewares=[json_errors, bearer_auth])  # every error answer is JSON
     app[METRICS] = CollectorRegistry(auto_describe=True)
-    app.router.add_get("/metrics", metrics.handler(app[METRICS]))  # type: ignore[arg-type]
     app[SETTINGS] = settings
     app[TOKENS] = Tokens(None, settings.admin_token)
     app[EVENTS] = StockEvents()
@@ -126,8 +127,5 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(orders.sweeper)
     app.cleanup_ctx.append(chain_alerts(settings.alerts, settings.mqtt, settings.client_id))
     app.cleanup_ctx.append(platform_sync)
-    add_routes(app)
-    commands.add_routes(app)
-    orders.add_routes(app)
-    admin.add_routes(app)
+    cloud_api(app[METRICS]).install(app)  # the routes, their schemas and /openapi.json
     return app

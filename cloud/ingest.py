@@ -1,4 +1,4 @@
-"""MQTT → ledger: the cloud worker's consumer of every gateway's deltas and status.
+"""MQTT → ledger: the cloud worker's consumer of every gateway's deltas, status and stocktake reports.
 
 Joins the shared subscription (ARCHITECTURE §5) so the load splits across workers. Each message
 is acknowledged only after its effect is committed: a worker that dies mid-batch leaves the
@@ -15,11 +15,12 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from cloud.db import repo
+from cloud.db import repo, stocktakes
 from edge import contract
 from edge.contract import ContractError, Stream
 from edge.mqtt import BrokerUrl, Message, MqttClient, MqttError
@@ -127,6 +128,7 @@ class Ingest:
         """Apply messages. Raises only for infrastructure faults (DB down): then none is acked."""
         batches: list[contract.DeltaBatch] = []
         statuses: list[contract.GatewayStatus] = []
+        reports: list[tuple[str, str, contract.StocktakeResult]] = []
         for message in messages:
             try:
                 topic = contract.GatewayTopic.parse(message.topic)
@@ -139,6 +141,9 @@ class Ingest:
                 elif topic.stream is Stream.STATUS:
                     if message.payload:  # an empty retained message clears a status: nothing to do
                         statuses.append(contract.decode_status(message.payload))
+                elif topic.stream is Stream.STOCKTAKES:
+                    reports.append((topic.store, topic.gateway,
+                                    contract.decode_stocktake_result(message.payload)))
                 else:
                     log.debug("ingest: %s not handled yet", topic.stream)
             except ContractError as e:
@@ -149,6 +154,8 @@ class Ingest:
             await self._apply(batches)
         for status in statuses:  # after the batches that came with them
             await self._status(status)
+        for store, gateway, result in reports:  # the record people read; the counts came as deltas
+            await stocktakes.record_result(self.maker, store, gateway, result, datetime.now(UTC))
 
     async def _apply(self, batches: list[contract.DeltaBatch]) -> None:
         started = time.perf_counter()

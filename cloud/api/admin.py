@@ -10,11 +10,14 @@ PUT  /v1/channels/{channel}/listings    {"listings": [{"channel_sku", "item_id",
 GET  /v1/channels/{channel}/listings
 POST /v1/tokens {"name", "role", "store"?} → {"token"} (shown once); GET /v1/tokens;
 DELETE /v1/tokens/{name}
+
+The bodies are checked against the schemas below before a handler runs (edge/openapi.py); a field
+left out takes the schema's default.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Sequence
 from typing import Any
 
 from aiohttp import web
@@ -22,41 +25,91 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from cloud.api.handlers import MAKER, _error
-from cloud.api.orders import ORDERS, _body
+from cloud.api.orders import ORDERS
 from cloud.auth import Role, create_token, list_tokens, principal, require_hq, revoke_token
 from cloud.db.models import Channel, ChannelStore, Listing, Product, Store
 from cloud.db.orders import channel_configs
 from cloud.db.repo import _upsert
 from cloud.events import EVENTS
-from edge.contract import ContractError, check_id, is_gtin14
+from edge.contract import ContractError
+from edge.openapi import (
+    GTIN14,
+    ID,
+    TIME,
+    Reply,
+    Routes,
+    Schema,
+    array,
+    checked,
+    error,
+    input_error,
+    integer,
+    nullable,
+    number,
+    obj,
+    text,
+)
 
 PLATFORMS = ("taobao", "jd", "pdd", "douyin", "shopify", "wechat", "pos", "none")
+ROLES = [r.value for r in Role]
+
+STORE: Schema = obj({"name": text(128, lo=0, default=""), "lat": nullable(number(-90, 90, default=None)),
+                     "lon": nullable(number(-180, 180, default=None))})
+PRODUCT: Schema = obj({"name": text(256, lo=0, default=""), "category": text(64, lo=0, default=""),
+                       "unit_cost": nullable(number(0, 1e9, default=None)),
+                       "min_stock": integer(0, 1_000_000, default=2,
+                                            description="below it a store is short (transfer suggestions)")})
+CHANNEL: Schema = obj({
+    "platform": {"enum": list(PLATFORMS), "default": "none"},
+    "safety": integer(0, 1_000_000, default=0, description="units kept back per store"),
+    "share_pct": integer(0, 100, default=100, description="share of what is free, rounded down"),
+    "min_qty": integer(0, 1_000_000, default=0), "max_qty": nullable(integer(0, 1_000_000, default=None)),
+    "split": {"type": "boolean", "default": False, "description": "an order may be filled by several stores"},
+    "hold_s": integer(10, 30 * 86400, default=900, description="an unpaid order's hold, in seconds"),
+    "stores": array(obj({"store": ID, "ship": {"type": "boolean", "default": True},
+                         "pickup": {"type": "boolean", "default": False}}, ["store"]), default=[]),
+})
+LISTINGS: Schema = obj({"listings": array(obj({
+    "channel_sku": text(64), "item_id": text(64, lo=0, default=""), "sku": GTIN14}, ["channel_sku", "sku"]),
+    1, 10_000)}, ["listings"])
+TOKEN_REQUEST: Schema = obj({"name": ID, "role": {"enum": ROLES},
+                             "store": nullable({**ID, "description": "a store token's store (only theirs)"})},
+                            ["name", "role"])
+
+_STORE_OUT: Schema = obj({"store": ID, "name": {"type": "string"}, "lat": nullable(number()),
+                          "lon": nullable(number())}, ["store", "name", "lat", "lon"], closed=False)
+_PRODUCT_OUT: Schema = obj({"sku": GTIN14, "name": {"type": "string"}, "category": {"type": "string"},
+                            "unit_cost": nullable(number()), "min_stock": integer()},
+                           ["sku", "name", "category", "unit_cost", "min_stock"], closed=False)
+_RULES = ["platform", "safety", "share_pct", "min_qty", "max_qty", "split", "hold_s"]
+_CHANNEL_PUT: Schema = obj({
+    "name": ID, **{k: v for k, v in CHANNEL["properties"].items() if k != "stores"},
+    "stores": array(obj({"channel": ID, "store": ID, "ship": {"type": "boolean"},
+                         "pickup": {"type": "boolean"}}, ["store", "ship", "pickup"], closed=False))},
+    ["name", *_RULES, "stores"], closed=False)
+_CHANNEL_OUT: Schema = obj({
+    "name": ID, **{k: v for k, v in CHANNEL["properties"].items() if k != "stores"},
+    "ship_stores": array(ID), "pickup_stores": array(ID)},
+    ["name", *_RULES, "ship_stores", "pickup_stores"], closed=False)
+_LISTING_OUT: Schema = obj({"channel_sku": {"type": "string"}, "item_id": {"type": "string"}, "sku": GTIN14},
+                           ["channel_sku", "item_id", "sku"], closed=False)
+_TOKEN_OUT: Schema = obj({"name": ID, "role": {"enum": ROLES}, "store": nullable(ID),
+                          "token": {"type": "string", "description": "shown once; only its SHA-256 is kept"}},
+                         ["name", "role", "store", "token"], closed=False)
+_TOKENS_OUT: Schema = obj({"tokens": array(obj({
+    "name": {"type": "string"}, "role": {"enum": ROLES}, "store": nullable({"type": "string"}),
+    "created_at": TIME}, ["name", "role", "store", "created_at"], closed=False))}, ["tokens"], closed=False)
 
 
-def _int(body: Mapping[str, Any], name: str, default: int | None, lo: int = 0,
-         hi: int = 1_000_000) -> int | None:
-    value = body.get(name, default)
-    if value is None:
-        return None
-    if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
-        raise ContractError(name, f"must be an integer from {lo} to {hi}, got {value!r}")
-    return value
-
-
-def _float(body: Mapping[str, Any], name: str, lo: float, hi: float) -> float | None:
-    value = body.get(name)
-    if value is None:
-        return None
-    if not isinstance(value, int | float) or isinstance(value, bool) or not lo <= value <= hi:
-        raise ContractError(name, f"must be a number from {lo} to {hi}, got {value!r}")
-    return float(value)
-
-
-def _str(body: Mapping[str, Any], name: str, max_len: int, default: str = "") -> str:
-    value = body.get(name, default)
-    if not isinstance(value, str) or len(value) > max_len:
-        raise ContractError(name, f"must be a string of at most {max_len} characters")
-    return value
+def _twice(rows: Sequence[dict[str, Any]], key: str, where: str) -> web.Response | None:
+    """A 400 naming the first row whose `key` an earlier row already had (one statement cannot
+    write the same row twice), or None."""
+    seen: set[Any] = set()
+    for i, row in enumerate(rows):
+        if row[key] in seen:
+            return _error(400, f"{where}[{i}].{key}: {row[key]!r} is listed twice", f"{where}[{i}].{key}")
+        seen.add(row[key])
+    return None
 
 
 async def _upsert_row(request: web.Request, model: Any, keys: list[str], row: dict[str, Any]) -> None:
@@ -68,13 +121,7 @@ async def _upsert_row(request: web.Request, model: Any, keys: list[str], row: di
 
 async def put_store(request: web.Request) -> web.Response:
     require_hq(request)
-    try:
-        store = check_id(request.match_info["store"], "store")
-        body = await _body(request)
-        row = {"store": store, "name": _str(body, "name", 128), "lat": _float(body, "lat", -90, 90),
-               "lon": _float(body, "lon", -180, 180)}
-    except ContractError as e:
-        return _error(400, str(e))
+    row = {"store": checked(request).path["store"], **checked(request).body}
     await _upsert_row(request, Store, ["store"], row)
     request.app[ORDERS].settings_changed()
     return web.json_response(row)
@@ -82,48 +129,20 @@ async def put_store(request: web.Request) -> web.Response:
 
 async def put_product(request: web.Request) -> web.Response:
     require_hq(request)
-    sku = request.match_info["sku"]
-    if not is_gtin14(sku):
-        return _error(400, f"sku must be a GTIN-14 with a valid check digit, got {sku!r}")
-    try:
-        body = await _body(request)
-        row = {"sku": sku, "name": _str(body, "name", 256), "category": _str(body, "category", 64),
-               "unit_cost": _float(body, "unit_cost", 0, 1e9), "min_stock": _int(body, "min_stock", 2)}
-    except ContractError as e:
-        return _error(400, str(e))
+    row = {"sku": checked(request).path["sku"], **checked(request).body}
     await _upsert_row(request, Product, ["sku"], row)
     return web.json_response(row)
 
 
 async def put_channel(request: web.Request) -> web.Response:
     require_hq(request)
-    try:
-        name = check_id(request.match_info["channel"], "channel")
-        body = await _body(request)
-        platform = body.get("platform", "none")
-        if platform not in PLATFORMS:
-            raise ContractError("platform", f"must be one of {', '.join(PLATFORMS)}")
-        split = body.get("split", False)
-        if not isinstance(split, bool):
-            raise ContractError("split", "must be true or false")
-        row = {"name": name, "platform": platform, "safety": _int(body, "safety", 0),
-               "share_pct": _int(body, "share_pct", 100, 0, 100), "min_qty": _int(body, "min_qty", 0),
-               "max_qty": _int(body, "max_qty", None), "split": split,
-               "hold_s": _int(body, "hold_s", 900, 10, 30 * 86400)}
-        stores = body.get("stores", [])
-        if not isinstance(stores, list):
-            raise ContractError("stores", "must be an array of {store, ship, pickup}")
-        links = []
-        for i, s in enumerate(stores):
-            if not isinstance(s, Mapping):
-                raise ContractError(f"stores[{i}]", "must be an object")
-            ship, pickup = s.get("ship", True), s.get("pickup", False)
-            if not isinstance(ship, bool) or not isinstance(pickup, bool):
-                raise ContractError(f"stores[{i}]", "ship and pickup must be true or false")
-            links.append({"channel": name, "store": check_id(s.get("store"), f"stores[{i}].store"),
-                          "ship": ship, "pickup": pickup})
-    except ContractError as e:
-        return _error(400, str(e))
+    name = checked(request).path["channel"]
+    body = checked(request).body
+    row = {"name": name, **{k: body[k] for k in _RULES}}
+    links = [{"channel": name, **s} for s in body["stores"]]
+    twice = _twice(links, "store", "stores")
+    if twice is not None:
+        return twice
     async with request.app[MAKER]() as session, session.begin():
         stmt = _upsert(session)(Channel).values(**row)
         await session.execute(stmt.on_conflict_do_update(
@@ -146,36 +165,31 @@ def _channel_json(cfg: Any) -> dict[str, Any]:
 
 
 async def get_channels(request: web.Request) -> web.Response:
-    name = request.match_info.get("channel")
     if principal(request).role is Role.STORE:
         return _error(403, "channel settings are chain-wide: hq and finance only")
     async with request.app[MAKER]() as session:
-        configs = await channel_configs(session, name)
-    if name is not None:
-        if name not in configs:
-            return _error(404, f"unknown channel {name!r}")
-        return web.json_response(_channel_json(configs[name]))
+        configs = await channel_configs(session)
     return web.json_response({"channels": [_channel_json(c) for _, c in sorted(configs.items())]})
+
+
+async def get_channel(request: web.Request) -> web.Response:
+    if principal(request).role is Role.STORE:
+        return _error(403, "channel settings are chain-wide: hq and finance only")
+    name = checked(request).path["channel"]
+    async with request.app[MAKER]() as session:
+        configs = await channel_configs(session, name)
+    if name not in configs:
+        return _error(404, f"unknown channel {name!r}")
+    return web.json_response(_channel_json(configs[name]))
 
 
 async def put_listings(request: web.Request) -> web.Response:
     require_hq(request)
-    channel = request.match_info["channel"]
-    try:
-        body = await _body(request)
-        listings = body.get("listings")
-        if not isinstance(listings, list) or not listings or len(listings) > 10_000:
-            raise ContractError("listings", "must be an array of 1 to 10000 listings")
-        rows = []
-        for i, li in enumerate(listings):
-            if not isinstance(li, Mapping):
-                raise ContractError(f"listings[{i}]", "must be an object")
-            if not is_gtin14(li.get("sku")):
-                raise ContractError(f"listings[{i}].sku", "must be a GTIN-14 with a valid check digit")
-            rows.append({"channel": channel, "channel_sku": _str(li, "channel_sku", 64) or _missing(i),
-                         "item_id": _str(li, "item_id", 64), "sku": li["sku"]})
-    except ContractError as e:
-        return _error(400, str(e))
+    channel = checked(request).path["channel"]
+    rows = [{"channel": channel, **li} for li in checked(request).body["listings"]]
+    twice = _twice(rows, "channel_sku", "listings")
+    if twice is not None:
+        return twice
     async with request.app[MAKER]() as session, session.begin():
         if channel not in await channel_configs(session, channel):
             return _error(404, f"unknown channel {channel!r}: PUT /v1/channels/{channel} first")
@@ -187,14 +201,10 @@ async def put_listings(request: web.Request) -> web.Response:
     return web.json_response({"channel": channel, "upserted": len(rows)})
 
 
-def _missing(i: int) -> str:
-    raise ContractError(f"listings[{i}].channel_sku", "must be a non-empty string")
-
-
 async def get_listings(request: web.Request) -> web.Response:
     if principal(request).role is Role.STORE:
         return _error(403, "listings are chain-wide: hq and finance only")
-    channel = request.match_info["channel"]
+    channel = checked(request).path["channel"]
     async with request.app[MAKER]() as session:
         rows = (await session.scalars(select(Listing).where(Listing.channel == channel)
                                       .order_by(Listing.channel_sku))).all()
@@ -204,17 +214,16 @@ async def get_listings(request: web.Request) -> web.Response:
 
 async def post_token(request: web.Request) -> web.Response:
     require_hq(request)
+    body = checked(request).body
+    name, role, store = body["name"], Role(body["role"]), body.get("store")
     try:
-        body = await _body(request)
-        name = check_id(body.get("name"), "name")
-        role = Role(str(body.get("role")))
-        store = check_id(body["store"], "store") if body.get("store") is not None else None
         token = await create_token(request.app[MAKER], name, role, store)
-    except (ContractError, ValueError) as e:
-        return _error(400, str(e) if not isinstance(e, ValueError) or "store" in str(e)
-                      else "role must be hq, store or finance")
+    except ContractError as e:
+        return input_error(e)
+    except ValueError as e:  # a store token without its store, or another role with one
+        return _error(400, f"store: {e}", "store")
     except IntegrityError:
-        return _error(409, f"a token named {body.get('name')!r} exists; revoke it first")
+        return _error(409, f"a token named {name!r} exists; revoke it first", "name")
     return web.json_response({"name": name, "role": role.value, "store": store, "token": token}, status=201)
 
 
@@ -225,19 +234,41 @@ async def get_tokens(request: web.Request) -> web.Response:
 
 async def delete_token(request: web.Request) -> web.Response:
     require_hq(request)
-    if not await revoke_token(request.app[MAKER], request.match_info["name"]):
+    name = checked(request).path["name"]
+    if not await revoke_token(request.app[MAKER], name):
         return _error(404, "no such token")
-    return web.json_response({"revoked": request.match_info["name"]})
+    return web.json_response({"revoked": name})
 
 
-def add_routes(app: web.Application) -> None:
-    app.router.add_put("/v1/stores/{store}", put_store)
-    app.router.add_put("/v1/products/{sku}", put_product)
-    app.router.add_get("/v1/channels", get_channels)
-    app.router.add_get("/v1/channels/{channel}", get_channels)
-    app.router.add_put("/v1/channels/{channel}", put_channel)
-    app.router.add_put("/v1/channels/{channel}/listings", put_listings)
-    app.router.add_get("/v1/channels/{channel}/listings", get_listings)
-    app.router.add_post("/v1/tokens", post_token)
-    app.router.add_get("/v1/tokens", get_tokens)
-    app.router.add_delete("/v1/tokens/{name}", delete_token)
+def add_routes(api: Routes) -> None:
+    tag = ("settings",)
+    api.add("PUT", "/v1/stores/{store}", put_store, tags=tag, body=STORE, body_required=False,
+            summary="Register a store or change it (hq)", responses={200: Reply("the store", _STORE_OUT)})
+    api.add("PUT", "/v1/products/{sku}", put_product, tags=tag, body=PRODUCT, body_required=False,
+            summary="A product's name, category, unit cost and minimum stock (hq)",
+            responses={200: Reply("the product", _PRODUCT_OUT)})
+    api.add("GET", "/v1/channels", get_channels, tags=tag, summary="Every channel's rules (hq and finance)",
+            responses={200: Reply("the channels", obj({"channels": array(_CHANNEL_OUT)}, ["channels"],
+                                                      closed=False))})
+    api.add("GET", "/v1/channels/{channel}", get_channel, tags=tag, summary="One channel's rules",
+            responses={200: Reply("the channel", _CHANNEL_OUT), 404: error("unknown channel")})
+    api.add("PUT", "/v1/channels/{channel}", put_channel, tags=tag, body=CHANNEL, body_required=False,
+            summary="A channel's platform, allocation rules and stores (hq)",
+            responses={200: Reply("the channel as stored", _CHANNEL_PUT)})
+    api.add("PUT", "/v1/channels/{channel}/listings", put_listings, tags=tag, body=LISTINGS,
+            summary="Add or change a channel's listings (hq)",
+            responses={200: Reply("how many", obj({"channel": ID, "upserted": integer(lo=1)},
+                                                  ["channel", "upserted"], closed=False)),
+                       404: error("unknown channel")})
+    api.add("GET", "/v1/channels/{channel}/listings", get_listings, tags=tag,
+            summary="A channel's listings (hq and finance)",
+            responses={200: Reply("the listings", obj({"channel": ID, "listings": array(_LISTING_OUT)},
+                                                      ["channel", "listings"], closed=False))})
+    api.add("POST", "/v1/tokens", post_token, tags=tag, body=TOKEN_REQUEST,
+            summary="Make a bearer token (hq); it is shown once",
+            responses={201: Reply("the new token", _TOKEN_OUT), 409: error("a token has that name")})
+    api.add("GET", "/v1/tokens", get_tokens, tags=tag, summary="The tokens (never their secrets)",
+            responses={200: Reply("the tokens", _TOKENS_OUT)})
+    api.add("DELETE", "/v1/tokens/{name}", delete_token, tags=tag, summary="Revoke a token (hq)",
+            responses={200: Reply("revoked", obj({"revoked": {"type": "string"}}, ["revoked"], closed=False)),
+                       404: error("no such token")})

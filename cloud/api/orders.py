@@ -6,14 +6,16 @@ GET  /v1/orders/{id}
 POST /v1/orders/{id}/cancel | /fulfil
 GET  /v1/channels/{channel}/availability[?sku=]
 POST /v1/transfers, GET /v1/transfers[?store=&status=], GET /v1/transfers/{id},
-POST /v1/transfers/{id}/receive, GET /v1/transfers/suggestions[?store=]
+POST /v1/transfers/{id}/receive | /cancel, GET /v1/transfers/suggestions[?store=]
+
+The bodies are checked against the schemas below before a handler runs (edge/openapi.py); what a
+schema cannot say (the stores a transfer names exist) the handlers check.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
@@ -24,10 +26,28 @@ from aiohttp import web
 from cloud.api.handlers import MAKER, _error
 from cloud.auth import Principal, Role, principal, require_read, require_write
 from cloud.channels import availability
-from cloud.db import repo
+from cloud.db import repo, stocktakes
 from cloud.db.orders import Line, OrderError, OrderRequest, Orders, channel_configs
 from cloud.db.transfers import TransferRequest, Transfers
-from edge.contract import ContractError, check_id, is_gtin14
+from edge.openapi import (
+    DAY,
+    GTIN14,
+    ID,
+    TIME,
+    Param,
+    Reply,
+    Routes,
+    Schema,
+    array,
+    checked,
+    error,
+    error_response,
+    integer,
+    nullable,
+    number,
+    obj,
+    text,
+)
 
 log = logging.getLogger(__name__)
 ORDERS = web.AppKey("orders", Orders)
@@ -35,72 +55,67 @@ TRANSFERS = web.AppKey("transfers", Transfers)
 MAX_LINES = 200
 SWEEP_S = 5.0
 
-
-async def _body(request: web.Request) -> Mapping[str, Any]:
-    try:
-        body = json.loads(await request.read() or b"null")
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ContractError("body", f"not valid JSON: {e}") from None
-    if not isinstance(body, Mapping):
-        raise ContractError("body", "must be a JSON object")
-    return body
-
-
-def _text(body: Mapping[str, Any], name: str, max_len: int = 64) -> str:
-    value = body.get(name)
-    if not isinstance(value, str) or not value.strip() or len(value) > max_len:
-        raise ContractError(name, f"must be a non-empty string of at most {max_len} characters")
-    return value
-
-
-def _qty(value: object, where: str) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or not 0 < value <= 100_000:
-        raise ContractError(where, f"must be an integer from 1 to 100000, got {value!r}")
-    return value
+QTY: Schema = integer(1, 100_000)
+ORDER_LINE: Schema = {
+    **obj({"sku": GTIN14, "channel_sku": text(64, description="the platform's SKU id (a listing)"),
+           "qty": QTY}, ["qty"], oneOf=[{"required": ["sku"]}, {"required": ["channel_sku"]}]),
+    "x-error": "must be an object with qty and exactly one of sku (GTIN-14) or channel_sku"}
+ORDER_REQUEST: Schema = obj({
+    "channel": ID,
+    "order_id": text(64, pattern=r"\S", description="the platform's order id (idempotency key with channel)"),
+    "lines": array(ORDER_LINE, 1, MAX_LINES),
+    "fulfilment": obj({
+        "type": {"enum": ["ship", "pickup"], "default": "ship"},
+        "store": nullable({**ID, "description": "the store that fills it (a pickup must name one)"}),
+        "address": nullable(obj({"lat": number(-90, 90), "lon": number(-180, 180)}, ["lat", "lon"],
+                                description="the buyer, for the nearest store")),
+    }, default={"type": "ship"}),
+}, ["channel", "order_id", "lines"])
+ORDER: Schema = obj({
+    "id": text(64), "channel": ID, "order_id": {"type": "string"},
+    "status": {"enum": ["reserved", "fulfilled", "cancelled", "expired"]},
+    "fulfilment": {"enum": ["ship", "pickup"]}, "stores": array(ID),
+    "created_at": TIME, "expires_at": TIME, "closed_at": nullable(TIME),
+    "closed_by": nullable({"type": "string"}),
+    "reservations": array(obj({"line": integer(lo=0), "store": ID, "sku": GTIN14, "lot": {"type": "string"},
+                               "qty": integer(lo=1)}, ["line", "store", "sku", "lot", "qty"], closed=False)),
+}, ["id", "channel", "order_id", "status", "fulfilment", "stores", "created_at", "expires_at",
+    "reservations"], closed=False)
+AVAILABILITY: Schema = obj({"channel": ID, "at": TIME, "items": array(obj({
+    "sku": GTIN14, "channel_sku": nullable({"type": "string"}), "item_id": nullable({"type": "string"}),
+    "qty": integer(lo=0)}, ["sku", "channel_sku", "item_id", "qty"], closed=False))},
+    ["channel", "at", "items"], closed=False)
+TRANSFER_REQUEST: Schema = obj({
+    "from": {**ID, "description": "the sending store (registered, or heard from)"},
+    "to": {**ID, "description": "the receiving store (registered, or heard from)"},
+    "lines": array(obj({"sku": GTIN14, "qty": QTY}, ["sku", "qty"]), 1, MAX_LINES),
+}, ["from", "to", "lines"])
+TRANSFER_STATUSES = ["in_transit", "received", "cancelled"]
+TRANSFER: Schema = obj({
+    "id": text(64), "from": ID, "to": ID, "status": {"enum": TRANSFER_STATUSES}, "created_at": TIME,
+    "received_at": nullable(TIME), "received_by": nullable({"enum": ["api", "rfid"]}),
+    "cancelled_at": nullable(TIME),
+    "lines": array(obj({"line": integer(lo=0), "sku": GTIN14, "qty": integer(lo=1),
+                        "lot": nullable(text(128)), "expiry": nullable(DAY)},
+                       ["line", "sku", "qty", "lot", "expiry"], closed=False)),
+}, ["id", "from", "to", "status", "created_at", "received_at", "received_by", "cancelled_at", "lines"],
+    closed=False)
+SUGGESTIONS: Schema = obj({"suggestions": array(obj({
+    "sku": GTIN14, "from": ID, "to": ID, "qty": integer(lo=1), "distance_km": nullable(number(lo=0)),
+    "estimated_cost": nullable(number()), "from_free": integer(), "to_free": integer()},
+    ["sku", "from", "to", "qty"], closed=False))}, ["suggestions"], closed=False)
 
 
 def parse_order(body: Mapping[str, Any]) -> OrderRequest:
-    channel = check_id(body.get("channel"), "channel")
-    order_id = _text(body, "order_id")
-    lines = body.get("lines")
-    if not isinstance(lines, list) or not lines or len(lines) > MAX_LINES:
-        raise ContractError("lines", f"must be an array of 1 to {MAX_LINES} lines")
-    parsed = []
-    for i, ln in enumerate(lines):
-        where = f"lines[{i}]"
-        if not isinstance(ln, Mapping):
-            raise ContractError(where, "must be an object")
-        sku, channel_sku = ln.get("sku"), ln.get("channel_sku")
-        if (sku is None) == (channel_sku is None):
-            raise ContractError(where, "needs exactly one of sku (GTIN-14) or channel_sku")
-        if sku is not None and not is_gtin14(sku):
-            raise ContractError(f"{where}.sku", f"must be a GTIN-14 with a valid check digit, got {sku!r}")
-        if channel_sku is not None and (not isinstance(channel_sku, str) or not channel_sku
-                                        or len(channel_sku) > 64):
-            raise ContractError(f"{where}.channel_sku", "must be a non-empty string")
-        parsed.append(Line(_qty(ln.get("qty"), f"{where}.qty"), sku, channel_sku))
-    f = body.get("fulfilment", {"type": "ship"})
-    if not isinstance(f, Mapping):
-        raise ContractError("fulfilment", "must be an object")
-    kind = f.get("type", "ship")
-    if kind not in ("ship", "pickup"):
-        raise ContractError("fulfilment.type", f"must be ship or pickup, got {kind!r}")
-    store = check_id(f["store"], "fulfilment.store") if f.get("store") is not None else None
-    address = None
-    if f.get("address") is not None:
-        a = f["address"]
-        try:
-            lat, lon = float(a["lat"]), float(a["lon"])
-        except (TypeError, KeyError, ValueError):
-            raise ContractError("fulfilment.address", "must be {\"lat\": number, \"lon\": number}") from None
-        if not (-90 <= lat <= 90 and -180 <= lon <= 180):
-            raise ContractError("fulfilment.address", "lat/lon out of range")
-        address = (lat, lon)
-    return OrderRequest(channel, order_id, tuple(parsed), kind, store, address)
+    """An order from a body its schema (ORDER_REQUEST) has passed, defaults filled in."""
+    f = body["fulfilment"]
+    address = (f["address"]["lat"], f["address"]["lon"]) if f.get("address") else None
+    lines = tuple(Line(ln["qty"], ln.get("sku"), ln.get("channel_sku")) for ln in body["lines"])
+    return OrderRequest(body["channel"], body["order_id"], lines, f["type"], f.get("store"), address)
 
 
 def _fail(e: OrderError) -> web.Response:
-    return web.json_response({"error": str(e), **e.detail}, status=e.status)
+    return error_response(e.status, str(e), **e.detail)
 
 
 def _may_see_order(who: Principal, order: Mapping[str, Any]) -> bool:
@@ -109,10 +124,7 @@ def _may_see_order(who: Principal, order: Mapping[str, Any]) -> bool:
 
 async def place_order(request: web.Request) -> web.Response:
     who = principal(request)
-    try:
-        req = parse_order(await _body(request))
-    except ContractError as e:
-        return _error(400, str(e))
+    req = parse_order(checked(request).body)
     if who.role is Role.FINANCE:
         return _error(403, "finance tokens are read-only")
     if who.role is Role.STORE and req.store != who.store:  # a store places orders it fills itself
@@ -127,7 +139,7 @@ async def place_order(request: web.Request) -> web.Response:
 
 async def _order_for(request: web.Request) -> tuple[Principal, str, dict[str, Any] | web.Response]:
     who = principal(request)
-    oid = request.match_info["id"]
+    oid = checked(request).path["id"]
     order = await request.app[ORDERS].get(oid)
     if order is None or not _may_see_order(who, order):
         return who, oid, _error(404, f"no order {oid!r}")  # another store's order does not exist for you
@@ -139,13 +151,12 @@ async def get_order(request: web.Request) -> web.Response:
     return order if isinstance(order, web.Response) else web.json_response(order)
 
 
-async def close_order(request: web.Request) -> web.Response:
+async def _close_order(request: web.Request, action: str) -> web.Response:
     _, oid, order = await _order_for(request)
     if isinstance(order, web.Response):
         return order
     for store in order["stores"] or [None]:
         require_write(request, store)
-    action = request.match_info["action"]
     orders = request.app[ORDERS]
     try:
         done = await (orders.fulfil(oid) if action == "fulfil" else orders.cancel(oid))
@@ -154,14 +165,20 @@ async def close_order(request: web.Request) -> web.Response:
     return web.json_response(done)
 
 
+async def fulfil_order(request: web.Request) -> web.Response:
+    return await _close_order(request, "fulfil")
+
+
+async def cancel_order(request: web.Request) -> web.Response:
+    return await _close_order(request, "cancel")
+
+
 async def channel_availability(request: web.Request) -> web.Response:
     who = principal(request)
     if who.role is Role.STORE:
         return _error(403, "channel figures are chain-wide: hq and finance only")
-    channel = request.match_info["channel"]
-    sku = request.query.get("sku")
-    if sku is not None and not is_gtin14(sku):
-        return _error(400, f"sku must be a GTIN-14 with a valid check digit, got {sku!r}")
+    channel = checked(request).path["channel"]
+    sku = checked(request).query.get("sku")
     async with request.app[MAKER]() as session:
         if channel not in await channel_configs(session, channel):
             return _error(404, f"unknown channel {channel!r}")
@@ -177,79 +194,81 @@ async def channel_availability(request: web.Request) -> web.Response:
 # --- transfers -------------------------------------------------------------------------------
 
 def parse_transfer(body: Mapping[str, Any]) -> TransferRequest:
-    src = check_id(body.get("from"), "from")
-    dst = check_id(body.get("to"), "to")
-    lines = body.get("lines")
-    if not isinstance(lines, list) or not lines or len(lines) > MAX_LINES:
-        raise ContractError("lines", f"must be an array of 1 to {MAX_LINES} lines")
-    out = []
-    for i, ln in enumerate(lines):
-        if not isinstance(ln, Mapping) or not is_gtin14(ln.get("sku")):
-            raise ContractError(f"lines[{i}].sku", "must be a GTIN-14 with a valid check digit")
-        out.append((str(ln["sku"]), _qty(ln.get("qty"), f"lines[{i}].qty")))
-    return TransferRequest(src, dst, tuple(out))
+    """A transfer from a body its schema (TRANSFER_REQUEST) has passed."""
+    return TransferRequest(body["from"], body["to"], tuple((ln["sku"], ln["qty"]) for ln in body["lines"]))
 
 
 async def create_transfer(request: web.Request) -> web.Response:
-    try:
-        req = parse_transfer(await _body(request))
-    except ContractError as e:
-        return _error(400, str(e))
+    req = parse_transfer(checked(request).body)
     require_write(request, req.from_store)  # the sending store (or hq) ships it
+    known = await stocktakes.known_stores(request.app[MAKER], (req.from_store, req.to_store))
+    for name, store in (("from", req.from_store), ("to", req.to_store)):
+        if store not in known:  # units sent there would stay in transit for ever
+            return _error(422, f"{name}: the chain has no store {store!r} (PUT /v1/stores/{store} "
+                               "registers one)", name)
     try:
         return web.json_response(await request.app[TRANSFERS].create(req), status=201)
     except OrderError as e:
         return _fail(e)
 
 
-async def get_transfer(request: web.Request) -> web.Response:
+async def _transfer_for(request: web.Request) -> dict[str, Any] | web.Response:
     who = principal(request)
-    t = await request.app[TRANSFERS].get(request.match_info["id"])
+    tid = checked(request).path["id"]
+    t = await request.app[TRANSFERS].get(tid)
     if t is None or not (who.may_read(t["from"]) or who.may_read(t["to"])):
-        return _error(404, f"no transfer {request.match_info['id']!r}")
-    return web.json_response(t)
+        return _error(404, f"no transfer {tid!r}")
+    return t
+
+
+async def get_transfer(request: web.Request) -> web.Response:
+    t = await _transfer_for(request)
+    return t if isinstance(t, web.Response) else web.json_response(t)
 
 
 async def receive_transfer(request: web.Request) -> web.Response:
-    transfers = request.app[TRANSFERS]
-    t = await transfers.get(request.match_info["id"])
-    who = principal(request)
-    if t is None or not (who.may_read(t["from"]) or who.may_read(t["to"])):
-        return _error(404, f"no transfer {request.match_info['id']!r}")
+    t = await _transfer_for(request)
+    if isinstance(t, web.Response):
+        return t
     require_write(request, t["to"])  # the receiving store (or hq) books it in
     try:
-        return web.json_response(await transfers.receive(t["id"]))
+        return web.json_response(await request.app[TRANSFERS].receive(t["id"]))
+    except OrderError as e:
+        return _fail(e)
+
+
+async def cancel_transfer(request: web.Request) -> web.Response:
+    t = await _transfer_for(request)
+    if isinstance(t, web.Response):
+        return t
+    require_write(request, t["from"])  # the sending store (or hq) calls it back
+    try:
+        return web.json_response(await request.app[TRANSFERS].cancel(t["id"]))
     except OrderError as e:
         return _fail(e)
 
 
 async def list_transfers(request: web.Request) -> web.Response:
     who = principal(request)
-    store = request.query.get("store")
+    query = checked(request).query
+    store = query.get("store")
     if who.role is Role.STORE:
         if store not in (None, who.store):
             return _error(403, f"token {who.name!r} may not read store {store!r}")
         store = who.store
-    status = request.query.get("status")
-    if status not in (None, "in_transit", "received"):
-        return _error(400, "status must be in_transit or received")
-    return web.json_response({"transfers": await request.app[TRANSFERS].find(store, status)})
+    return web.json_response({"transfers": await request.app[TRANSFERS].find(store, query.get("status"))})
 
 
 async def transfer_suggestions(request: web.Request) -> web.Response:
     who = principal(request)
-    store = request.query.get("store")
+    query = checked(request).query
+    store = query.get("store")
     if who.role is Role.STORE:
         store = who.store
     elif store is not None:
         require_read(request, store)
-    try:
-        base = float(request.query.get("base_cost", "20"))
-        per_km = float(request.query.get("per_km", "1.5"))
-    except ValueError:
-        return _error(400, "base_cost and per_km must be numbers")
     return web.json_response({"suggestions": await request.app[TRANSFERS].suggestions(
-        base_cost=base, per_km=per_km, only_store=store)})
+        base_cost=query["base_cost"], per_km=query["per_km"], only_store=store)})
 
 
 # --- the sweep: unpaid orders expire, expired lots leave `sellable` ---------------------------
@@ -286,13 +305,53 @@ async def refresh_sellable(app: web.Application) -> None:
         announce(changed)
 
 
-def add_routes(app: web.Application) -> None:
-    app.router.add_post("/v1/orders", place_order)
-    app.router.add_get("/v1/orders/{id}", get_order)
-    app.router.add_post("/v1/orders/{id}/{action:cancel|fulfil}", close_order)
-    app.router.add_get("/v1/channels/{channel}/availability", channel_availability)
-    app.router.add_post("/v1/transfers", create_transfer)
-    app.router.add_get("/v1/transfers", list_transfers)
-    app.router.add_get("/v1/transfers/suggestions", transfer_suggestions)
-    app.router.add_get("/v1/transfers/{id}", get_transfer)
-    app.router.add_post("/v1/transfers/{id}/receive", receive_transfer)
+def add_routes(api: Routes) -> None:
+    tag = ("orders",)
+    api.add("POST", "/v1/orders", place_order, tags=tag, body=ORDER_REQUEST,
+            summary="Reserve stock for a channel's order (idempotent on channel + order_id)",
+            responses={201: Reply("reserved", ORDER), 200: Reply("the same order, reserved before", ORDER),
+                       404: error("unknown channel"),
+                       409: error("not enough stock; `short` lists each SKU wanted and available"),
+                       422: error("the channel cannot fill it (no such listing, store or pickup)"),
+                       503: error("the ledger is too contended right now; retry")})
+    api.add("GET", "/v1/orders/{id}", get_order, tags=tag, summary="One order and its holds",
+            responses={200: Reply("the order", ORDER), 404: error("no such order (for this token)")})
+    for action, handler, says in (("fulfil", fulfil_order, "Book the sale of the held units, once"),
+                                  ("cancel", cancel_order, "Release the held units")):
+        api.add("POST", f"/v1/orders/{{id}}/{action}", handler, tags=tag, summary=says,
+                responses={200: Reply("the closed order (the same on a repeated call)", ORDER),
+                           404: error("no such order (for this token)"),
+                           409: error("the order is closed otherwise already"),
+                           503: error("the ledger is too contended right now; retry")})
+    api.add("GET", "/v1/channels/{channel}/availability", channel_availability, tags=tag,
+            summary="What a channel may sell now, per listing (hq and finance)",
+            query={"sku": Param(GTIN14, "only this SKU (listed or not)")},
+            responses={200: Reply("per listing", AVAILABILITY), 404: error("unknown channel")})
+    tag = ("transfers",)
+    moved = {200: Reply("the transfer", TRANSFER), 404: error("no such transfer (for this token)"),
+             409: error("the transfer's status does not allow it"),
+             503: error("the ledger is too contended right now; retry")}
+    api.add("POST", "/v1/transfers", create_transfer, tags=tag, body=TRANSFER_REQUEST,
+            summary="Send free units from one store to another (they leave the source at once)",
+            responses={201: Reply("in transit", TRANSFER), 400: error("the request breaks its schema, or"
+                                                                    " names the same store twice"),
+                       409: error("the source has not that many free units; `short` says what it has"),
+                       422: error("a store the chain does not know; `field` says which"),
+                       503: error("the ledger is too contended right now; retry")})
+    api.add("GET", "/v1/transfers", list_transfers, tags=tag, summary="Transfers, newest first (500 at most)",
+            query={"store": Param(ID, "from or to this store"),
+                   "status": Param({"enum": TRANSFER_STATUSES}, "only this status")},
+            responses={200: Reply("the transfers", obj({"transfers": array(TRANSFER)}, ["transfers"],
+                                                       closed=False))})
+    api.add("GET", "/v1/transfers/suggestions", transfer_suggestions, tags=tag,
+            summary="Moves from surplus stores to short ones, nearest first",
+            query={"store": Param(ID, "only for this short store"),
+                   "base_cost": Param(number(0, 1e6, default=20.0), "fixed cost of one move"),
+                   "per_km": Param(number(0, 1e4, default=1.5), "cost per km")},
+            responses={200: Reply("the suggestions", SUGGESTIONS)})
+    api.add("GET", "/v1/transfers/{id}", get_transfer, tags=tag, summary="One transfer",
+            responses={200: Reply("the transfer", TRANSFER), 404: error("no such transfer (for this token)")})
+    api.add("POST", "/v1/transfers/{id}/receive", receive_transfer, tags=tag, responses=moved,
+            summary="Book the units in at the destination, once (a dock RFID read does the same)")
+    api.add("POST", "/v1/transfers/{id}/cancel", cancel_transfer, tags=tag, responses=moved,
+            summary="Call a transfer back: its units return to the source, once; not after receipt")

@@ -39,6 +39,7 @@ from cloud.db.models import (
     Reservation,
     SkuHead,
     StockLevel,
+    Stocktake,
     Store,
     Transfer,
     TransferLine,
@@ -50,7 +51,7 @@ CHUNK = 5000
 DOCUMENTS: dict[str, Any] = {
     "stores": Store, "products": Product, "channels": Channel, "channel_stores": ChannelStore,
     "listings": Listing, "orders": Order, "reservations": Reservation, "transfers": Transfer,
-    "transfer_lines": TransferLine, "api_tokens": ApiToken,
+    "transfer_lines": TransferLine, "api_tokens": ApiToken, "stocktakes": Stocktake,
 }
 
 

@@ -4,7 +4,8 @@ Between the two it is in transit: booked out of the source (a `transfer_out` mov
 source cannot sell it) and not yet into the destination (whose `transfer_in` is booked on
 receipt — by the API, or by an RFID read at its dock: a receipt delta with ref `transfer:<id>:…`,
 see claims.py). Only free units leave (`sellable - reserved >= n`, conditional), lots go FEFO and
-arrive with their expiry.
+arrive with their expiry. A transfer still in transit can be cancelled: its units come back to the
+source as `transfer_in` movements, into the zones and lots they left (a received one cannot).
 
 Suggestions: a store below a SKU's minimum (products.min_stock) is short; a store above twice the
 minimum has surplus; the nearest surplus store is suggested first, with an estimated cost.
@@ -24,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cloud.channels.allocation import free_units, haversine_km
 from cloud.db import holds, repo
-from cloud.db.models import Balance, Product, StockLevel, Store, Transfer, TransferLine
+from cloud.db.models import Balance, Movement, Product, StockLevel, Store, Transfer, TransferLine
 from cloud.db.orders import Key, OrderError, Orders, iso_utc
 
 _NS = uuid.UUID("5d2e0b7a-3c1f-4e8a-9b6d-7a4f1e2c9d03")
@@ -113,12 +114,43 @@ class Transfers:
         if t is None:
             raise OrderError(404, f"no transfer {tid!r}")
         if won.rowcount != 1:  # type: ignore[attr-defined]
+            if t["status"] == "cancelled":  # its units are back in the source
+                raise OrderError(409, f"transfer {tid} is cancelled; it cannot be received")
             return t, set()  # received already (here, or by the dock's RFID read)
         changed = await repo.write_movements(session, [
             repo.CloudMove(id=str(uuid.uuid5(_NS, f"{tid}/in/{ln['line']}")), store=t["to"], sku=ln["sku"],
                            kind="transfer_in", qty=ln["qty"], ref=f"transfer:{tid}:in/{ln['line'] + 1}",
                            zone="backroom", lot=ln["lot"] or "", expiry=_day(ln["expiry"]), source="transfer")
             for ln in t["lines"]])
+        return t, changed
+
+    async def cancel(self, tid: str) -> dict[str, Any]:
+        """Put a transfer's units back in the source, lot by lot and zone by zone as they left,
+        once (a repeated call finds it cancelled and books nothing). Not after receipt: 409."""
+        result: dict[str, Any] = await self.orders._transaction(self._cancel, tid)
+        return result
+
+    async def _cancel(self, session: AsyncSession, tid: str) -> tuple[dict[str, Any], set[Key]]:
+        won = await session.execute(update(Transfer)
+                                    .where(Transfer.id == tid, Transfer.status == "in_transit")
+                                    .values(status="cancelled", cancelled_at=datetime.now(UTC))
+                                    .execution_options(synchronize_session=False))
+        t = await _transfer(session, tid)
+        if t is None:
+            raise OrderError(404, f"no transfer {tid!r}")
+        if won.rowcount != 1:  # type: ignore[attr-defined]
+            if t["status"] != "cancelled":
+                raise OrderError(409, f"transfer {tid} is {t['status']}; it cannot be cancelled")
+            return t, set()
+        # What left, read back from the transfer_out movements themselves (by their ids, made from
+        # the transfer's lines when it was created): the zone is only there.
+        out_ids = {str(uuid.uuid5(_NS, f"{tid}/out/{ln['line']}")): ln["line"] for ln in t["lines"]}
+        gone = (await session.scalars(select(Movement).where(Movement.id.in_(list(out_ids))))).all()
+        changed = await repo.write_movements(session, [
+            repo.CloudMove(id=str(uuid.uuid5(_NS, f"{tid}/back/{out_ids[m.id]}")), store=m.store, sku=m.sku,
+                           kind="transfer_in", qty=-m.qty, ref=f"transfer:{tid}:back/{out_ids[m.id] + 1}",
+                           zone=m.zone, lot=m.lot, expiry=m.expiry, source="transfer")
+            for m in sorted(gone, key=lambda m: out_ids[m.id])])
         return t, changed
 
     async def get(self, tid: str) -> dict[str, Any] | None:
@@ -226,9 +258,10 @@ def _day(text: str | None) -> date | None:
 
 
 def _transfer_json(tid: str, src: str, dst: str, status: str, created: datetime, received: datetime | None,
-                   received_by: str | None, lines: Sequence[dict[str, Any]]) -> dict[str, Any]:
+                   received_by: str | None, lines: Sequence[dict[str, Any]],
+                   cancelled: datetime | None = None) -> dict[str, Any]:
     return {"id": tid, "from": src, "to": dst, "status": status, "created_at": iso_utc(created),
-            "received_at": iso_utc(received), "received_by": received_by,
+            "received_at": iso_utc(received), "received_by": received_by, "cancelled_at": iso_utc(cancelled),
             "lines": [{"line": ln["line"], "sku": ln["sku"], "qty": ln["qty"], "lot": ln["lot"] or None,
                        "expiry": ln["expiry"].isoformat() if isinstance(ln["expiry"], date) else ln["expiry"]}
                       for ln in sorted(lines, key=lambda ln: ln["line"])]}
@@ -242,7 +275,7 @@ async def _transfer(session: AsyncSession, tid: str) -> dict[str, Any] | None:
     return _transfer_json(t.id, t.from_store, t.to_store, t.status, t.created_at, t.received_at,
                           t.received_by,
                           [{"line": ln.line, "sku": ln.sku, "qty": ln.qty, "lot": ln.lot, "expiry": ln.expiry}
-                           for ln in lines])
+                           for ln in lines], t.cancelled_at)
 
 
 __all__ = ["TransferRequest", "Transfers", "suggest"]

@@ -1,0 +1,38 @@
+"""The cloud's HTTP API as one registry (edge/openapi.py): every module's operations, checked on the
+way in and published at /openapi.json."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+
+from cloud.api import admin, commands, handlers, orders
+from edge import metrics
+from edge.openapi import Reply, Routes, package_version
+
+DESCRIPTION = """The chain's stock ledger, orders that never oversell, transfers and stocktakes.
+
+Every call but /healthz, /readyz, /metrics and this document takes `Authorization: Bearer <token>`:
+an **hq** token may do everything, a **store** token reads and writes its own store only, a
+**finance** token reads everything (with unit cost) and writes nothing. Every error is JSON
+`{"error", "field"?}`; `field` names the input at fault."""
+
+
+def cloud_api(registry: CollectorRegistry) -> Routes:
+    api = Routes("shelfsync cloud", package_version(), DESCRIPTION, path_params=handlers.PATH_PARAMS,
+                 secured=handlers.SECURED)
+    handlers.add_routes(api)
+    commands.add_routes(api)
+    orders.add_routes(api)
+    admin.add_routes(api)
+    scrape = metrics.handler(registry)
+
+    async def prometheus_metrics(request: web.Request) -> web.StreamResponse:
+        response = await scrape(request)  # type: ignore[misc]
+        assert isinstance(response, web.StreamResponse)
+        return response
+
+    api.add("GET", "/metrics", prometheus_metrics, public=True, tags=("meta",),
+            summary="Prometheus metrics (text exposition format)",
+            responses={200: Reply("the metrics", {"type": "string"}, media="text/plain")})
+    return api
