@@ -3,6 +3,9 @@
 Output: {"lanes": [{"id", "count", "confidence"}], "ms"} with --json, else a table. `ms` is the
 time to crop and count every lane (model loading excluded). Lanes come from a JSON file (see
 edge/sources/camera.py for the lane schema; the camera simulator's /truth.json works as is).
+
+An image cut short (no JPEG end-of-image marker) and a lane lying outside the picture are errors
+(exit 1, nothing counted): either would give confident counts of what is not there.
 """
 
 from __future__ import annotations
@@ -13,10 +16,15 @@ import sys
 import time
 from pathlib import Path
 
-import cv2
-import numpy as np
-
-from edge.sources.camera import DEFAULT_MODEL_DIR, CameraError, LaneCounter, load_lanes_file
+from edge.sources.camera import (
+    DEFAULT_MODEL_DIR,
+    CameraError,
+    LaneCounter,
+    decode_jpeg,
+    lanes_outside,
+    load_lanes_file,
+    require_camera_part,
+)
 
 
 def _parser(prog: str) -> argparse.ArgumentParser:
@@ -45,11 +53,15 @@ def _parser(prog: str) -> argparse.ArgumentParser:
 def main(argv: list[str], prog: str = "shelfsync camera") -> int:
     args = _parser(prog).parse_args(argv)
     try:
+        require_camera_part()
         lanes = load_lanes_file(args.lanes)
-        raw = cv2.imread(str(args.image), cv2.IMREAD_COLOR)
-        if raw is None:
-            raise CameraError(f"{args.image}: not a readable image")
-        frame = np.asarray(raw, np.uint8)
+        try:
+            frame = decode_jpeg(args.image.read_bytes())
+        except (OSError, CameraError) as e:
+            raise CameraError(f"{args.image}: not a readable image: {e}") from e
+        outside = lanes_outside(frame, lanes)
+        if outside:
+            raise CameraError("; ".join(outside.values()))
         counter = LaneCounter(args.model)
         started = time.perf_counter()
         counts = counter.count(frame, lanes)

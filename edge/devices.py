@@ -50,7 +50,7 @@ from edge.presence import (
     Sighting,
     presence_deltas,
 )
-from edge.sources.camera import CameraConfig, CameraSource, CameraStatus, LaneCount
+from edge.sources.camera import CameraConfig, CameraSource, CameraStatus, LaneCount, LaneUnavailable
 from edge.sources.camera import Observation as CameraObservation
 from edge.sources.rfid import EXIT_ZONE, LLRP_PORT, ReaderSettings, RfidSource, TagRead
 from edge.sources.shelf import Observation, ShelfConfig, ShelfPoller
@@ -318,6 +318,9 @@ class Shelves:
                 for lane_id, view in list(self._lanes.items()):
                     if lane_id in lanes:
                         self._lanes[lane_id] = replace(view, available=False)
+            elif isinstance(seen, LaneUnavailable) and seen.lane in self._lanes:
+                # Outside the picture now: its last count no longer stands.
+                self._lanes[seen.lane] = replace(self._lanes[seen.lane], available=False)
             self._emit(seen)
 
     async def run(self) -> None:

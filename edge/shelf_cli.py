@@ -127,6 +127,10 @@ async def stable_gross(config: ShelfConfig, b: BinConfig, timeout_s: float) -> f
 
 
 def _calibrate(args: argparse.Namespace, prog: str) -> int:
+    # Refused before the bin is read: there is no safe default, since assuming one unit would
+    # write the whole load as unit_g and every count on this bin would come out wrong.
+    if args.action == "learn" and args.count is None:
+        raise CalibrationError("learn needs --count N: the number of units you put on the bin")
     path = Path(args.config)
     config = load_config(path)
     b = config.bin(args.bin)
@@ -254,7 +258,7 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     cal.add_argument(
         "action", choices=["tare", "learn"], help="tare: bin empty; learn: N units on it"
     )
-    cal.add_argument("--count", type=int, default=1, help="units on the bin for `learn`")
+    cal.add_argument("--count", type=int, help="units on the bin for `learn` (required there)")
     watch = sub.add_parser("watch", help="poll every bin and print each stable change")
     watch.add_argument("--config", required=True, help="store config (TOML)")
     watch.add_argument("--json", action="store_true", help="one JSON object per line")

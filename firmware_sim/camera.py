@@ -6,7 +6,8 @@ Endpoints (aiohttp):
                      browsers read as MJPEG);
 - `GET /truth.json`  per-lane ROI quad, slots and true visible count of the frame served last
                      (accepted as is by `shelfsync camera count --lanes`);
-- `GET|POST /faults` read or set the fault switches as JSON {"frozen", "black", "disconnect"}.
+- `GET|POST /faults` read or set the fault switches as JSON {"frozen", "black", "disconnect",
+                     "truncated"}.
 
 Each lane is one bin of the seeded store world (firmware_sim/world.py): its product gives the
 package, colour and size; the camera sees the front row, so the visible count is
@@ -16,7 +17,9 @@ for a camera (`layout_seed`); light, a passing hand, noise and JPEG change every
 
 Fault switches: *frozen* serves the last JPEG again and again (a hung encoder); *black* serves a
 dark, noisy frame (a covered lens); *disconnect* stops listening and drops every open
-connection (cable pulled), until switched off again.
+connection (cable pulled), until switched off again; *truncated* serves only the first half of
+each /frame.jpg in a well-formed HTTP response (an encoder or a proxy that cuts frames short), so
+nothing but the JPEG itself says it is incomplete.
 
 Rendering is CPU work (about 0.2 s for 1080p here), so it runs in a one-worker executor.
 This module imports nothing from edge/: it speaks only HTTP.
@@ -50,6 +53,7 @@ class Faults:
     frozen: bool = False
     black: bool = False
     disconnect: bool = False
+    truncated: bool = False
 
 
 def look_of(product: Any) -> R.Look:
@@ -244,13 +248,15 @@ class CameraServer:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
     async def set_faults(
-        self, frozen: bool | None = None, black: bool | None = None, disconnect: bool | None = None
+        self, frozen: bool | None = None, black: bool | None = None, disconnect: bool | None = None,
+        truncated: bool | None = None,
     ) -> Faults:
         old = self.sim.faults
         new = Faults(
             old.frozen if frozen is None else frozen,
             old.black if black is None else black,
             old.disconnect if disconnect is None else disconnect,
+            old.truncated if truncated is None else truncated,
         )
         self.sim.faults = new
         if new.disconnect and not old.disconnect and self._site is not None:
@@ -286,8 +292,9 @@ class CameraServer:
     async def _frame(self, request: web.Request) -> web.StreamResponse:
         self._drop_if_disconnected(request)
         frame = await self.next_frame()
+        jpeg = frame.jpeg[: len(frame.jpeg) // 2] if self.sim.faults.truncated else frame.jpeg
         return web.Response(
-            body=frame.jpeg,
+            body=jpeg,
             content_type="image/jpeg",
             headers={"Cache-Control": "no-store", "X-Frame": str(self.sim._frame_no)},
         )
@@ -337,10 +344,10 @@ class CameraServer:
             body = await request.json()
             if (
                 not isinstance(body, dict)
-                or not set(body) <= {"frozen", "black", "disconnect"}
+                or not set(body) <= {"frozen", "black", "disconnect", "truncated"}
                 or not all(isinstance(v, bool) for v in body.values())
             ):
-                raise ValueError('expected {"frozen"|"black"|"disconnect": bool}')
+                raise ValueError('expected {"frozen"|"black"|"disconnect"|"truncated": bool}')
         except ValueError as e:
             return web.json_response({"error": str(e)}, status=400)
         return web.json_response(asdict(await self.set_faults(**body)))
@@ -414,7 +421,7 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     p.add_argument("--no-world", action="store_true", help="fixed full lanes instead of the world")
     p.add_argument(
         "--fault",
-        choices=("frozen", "black", "disconnect"),
+        choices=("frozen", "black", "disconnect", "truncated"),
         action="append",
         default=[],
         help="switch a fault on (repeatable); see --fault-after/--fault-for",

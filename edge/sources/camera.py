@@ -86,6 +86,10 @@ class ModelIntegrityError(CameraError):
     """The model file is not the one its manifest names (sha256 mismatch)."""
 
 
+class FrameError(CameraError):
+    """A frame that cannot be counted: cut short, or not an image at all."""
+
+
 WITHOUT_CAMERA_PART = (
     "cameras need a 64-bit OS: this gateway was installed without its camera part (OpenCV, "
     "numpy, onnxruntime), which has no build for 32-bit systems such as Raspberry Pi OS "
@@ -145,7 +149,19 @@ class CameraStatus:
     at: datetime
 
 
-Observation = LaneCount | CameraStatus
+@dataclass(frozen=True, slots=True)
+class LaneUnavailable:
+    """Observation: `lane` cannot be counted in this camera's picture (`reason` says why), so
+    it is not, until it can again (its next LaneCount)."""
+
+    lane: str
+    bin: str | None
+    sku: str | None
+    reason: str
+    at: datetime
+
+
+Observation = LaneCount | CameraStatus | LaneUnavailable
 
 
 def _quad(obj: Mapping[str, Any], where: str) -> Quad:
@@ -442,11 +458,62 @@ class FrameHealth:
 # --- frame sources --------------------------------------------------------------------------
 
 
+# ITU-T T.81 (JPEG) B.2.1: an image is SOI (FF D8) ... EOI (FF D9). PNG (ISO/IEC 15948, 5.6):
+# the last chunk is IEND. A frame cut short (a camera or proxy that drops the end of a transfer,
+# a file copied half-way) lacks them, and OpenCV's decoders may fill the missing rows with grey
+# and only print "Premature end of JPEG file" to stderr, out of the caller's reach; the model
+# then counts the grey as empty shelf. So completeness is checked on the bytes, before decoding.
+JPEG_SOI, JPEG_EOI = b"\xff\xd8", b"\xff\xd9"
+PNG_SIGNATURE, PNG_IEND = b"\x89PNG\r\n\x1a\n", b"IEND\xaeB`\x82"
+
+
+def check_complete(data: bytes) -> None:
+    """Raise FrameError for a JPEG or PNG that ends before its end marker."""
+    # Some cameras pad a frame with zero bytes after EOI; that is not a cut.
+    if data.startswith(JPEG_SOI) and not data.rstrip(b"\x00").endswith(JPEG_EOI):
+        raise FrameError(f"truncated JPEG: no end-of-image marker ({len(data)} bytes)")
+    if data.startswith(PNG_SIGNATURE) and not data.endswith(PNG_IEND):
+        raise FrameError(f"truncated PNG: no IEND chunk ({len(data)} bytes)")
+
+
 def decode_jpeg(data: bytes) -> Image:
+    """A camera frame (JPEG; PNG and the other formats OpenCV reads for stills), whole."""
+    check_complete(data)
     frame = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if frame is None:
-        raise CameraError(f"undecodable frame ({len(data)} bytes)")
+        raise FrameError(f"undecodable frame ({len(data)} bytes)")
     return np.asarray(frame, np.uint8)
+
+
+# A lane must lie in the picture to be counted: crop_lane fills whatever of its quad lies outside
+# with repeated edge pixels (BORDER_REPLICATE), which the model reads, often confidently, as
+# shelf. A lane drawn a few pixels over the edge is fine; one mostly or wholly outside (a lanes
+# file for another camera, a resolution changed on the camera) is not counted.
+MIN_INSIDE: Final = 0.9
+
+
+def share_inside(quad: Quad, width: int, height: int) -> float:
+    """The share of the lane's area inside a width x height picture (lane quads are convex:
+    a shelf lane seen in perspective)."""
+    lane = np.array(quad, np.float32).reshape(4, 2)
+    area = abs(float(cv2.contourArea(lane)))
+    if area <= 0:
+        return 0.0
+    picture = np.array([[0, 0], [width, 0], [width, height], [0, height]], np.float32)
+    inside, _ = cv2.intersectConvexConvex(lane, picture)
+    return min(1.0, max(0.0, float(inside) / area))
+
+
+def lanes_outside(frame: Image, lanes: Sequence[Lane]) -> dict[str, str]:
+    """The lanes of `lanes` that cannot be counted in `frame`, each with the reason."""
+    height, width = frame.shape[:2]
+    out: dict[str, str] = {}
+    for lane in lanes:
+        share = share_inside(lane.quad, width, height)
+        if share < MIN_INSIDE:
+            out[lane.id] = (f"lane {lane.id} lies {share:.0%} inside the {width}x{height} picture "
+                            f"(at least {MIN_INSIDE:.0%} must): check its roi/quad")
+    return out
 
 
 def _is_polled(url: str) -> bool:
@@ -473,6 +540,8 @@ class CameraSource:
         self._clock = clock
         self._health = FrameHealth(config.frozen_after_s, config.black_level)
         self._available: bool | None = None
+        self._outside: dict[tuple[int, int], dict[str, str]] = {}  # per picture size
+        self._lanes_out: set[str] = set()  # lanes reported unavailable, until counted again
 
     async def observations(self) -> AsyncIterator[Observation]:
         loop = asyncio.get_running_loop()
@@ -493,7 +562,9 @@ class CameraSource:
                         frame = await reader.read(loop, pool)
                     except CameraError as e:
                         log.warning("camera %s: %s", self.config.id, e)
-                        status = self._status(False, f"disconnected: {e}")
+                        # A bad frame says what is wrong with it; anything else is the link.
+                        reason = str(e) if isinstance(e, FrameError) else f"disconnected: {e}"
+                        status = self._status(False, reason)
                         if status:
                             yield status
                         await asyncio.sleep(backoff)
@@ -513,20 +584,37 @@ class CameraSource:
                         if status:
                             yield status
                         at = self._clock()
+                        for gone in self._leaving(frame, at):
+                            yield gone
+                        lanes = [ln for ln in self.config.lanes if ln.id not in self._lanes_out]
                         try:
                             counts = await loop.run_in_executor(
-                                pool, self._counter.count, frame, self.config.lanes
-                            )
+                                pool, self._counter.count, frame, lanes
+                            ) if lanes else []
                         except (cv2.error, RuntimeError, ValueError) as e:
                             # A frame the model cannot take (onnxruntime/OpenCV error): log it,
                             # skip the frame, keep the camera running.
                             log.error("camera %s: counting failed: %s", self.config.id, e)
                             counts = []
-                        for lane, (n, conf) in zip(self.config.lanes, counts, strict=False):
+                        for lane, (n, conf) in zip(lanes, counts, strict=False):
                             yield LaneCount(lane.id, lane.bin, lane.sku, n, round(conf, 4), at)
                     await asyncio.sleep(self.config.interval_s)
             finally:
                 await reader.close(loop, pool)
+
+    def _leaving(self, frame: Image, at: datetime) -> list[LaneUnavailable]:
+        """Lanes that lie outside this frame now (LaneUnavailable once, when they go); lanes
+        back inside it are counted again."""
+        height, width = frame.shape[:2]
+        outside = self._outside.get((width, height))
+        if outside is None:
+            outside = self._outside[(width, height)] = lanes_outside(frame, self.config.lanes)
+            for reason in outside.values():
+                log.error("camera %s: %s", self.config.id, reason)
+        gone = [LaneUnavailable(lane.id, lane.bin, lane.sku, outside[lane.id], at)
+                for lane in self.config.lanes if lane.id in outside and lane.id not in self._lanes_out]
+        self._lanes_out = set(outside)
+        return gone
 
     def _status(self, available: bool, reason: str) -> CameraStatus | None:
         if self._available == available:

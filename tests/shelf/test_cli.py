@@ -94,6 +94,17 @@ def test_calibrate_learn_writes_the_unit_weight(store_toml: Path) -> None:
     assert unit == pytest.approx(UNIT_G, abs=4)
 
 
+def test_calibrate_learn_without_a_count_is_refused_and_writes_nothing(
+    store_toml: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Assuming one unit would write the whole load as unit_g: a wrong weight, silently."""
+    before = store_toml.read_text()
+    assert shelfsync(["shelf", "calibrate", "--config", str(store_toml), "--bin", "A1-2",
+                      "learn"]) == 2
+    assert "learn needs --count" in capsys.readouterr().err
+    assert store_toml.read_text() == before
+
+
 def test_calibrate_an_unknown_bin_is_a_clear_error(
     store_toml: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
