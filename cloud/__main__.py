@@ -59,6 +59,10 @@ def main(argv: list[str], prog: str = "shelfsync cloud") -> int:
     parser.add_argument("--channels", type=Path, default=os.environ.get("SHELFSYNC_CHANNELS") or None,
                         help="platform credentials per channel (TOML, see cloud/channels/config.py): push "
                              "every channel's stock to its platform (default: $SHELFSYNC_CHANNELS)")
+    parser.add_argument("--max-clock-ahead", type=_seconds, metavar="S",
+                        default=os.environ.get("SHELFSYNC_MAX_CLOCK_AHEAD", "900"),
+                        help="dead-letter a delta dated more than S seconds ahead of this clock "
+                             "(default: $SHELFSYNC_MAX_CLOCK_AHEAD or 900)")
     parser.add_argument("--file", type=Path, help="backup / restore: the .jsonl.gz file")
     parser.add_argument("--log-level", default="INFO")
     parser.add_argument("--log-format", choices=["text", "json"], default="text")
@@ -104,7 +108,7 @@ def main(argv: list[str], prog: str = "shelfsync cloud") -> int:
 
     settings = Settings(db_url=args.db, mqtt=mqtt, host=args.host, port=args.port, admin_token=token,
                         worker_id=args.worker_id, migrate=not args.no_migrate, alerts=args.alerts,
-                        channels=args.channels)
+                        channels=args.channels, max_clock_ahead_s=args.max_clock_ahead)
     # Everything imported so far lives as long as the process: keep it out of the collector's
     # scans, and collect the young generation less often (fewer pauses in the order path's tail).
     gc.freeze()
@@ -113,6 +117,17 @@ def main(argv: list[str], prog: str = "shelfsync cloud") -> int:
                 reuse_port=args.reuse_port or None,
                 print=lambda *_: print(f"cloud: serving on http://{args.host}:{args.port}", file=sys.stderr))
     return 0
+
+
+def _seconds(text: str) -> float:
+    """--max-clock-ahead: a number of seconds, 0 or more (argparse turns the error into one line)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number of seconds >= 0, got {text!r}")
+    return value
 
 
 async def _backup_restore(action: str, db: str, file: Path, prog: str) -> int:

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
@@ -30,6 +31,7 @@ from cloud.events import EVENTS, StockEvents
 from cloud.ingest import Ingest
 from cloud.settings import Settings
 from edge import metrics
+from edge.contract import ClockSkew
 from edge.openapi import json_errors
 
 log = logging.getLogger(__name__)
@@ -66,6 +68,7 @@ async def _ingest(app: web.Application) -> AsyncIterator[None]:
     ingest = Ingest(app[MAKER], settings.mqtt, settings.client_id, settings.share_group, concurrency)
     app[INGEST] = ingest
     ingest.on_applied = app[EVENTS].publish
+    ingest.clock = ClockSkew(ahead=timedelta(seconds=settings.max_clock_ahead_s))
     app[HEALTH]["ingest"] = lambda: {
         "connected": ingest.stats.connected, "batches": ingest.stats.batches,
         "deltas": ingest.stats.deltas, "duplicates": ingest.stats.duplicates,

@@ -3,7 +3,9 @@
 Joins the shared subscription (ARCHITECTURE §5) so the load splits across workers. Each message
 is acknowledged only after its effect is committed: a worker that dies mid-batch leaves the
 message unacknowledged and the broker redelivers it. A payload that breaks the contract goes to
-the dead-letter table with the reason and is acknowledged, so it never blocks the stream.
+the dead-letter table with the reason and is acknowledged, so it never blocks the stream. So does a
+batch with a delta dated beyond this worker's clock plus its skew (`--max-clock-ahead`): it would
+sort after every later count of its SKU, and no count could ever correct it.
 """
 
 from __future__ import annotations
@@ -15,18 +17,22 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cloud.db import repo, stocktakes
 from edge import contract
-from edge.contract import ContractError, Stream
+from edge.contract import ClockSkew, ContractError, Stream
 from edge.mqtt import BrokerUrl, Message, MqttClient, MqttError
 from edge.publisher import Backoff
 
 log = logging.getLogger(__name__)
+
+# A gateway refuses a till's time more than 5 min ahead of its own clock; its clock may itself be
+# ahead of ours by a few minutes, so the cloud allows more. Late deltas are fine: any age passes.
+CLOUD_SKEW = ClockSkew(ahead=timedelta(minutes=15))
 
 
 @dataclass
@@ -42,6 +48,13 @@ class IngestStats:
     commit_ms: list[float] = field(default_factory=list)
 
 
+def check_clock(batch: contract.DeltaBatch, now: datetime, skew: ClockSkew) -> None:
+    """A batch whose deltas are all within `skew` of `now`; else ContractError naming the first
+    that is not (the batch is then dead-lettered whole, as the contract says)."""
+    for i, delta in enumerate(batch.deltas):
+        skew.check(delta.occurred_at, now, f"deltas[{i}].occurred_at")
+
+
 class Ingest:
     def __init__(self, maker: async_sessionmaker[AsyncSession], broker: BrokerUrl, client_id: str,
                  group: str = "cloud", concurrency: int = 1) -> None:
@@ -52,6 +65,7 @@ class Ingest:
         self.stats = IngestStats()
         self.ready = asyncio.Event()
         self.resend_interval = 5.0  # at most one resend request per gateway per interval
+        self.clock = CLOUD_SKEW  # how far ahead of our clock a delta may be dated
         self._asked: dict[tuple[str, str], float] = {}
         self._client: MqttClient | None = None
         self.max_group = 200  # messages applied in one transaction at most
@@ -137,6 +151,7 @@ class Ingest:
                     if (batch.store, batch.gateway) != (topic.store, topic.gateway):
                         raise ContractError("store", f"payload says {batch.store}/{batch.gateway}, "
                                                      f"topic says {topic.store}/{topic.gateway}")
+                    check_clock(batch, datetime.now(UTC), self.clock)
                     batches.append(batch)
                 elif topic.stream is Stream.STATUS:
                     if message.payload:  # an empty retained message clears a status: nothing to do

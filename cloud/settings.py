@@ -23,6 +23,7 @@ class Settings:
     migrate: bool = True
     alerts: Path | None = None  # chain-level staff alerts (cloud/alerts.py); one worker only
     channels: Path | None = None  # platform sync credentials (cloud/channels/config.py); None: no sync
+    max_clock_ahead_s: float = 900.0  # a delta dated further ahead of this clock is dead-lettered
 
     @property
     def client_id(self) -> str:

@@ -15,6 +15,8 @@ Example (every key but [store].id has a default):
     [http]
     listen = "0.0.0.0:8081"   # POS webhook, staff page, health
     token = "…"               # bearer token the POS must send; or token_env = "SHELFSYNC_POS_TOKEN"
+    max_ahead_s = 300         # a till's or staff `at` may be this far ahead of the gateway's clock
+    max_age_days = 30         # … and this old; outside that it is a 400 naming `at`
 
     [outbox]
     batch_max = 500           # deltas per MQTT message
@@ -30,11 +32,13 @@ import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from edge.contract import ContractError, check_id
+from edge.contract import ClockSkew, ContractError, check_id
 from edge.mqtt import BrokerUrl
+from edge.sources.pos import TILL_SKEW
 
 
 class ConfigError(ValueError):
@@ -53,6 +57,7 @@ class HttpSettings:
     host: str
     port: int
     token: str
+    skew: ClockSkew = TILL_SKEW  # how far a till's `at` may be from the gateway's clock
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +139,10 @@ def parse_config(doc: Mapping[str, Any], *, base: Path | None = None,
             raise ConfigError(f"[http].token_env names {http_t['token_env']!r}, which is not set")
     if not isinstance(token, str) or len(token) < 8:
         raise ConfigError("[http].token (or token_env) must give a bearer token of at least 8 characters")
+    ahead = _get(http_t, "http", "max_ahead_s", float, TILL_SKEW.ahead.total_seconds())
+    age = _get(http_t, "http", "max_age_days", float, (TILL_SKEW.behind or timedelta(0)) / timedelta(days=1))
+    if not (0 <= ahead <= 86400 and 0 < age <= 3650):
+        raise ConfigError("[http].max_ahead_s must be within 0..86400 and max_age_days within 0..3650 (> 0)")
 
     out_t = _table(doc, "outbox")
     batch_max = _get(out_t, "outbox", "batch_max", int, 500)
@@ -147,7 +156,7 @@ def parse_config(doc: Mapping[str, Any], *, base: Path | None = None,
         gateway=gateway,
         data_dir=data_dir,
         mqtt=MqttSettings(broker, keepalive, status_interval),
-        http=HttpSettings(host, port, token),
+        http=HttpSettings(host, port, token, ClockSkew(timedelta(seconds=ahead), timedelta(days=age))),
         outbox=OutboxSettings(batch_max, retention),
         sections={k: v for k, v in doc.items() if k not in known},
     )

@@ -14,7 +14,7 @@ import re
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Final, TypeVar
 
@@ -24,6 +24,10 @@ _ID_RE: Final = re.compile(r"[a-z0-9-]{1,32}")
 _GTIN14_RE: Final = re.compile(r"\d{14}")
 # RFC 3339 in UTC with millisecond precision: 2026-11-26T03:00:00.123Z
 _TS_RE: Final = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
+# RFC 3339 §5.6 date-time in any of its forms: any offset, any number of fractional digits; the
+# §5.6 NOTE allows "t"/"z" in lower case and a space for the "T".
+_RFC3339_RE: Final = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(?:[Zz]|([+-])(\d{2}):(\d{2}))")
 _DATE_RE: Final = re.compile(r"\d{4}-\d{2}-\d{2}")
 MAX_DELTAS_PER_BATCH: Final = 1000
 MAX_TEXT: Final = 128
@@ -108,6 +112,67 @@ def parse_ts(value: object, name: str) -> datetime:
         return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
     except ValueError as e:
         raise ContractError(name, f"not a real instant: {value!r}") from e
+
+
+def parse_instant(value: object, name: str) -> datetime:
+    """A time as people and tills write it — any RFC 3339 date-time — as its instant in UTC.
+
+    Hand-written rather than `datetime.fromisoformat`, which takes ISO 8601 forms RFC 3339 does
+    not (a date alone, no offset, basic format) and no leap second; and this module imports
+    nothing beyond the standard library (the cloud depends on it). What the gateway writes on the
+    wire stays `format_ts` (ms, UTC, Z), and `parse_ts` reads only that."""
+    shape = "an RFC 3339 time with an offset, like 2026-11-26T11:00:00+08:00 or 2026-11-26T03:00:00.123Z"
+    if not isinstance(value, str) or len(value) > 64:
+        raise ContractError(name, f"must be {shape}; got {value!r}")
+    m = _RFC3339_RE.fullmatch(value)
+    if m is None:
+        raise ContractError(name, f"must be {shape}; got {value!r}")
+    year, month, day, hour, minute, second = (int(g) for g in m.groups()[:6])
+    fraction, sign, off_h, off_m = m.group(7), m.group(8), m.group(9), m.group(10)
+    # §5.7: second 60 is a leap second (which minutes may have one only a table says); Python has
+    # none, so it is read as the instant it ends at. Digits beyond microseconds are dropped.
+    leap = second == 60
+    offset = timedelta(hours=int(off_h), minutes=int(off_m)) if sign else timedelta(0)
+    try:
+        if offset >= timedelta(hours=24) or int(off_m or 0) > 59:
+            raise ValueError("offset out of range")
+        local = datetime(year, month, day, hour, minute, 59 if leap else second,
+                         int((fraction or "0")[:6].ljust(6, "0")), tzinfo=UTC)
+        utc = local - offset if sign == "+" else local + offset
+        return utc + timedelta(seconds=1) if leap else utc
+    except (ValueError, OverflowError):  # no such day, hour or offset; or beyond year 1..9999
+        raise ContractError(name, f"not a real instant: {value!r}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class ClockSkew:
+    """How far a time someone states may lie from the receiver's clock.
+
+    A sale dated ahead of the clock sorts after counts taken later and so can never be corrected
+    by one (ARCHITECTURE §6: counts are ordered by occurred_at); one far in the past is a till
+    whose clock is wrong, or a replay. `behind` None: any age (the cloud takes deltas that an
+    offline gateway delivers days late)."""
+
+    ahead: timedelta
+    behind: timedelta | None = None
+
+    def check(self, at: datetime, now: datetime, name: str) -> None:
+        """Raises ContractError naming `name` when `at` is outside the window around `now`."""
+        if at - now > self.ahead:
+            raise ContractError(name, f"{format_ts(at)} is {_span(at - now)} ahead of the clock here "
+                                      f"({format_ts(now)}); at most {_span(self.ahead)} ahead is accepted")
+        if self.behind is not None and now - at > self.behind:
+            raise ContractError(name, f"{format_ts(at)} is {_span(now - at)} old by the clock here "
+                                      f"({format_ts(now)}); at most {_span(self.behind)} old is accepted")
+
+
+def _span(span: timedelta) -> str:
+    seconds = span.total_seconds()
+    if seconds >= 2 * 86400:
+        return f"{seconds / 86400:.0f} days"
+    if seconds >= 120:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds:.3g} s"
 
 
 def parse_date(value: object, name: str) -> date:

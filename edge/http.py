@@ -2,7 +2,8 @@
 
 A 200 from POST /v1/pos/transactions means the deltas are committed (fsync'd) in the outbox. A
 repeated txn with the same body answers 200 with "duplicate": true and writes nothing; the same
-txn with another body is a 409. A bad body is a 400 naming the field, and writes nothing.
+txn with another body is a 409. A bad body is a 400 naming the field, and writes nothing; so is
+an `at` outside the gateway's clock skew ([http] max_ahead_s, max_age_days).
 """
 
 from __future__ import annotations
@@ -11,21 +12,23 @@ import hmac
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from edge.contract import ContractError, StockDelta
+from edge.contract import ClockSkew, ContractError, StockDelta
 from edge.metrics import handler as metrics_handler
 from edge.outbox import Outbox, OutboxError, SourceKeyConflict, body_hash
-from edge.sources.pos import ParsedRequest, parse_movements, parse_transaction
+from edge.sources.pos import TILL_SKEW, ParsedRequest, parse_movements, parse_transaction
 
 log = logging.getLogger(__name__)
 
 OUTBOX = web.AppKey("outbox", Outbox)
 TOKEN = web.AppKey("token", str)
 HEALTH = web.AppKey("health", dict)
+SKEW = web.AppKey("skew", ClockSkew)
 ON_SALES: web.AppKey[Callable[[tuple[StockDelta, ...]], None] | None] = web.AppKey("on_sales")
 ON_MOVEMENTS: web.AppKey[Callable[[tuple[StockDelta, ...]], None] | None] = web.AppKey("on_movements")
 MAX_BODY = 1 << 20
@@ -80,12 +83,14 @@ async def _store(request: web.Request, parse: Callable[[object], ParsedRequest],
 
 
 async def post_transaction(request: web.Request) -> web.Response:
-    response = await _store(request, parse_transaction, request.app[ON_SALES])
+    parse = partial(parse_transaction, skew=request.app[SKEW])
+    response = await _store(request, parse, request.app[ON_SALES])
     return response
 
 
 async def post_movements(request: web.Request) -> web.Response:
-    return await _store(request, parse_movements, request.app.get(ON_MOVEMENTS))
+    parse = partial(parse_movements, skew=request.app[SKEW])
+    return await _store(request, parse, request.app.get(ON_MOVEMENTS))
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -98,7 +103,8 @@ def create_app(outbox: Outbox, token: str,
                metrics: CollectorRegistry | None = None,
                on_sales: Callable[[tuple[StockDelta, ...]], None] | None = None,
                staff: web.Application | None = None,
-               on_movements: Callable[[tuple[StockDelta, ...]], None] | None = None) -> web.Application:
+               on_movements: Callable[[tuple[StockDelta, ...]], None] | None = None,
+               skew: ClockSkew = TILL_SKEW) -> web.Application:
     app = web.Application(middlewares=[bearer_auth], client_max_size=MAX_BODY)
     if metrics is not None:
         app.router.add_get("/metrics", metrics_handler(metrics))  # type: ignore[arg-type]
@@ -107,6 +113,7 @@ def create_app(outbox: Outbox, token: str,
     app[ON_MOVEMENTS] = on_movements  # committed back-office movements (counts among them)
     app[TOKEN] = token
     app[HEALTH] = health or {}
+    app[SKEW] = skew
     app.router.add_post("/v1/pos/transactions", post_transaction)
     app.router.add_post("/v1/stock/movements", post_movements)
     app.router.add_get("/healthz", healthz)

@@ -104,7 +104,8 @@ async def run_gateway(config: StoreConfig, *, ready: asyncio.Event | None = None
         health["alerts_unpublished"] = alerts.store.unpublished_count
     app = create_app(outbox, config.http.token, health=health, metrics=registry(readings),
                      on_sales=on_sales, staff=staff_app(alerts) if alerts else None,
-                     on_movements=reconciler.on_counts if reconciler is not None else None)
+                     on_movements=reconciler.on_counts if reconciler is not None else None,
+                     skew=config.http.skew)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, config.http.host, config.http.port)

@@ -28,7 +28,7 @@ import aiohttp
 from edge.reconcile import UNSEEN_WAIT
 from firmware_sim import procs, store_sim
 from firmware_sim.platforms import fleet
-from firmware_sim.pos import PosStats, run_pos
+from firmware_sim.pos import PosStats, run_pos, world_start
 from firmware_sim.world import StoreWorld, WorldConfig
 
 EPILOG = """examples:
@@ -126,7 +126,8 @@ async def run_demo(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         say(quiet, f"demo: {len(stores)} gateways up; trading for {args.minutes} min "
                    f"({args.minutes * args.speed / 60:.1f} simulated hours)")
 
-        start = datetime.now(UTC).replace(microsecond=0)
+        # In the past by as much as the accelerated clock gains: no till time from the future.
+        start = world_start(args.minutes, args.speed, datetime.now(UTC).replace(microsecond=0))
         worlds = {s: StoreWorld(store=s, seed=args.seed, start=start,
                                 config=WorldConfig(bins=args.bins, shoppers_per_hour=args.shoppers))
                   for s in stores}

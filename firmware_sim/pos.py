@@ -42,6 +42,13 @@ from firmware_sim.world import (
 log = logging.getLogger(__name__)
 
 
+def world_start(minutes: float, speed: float, now: datetime) -> datetime:
+    """When an accelerated world starts so that its clock never passes the wall clock: it runs
+    `speed` times faster for `minutes`, and ends now + `minutes`. A till's times then never lie in
+    the gateway's future, which the gateway refuses (it would sort after every later count)."""
+    return now - timedelta(minutes=minutes * max(speed - 1.0, 0.0))
+
+
 def ts(moment: datetime) -> str:
     utc = moment.astimezone(UTC)
     return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
@@ -186,12 +193,13 @@ def main(argv: list[str], prog: str = "shelfsync sim pos") -> int:
     parser.add_argument("--minutes", type=float, default=1.0, help="wall-clock minutes to run")
     parser.add_argument("--speed", type=float, default=60.0, help="simulated seconds per wall second")
     parser.add_argument("--shoppers", type=float, default=120.0, help="shoppers per simulated hour")
-    parser.add_argument("--start", help="world start, RFC 3339 (default: now)")
+    parser.add_argument("--start", help="world start, RFC 3339 (default: so that the simulated clock "
+                                         "reaches the wall clock at the end, never passing it)")
     parser.add_argument("--truth-out", type=Path, help="write the world's ground truth here at the end")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
     start = (datetime.fromisoformat(args.start.replace("Z", "+00:00")) if args.start
-             else datetime.now(UTC).replace(microsecond=0))
+             else world_start(args.minutes, args.speed, datetime.now(UTC).replace(microsecond=0)))
     world = StoreWorld(store=args.store, seed=args.seed, start=start,
                        config=WorldConfig(bins=args.bins, shoppers_per_hour=args.shoppers))
     try:

@@ -60,7 +60,7 @@ from firmware_sim.camera import CameraServer, CameraSim
 from firmware_sim.camera import print_config as camera_config
 from firmware_sim.llrp_reader import EXIT, LLRPReaderSim, SimSettings, zone_antennas
 from firmware_sim.loadcell import CellSpec
-from firmware_sim.pos import PosClient, opening_count, requests_for
+from firmware_sim.pos import PosClient, opening_count, requests_for, world_start
 from firmware_sim.weight_shelf import ShelfSim, WorldFeed
 from firmware_sim.weight_shelf import print_config as shelf_config
 from firmware_sim.world import (
@@ -211,7 +211,7 @@ def truth_of(world: StoreWorld) -> dict[str, dict[str, int]]:
 
 async def run_store(args: argparse.Namespace, target: GatewayTarget, stop: asyncio.Event,
                     say: Any) -> dict[str, Any]:
-    start = datetime.now(UTC)
+    start = world_start(args.minutes, args.speed, datetime.now(UTC))  # its clock never passes ours
     mono0 = time.monotonic()
     world = StoreWorld(store=target.store, seed=args.seed, start=start,
                        config=world_config(args.world, args.bins, args.shoppers))
@@ -424,6 +424,9 @@ def check_args(args: argparse.Namespace) -> None:
         if args.speed != 1:
             raise StoreSimError("--reconcile-window needs --speed 1: the gateway's reconciler pairs "
                                 "the till's times with the scales' on its wall clock")
+    if args.speed > 1 and not args.minutes:
+        raise StoreSimError("--speed above 1 needs --minutes: the shop's clock would run ahead of the "
+                            "gateway's, which refuses till times from the future")
     if args.linger and not args.minutes:
         raise StoreSimError("--linger needs --minutes (without it the shop trades until stopped)")
 

@@ -2,41 +2,57 @@
 
 The POS is the authority for sales (ARCHITECTURE §7). A transaction body:
 
-    {"txn": "T1001", "at": "2026-11-26T03:00:00.000Z", "kind": "sale" | "return",
-     "lines": [{"sku": "<GTIN-14>", "qty": 2, "lot": "optional", "expiry": "optional YYYY-MM-DD"}]}
+    {"txn": "T1001", "at": "2026-11-26T11:00:00+08:00", "kind": "sale" | "return",
+     "lines": [{"sku": "6923450000106", "qty": 2, "lot": "optional", "expiry": "optional YYYY-MM-DD"}]}
 
 A sale takes stock from the floor; a return goes to the backroom (it is checked before it is put
 back on a shelf), unless the line names "zone". `qty` in the body is always a positive count.
 
 Staff movements (receipts, counts, moves, adjustments, shrink) use the same shape with a kind per
 line; see `parse_movements`.
+
+`at` is any RFC 3339 time (stored as UTC), within the gateway's clock skew: a sale dated ahead of
+the clock would sort after every later count and could never be corrected by one. `sku` is what the
+till has: an EAN-13, UPC-A, EAN-8 or GTIN-14, or a scanned GS1 element string; it is stored as its
+GTIN-14, with the lot and expiry the element string carries (edge/codecs/gs1.py).
+
+Each field is a `Field`: the JSON Schema that describes it beside the parser that enforces it, so an
+API document can be made from the same pieces. Rules that join fields (a lot named twice must
+agree, a count may be zero) are in the parse functions, each said in the field's description.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import date
-from typing import Any, Final
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Final, Generic, TypeVar
 
+from edge.codecs.gs1 import Gs1Error, TradeItem, read_item
 from edge.contract import (
     MAX_TEXT,
+    ClockSkew,
     ContractError,
     Kind,
     Source,
     StockDelta,
     Zone,
-    is_gtin14,
     new_delta_id,
     parse_date,
-    parse_ts,
+    parse_instant,
 )
 
 MAX_LINES: Final = 500
+MAX_QTY: Final = 1_000_000
 POS_KINDS: Final = {"sale": Kind.SALE, "return": Kind.RETURN}
 MANUAL_KINDS: Final = frozenset(
     {Kind.RECEIPT, Kind.COUNT, Kind.MOVE, Kind.ADJUST, Kind.SHRINK, Kind.TRANSFER_IN, Kind.TRANSFER_OUT}
 )
+# How far a till's or a member of staff's `at` may be from the gateway's clock, unless store.toml
+# says otherwise ([http] max_ahead_s, max_age_days).
+TILL_SKEW: Final = ClockSkew(ahead=timedelta(minutes=5), behind=timedelta(days=30))
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,17 +61,152 @@ class ParsedRequest:
     deltas: tuple[StockDelta, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class Field(Generic[T]):
+    """One field of a request body: its JSON Schema (draft 2020-12, which OpenAPI 3.1 takes as it
+    is) and the parser that enforces the same rule, raising ContractError naming the field."""
+
+    schema: Mapping[str, Any]
+    read: Callable[[object, str], T]
+
+    def of(self, obj: Mapping[str, Any], key: str, where: str = "") -> T:
+        """This field's value in `obj`, read; `where` is the path to `obj` ("lines[2].")."""
+        return self.read(obj.get(key), where + key)
+
+
+# --- field parsers ------------------------------------------------------------------------------
+
+def _reference(value: object, name: str) -> str:
+    if not isinstance(value, str) or not value.strip() or len(value) > MAX_TEXT:
+        raise ContractError(name, f"must be a non-empty string of at most {MAX_TEXT} characters")
+    return value
+
+
+def _pos_kind(value: object, name: str) -> Kind:
+    if not isinstance(value, str) or value not in POS_KINDS:
+        raise ContractError(name, f"must be sale or return, got {value!r}")
+    return POS_KINDS[value]
+
+
+def _manual_kind(value: object, name: str) -> Kind:
+    if not isinstance(value, str) or value not in {k.value for k in MANUAL_KINDS}:
+        allowed = ", ".join(sorted(k.value for k in MANUAL_KINDS))
+        raise ContractError(name, f"must be one of {allowed}; got {value!r}")
+    return Kind(value)
+
+
+def _order(value: object, name: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value or len(value) > 40 or ":" in value:
+        raise ContractError(name, "must be the cloud order id (at most 40 characters, no ':') on a sale")
+    return value
+
+
+def _item(value: object, name: str) -> TradeItem:
+    if not isinstance(value, str):
+        raise ContractError(name, f"must be a GTIN or a GS1 element string, got {value!r}")
+    try:
+        return read_item(value)
+    except Gs1Error as e:
+        raise ContractError(name, str(e)) from None
+
+
+def _qty(value: object, name: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ContractError(name, f"must be an integer, got {value!r}")
+    if abs(value) > MAX_QTY:
+        raise ContractError(name, f"out of range: {value}")
+    return value
+
+
+def _till_qty(value: object, name: str) -> int:
+    qty = _qty(value, name)
+    if qty <= 0:
+        raise ContractError(name, f"out of range: {qty}")
+    return qty
+
+
+def _lot(value: object, name: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value or len(value) > MAX_TEXT:
+        raise ContractError(name, "must be a non-empty string")
+    return value
+
+
+def _expiry(value: object, name: str) -> date | None:
+    return parse_date(value, name) if value is not None else None
+
+
+def _zone(value: object, name: str) -> Zone | None:
+    if value is None:
+        return None
+    if isinstance(value, str) and value in {z.value for z in Zone}:
+        return Zone(value)
+    raise ContractError(name, f"must be floor or backroom, got {value!r}")
+
+
+# --- the fields ---------------------------------------------------------------------------------
+
+REFERENCE: Final = Field({"type": "string", "minLength": 1, "maxLength": MAX_TEXT, "pattern": r"\S",
+                          "description": "the till's transaction (txn) or the staff document (ref): "
+                                         "the idempotency key"}, _reference)
+AT: Final = Field({"type": "string", "format": "date-time",
+                   "description": "RFC 3339 with an offset (any offset, 0-9 fractional digits); stored as "
+                                  "UTC in ms. At most [http] max_ahead_s (300) ahead of the gateway's "
+                                  "clock and max_age_days (30) old"}, parse_instant)
+POS_KIND: Final = Field({"enum": sorted(POS_KINDS)}, _pos_kind)
+MANUAL_KIND: Final = Field({"enum": sorted(k.value for k in MANUAL_KINDS)}, _manual_kind)
+ORDER: Final = Field({"type": "string", "minLength": 1, "maxLength": 40, "pattern": "^[^:]+$",
+                      "description": "the cloud order id of a pickup rung up at the till (sales only)"},
+                     _order)
+SKU: Final = Field({
+    "type": "string", "minLength": 1, "maxLength": 256,
+    "description": "the item: an EAN-13, UPC-A, EAN-8 or GTIN-14 (valid check digit), or a GS1 element "
+                   "string with the GTIN, AI (01) — printed \"(01)…(10)LOT(17)YYMMDD\" or as a scanner "
+                   "sends it (GS separators; a symbology identifier ]C1 ]d2 ]Q3 ]e0 ]E0 ]E4 in front). "
+                   "Stored as the GTIN-14; lot and expiry from AIs (10) and (17)",
+    "examples": ["6923450000106", "06923450000106", "(01)09520123456788(10)ABC123(17)281231"],
+}, _item)
+TILL_QTY: Final = Field({"type": "integer", "minimum": 1, "maximum": MAX_QTY,
+                         "description": "units sold or returned"}, _till_qty)
+QTY: Final = Field({"type": "integer", "minimum": -MAX_QTY, "maximum": MAX_QTY,
+                    "description": "signed as the line's kind says: a count is absolute (>= 0), a "
+                                   "shrink or transfer_out < 0, an adjust any non-zero, the rest > 0"}, _qty)
+LOT: Final = Field({"type": "string", "minLength": 1, "maxLength": MAX_TEXT,
+                    "description": "must agree with the lot of a scanned element string, AI (10)"}, _lot)
+EXPIRY: Final = Field({"type": "string", "format": "date",
+                       "description": "YYYY-MM-DD; must agree with the expiry of a scanned element "
+                                      "string, AI (17)"}, _expiry)
+ZONE: Final = Field({"enum": [z.value for z in Zone]}, _zone)
+
+
+def _body_schema(fields: Mapping[str, Field[Any]], required: tuple[str, ...],
+                 line_fields: Mapping[str, Field[Any]], line_required: tuple[str, ...]) -> dict[str, Any]:
+    """A request body as one JSON Schema, made from its fields' schemas."""
+    line = {"type": "object", "required": list(line_required),
+            "properties": {name: dict(f.schema) for name, f in line_fields.items()}}
+    lines = {"type": "array", "minItems": 1, "maxItems": MAX_LINES, "items": line}
+    return {"type": "object", "required": [*required, "lines"],
+            "properties": {**{name: dict(f.schema) for name, f in fields.items()}, "lines": lines}}
+
+
+TRANSACTION_SCHEMA: Final = _body_schema(
+    {"txn": REFERENCE, "at": AT, "kind": POS_KIND, "order": ORDER}, ("txn", "at", "kind"),
+    {"sku": SKU, "qty": TILL_QTY, "lot": LOT, "expiry": EXPIRY, "zone": ZONE}, ("sku", "qty"))
+MOVEMENTS_SCHEMA: Final = _body_schema(
+    {"ref": REFERENCE, "at": AT}, ("ref", "at"),
+    {"sku": SKU, "kind": MANUAL_KIND, "qty": QTY, "zone": ZONE, "from_zone": ZONE, "lot": LOT,
+     "expiry": EXPIRY}, ("sku", "kind", "qty", "zone"))
+
+
+# --- rules across fields ------------------------------------------------------------------------
+
 def _obj(body: object) -> Mapping[str, Any]:
     if not isinstance(body, Mapping):
         raise ContractError("body", "must be a JSON object")
     return body
-
-
-def _ref(body: Mapping[str, Any], name: str) -> str:
-    value = body.get(name)
-    if not isinstance(value, str) or not value.strip() or len(value) > MAX_TEXT:
-        raise ContractError(name, f"must be a non-empty string of at most {MAX_TEXT} characters")
-    return value
 
 
 def _lines(body: Mapping[str, Any]) -> list[Mapping[str, Any]]:
@@ -70,106 +221,92 @@ def _lines(body: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     return lines
 
 
-def _sku(line: Mapping[str, Any], where: str) -> str:
-    sku = line.get("sku")
-    if not is_gtin14(sku):
-        raise ContractError(f"{where}.sku", f"must be a GTIN-14 with a valid check digit, got {sku!r}")
-    return str(sku)
+def _at(body: Mapping[str, Any], now: datetime | None, skew: ClockSkew) -> datetime:
+    at = AT.of(body, "at")
+    skew.check(at, now or datetime.now(UTC), "at")
+    return at
 
 
-def _count(line: Mapping[str, Any], where: str, *, allow_zero: bool = False,
-           allow_negative: bool = False) -> int:
-    qty = line.get("qty")
-    if not isinstance(qty, int) or isinstance(qty, bool):
-        raise ContractError(f"{where}.qty", f"must be an integer, got {qty!r}")
-    if (qty < 0 and not allow_negative) or (qty == 0 and not allow_zero) or abs(qty) > 1_000_000:
-        raise ContractError(f"{where}.qty", f"out of range: {qty}")
+def _lot_and_expiry(line: Mapping[str, Any], where: str, item: TradeItem) -> tuple[str | None, date | None]:
+    """The line's lot and expiry: named in the body, carried by the scanned code, or both — when
+    both, they must agree (a till that says one lot while the pack says another is a mistake)."""
+    lot, expiry = LOT.of(line, "lot", where), EXPIRY.of(line, "expiry", where)
+    if lot is not None and item.lot is not None and lot != item.lot:
+        raise ContractError(f"{where}lot", f"{lot!r} disagrees with the scanned code's lot, "
+                                           f"(10) {item.lot!r}")
+    if expiry is not None and item.expiry is not None and expiry != item.expiry:
+        raise ContractError(f"{where}expiry", f"{expiry.isoformat()} disagrees with the scanned code's "
+                                              f"expiry, (17) {item.expiry.isoformat()}")
+    return lot or item.lot, expiry or item.expiry
+
+
+def _movement_qty(line: Mapping[str, Any], where: str, kind: Kind) -> int:
+    qty = QTY.of(line, "qty", where)
+    if (qty < 0 and kind not in (Kind.ADJUST, Kind.SHRINK, Kind.TRANSFER_OUT)) or (
+            qty == 0 and kind is not Kind.COUNT):
+        raise ContractError(f"{where}qty", f"out of range: {qty}")
     return qty
 
 
-def _lot(line: Mapping[str, Any], where: str) -> tuple[str | None, date | None]:
-    lot = line.get("lot")
-    if lot is not None and (not isinstance(lot, str) or not lot or len(lot) > MAX_TEXT):
-        raise ContractError(f"{where}.lot", "must be a non-empty string")
-    expiry = line.get("expiry")
-    return lot, (parse_date(expiry, f"{where}.expiry") if expiry is not None else None)
+def parse_transaction(body: object, *, bin_of: Mapping[str, str] | None = None,
+                      now: datetime | None = None, skew: ClockSkew = TILL_SKEW) -> ParsedRequest:
+    """A POS transaction → one sale/return delta per line. Raises ContractError naming the field.
 
-
-def _zone(line: Mapping[str, Any], key: str, where: str, default: Zone | None) -> Zone | None:
-    value = line.get(key)
-    if value is None:
-        return default
-    try:
-        return Zone(value)
-    except ValueError:
-        raise ContractError(f"{where}.{key}", f"must be floor or backroom, got {value!r}") from None
-
-
-def parse_transaction(body: object, *, bin_of: Mapping[str, str] | None = None) -> ParsedRequest:
-    """A POS transaction → one sale/return delta per line. Raises ContractError naming the field."""
+    `now` is the gateway's clock (default: the current time); `at` must lie within `skew` of it."""
     b = _obj(body)
-    txn = _ref(b, "txn")
-    at = parse_ts(b.get("at"), "at")
-    kind_name = b.get("kind")
-    if kind_name not in POS_KINDS:
-        raise ContractError("kind", f"must be sale or return, got {kind_name!r}")
-    kind = POS_KINDS[kind_name]
+    txn = REFERENCE.of(b, "txn")
+    at = _at(b, now, skew)
+    kind = POS_KIND.of(b, "kind")
     # A pickup of an online order rung up at the till names the order: its lines carry
     # ref "order:<id>:<txn>/<line>", and the cloud counts the units once (cloud/db/claims.py).
-    order = b.get("order")
-    if order is not None and (not isinstance(order, str) or not order or len(order) > 40
-                              or ":" in order or kind is not Kind.SALE):
-        raise ContractError("order", "must be the cloud order id (at most 40 characters, no ':') "
-                                     "on a sale")
+    order = ORDER.of(b, "order")
+    if order is not None and kind is not Kind.SALE:
+        raise ContractError("order", "must be the cloud order id (at most 40 characters, no ':') on a sale")
     prefix = f"order:{order}:" if order else ""
     if len(prefix) + len(txn) + 5 > MAX_TEXT:
         raise ContractError("txn", "too long together with the order id")
     deltas = []
     for i, line in enumerate(_lines(b)):
-        where = f"lines[{i}]"
-        sku = _sku(line, where)
-        qty = _count(line, where)
-        lot, expiry = _lot(line, where)
+        where = f"lines[{i}]."
+        item = SKU.of(line, "sku", where)
+        qty = TILL_QTY.of(line, "qty", where)
+        lot, expiry = _lot_and_expiry(line, where, item)
         default_zone = Zone.FLOOR if kind is Kind.SALE else Zone.BACKROOM
-        zone = _zone(line, "zone", where, default_zone) or default_zone
+        zone = ZONE.of(line, "zone", where) or default_zone
         deltas.append(StockDelta(
-            id=new_delta_id(), seq=0, sku=sku, kind=kind,
+            id=new_delta_id(), seq=0, sku=item.gtin, kind=kind,
             qty=-qty if kind is Kind.SALE else qty, zone=zone, occurred_at=at, source=Source.POS,
             lot=lot, expiry=expiry, ref=f"{prefix}{txn}/{i + 1}",
-            bin=(bin_of or {}).get(sku) if zone is Zone.FLOOR else None,
+            bin=(bin_of or {}).get(item.gtin) if zone is Zone.FLOOR else None,
         ))
     return ParsedRequest(f"pos:{txn}", tuple(deltas))
 
 
-def parse_movements(body: object) -> ParsedRequest:
+def parse_movements(body: object, *, now: datetime | None = None,
+                    skew: ClockSkew = TILL_SKEW) -> ParsedRequest:
     """Staff movements: {"ref", "at", "lines": [{"sku", "kind", "qty", "zone", "from_zone"?, "lot"?,
-    "expiry"?}]}. qty is signed as the contract says (a count is absolute, a receipt positive…)."""
+    "expiry"?}]}. qty is signed as the contract says (a count is absolute, a receipt positive…);
+    `at` as for a transaction."""
     b = _obj(body)
-    ref = _ref(b, "ref")
-    at = parse_ts(b.get("at"), "at")
+    ref = REFERENCE.of(b, "ref")
+    at = _at(b, now, skew)
     deltas = []
     for i, line in enumerate(_lines(b)):
-        where = f"lines[{i}]"
-        raw_kind = line.get("kind")
-        kind = Kind(raw_kind) if raw_kind in {k.value for k in Kind} else None
-        if kind not in MANUAL_KINDS:
-            allowed = ", ".join(sorted(k.value for k in MANUAL_KINDS))
-            raise ContractError(f"{where}.kind", f"must be one of {allowed}; got {line.get('kind')!r}")
-        assert kind is not None
-        sku = _sku(line, where)
-        qty = _count(line, where, allow_zero=kind is Kind.COUNT,
-                     allow_negative=kind in (Kind.ADJUST, Kind.SHRINK, Kind.TRANSFER_OUT))
-        lot, expiry = _lot(line, where)
-        zone = _zone(line, "zone", where, None)
+        where = f"lines[{i}]."
+        kind = MANUAL_KIND.of(line, "kind", where)
+        item = SKU.of(line, "sku", where)
+        qty = _movement_qty(line, where, kind)
+        lot, expiry = _lot_and_expiry(line, where, item)
+        zone = ZONE.of(line, "zone", where)
         if zone is None:
-            raise ContractError(f"{where}.zone", "is required (floor or backroom)")
-        from_zone = _zone(line, "from_zone", where, None)
+            raise ContractError(f"{where}zone", "is required (floor or backroom)")
+        from_zone = ZONE.of(line, "from_zone", where)
         try:
             deltas.append(StockDelta(
-                id=new_delta_id(), seq=0, sku=sku, kind=kind, qty=qty, zone=zone,
+                id=new_delta_id(), seq=0, sku=item.gtin, kind=kind, qty=qty, zone=zone,
                 occurred_at=at, source=Source.MANUAL, from_zone=from_zone, lot=lot, expiry=expiry,
                 ref=f"{ref}/{i + 1}",
             ))
         except ContractError as e:
-            raise ContractError(f"{where}.{e.field}", e.problem) from None
+            raise ContractError(f"{where}{e.field}", e.problem) from None
     return ParsedRequest(f"manual:{ref}", tuple(deltas))

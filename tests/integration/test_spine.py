@@ -20,7 +20,8 @@ from tests.support.services import Mosquitto
 
 SKU = "06923450000106"
 SKU2 = "06923450000113"
-T0 = datetime(2026, 11, 26, 9, tzinfo=UTC)
+# Yesterday, on the hour: the gateway refuses a till's time more than 30 days old or 5 min ahead.
+T0 = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(days=1)
 
 
 def ts(minutes: float) -> str:
@@ -76,14 +77,14 @@ async def test_both_services_refuse_requests_without_the_token(cloud: Cloud,
 
 @pytest.mark.parametrize(("body", "field"), [
     (b"{not json", "body"),
-    ({"txn": "T1", "at": "2026-11-26T03:00:00.000Z", "kind": "sale", "lines": []}, "lines"),
+    ({"txn": "T1", "at": ts(0), "kind": "sale", "lines": []}, "lines"),
     ({"txn": "T1", "at": "yesterday", "kind": "sale", "lines": [{"sku": SKU, "qty": 1}]}, "at"),
-    ({"txn": "T1", "at": "2026-11-26T03:00:00.000Z", "kind": "refund", "lines": [{"sku": SKU, "qty": 1}]}, "kind"),
-    ({"txn": "T1", "at": "2026-11-26T03:00:00.000Z", "kind": "sale",
+    ({"txn": "T1", "at": ts(0), "kind": "refund", "lines": [{"sku": SKU, "qty": 1}]}, "kind"),
+    ({"txn": "T1", "at": ts(0), "kind": "sale",
       "lines": [{"sku": SKU, "qty": 1}, {"sku": "06923450000107", "qty": 1}]}, "lines[1].sku"),
-    ({"txn": "T1", "at": "2026-11-26T03:00:00.000Z", "kind": "sale", "lines": [{"sku": SKU, "qty": 0}]},
+    ({"txn": "T1", "at": ts(0), "kind": "sale", "lines": [{"sku": SKU, "qty": 0}]},
      "lines[0].qty"),
-    ({"txn": "T1", "at": "2026-11-26T03:00:00.000Z", "kind": "sale",
+    ({"txn": "T1", "at": ts(0), "kind": "sale",
       "lines": [{"sku": SKU, "qty": 1, "expiry": "31/12/2027"}]}, "lines[0].expiry"),
 ])
 async def test_a_bad_pos_body_is_a_400_naming_the_field_and_writes_nothing(
