@@ -11,6 +11,7 @@ Example (every key but [store].id has a default):
     url = "mqtts://sh-0042:secret@broker.example.com:8883?ca=/etc/shelfsync/ca.pem"
     keepalive = 30
     status_interval = 30      # status heartbeat; carries the last acknowledged seq
+    unhealthy_after_s = 60    # /healthz says ok: false once the broker link is down this long
 
     [http]
     listen = "0.0.0.0:8081"   # POS webhook, staff page, health
@@ -50,6 +51,7 @@ class MqttSettings:
     broker: BrokerUrl
     keepalive: int = 30
     status_interval: float = 30.0  # seconds between status heartbeats (they carry last_seq)
+    unhealthy_after_s: float = 60.0  # broker link down this long: /healthz ok is false
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +131,9 @@ def parse_config(doc: Mapping[str, Any], *, base: Path | None = None,
     status_interval = _get(mqtt_t, "mqtt", "status_interval", float, 30.0)
     if status_interval <= 0:
         raise ConfigError("[mqtt].status_interval must be > 0 seconds")
+    unhealthy_after = _get(mqtt_t, "mqtt", "unhealthy_after_s", float, 60.0)
+    if unhealthy_after <= 0:
+        raise ConfigError("[mqtt].unhealthy_after_s must be > 0 seconds")
 
     http_t = _table(doc, "http")
     host, port = parse_listen(_get(http_t, "http", "listen", str, "127.0.0.1:8081"), "[http].listen")
@@ -155,7 +160,7 @@ def parse_config(doc: Mapping[str, Any], *, base: Path | None = None,
         store=store,
         gateway=gateway,
         data_dir=data_dir,
-        mqtt=MqttSettings(broker, keepalive, status_interval),
+        mqtt=MqttSettings(broker, keepalive, status_interval, unhealthy_after),
         http=HttpSettings(host, port, token, ClockSkew(timedelta(seconds=ahead), timedelta(days=age))),
         outbox=OutboxSettings(batch_max, retention),
         sections={k: v for k, v in doc.items() if k not in known},

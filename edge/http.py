@@ -4,6 +4,9 @@ A 200 from POST /v1/pos/transactions means the deltas are committed (fsync'd) in
 repeated txn with the same body answers 200 with "duplicate": true and writes nothing; the same
 txn with another body is a 409. A bad body is a 400 naming the field, and writes nothing; so is
 an `at` outside the gateway's clock skew ([http] max_ahead_s, max_age_days).
+
+GET /healthz answers 200 with `"ok"` and the `"problems"` that make it false (edge/health.py);
+GET /readyz answers 200 when ready and 503 with the reasons when not. Neither needs the token.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 from typing import Any
 
@@ -29,6 +32,9 @@ OUTBOX = web.AppKey("outbox", Outbox)
 TOKEN = web.AppKey("token", str)
 HEALTH = web.AppKey("health", dict)
 SKEW = web.AppKey("skew", ClockSkew)
+Problems = Callable[[], Sequence[str]]
+PROBLEMS: web.AppKey[Problems] = web.AppKey("problems")  # why /healthz is not ok
+UNREADY: web.AppKey[Problems] = web.AppKey("unready")  # why /readyz is not ready
 ON_SALES: web.AppKey[Callable[[tuple[StockDelta, ...]], None] | None] = web.AppKey("on_sales")
 ON_MOVEMENTS: web.AppKey[Callable[[tuple[StockDelta, ...]], None] | None] = web.AppKey("on_movements")
 MAX_BODY = 1 << 20
@@ -42,7 +48,7 @@ def _error(status: int, message: str, **extra: Any) -> web.Response:
 @web.middleware
 async def bearer_auth(request: web.Request,
                       handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
-    if request.path in ("/healthz", "/metrics") or request.path.startswith(STAFF_PREFIX):
+    if request.path in ("/healthz", "/readyz", "/metrics") or request.path.startswith(STAFF_PREFIX):
         return await handler(request)  # the staff page keeps to the store LAN (edge/staff_page.py)
     expected = request.app[TOKEN]
     header = request.headers.get("Authorization", "")
@@ -95,7 +101,14 @@ async def post_movements(request: web.Request) -> web.Response:
 
 async def healthz(request: web.Request) -> web.Response:
     health = request.app[HEALTH]
-    return web.json_response({"ok": True, **{k: v() for k, v in health.items()}})
+    problems = list(request.app[PROBLEMS]())
+    return web.json_response({"ok": not problems, "problems": problems,
+                              **{k: v() for k, v in health.items()}})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    problems = list(request.app[UNREADY]())
+    return web.json_response({"ready": not problems, "problems": problems}, status=503 if problems else 200)
 
 
 def create_app(outbox: Outbox, token: str,
@@ -104,7 +117,8 @@ def create_app(outbox: Outbox, token: str,
                on_sales: Callable[[tuple[StockDelta, ...]], None] | None = None,
                staff: web.Application | None = None,
                on_movements: Callable[[tuple[StockDelta, ...]], None] | None = None,
-               skew: ClockSkew = TILL_SKEW) -> web.Application:
+               skew: ClockSkew = TILL_SKEW, problems: Problems = tuple,
+               unready: Problems | None = None) -> web.Application:
     app = web.Application(middlewares=[bearer_auth], client_max_size=MAX_BODY)
     if metrics is not None:
         app.router.add_get("/metrics", metrics_handler(metrics))  # type: ignore[arg-type]
@@ -114,9 +128,12 @@ def create_app(outbox: Outbox, token: str,
     app[TOKEN] = token
     app[HEALTH] = health or {}
     app[SKEW] = skew
+    app[PROBLEMS] = problems
+    app[UNREADY] = unready or problems
     app.router.add_post("/v1/pos/transactions", post_transaction)
     app.router.add_post("/v1/stock/movements", post_movements)
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
     if staff is not None:
         app.add_subapp(STAFF_PREFIX, staff)
     return app

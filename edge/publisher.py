@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 from collections import deque
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
@@ -79,6 +80,7 @@ class Publisher:
         self.keepalive = keepalive
         self.status_interval = status_interval
         self.connected = asyncio.Event()
+        self._down_since: float | None = time.monotonic()  # down from the start until connected
         self.published = 0  # deltas acknowledged by the broker since start
         self.acked_seq = 0  # the highest seq the broker acknowledged
         self.resends = 0
@@ -106,6 +108,11 @@ class Publisher:
                                              version=VERSION, outbox_depth=self.outbox.depth,
                                              last_seq=self.acked_seq or None, devices=devices))
 
+    def down_for(self) -> float | None:
+        """Seconds the broker link has been down (since start, before the first connection); None
+        while it is up. /healthz turns unhealthy past a threshold of this (edge/health.py)."""
+        return None if self._down_since is None else time.monotonic() - self._down_since
+
     def devices_changed(self) -> None:
         """A device went away or came back: publish the status now, not at the next heartbeat."""
         self._status_due.set()
@@ -123,6 +130,7 @@ class Publisher:
                 await client.subscribe(self._commands, qos=1)
                 await self._publish_status(client)
                 self.connected.set()
+                self._down_since = None
                 self.last_error = None
                 backoff.reset()
                 await _first_failure(self._drain(client), self._heartbeat(client), self._obey(client),
@@ -136,6 +144,8 @@ class Publisher:
                 log.error("outbox: %s", e)
             finally:
                 self.connected.clear()
+                if self._down_since is None:
+                    self._down_since = time.monotonic()
                 with contextlib.suppress(Exception):
                     await client.disconnect()
             await asyncio.sleep(backoff.next_delay())

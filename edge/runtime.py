@@ -26,6 +26,7 @@ from edge.alerts import (
 )
 from edge.config import ConfigError, StoreConfig, load_config
 from edge.devices import DeviceConfigError, Presence, Shelves, Stocktakes, parse_rfid_section
+from edge.health import judge
 from edge.http import create_app
 from edge.logs import setup as setup_logging
 from edge.metrics import Reading, registry
@@ -95,6 +96,7 @@ async def run_gateway(config: StoreConfig, *, ready: asyncio.Event | None = None
         "store": lambda: config.store,
         "gateway": lambda: config.gateway,
         "mqtt_connected": publisher.connected.is_set,
+        "mqtt_down_s": lambda: None if (down := publisher.down_for()) is None else round(down, 1),
         "outbox_depth": lambda: outbox.depth,
         "published": lambda: publisher.published,
     }
@@ -102,10 +104,15 @@ async def run_gateway(config: StoreConfig, *, ready: asyncio.Event | None = None
         health["alerts_open"] = lambda: len(alerts.book.open_alerts())
         health["alerts_undelivered"] = alerts.store.pending
         health["alerts_unpublished"] = alerts.store.unpublished_count
+    def problems(link_threshold_s: float) -> Callable[[], tuple[str, ...]]:
+        return lambda: judge(link_down_s=publisher.down_for(), link_threshold_s=link_threshold_s,
+                             devices=publisher.devices(), outbox_alive=outbox.alive)
+
     app = create_app(outbox, config.http.token, health=health, metrics=registry(readings),
                      on_sales=on_sales, staff=staff_app(alerts) if alerts else None,
                      on_movements=reconciler.on_counts if reconciler is not None else None,
-                     skew=config.http.skew)
+                     skew=config.http.skew, problems=problems(config.mqtt.unhealthy_after_s),
+                     unready=problems(0.0))  # ready: healthy, with the broker link up now
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, config.http.host, config.http.port)
