@@ -167,11 +167,12 @@ class ClockSkew:
 
 
 def _span(span: timedelta) -> str:
+    """A duration for a person, precise enough to tell 5.07 min from the 5 min allowed."""
     seconds = span.total_seconds()
-    if seconds >= 2 * 86400:
-        return f"{seconds / 86400:.0f} days"
-    if seconds >= 120:
-        return f"{seconds / 60:.0f} min"
+    for unit, size in (("days", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= 2 * size:
+            value = seconds / size
+            return f"{value:.0f} {unit}" if value >= 100 else f"{value:.3g} {unit}"
     return f"{seconds:.3g} s"
 
 
