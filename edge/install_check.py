@@ -55,9 +55,10 @@ def _import(module: str, distribution: str) -> Callable[[], str]:
 
 def _model(model_dir: Path) -> Callable[[], str]:
     def check() -> str:
-        import numpy as np
+        from edge.sources.camera import INPUT_H, INPUT_W, LaneCounter, require_camera_part
 
-        from edge.sources.camera import INPUT_H, INPUT_W, LaneCounter
+        require_camera_part()  # says why, rather than which module is missing
+        import numpy as np
 
         counter = LaneCounter(model_dir)
         counter.count_crops([np.zeros((INPUT_H, INPUT_W, 3), np.uint8)])

@@ -189,7 +189,9 @@ for requirement in requires("shelfsync") or []:
         print(requirement)
 PY
     if [ -s "$without_camera" ]; then
-        pip_install --requirement "$without_camera"
+        # pip would end with "ERROR: ... shelfsync requires onnxruntime, which is not installed":
+        # true, and meant (said above), so not shown.
+        pip_install --no-warn-conflicts --requirement "$without_camera"
     fi
 fi
 # `shelfsync --help` imports no device library: the release checks itself on this machine.
