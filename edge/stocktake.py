@@ -2,8 +2,9 @@
 
 A stocktake inventories with Gen2 session 2, single target, reset at the start (Impinj search
 mode 5): every tag is re-armed to A once and then answers once, so weak tags get air time instead
-of strong ones repeating (research §6, Impinj's advice for stationary populations). It runs until
-no new tag has turned up for a quiet period, or until its deadline.
+of strong ones repeating (research §6, Impinj's advice for stationary populations). A reader of
+another make gets the nearest standard LLRP has, target A in session 1 (edge.sources.llrp_vendor).
+It runs until no new tag has turned up for a quiet period, or until its deadline.
 
 Counts are absolute (`count` deltas, ARCHITECTURE §6) and take effect when the count ends: a sale
 made during the window is therefore already inside the count, so a unit read and then sold before

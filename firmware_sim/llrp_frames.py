@@ -25,6 +25,9 @@ VERSION_1_0_1: Final = 1
 MAX_FRAME: Final = 1 << 20  # a sanity bound: no legitimate client message comes near a megabyte
 
 IMPINJ_PEN: Final = 25882  # IANA private enterprise number of Impinj (LLRP custom extensions)
+# RFC 5612: the IANA enterprise number kept for examples and documentation. The generic reader
+# names it as its maker rather than impersonate a real one (Zebra, ThingMagic...).
+EXAMPLE_PEN: Final = 32473
 
 
 class MsgType(IntEnum):
@@ -188,6 +191,7 @@ class P(IntEnum):
     C1G2_FILTER = 331
     C1G2_RF_CONTROL = 335
     C1G2_SINGULATION_CONTROL = 336
+    C1G2_TAG_INVENTORY_STATE_AWARE_SINGULATION_ACTION = 337
     C1G2_EPC_MEMORY_SELECTOR = 348
     CUSTOM = 1023
 
@@ -430,10 +434,10 @@ class ReportSpec:
 
 
 class SearchMode(IntEnum):
-    """Gen2 target strategy. LLRP 1.0.1 has no field for it; Impinj's custom
-    ImpinjInventorySearchMode (PEN 25882, subtype 23) is the de-facto one: 1 single target,
-    2 dual target, 3 single target with suppression, 5 single target reset,
-    6 dual target B→A select."""
+    """Gen2 target strategy as Impinj's custom ImpinjInventorySearchMode (PEN 25882, subtype 23)
+    names it: 1 single target, 2 dual target, 3 single target with suppression, 5 single target
+    reset, 6 dual target B→A select. Standard LLRP 1.0.1 can only say which inventoried state
+    takes part (`InventoryState`, state-aware singulation); alternation and reset are Impinj's."""
 
     READER_SELECTED = 0
     SINGLE_TARGET = 1
@@ -441,6 +445,14 @@ class SearchMode(IntEnum):
     SINGLE_TARGET_SUPPRESSION = 3
     SINGLE_TARGET_RESET = 5
     DUAL_TARGET_RESET = 6
+
+
+class InventoryState(IntEnum):
+    """LLRP 1.0.1 §15.2.1.2.1.3.1 C1G2TagInventoryStateAwareSingulationAction I: the inventoried
+    state (Gen2 A or B) of the tags that take part in an inventory round."""
+
+    A = 0
+    B = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -455,6 +467,17 @@ class InventorySpec:
     transmit_power_index: dict[int, int] = field(
         default_factory=dict
     )  # antenna -> power table index
+    state_aware: bool = False  # C1G2InventoryCommand's TagInventoryStateAware flag
+    targets: dict[int, InventoryState] = field(
+        default_factory=dict
+    )  # antenna -> the I of its state-aware singulation action
+
+    @property
+    def target(self) -> InventoryState | None:
+        """The inventoried state the client asked for, if it manages tag states (§15.2.1.2.1)."""
+        if not self.state_aware or not self.targets:
+            return None
+        return next(iter(self.targets.values()))
 
 
 class AIStopType(IntEnum):
@@ -496,15 +519,28 @@ class ROSpec:
     raw: bytes = field(
         repr=False, compare=False, default=b""
     )  # the whole ROSpec parameter, for GET_ROSPECS
+    custom: tuple[tuple[int, int], ...] = ()  # (vendor PEN, subtype) of every custom parameter
 
 
-def _decode_inventory(body: bytes) -> InventorySpec:
+def _custom_id(param: Param) -> tuple[int, int]:
+    """LLRP 1.0.1 §16.2.9 Custom parameter: u32 vendor identifier, u32 parameter subtype, data."""
+    if len(param.body) < 8:
+        raise FrameError("Custom parameter without its vendor and subtype")
+    vendor, subtype = struct.unpack_from("!II", param.body)
+    return int(vendor), int(subtype)
+
+
+def _decode_inventory(body: bytes, custom: list[tuple[int, int]]) -> InventorySpec:
     spec_id, protocol = struct.unpack_from("!HB", body)
     if protocol != 1:  # §16.2.4.2.1: 1 = EPCglobal Class 1 Gen 2, the only air protocol here
         raise FrameError(f"air protocol {protocol} is not supported", Status.A_OUT_OF_RANGE)
     session, population, search, mode_index = 2, 32, SearchMode.READER_SELECTED, None
     powers: dict[int, int] = {}
+    state_aware = False
+    targets: dict[int, InventoryState] = {}
     for ac in iter_params(body[3:]):
+        if ac.type == P.CUSTOM:
+            custom.append(_custom_id(ac))
         if ac.type != P.ANTENNA_CONFIGURATION:
             continue
         (antenna,) = struct.unpack_from("!H", ac.body)
@@ -513,22 +549,34 @@ def _decode_inventory(body: bytes) -> InventorySpec:
                 _hop, _channel, power = struct.unpack_from("!HHH", p.body)
                 powers[antenna] = power
             elif p.type == P.C1G2_INVENTORY_COMMAND:
+                # §16.3.1.2.1: the S bit (TagInventoryStateAware), 7 reserved, then parameters
+                state_aware = state_aware or bool(p.body[0] & 0x80)
                 for q in iter_params(p.body[1:]):
                     if q.type == P.C1G2_SINGULATION_CONTROL:
+                        # §16.3.1.2.1.3: Session (2 bits), TagPopulation u16, TagTransitTime u32,
+                        # then an optional C1G2TagInventoryStateAwareSingulationAction
                         session = q.body[0] >> 6
                         (population,) = struct.unpack_from("!H", q.body, 1)
+                        for r in iter_params(q.body[7:]):
+                            if r.type == P.C1G2_TAG_INVENTORY_STATE_AWARE_SINGULATION_ACTION:
+                                targets[antenna] = InventoryState(r.body[0] >> 7)  # the I bit
                     elif q.type == P.C1G2_RF_CONTROL:
                         (mode_index,) = struct.unpack_from("!H", q.body)
-                    elif q.type == P.CUSTOM and len(q.body) >= 10:
-                        vendor, subtype = struct.unpack_from("!II", q.body)
-                        if vendor == IMPINJ_PEN and subtype == 23:
+                    elif q.type == P.CUSTOM:
+                        vendor, subtype = _custom_id(q)
+                        custom.append((vendor, subtype))
+                        if vendor == IMPINJ_PEN and subtype == 23 and len(q.body) >= 10:
                             (mode,) = struct.unpack_from("!H", q.body, 8)
                             if mode in SearchMode._value2member_map_:
                                 search = SearchMode(mode)
-    return InventorySpec(spec_id, session, population, search, mode_index, powers)
+            elif p.type == P.CUSTOM:
+                custom.append(_custom_id(p))
+    return InventorySpec(
+        spec_id, session, population, search, mode_index, powers, state_aware, targets
+    )
 
 
-def _decode_aispec(body: bytes) -> AISpec:
+def _decode_aispec(body: bytes, custom: list[tuple[int, int]]) -> AISpec:
     (count,) = struct.unpack_from("!H", body)
     antennas = struct.unpack_from(f"!{count}H", body, 2)
     rest = body[2 + 2 * count :]
@@ -549,7 +597,9 @@ def _decode_aispec(body: bytes) -> AISpec:
                     )
                     obs = (kind2, n_tags, n_attempts, t_ms, timeout)
         elif p.type == P.INVENTORY_PARAMETER_SPEC:
-            inventory.append(_decode_inventory(p.body))
+            inventory.append(_decode_inventory(p.body, custom))
+        elif p.type == P.CUSTOM:
+            custom.append(_custom_id(p))
     if not inventory:
         raise FrameError("AISpec without InventoryParameterSpec", Status.M_MISSING_PARAMETER)
     return AISpec(
@@ -561,6 +611,7 @@ def decode_rospec(param: Param, raw: bytes = b"") -> ROSpec:
     """LLRP 1.0.1 §16.2.4.1 ROSpec: u32 id, u8 priority, u8 state, ROBoundarySpec, specs,
     ROReportSpec?"""
     body = param.body
+    custom: list[tuple[int, int]] = []
     try:
         rospec_id, priority, state = struct.unpack_from("!IBB", body)
         start, stop_ms = StartTrigger.NULL, None
@@ -579,18 +630,23 @@ def decode_rospec(param: Param, raw: bytes = b"") -> ROSpec:
                         kind, duration = struct.unpack_from("!BI", q.body)
                         stop_ms = duration if kind == 1 else None
             elif p.type == P.AI_SPEC:
-                specs.append(_decode_aispec(p.body))
+                specs.append(_decode_aispec(p.body, custom))
             elif p.type == P.RO_REPORT_SPEC:
                 report = ReportSpec.decode(p.body)
+                custom += [_custom_id(q) for q in iter_params(p.body[3:]) if q.type == P.CUSTOM]
             elif p.type == P.RF_SURVEY_SPEC:
                 raise FrameError("RFSurveySpec is not supported", Status.M_UNSUPPORTED_PARAMETER)
+            elif p.type == P.CUSTOM:
+                custom.append(_custom_id(p))
     except struct.error as e:
         raise FrameError(f"ROSpec field runs short: {e}") from None
     if not specs:
         raise FrameError("ROSpec without an AISpec", Status.M_MISSING_PARAMETER)
     if priority > 7:
         raise FrameError(f"ROSpec priority {priority} is above 7", Status.A_OUT_OF_RANGE)
-    return ROSpec(rospec_id, priority, state, start, stop_ms, tuple(specs), report, raw)
+    return ROSpec(
+        rospec_id, priority, state, start, stop_ms, tuple(specs), report, raw, tuple(custom)
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -602,6 +658,7 @@ class ReaderConfigUpdate:
     report: ReportSpec | None = None
     events_enabled: dict[int, bool] = field(default_factory=dict)
     hold_events_on_reconnect: bool | None = None
+    custom: tuple[tuple[int, int], ...] = ()  # (vendor PEN, subtype) of its custom parameters
 
 
 def decode_set_reader_config(body: bytes) -> ReaderConfigUpdate:
@@ -610,6 +667,7 @@ def decode_set_reader_config(body: bytes) -> ReaderConfigUpdate:
     keepalive = hold = None
     report = None
     events: dict[int, bool] = {}
+    custom: list[tuple[int, int]] = []
     try:
         for p in iter_params(body[1:]):
             if p.type == P.KEEPALIVE_SPEC:
@@ -624,13 +682,14 @@ def decode_set_reader_config(body: bytes) -> ReaderConfigUpdate:
                         events[event] = bool(state & 0x80)
             elif p.type == P.EVENTS_AND_REPORTS:
                 hold = bool(p.body[0] & 0x80)
+            elif p.type == P.CUSTOM:
+                custom.append(_custom_id(p))
             elif p.type in (
                 P.ANTENNA_PROPERTIES,
                 P.ANTENNA_CONFIGURATION,
                 P.ACCESS_REPORT_SPEC,
                 P.GPO_WRITE_DATA,
                 P.GPI_PORT_CURRENT_STATE,
-                P.CUSTOM,
             ):
                 continue  # accepted; the simulated antennas and ports have no settings to change
             else:
@@ -640,7 +699,9 @@ def decode_set_reader_config(body: bytes) -> ReaderConfigUpdate:
                 )
     except struct.error as e:
         raise FrameError(f"SET_READER_CONFIG field runs short: {e}") from None
-    return ReaderConfigUpdate(bool(body[0] & 0x80), keepalive, report, events, hold)
+    return ReaderConfigUpdate(
+        bool(body[0] & 0x80), keepalive, report, events, hold, tuple(custom)
+    )
 
 
 def decode_u32(body: bytes, what: str) -> int:
@@ -692,7 +753,8 @@ class RFMode:
 
 @dataclass(frozen=True, slots=True)
 class Capabilities:
-    """What GET_READER_CAPABILITIES_RESPONSE says about the simulated reader (Impinj-like)."""
+    """What GET_READER_CAPABILITIES_RESPONSE says about the simulated reader. The defaults are an
+    Impinj's (from a real R420 capture); `generic_capabilities` describes a reader of another make."""
 
     antennas: int = 4
     manufacturer: int = IMPINJ_PEN
@@ -792,6 +854,25 @@ class Capabilities:
         if requested in (0, 4):
             parts.append(tlv(P.C1G2_LLRP_CAPABILITIES, struct.pack("!BH", 0xC0, 2)))
         return b"".join(parts)
+
+
+def generic_capabilities(antennas: int = 4) -> Capabilities:
+    """A fixed reader of another make than Impinj, with tables of its own: 10.0-31.5 dBm in 0.5 dB
+    steps, four Gen2 link profiles (FM0 and Miller 2/4/8) with their own mode identifiers."""
+    return Capabilities(
+        antennas=antennas,
+        manufacturer=EXAMPLE_PEN,
+        model=7500,
+        firmware="3.2.1-shelfsync-sim-generic",
+        power_table_cdbm=tuple(1000 + 50 * i for i in range(44)),
+        sensitivity_table=(0, -84, -78, -72),
+        modes=(
+            RFMode(100, False, 1, 2, 1, 640000, 1500, 6250, 6250, 0),
+            RFMode(101, False, 2, 2, 3, 320000, 1500, 12500, 12500, 0),
+            RFMode(102, False, 4, 2, 3, 256000, 2000, 20000, 25000, 6250),
+            RFMode(103, False, 8, 2, 3, 160000, 2000, 25000, 25000, 0),
+        ),
+    )
 
 
 @dataclass(frozen=True, slots=True)

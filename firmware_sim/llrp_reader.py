@@ -2,16 +2,24 @@
 
 Any LLRP client can run an inventory against it (`shelfsync sim llrp --port 5084`). It follows the
 reader's side of the LLRP 1.0.1 standard: the ConnectionAttemptEvent on accept and a refusal for a
-second client (§13.2.6.11), capabilities with an Impinj-like power and mode table (§9), reader
-configuration with keepalives (§12), the ROSpec state machine Disabled → Inactive → Active with
-ID 0 meaning "all" (§10.2.1), RO_ACCESS_REPORTs honouring the report trigger and the tag report
-content selector (§13.2.1), CLOSE_CONNECTION (§14), and ERROR_MESSAGE for what it does not support.
+second client while the first is still connected (§13.2.6.11), capabilities with a power and mode
+table (§9), reader configuration with keepalives (§12), the ROSpec state machine Disabled →
+Inactive → Active with ID 0 meaning "all" (§10.2.1), state-aware singulation (§15.2.1.2.1),
+RO_ACCESS_REPORTs honouring the report trigger and the tag report content selector (§13.2.1),
+CLOSE_CONNECTION (§14), and ERROR_MESSAGE for what it does not support.
+
+Two makes (`SimSettings.vendor`, `--vendor`): `impinj` (the default) names Impinj in its
+capabilities and takes Impinj's extensions (IMPINJ_ENABLE_EXTENSIONS, the inventory search mode
+parameter); `generic` is a reader of another make (Zebra, ThingMagic, Alien, CAEN...) that speaks
+standard LLRP only: it answers every CUSTOM_MESSAGE with ERROR_MESSAGE M_UnsupportedMessage
+(§8.1) and refuses a message carrying a custom parameter (§8.2).
 
 The tags are the store world's tagged units: SGTIN-96 EPCs of catalog GTINs, floor units seen by
 the floor antennas (by bin), backroom units by the last antenna. The air model gives each tag an
 RSSI and a per-attempt read probability, keeps Gen2 inventoried flags per session (S0 forgets at
 once; S1 after ~2 s; S2/S3 hold while powered and a few seconds after), honours single/dual target,
-and caps singulations at the configured air rate (tags/s).
+and caps singulations at the configured air rate (tags/s). Left to choose its target, the Impinj
+inventories single target, the generic reader dual target (A and B in turn).
 
 Fault switches for tests and demos: `drop()` (abort the TCP connection), `go_silent()` (half-open:
 the reader stops talking and listening but keeps the socket), `corrupt(kind)` (send a malformed
@@ -33,10 +41,13 @@ import asyncio
 import contextlib
 import logging
 import math
+import os
 import random
+import socket
 import struct
 import sys
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -56,6 +67,8 @@ S23_UNPOWERED_PERSIST_S: Final = 5.0  # Gen2: S2/S3 persist > 2 s once the tag l
 MAX_ATTEMPTS_PER_TICK: Final = 20_000
 DOOR_S: Final = 4.0  # seconds a unit carried out is within the door antenna's reach
 LATE_TICK_S: Final = 2 * TICK_S  # wall time one tick may cover when the sim runs faster than life
+VENDORS: Final = ("impinj", "generic")
+RECEIVED_LOG: Final = 10_000  # frames kept in `LLRPReaderSim.received`
 
 
 # --- the tags -------------------------------------------------------------------------------
@@ -219,22 +232,36 @@ class Read:
 class AirModel:
     """Gen2 inventory rounds on one antenna at a time, with session flags and a slot budget.
 
-    Single target: a tag answers while its flag for the session is A; a successful read flips it to
-    B, where it stays (S1 ~2 s, S2/S3 while powered, S0 not at all since the reader hops antennas
-    and the tag loses power in between). Dual target inventories A and B alike, so every tag
-    answers every round. Reader-selected search mode behaves as single target."""
+    Single target (state A): a tag answers while its flag for the session is A; a successful read
+    flips it to B, where it stays (S1 ~2 s, S2/S3 while powered, S0 not at all since the reader
+    hops antennas and the tag loses power in between). Target B is the mirror image: tags in B
+    answer and go back to A. Dual target inventories A and B in turn, so every tag answers every
+    round and leaves its flag flipped each time. A reader left to choose (no search mode, no
+    state-aware singulation) inventories single target if `own_single_target`, else dual."""
 
-    def __init__(self, tags: Iterable[SimTag], antennas: int, rng: random.Random) -> None:
+    def __init__(
+        self,
+        tags: Iterable[SimTag],
+        antennas: int,
+        rng: random.Random,
+        own_single_target: bool = True,
+    ) -> None:
         self.rng = rng
         self.antennas = antennas
+        self.own_single_target = own_single_target
         self._by_antenna: dict[int, list[tuple[SimTag, Sighting]]] = {}
         self._pending: dict[int, list[int]] = {}
         self._flag_b: dict[bytes, float] = {}  # epc -> when it went to B
+        self._requeue = False  # tags went back to A outside a reset: rebuild the A rounds
         self._rf_off_at: float | None = None
         self.session = 2
-        self.single_target = True
+        self.target: fr.InventoryState | None = fr.InventoryState.A  # None: dual target
         self.last_spent_left = 0  # attempts `step` left unspent (its round ran out of tags)
         self.load(tags)
+
+    @property
+    def single_target(self) -> bool:
+        return self.target is not None
 
     def load(self, tags: Iterable[SimTag]) -> None:
         by_antenna: dict[int, list[tuple[SimTag, Sighting]]] = {
@@ -251,10 +278,14 @@ class AirModel:
         """Start an AISpec. `rospec_start`: the RF was off before (a new ROSpec run), which is when
         "single target reset" re-arms every tag to A and S2/S3 flags may have decayed."""
         self.session = spec.session
-        self.single_target = spec.search_mode not in (
-            fr.SearchMode.DUAL_TARGET,
-            fr.SearchMode.DUAL_TARGET_RESET,
-        )
+        if spec.target is not None:  # the client manages tag states (LLRP 1.0.1 §15.2.1.2.1)
+            self.target = spec.target
+        elif spec.search_mode in (fr.SearchMode.DUAL_TARGET, fr.SearchMode.DUAL_TARGET_RESET):
+            self.target = None
+        elif spec.search_mode != fr.SearchMode.READER_SELECTED or self.own_single_target:
+            self.target = fr.InventoryState.A
+        else:
+            self.target = None
         unpowered = None if self._rf_off_at is None else now - self._rf_off_at
         reset = (
             (rospec_start and spec.search_mode == fr.SearchMode.SINGLE_TARGET_RESET)
@@ -264,6 +295,7 @@ class AirModel:
         if reset:
             self._flag_b.clear()
             self._pending = {a: list(range(len(v))) for a, v in self._by_antenna.items()}
+            self._requeue = False
         self._rf_off_at = None
 
     def power_off(self, now: float) -> None:
@@ -291,9 +323,18 @@ class AirModel:
         self.last_spent_left = attempts
         if not pool or attempts <= 0:
             return []
+        if self.target == fr.InventoryState.B and self.session != 0:
+            return self._step_target_b(pool, antenna, attempts, now, stop_after)
         reads: list[Read] = []
         rng = self.rng
         persistent = self.single_target and self.session != 0
+        flips = not persistent and self.session != 0  # dual target: A→B, then B→A next round
+        if persistent and self._requeue:
+            self._pending = {
+                a: [i for i, (t, _s) in enumerate(v) if not self._in_b(t.epc, now)]
+                for a, v in self._by_antenna.items()
+            }
+            self._requeue = False
         pending = self._pending[antenna]
         if persistent and self.session == 1 and len(pending) < len(pool):
             # S1 flags decay on their own: put expired tags back in the round
@@ -324,8 +365,43 @@ class AirModel:
                 self._flag_b[tag.epc] = now
                 pending[k] = pending[-1]
                 pending.pop()
+            elif flips:
+                if self._flag_b.pop(tag.epc, None) is None:
+                    self._flag_b[tag.epc] = now
+                else:
+                    self._requeue = True
             rssi = sighting.rssi + round(rng.gauss(0.0, 1.5))
             reads.append(Read(tag, antenna, rssi, rng.randint(1, 8)))
+            if stop_after is not None and len(reads) >= stop_after:
+                break
+        self.last_spent_left = attempts - spent
+        return reads
+
+    def _step_target_b(
+        self,
+        pool: list[tuple[SimTag, Sighting]],
+        antenna: int,
+        attempts: int,
+        now: float,
+        stop_after: int | None,
+    ) -> list[Read]:
+        """Target B: only tags whose flag is B answer, and a read puts them back to A."""
+        rng = self.rng
+        in_b = [i for i, (t, _s) in enumerate(pool) if self._in_b(t.epc, now)]
+        reads: list[Read] = []
+        spent = 0
+        while spent < attempts and in_b:
+            k = rng.randrange(len(in_b))
+            tag, sighting = pool[in_b[k]]
+            spent += 1
+            if rng.random() >= sighting.p_read:
+                continue
+            del self._flag_b[tag.epc]
+            self._requeue = True
+            in_b[k] = in_b[-1]
+            in_b.pop()
+            reads.append(Read(tag, antenna, sighting.rssi + round(rng.gauss(0.0, 1.5)),
+                              rng.randint(1, 8)))
             if stop_after is not None and len(reads) >= stop_after:
                 break
         self.last_spent_left = attempts - spent
@@ -351,6 +427,13 @@ class SimSettings:
     time_scale: float = 1.0
     # An antenna over the exit: units sold or stolen pass it as the shopper leaves (`walk_out`).
     door: int | None = None
+    # Who made the reader: "impinj" (takes Impinj's LLRP extensions) or "generic" (another make,
+    # standard LLRP only).
+    vendor: str = "impinj"
+
+    def __post_init__(self) -> None:
+        if self.vendor not in VENDORS:
+            raise ValueError(f"vendor must be one of {', '.join(VENDORS)}, got {self.vendor!r}")
 
 
 @dataclass(slots=True)
@@ -395,8 +478,19 @@ class LLRPReaderSim:
         self.world = world
         self.field = TagField(world, settings.antennas, settings.seed, settings.tags, settings.door)
         self._door: dict[int, float] = {}  # uid -> until when (reader clock) it is at the door
-        self.air = AirModel(self.field.tags, settings.antennas, random.Random(settings.seed))
-        self.capabilities = fr.Capabilities(antennas=settings.antennas)
+        self.impinj = settings.vendor == "impinj"
+        self.air = AirModel(
+            self.field.tags, settings.antennas, random.Random(settings.seed),
+            own_single_target=self.impinj,
+        )
+        self.capabilities = (
+            fr.Capabilities(antennas=settings.antennas)
+            if self.impinj
+            else fr.generic_capabilities(settings.antennas)
+        )
+        # Every frame a client sent (the last RECEIVED_LOG), for tests to see what reached the
+        # reader: the driver under test is judged by its bytes, not by its own account of them.
+        self.received: deque[fr.Frame] = deque(maxlen=RECEIVED_LOG)
         self.stats = SimStats()
         self.world_log: list[tuple[datetime, Event]] = []  # (reader clock, event) as the shop moved
         self._epoch = time.time()
@@ -614,6 +708,12 @@ class _ReaderConnection(asyncio.Protocol):
         sim = self.reader
         peer = transport.get_extra_info("peername")
         existing = sim._client
+        if existing is not None and not existing.closed and existing.peer_gone():
+            # The previous client has closed (or reset) its connection, but the loop has not read
+            # that yet: a port probe followed at once by a client is accepted in one batch, the
+            # probe's end still unread. It is gone all the same; a reader takes the newcomer.
+            existing.release("the client had already gone")
+            existing = None
         if existing is not None and not existing.closed and not existing.silent:
             # LLRP 1.0.1 §13.2.6.11: refuse, and tell the connected client someone tried.
             self.refused = True
@@ -638,6 +738,10 @@ class _ReaderConnection(asyncio.Protocol):
         sim.notify()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self._forget(f": {exc}" if exc else "")
+
+    def _forget(self, why: str) -> None:
+        """Let go of this client: its inventory stops and the reader is free for the next one."""
         self.closed = True
         self._cancel_tasks()
         if self._active is not None:
@@ -647,8 +751,31 @@ class _ReaderConnection(asyncio.Protocol):
         if self.reader._client is self:
             self.reader._client = None
             self.reader.stats.closed += 1
-            log.info("client disconnected%s", f": {exc}" if exc else "")
+            log.info("client disconnected%s", why)
         self.reader.notify()
+
+    def peer_gone(self) -> bool:
+        """True if the client has closed or reset the connection, though the loop has not yet read
+        the end of it: a peek at the socket's receive queue (end of stream or an error)."""
+        sock = self.transport.get_extra_info("socket") if self.transport is not None else None
+        if sock is None:
+            return False
+        if sock.fileno() < 0:
+            return True  # the transport has already closed it
+        # A duplicate of the descriptor: asyncio's socket wrapper does not allow recv() on it.
+        with socket.socket(fileno=os.dup(sock.fileno())) as probe:
+            try:
+                return probe.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+            except BlockingIOError:
+                return False  # open, with nothing to read
+            except OSError:
+                return True  # reset
+
+    def release(self, why: str) -> None:
+        """Drop a connection whose peer has gone, now rather than when the loop reads its end."""
+        self._forget(f" ({why})")
+        if self.transport is not None:
+            self.transport.abort()
 
     def _cancel_tasks(self) -> None:
         for task in (self._keepalive, self._inventory):
@@ -713,6 +840,7 @@ class _ReaderConnection(asyncio.Protocol):
         for frame in frames:
             if self.closed or self.silent:
                 return
+            self.reader.received.append(frame)
             try:
                 self._dispatch(frame)
             except fr.FrameError as e:
@@ -766,6 +894,7 @@ class _ReaderConnection(asyncio.Protocol):
             self._reply(f, fr.encode_reader_config(view, requested, antenna))
         elif t == MsgType.SET_READER_CONFIG:
             update = fr.decode_set_reader_config(f.body)
+            self._refuse_unsupported_custom(update.custom)
             if update.reset_to_factory_defaults:
                 self._stop_inventory()
                 sim.reset_config()
@@ -817,14 +946,18 @@ class _ReaderConnection(asyncio.Protocol):
                 self._cancel_tasks()
                 self.transport.close()
         elif t == MsgType.CUSTOM_MESSAGE:
+            # §16.1.42: u32 vendor identifier (IANA PEN), u8 message subtype, vendor data
             vendor, subtype = struct.unpack_from("!IB", f.body) if len(f.body) >= 5 else (0, 0)
-            if vendor == fr.IMPINJ_PEN and subtype == 21:  # IMPINJ_ENABLE_EXTENSIONS
+            if sim.impinj and vendor == fr.IMPINJ_PEN and subtype == 21:
+                # IMPINJ_ENABLE_EXTENSIONS, answered by IMPINJ_ENABLE_EXTENSIONS_RESPONSE (22)
                 self.send(
                     MsgType.CUSTOM_MESSAGE,
                     struct.pack("!IB", vendor, 22) + fr.llrp_status(),
                     f.msg_id,
                 )
             else:
+                # §8.1: "Readers SHALL accept CUSTOM_MESSAGE and return an ERROR_MESSAGE if
+                # CUSTOM_MESSAGE is unsupported by the Reader".
                 self._error(
                     f.msg_id, Status.M_UNSUPPORTED_MESSAGE, f"custom message {vendor}/{subtype}"
                 )
@@ -851,6 +984,7 @@ class _ReaderConnection(asyncio.Protocol):
             raise fr.FrameError("a new ROSpec must be in the Disabled state", Status.A_INVALID)
         if spec.rospec_id in sim.rospecs:
             raise fr.FrameError(f"ROSpec {spec.rospec_id} already exists", Status.A_INVALID)
+        self._refuse_unsupported_custom(spec.custom)
         for ai in spec.ai_specs:
             bad = [a for a in ai.antennas if a > sim.settings.antennas]
             if bad:
@@ -866,6 +1000,18 @@ class _ReaderConnection(asyncio.Protocol):
             )
         sim.rospecs[spec.rospec_id] = ROSpecState(spec)
         self._status(f)
+
+    def _refuse_unsupported_custom(self, custom: Iterable[tuple[int, int]]) -> None:
+        """§8.2: readers "SHALL accept messages (except for CUSTOM_MESSAGE) that contain custom
+        parameters and SHALL return an error when such parameters are unsupported"; and a
+        message with an error is discarded, no portion of it executed (§14). The Impinj takes its
+        own vendor's parameters."""
+        for vendor, subtype in custom:
+            if not (self.reader.impinj and vendor == fr.IMPINJ_PEN):
+                raise fr.FrameError(
+                    f"custom parameter {vendor}/{subtype} is not supported by this reader",
+                    Status.M_UNSUPPORTED_PARAMETER,
+                )
 
     def _rospec_control(self, f: fr.Frame, rospec_id: int) -> None:
         sim = self.reader
@@ -1136,8 +1282,9 @@ class _Run:
 
 # --- command line ---------------------------------------------------------------------------
 
-EPILOG = """example:
+EPILOG = """examples:
   shelfsync sim llrp --port 5084 --tags 2000 --antennas 4 --rate 400 --seed 7
+  shelfsync sim llrp --port 5084 --vendor generic     a reader of another make than Impinj
 
 Antennas 1..N-1 cover the sales floor (by bin), antenna N the backroom. While it runs, type a
 fault on stdin: drop | silent | corrupt [header|param|epc].
@@ -1165,6 +1312,13 @@ def _parse(argv: list[str], prog: str) -> argparse.Namespace:
         "--rate", type=float, default=400.0, help="air rate, singulations/s (default 400)"
     )
     p.add_argument("--seed", type=int, default=0, help="world and radio seed (default 0)")
+    p.add_argument(
+        "--vendor",
+        choices=VENDORS,
+        default="impinj",
+        help="impinj (default): takes Impinj's LLRP extensions; generic: another make, standard "
+        "LLRP only (custom messages answered with ERROR_MESSAGE)",
+    )
     p.add_argument(
         "--world-speed",
         type=float,
@@ -1199,6 +1353,7 @@ async def _serve(args: argparse.Namespace) -> None:
         world_speed=args.world_speed,
         time_scale=args.time_scale,
         door=args.door,
+        vendor=args.vendor,
     )
     print(f"building the store world (seed {args.seed})...", file=sys.stderr, flush=True)
     sim = LLRPReaderSim(settings)
@@ -1209,7 +1364,8 @@ async def _serve(args: argparse.Namespace) -> None:
     print(
         f"LLRP reader listening on {args.host}:{sim.port}: {len(sim.field.tags)} tags "
         f"({', '.join(f'{z} {n}' for z, n in sorted(zones.items()))}) on {args.antennas} antennas, "
-        f"{args.rate:g} tags/s",
+        f"{args.rate:g} tags/s, "
+        f"{'Impinj extensions' if sim.impinj else 'standard LLRP only (generic vendor)'}",
         flush=True,
     )
     loop = asyncio.get_running_loop()

@@ -6,6 +6,11 @@ machine and its message codec) from an `asyncio.Protocol`: bytes from the socket
 and handed to `LLRPClient.handleMessage`; what it sends goes to `transport.write`. No threads.
 
 Around that state machine, the driver adds what sllurp lacks (ARCHITECTURE §4, research §1):
+- the reader's capabilities before any vendor extension: sllurp sends IMPINJ_ENABLE_EXTENSIONS
+  first thing when Impinj options are set, which every other make answers with ERROR_MESSAGE.
+  Here sllurp starts with standard settings only; once the capabilities say who made the reader,
+  an Impinj gets its extensions (and the search mode) and any other reader the standard
+  equivalent (`edge.sources.llrp_vendor`);
 - explicit report settings: antenna ID, peak RSSI, first/last-seen timestamps, seen count, and
   "report every N tags" (without N a reader reports only when the AISpec ends, i.e. never);
 - a keepalive watchdog: the reader is told to send KEEPALIVE every `keepalive_s`; two silent
@@ -34,6 +39,12 @@ from typing import Any, Final
 from sllurp.llrp import LLRPClient, LLRPMessage, LLRPReaderConfig, LLRPReaderState
 
 from edge.codecs.epc import CorruptEpc, EpcDecoder, NotSgtin
+from edge.sources.llrp_vendor import (
+    InventoryPlan,
+    ReaderIdentity,
+    plan_inventory,
+    with_singulation_target,
+)
 
 log = logging.getLogger("shelfsync.rfid")
 
@@ -41,6 +52,7 @@ LLRP_PORT: Final = 5084
 EXIT_ZONE: Final = "exit"  # an antenna zone that is not stock: the shop's door (read leaving)
 _HEADER: Final = struct.Struct("!HII")  # LLRP 1.0.1 §16.1: type word, length, message id
 _MAX_FRAME: Final = 1 << 22
+_ADD_ROSPEC: Final = 20
 _RO_ACCESS_REPORT: Final = 61
 _TAG_REPORT_DATA: Final = 240
 _EPC_DATA: Final = 241
@@ -68,6 +80,7 @@ _TV_SIZES: Final = {
 _U16: Final = struct.Struct("!H")
 _TLV: Final = struct.Struct("!HH")
 _U64: Final = struct.Struct("!Q")
+STANDARD_PLAN: Final = InventoryPlan()  # no search mode, no target: the reader's own targeting
 
 
 class ReportError(ValueError):
@@ -188,9 +201,10 @@ class ReaderSettings:
         default_factory=lambda: {1: "floor", 2: "floor", 3: "floor", 4: "backroom"}
     )
     session: int = 2
-    search_mode: int | None = (
-        None  # Impinj search mode: 1 single target, 2 dual target, 5/6 with reset
-    )
+    # Targeting, in Impinj's search mode numbers (1 single target, 2 dual target, 3 single target
+    # with suppression, 5 single target with reset, 6 dual target B→A); None: the reader's own.
+    # Other makes get what standard LLRP can say of it (edge.sources.llrp_vendor).
+    search_mode: int | None = None
     tag_population: int = 32
     tx_power_dbm: float | None = None  # None: the table's maximum
     mode_identifier: int | None = None
@@ -215,10 +229,13 @@ class ReaderSettings:
         if self.keepalive_s <= 0 or self.missed_keepalives < 1:
             raise ValueError("keepalive_s must be > 0 and missed_keepalives >= 1")
 
-    def sllurp_config(self) -> Any:
+    def sllurp_config(self, plan: InventoryPlan = STANDARD_PLAN) -> Any:
+        """sllurp's configuration: standard LLRP, amended by the plan for the reader at hand (its
+        session, and Impinj's search mode once the reader is known to be an Impinj with its
+        extensions enabled)."""
         cfg: dict[str, Any] = {
             "antennas": list(self.antennas),
-            "session": self.session,
+            "session": self.session if plan.session is None else plan.session,
             "tag_population": self.tag_population,
             "report_every_n_tags": self.report_every_n_tags,
             "report_timeout_ms": self.report_timeout_ms,
@@ -242,8 +259,8 @@ class ReaderSettings:
             cfg["tx_power_dbm"] = self.tx_power_dbm
         if self.mode_identifier is not None:
             cfg["mode_identifier"] = self.mode_identifier
-        if self.search_mode is not None:
-            cfg["impinj_search_mode"] = str(self.search_mode)
+        if plan.impinj_search_mode is not None:
+            cfg["impinj_search_mode"] = str(plan.impinj_search_mode)
         return LLRPReaderConfig(cfg)
 
 
@@ -263,6 +280,9 @@ class ReaderStats:
     bad_frames: int = 0
     keepalives: int = 0
     last_error: str | None = None
+    manufacturer: int | None = None  # IANA enterprise number from the capabilities (Impinj 25882)
+    model: int | None = None
+    impinj_extensions: bool = False  # the last session enabled Impinj's extensions
 
 
 class ReaderRefused(ConnectionError):
@@ -322,12 +342,18 @@ class _LLRPConnection(asyncio.Protocol):
         self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.inventorying = asyncio.Event()
         self.last_heard = asyncio.get_running_loop().time()
+        # Standard settings until the capabilities say who made the reader (`_identified`).
         self.client = LLRPClient(settings.sllurp_config(), self._write, self._state_changed)
+        self.identity: ReaderIdentity | None = None
+        self.plan = InventoryPlan()
+        self._held_capabilities: LLRPMessage | None = None  # while Impinj extensions are asked
         # a session that dies after its owner stopped waiting must not log "never retrieved"
         self.done.add_done_callback(lambda f: f.cancelled() or f.exception())
 
     # sllurp callbacks
     def _write(self, data: bytes) -> None:
+        if self.plan.target is not None and (data[1] | (data[0] & 0x3) << 8) == _ADD_ROSPEC:
+            data = with_singulation_target(data, self.plan.target)
         if self.transport is not None and not self.transport.is_closing():
             self.transport.write(data)
 
@@ -426,11 +452,72 @@ class _LLRPConnection(asyncio.Protocol):
                 "%s: reader sent ERROR_MESSAGE %s", self.settings.name, body.get("LLRPStatus")
             )
         try:
+            if self._held_capabilities is not None and name in (
+                "IMPINJ_ENABLE_EXTENSIONS_RESPONSE",
+                "ERROR_MESSAGE",
+            ):
+                msg = self._extensions_answered(msg)
+            elif (
+                name == "GET_READER_CAPABILITIES_RESPONSE"
+                and self.identity is None
+                and msg.isSuccess()
+                and self._identified(msg)
+            ):
+                return  # held: sllurp gets the capabilities once the extensions are answered
             self.client.handleMessage(msg)
         except Exception as e:  # ReaderConfigurationError and whatever sllurp trips on
             self.stats.last_error = f"{e.__class__.__name__}: {e}"
             log.error("%s: reader setup failed: %s", self.settings.name, self.stats.last_error)
             self.fail(ReaderLost(self.stats.last_error))
+
+    def _identified(self, capabilities: LLRPMessage) -> bool:
+        """Plan the inventory for the reader the capabilities describe. True when they are held
+        back from sllurp while the reader is asked for Impinj's extensions: sllurp builds its
+        ROSpec after them, and it must know the search mode by then."""
+        body = capabilities.msgdict["GET_READER_CAPABILITIES_RESPONSE"]
+        self.identity = ReaderIdentity.from_capabilities(body)
+        self.stats.manufacturer, self.stats.model = self.identity.manufacturer, self.identity.model
+        self.plan = plan_inventory(self.settings.search_mode, self.identity)
+        self.stats.impinj_extensions = False
+        log.info(
+            "%s: reader made by %d (model %d, firmware %s); %s",
+            self.settings.name,
+            self.identity.manufacturer,
+            self.identity.model,
+            self.identity.firmware,
+            "Impinj extensions" if self.plan.impinj_extensions else "standard LLRP",
+        )
+        if self.settings.search_mode is not None and self.plan == STANDARD_PLAN:
+            log.info(
+                "%s: search mode %d has no standard LLRP equivalent on this reader; "
+                "it chooses its own targeting",
+                self.settings.name,
+                self.settings.search_mode,
+            )
+        if not self.plan.impinj_extensions:
+            # sllurp builds its ROSpec from its config once it has the capabilities
+            self.client.update_config(self.settings.sllurp_config(self.plan))
+            return False
+        self._held_capabilities = capabilities
+        self.client.sendMessage({"IMPINJ_ENABLE_EXTENSIONS": {}})
+        return True
+
+    def _extensions_answered(self, reply: LLRPMessage) -> LLRPMessage:
+        """Impinj's extensions on (sllurp gets the search mode) or refused (standard LLRP after
+        all); either way the held capabilities go on to sllurp."""
+        held, self._held_capabilities = self._held_capabilities, None
+        assert held is not None and self.identity is not None
+        if reply.getName() == "IMPINJ_ENABLE_EXTENSIONS_RESPONSE" and reply.isSuccess():
+            self.stats.impinj_extensions = True
+        else:
+            log.warning(
+                "%s: the reader refused Impinj's extensions (%s); going on in standard LLRP",
+                self.settings.name,
+                reply.msgdict[reply.getName()].get("LLRPStatus"),
+            )
+            self.plan = plan_inventory(self.settings.search_mode, self.identity, extensions=False)
+        self.client.update_config(self.settings.sllurp_config(self.plan))
+        return held
 
     def _tags(self, tags: Sequence[RawTagReport]) -> None:
         s = self.settings

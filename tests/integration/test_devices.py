@@ -147,12 +147,16 @@ def _http_get(url: str) -> bytes:
         return bytes(r.read())
 
 
-@pytest.mark.parametrize("presence", [False, True], ids=["stocktake-only", "with-presence"])
+@pytest.mark.parametrize(("presence", "vendor"), [(False, "impinj"), (True, "impinj"), (True, "generic")],
+                         ids=["stocktake-only", "with-presence", "with-presence-generic-reader"])
 async def test_a_stocktake_asked_by_the_cloud_lands_in_the_ledger(
-        tmp_path: Path, broker: Mosquitto, cloud: Cloud, sims: list[Sim], presence: bool) -> None:
+        tmp_path: Path, broker: Mosquitto, cloud: Cloud, sims: list[Sim], presence: bool,
+        vendor: str) -> None:
     """With presence on, the gateway reads continuously and must hand the reader (LLRP allows one
-    client) to the stocktake and take it back."""
-    reader = Sim("sim", "llrp", "--port", "0", "--tags", "300", "--seed", "5", "--rate", "2000")
+    client) to the stocktake and take it back. The generic reader is not an Impinj: standard LLRP
+    only."""
+    reader = Sim("sim", "llrp", "--port", "0", "--tags", "300", "--seed", "5", "--rate", "2000",
+                 "--vendor", vendor)
     sims.append(reader)
     reader.wait_for(lambda lines: any("listening on" in x for x in lines))
     llrp_port = int(next(x for x in reader.lines if "listening on" in x).split(":")[1].split()[0].rstrip(":"))

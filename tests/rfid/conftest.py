@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import struct
 from collections.abc import AsyncIterator
 from typing import Any
@@ -24,6 +25,23 @@ async def sim() -> AsyncIterator[LLRPReaderSim]:
         yield reader
     finally:
         await reader.close()
+
+
+@pytest.fixture
+async def generic() -> AsyncIterator[LLRPReaderSim]:
+    """The same reader as `sim`, but not an Impinj: standard LLRP only, no vendor extensions."""
+    async with LLRPReaderSim(SimSettings(tags=300, rate=3000, seed=3, vendor="generic")) as reader:
+        yield reader
+
+
+def probe_port(port: int) -> None:
+    """A TCP port probe (what `nc -z` or a monitoring check does): connect, close at once.
+
+    Blocking on purpose: the probe's connect and close both complete before the event loop (and so
+    the in-process reader) runs again, so the reader meets the probe and the next client together,
+    as a reader in its own process meets them when they come back to back."""
+    with socket.create_connection(("127.0.0.1", port), timeout=3):
+        pass
 
 
 class SllurpPeer:

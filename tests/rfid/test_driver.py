@@ -10,7 +10,10 @@ from contextlib import asynccontextmanager
 import pytest
 
 from edge.sources.rfid import Backoff, LLRPReader, ReaderSettings, RfidSource, TagRead
+from firmware_sim import llrp_frames as fr
+from firmware_sim.llrp_frames import MsgType
 from firmware_sim.llrp_reader import LLRPReaderSim, SimSettings
+from tests.rfid.conftest import probe_port
 
 
 def settings(port: int, name: str = "r1", **kw: object) -> ReaderSettings:
@@ -116,6 +119,78 @@ async def test_a_busy_reader_refuses_and_the_driver_retries_until_free() -> None
             assert not reader.inventorying
             await squatter.close()
             await reader.wait_for(lambda r: r.inventorying)
+
+
+async def test_a_port_probe_just_before_does_not_get_the_driver_refused(sim: LLRPReaderSim) -> None:
+    probe_port(sim.port)
+    async with running(LLRPReader(settings(sim.port), lambda r: None)) as reader:
+        await reader.wait_for(lambda r: r.inventorying)
+    assert reader.stats.refused == 0 and reader.stats.connects == 1
+    assert sim.stats.refused == 0
+
+
+def received(sim: LLRPReaderSim, kind: MsgType) -> list[fr.Frame]:
+    return [f for f in sim.received if f.type == kind]
+
+
+def added_rospec(sim: LLRPReaderSim) -> fr.ROSpec:
+    [add] = received(sim, MsgType.ADD_ROSPEC)
+    [param] = fr.iter_params(add.body)
+    return fr.decode_rospec(param)
+
+
+async def test_a_reader_that_is_not_an_impinj_inventories_without_vendor_extensions(
+    generic: LLRPReaderSim,
+) -> None:
+    """Zebra, ThingMagic, Alien, CAEN...: the driver reads the capabilities first and keeps
+    Impinj's extensions for Impinj readers: no CUSTOM_MESSAGE, no custom parameter in the ROSpec,
+    even with a search mode configured."""
+    reads: list[TagRead] = []
+    async with running(
+        LLRPReader(settings(generic.port, search_mode=2), reads.append)
+    ) as reader:
+        await reader.wait_for(lambda r: r.inventorying and len(reads) >= 50)
+    assert received(generic, MsgType.CUSTOM_MESSAGE) == []
+    assert added_rospec(generic).custom == ()
+    kinds = [f.type for f in generic.received]
+    assert kinds.index(MsgType.GET_READER_CAPABILITIES) < kinds.index(MsgType.ADD_ROSPEC)
+    assert (reader.stats.manufacturer, reader.stats.impinj_extensions) == (32473, False)
+    assert reader.stats.sessions == 1 and reader.stats.refused == 0
+
+
+async def test_session_and_single_target_reach_a_generic_reader_in_singulation_control(
+    generic: LLRPReaderSim,
+) -> None:
+    """Standard LLRP (1.0.1 §15.2.1.2.1.3): the session in C1G2SingulationControl, the target as
+    its C1G2TagInventoryStateAwareSingulationAction, on every antenna's configuration."""
+    async with running(
+        LLRPReader(settings(generic.port, session=3, search_mode=1), lambda r: None)
+    ) as reader:
+        await reader.wait_for(lambda r: r.inventorying)
+    [ai] = added_rospec(generic).ai_specs
+    [inventory] = ai.inventory
+    assert inventory.session == 3 and inventory.state_aware
+    assert inventory.targets == dict.fromkeys((1, 2, 3, 4), fr.InventoryState.A)
+    assert inventory.search_mode == fr.SearchMode.READER_SELECTED  # no Impinj search mode
+
+
+async def test_an_impinj_reader_gets_its_extensions_once_its_capabilities_are_read(
+    sim: LLRPReaderSim,
+) -> None:
+    async with running(LLRPReader(settings(sim.port, search_mode=2), lambda r: None)) as reader:
+        await reader.wait_for(lambda r: r.inventorying)
+    kinds = [f.type for f in sim.received]
+    [custom] = received(sim, MsgType.CUSTOM_MESSAGE)
+    assert (custom.body[:5]) == bytes.fromhex("0000651a15")  # vendor 25882, subtype 21
+    assert (
+        kinds.index(MsgType.GET_READER_CAPABILITIES)
+        < kinds.index(MsgType.CUSTOM_MESSAGE)
+        < kinds.index(MsgType.ADD_ROSPEC)
+    )
+    [ai] = added_rospec(sim).ai_specs
+    assert ai.inventory[0].search_mode == fr.SearchMode.DUAL_TARGET
+    assert not ai.inventory[0].state_aware
+    assert (reader.stats.manufacturer, reader.stats.impinj_extensions) == (25882, True)
 
 
 async def test_unreachable_reader_backs_off_exponentially() -> None:

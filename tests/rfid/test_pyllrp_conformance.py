@@ -1,15 +1,18 @@
 """The simulated reader with a second, independent LLRP implementation as the client: pyllrp
 (MIT; generated from the LLRP 1.0.1 XML definitions, validating field values and parameter order on
-every unpack). Used only as a codec here; the bytes travel over real TCP."""
+every unpack). Used only as a codec here; the bytes travel over real TCP. Both makes of reader:
+the Impinj and the generic one (standard LLRP only)."""
 
 from __future__ import annotations
 
 import struct
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
-from firmware_sim.llrp_reader import LLRPReaderSim
+from firmware_sim import llrp_frames as fr
+from firmware_sim.llrp_reader import LLRPReaderSim, SimSettings
 from tests.rfid.conftest import SllurpPeer
 
 pyllrp = pytest.importorskip(
@@ -37,7 +40,18 @@ async def transact(peer: SllurpPeer, message: Any) -> Any:
             return reply
 
 
-async def test_pyllrp_client_runs_an_inventory(sim: LLRPReaderSim) -> None:
+MAKERS = {"impinj": 25882, "generic": 32473}
+
+
+@pytest.fixture(params=sorted(MAKERS))
+async def either(request: pytest.FixtureRequest) -> AsyncIterator[LLRPReaderSim]:
+    settings = SimSettings(tags=300, rate=3000, seed=3, vendor=request.param)
+    async with LLRPReaderSim(settings) as reader:
+        yield reader
+
+
+async def test_pyllrp_client_runs_an_inventory(either: LLRPReaderSim) -> None:
+    sim = either
     peer = await SllurpPeer.connect(sim.port)
     try:
         hello = unpack(await peer.recv_raw())
@@ -53,6 +67,7 @@ async def test_pyllrp_client_runs_an_inventory(sim: LLRPReaderSim) -> None:
         assert caps.success()
         general = caps.getFirstParameterByClass(P.GeneralDeviceCapabilities_Parameter)
         assert general.MaxNumberOfAntennaSupported == 4
+        assert general.DeviceManufacturerName == MAKERS[sim.settings.vendor]
         band = caps.getFirstParameterByClass(P.RegulatoryCapabilities_Parameter)
         assert band is not None
 
@@ -71,7 +86,7 @@ async def test_pyllrp_client_runs_an_inventory(sim: LLRPReaderSim) -> None:
         assert (
             await transact(peer, P.GetEnableRospecMesssage(MessageID=4, ROSpecID=123))
         ).success()
-        await sim.wait_until(lambda s: s.stats.reads >= 50)
+        await sim.wait_until(lambda s: len(s.stats.unique_epcs_read) >= 50)
         assert (await transact(peer, P.STOP_ROSPEC_Message(MessageID=5, ROSpecID=123))).success()
         report = unpack(await peer.recv_raw())  # end of ROSpec: the buffered report
         tags = report.getTagData()
@@ -113,3 +128,69 @@ async def test_pyllrp_keepalive_and_error_message(sim: LLRPReaderSim, peer: Sllu
             break
     status = msg.getFirstParameterByClass(P.LLRPStatus_Parameter)
     assert status.StatusCode == P.StatusCode.M_UnsupportedMessage and msg.MessageID == 12
+
+
+async def test_pyllrp_custom_messages_get_an_error_message_from_a_generic_reader(
+    generic: LLRPReaderSim,
+) -> None:
+    """LLRP 1.0.1 §8.1, with pyllrp's own encoding of Impinj's message and of a bare one."""
+    peer = await SllurpPeer.connect(generic.port)
+    try:
+        assert unpack(await peer.recv_raw()).getFirstParameterByClass(
+            P.ConnectionAttemptEvent_Parameter
+        ).Status == P.ConnectionAttemptStatusType.Success
+        for message in (
+            P.IMPINJ_ENABLE_EXTENSIONS_Message(MessageID=21),
+            P.CUSTOM_MESSAGE_Message(MessageID=22, VendorIdentifier=12345, MessageSubtype=3),
+        ):
+            peer.writer.write(pack(message))
+            while True:
+                reply = unpack(await peer.recv_raw())
+                if isinstance(reply, P.ERROR_MESSAGE_Message):
+                    break
+            status = reply.getFirstParameterByClass(P.LLRPStatus_Parameter)
+            assert status.StatusCode == P.StatusCode.M_UnsupportedMessage
+            assert reply.MessageID == message.MessageID
+    finally:
+        await peer.close()
+
+
+async def test_pyllrp_state_aware_single_target_on_a_generic_reader(
+    generic: LLRPReaderSim,
+) -> None:
+    """An independent client asks for target A in standard LLRP (§15.2.1.2.1.3.1): the generic
+    reader, which otherwise alternates targets, then reads each tag once in session 2."""
+    action = P.C1G2TagInventoryStateAwareSingulationAction_Parameter(
+        I=bool(P.C1G2TagInventoryStateAwareI.State_A), S=bool(P.C1G2TagInventoryStateAwareS.Not_SL)
+    )
+    add = P.GetBasicAddRospecMessage(MessageID=3, ROSpecID=5, antennas=[1, 2, 3, 4])
+    inventory = add.getFirstParameterByClass(P.InventoryParameterSpec_Parameter)
+    inventory.Parameters = [
+        P.AntennaConfiguration_Parameter(
+            AntennaID=antenna,
+            Parameters=[
+                P.C1G2InventoryCommand_Parameter(
+                    TagInventoryStateAware=True,
+                    Parameters=[
+                        P.C1G2SingulationControl_Parameter(
+                            Session=2, TagPopulation=300, TagTransitTime=0, Parameters=[action]
+                        )
+                    ],
+                )
+            ],
+        )
+        for antenna in (1, 2, 3, 4)
+    ]
+    peer = await SllurpPeer.connect(generic.port)
+    try:
+        await peer.recv_raw()
+        assert (await transact(peer, add)).success()
+        [spec] = generic.rospecs.values()
+        assert spec.spec.ai_specs[0].inventory[0].target == fr.InventoryState.A
+        assert (await transact(peer, P.GetEnableRospecMesssage(MessageID=4, ROSpecID=5))).success()
+        await generic.wait_until(
+            lambda s: len(s.stats.unique_epcs_read) >= 0.97 * len(s.present()), within=10
+        )
+        assert generic.stats.reads == len(generic.stats.unique_epcs_read)  # each tag once
+    finally:
+        await peer.close()

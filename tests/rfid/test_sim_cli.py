@@ -29,6 +29,8 @@ async def test_sim_llrp_command_serves_llrp_and_takes_faults_on_stdin() -> None:
         "500",
         "--seed",
         "4",
+        "--vendor",
+        "generic",
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
@@ -39,10 +41,14 @@ async def test_sim_llrp_command_serves_llrp_and_takes_faults_on_stdin() -> None:
         async with asyncio.timeout(20):
             line = (await proc.stdout.readline()).decode()
             assert "listening on 127.0.0.1:" in line and "100 tags" in line and "2 antennas" in line
+            assert "standard LLRP only" in line
             port = int(line.split("127.0.0.1:")[1].split(":")[0])
             peer = await SllurpPeer.connect(port)
             hello = await peer.recv()
             assert hello.isSuccess()
+            msg_id = peer.send({"IMPINJ_ENABLE_EXTENSIONS": {}})
+            err = (await peer.recv_named("ERROR_MESSAGE")).msgdict["ERROR_MESSAGE"]
+            assert (err["ID"], err["LLRPStatus"]["StatusCode"]) == (msg_id, "UnsupportedMessage")
             proc.stdin.write(b"drop\n")
             await proc.stdin.drain()
             assert await peer.closed_by_peer()
@@ -73,6 +79,9 @@ async def test_sim_llrp_help_and_bad_arguments() -> None:
         return proc.returncode or 0, out.decode()
 
     code, out = await run("--help")
-    assert code == 0 and "example:" in out and "shelfsync sim llrp --port 5084" in out
+    assert code == 0 and "examples:" in out and "shelfsync sim llrp --port 5084" in out
+    assert "--vendor {impinj,generic}" in out
+    code, out = await run("--vendor", "zebra")
+    assert code == 2 and "invalid choice: 'zebra'" in out
     code, out = await run("--antennas", "0")
     assert code == 2 and "--antennas must be within 1..32" in out

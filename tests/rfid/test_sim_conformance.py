@@ -8,7 +8,7 @@ from typing import Any
 from sllurp.llrp_proto import LLRPROSpec
 
 from firmware_sim.llrp_reader import LLRPReaderSim
-from tests.rfid.conftest import SllurpPeer
+from tests.rfid.conftest import SllurpPeer, probe_port
 
 
 def rospec(
@@ -22,12 +22,14 @@ def rospec(
     antennas: tuple[int, ...] = (1, 2, 3, 4),
     session: int = 2,
     duration_s: float | None = None,
+    impinj_search_mode: int | None = None,
 ) -> dict[str, Any]:
     spec = LLRPROSpec(
         None,
         rospec_id,
         antennas=antennas,
         session=session,
+        impinj_search_mode=impinj_search_mode,
         report_every_n_tags=every_n_tags,
         duration_sec=duration_s,
         tag_content_selector=selector
@@ -84,6 +86,25 @@ async def test_a_second_client_is_refused_and_the_first_is_told(
     )
     # and the first client still works
     assert status(await peer.request({"GET_READER_CONFIG": {"RequestedData": 0}})) == "Success"
+
+
+async def test_a_client_right_after_a_port_probe_is_accepted(sim: LLRPReaderSim) -> None:
+    """A reader accepts a new client as soon as the previous connection is gone: a port probe that
+    has already closed is not "a client initiated connection" that still exists."""
+    for _ in range(3):
+        probe_port(sim.port)
+        peer = await SllurpPeer.connect(sim.port)
+        try:
+            hello = await peer.recv()
+            event = hello.msgdict["READER_EVENT_NOTIFICATION"]["ReaderEventNotificationData"]
+            assert event["ConnectionAttemptEvent"]["Status"] == "Success"
+            assert status(await peer.request({"GET_READER_CONFIG": {"RequestedData": 0}})) == (
+                "Success"
+            )
+        finally:
+            await peer.close()
+        await sim.wait_until(lambda s: not s.connected)
+    assert sim.stats.refused == 0 and sim.stats.accepted == 6  # three probes, three clients
 
 
 async def test_capabilities_carry_an_impinj_like_power_and_mode_table(peer: SllurpPeer) -> None:
@@ -289,3 +310,72 @@ async def test_close_connection_is_answered_then_closed(
     assert status(reply) == "Success"
     assert await peer.closed_by_peer()
     await sim.wait_until(lambda s: not s.connected)
+
+
+# --- a reader that is not an Impinj (`--vendor generic`) ---
+
+
+async def test_a_generic_reader_names_another_maker_and_state_aware_singulation(
+    generic: LLRPReaderSim,
+) -> None:
+    peer = await SllurpPeer.connect(generic.port)
+    try:
+        assert (await peer.recv()).isSuccess()
+        caps = await peer.request({"GET_READER_CAPABILITIES": {"RequestedData": 0}})
+        general = caps["GeneralDeviceCapabilities"]
+        # RFC 5612: 32473 is the IANA enterprise number kept for examples and documentation
+        assert general["DeviceManufacturerName"] == 32473
+        assert caps["LLRPCapabilities"]["CanDoTagInventoryStateAwareSingulation"] is True
+        band = caps["RegulatoryCapabilities"]["UHFBandCapabilities"]
+        powers = [e["TransmitPowerValue"] for e in band["TransmitPowerLevelTableEntry"]]
+        assert powers[0] == 1000 and powers[-1] == 3150 and len(powers) == 44  # 0.5 dB steps
+    finally:
+        await peer.close()
+
+
+async def test_a_generic_reader_answers_every_custom_message_with_an_error_message(
+    generic: LLRPReaderSim,
+) -> None:
+    """LLRP 1.0.1 §8.1: a reader returns ERROR_MESSAGE for a CUSTOM_MESSAGE it does not support,
+    Impinj's IMPINJ_ENABLE_EXTENSIONS included."""
+    peer = await SllurpPeer.connect(generic.port)
+    try:
+        assert (await peer.recv()).isSuccess()
+        msg_id = peer.send({"IMPINJ_ENABLE_EXTENSIONS": {}})
+        err = (await peer.recv_named("ERROR_MESSAGE")).msgdict["ERROR_MESSAGE"]
+        assert (err["ID"], err["LLRPStatus"]["StatusCode"]) == (msg_id, "UnsupportedMessage")
+        # another vendor's custom message (PEN 12345, subtype 7), raw
+        body = struct.pack("!IB", 12345, 7) + b"\x01\x02"
+        peer.writer.write(struct.pack("!HII", (1 << 10) | 1023, 10 + len(body), 4242) + body)
+        err = (await peer.recv_named("ERROR_MESSAGE")).msgdict["ERROR_MESSAGE"]
+        assert (err["ID"], err["LLRPStatus"]["StatusCode"]) == (4242, "UnsupportedMessage")
+        assert generic.stats.errors_sent == 2
+        # the connection carries on
+        assert status(await peer.request({"GET_READER_CONFIG": {"RequestedData": 0}})) == "Success"
+    finally:
+        await peer.close()
+
+
+async def test_a_generic_reader_refuses_a_rospec_carrying_impinj_parameters(
+    generic: LLRPReaderSim,
+) -> None:
+    """LLRP 1.0.1 §8.2: a reader accepts messages with custom parameters but returns an error
+    when it does not support them; §14: a message in error is not executed at all."""
+    peer = await SllurpPeer.connect(generic.port)
+    try:
+        assert (await peer.recv()).isSuccess()
+        reply = await peer.request(rospec(1, impinj_search_mode=2))
+        assert status(reply) == "UnsupportedParameter"
+        assert b"25882/23" in reply["LLRPStatus"]["ErrorDescription"]  # ImpinjInventorySearchMode
+        assert generic.rospecs == {}
+        assert status(await peer.request(rospec(1))) == "Success"
+    finally:
+        await peer.close()
+
+
+async def test_an_impinj_reader_enables_its_extensions_and_takes_its_search_mode(
+    sim: LLRPReaderSim, peer: SllurpPeer
+) -> None:
+    reply = await peer.request({"IMPINJ_ENABLE_EXTENSIONS": {}})
+    assert status(reply) == "Success"
+    assert status(await peer.request(rospec(1, impinj_search_mode=2))) == "Success"

@@ -13,6 +13,7 @@ import pytest
 from edge.contract import Kind, Source
 from edge.sources.rfid import ReaderSettings, TagRead
 from edge.stocktake import Progress, Stocktake, StocktakeConfig, run_stocktake
+from firmware_sim import llrp_frames as fr
 from firmware_sim.llrp_reader import LLRPReaderSim, SimSettings
 from firmware_sim.world import catalog
 
@@ -98,8 +99,20 @@ def test_done_when_quiet_or_past_the_deadline() -> None:
     assert busy.done(T0 + timedelta(seconds=2))
 
 
-async def test_stocktake_of_3000_tags_over_llrp_finds_at_least_99_5_percent() -> None:
-    async with LLRPReaderSim(SimSettings(tags=3000, rate=8000, seed=11)) as sim:
+@pytest.mark.parametrize(
+    ("vendor", "asked"),
+    [
+        # Impinj: session 2, its search mode 5 (single target, every tag re-armed to A at start)
+        ("impinj", (2, fr.SearchMode.SINGLE_TARGET_RESET, None)),
+        # standard LLRP: target A in session 1, whose flags go back to A by themselves
+        ("generic", (1, fr.SearchMode.READER_SELECTED, fr.InventoryState.A)),
+    ],
+)
+async def test_stocktake_of_3000_tags_over_llrp_finds_at_least_99_5_percent(
+    vendor: str, asked: tuple[int, fr.SearchMode, fr.InventoryState | None]
+) -> None:
+    """On an Impinj reader and on one that speaks standard LLRP only (Zebra, ThingMagic...)."""
+    async with LLRPReaderSim(SimSettings(tags=3000, rate=8000, seed=11, vendor=vendor)) as sim:
         present = sim.present()
         progress: list[Progress] = []
         report = await run_stocktake(
@@ -108,6 +121,9 @@ async def test_stocktake_of_3000_tags_over_llrp_finds_at_least_99_5_percent() ->
             progress.append,
             progress_every_s=0.2,
         )
+        [add] = [f for f in sim.received if f.type == fr.MsgType.ADD_ROSPEC]
+        [inventory] = fr.decode_rospec(next(fr.iter_params(add.body))).ai_specs[0].inventory
+        assert (inventory.session, inventory.search_mode, inventory.target) == asked
     truth: dict[tuple[str, str], int] = {}
     for tag in present.values():
         truth[(tag.gtin, tag.zone)] = truth.get((tag.gtin, tag.zone), 0) + 1
@@ -119,8 +135,9 @@ async def test_stocktake_of_3000_tags_over_llrp_finds_at_least_99_5_percent() ->
     assert progress and progress[-1].unique_tags >= progress[0].unique_tags
 
 
-async def test_stocktake_command_prints_json_counts() -> None:
-    async with LLRPReaderSim(SimSettings(tags=200, rate=5000, seed=5)) as sim:
+@pytest.mark.parametrize("vendor", ["impinj", "generic"])
+async def test_stocktake_command_prints_json_counts(vendor: str) -> None:
+    async with LLRPReaderSim(SimSettings(tags=200, rate=5000, seed=5, vendor=vendor)) as sim:
         proc = await _run_cli(
             [
                 "--reader",
