@@ -12,7 +12,9 @@ from pathlib import Path
 
 from aiohttp import web
 
-from cloud.settings import Settings, admin_token_from
+from cloud.dburl import DatabaseUrlError, check_db_url, probe
+from cloud.settings import DEFAULT_DB, Settings, admin_token_from
+from edge.logs import LogSetupError
 from edge.logs import setup as setup_logging
 from edge.mqtt import BrokerUrl
 
@@ -25,6 +27,7 @@ EPILOG = """examples:
   SHELFSYNC_CHANNEL_TAOBAO_SECRET=… shelfsync cloud --db … --channels channels.toml   (platform sync)
   shelfsync cloud backup --db postgresql://… --file ledger-2026-11-28.jsonl.gz
   shelfsync cloud restore --db postgresql://…/new --file ledger-2026-11-28.jsonl.gz   (into an empty db)
+  shelfsync cloud --check-config --channels channels.toml --alerts alerts.toml   (check; start nothing)
 """
 
 
@@ -41,8 +44,9 @@ def main(argv: list[str], prog: str = "shelfsync cloud") -> int:
                     "The admin bearer token comes from SHELFSYNC_ADMIN_TOKEN.",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     # Secrets in URLs come from the environment by default, so they stay out of /proc/*/cmdline.
-    parser.add_argument("--db", default=os.environ.get("SHELFSYNC_DB", "sqlite:///shelfsync-ledger.db"),
-                        help="database URL (default: $SHELFSYNC_DB or sqlite:///shelfsync-ledger.db)")
+    parser.add_argument("--db", default=os.environ.get("SHELFSYNC_DB"),
+                        help="database URL: sqlite:///PATH or postgresql://… (default: $SHELFSYNC_DB; "
+                             f"serve alone falls back to {DEFAULT_DB}, every other command needs one)")
     parser.add_argument("--mqtt", default=os.environ.get("SHELFSYNC_MQTT", "mqtt://127.0.0.1:1883"),
                         help="broker URL, or 'none' to serve the API without ingest "
                              "(default: $SHELFSYNC_MQTT or mqtt://127.0.0.1:1883)")
@@ -64,22 +68,44 @@ def main(argv: list[str], prog: str = "shelfsync cloud") -> int:
                         help="dead-letter a delta dated more than S seconds ahead of this clock "
                              "(default: $SHELFSYNC_MAX_CLOCK_AHEAD or 900)")
     parser.add_argument("--file", type=Path, help="backup / restore: the .jsonl.gz file")
-    parser.add_argument("--log-level", default="INFO")
+    parser.add_argument("--check-config", action="store_true",
+                        help="check --channels and --alerts (every section and key) and the --db and --mqtt "
+                             "URLs, say what they describe, start nothing")
+    parser.add_argument("--log-level", default="INFO", help="debug, info, warning, error or critical")
     parser.add_argument("--log-format", choices=["text", "json"], default="text")
     args = parser.parse_args(argv)
-    setup_logging(args.log_level, args.log_format)
+    try:
+        setup_logging(args.log_level, args.log_format)
+    except LogSetupError as e:
+        print(f"{prog}: --log-level: {e}", file=sys.stderr)
+        return 2
+    if args.db is None and action != "serve":  # never a new empty ledger in the current directory
+        print(f"{prog} {action}: --db is required (or set $SHELFSYNC_DB)", file=sys.stderr)
+        return 2
+    db = args.db or DEFAULT_DB
+    try:
+        check_db_url(db)
+        if args.check_config:
+            return _check_config(args, db)
+        if action in ("backup", "restore") and args.file is None:
+            parser.error(f"{action} needs --file")
+        asyncio.run(probe(db))  # a database that cannot be reached is one line, not a traceback
+    except DatabaseUrlError as e:
+        print(f"{prog}: --db: {e}", file=sys.stderr)
+        return 2
+    except _ConfigFileError as e:
+        print(f"{prog}: {e}", file=sys.stderr)
+        return 2
 
     if action == "migrate":
         from cloud.db.migrate import upgrade
-        upgrade(args.db)
+        upgrade(db)
         print(f"{prog}: schema is at head")
         return 0
     if action == "verify":
-        return asyncio.run(_verify(args.db))
+        return asyncio.run(_verify(db))
     if action in ("backup", "restore"):
-        if args.file is None:
-            parser.error(f"{action} needs --file")
-        return asyncio.run(_backup_restore(action, args.db, args.file, prog))
+        return asyncio.run(_backup_restore(action, db, args.file, prog))
 
     token = admin_token_from()
     if not token:
@@ -106,7 +132,7 @@ def main(argv: list[str], prog: str = "shelfsync cloud") -> int:
             return 2
     from cloud.app import create_app
 
-    settings = Settings(db_url=args.db, mqtt=mqtt, host=args.host, port=args.port, admin_token=token,
+    settings = Settings(db_url=db, mqtt=mqtt, host=args.host, port=args.port, admin_token=token,
                         worker_id=args.worker_id, migrate=not args.no_migrate, alerts=args.alerts,
                         channels=args.channels, max_clock_ahead_s=args.max_clock_ahead)
     # Everything imported so far lives as long as the process: keep it out of the collector's
@@ -128,6 +154,41 @@ def _seconds(text: str) -> float:
     if not 0 <= value < float("inf"):
         raise argparse.ArgumentTypeError(f"must be a number of seconds >= 0, got {text!r}")
     return value
+
+
+class _ConfigFileError(ValueError):
+    """--check-config: a file or URL is wrong; the message names the option and the key."""
+
+
+def _check_config(args: argparse.Namespace, db: str) -> int:
+    """`--check-config`: the URLs' forms and every file given, parsed as serving would; nothing is
+    connected to or created. One line per part on stdout; _ConfigFileError for the first bad one."""
+    from sqlalchemy.engine import make_url
+
+    print(f"--db {make_url(db).render_as_string(hide_password=True)}: ok (not connected)")
+    if args.mqtt != "none":
+        try:
+            print(f"--mqtt {BrokerUrl.parse(args.mqtt).redacted()}: ok (not connected)")
+        except ValueError as e:
+            raise _ConfigFileError(f"--mqtt: {e}") from None
+    if args.channels is not None:
+        from cloud.channels.config import ConfigError, load
+        try:
+            channels = load(args.channels)
+        except ConfigError as e:
+            raise _ConfigFileError(f"--channels: {e}") from None
+        listed = ", ".join(f"{c.name} on {c.platform}" for c in channels.values())
+        plural = "" if len(channels) == 1 else "s"
+        print(f"{args.channels}: ok ({len(channels)} channel{plural}: {listed or 'none'})")
+    if args.alerts is not None:
+        from cloud.alerts import ChainAlertsError, load_chain_alerts
+        try:
+            alerts = load_chain_alerts(args.alerts)
+        except ChainAlertsError as e:
+            raise _ConfigFileError(f"--alerts: {e}") from None
+        print(f"{args.alerts}: ok ({len(alerts.stores)} store routes: {', '.join(sorted(alerts.stores))}; "
+              f"{len(alerts.products)} products named; alert books in {alerts.dir})")
+    return 0
 
 
 async def _backup_restore(action: str, db: str, file: Path, prog: str) -> int:

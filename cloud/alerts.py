@@ -26,7 +26,7 @@ The alerts file (TOML)::
     expiry_every_s = 3600
     [expiry_days]
     treats = 30
-    [products.09501234567890]
+    [products.09501234567891]
     name = "Royal Canin Indoor 2 kg"
     category = "dry-food"
     [stores."*"]                          # every store: HQ hears every chain-level alert
@@ -62,14 +62,29 @@ from cloud.db.models import Balance
 from cloud.db.models import Product as CatalogueProduct
 from edge import contract
 from edge.alert_rules import Condition, Kind, Lot, Role
-from edge.alerts import AlertConfigError, AlertsConfig, AlertService, AlertStore, parse_alerts_config
+from edge.alerts import (
+    AlertConfigError,
+    AlertsConfig,
+    AlertService,
+    AlertStore,
+    check_apprise_url,
+    parse_alerts_config,
+)
 from edge.contract import ContractError, GatewayState
 from edge.mqtt import BrokerUrl, MqttClient, MqttError
 from edge.publisher import Backoff
+from edge.toml_tables import UnknownName, check_keys, check_sections
 
 log = logging.getLogger(__name__)
 
 ROLES = ("staff", "manager", "hq")
+# The alerts file (edge/toml_tables.py: any other name is an error): plain keys at the top, then
+# its tables; [expiry_days] holds the chain's own product categories.
+POLICY_KEYS = ("timezone", "quiet_hours", "escalate_after_s", "rate_per_hour", "expiry_days",
+               "expiry_default_days", "retry_s", "tick_s")
+TOP_KEYS = frozenset({"dir", "offline_grace_s", "expiry_every_s", *POLICY_KEYS} - {"expiry_days"})
+SECTIONS = frozenset({"expiry_days", "products", "stores"})
+PRODUCT_KEYS = frozenset({"name", "category"})
 
 
 class ChainAlertsError(ValueError):
@@ -113,13 +128,23 @@ def load_chain_alerts(path: Path) -> ChainAlertsConfig:
         raise ChainAlertsError(f"{path}: {e.strerror or e}") from None
     except tomllib.TOMLDecodeError as e:
         raise ChainAlertsError(f"{path}: not valid TOML: {e}") from None
-    return parse_chain_alerts(doc, path.parent)
+    try:
+        return parse_chain_alerts(doc, path.parent)
+    except ChainAlertsError as e:
+        raise ChainAlertsError(f"{path}: {e}") from None
 
 
 def parse_chain_alerts(doc: Mapping[str, Any], base_dir: Path) -> ChainAlertsConfig:
-    policy_keys = ("timezone", "quiet_hours", "escalate_after_s", "rate_per_hour", "expiry_days",
-                   "expiry_default_days", "retry_s", "tick_s")
-    base = {k: doc[k] for k in policy_keys if k in doc}
+    try:
+        check_sections(doc, SECTIONS, keys=TOP_KEYS)
+        for section, known in (("stores", ROLES), ("products", PRODUCT_KEYS)):
+            tables = doc.get(section, {})
+            for name, table in tables.items() if isinstance(tables, Mapping) else ():
+                if isinstance(table, Mapping):
+                    check_keys(table, known, f"[{section}.{name}]")
+    except UnknownName as e:
+        raise ChainAlertsError(str(e)) from None
+    base = {k: doc[k] for k in POLICY_KEYS if k in doc}
     base.setdefault("tick_s", 5.0)
     try:
         parse_alerts_config(base)  # the shared policy is checked once, here
@@ -135,13 +160,18 @@ def parse_chain_alerts(doc: Mapping[str, Any], base_dir: Path) -> ChainAlertsCon
                 contract.check_id(store, "store")
             except ContractError as e:
                 raise ChainAlertsError(f"[stores.{store}]: {e}") from None
-        if not isinstance(table, Mapping) or set(table) - set(ROLES):
+        if not isinstance(table, Mapping):
             raise ChainAlertsError(f"[stores.{store}]: only {', '.join(ROLES)} (lists of apprise URLs)")
         roles: dict[str, tuple[str, ...]] = {}
         for role, urls in table.items():
             urls = [urls] if isinstance(urls, str) else urls
             if not isinstance(urls, list) or not all(isinstance(u, str) for u in urls):
                 raise ChainAlertsError(f"[stores.{store}].{role} must be a list of apprise URLs")
+            for i, url in enumerate(urls):
+                try:
+                    check_apprise_url(url, f"[stores.{store}] {role}[{i}]")
+                except AlertConfigError as e:
+                    raise ChainAlertsError(str(e)) from None
             roles[role] = tuple(urls)
         stores[store] = roles
     products = {}

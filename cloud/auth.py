@@ -26,6 +26,7 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cloud.db.models import ApiToken
+from edge.contract import check_id
 
 OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json"})
 CACHE_S = 5.0
@@ -139,11 +140,20 @@ def require_hq(request: web.Request) -> Principal:
     return require_write(request, None)
 
 
+def check_token_fields(name: str, role: Role, store: str | None) -> None:
+    """ValueError (a ContractError naming the field) unless the token's name and store are ids
+    ([a-z0-9-]{1,32}, as in topics and URLs) and only a store token names a store."""
+    check_id(name, "name")
+    if store is not None:
+        check_id(store, "store")
+    if (role is Role.STORE) != (store is not None):
+        raise ValueError("a store token needs --store, and only a store token has one")
+
+
 async def create_token(maker: async_sessionmaker[AsyncSession], name: str, role: Role,
                        store: str | None) -> str:
     """A new token (shown once; only its digest is kept). A store token must name its store."""
-    if (role is Role.STORE) != (store is not None):
-        raise ValueError("a store token needs --store, and only a store token has one")
+    check_token_fields(name, role, store)
     token = "ss_" + secrets.token_urlsafe(32)
     async with maker() as session, session.begin():
         await session.execute(insert(ApiToken).values(digest=digest(token), name=name, role=role.value,

@@ -10,10 +10,13 @@ from pathlib import Path
 
 from edge.mqtt import BrokerUrl
 
+# `shelfsync cloud` (serve) without --db or $SHELFSYNC_DB; every other command needs one.
+DEFAULT_DB = "sqlite:///shelfsync-ledger.db"
+
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    db_url: str = "sqlite:///shelfsync-ledger.db"
+    db_url: str = DEFAULT_DB
     mqtt: BrokerUrl | None = None  # None: no ingest (API only)
     host: str = "127.0.0.1"
     port: int = 8080
@@ -24,6 +27,8 @@ class Settings:
     alerts: Path | None = None  # chain-level staff alerts (cloud/alerts.py); one worker only
     channels: Path | None = None  # platform sync credentials (cloud/channels/config.py); None: no sync
     max_clock_ahead_s: float = 900.0  # a delta dated further ahead of this clock is dead-lettered
+    console_idle_s: float = 1800.0  # a console session without a request for this long ends
+    timezone: str = "Asia/Shanghai"  # the chain's: the console's "today" and the times it shows
 
     @property
     def client_id(self) -> str:

@@ -191,6 +191,16 @@ def refill_condition(
     return None
 
 
+def refilled_texts(bin_id: str, product: str, on_shelf: int | None) -> tuple[str, str]:
+    """(English, Chinese) of a refill alert once resolved: what the shelf holds now, not the low
+    count it was raised with; `on_shelf` None when staff closed it before the shelf saw the stock."""
+    if on_shelf is None:
+        return (f"Refill {bin_id}: {product} — marked done on the staff page",
+                f"补货 {bin_id}：{product} — 店员已在员工页面标记完成")
+    return (f"Refill {bin_id}: {product} — {on_shelf} on shelf now",
+            f"补货 {bin_id}：{product} — 货架现有 {on_shelf} 件")
+
+
 @dataclass(frozen=True, slots=True)
 class Lot:
     gtin: str
@@ -308,11 +318,15 @@ class Book:
         a = Alert(c.key, c.kind, c.aisle, c.title_en, c.title_zh, c.urgent, Status.OPEN, now)
         return replace(self, alerts={**self.alerts, c.key: a})
 
-    def resolve(self, key: str, now: datetime) -> Book:
+    def resolve(self, key: str, now: datetime, texts: tuple[str, str] | None = None) -> Book:
+        """Close an open alert; `texts` (English, Chinese) replace its titles when the condition
+        that raised it no longer describes the shelf (the "resolved" message says them)."""
         cur = self.alerts.get(key)
         if cur is None or cur.status is Status.RESOLVED:
             return self
         upd = replace(cur, status=Status.RESOLVED, resolved_at=now)
+        if texts is not None:
+            upd = replace(upd, title_en=texts[0], title_zh=texts[1])
         return replace(self, alerts={**self.alerts, key: upd})
 
     def ack(self, key: str, now: datetime) -> Book:

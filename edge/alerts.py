@@ -2,8 +2,10 @@
 
 `edge/alert_rules.py` decides; this module keeps the book in SQLite (so alerts survive a
 restart and are not re-sent), queues notifications in the same transaction, and delivers them
-through apprise (research/cloud.md §5: json://, ntfy://, wecombot://, ...). A notification that
-fails (internet down) stays queued and is retried with backoff. Every change of an alert's state
+through apprise (research/cloud.md §5: json://, ntfy://, wecombot://, ...). Every URL is checked
+with apprise when the section is parsed, so a mistyped one stops start-up. A notification that
+fails (internet down) stays queued and is retried with backoff, each target on its own: the
+targets it reached are noted and not sent it again. Every change of an alert's state
 is also queued, in the same transaction, for the MQTT `alerts` topic (contract.AlertNotice); the
 publisher drains that queue as a `Feed`, so the cloud hears of alerts raised while offline.
 
@@ -26,12 +28,14 @@ Config (`[alerts]` in the store TOML)::
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hashlib
 import ipaddress
 import json
 import logging
 import sqlite3
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
@@ -52,12 +56,14 @@ from edge.alert_rules import (
     misplaced_condition,
     offline_condition,
     refill_condition,
+    refilled_texts,
 )
 from edge.contract import AlertNotice, Stream, encode
 from edge.presence import PresenceTracker, TagState
 from edge.shelf_events import UnexplainedWeight, WeightEvent
 from edge.sources.camera import CameraStatus, LaneCount
 from edge.sources.shelf import BinAvailability, BinLevel
+from edge.toml_tables import check_keys, closest
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +84,70 @@ def utcnow() -> datetime:
 
 class AlertConfigError(ValueError):
     pass
+
+
+# The keys of [alerts] and of each [alerts.bins.BIN] (edge/toml_tables.py: anything else is an
+# error); [alerts.expiry_days] holds the shop's own product categories.
+ALERTS_KEYS = frozenset({"db", "timezone", "staff", "manager", "escalate_after_s", "quiet_hours",
+                         "rate_per_hour", "refill_clear_margin", "expiry_days", "expiry_default_days",
+                         "bins", "retry_s", "tick_s", "staff_networks"})
+BIN_RULE_KEYS = frozenset({"product", "refill_at"})
+
+
+@contextlib.contextmanager
+def _apprise_quiet() -> Iterator[None]:
+    """apprise 2.3 loads its plugins lazily on the first add(); its e-mail plugin imports the
+    stdlib imghdr, which warns on 3.11 (the warning is apprise's, not ours). It also logs its own
+    error for a URL it refuses, which the caller reports better, with where the URL is."""
+    lib_log = logging.getLogger("apprise")
+    disabled, lib_log.disabled = lib_log.disabled, True
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "'imghdr' is deprecated", DeprecationWarning)
+            yield
+    finally:
+        lib_log.disabled = disabled
+
+
+def _schemes() -> set[str]:
+    """Every URL scheme this apprise knows (its plugins' `protocols` and `secure_protocols`)."""
+    schemes: set[str] = set()
+    for plugin in apprise.Apprise().details()["schemas"]:
+        for key in ("protocols", "secure_protocols"):
+            names = plugin.get(key) or ()
+            schemes.update([names] if isinstance(names, str) else names)
+    return schemes
+
+
+def check_apprise_url(url: str, where: str) -> None:
+    """AlertConfigError unless apprise can build a notifier from `url` (apprise's `add()` parses
+    it and returns False when it cannot). The message names where the URL is and, for a mistyped
+    scheme, the closest one apprise knows; it never repeats the URL, which may hold a key."""
+    with _apprise_quiet():
+        if apprise.Apprise().add(url):
+            return
+        scheme = url.partition("://")[0].lower() if "://" in url else ""
+        schemes = _schemes()
+    if scheme not in schemes:
+        match = closest(scheme, schemes)
+        reason = f'unknown scheme "{scheme}"' + (f' — did you mean "{match}"?' if match else "")
+    else:
+        reason = f"apprise refuses this {scheme}:// URL: check its host, key and parameters"
+    raise AlertConfigError(f"{where}: not a URL apprise can send to ({reason})")
+
+
+def shown_url(url: str) -> str:
+    """A URL as a log may show it: apprise's privacy form (keys and passwords masked), no options."""
+    with _apprise_quiet():
+        plugin = apprise.Apprise.instantiate(url)
+    if plugin is None:
+        return "(not an apprise URL)"
+    return str(plugin.url(privacy=True)).partition("?")[0]  # type: ignore[no-untyped-call]
+
+
+def target_id(url: str) -> str:
+    """How the delivery queue notes a target it reached (a digest: the URL may hold a key)."""
+    return hashlib.sha256(url.encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +176,20 @@ def parse_alerts_config(section: Mapping[str, Any], data_dir: Path | None = None
             v = [v]
         if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
             raise AlertConfigError(f"[alerts] {key} must be a list of apprise URLs")
+        for i, url in enumerate(v):
+            check_apprise_url(url, f"[alerts] {key}[{i}]")
         return tuple(v)
+
+    if not isinstance(section, Mapping):
+        raise AlertConfigError("[alerts] must be a table")
+    check_keys(section, ALERTS_KEYS, "[alerts]", error=AlertConfigError)
+    raw_bins = section.get("bins", {})
+    if not isinstance(raw_bins, Mapping):
+        raise AlertConfigError("[alerts] bins must be tables: [alerts.bins.BIN] with product and refill_at")
+    for b, r in raw_bins.items():
+        if not isinstance(r, Mapping):
+            raise AlertConfigError(f"[alerts.bins.{b}] must be a table with product and refill_at")
+        check_keys(r, BIN_RULE_KEYS, f"[alerts.bins.{b}]", required=BIN_RULE_KEYS, error=AlertConfigError)
 
     try:
         quiet = section.get("quiet_hours")
@@ -143,10 +226,7 @@ def parse_alerts_config(section: Mapping[str, Any], data_dir: Path | None = None
             expiry_days={str(k): int(v) for k, v in dict(expiry).items()},
             expiry_default_days=int(section.get("expiry_default_days", 90)),
         )
-        bins = {
-            str(b): BinRule(str(b), str(r["product"]), int(r["refill_at"]))
-            for b, r in dict(section.get("bins", {})).items()
-        }
+        bins = {str(b): BinRule(str(b), str(r["product"]), int(r["refill_at"])) for b, r in raw_bins.items()}
         return AlertsConfig(
             db=str(db),
             urls={Role.STAFF: strs("staff"), Role.MANAGER: strs("manager")},
@@ -225,7 +305,8 @@ class AlertStore:
                 self.db.execute("INSERT INTO queue(doc) VALUES (?)", (json.dumps(doc),))
             self.db.executemany("INSERT INTO outgoing(payload) VALUES (?)", [(p,) for p in outgoing])
 
-    def due(self, now: float) -> list[tuple[int, Notification, int]]:
+    def due(self, now: float) -> list[tuple[int, Notification, int, frozenset[str]]]:
+        """Notifications to try now: (queue id, notification, tries so far, targets reached)."""
         rows = self.db.execute(
             "SELECT id, doc, attempts FROM queue WHERE next_at <= ? ORDER BY id", (now,)
         ).fetchall()
@@ -233,14 +314,20 @@ class AlertStore:
         for i, doc, attempts in rows:
             d = json.loads(doc)
             n = Notification(d["key"], Role(d["role"]), d["event"], d["title"], d["body"], d["urgent"])
-            out.append((i, n, attempts))
+            out.append((i, n, attempts, frozenset(d.get("reached", ()))))
         return out
 
     def delivered(self, qid: int) -> None:
         self.db.execute("DELETE FROM queue WHERE id = ?", (qid,))
 
-    def retry(self, qid: int, attempts: int, next_at: float) -> None:
-        self.db.execute("UPDATE queue SET attempts = ?, next_at = ? WHERE id = ?", (attempts, next_at, qid))
+    def retry(self, qid: int, attempts: int, next_at: float, reached: Collection[str] = ()) -> None:
+        """Try again at `next_at`, only the targets not in `reached` (target_id of each URL)."""
+        with self.db:
+            self.db.execute("BEGIN")
+            (doc,) = self.db.execute("SELECT doc FROM queue WHERE id = ?", (qid,)).fetchone()
+            doc = json.dumps(json.loads(doc) | {"reached": sorted(reached)})
+            self.db.execute("UPDATE queue SET attempts = ?, next_at = ?, doc = ? WHERE id = ?",
+                            (attempts, next_at, doc, qid))
 
     def pending(self) -> int:
         return int(self.db.execute("SELECT count(*) FROM queue").fetchone()[0])
@@ -274,31 +361,29 @@ class AlertFeed:
 # --- delivery ---------------------------------------------------------------------------------
 
 
-async def deliver(urls: Sequence[str], n: Notification) -> bool:
-    """Send one notification through apprise; False when any target failed (retry later)."""
-    if not urls:
-        log.warning("no apprise URLs for role %s; dropping %s %s", n.role, n.event, n.key)
-        return True
-    ap = apprise.Apprise()
-    # apprise 2.3 loads its plugins lazily on the first add(); its e-mail plugin imports the
-    # stdlib imghdr, which warns on 3.11. The warning is apprise's, not ours.
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "'imghdr' is deprecated", DeprecationWarning)
-        for u in urls:
-            if not ap.add(u):
-                log.error("invalid apprise URL for role %s (ignored)", n.role)
-    if len(ap) == 0:
-        return True
+async def deliver(urls: Sequence[str], n: Notification) -> set[str]:
+    """Send one notification to each of `urls` through apprise, one target at a time so that one
+    failing does not hide the others' success; returns the targets it reached. A URL apprise
+    refuses here (none should: they are checked at start) is a target not reached, never sent."""
     kind = {
         "raised": apprise.NotifyType.WARNING,
         "escalated": apprise.NotifyType.FAILURE,
         "resolved": apprise.NotifyType.SUCCESS,
     }.get(n.event, apprise.NotifyType.INFO)
-    try:
-        return bool(await ap.async_notify(body=n.body, title=n.title, notify_type=kind))
-    except Exception:  # apprise plugins raise assorted errors; a failed send is retried
-        log.exception("apprise delivery failed")
-        return False
+    reached = set()
+    for url in urls:
+        ap = apprise.Apprise()
+        with _apprise_quiet():
+            added = ap.add(url)
+        if not added:
+            log.error("alert %s %s: apprise refuses a %s URL; kept for retry", n.event, n.key, n.role)
+            continue
+        try:
+            if await ap.async_notify(body=n.body, title=n.title, notify_type=kind):
+                reached.add(url)
+        except Exception:  # apprise plugins raise assorted errors; a failed send is retried
+            log.exception("apprise delivery failed")
+    return reached
 
 
 # --- the service -----------------------------------------------------------------------------
@@ -341,6 +426,7 @@ class AlertService:
     listeners: list[asyncio.Queue[dict[str, object]]] = field(default_factory=list)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     delivered_log: list[Notification] = field(default_factory=list)
+    delivery_failures: int = 0  # tries that left a notification undelivered (/healthz, /metrics)
     flushed: asyncio.Event = field(default_factory=asyncio.Event)
     feed: AlertFeed | None = None
 
@@ -406,7 +492,7 @@ class AlertService:
         if isinstance(c, Condition):
             self._apply(self.book.raise_(c, now))
         elif c is None:
-            self._apply(self.book.resolve(key, now))
+            self._apply(self.book.resolve(key, now, refilled_texts(bin_id, rule.product, count)))
 
     def expiry(self, lots: Sequence[Lot]) -> None:
         """The lots on hand now (daily, from the ledger): opens and closes expiry alerts."""
@@ -436,7 +522,10 @@ class AlertService:
         """Staff mark a task done; a refill is really closed by the shelf seeing the stock."""
         if not self.book.is_open(key):
             return False
-        self._apply(self.book.resolve(key, self.clock()))
+        kind, _, bin_id = key.partition(":")
+        rule = self.config.bins.get(bin_id) if kind == "refill" else None
+        texts = refilled_texts(bin_id, rule.product, None) if rule is not None else None
+        self._apply(self.book.resolve(key, self.clock(), texts))
         return True
 
     # -- core --
@@ -487,18 +576,25 @@ class AlertService:
             self.wake.set()
 
     async def flush(self) -> int:
-        """Try every due notification once; returns how many were delivered."""
+        """Try every due notification once; returns how many were delivered (to every target)."""
         sent = 0
         now = self.clock().timestamp()
-        for qid, n, attempts in self.store.due(now):
-            if await deliver(self.config.urls.get(n.role, ()), n):
+        for qid, n, attempts, reached in self.store.due(now):
+            urls = self.config.urls.get(n.role, ())
+            if not urls:  # a role without a route (listed at start-up): the staff page has it
+                log.warning("no apprise URLs for role %s; %s %s not sent", n.role, n.event, n.key)
+            todo = [u for u in urls if target_id(u) not in reached]
+            reached = reached | {target_id(u) for u in await deliver(todo, n)}
+            if all(target_id(u) in reached for u in urls):
                 self.store.delivered(qid)
                 self.delivered_log.append(n)
                 sent += 1
             else:
+                self.delivery_failures += 1
                 backoff = min(self.config.retry_s * 2**attempts, 300.0)
-                self.store.retry(qid, attempts + 1, now + backoff)
-                log.warning("alert %s %s not delivered; retry in %.0fs", n.event, n.key, backoff)
+                self.store.retry(qid, attempts + 1, now + backoff, reached)
+                log.warning("alert %s %s not delivered to %d of %d targets; retry in %.0fs", n.event,
+                            n.key, sum(target_id(u) not in reached for u in urls), len(urls), backoff)
         self.flushed.set()
         return sent
 

@@ -8,6 +8,7 @@ subcommand runs, so a gateway never loads the cloud's dependencies and vice vers
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 import sys
 from pathlib import Path
 
@@ -34,7 +35,7 @@ USAGE = """usage: shelfsync COMMAND [ARGS...]
 Keeps a retail chain's stock picture true. Commands:
 {commands}
 
-Every command takes --help. Examples:
+Every command takes --help; shelfsync --version says which release this is. Examples:
   shelfsync demo --stores 2 --minutes 1
   shelfsync cloud --db sqlite:///ledger.db --mqtt mqtt://127.0.0.1:1883 --port 8080
   shelfsync gateway --config store.toml
@@ -46,10 +47,30 @@ def _usage() -> str:
     return USAGE.format(commands="\n".join(lines))
 
 
+def _sim_usage() -> str:
+    lines = [f"  shelfsync sim {words[1]:<9} {summary}" for words, (_, summary) in COMMANDS.items()
+             if words[0] == "sim"]
+    return ("usage: shelfsync sim SIMULATOR [ARGS...]\n\nSimulators of the shop's hardware and its "
+            "platforms, on the real protocols:\n" + "\n".join(lines) + "\n\nEach takes --help.")
+
+
+def version() -> str:
+    try:
+        return importlib.metadata.version("shelfsync")
+    except importlib.metadata.PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown (not installed)"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] in ("-h", "--help", "help"):
         print(_usage())
+        return 0
+    if args[0] in ("--version", "-V"):
+        print(f"shelfsync {version()}")
+        return 0
+    if args[:1] == ["sim"] and args[1:2] in (["-h"], ["--help"], ["help"]):
+        print(_sim_usage())
         return 0
     for words, (module_name, _) in sorted(COMMANDS.items(), key=lambda kv: -len(kv[0])):
         if tuple(args[: len(words)]) == words:
@@ -63,8 +84,7 @@ def main(argv: list[str] | None = None) -> int:
             prog = "shelfsync " + " ".join(words)
             return int(module.main(args[len(words):], prog=prog) or 0)
     if args[0] == "sim":
-        sims = ", ".join(w[1] for w in COMMANDS if w[0] == "sim")
-        print(f"shelfsync sim: choose one of {sims}", file=sys.stderr)
+        print(_sim_usage(), file=sys.stderr)
         return 2
     print(f"shelfsync: unknown command {args[0]!r}\n\n{_usage()}", file=sys.stderr)
     return 2

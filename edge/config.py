@@ -1,6 +1,7 @@
 """Store gateway configuration: one TOML file, parsed once into frozen dataclasses.
 
-Example (every key but [store].id has a default):
+Example ([store], [mqtt] and [http] are required, with [store].id, [mqtt].url and a token; every
+other key has a default):
 
     [store]
     id = "sh-0042"            # the MQTT username and topic level: [a-z0-9-]{1,32}
@@ -23,8 +24,10 @@ Example (every key but [store].id has a default):
     batch_max = 500           # deltas per MQTT message
     sent_retention_days = 7   # unsent deltas are never purged
 
-Sections for devices ([rfid], [shelf], [camera], [alerts]) are kept as parsed TOML and handed to
-the module that owns them, which parses its own section into its own frozen dataclasses.
+Sections for devices ([rfid], [shelf], [camera], [alerts], [reconcile]) are kept as parsed TOML and
+handed to the module that owns them, which parses its own section into its own frozen dataclasses
+(edge/store_check.py has them all checked at once). Every name is checked (edge/toml_tables.py): a
+section or key that nothing reads is an error that suggests the closest valid one, never ignored.
 """
 
 from __future__ import annotations
@@ -40,10 +43,25 @@ from typing import Any
 from edge.contract import ClockSkew, ContractError, check_id
 from edge.mqtt import BrokerUrl
 from edge.sources.pos import TILL_SKEW
+from edge.toml_tables import check_keys, check_sections
 
 
 class ConfigError(ValueError):
     """The store config is missing, unreadable or invalid; the message names the key."""
+
+
+# The tables parsed here and the keys each takes (every key `_get` reads must be listed).
+KEYS: Mapping[str, frozenset[str]] = {
+    "store": frozenset({"id", "gateway", "data_dir"}),
+    "mqtt": frozenset({"url", "keepalive", "status_interval", "unhealthy_after_s"}),
+    "http": frozenset({"listen", "token", "token_env", "max_ahead_s", "max_age_days"}),
+    "outbox": frozenset({"batch_max", "sent_retention_days"}),
+}
+REQUIRED_KEYS: Mapping[str, tuple[str, ...]] = {"store": ("id",), "mqtt": ("url",)}
+# Handed to the modules that own them, which check their own keys.
+DEVICE_SECTIONS = ("rfid", "shelf", "camera", "alerts", "reconcile")
+# No [mqtt] must not mean "a broker on this machine", nor no [http] "a webhook no till reaches".
+REQUIRED_SECTIONS = ("store", "mqtt", "http")
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +110,7 @@ def _table(doc: Mapping[str, Any], name: str) -> Mapping[str, Any]:
 
 
 def _get(table: Mapping[str, Any], section: str, key: str, kind: type, default: Any = None) -> Any:
+    assert key in KEYS[section], f"[{section}] {key} is read but not in KEYS"
     value = table.get(key, default)
     if value is None:
         raise ConfigError(f"[{section}].{key} is required")
@@ -112,6 +131,10 @@ def parse_listen(value: str, where: str) -> tuple[str, int]:
 def parse_config(doc: Mapping[str, Any], *, base: Path | None = None,
                  env: Mapping[str, str] | None = None) -> StoreConfig:
     env = os.environ if env is None else env
+    check_sections(doc, (*KEYS, *DEVICE_SECTIONS), required=REQUIRED_SECTIONS, error=ConfigError)
+    for name, keys in KEYS.items():
+        check_keys(_table(doc, name), keys, f"[{name}]", required=REQUIRED_KEYS.get(name, ()),
+                   error=ConfigError)
     store_t = _table(doc, "store")
     try:
         store = check_id(store_t.get("id"), "[store].id")
@@ -124,7 +147,7 @@ def parse_config(doc: Mapping[str, Any], *, base: Path | None = None,
 
     mqtt_t = _table(doc, "mqtt")
     try:
-        broker = BrokerUrl.parse(_get(mqtt_t, "mqtt", "url", str, "mqtt://127.0.0.1:1883"))
+        broker = BrokerUrl.parse(_get(mqtt_t, "mqtt", "url", str))
     except ValueError as e:
         raise ConfigError(f"[mqtt].url: {e}") from None
     keepalive = _get(mqtt_t, "mqtt", "keepalive", int, 30)
@@ -138,7 +161,7 @@ def parse_config(doc: Mapping[str, Any], *, base: Path | None = None,
     http_t = _table(doc, "http")
     host, port = parse_listen(_get(http_t, "http", "listen", str, "127.0.0.1:8081"), "[http].listen")
     token = http_t.get("token")
-    if token is None and "token_env" in http_t:
+    if token is None and "token_env" in http_t:  # token_env names a variable; `token` wins
         token = env.get(str(http_t["token_env"]))
         if not token:
             raise ConfigError(f"[http].token_env names {http_t['token_env']!r}, which is not set")
@@ -155,7 +178,6 @@ def parse_config(doc: Mapping[str, Any], *, base: Path | None = None,
         raise ConfigError("[outbox].batch_max must be within 1..1000 (the contract's batch limit)")
     retention = _get(out_t, "outbox", "sent_retention_days", float, 7.0)
 
-    known = {"store", "mqtt", "http", "outbox"}
     return StoreConfig(
         store=store,
         gateway=gateway,
@@ -163,7 +185,7 @@ def parse_config(doc: Mapping[str, Any], *, base: Path | None = None,
         mqtt=MqttSettings(broker, keepalive, status_interval, unhealthy_after),
         http=HttpSettings(host, port, token, ClockSkew(timedelta(seconds=ahead), timedelta(days=age))),
         outbox=OutboxSettings(batch_max, retention),
-        sections={k: v for k, v in doc.items() if k not in known},
+        sections={k: v for k, v in doc.items() if k in DEVICE_SECTIONS},
     )
 
 
@@ -176,5 +198,8 @@ def load_config(path: Path | str) -> StoreConfig:
         raise ConfigError(f"config file not found: {path}") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: not valid TOML: {e}") from None
-    config = parse_config(doc, base=path.parent)
+    try:
+        config = parse_config(doc, base=path.parent)
+    except ConfigError as e:
+        raise ConfigError(f"{path}: {e}") from None
     return replace(config, path=path)

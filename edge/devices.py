@@ -55,6 +55,7 @@ from edge.sources.camera import Observation as CameraObservation
 from edge.sources.rfid import EXIT_ZONE, LLRP_PORT, ReaderSettings, RfidSource, TagRead
 from edge.sources.shelf import Observation, ShelfConfig, ShelfPoller
 from edge.stocktake import SkuCount, Stocktake, StocktakeConfig, StocktakeReport, run_stocktake
+from edge.toml_tables import check_keys
 
 log = logging.getLogger(__name__)
 
@@ -78,10 +79,20 @@ class RfidConfig:
         return any(z == EXIT_ZONE for r in self.readers for z in r.zones.values())
 
 
+# The keys of [rfid] and of each [[rfid.reader]] (edge/toml_tables.py: anything else is an error).
+RFID_KEYS = frozenset({"reader", "skus", "quiet_s", "presence"})
+READER_KEYS = frozenset({"name", "host", "port", "zones", "keepalive_s"})
+
+
 def parse_rfid_section(section: Mapping[str, Any]) -> RfidConfig:
+    if not isinstance(section, Mapping):
+        raise DeviceConfigError("[rfid] must be a table")
+    check_keys(section, RFID_KEYS, "[rfid]", error=DeviceConfigError)
     readers = []
     for i, r in enumerate(section.get("reader", [])):
         where = f"[[rfid.reader]] #{i + 1}"
+        if isinstance(r, Mapping):
+            check_keys(r, READER_KEYS, where, error=DeviceConfigError)
         if not isinstance(r, Mapping) or not isinstance(r.get("host"), str):
             raise DeviceConfigError(f"{where}: host is required")
         zones_raw = r.get("zones", {"1": "floor", "2": "floor", "3": "floor", "4": "backroom"})

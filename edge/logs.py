@@ -12,9 +12,16 @@ import sys
 from pythonjsonlogger.json import JsonFormatter
 
 TEXT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+LEVELS = ("debug", "info", "warning", "error", "critical")
+
+
+class LogSetupError(ValueError):
+    """An unknown log level or format; the message lists the known ones."""
 
 
 def setup(level: str = "INFO", fmt: str = "text") -> None:
+    if level.lower() not in LEVELS:
+        raise LogSetupError(f"unknown log level {level!r} (one of {', '.join(LEVELS)})")
     handler = logging.StreamHandler(sys.stderr)
     if fmt == "json":
         handler.setFormatter(JsonFormatter(
@@ -24,7 +31,7 @@ def setup(level: str = "INFO", fmt: str = "text") -> None:
     elif fmt == "text":
         handler.setFormatter(logging.Formatter(TEXT))
     else:
-        raise ValueError(f"log format must be text or json, got {fmt!r}")
+        raise LogSetupError(f"log format must be text or json, got {fmt!r}")
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -38,6 +38,7 @@ from edge.reconcile import Misplacement, Reconciler
 from edge.shelf_events import UnexplainedWeight, WeightEvent
 from edge.sources.rfid import TagRead
 from edge.sources.shelf import BinLevel as FirstLevel
+from edge.toml_tables import check_keys
 
 log = logging.getLogger("shelfsync.pipeline")
 
@@ -161,8 +162,9 @@ def parse_reconcile_section(section: object) -> tuple[float, float, float]:
     """(window_s, tick_s, exit_grace_s) from the [reconcile] section; ReconcileConfigError names
     what is wrong."""
     keys = {"window_s", "tick_s", "exit_grace_s"}
-    if not isinstance(section, dict) or set(section) - keys:
-        raise ReconcileConfigError(f"[reconcile] takes {', '.join(sorted(keys))} only, got {section!r}")
+    if not isinstance(section, dict):
+        raise ReconcileConfigError(f"[reconcile] must be a table, got {section!r}")
+    check_keys(section, keys, "[reconcile]", error=ReconcileConfigError)
     values = section.get("window_s", 1500), section.get("tick_s", 10), section.get("exit_grace_s", 60)
     if not all(isinstance(v, int | float) and not isinstance(v, bool) and v > 0 for v in values):
         raise ReconcileConfigError(

@@ -16,33 +16,29 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from edge.alerts import (
-    AlertConfigError,
-    AlertService,
-    open_alerts,
-    parse_alerts_config,
-    rfid_backroom,
-    unknown_backroom,
-)
+from edge.alerts import AlertConfigError, AlertService, open_alerts, rfid_backroom, unknown_backroom
 from edge.config import ConfigError, StoreConfig, load_config
 from edge.devices import DeviceConfigError, Presence, Shelves, Stocktakes, parse_rfid_section
 from edge.health import judge
 from edge.http import create_app
+from edge.logs import LogSetupError
 from edge.logs import setup as setup_logging
 from edge.metrics import Reading, registry
 from edge.outbox import Outbox, OutboxError
-from edge.pipeline import ReconcileConfigError, attach_reconciler, parse_reconcile_section
+from edge.pipeline import attach_reconciler
 from edge.publisher import Publisher
 from edge.sdnotify import Notifier, keep_watchdog
 from edge.sources.camera import CameraError, CameraStatus
 from edge.sources.camera import parse_section as parse_camera_section
 from edge.sources.shelf import BinAvailability, ShelfConfigError, parse_shelf_config
 from edge.staff_page import staff_app
+from edge.store_check import check_store_config
 
 log = logging.getLogger("shelfsync.gateway")
 
 EPILOG = """example:
   shelfsync gateway --config /etc/shelfsync/store.toml
+  shelfsync gateway --check-config /etc/shelfsync/store.toml   (check every section; start nothing)
 
 A minimal store.toml:
   [store]
@@ -58,8 +54,9 @@ A minimal store.toml:
 async def run_gateway(config: StoreConfig, *, ready: asyncio.Event | None = None,
                       stop: asyncio.Event | None = None) -> None:
     stop = stop or asyncio.Event()
-    if {"rfid", "shelf", "camera", "alerts", "reconcile"} & set(config.sections):
-        _check_devices(config)  # a bad device section stops start-up before anything opens
+    # A bad section stops start-up before anything opens; what was found goes to the log.
+    for line in check_store_config(config).describe():
+        log.info("config: %s", line)
     outbox = Outbox(config.outbox_path, sent_retention_s=config.outbox.sent_retention_days * 86400)
     await outbox.open()
     publisher = Publisher(outbox, config.mqtt.broker, config.store, config.gateway,
@@ -103,7 +100,15 @@ async def run_gateway(config: StoreConfig, *, ready: asyncio.Event | None = None
     if alerts is not None:
         health["alerts_open"] = lambda: len(alerts.book.open_alerts())
         health["alerts_undelivered"] = alerts.store.pending
+        health["alerts_delivery_failures"] = lambda: alerts.delivery_failures
         health["alerts_unpublished"] = alerts.store.unpublished_count
+        readings += [
+            Reading("shelfsync_gateway_alerts_undelivered", "Staff notifications queued, not yet delivered",
+                    "gauge", alerts.store.pending),
+            Reading("shelfsync_gateway_alert_delivery_failures_total",
+                    "Delivery tries that left a staff notification undelivered (it stays queued)", "counter",
+                    lambda: alerts.delivery_failures),
+        ]
     def problems(link_threshold_s: float) -> Callable[[], tuple[str, ...]]:
         return lambda: judge(link_down_s=publisher.down_for(), link_threshold_s=link_threshold_s,
                              devices=publisher.devices(), outbox_alive=outbox.alive)
@@ -147,22 +152,6 @@ async def run_gateway(config: StoreConfig, *, ready: asyncio.Event | None = None
         await outbox.close()
         if alerts is not None:
             alerts.store.close()
-
-
-def _check_devices(config: StoreConfig) -> None:
-    try:
-        if "shelf" in config.sections:
-            parse_shelf_config(config.sections["shelf"])
-        if "rfid" in config.sections:
-            parse_rfid_section(config.sections["rfid"])
-        if "camera" in config.sections:
-            parse_camera_section(config.sections["camera"], config.path.parent if config.path else None)
-        if "alerts" in config.sections:
-            parse_alerts_config(config.sections["alerts"], config.data_dir)
-        if "reconcile" in config.sections:
-            parse_reconcile_section(config.sections["reconcile"])
-    except (ShelfConfigError, DeviceConfigError, CameraError, AlertConfigError, ReconcileConfigError) as e:
-        raise ConfigError(str(e)) from None
 
 
 def _devices(config: StoreConfig, outbox: Outbox,
@@ -234,16 +223,29 @@ async def _refresh_stats(outbox: Outbox, every_s: float = 10.0) -> None:
 def main(argv: list[str], prog: str = "shelfsync gateway") -> int:
     parser = argparse.ArgumentParser(prog=prog, description="Run a store gateway.", epilog=EPILOG,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", required=True, help="the store's TOML config")
-    parser.add_argument("--log-level", default="INFO")
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--config", help="the store's TOML config")
+    which.add_argument("--check-config", metavar="FILE",
+                       help="check every section and key of FILE, say what it describes, start nothing")
+    parser.add_argument("--log-level", default="INFO", help="debug, info, warning, error or critical")
     parser.add_argument("--log-format", choices=["text", "json"], default="text")
     args = parser.parse_args(argv)
-    setup_logging(args.log_level, args.log_format)
     try:
-        config = load_config(args.config)
+        setup_logging(args.log_level, args.log_format)
+    except LogSetupError as e:
+        print(f"{prog}: --log-level: {e}", file=sys.stderr)
+        return 2
+    try:
+        config = load_config(args.config or args.check_config)
+        if args.check_config:
+            lines = check_store_config(config).describe()
     except ConfigError as e:
         print(f"{prog}: {e}", file=sys.stderr)
         return 2
+    if args.check_config:
+        print(f"{config.path}: ok")
+        print("\n".join(f"  {line}" for line in lines))
+        return 0
 
     async def serve() -> None:
         stop = asyncio.Event()

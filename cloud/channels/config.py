@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edge.toml_tables import check_keys, check_sections
+
 PLATFORMS = ("taobao", "jd", "pdd", "douyin", "shopify", "wechat")
 DEFAULT_RATE = {"taobao": 40.0, "jd": 40.0, "pdd": 40.0, "douyin": 40.0, "shopify": 20.0, "wechat": 100.0}
 _FIELDS = ("platform", "url", "app_key", "secret", "session", "rate", "timeout", "location_id", "store_id")
@@ -70,6 +72,7 @@ def _env_name(channel: str, fld: str) -> str:
 def parse(doc: Mapping[str, Any], env: Mapping[str, str] | None = None) -> dict[str, ChannelConfig]:
     """The `[channel.NAME]` tables of a parsed TOML document, with environment overrides."""
     env = os.environ if env is None else env
+    check_sections(doc, ("channel",), error=ConfigError)  # a misspelt [channels.x] is no silent no-op
     tables = doc.get("channel", {})
     if not isinstance(tables, dict):
         raise ConfigError("[channel] must be a table of [channel.NAME] tables")
@@ -77,9 +80,7 @@ def parse(doc: Mapping[str, Any], env: Mapping[str, str] | None = None) -> dict[
     for name, table in tables.items():
         if not isinstance(table, dict):
             raise ConfigError(f"[channel.{name}] must be a table")
-        unknown = set(table) - set(_FIELDS)
-        if unknown:
-            raise ConfigError(f"[channel.{name}]: unknown field(s) {', '.join(sorted(unknown))}")
+        check_keys(table, _FIELDS, f"[channel.{name}]", error=ConfigError)
         values: dict[str, Any] = dict(table)
         for fld in _FIELDS:
             if _env_name(name, fld) in env:

@@ -43,6 +43,8 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
+from edge.toml_tables import check_keys
+
 
 class RegisterMapError(ValueError):
     """A register map (built-in name or config dict) is malformed."""
@@ -289,7 +291,19 @@ def _table(obj: Mapping[str, Any], key: str, where: str) -> Mapping[str, Any]:
     value = obj.get(key)
     if not isinstance(value, Mapping):
         raise RegisterMapError(f"{where}.{key} must be a table, got {value!r}")
+    check_keys(value, _KEYS[key], f"{where}.{key}", error=RegisterMapError)
     return value
+
+
+# The keys of a custom map and of its parts (edge/toml_tables.py: anything else is an error).
+_MAP_KEYS = frozenset({"gross", "net", "status", "command", "max_registers"})
+_FIELD_KEYS = frozenset({"address", "type", "word_order", "scale"})
+_KEYS: Mapping[str, frozenset[str]] = MappingProxyType({
+    "gross": _FIELD_KEYS,
+    "net": _FIELD_KEYS,
+    "status": frozenset({"address", "stable_bit", "gross_negative_bit", "net_negative_bit"}),
+    "command": frozenset({"address", "zero", "tare"}),
+})
 
 
 def _field(obj: Mapping[str, Any], where: str) -> Field:
@@ -311,6 +325,7 @@ def map_from_config(name: str, obj: Mapping[str, Any]) -> RegisterMap:
     where = f"shelf.maps.{name}"
     if not isinstance(obj, Mapping):
         raise RegisterMapError(f"{where} must be a table")
+    check_keys(obj, _MAP_KEYS, f"[{where}]", error=RegisterMapError)
     status = _table(obj, "status", where)
     status_bits = StatusBits(
         address=_int(status, "address", where + ".status") or 0,

@@ -52,6 +52,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
+from edge.toml_tables import check_keys
+
 # The camera part: OpenCV and numpy here, onnxruntime in LaneCounter. A gateway installed without
 # it (deploy/pi/install.sh on a 32-bit OS, where onnxruntime has no build and PyPI has neither
 # OpenCV nor numpy) still parses [camera] and uses the values below, so everything else in the
@@ -264,15 +266,30 @@ def parse_camera(section: Mapping[str, Any], base_dir: Path | None = None) -> Ca
     )
 
 
+# The keys of [camera], [[camera.feed]] and [[camera.lane]] in store.toml (edge/toml_tables.py:
+# anything else is an error). lanes.json is not checked so: the simulator's /truth.json says more.
+CAMERA_KEYS = frozenset({"model", "feed", "lane"})
+FEED_KEYS = frozenset({"id", "url", "model", "interval_s", "frozen_after_s", "black_level", "timeout_s"})
+LANE_KEYS = frozenset({"feed", "id", "bin", "sku", "facings", "slots", "roi", "quad"})
+
+
 def parse_section(
     section: Mapping[str, Any], base_dir: Path | None = None
 ) -> tuple[CameraConfig, ...]:
     """The whole `[camera]` section -> one CameraConfig per feed, each with its own lanes."""
+    if not isinstance(section, Mapping):
+        raise CameraError("[camera] must be a table")
+    check_keys(section, CAMERA_KEYS, "[camera]", error=CameraError)
     feeds, lanes = section.get("feed", []), section.get("lane", [])
     if not isinstance(feeds, list) or not isinstance(lanes, list):
         raise CameraError("camera.feed and camera.lane must be arrays of tables ([[camera.feed]])")
+    for i, feed in enumerate(feeds):
+        if isinstance(feed, Mapping):
+            check_keys(feed, FEED_KEYS, f"camera.feed[{i}]", error=CameraError)
     by_feed: dict[str, list[Any]] = {}
     for i, lane in enumerate(lanes):
+        if isinstance(lane, Mapping):
+            check_keys(lane, LANE_KEYS, f"camera.lane[{i}]", error=CameraError)
         feed = lane.get("feed") if isinstance(lane, Mapping) else None
         if not isinstance(feed, str):
             raise CameraError(f"camera.lane[{i}].feed: expected the id of a [[camera.feed]]")

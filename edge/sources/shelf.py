@@ -49,6 +49,7 @@ poll rate would exceed 90 % of the line.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -67,6 +68,7 @@ from edge.codecs.registers import (
     map_from_config,
 )
 from edge.shelf_events import BinDetector, DetectorConfig, UnexplainedWeight, WeightEvent
+from edge.toml_tables import check_keys
 
 log = logging.getLogger("shelfsync.shelf")
 
@@ -153,10 +155,19 @@ def _number(obj: Mapping[str, Any], key: str, where: str, default: Any = ...) ->
     return float(_get(obj, key, (int, float), where, default))
 
 
+# The keys of each table of [shelf] (edge/toml_tables.py: anything else is an error).
+SHELF_KEYS = frozenset({"poll_hz", "detector", "bus", "bin", "maps"})
+DETECTOR_KEYS = frozenset(f.name for f in dataclasses.fields(DetectorConfig))
+BUS_KEYS = frozenset({"id", "tcp", "serial", "baudrate", "parity", "stopbits", "map", "poll_hz",
+                      "timeout_s", "connections", "unavailable_after"})
+BIN_KEYS = frozenset({"id", "bus", "device_id", "sku", "unit_g", "tare_g", "map"})
+
+
 def parse_shelf_config(section: Mapping[str, Any]) -> ShelfConfig:
     """The `[shelf]` table of a store config (as `tomllib` returns it) -> ShelfConfig."""
     if not isinstance(section, Mapping):
         raise ShelfConfigError("[shelf] must be a table")
+    check_keys(section, SHELF_KEYS, "[shelf]", error=ShelfConfigError)
     maps: dict[str, RegisterMap] = dict(BUILTIN_MAPS)
     try:
         for name, table in _get(section, "maps", dict, "shelf", {}).items():
@@ -173,6 +184,7 @@ def parse_shelf_config(section: Mapping[str, Any]) -> ShelfConfig:
 
     default_hz = _number(section, "poll_hz", "shelf", 10.0)
     det = _get(section, "detector", dict, "shelf", {})
+    check_keys(det, DETECTOR_KEYS, "[shelf.detector]", error=ShelfConfigError)
     try:
         detector = DetectorConfig(**{k: det[k] for k in det})
     except (TypeError, ValueError) as e:
@@ -183,6 +195,7 @@ def parse_shelf_config(section: Mapping[str, Any]) -> ShelfConfig:
         where = f"shelf.bus[{i}]"
         if not isinstance(raw, Mapping):
             raise ShelfConfigError(f"{where} must be a table")
+        check_keys(raw, BUS_KEYS, where, error=ShelfConfigError)
         bus_id = _get(raw, "id", str, where)
         tcp = serial = None
         if "tcp" in raw:
@@ -230,6 +243,7 @@ def parse_shelf_config(section: Mapping[str, Any]) -> ShelfConfig:
         where = f"shelf.bin[{i}]"
         if not isinstance(raw, Mapping):
             raise ShelfConfigError(f"{where} must be a table")
+        check_keys(raw, BIN_KEYS, where, error=ShelfConfigError)
         bin_id = _get(raw, "id", str, where)
         bus_id = _get(raw, "bus", str, where)
         bus_cfg = next((b for b in buses if b.id == bus_id), None)

@@ -113,3 +113,98 @@ async def test_expiry_alerts_open_and_close_with_the_lots_on_hand(tmp_path: Path
         events = [b["title"] for _, b in rx.all]
         assert len(events) == 4 and sum("[Resolved]" in str(t) for t in events) == 2
         svc.store.close()
+
+
+# --- alerts that are lost without a word (issue 14, item 11) ---------------------------------
+
+
+def test_an_apprise_url_that_apprise_cannot_use_is_refused_at_start() -> None:
+    import pytest
+
+    from edge.alerts import AlertConfigError
+
+    with pytest.raises(AlertConfigError) as e:
+        parse_alerts_config({"staff": ["ntfy://ntfy.example/sh-0042", "jsno://127.0.0.1:8080/staff"]})
+    assert str(e.value) == ('[alerts] staff[1]: not a URL apprise can send to '
+                            '(unknown scheme "jsno" — did you mean "json"?)')
+    with pytest.raises(AlertConfigError, match=r"\[alerts\] manager\[0\]: not a URL apprise can send to"):
+        parse_alerts_config({"manager": ["json://"]})  # a known scheme without its host
+
+
+async def test_an_alert_that_cannot_be_delivered_stays_queued_and_is_counted(tmp_path: Path) -> None:
+    """Even a target that apprise refuses at delivery time (its URL was not checked at start, as for
+    a book the cloud builds itself) is a failure to retry, never a message sent."""
+    from dataclasses import replace
+
+    from edge.alert_rules import Role
+
+    clock = Clock()
+    async with Receiver() as rx:
+        svc = service(tmp_path, rx.port, clock)
+        svc.config = replace(svc.config, urls={Role.STAFF: ("jsno://127.0.0.1:1/staff",), Role.MANAGER: ()})
+        svc.raise_(COND)
+        assert await svc.flush() == 0
+        assert svc.store.pending() == 1 and svc.delivery_failures == 1
+        clock.now += timedelta(seconds=2)
+        assert await svc.flush() == 0 and svc.store.pending() == 1 and svc.delivery_failures == 2
+        svc.config = replace(svc.config, urls={Role.STAFF: (f"json://127.0.0.1:{rx.port}/staff",),
+                                               Role.MANAGER: ()})
+        clock.now += timedelta(seconds=5)
+        assert await svc.flush() == 1 and svc.store.pending() == 0
+        assert [p for p, _ in rx.all] == ["/staff"]
+        svc.store.close()
+
+
+async def test_a_failing_target_does_not_repeat_the_message_to_the_others(tmp_path: Path) -> None:
+    clock = Clock()
+    async with Receiver() as good, Receiver() as bad:
+        cfg = parse_alerts_config({"db": str(tmp_path / "a.db"), "retry_s": 1,
+                                   "staff": [f"json://127.0.0.1:{good.port}/staff",
+                                             f"json://127.0.0.1:{bad.port}/staff"]})
+        svc = AlertService(cfg, AlertStore(cfg.db), clock=clock)
+        bad.fail = True
+        svc.raise_(COND)
+        for _ in range(3):  # three tries while one phone's service is down
+            assert await svc.flush() == 0
+            clock.now += timedelta(seconds=10)
+        assert svc.store.pending() == 1
+        bad.fail = False
+        assert await svc.flush() == 1 and svc.store.pending() == 0
+        assert len(good.all) == 1 and len(bad.all) == 1
+        svc.store.close()
+
+
+async def test_the_resolved_message_says_what_the_shelf_holds_now(tmp_path: Path) -> None:
+    from edge.shelf_events import WeightEvent
+
+    clock = Clock()
+    async with Receiver() as rx:
+        cfg = parse_alerts_config({"db": str(tmp_path / "a.db"), "staff": [f"json://127.0.0.1:{rx.port}/s"],
+                                   "bins": {"A1-2": {"product": "Kibble", "refill_at": 2}}})
+        svc = AlertService(cfg, AlertStore(cfg.db), clock=clock)
+        svc.observe(WeightEvent("A1-2", "0095", 800.0, -400.0, 2, -1, 0.0, True, clock.now))
+        await svc.flush()
+        svc.observe(WeightEvent("A1-2", "0095", 3200.0, 2400.0, 8, 6, 0.0, True, clock.now))
+        await svc.flush()
+        raised, resolved = (body for _, body in rx.all)
+        assert raised["title"] == "Refill A1-2: Kibble — 2 left on shelf, backroom count unknown"
+        assert resolved["title"] == "[Resolved] Refill A1-2: Kibble — 8 on shelf now"
+        assert "【已解决】补货 A1-2：Kibble — 货架现有 8 件" in str(resolved["message"])
+        svc.store.close()
+
+
+async def test_a_task_marked_done_by_staff_does_not_repeat_the_old_count(tmp_path: Path) -> None:
+    from edge.shelf_events import WeightEvent
+
+    clock = Clock()
+    async with Receiver() as rx:
+        cfg = parse_alerts_config({"db": str(tmp_path / "a.db"), "staff": [f"json://127.0.0.1:{rx.port}/s"],
+                                   "bins": {"A1-2": {"product": "Kibble", "refill_at": 2}}})
+        svc = AlertService(cfg, AlertStore(cfg.db), clock=clock)
+        svc.observe(WeightEvent("A1-2", "0095", 800.0, -400.0, 2, -1, 0.0, True, clock.now))
+        assert svc.done("refill:A1-2")
+        await svc.flush()
+        resolved = rx.all[-1][1]
+        assert resolved["title"] == "[Resolved] Refill A1-2: Kibble — marked done on the staff page"
+        assert "left on shelf" not in str(resolved)
+        svc.store.close()

@@ -135,3 +135,46 @@ async def test_gateway_refuses_a_bad_alerts_section_at_start(tmp_path: Path, bro
     _, err = await proc.communicate()
     assert proc.returncode == 2
     assert b"unknown time zone 'Mars/Olympus'" in err
+
+
+async def test_an_undeliverable_alert_stays_queued_and_shows_in_health_and_metrics(
+        tmp_path: Path, broker: Mosquitto) -> None:
+    http_port = free_port()
+    base = f"http://127.0.0.1:{http_port}"
+    async with Receiver() as rx, shelf_sim() as (sim, sim_port), aiohttp.ClientSession() as session:
+        config = store_config(tmp_path, "sh-0079", broker.url, http_port, sim, sim_port, rx.port)
+        gw = await asyncio.to_thread(procs.gateway, config, http_port, "gateway-sh-0079")
+        try:
+            rx.fail = True  # the staff phones' service is down
+            sim.set_count("A1-1", 1, hand_s=0.2)
+
+            async def failing() -> bool:
+                h = await get_json(session, base + "/healthz")
+                return bool(h["alerts_undelivered"] == 1 and h["alerts_delivery_failures"] >= 2)
+
+            await until(failing, timeout=30, what="the alert retried and still queued")
+            async with session.get(base + "/metrics") as r:
+                metrics = await r.text()
+            assert "shelfsync_gateway_alerts_undelivered 1.0" in metrics
+            failures = [line for line in metrics.splitlines()
+                        if line.startswith("shelfsync_gateway_alert_delivery_failures_total ")]
+            assert failures and float(failures[0].split()[1]) >= 2
+
+            rx.fail = False  # back: the queued alert goes out, once
+            [(path, body)] = await rx.take(1, within=30)
+            assert path == "/staff" and body["title"].startswith("Refill A1-1")
+            await settled(session, base)
+        finally:
+            await asyncio.to_thread(gw.stop)
+
+
+async def test_gateway_refuses_an_alert_route_apprise_cannot_use(tmp_path: Path, broker: Mosquitto) -> None:
+    path = procs.gateway_config(tmp_path, "sh-0080", broker.url, POS, free_port())
+    path.write_text(path.read_text() + '\n[alerts]\nstaff = ["jsno://127.0.0.1:8080/staff"]\n')
+    proc = await asyncio.create_subprocess_exec(*procs.shelfsync("gateway", "--config", str(path)),
+                                                stderr=asyncio.subprocess.PIPE)
+    _, err = await proc.communicate()
+    assert proc.returncode == 2
+    assert err.decode().strip().splitlines() == [
+        f'shelfsync gateway: {path}: [alerts] staff[0]: not a URL apprise can send to '
+        '(unknown scheme "jsno" — did you mean "json"?)']

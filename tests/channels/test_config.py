@@ -45,7 +45,8 @@ def test_channels_come_from_toml_with_secrets_from_the_environment(tmp_path: Pat
     ({"channel": {"x": {"platform": "jd"}}}, "url is required"),
     ({"channel": {"x": {"platform": "jd", "url": "u", "rate": "fast"}}}, "numbers"),
     ({"channel": {"x": {"platform": "jd", "url": "u", "rate": 0}}}, "positive"),
-    ({"channel": {"x": {"platform": "jd", "url": "u", "secrte": "typo"}}}, "unknown field"),
+    ({"channel": {"x": {"platform": "jd", "url": "u", "secrte": "typo"}}},
+     '\\[channel.x\\] unknown key "secrte" — did you mean "secret"\\?'),
 ])
 def test_bad_channel_config_is_a_clear_error(doc: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
