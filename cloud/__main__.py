@@ -67,6 +67,14 @@ def main(argv: list[str], prog: str = "shelfsync cloud") -> int:
                         default=os.environ.get("SHELFSYNC_MAX_CLOCK_AHEAD", "900"),
                         help="dead-letter a delta dated more than S seconds ahead of this clock "
                              "(default: $SHELFSYNC_MAX_CLOCK_AHEAD or 900)")
+    parser.add_argument("--console-idle", type=_minutes, metavar="MIN",
+                        default=os.environ.get("SHELFSYNC_CONSOLE_IDLE", "30"),
+                        help="the console signs out after MIN minutes without a request "
+                             "(default: $SHELFSYNC_CONSOLE_IDLE or 30)")
+    parser.add_argument("--timezone", type=_timezone,
+                        default=os.environ.get("SHELFSYNC_TIMEZONE", "Asia/Shanghai"),
+                        help="the chain's time zone: the console's 'today' and the times it shows "
+                             "(default: $SHELFSYNC_TIMEZONE or Asia/Shanghai)")
     parser.add_argument("--file", type=Path, help="backup / restore: the .jsonl.gz file")
     parser.add_argument("--check-config", action="store_true",
                         help="check --channels and --alerts (every section and key) and the --db and --mqtt "
@@ -134,7 +142,8 @@ def main(argv: list[str], prog: str = "shelfsync cloud") -> int:
 
     settings = Settings(db_url=db, mqtt=mqtt, host=args.host, port=args.port, admin_token=token,
                         worker_id=args.worker_id, migrate=not args.no_migrate, alerts=args.alerts,
-                        channels=args.channels, max_clock_ahead_s=args.max_clock_ahead)
+                        channels=args.channels, max_clock_ahead_s=args.max_clock_ahead,
+                        console_idle_s=args.console_idle * 60, timezone=args.timezone)
     # Everything imported so far lives as long as the process: keep it out of the collector's
     # scans, and collect the young generation less often (fewer pauses in the order path's tail).
     gc.freeze()
@@ -154,6 +163,29 @@ def _seconds(text: str) -> float:
     if not 0 <= value < float("inf"):
         raise argparse.ArgumentTypeError(f"must be a number of seconds >= 0, got {text!r}")
     return value
+
+
+def _minutes(text: str) -> float:
+    """--console-idle: minutes, more than 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < 10 * 365 * 24 * 60:
+        raise argparse.ArgumentTypeError(f"must be a number of minutes > 0, got {text!r}")
+    return value
+
+
+def _timezone(text: str) -> str:
+    """--timezone: an IANA time zone name (Asia/Shanghai, UTC)."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(text)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise argparse.ArgumentTypeError(
+            f"not a time zone name (like Asia/Shanghai or UTC): {text!r}") from None
+    return text
 
 
 class _ConfigFileError(ValueError):

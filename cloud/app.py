@@ -17,6 +17,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
+from cloud import console
 from cloud.alerts import chain_alerts
 from cloud.api import orders
 from cloud.api.handlers import HEALTH, MAKER
@@ -119,7 +120,10 @@ class _IngestReadings(Collector):
 
 
 def create_app(settings: Settings) -> web.Application:
-    app = web.Application(middlewares=[json_errors, bearer_auth])  # every error answer is JSON
+    # The API's answers are JSON and take bearer tokens; the console's (under /) are pages with a
+    # session cookie: each set of middlewares runs for its own routes only.
+    app = web.Application(middlewares=console.split_middlewares(api=[json_errors, bearer_auth],
+                                                                console=console.MIDDLEWARES))
     app[METRICS] = CollectorRegistry(auto_describe=True)
     app[SETTINGS] = settings
     app[TOKENS] = Tokens(None, settings.admin_token)
@@ -131,4 +135,6 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(chain_alerts(settings.alerts, settings.mqtt, settings.client_id))
     app.cleanup_ctx.append(platform_sync)
     cloud_api(app[METRICS]).install(app)  # the routes, their schemas and /openapi.json
+    console.install(app, console.ConsoleOptions(settings.console_idle_s, settings.timezone),
+                    settings.client_id)
     return app

@@ -22,7 +22,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from cloud.db import repo, stocktakes
+from cloud.db import gateway_snapshots, repo, stocktakes, store_alerts
 from edge import contract
 from edge.contract import ClockSkew, ContractError, Stream
 from edge.mqtt import BrokerUrl, Message, MqttClient, MqttError
@@ -46,6 +46,14 @@ class IngestStats:
     last_commit: float = 0.0
     connected: bool = False
     commit_ms: list[float] = field(default_factory=list)
+
+
+def _same_source(topic: contract.GatewayTopic, store: str, gateway: str) -> None:
+    """A payload names the store and gateway of the topic it came on (the broker's ACL vouches
+    only for the topic): else ContractError, and it is dead-lettered."""
+    if (store, gateway) != (topic.store, topic.gateway):
+        raise ContractError("store", f"payload says {store}/{gateway}, "
+                                     f"topic says {topic.store}/{topic.gateway}")
 
 
 def check_clock(batch: contract.DeltaBatch, now: datetime, skew: ClockSkew) -> None:
@@ -72,6 +80,8 @@ class Ingest:
         self.concurrency = concurrency  # groups in their transactions at once
         self._suspect: dict[tuple[str, str], int] = {}
         self.on_applied: Callable[[set[tuple[str, str]]], None] | None = None  # changed (store, sku)
+        # (stream, store) once a gateway's status, shelves, alert or stocktake report is recorded
+        self.on_recorded: Callable[[Stream, str], None] | None = None
 
     async def run(self) -> None:
         backoff = Backoff()
@@ -171,6 +181,7 @@ class Ingest:
             await self._status(status)
         for store, gateway, result in reports:  # the record people read; the counts came as deltas
             await stocktakes.record_result(self.maker, store, gateway, result, datetime.now(UTC))
+        await self._record_views(messages)
 
     async def _apply(self, batches: list[contract.DeltaBatch]) -> None:
         started = time.perf_counter()
@@ -190,6 +201,8 @@ class Ingest:
         Batches still in flight (in another worker, or behind this status) look like gaps for a
         moment, so a gap is acted on only when the next status shows it still open."""
         missing = await repo.record_status(self.maker, status)
+        await gateway_snapshots.record_status(self.maker, status, datetime.now(UTC))
+        self._recorded(Stream.STATUS, status.store)
         self.stats.statuses += 1
         key = (status.store, status.gateway)
         if missing is None:
@@ -201,6 +214,36 @@ class Ingest:
             await self._ask_resend(status.store, status.gateway, missing)
         else:
             self._suspect[key] = missing
+
+    async def _record_views(self, messages: list[Message]) -> None:
+        """What only people read, kept for the console: each gateway's retained shelves snapshot and
+        its staff alerts with their history; and a word to the console about stocktake reports."""
+        for message in messages:
+            try:
+                topic = contract.GatewayTopic.parse(message.topic)
+            except ContractError:
+                continue  # dead-lettered with the deltas and statuses
+            try:
+                if topic.stream is Stream.SHELVES and message.payload:
+                    snapshot = contract.decode_snapshot(message.payload)
+                    _same_source(topic, snapshot.store, snapshot.gateway)
+                    await gateway_snapshots.record_shelves(self.maker, snapshot)
+                elif topic.stream is Stream.ALERTS:
+                    notice = contract.decode_alert(message.payload)
+                    _same_source(topic, notice.store, notice.gateway)
+                    await store_alerts.record(self.maker, notice)
+                elif topic.stream is not Stream.STOCKTAKES:
+                    continue
+            except ContractError as e:
+                log.warning("dead letter from %s: %s", message.topic, e)
+                await repo.dead_letter(self.maker, message.topic, message.payload, str(e))
+                self.stats.dead_letters += 1
+                continue
+            self._recorded(topic.stream, topic.store)
+
+    def _recorded(self, stream: Stream, store: str) -> None:
+        if self.on_recorded is not None:
+            self.on_recorded(stream, store)
 
     async def command(self, store: str, gateway: str, name: str, payload: bytes) -> None:
         """Publish a command to one gateway (QoS 1: its persistent session keeps it while offline)."""

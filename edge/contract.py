@@ -416,6 +416,9 @@ class GatewayStatus:
     outbox_depth: int | None = None
     last_seq: int | None = None  # the highest seq the broker has acknowledged: the cloud's gap check
     devices: Mapping[str, str] = field(default_factory=dict, compare=False)
+    # Seconds the oldest delta still in the outbox had waited when this status was written (0:
+    # none waits). Optional: a gateway from before it was added leaves it out.
+    oldest_unsent_s: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -434,6 +437,8 @@ class GatewayStatus:
             out["last_seq"] = self.last_seq
         if self.devices:
             out["devices"] = dict(self.devices)
+        if self.oldest_unsent_s is not None:
+            out["oldest_unsent_s"] = round(self.oldest_unsent_s, 1)
         return out
 
     @classmethod
@@ -446,6 +451,10 @@ class GatewayStatus:
             raise ContractError("devices", "must be an object")
         depth = obj.get("outbox_depth")
         last_seq = obj.get("last_seq")
+        oldest = obj.get("oldest_unsent_s")
+        if oldest is not None and (not isinstance(oldest, int | float) or isinstance(oldest, bool)
+                                   or not 0 <= oldest < 1e9):
+            raise ContractError("oldest_unsent_s", f"must be a number of seconds >= 0, got {oldest!r}")
         return cls(
             store=check_id(obj.get("store"), "store"),
             gateway=check_id(obj.get("gateway"), "gateway"),
@@ -455,6 +464,7 @@ class GatewayStatus:
             outbox_depth=_int(obj, "outbox_depth", "") if depth is not None else None,
             last_seq=_int(obj, "last_seq", "") if last_seq is not None else None,
             devices={str(k): str(v) for k, v in devices.items()},
+            oldest_unsent_s=float(oldest) if oldest is not None else None,
         )
 
 
@@ -491,12 +501,15 @@ class BinView:
     available: bool
     source: Source = Source.WEIGHT
     grams: float | None = None
+    refill_at: int | None = None  # staff are asked to refill at this count or below (its alert rule)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"bin": self.bin, "sku": self.sku, "count": self.count,
                                "available": self.available, "source": self.source.value}
         if self.grams is not None:
             out["grams"] = round(self.grams, 1)
+        if self.refill_at is not None:
+            out["refill_at"] = self.refill_at
         return out
 
     @classmethod
@@ -513,9 +526,13 @@ class BinView:
         available = obj.get("available")
         if not isinstance(available, bool):
             raise ContractError(prefix + "available", "must be true or false")
+        refill_at = obj.get("refill_at")
+        if refill_at is not None and (not isinstance(refill_at, int) or isinstance(refill_at, bool)
+                                      or refill_at < 0):
+            raise ContractError(prefix + "refill_at", f"must be null or an integer >= 0, got {refill_at!r}")
         return cls(bin=_text(obj, "bin", prefix) or "", sku=str(obj["sku"]), count=count,
                    available=available, source=_enum(Source, obj, "source", prefix),
-                   grams=float(grams) if grams is not None else None)
+                   grams=float(grams) if grams is not None else None, refill_at=refill_at)
 
 
 @dataclass(frozen=True, slots=True)

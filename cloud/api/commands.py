@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import UTC, datetime
+from typing import Any
 
 from aiohttp import web
 
@@ -61,29 +62,46 @@ STOCKTAKE: Schema = obj({
 STOCKTAKES: Schema = obj({"store": ID, "stocktakes": array(STOCKTAKE)}, ["store", "stocktakes"], closed=False)
 
 
+class StocktakeRefused(Exception):
+    """A stocktake that cannot be asked for: `status` and `message` for the answer, `field` at fault."""
+
+    def __init__(self, status: int, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.field = status, message, field
+
+
+async def ask_stocktake(app: web.Application, store: str, gateway: str, seconds: float, zone: Zone | None,
+                        by: str) -> dict[str, Any]:
+    """Send a stocktake command to one of a store's gateways and record it as `requested`
+    (the API's POST and the console's form both come here; the caller has checked the role)."""
+    maker = app[MAKER]
+    known = await stocktakes.gateways_of(maker, store)
+    if gateway not in known:  # nobody would ever answer: say so now, not never
+        heard = f"; it knows {', '.join(known)}" if known else ""
+        raise StocktakeRefused(
+            422, f"gateway: the cloud has not heard from gateway {gateway!r} of {store}{heard}", "gateway")
+    command = StocktakeRequest(f"st-{secrets.token_hex(6)}", float(seconds), zone)
+    from cloud.app import INGEST  # the ingest worker's MQTT session carries commands
+
+    ingest = app.get(INGEST)
+    if ingest is None:
+        raise StocktakeRefused(503, "this worker has no broker connection (started with --mqtt none)")
+    try:
+        await ingest.command(store, gateway, "stocktake", contract.encode(command))
+    except MqttError as e:
+        raise StocktakeRefused(503, f"broker unavailable: {e}") from None
+    return await stocktakes.requested(maker, store, gateway, command, by, datetime.now(UTC))
+
+
 async def start_stocktake(request: web.Request) -> web.Response:
     store = _store(request)
     who = require_write(request, store)
     body = checked(request).body
-    gateway = body["gateway"]
-    maker = request.app[MAKER]
-    known = await stocktakes.gateways_of(maker, store)
-    if gateway not in known:  # nobody would ever answer: say so now, not never
-        heard = f"; it knows {', '.join(known)}" if known else ""
-        return _error(422, f"gateway: the cloud has not heard from gateway {gateway!r} of {store}{heard}",
-                      "gateway")
     zone = Zone(body["zone"]) if body.get("zone") else None
-    command = StocktakeRequest(f"st-{secrets.token_hex(6)}", float(body["seconds"]), zone)
-    from cloud.app import INGEST  # the ingest worker's MQTT session carries commands
-
-    ingest = request.app.get(INGEST)
-    if ingest is None:
-        return _error(503, "this worker has no broker connection (started with --mqtt none)")
     try:
-        await ingest.command(store, gateway, "stocktake", contract.encode(command))
-    except MqttError as e:
-        return _error(503, f"broker unavailable: {e}")
-    made = await stocktakes.requested(maker, store, gateway, command, who.name, datetime.now(UTC))
+        made = await ask_stocktake(request.app, store, body["gateway"], body["seconds"], zone, who.name)
+    except StocktakeRefused as e:
+        return _error(e.status, e.message, e.field)
     return web.json_response(made, status=202)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import TypeVar
@@ -35,7 +35,7 @@ PUSHES = Table(
     Column("qty", Integer, nullable=False),
     Column("previous", Integer),
     Column("key", String(128), nullable=False),
-    Column("reason", String(16), nullable=False),  # event | reconcile | retry
+    Column("reason", String(16), nullable=False),  # event | reconcile | retry | manual (the console)
     Column("result", String(16), nullable=False),  # ok | failed | rejected
     Column("attempts", Integer, nullable=False),
     Column("error", String(500)),
@@ -71,6 +71,7 @@ class PushLog:
         self._pending: list[Push] = []
         self._wake = asyncio.Event()
         self.written = 0
+        self.on_written: Callable[[list[Push]], None] | None = None  # after commit (the console's live view)
 
     def add(self, push: Push) -> None:
         self._pending.append(push)
@@ -95,6 +96,8 @@ class PushLog:
             async with self.maker() as session, session.begin():
                 await session.execute(insert(PUSHES), [_row(p) for p in batch])
             self.written += len(batch)
+            if self.on_written is not None:
+                self.on_written(batch)
         except SQLAlchemyError as e:  # the record is lost, the push itself stands; say so loudly
             log.error("platform sync: could not record %d pushes: %s", len(batch), e)
 

@@ -61,24 +61,34 @@ class EventRelay:
             self.events.unsubscribe(queue)
 
     async def _listen(self) -> None:
-        async with self.engine.connect() as conn:
-            raw: Any = (await conn.get_raw_connection()).driver_connection  # asyncpg's own connection
-
-            def heard(_conn: object, _pid: int, _channel: str, payload: str) -> None:
-                try:
-                    body = json.loads(payload)
-                    worker, skus = str(body["w"]), {str(s) for s in body["skus"]}
-                except (ValueError, KeyError, TypeError) as e:
-                    log.warning("stock event relay: ignoring a bad payload (%s)", e)
-                    return
-                if worker != self.worker:
-                    self.received += 1
-                    self.on_remote(skus)
-
-            await raw.add_listener(CHANNEL, heard)
-            self.listening.set()
+        def heard(payload: str) -> None:
             try:
-                await asyncio.Event().wait()  # until cancelled
-            finally:
-                with contextlib.suppress(Exception):
-                    await asyncio.shield(raw.remove_listener(CHANNEL, heard))
+                body = json.loads(payload)
+                worker, skus = str(body["w"]), {str(s) for s in body["skus"]}
+            except (ValueError, KeyError, TypeError) as e:
+                log.warning("stock event relay: ignoring a bad payload (%s)", e)
+                return
+            if worker != self.worker:
+                self.received += 1
+                self.on_remote(skus)
+
+        await listen(self.engine, CHANNEL, heard, self.listening)
+
+
+async def listen(engine: AsyncEngine, channel: str, heard: Callable[[str], None],
+                 listening: asyncio.Event) -> None:
+    """LISTEN on `channel` until cancelled, handing each NOTIFY payload to `heard`; `listening`
+    is set once the listener is in place. (The console's live updates use it too.)"""
+    async with engine.connect() as conn:
+        raw: Any = (await conn.get_raw_connection()).driver_connection  # asyncpg's own connection
+
+        def on_notify(_conn: object, _pid: int, _channel: str, payload: str) -> None:
+            heard(payload)
+
+        await raw.add_listener(channel, on_notify)
+        listening.set()
+        try:
+            await asyncio.Event().wait()  # until cancelled
+        finally:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(raw.remove_listener(channel, on_notify))

@@ -161,6 +161,8 @@ class PlatformSync:
         finally:
             self._running = False
             self.events.unsubscribe(queue)
+            for task in self._tasks:
+                task.cancel()
             for st in self._states.values():
                 if st.worker is not None:
                     st.worker.cancel()
@@ -244,6 +246,24 @@ class PlatformSync:
             st.changed.set()
             if st.want != st.held and st.worker is None:
                 self._start(st, reason)
+
+    def push_now(self, channel: str, sku: str, sku_id: str) -> bool:
+        """Push one listing's figure now, even one we believe its platform holds (a person asked:
+        the console's "push now"). False unless this worker drives platform sync."""
+        if not self._running or channel not in self.adapters:
+            return False
+        found = [st for st in self._states.values()
+                 if st.listing.channel == channel and st.listing.sku_id == sku_id]
+        for st in found:
+            st.failed = False
+            st.held = None  # forget what we believed it holds: the figure goes out again
+            if st.worker is None and st.want is not None:
+                self._start(st, "manual")
+        if not found or any(st.want is None for st in found):  # not read yet: read its figure, then push
+            task = asyncio.create_task(self._refresh({sku}), name=f"sync-manual-{channel}")
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return True
 
     def _start(self, st: _State, reason: str) -> None:
         st.worker = asyncio.create_task(self._drive(st, reason), name=f"sync-{st.listing.key}")

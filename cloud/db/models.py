@@ -78,6 +78,8 @@ class Movement(Base):
         Index("ix_movements_store_sku_time", "store", "sku", "occurred_at", "id"),
         Index("ix_movements_store_pos", "store", "pos"),
         Index("ix_movements_gateway_seq", "store", "gateway", "seq"),
+        # The console's chain overview: today's sales and shrink of every store (0005).
+        Index("ix_movements_kind_time", "kind", "occurred_at"),
     )
 
 
@@ -307,6 +309,71 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
-__all__ = ["NO_LOT", "ApiToken", "Balance", "Base", "Channel", "ChannelStore", "Checkpoint", "DeadLetter",
-           "Gateway", "Listing", "Lot", "Movement", "Order", "Product", "Reservation", "SkuHead",
-           "StockLevel", "Stocktake", "Store", "Transfer", "TransferLine"]
+# --- the console (issue 16) ------------------------------------------------------------------
+
+
+class GatewaySnapshot(Base):
+    """What a gateway last said beyond its state (`gateways`): the details of its newest online
+    status (version, outbox, devices) and its retained shelves snapshot, as the contract's JSON."""
+
+    __tablename__ = "gateway_snapshots"
+    store: Mapped[str] = mapped_column(String(32), primary_key=True)
+    gateway: Mapped[str] = mapped_column(String(32), primary_key=True)
+    version: Mapped[str | None] = mapped_column(String(128))
+    outbox_depth: Mapped[int | None] = mapped_column(Integer)
+    oldest_unsent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)  # None: nothing waits
+    devices: Mapped[str | None] = mapped_column(Text)  # {"scale-bus:bus-1": "online", ...}
+    online_at: Mapped[datetime | None] = mapped_column(UtcDateTime)  # received its last online status
+    shelves: Mapped[str | None] = mapped_column(Text)  # [BinView JSON, ...]
+    shelves_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class StoreAlert(Base):
+    """One staff alert of a store's gateway (contract AlertNotice) with its history: one row per
+    raising of a condition, its states [[status, at], ...] in the order they happened."""
+
+    __tablename__ = "store_alerts"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # digest of store/gateway/key/raised_at
+    store: Mapped[str] = mapped_column(String(32))
+    gateway: Mapped[str] = mapped_column(String(32))
+    key: Mapped[str] = mapped_column(String(128))
+    kind: Mapped[str] = mapped_column(String(32))
+    aisle: Mapped[str] = mapped_column(String(128))
+    title_en: Mapped[str] = mapped_column(Text)
+    title_zh: Mapped[str] = mapped_column(Text)
+    urgent: Mapped[bool] = mapped_column(Boolean)
+    status: Mapped[str] = mapped_column(String(16))  # open | acked | resolved: the newest state
+    raised_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    at: Mapped[datetime] = mapped_column(UtcDateTime)  # when the newest state began
+    history: Mapped[str] = mapped_column(Text)
+    __table_args__ = (Index("ix_store_alerts_store_status", "store", "status", "raised_at"),)
+
+
+class ConsoleSession(Base):
+    """A signed-in console: only the SHA-256 of its cookie is kept, and the digest of the API token
+    it signed in with (so a revoked token ends its sessions), never the token."""
+
+    __tablename__ = "console_sessions"
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    token_digest: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(64))
+    csrf: Mapped[str] = mapped_column(String(64))  # the synchroniser token its forms carry
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    seen_at: Mapped[datetime] = mapped_column(UtcDateTime)  # idle expiry counts from here
+    __table_args__ = (Index("ix_console_sessions_seen", "seen_at"),)
+
+
+class SigninFailure(Base):
+    """Failed console sign-ins per client address, for the lockout that slows guessing."""
+
+    __tablename__ = "console_signin_failures"
+    address: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    last_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+__all__ = ["NO_LOT", "ApiToken", "Balance", "Base", "Channel", "ChannelStore", "Checkpoint",
+           "ConsoleSession", "DeadLetter", "Gateway", "GatewaySnapshot", "Listing", "Lot", "Movement",
+           "Order", "Product", "Reservation", "SigninFailure", "SkuHead", "StockLevel", "Stocktake",
+           "Store", "StoreAlert", "Transfer", "TransferLine"]

@@ -1,0 +1,350 @@
+"""The console's words in English and Chinese, and which of the two a request gets.
+
+A dict catalogue rather than Babel/gettext: two languages and a few hundred short labels, where
+gettext would add an extract → translate → compile step and binary .mo files for no gain; here a
+label and its translation sit on one line, and tests/console/test_i18n.py checks that every key a
+template or page uses exists in both languages. Chinese is Simplified (zh-CN), as the chains this
+is for write it.
+
+Language: the `shelfsync_lang` cookie when the person chose one (the switch in the header), else
+the first of en/zh in the browser's Accept-Language (RFC 9110 §12.5.4, by q-value), else English.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta, tzinfo
+
+from aiohttp import web
+
+LANGS = ("en", "zh")
+LANG_COOKIE = "shelfsync_lang"
+
+# key: (English, 中文). Placeholders are str.format fields, the same in both.
+MESSAGES: Mapping[str, tuple[str, str]] = {
+    "app.name": ("shelfsync", "shelfsync"),
+    "app.tagline": ("Chain stock console", "连锁库存控制台"),
+    "lang.switch": ("中文", "English"),
+    "lang.name": ("English", "中文"),
+    "skip": ("Skip to content", "跳到正文"),
+    # navigation
+    "nav.overview": ("Overview", "总览"),
+    "nav.stores": ("Stores", "门店"),
+    "nav.products": ("Products", "商品"),
+    "nav.channels": ("Channels", "渠道"),
+    "nav.orders": ("Orders", "订单"),
+    "nav.transfers": ("Transfers", "调拨"),
+    "nav.setup": ("Setup", "设置"),
+    "nav.audit": ("Audit", "审计"),
+    "nav.menu": ("Menu", "菜单"),
+    "coming.title": ("Coming soon", "即将推出"),
+    "coming.body": ("This page is not built yet. The API already serves it: {api}.",
+                    "此页面尚未完成。API 已提供：{api}。"),
+    # sign-in
+    "signin.title": ("Sign in", "登录"),
+    "signin.intro": ("Sign in with an API token. Ask head office for one "
+                     "(`shelfsync cloud token create`).",
+                     "请使用 API 令牌登录。令牌由总部创建（`shelfsync cloud token create`）。"),
+    "signin.token": ("API token", "API 令牌"),
+    "signin.submit": ("Sign in", "登录"),
+    "signin.wrong": ("That token is not valid.", "令牌无效。"),
+    "signin.locked": ("Too many failed sign-ins from this address. Try again in {seconds} s.",
+                      "此地址登录失败次数过多，请 {seconds} 秒后再试。"),
+    "signin.expired": ("Your session ended. Please sign in again.", "会话已结束，请重新登录。"),
+    "signin.out": ("You are signed out.", "您已退出登录。"),
+    "signout": ("Sign out", "退出"),
+    "role.hq": ("Head office", "总部"),
+    "role.store": ("Store", "门店"),
+    "role.finance": ("Finance", "财务"),
+    "signed_in_as": ("Signed in as {name}", "当前用户 {name}"),
+    # errors
+    "error.title": ("Something went wrong", "出错了"),
+    "error.403": ("You may not see or change this.", "您无权查看或修改此内容。"),
+    "error.404": ("There is no such page.", "页面不存在。"),
+    "error.csrf": ("This form was stale or not sent from the console. Reload the page and try again.",
+                   "表单已过期或并非从控制台提交，请刷新页面后重试。"),
+    "error.500": ("The console failed. The service log has the details.", "控制台出错，详情见服务日志。"),
+    "error.back": ("Back to the overview", "返回总览"),
+    # common words
+    "live": ("Live", "实时"),
+    "clock_at": ("As of {time}", "截至 {time}"),
+    "live.lost": ("Reconnecting…", "正在重连…"),
+    "search": ("Search", "搜索"),
+    "filter": ("Filter", "筛选"),
+    "all": ("All", "全部"),
+    "none": ("None", "无"),
+    "yes": ("Yes", "是"),
+    "no": ("No", "否"),
+    "never": ("never", "从未"),
+    "unknown": ("unknown", "未知"),
+    "store": ("Store", "门店"),
+    "gateway": ("Gateway", "网关"),
+    "product": ("Product", "商品"),
+    "sku": ("GTIN", "商品条码"),
+    "name": ("Name", "名称"),
+    "category": ("Category", "品类"),
+    "zone": ("Zone", "区域"),
+    "zone.floor": ("Floor", "卖场"),
+    "zone.backroom": ("Backroom", "后仓"),
+    "zone.exit": ("Door", "出口"),
+    "lot": ("Lot", "批次"),
+    "expiry": ("Expiry", "到期日"),
+    "qty": ("Qty", "数量"),
+    "units": ("{n} units", "{n} 件"),
+    "time": ("Time", "时间"),
+    "source": ("Source", "来源"),
+    "state": ("State", "状态"),
+    "details": ("Details", "详情"),
+    "show": ("Show", "显示"),
+    "sort": ("Sort", "排序"),
+    "ago.now": ("just now", "刚刚"),
+    "ago.s": ("{n} s ago", "{n} 秒前"),
+    "ago.min": ("{n} min ago", "{n} 分钟前"),
+    "ago.h": ("{n} h ago", "{n} 小时前"),
+    "ago.d": ("{n} d ago", "{n} 天前"),
+    "dur.s": ("{n} s", "{n} 秒"),
+    "dur.min": ("{n} min", "{n} 分钟"),
+    "dur.h": ("{n} h", "{n} 小时"),
+    "dur.d": ("{n} d", "{n} 天"),
+    # gateway states and devices
+    "gw.online": ("Online", "在线"),
+    "gw.offline": ("Offline", "离线"),
+    "gw.unknown": ("No status", "无状态"),
+    "gw.none": ("No gateway", "无网关"),
+    "gw.last_seen": ("Last seen", "最后在线"),
+    "gw.outbox": ("Outbox", "待发队列"),
+    "gw.outbox_value": ("{n} waiting", "{n} 条待发"),
+    "gw.outbox_oldest": ("oldest {age}", "最早 {age}"),
+    "gw.outbox_empty": ("empty", "已清空"),
+    "gw.devices": ("Devices", "设备"),
+    "gw.version": ("Version", "版本"),
+    "dev.reader": ("Readers", "读写器"),
+    "dev.scale-bus": ("Scales", "称重"),
+    "dev.camera": ("Cameras", "摄像头"),
+    "dev.updown": ("{up} up, {down} down", "{up} 正常，{down} 故障"),
+    "dev.up": ("{up} up", "{up} 正常"),
+    "dev.none": ("none", "无"),
+    # overview
+    "overview.title": ("Chain overview", "连锁总览"),
+    "overview.stores_online": ("Gateways online", "在线网关"),
+    "overview.sold_today": ("Sold today", "今日销量"),
+    "overview.shrink_today": ("Shrink today", "今日损耗"),
+    "overview.open_alerts": ("Open alerts", "未处理警报"),
+    "overview.empty_bins": ("Empty bins", "空货位"),
+    "overview.stock_value": ("Stock value", "库存金额"),
+    "overview.filter_text": ("Store or name", "门店编号或名称"),
+    "overview.state_all": ("All stores", "全部门店"),
+    "overview.state_offline": ("Offline", "离线"),
+    "overview.state_attention": ("Needs attention", "需要处理"),
+    "overview.no_stores": ("No store has reported yet. Start a gateway, or register stores in Setup.",
+                           "尚无门店上报。请启动网关，或在设置中登记门店。"),
+    "overview.shown": ("{n} of {total} stores", "{total} 家门店中的 {n} 家"),
+    "overview.sales_by_store": ("Units sold today by store", "今日各门店销量"),
+    "col.store": ("Store", "门店"),
+    "col.gateway": ("Gateway", "网关"),
+    "col.last_seen": ("Last seen", "最后在线"),
+    "col.outbox": ("Outbox", "待发"),
+    "col.devices": ("Devices", "设备"),
+    "col.alerts": ("Alerts", "警报"),
+    "col.sold": ("Sold today", "今日售出"),
+    "col.shrink": ("Shrink today", "今日损耗"),
+    "col.empty": ("Empty bins", "空货位"),
+    # stores
+    "stores.title": ("Stores", "门店"),
+    "stores.on_hand": ("On hand", "在库"),
+    "stores.gateways": ("Gateways", "网关"),
+    # store page
+    "store.title": ("Store {store}", "门店 {store}"),
+    "store.shelves": ("Shelf map", "货架图"),
+    "store.shelves_none": ("No shelf snapshot yet: the gateway has no scales or cameras, or has not "
+                           "reported them.", "尚无货架快照：网关未接称重或摄像头，或尚未上报。"),
+    "store.shelves_at": ("Snapshot {age}", "快照 {age}"),
+    "store.stock": ("Stock by zone", "分区库存"),
+    "store.stock_none": ("No stock booked in this store yet.", "本店尚无库存记录。"),
+    "store.movements": ("Movements", "库存变动"),
+    "store.movements_none": ("No movements yet.", "尚无变动。"),
+    "store.alerts": ("Alerts", "警报"),
+    "store.alerts_none": ("No alerts from this store.", "本店没有警报。"),
+    "store.stocktakes": ("Stocktakes", "盘点"),
+    "store.stocktakes_none": ("No stocktake yet.", "尚无盘点。"),
+    "store.gateways": ("Gateways", "网关"),
+    "bin": ("Bin", "货位"),
+    "bin.count": ("Count", "数量"),
+    "bin.grams": ("Weight", "重量"),
+    "bin.refill_at": ("Refill at", "补货线"),
+    "bin.level": ("Refill level", "补货水位"),
+    "bin.ok": ("OK", "正常"),
+    "bin.low": ("Low", "偏低"),
+    "bin.empty": ("Empty", "已空"),
+    "bin.unavailable": ("Sensor down", "传感器故障"),
+    "bin.uncounted": ("Not counted yet", "尚未计数"),
+    "source.weight": ("Scale", "称重"),
+    "source.vision": ("Camera", "摄像头"),
+    "source.rfid": ("RFID", "RFID"),
+    "source.pos": ("Till", "收银"),
+    "source.manual": ("Staff", "人工"),
+    "source.fusion": ("Combined", "融合"),
+    "stock.floor": ("Floor", "卖场"),
+    "stock.backroom": ("Backroom", "后仓"),
+    "stock.on_hand": ("On hand", "在库"),
+    "stock.reserved": ("Reserved", "已预留"),
+    "stock.available": ("Available", "可售"),
+    "stock.unit_cost": ("Unit cost", "单位成本"),
+    "stock.value": ("Value", "金额"),
+    "stock.lots": ("Lots", "批次"),
+    "kind.sale": ("Sale", "销售"),
+    "kind.return": ("Return", "退货"),
+    "kind.receipt": ("Receipt", "收货"),
+    "kind.shrink": ("Shrink", "损耗"),
+    "kind.move": ("Move", "移库"),
+    "kind.count": ("Count", "盘点"),
+    "kind.adjust": ("Adjust", "调整"),
+    "kind.transfer_out": ("Transfer out", "调出"),
+    "kind.transfer_in": ("Transfer in", "调入"),
+    "mv.confidence": ("Confidence", "置信度"),
+    "mv.evidence": ("Evidence", "证据"),
+    "mv.ref": ("Reference", "单号"),
+    "ev.epc": ("Tag (EPC)", "标签 (EPC)"),
+    "ev.door": ("Door read", "出口读取"),
+    "ev.weight": ("Weight event", "重量事件"),
+    "alert.status.open": ("Open", "待处理"),
+    "alert.status.acked": ("Acknowledged", "已确认"),
+    "alert.status.resolved": ("Resolved", "已解决"),
+    "alert.urgent": ("Urgent", "紧急"),
+    "alert.raised": ("Raised", "发出"),
+    "alert.history": ("History", "经过"),
+    "alert.aisle": ("Aisle {aisle}", "通道 {aisle}"),
+    "st.start": ("Start a stocktake", "开始盘点"),
+    "st.seconds": ("Seconds at most", "最长秒数"),
+    "st.zone_all": ("Every zone", "全部区域"),
+    "st.started": ("Stocktake {id} sent to {gateway}.", "盘点 {id} 已发送至 {gateway}。"),
+    "st.state.requested": ("Counting", "盘点中"),
+    "st.state.done": ("Done", "已完成"),
+    "st.state.failed": ("Failed", "失败"),
+    "st.requested_by": ("Asked by", "发起人"),
+    "st.report": ("Report", "报告"),
+    "st.unique_tags": ("Tags", "标签数"),
+    "st.reads": ("Reads", "读取次数"),
+    "st.duration": ("Duration", "用时"),
+    "st.sold_during": ("Sold during the count", "盘点期间售出"),
+    "st.counted": ("Counted", "实盘"),
+    "st.expected": ("Book", "账面"),
+    "st.difference": ("Difference", "差异"),
+    "st.cannot": ("Only head office or this store's staff can start a stocktake.",
+                  "仅总部或本店人员可以发起盘点。"),
+    "st.no_gateway": ("This store has no gateway the cloud has heard from.", "本店尚无已上报的网关。"),
+    "st.wait": ("The report shows here when the gateway sends it.", "网关发回报告后将显示在此处。"),
+    # products
+    "products.title": ("Products", "商品"),
+    "products.filter_text": ("GTIN, name or category", "条码、名称或品类"),
+    "products.none": ("No product matches.", "没有匹配的商品。"),
+    "products.stores": ("Stores", "门店数"),
+    "product.title": ("Product {sku}", "商品 {sku}"),
+    "product.stock": ("Stock by store, zone and lot", "各门店分区批次库存"),
+    "product.channels": ("What each channel may sell", "各渠道可售数量"),
+    "product.channels_none": ("No sales channel is set up.", "尚未设置销售渠道。"),
+    "product.listings": ("Platform listings", "平台商品"),
+    "product.listings_none": ("This product is not listed on any platform.", "此商品未在任何平台上架。"),
+    "product.channel": ("Channel", "渠道"),
+    "product.platform": ("Platform", "平台"),
+    "product.may_sell": ("May sell", "可售"),
+    "product.listing": ("Listing", "平台编号"),
+    "product.last_push": ("Last push", "最近推送"),
+    "product.figure": ("Figure", "推送数量"),
+    "product.result": ("Result", "结果"),
+    "product.error": ("Error", "错误"),
+    "product.push_now": ("Push now", "立即推送"),
+    "product.pushed": ("A push of {channel} / {listing} was asked for.",
+                       "已请求推送 {channel} / {listing}。"),
+    "product.no_sync": ("No worker drives platform sync (the cloud runs without --channels).",
+                        "没有进程负责平台同步（云服务未配置 --channels）。"),
+    "product.days_left": ("{n} d left", "剩 {n} 天"),
+    "product.expired": ("Expired", "已过期"),
+    "product.expiring": ("Expiring", "临期"),
+    "product.unknown": ("Not in the catalogue", "未录入商品目录"),
+    "product.chart": ("On hand by store", "各门店在库"),
+    "push.ok": ("OK", "成功"),
+    "push.failed": ("Failed", "失败"),
+    "push.rejected": ("Rejected", "被拒绝"),
+    "push.never": ("Never pushed", "从未推送"),
+}
+
+
+def negotiate(cookie: str | None, accept_language: str | None) -> str:
+    """The language a request gets: a chosen one (cookie), else the browser's best of ours."""
+    if cookie is not None and cookie in LANGS:
+        return cookie
+    best, best_q = "en", -1.0
+    for i, part in enumerate((accept_language or "").split(",")):
+        tag, _, params = part.strip().partition(";")
+        q = 1.0
+        for p in params.split(";"):
+            name, _, value = p.strip().partition("=")
+            if name == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        primary = tag.strip().lower().split("-")[0]
+        # earlier entries win ties (the order the browser gave)
+        if primary in LANGS and q > 0 and q - i * 1e-6 > best_q:
+            best, best_q = primary, q - i * 1e-6
+    return best
+
+
+def request_lang(request: web.Request) -> str:
+    return negotiate(request.cookies.get(LANG_COOKIE), request.headers.get("Accept-Language"))
+
+
+class Words:
+    """The catalogue in one language, callable from templates: t("key", n=3)."""
+
+    def __init__(self, lang: str) -> None:
+        self.lang = lang if lang in LANGS else "en"
+        self._i = LANGS.index(self.lang)
+
+    def __call__(self, key: str, **fields: object) -> str:
+        pair = MESSAGES.get(key)
+        if pair is None:
+            return key  # a missing key shows itself; the catalogue test catches it first
+        return pair[self._i].format(**fields) if fields else pair[self._i]
+
+    def has(self, key: str) -> bool:
+        return key in MESSAGES
+
+    def ago(self, moment: datetime | None, now: datetime) -> str:
+        """'3 min ago' for a past moment, 'never' for None."""
+        if moment is None:
+            return self("never")
+        seconds = (now - moment).total_seconds()
+        if seconds < 5:
+            return self("ago.now")
+        return self._span(seconds, "ago")
+
+    def duration(self, seconds: float) -> str:
+        return self._span(seconds, "dur")
+
+    def _span(self, seconds: float, prefix: str) -> str:
+        seconds = max(0.0, seconds)
+        if seconds < 120:
+            return self(f"{prefix}.s", n=int(seconds))
+        if seconds < 2 * 3600:
+            return self(f"{prefix}.min", n=int(seconds // 60))
+        if seconds < 2 * 86400:
+            return self(f"{prefix}.h", n=int(seconds // 3600))
+        return self(f"{prefix}.d", n=int(seconds // 86400))
+
+    def clock(self, moment: datetime | None, tz: tzinfo, now: datetime | None = None) -> str:
+        """A local time: HH:MM today, else the date too."""
+        if moment is None:
+            return "—"
+        local = moment.astimezone(tz)
+        if now is not None and local.date() == now.astimezone(tz).date():
+            return local.strftime("%H:%M:%S")
+        return local.strftime("%Y-%m-%d %H:%M")
+
+    def stale(self, moment: datetime | None, now: datetime, after: timedelta) -> bool:
+        return moment is None or now - moment > after
+
+
+__all__ = ["LANGS", "LANG_COOKIE", "MESSAGES", "Words", "negotiate", "request_lang"]

@@ -1,0 +1,95 @@
+"""The chain overview: every store with its gateway's state, last seen, outbox, devices, open
+alerts, today's units sold, shrink and empty bins; sortable and filterable; each row refreshes
+itself when its store's figures change (live.py `store-{store}`), the totals on any change."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from aiohttp import web
+
+from cloud.api.handlers import MAKER
+from cloud.auth import Principal, Role, require_read
+from cloud.console import queries
+from cloud.console.queries import StoreRow
+from cloud.console.web import OPTIONS, ConsoleRoutes, is_htmx, now, principal, render, words
+
+SORT_KEYS = tuple(queries.SORTS)
+STATES = ("all", "offline", "attention")
+
+
+def scope(who: Principal) -> list[str] | None:
+    """The stores a principal may see: its own for a store token, every store (None) otherwise."""
+    return [who.store or ""] if who.role is Role.STORE else None
+
+
+async def _rows(request: web.Request, stores: list[str] | None) -> list[StoreRow]:
+    since = queries.day_start(now(), request.app[OPTIONS].tz)
+    async with request.app[MAKER]() as session:
+        return await queries.overview_rows(session, since, stores)
+
+
+def _query(request: web.Request) -> tuple[str, str, str, bool]:
+    q = request.query.get("q", "")[:64]
+    state = request.query.get("state", "all")
+    sort = request.query.get("sort", "store")
+    descending = request.query.get("dir", "desc" if sort in ("sold", "shrink", "alerts", "empty", "outbox")
+                                   else "asc") == "desc"
+    return q, state if state in STATES else "all", sort if sort in SORT_KEYS else "store", descending
+
+
+def totals(rows: Sequence[StoreRow]) -> dict[str, int]:
+    gateways = [g for r in rows for g in r.gateways]
+    return {"gateways": len(gateways), "online": sum(1 for g in gateways if g.state == "online"),
+            "sold": sum(r.sold_today for r in rows), "shrink": sum(r.shrink_today for r in rows),
+            "alerts": sum(r.open_alerts for r in rows), "empty": sum(r.empty_bins for r in rows)}
+
+
+def sales_chart(request: web.Request, rows: Sequence[StoreRow]) -> str:
+    """ECharts option (JSON) for today's units sold, the ten stores that sold most."""
+    top = sorted((r for r in rows if r.sold_today), key=lambda r: (-r.sold_today, r.store))[:10][::-1]
+    t = words(request)
+    return json.dumps({
+        "aria": {"enabled": True},
+        "grid": {"left": 8, "right": 24, "top": 8, "bottom": 8, "containLabel": True},
+        "tooltip": {"trigger": "axis", "axisPointer": {"type": "shadow"}},
+        "xAxis": {"type": "value", "minInterval": 1},
+        "yAxis": {"type": "category", "data": [r.store for r in top]},
+        "series": [{"type": "bar", "name": t("col.sold"), "data": [r.sold_today for r in top],
+                    "itemStyle": {"color": "#0f5c75"}, "label": {"show": True, "position": "right"}}],
+    }, ensure_ascii=False)
+
+
+async def overview(request: web.Request) -> web.StreamResponse:
+    who = principal(request)
+    all_rows = await _rows(request, scope(who))
+    q, state, sort, descending = _query(request)
+    t = now()
+    rows = queries.sort_rows(queries.filter_rows(all_rows, q, state, t), sort, descending)
+    context = {"rows": rows, "total": len(all_rows), "q": q, "state": state, "sort": sort, "desc": descending,
+               "states": STATES, "sum": totals(all_rows), "chart": sales_chart(request, all_rows)}
+    if is_htmx(request) and request.headers.get("HX-Target") == "stores-table":
+        return render(request, "_overview_table.html", context, section="overview")
+    return render(request, "overview.html", context, section="overview")
+
+
+async def overview_row(request: web.Request) -> web.StreamResponse:
+    store = request.match_info["store"]
+    require_read(request, store)
+    rows = await _rows(request, [store])
+    if not rows:
+        raise web.HTTPNotFound()
+    return render(request, "_overview_row.html", {"r": rows[0]}, section="overview")
+
+
+async def overview_totals(request: web.Request) -> web.StreamResponse:
+    rows = await _rows(request, scope(principal(request)))
+    return render(request, "_overview_totals.html", {"sum": totals(rows), "chart": sales_chart(request, rows),
+                                                     "total": len(rows)}, section="overview")
+
+
+def add_routes(routes: ConsoleRoutes) -> None:
+    routes.get("/", overview, "overview")
+    routes.get("/overview/rows/{store}", overview_row, "overview-row")
+    routes.get("/overview/totals", overview_totals, "overview-totals")

@@ -1,0 +1,223 @@
+"""The stores list and a store's page: its gateways, the shelf map (every bin and camera lane from
+the gateway's retained snapshot), stock by zone (backroom included), the movements feed with each
+movement's evidence, the store's alerts with their history, and its stocktakes — start one, watch
+it, read its report. Each section is a partial that re-fetches itself on its live event."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+from typing import Any
+
+from aiohttp import web
+
+from cloud.api.commands import StocktakeRefused, ask_stocktake
+from cloud.api.handlers import MAKER
+from cloud.auth import Role, require_read, require_write
+from cloud.console import queries
+from cloud.console.i18n import Words
+from cloud.console.pages.overview import scope
+from cloud.console.web import OPTIONS, ConsoleRoutes, is_htmx, now, principal, render, words
+from cloud.db import repo, stocktakes
+from cloud.db.gateway_snapshots import gateway_views
+from cloud.db.store_alerts import open_counts, store_alerts
+from edge.contract import ContractError, Zone, check_id, parse_instant
+
+
+def _store(request: web.Request) -> str:
+    store = request.match_info["store"]
+    try:
+        check_id(store, "store")
+    except ContractError:
+        raise web.HTTPNotFound() from None
+    require_read(request, store)
+    return store
+
+
+# --- the list ---------------------------------------------------------------------------------
+
+async def stores_page(request: web.Request) -> web.StreamResponse:
+    who = principal(request)
+    if who.role is Role.STORE:
+        raise web.HTTPSeeOther(f"/stores/{who.store}")
+    async with request.app[MAKER]() as session:
+        names = await queries.known_stores(session, scope(who))
+        values = await queries.store_values(session, scope(who))
+        alerts = await open_counts(session, scope(who))
+        gws = await gateway_views(session, scope(who))
+    by_store: dict[str, list[Any]] = {}
+    for g in gws:
+        by_store.setdefault(g.store, []).append(g)
+    rows = [{"store": s, "name": n, "gateways": by_store.get(s, []), "on_hand": values.get(s, (0, None))[0],
+             "value": values.get(s, (0, None))[1], "alerts": alerts.get(s, 0)} for s, n in names.items()]
+    return render(request, "stores.html", {"rows": rows}, section="stores")
+
+
+# --- one store ----------------------------------------------------------------------------------
+
+async def _gateways(request: web.Request, store: str) -> dict[str, Any]:
+    async with request.app[MAKER]() as session:
+        gws = await gateway_views(session, [store])
+    return {"store": store, "gateways": gws}
+
+
+async def _shelves(request: web.Request, store: str) -> dict[str, Any]:
+    async with request.app[MAKER]() as session:
+        gws = await gateway_views(session, [store])
+        skus = {b.sku for g in gws for b in g.bins}
+        names = await queries.product_names(session, skus)
+    shelves_at = max((g.shelves_at for g in gws if g.shelves_at), default=None)
+    return {"store": store, "aisles": queries.shelf_map(gws), "names": names, "shelves_at": shelves_at,
+            "bin_state": queries.bin_state}
+
+
+async def _stock(request: web.Request, store: str) -> dict[str, Any]:
+    who = principal(request)
+    items = await repo.store_stock(request.app[MAKER], store, None, now().date(), with_cost=who.sees_cost)
+    async with request.app[MAKER]() as session:
+        names = await queries.product_names(session, [i["sku"] for i in items])
+    items = [i for i in items if i["on_hand"] or i["reserved"]]
+    return {"store": store, "items": items, "names": names, "sees_cost": who.sees_cost}
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    label: str  # an i18n key
+    text: str
+
+
+def evidence_of(m: queries.MovementView, t: Words, tz: tzinfo) -> list[Evidence]:
+    """What caused a movement, in words: the tag and door read of a unit that left unpaid, the
+    weight event (bin, units, when) of a pick, the till's transaction. Other keys show as they are
+    in the movement's details."""
+    e = m.evidence
+    out = []
+    epc = e.get("exit_epc") or e.get("epc")
+    if epc:
+        out.append(Evidence("ev.epc", str(epc)))
+    if e.get("exit_at"):
+        out.append(Evidence("ev.door", _local(e["exit_at"], t, tz)))
+    if e.get("pick_at") or (e.get("bin") and e.get("delta") is not None):
+        bin_id = e.get("bin") or m.bin or "?"
+        units = e.get("qty", abs(int(e.get("delta", 0) or 0)))
+        when = _local(e["pick_at"], t, tz) if e.get("pick_at") else ""
+        out.append(Evidence("ev.weight", f"{bin_id} −{units} {when}".strip()))
+    if e.get("pos"):
+        out.append(Evidence("source.pos", str(e["pos"])))
+    return out
+
+
+def _local(text: object, t: Words, tz: tzinfo) -> str:
+    try:
+        return t.clock(parse_instant(text, "at"), tz)
+    except ContractError:
+        return str(text)
+
+
+async def _movements(request: web.Request, store: str) -> dict[str, Any]:
+    async with request.app[MAKER]() as session:
+        moves = await queries.recent_movements(session, store, limit=40)
+        names = await queries.product_names(session, [m.sku for m in moves])
+    t, tz = words(request), request.app[OPTIONS].tz
+    return {"store": store, "moves": [(m, evidence_of(m, t, tz)) for m in moves], "names": names}
+
+
+async def _alerts(request: web.Request, store: str) -> dict[str, Any]:
+    async with request.app[MAKER]() as session:
+        alerts = await store_alerts(session, store, limit=40)
+    return {"store": store, "alerts": alerts}
+
+
+async def _stocktakes(request: web.Request, store: str, notice: str | None = None,
+                      problem: str | None = None) -> dict[str, Any]:
+    maker = request.app[MAKER]
+    return {"store": store, "takes": await stocktakes.find(maker, store, limit=15),
+            "gateways": await stocktakes.gateways_of(maker, store),
+            "may_start": principal(request).may_write(store), "notice": notice, "problem": problem,
+            "zones": [z.value for z in Zone]}
+
+
+async def store_page(request: web.Request) -> web.StreamResponse:
+    store = _store(request)
+    async with request.app[MAKER]() as session:
+        names = await queries.known_stores(session, [store])
+    context: dict[str, Any] = {"store": store, "name": names.get(store, "")}
+    for part in (_gateways, _shelves, _stock, _movements, _alerts, _stocktakes):
+        context |= await part(request, store)
+    return render(request, "store.html", context, section="stores")
+
+
+def _partial(template: str, build: Any) -> Any:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        store = _store(request)
+        return render(request, template, await build(request, store), section="stores")
+
+    return handler
+
+
+async def start_stocktake(request: web.Request) -> web.StreamResponse:
+    """POST /stores/{store}/stocktakes (form: gateway, seconds, zone): hq or the store's own token."""
+    store = _store(request)
+    who = require_write(request, store)
+    form = await request.post()
+    t = words(request)
+    gateway = str(form.get("gateway", ""))
+    zone_text = str(form.get("zone", ""))
+    try:
+        seconds = float(str(form.get("seconds", "180")))
+    except ValueError:
+        seconds = -1.0
+    notice = problem = None
+    if not 1 <= seconds <= 3600:
+        problem = f"{t('st.seconds')}: 1–3600"
+    elif zone_text and zone_text not in {z.value for z in Zone}:
+        problem = f"{t('zone')}: {zone_text!r}"
+    else:
+        try:
+            zone = Zone(zone_text) if zone_text else None
+            made = await ask_stocktake(request.app, store, gateway, seconds, zone, who.name)
+            notice = t("st.started", id=made["id"], gateway=gateway)
+        except StocktakeRefused as e:
+            problem = e.message
+    if not is_htmx(request):
+        raise web.HTTPSeeOther(f"/stores/{store}#stocktakes")
+    context = await _stocktakes(request, store, notice, problem)
+    return render(request, "_stocktakes.html", context, section="stores")
+
+
+async def stocktake_page(request: web.Request) -> web.StreamResponse:
+    store = _store(request)
+    sid = request.match_info["id"]
+    take = await stocktakes.get(request.app[MAKER], store, sid)
+    if take is None:
+        raise web.HTTPNotFound()
+    counts = (take.get("report") or {}).get("counts", [])
+    async with request.app[MAKER]() as session:
+        names = await queries.product_names(session, [c["sku"] for c in counts])
+    # the largest differences first: what the stocktake found wrong
+    lines = sorted(counts, key=lambda c: (-abs(c["qty"] - (c.get("expected") or c["qty"])), c["sku"],
+                                          c["zone"]))
+    context = {"store": store, "take": take, "lines": lines, "names": names,
+               "started": _parsed(take["report"].get("started_at")) if take.get("report") else None}
+    template = "_stocktake_report.html" if is_htmx(request) else "stocktake.html"
+    return render(request, template, context, section="stores")
+
+
+def _parsed(text: str | None) -> datetime | None:
+    try:
+        return parse_instant(text, "at") if text else None
+    except ContractError:
+        return None
+
+
+def add_routes(routes: ConsoleRoutes) -> None:
+    routes.get("/stores", stores_page, "stores")
+    routes.get("/stores/{store}", store_page, "store")
+    routes.get("/stores/{store}/gateways", _partial("_store_gateways.html", _gateways), "store-gateways")
+    routes.get("/stores/{store}/shelves", _partial("_shelves.html", _shelves), "store-shelves")
+    routes.get("/stores/{store}/stock", _partial("_store_stock.html", _stock), "store-stock")
+    routes.get("/stores/{store}/movements", _partial("_movements.html", _movements), "store-movements")
+    routes.get("/stores/{store}/alerts", _partial("_alerts.html", _alerts), "store-alerts")
+    routes.get("/stores/{store}/stocktakes", _partial("_stocktakes.html", _stocktakes), "store-stocktakes")
+    routes.post("/stores/{store}/stocktakes", start_stocktake, "store-stocktake-start")
+    routes.get("/stores/{store}/stocktakes/{id}", stocktake_page, "store-stocktake")
