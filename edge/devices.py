@@ -134,6 +134,9 @@ class Presence:
         self._running.set()
         self._pause = asyncio.Event()
         self._idle = asyncio.Event()
+        self._source: RfidSource | None = None
+        self._reader_states: dict[str, str] = {}
+        self.on_readers_changed: Callable[[], None] | None = None  # a reader came or went
 
     @contextlib.asynccontextmanager
     async def paused(self) -> AsyncIterator[None]:
@@ -158,13 +161,32 @@ class Presence:
         with contextlib.suppress(asyncio.QueueFull):  # a full queue sheds reads, never the loop
             self._reads.put_nowait(read)
 
+    def device_states(self) -> dict[str, str]:
+        """Each reader ("reader:NAME") once it has connected or failed to: online while it
+        inventories; while a stocktake has it, as it was before."""
+        return {f"reader:{name}": state for name, state in sorted(self._reader_states.items())}
+
+    async def _watch_readers(self, every_s: float = 1.0) -> None:
+        # Polled: the driver's own state_changed event also fires on every tag read.
+        while True:
+            source = self._source
+            if source is not None and self._running.is_set():
+                states = {r.settings.name: "online" if r.inventorying else "offline"
+                          for r in source.readers if r.inventorying or r.stats.connects or r.stats.last_error}
+                if states != self._reader_states:
+                    self._reader_states = states
+                    if self.on_readers_changed is not None:
+                        self.on_readers_changed()
+            await asyncio.sleep(every_s)
+
     async def run(self) -> None:
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(self._track(), name="presence-track")
+            tasks.create_task(self._watch_readers(), name="presence-readers")
             while True:
                 await self._running.wait()
                 self._idle.clear()
-                source = RfidSource(self.config.readers, self._sink)
+                source = self._source = RfidSource(self.config.readers, self._sink)
                 reading = tasks.create_task(source.run(), name="presence-read")
                 await self._pause.wait()
                 await source.close()
@@ -298,6 +320,7 @@ class Shelves:
         self._lanes: dict[str, BinView] = {}
         self._cameras_up: dict[str, bool] = {}
         self._last: tuple[BinView, ...] | None = None
+        self.refill_at: Mapping[str, int] = {}  # bin → its refill alert's threshold ([alerts.bins])
 
     def _emit(self, observation: Observation | CameraObservation) -> None:
         self._changed.set()
@@ -313,9 +336,11 @@ class Shelves:
         return states
 
     def snapshot(self) -> ShelfSnapshot:
-        bins = [BinView(b.bin, b.sku, b.count, b.available, grams=b.grams)
+        bins = [BinView(b.bin, b.sku, b.count, b.available, grams=b.grams,
+                        refill_at=self.refill_at.get(b.bin))
                 for p in self.pollers for b in p.snapshot()]
-        bins += [self._lanes[k] for k in sorted(self._lanes)]
+        bins += [replace(lane, refill_at=self.refill_at.get(lane.bin))
+                 for lane in (self._lanes[k] for k in sorted(self._lanes))]
         return ShelfSnapshot(self.store, self.gateway, datetime.now(UTC), tuple(bins))
 
     async def _watch(self, camera: CameraSource) -> None:

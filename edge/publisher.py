@@ -103,10 +103,15 @@ class Publisher:
 
     def _status(self, state: GatewayState) -> bytes:
         # The will (offline) is written at connect time: device states in it would be stale.
-        devices = self.devices() if state is GatewayState.ONLINE else {}
+        online = state is GatewayState.ONLINE
+        devices = self.devices() if online else {}
+        # The outbox refreshes its oldest unsent delta's age every few seconds (runtime); a will
+        # says nothing about it, since it is read out long after it was written.
+        oldest = (self.outbox.oldest_unsent_age_s if self.outbox.depth else 0.0) if online else None
         return contract.encode(GatewayStatus(self.store, self.gateway, state, at=datetime.now(UTC),
                                              version=VERSION, outbox_depth=self.outbox.depth,
-                                             last_seq=self.acked_seq or None, devices=devices))
+                                             last_seq=self.acked_seq or None, devices=devices,
+                                             oldest_unsent_s=oldest))
 
     def down_for(self) -> float | None:
         """Seconds the broker link has been down (since start, before the first connection); None

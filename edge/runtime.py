@@ -198,7 +198,14 @@ def _watch_devices(devices: list[Shelves | Presence], publisher: Publisher,
     """Shelf and camera observations go to staff alerts; a scale bus or camera going away or
     coming back is published in the status at once (the cloud raises chain-level alerts from it)."""
     shelves = [d for d in devices if isinstance(d, Shelves)]
-    publisher.devices = lambda: {k: v for s in shelves for k, v in s.device_states().items()}
+    readers = [d for d in devices if isinstance(d, Presence)]
+    parts: list[Shelves | Presence] = [*shelves, *readers]
+    publisher.devices = lambda: {k: v for part in parts for k, v in part.device_states().items()}
+    for r in readers:
+        r.on_readers_changed = publisher.devices_changed
+    if alerts is not None:  # the snapshot shows each bin's refill threshold (the console's shelf map)
+        for s in shelves:
+            s.refill_at = {b: rule.refill_at for b, rule in alerts.config.bins.items()}
 
     def observed(observation: object) -> None:
         if alerts is not None:
