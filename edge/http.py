@@ -16,15 +16,23 @@ import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from edge.contract import ClockSkew, ContractError, StockDelta
 from edge.metrics import handler as metrics_handler
+from edge.openapi import Handler, Reply, Routes, error, integer, json_errors, obj, package_version
 from edge.outbox import Outbox, OutboxError, SourceKeyConflict, body_hash
-from edge.sources.pos import TILL_SKEW, ParsedRequest, parse_movements, parse_transaction
+from edge.sources.pos import (
+    MOVEMENTS_SCHEMA,
+    TILL_SKEW,
+    TRANSACTION_SCHEMA,
+    ParsedRequest,
+    parse_movements,
+    parse_transaction,
+)
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +47,7 @@ ON_SALES: web.AppKey[Callable[[tuple[StockDelta, ...]], None] | None] = web.AppK
 ON_MOVEMENTS: web.AppKey[Callable[[tuple[StockDelta, ...]], None] | None] = web.AppKey("on_movements")
 MAX_BODY = 1 << 20
 STAFF_PREFIX = "/staff/"
+OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json"})
 
 
 def _error(status: int, message: str, **extra: Any) -> web.Response:
@@ -48,7 +57,7 @@ def _error(status: int, message: str, **extra: Any) -> web.Response:
 @web.middleware
 async def bearer_auth(request: web.Request,
                       handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
-    if request.path in ("/healthz", "/readyz", "/metrics") or request.path.startswith(STAFF_PREFIX):
+    if request.path in OPEN_PATHS or request.path.startswith(STAFF_PREFIX):
         return await handler(request)  # the staff page keeps to the store LAN (edge/staff_page.py)
     expected = request.app[TOKEN]
     header = request.headers.get("Authorization", "")
@@ -108,7 +117,10 @@ async def healthz(request: web.Request) -> web.Response:
 
 async def readyz(request: web.Request) -> web.Response:
     problems = list(request.app[UNREADY]())
-    return web.json_response({"ready": not problems, "problems": problems}, status=503 if problems else 200)
+    if problems:  # an error answer like every other: {"error"} first
+        return web.json_response({"error": "not ready: " + "; ".join(problems), "ready": False,
+                                  "problems": problems}, status=503)
+    return web.json_response({"ready": True, "problems": problems})
 
 
 def create_app(outbox: Outbox, token: str,
@@ -119,9 +131,7 @@ def create_app(outbox: Outbox, token: str,
                on_movements: Callable[[tuple[StockDelta, ...]], None] | None = None,
                skew: ClockSkew = TILL_SKEW, problems: Problems = tuple,
                unready: Problems | None = None) -> web.Application:
-    app = web.Application(middlewares=[bearer_auth], client_max_size=MAX_BODY)
-    if metrics is not None:
-        app.router.add_get("/metrics", metrics_handler(metrics))  # type: ignore[arg-type]
+    app = web.Application(middlewares=[json_errors, bearer_auth], client_max_size=MAX_BODY)
     app[OUTBOX] = outbox
     app[ON_SALES] = on_sales
     app[ON_MOVEMENTS] = on_movements  # committed back-office movements (counts among them)
@@ -130,10 +140,40 @@ def create_app(outbox: Outbox, token: str,
     app[SKEW] = skew
     app[PROBLEMS] = problems
     app[UNREADY] = unready or problems
-    app.router.add_post("/v1/pos/transactions", post_transaction)
-    app.router.add_post("/v1/stock/movements", post_movements)
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", readyz)
+    api = gateway_api(metrics)
+    api.install(app)  # the routes behind the schemas /openapi.json publishes (edge/openapi.py)
     if staff is not None:
-        app.add_subapp(STAFF_PREFIX, staff)
+        api.mount(app, STAFF_PREFIX, staff)
     return app
+
+STORED = obj({"accepted": integer(lo=0), "duplicate": {"type": "boolean"},
+              "seqs": {"type": "array", "items": integer(lo=1)}},
+             ["accepted", "duplicate", "seqs"], closed=False)
+
+
+def gateway_api(metrics: CollectorRegistry | None = None) -> Routes:
+    """The gateway's HTTP API: each route with the schema its body is checked against."""
+    api = Routes("shelfsync gateway", package_version(), "A store gateway's API on the store LAN: the "
+                 "POS webhook and staff movements (bearer token), health, the staff page. Every error is "
+                 'JSON {"error", "field"?}.')
+    stored = {200: Reply("committed to the outbox (fsync'd); `duplicate` when this key was seen with "
+                         "this body", STORED),
+              409: error("this txn / ref was used with another body"),
+              503: error("the gateway could not store it; retry")}
+    api.add("POST", "/v1/pos/transactions", post_transaction, body=TRANSACTION_SCHEMA, tags=("till",),
+            summary="A till's sale or return (idempotent on txn)", responses=stored)
+    api.add("POST", "/v1/stock/movements", post_movements, body=MOVEMENTS_SCHEMA, tags=("staff",),
+            summary="Staff movements: receipts, counts, moves, adjustments, shrink (idempotent on ref)",
+            responses=stored)
+    api.add("GET", "/healthz", healthz, public=True, tags=("meta",), summary="Health and counters",
+            responses={200: Reply("`ok` false with the `problems` that make it so",
+                                  obj({"ok": {"type": "boolean"}, "problems": {"type": "array"}},
+                                      ["ok", "problems"], closed=False))})
+    api.add("GET", "/readyz", readyz, public=True, tags=("meta",), summary="Ready to take sales",
+            responses={200: Reply("ready", obj({"ready": {"const": True}}, ["ready"], closed=False)),
+                       503: error("not ready; `problems` lists why")})
+    if metrics is not None:
+        api.add("GET", "/metrics", cast(Handler, metrics_handler(metrics)), public=True, tags=("meta",),
+                summary="Prometheus metrics (text exposition format)",
+                responses={200: Reply("the metrics", {"type": "string"}, media="text/plain")})
+    return api

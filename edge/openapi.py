@@ -222,6 +222,12 @@ class Operation:
         """The request's input, or ContractError naming the first field that breaks its schema."""
         path = {k: self._check(f"path.{k}", k, _from_text(request.match_info[k], p.schema))
                 for k, p in self.path_params.items()}
+        for name in request.query:  # a misspelt parameter would be ignored silently: say so
+            if name not in self.query:
+                close = difflib.get_close_matches(name, list(self.query), n=1)
+                hint = (f"did you mean {close[0]!r}?" if close else
+                        f"this call takes {', '.join(self.query)}" if self.query else "this call takes none")
+                raise ContractError(name, f"unknown query parameter; {hint}")
         query = {}
         for name, param in self.query.items():
             raw = request.query.get(name)
@@ -383,11 +389,14 @@ def expectation(schema: Mapping[str, Any]) -> str:
         return repr(schema["const"])
     if schema.get("format") in FORMATS:
         return FORMATS[schema["format"]][1] + null
-    if "pattern" in schema:
+    blank_ok = schema.get("pattern") != r"\S"  # the idiom for "not only spaces"
+    if "pattern" in schema and blank_ok:
         return f"a string matching {schema['pattern'].removeprefix('^').removesuffix('$')}{null}"
     if kind == "string":
         lo, hi = schema.get("minLength", 0), schema.get("maxLength")
         words = "a non-empty string" if lo == 1 else "a string"
+        if not blank_ok:
+            words = "a non-blank string"
         if lo > 1:
             words += f" of at least {lo} characters"
         if hi is not None:
@@ -480,11 +489,14 @@ class Routes:
 
     def __init__(self, title: str, version: str, description: str, *,
                  path_params: Mapping[str, Param] | None = None,
-                 secured: Mapping[int, Reply] | None = None) -> None:
+                 secured: Mapping[int, Reply] | None = None, serve_document: bool = True) -> None:
         self.title, self.version, self.description = title, version, description
         self.path_params = dict(path_params or {})
         self.secured = dict(secured or {401: error("no bearer token, or a wrong one")})
         self.operations: list[Operation] = []
+        self._mounted: list[tuple[str, Routes]] = []
+        if not serve_document:  # a sub-application: the API it is mounted in serves the document
+            return
         self.add("GET", OPENAPI_PATH, self._serve_document, public=True, tags=("meta",),
                  summary="This API's OpenAPI 3.1 document",
                  responses={200: Reply("the document", {"type": "object", "required": ["openapi", "paths"]})})
@@ -513,10 +525,19 @@ class Routes:
     def install(self, app: web.Application) -> None:
         for op in self.operations:
             app.router.add_route(op.method, op.path, _checking(op))
+        app[ROUTES] = self
 
-    @property
-    def public_paths(self) -> frozenset[str]:
-        return frozenset(op.path for op in self.operations if op.public)
+    def mount(self, app: web.Application, prefix: str, sub: web.Application) -> None:
+        """Mount a sub-application (its own middlewares, installed from its own Routes) at
+        `prefix`, and document its operations as part of this API."""
+        app.add_subapp(prefix, sub)
+        self._mounted.append((prefix.rstrip("/"), sub[ROUTES]))
+
+    def _all(self) -> list[tuple[str, Operation]]:
+        out = [(op.path, op) for op in self.operations]
+        for prefix, sub in self._mounted:
+            out += [(prefix + op.path, op) for op in sub.operations if op.path != OPENAPI_PATH]
+        return out
 
     async def _serve_document(self, request: web.Request) -> web.Response:
         return web.json_response(self.document())
@@ -524,7 +545,7 @@ class Routes:
     def document(self) -> dict[str, Any]:
         paths: dict[str, dict[str, Any]] = {}
         seen: set[str] = set()
-        for op in self.operations:
+        for path, op in self._all():
             op_id = op.handler.__name__.strip("_")
             while op_id in seen:
                 op_id += "_"
@@ -549,7 +570,7 @@ class Routes:
                                         "content": {"application/json": {"schema": op.body}}}
             if op.public:
                 entry["security"] = []
-            paths.setdefault(op.path, {})[op.method.lower()] = entry
+            paths.setdefault(path, {})[op.method.lower()] = entry
         return {
             "openapi": "3.1.0",
             "info": {"title": self.title, "version": self.version, "description": self.description},
@@ -558,6 +579,9 @@ class Routes:
                            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
             "security": [{"bearer": []}],
         }
+
+
+ROUTES = web.AppKey("routes", Routes)
 
 
 def _reply(reply: Reply) -> dict[str, Any]:
@@ -581,6 +605,7 @@ def _checking(op: Operation) -> Handler:
     return checking
 
 
-__all__ = ["CHECKED", "DAY", "ERROR", "GTIN14", "ID", "MAX_INT64", "TIME", "ApiError", "Checked", "Operation",
-           "Param", "Reply", "Routes", "array", "checked", "error", "error_response", "expectation",
-           "input_error", "integer", "json_errors", "nullable", "number", "obj", "package_version", "text"]
+__all__ = ["CHECKED", "DAY", "ERROR", "GTIN14", "ID", "MAX_INT64", "ROUTES", "TIME", "ApiError", "Checked",
+           "Handler", "Operation", "Param", "Reply", "Routes", "array", "checked", "error", "error_response",
+           "expectation", "input_error", "integer", "json_errors", "nullable", "number", "obj",
+           "package_version", "text"]

@@ -26,11 +26,16 @@ from pathlib import Path
 from aiohttp import web
 
 from edge.alerts import AlertService
+from edge.openapi import Param, Reply, Routes, Schema, error, obj, package_version, text
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
 SERVICE = web.AppKey("alerts", AlertService)
 CLOSING = web.AppKey("closing", asyncio.Event)
+ALERT: Schema = obj({"key": {"type": "string"}, "kind": {"type": "string"}, "aisle": {"type": "string"},
+                     "title_en": {"type": "string"}, "title_zh": {"type": "string"},
+                     "urgent": {"type": "boolean"}, "status": {"type": "string"}},
+                    ["key", "kind", "aisle", "status"], closed=False)
 
 
 @web.middleware
@@ -63,9 +68,17 @@ async def _list(request: web.Request) -> web.Response:
     return web.json_response({"aisles": _open_by_aisle(request.app[SERVICE])})
 
 
-async def _act(request: web.Request) -> web.Response:
+async def _ack(request: web.Request) -> web.Response:
+    return _act(request, "ack")
+
+
+async def _done(request: web.Request) -> web.Response:
+    return _act(request, "done")
+
+
+def _act(request: web.Request, action: str) -> web.Response:
     svc = request.app[SERVICE]
-    key, action = request.match_info["key"], request.match_info["action"]
+    key = request.match_info["key"]
     ok = svc.ack(key) if action == "ack" else svc.done(key)
     if not ok:
         raise web.HTTPConflict(
@@ -107,8 +120,24 @@ def staff_app(alerts: AlertService) -> web.Application:
     app[SERVICE] = alerts
     app[CLOSING] = asyncio.Event()
     app.on_shutdown.append(_closing)
-    app.router.add_get("/", _index)
-    app.router.add_get("/api/alerts", _list)
-    app.router.add_post("/api/alerts/{key}/{action:ack|done}", _act)
-    app.router.add_get("/api/events", _events)
+    # Documented in the gateway's /openapi.json (edge/http.py mounts it); no token: see above.
+    api = Routes("shelfsync staff page", package_version(), "the staff phone page", serve_document=False,
+                 path_params={"key": Param(text(256), "the alert's key, e.g. refill:A1-2")})
+    refused = {403: error("not from the store LAN ([alerts].staff_networks)")}
+    tag = ("staff page",)
+    api.add("GET", "/", _index, public=True, tags=tag, summary="The staff page (HTML)",
+            responses={200: Reply("the page", {"type": "string"}, media="text/html"), **refused})
+    api.add("GET", "/api/alerts", _list, public=True, tags=tag, summary="Open alerts by aisle",
+            responses={200: Reply("aisle → its open alerts", obj(
+                {"aisles": {"type": "object", "additionalProperties": {"type": "array", "items": ALERT}}},
+                ["aisles"], closed=False)), **refused})
+    for action, handler, says in (("ack", _ack, "Acknowledge an alert (someone is on it)"),
+                                  ("done", _done, "Mark an alert's task done")):
+        api.add("POST", f"/api/alerts/{{key}}/{action}", handler, public=True, tags=tag, summary=says,
+                responses={200: Reply("the alert", ALERT), 409: error("no such open alert"), **refused})
+    api.add("GET", "/api/events", _events, public=True, tags=tag,
+            summary="Server-Sent Events: one JSON alert per change, until the phone goes away",
+            responses={200: Reply("the event stream", {"type": "string"}, media="text/event-stream"),
+                       **refused})
+    api.install(app)
     return app

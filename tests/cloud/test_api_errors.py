@@ -86,6 +86,8 @@ async def test_a_bad_field_is_named_in_the_shop_s_words(api: Api) -> None:
     assert status == 400 and body["field"] == "lines[0]" and "exactly one of" in body["error"], body
     status, body = await api.call("PUT", "/v1/channels/taobao", {"platfrom": "jd"})
     assert status == 400 and body["field"] == "platfrom" and "'platform'" in body["error"], body
+    status, body = await api.get("/v1/stores/sh-1/movements?sinse=5")  # not silently from 0
+    assert status == 400 and body["field"] == "sinse" and "'since'" in body["error"], body
 
 
 async def test_the_openapi_document_describes_every_route_and_needs_no_token(api: Api) -> None:
