@@ -373,7 +373,75 @@ class SigninFailure(Base):
     locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
-__all__ = ["NO_LOT", "ApiToken", "Balance", "Base", "Channel", "ChannelStore", "Checkpoint",
-           "ConsoleSession", "DeadLetter", "Gateway", "GatewaySnapshot", "Listing", "Lot", "Movement",
-           "Order", "Product", "Reservation", "SigninFailure", "SkuHead", "StockLevel", "Stocktake",
-           "Store", "StoreAlert", "Transfer", "TransferLine"]
+# --- setup without code and its audit (issue 16) -----------------------------------------------
+
+
+class AuditEntry(Base):
+    """One change of the chain's settings (append-only: the migration refuses UPDATE and DELETE):
+    who made it, when, what (`action` on `target`), and the values before and after as JSON."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+                                    autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+    who: Mapped[str] = mapped_column(String(128))  # the token's name and role: "admin (hq)"
+    action: Mapped[str] = mapped_column(String(64))  # e.g. product.put, listings.import
+    target: Mapped[str] = mapped_column(String(256))  # e.g. product:00950123456782
+    before: Mapped[str | None] = mapped_column(Text)  # None: it did not exist
+    after: Mapped[str | None] = mapped_column(Text)  # None: it was removed
+    __table_args__ = (Index("ix_audit_log_at", "at"), Index("ix_audit_log_target", "target", "at"))
+
+
+class ShelfSetting(Base):
+    """What head office set for one store's staff alerts, overriding the gateway's TOML: a bin's
+    (kind "bin", key the bin id) or a product's (kind "sku", key its GTIN-14) product name and
+    refill threshold; None leaves the TOML's value."""
+
+    __tablename__ = "shelf_settings"
+    store: Mapped[str] = mapped_column(String(32), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8), primary_key=True)
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    product: Mapped[str | None] = mapped_column(String(128))
+    refill_at: Mapped[int | None] = mapped_column(Integer)
+
+
+class StoreSettingsVersion(Base):
+    """Each store's settings version: one more at every change, sent with the settings, and
+    compared with the version a gateway's status says it applied."""
+
+    __tablename__ = "store_settings_versions"
+    store: Mapped[str] = mapped_column(String(32), primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger)
+    changed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class GatewaySettingsState(Base):
+    """Per gateway: the settings version its status last reported applied, and the last one sent."""
+
+    __tablename__ = "gateway_settings_state"
+    store: Mapped[str] = mapped_column(String(32), primary_key=True)
+    gateway: Mapped[str] = mapped_column(String(32), primary_key=True)
+    applied: Mapped[int | None] = mapped_column(BigInteger)
+    reported_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    sent: Mapped[int | None] = mapped_column(BigInteger)
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class ChannelExport(Base):
+    """A channel without an API gets its figures as a spreadsheet: how often one is written to the
+    export directory (None: on demand only), and how the last run went."""
+
+    __tablename__ = "channel_exports"
+    channel: Mapped[str] = mapped_column(String(32), primary_key=True)
+    every_s: Mapped[int | None] = mapped_column(Integer)
+    last_run_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    last_ok: Mapped[bool | None] = mapped_column(Boolean)
+    last_rows: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+__all__ = ["NO_LOT", "ApiToken", "AuditEntry", "Balance", "Base", "Channel", "ChannelExport",
+           "ChannelStore", "Checkpoint", "ConsoleSession", "DeadLetter", "Gateway", "GatewaySettingsState",
+           "GatewaySnapshot", "Listing", "Lot", "Movement", "Order", "Product", "Reservation", "ShelfSetting",
+           "SigninFailure", "SkuHead", "StockLevel", "Stocktake", "Store", "StoreAlert",
+           "StoreSettingsVersion", "Transfer", "TransferLine"]
