@@ -12,7 +12,8 @@ POST /v1/tokens {"name", "role", "store"?} → {"token"} (shown once); GET /v1/t
 DELETE /v1/tokens/{name}
 
 The bodies are checked against the schemas below before a handler runs (edge/openapi.py); a field
-left out takes the schema's default.
+left out takes the schema's default. Every PUT records what it changed in the audit log
+(cloud/db/audit.py), before → after, in the transaction of the change.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from cloud.api.handlers import MAKER, _error
 from cloud.api.orders import ORDERS
 from cloud.auth import Role, create_token, list_tokens, principal, require_hq, revoke_token
+from cloud.db import audit
 from cloud.db.models import Channel, ChannelStore, Listing, Product, Store
 from cloud.db.orders import channel_configs
 from cloud.db.repo import _upsert
@@ -112,17 +114,27 @@ def _twice(rows: Sequence[dict[str, Any]], key: str, where: str) -> web.Response
     return None
 
 
-async def _upsert_row(request: web.Request, model: Any, keys: list[str], row: dict[str, Any]) -> None:
+def who(request: web.Request) -> str:
+    """The audit log's name for the caller: "admin (hq)"."""
+    p = principal(request)
+    return audit.actor(p.name, p.role.value)
+
+
+async def _upsert_row(request: web.Request, model: Any, key: str, row: dict[str, Any], action: str) -> None:
+    values = {k: v for k, v in row.items() if k != key}
     async with request.app[MAKER]() as session, session.begin():
+        old = await session.get(model, row[key], with_for_update=True)
         stmt = _upsert(session)(model).values(**row)
-        await session.execute(stmt.on_conflict_do_update(
-            index_elements=keys, set_={k: v for k, v in row.items() if k not in keys}))
+        await session.execute(stmt.on_conflict_do_update(index_elements=[key], set_=values))
+        before = {k: getattr(old, k) for k in values} if old is not None else None
+        target = f"{action.partition('.')[0]}:{row[key]}"
+        await audit.record(session, who(request), action, target, before, values)
 
 
 async def put_store(request: web.Request) -> web.Response:
     require_hq(request)
     row = {"store": checked(request).path["store"], **checked(request).body}
-    await _upsert_row(request, Store, ["store"], row)
+    await _upsert_row(request, Store, "store", row, "store.put")
     request.app[ORDERS].settings_changed()
     return web.json_response(row)
 
@@ -130,8 +142,19 @@ async def put_store(request: web.Request) -> web.Response:
 async def put_product(request: web.Request) -> web.Response:
     require_hq(request)
     row = {"sku": checked(request).path["sku"], **checked(request).body}
-    await _upsert_row(request, Product, ["sku"], row)
+    await _upsert_row(request, Product, "sku", row, "product.put")
     return web.json_response(row)
+
+
+async def channel_audit_values(session: Any, name: str) -> dict[str, Any] | None:
+    """A channel's rules and stores as the audit log records them (None: no such channel)."""
+    found = await session.get(Channel, name)
+    if found is None:
+        return None
+    links = (await session.scalars(select(ChannelStore).where(ChannelStore.channel == name)
+                                   .order_by(ChannelStore.store))).all()
+    return {**{k: getattr(found, k) for k in _RULES},
+            "stores": [{"store": li.store, "ship": li.ship, "pickup": li.pickup} for li in links]}
 
 
 async def put_channel(request: web.Request) -> web.Response:
@@ -144,6 +167,8 @@ async def put_channel(request: web.Request) -> web.Response:
     if twice is not None:
         return twice
     async with request.app[MAKER]() as session, session.begin():
+        await session.get(Channel, name, with_for_update=True)
+        before = await channel_audit_values(session, name)
         stmt = _upsert(session)(Channel).values(**row)
         await session.execute(stmt.on_conflict_do_update(
             index_elements=["name"], set_={k: v for k, v in row.items() if k != "name"}))
@@ -151,6 +176,10 @@ async def put_channel(request: web.Request) -> web.Response:
         if links:
             await session.execute(_upsert(session)(ChannelStore), links)
         listed = (await session.scalars(select(Listing.sku).where(Listing.channel == name))).all()
+        after = {**{k: row[k] for k in _RULES},
+                 "stores": sorted(({k: li[k] for k in ("store", "ship", "pickup")} for li in links),
+                                  key=lambda li: li["store"])}
+        await audit.record(session, who(request), "channel.put", f"channel:{name}", before, after)
     request.app[ORDERS].settings_changed()
     # new rules or stores change the channel's figures: platform sync re-reads them (no store: "")
     request.app[EVENTS].publish(("", sku) for sku in listed)
@@ -193,12 +222,27 @@ async def put_listings(request: web.Request) -> web.Response:
     async with request.app[MAKER]() as session, session.begin():
         if channel not in await channel_configs(session, channel):
             return _error(404, f"unknown channel {channel!r}: PUT /v1/channels/{channel} first")
-        stmt = _upsert(session)(Listing)
-        await session.execute(stmt.on_conflict_do_update(
-            index_elements=["channel", "channel_sku"],
-            set_={"item_id": stmt.excluded.item_id, "sku": stmt.excluded.sku}), rows)
+        await upsert_listings(session, channel, rows, who(request), "listing.put")
     request.app[EVENTS].publish(("", r["sku"]) for r in rows)  # new listings get their figure pushed
     return web.json_response({"channel": channel, "upserted": len(rows)})
+
+
+async def upsert_listings(session: Any, channel: str, rows: Sequence[dict[str, Any]], by: str,
+                          action: str) -> None:
+    """Add or change a channel's listings in the caller's transaction, each change audited."""
+    keys = [r["channel_sku"] for r in rows]
+    old = {li.channel_sku: li for li in (await session.scalars(
+        select(Listing).where(Listing.channel == channel, Listing.channel_sku.in_(keys))
+        .with_for_update())).all()} if keys else {}
+    stmt = _upsert(session)(Listing)
+    await session.execute(stmt.on_conflict_do_update(
+        index_elements=["channel", "channel_sku"],
+        set_={"item_id": stmt.excluded.item_id, "sku": stmt.excluded.sku}), list(rows))
+    for r in rows:
+        was = old.get(r["channel_sku"])
+        before = {"item_id": was.item_id, "sku": was.sku} if was is not None else None
+        await audit.record(session, by, action, f"listing:{channel}/{r['channel_sku']}", before,
+                           {"item_id": r["item_id"], "sku": r["sku"]})
 
 
 async def get_listings(request: web.Request) -> web.Response:

@@ -48,8 +48,7 @@ async def record(session: AsyncSession, who: str, action: str, target: str,
     if old == new:
         return False
     session.add(AuditEntry(at=at or datetime.now(UTC), who=who[:128], action=action[:64], target=target[:256],
-                           before=old, after=new))
-    await session.flush()
+                           before=old, after=new))  # flushed with the change (autoflush, commit)
     return True
 
 
