@@ -419,6 +419,9 @@ class GatewayStatus:
     # Seconds the oldest delta still in the outbox had waited when this status was written (0:
     # none waits). Optional: a gateway from before it was added leaves it out.
     oldest_unsent_s: float | None = None
+    # The version of the console's shelf settings (ShelfSettings) the gateway applied; 0: none yet.
+    # Optional: a gateway without staff alerts, or from before it was added, leaves it out.
+    settings_version: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -439,6 +442,8 @@ class GatewayStatus:
             out["devices"] = dict(self.devices)
         if self.oldest_unsent_s is not None:
             out["oldest_unsent_s"] = round(self.oldest_unsent_s, 1)
+        if self.settings_version is not None:
+            out["settings_version"] = self.settings_version
         return out
 
     @classmethod
@@ -455,6 +460,8 @@ class GatewayStatus:
         if oldest is not None and (not isinstance(oldest, int | float) or isinstance(oldest, bool)
                                    or not 0 <= oldest < 1e9):
             raise ContractError("oldest_unsent_s", f"must be a number of seconds >= 0, got {oldest!r}")
+        settings_version = _natural(obj, "settings_version", "") if obj.get("settings_version") is not None \
+            else None
         return cls(
             store=check_id(obj.get("store"), "store"),
             gateway=check_id(obj.get("gateway"), "gateway"),
@@ -465,6 +472,7 @@ class GatewayStatus:
             last_seq=_int(obj, "last_seq", "") if last_seq is not None else None,
             devices={str(k): str(v) for k, v in devices.items()},
             oldest_unsent_s=float(oldest) if oldest is not None else None,
+            settings_version=settings_version,
         )
 
 
@@ -588,6 +596,91 @@ class StocktakeRequest:
             raise ContractError("seconds", "must be a number")
         zone = _enum(Zone, obj, "zone", "") if obj.get("zone") is not None else None
         return cls(_text(obj, "id", "") or "", float(seconds), zone)
+
+
+MAX_SHELF_RULES: Final = 20_000
+MAX_REFILL_AT: Final = 1_000_000
+_RULE_KEYS: Final = ("product", "refill_at")
+
+
+@dataclass(frozen=True, slots=True)
+class ShelfRule:
+    """A bin's or a product's staff-alert settings as head office set them: the product name staff
+    read in the alert and the count at or below which they are asked to refill. None keeps the
+    gateway's own value (its TOML's [alerts.bins.BIN])."""
+
+    product: str | None = None
+    refill_at: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: v for k, v in (("product", self.product), ("refill_at", self.refill_at)) if v is not None}
+
+    @classmethod
+    def from_json(cls, obj: object, where: str) -> ShelfRule:
+        if not isinstance(obj, Mapping):
+            raise ContractError(where, "must be an object with product and/or refill_at")
+        for key in obj:
+            if key not in _RULE_KEYS:
+                raise ContractError(f"{where}.{key}", "unknown field; known: product, refill_at")
+        if not any(obj.get(k) is not None for k in _RULE_KEYS):
+            raise ContractError(where, "must set product, refill_at or both")
+        refill_at = obj.get("refill_at")
+        if refill_at is not None and (not isinstance(refill_at, int) or isinstance(refill_at, bool)
+                                      or not 0 <= refill_at <= MAX_REFILL_AT):
+            raise ContractError(f"{where}.refill_at", f"must be an integer within 0..{MAX_REFILL_AT:,}, "
+                                                     f"got {refill_at!r}")
+        return cls(_text(obj, "product", where + ".", required=False), refill_at)
+
+
+@dataclass(frozen=True, slots=True)
+class ShelfSettings:
+    """cloud → gateway on cmd/{gw}/settings: the store's staff-alert settings from the console, whole
+    (a snapshot, not a change): per bin id, and per product (GTIN-14) for every bin that holds it.
+
+    `version` grows with every change in the cloud. The gateway applies a version newer than the
+    one it has, keeps it (a restart keeps it), and says which it applied in its status
+    (`settings_version`): the cloud sends it again to a gateway that is behind, e.g. one whose
+    broker session, and the commands queued in it, was lost."""
+
+    version: int
+    bins: Mapping[str, ShelfRule] = field(default_factory=dict)
+    products: Mapping[str, ShelfRule] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.version, bool) or not 1 <= self.version <= MAX_SEQ:
+            raise ContractError("version", f"must be an integer within 1..{MAX_SEQ}")
+        if len(self.bins) + len(self.products) > MAX_SHELF_RULES:
+            raise ContractError("bins", f"at most {MAX_SHELF_RULES:,} rules")
+        for b in self.bins:
+            if not is_text(b):
+                raise ContractError("bins", f"a bin id must be a non-empty string of at most {MAX_TEXT} "
+                                            "characters, without control characters")
+        for sku in self.products:
+            if not is_gtin14(sku):
+                raise ContractError("products", f"{sku!r} is not a GTIN-14 with a valid check digit")
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"v": VERSION, "command": "settings", "version": self.version}
+        if self.bins:
+            out["bins"] = {b: r.to_json() for b, r in sorted(self.bins.items())}
+        if self.products:
+            out["products"] = {s: r.to_json() for s, r in sorted(self.products.items())}
+        return out
+
+    @classmethod
+    def from_json(cls, obj: object) -> ShelfSettings:
+        if not isinstance(obj, Mapping) or obj.get("command") != "settings":
+            raise ContractError("command", "must be settings")
+        version = obj.get("version")
+        if not isinstance(version, int) or isinstance(version, bool):
+            raise ContractError("version", f"must be an integer, got {version!r}")
+        tables = {}
+        for name in ("bins", "products"):
+            raw = obj.get(name, {})
+            if not isinstance(raw, Mapping):
+                raise ContractError(name, "must be an object of rules by key")
+            tables[name] = {str(k): ShelfRule.from_json(v, f"{name}.{k}") for k, v in raw.items()}
+        return cls(version, tables["bins"], tables["products"])
 
 
 MAX_STOCKTAKE_COUNTS: Final = 100_000
@@ -782,7 +875,7 @@ def cloud_subscription(group: str = "cloud") -> str:
 # --- codec ----------------------------------------------------------------------------------
 
 def encode(payload: DeltaBatch | GatewayStatus | ResendRequest | ShelfSnapshot | StocktakeRequest
-           | StocktakeResult | AlertNotice) -> bytes:
+           | StocktakeResult | AlertNotice | ShelfSettings) -> bytes:
     return json.dumps(payload.to_json(), separators=(",", ":"), ensure_ascii=False).encode()
 
 
@@ -819,3 +912,7 @@ def decode_stocktake_result(raw: bytes | str) -> StocktakeResult:
 
 def decode_alert(raw: bytes | str) -> AlertNotice:
     return AlertNotice.from_json(_load(raw))
+
+
+def decode_settings(raw: bytes | str) -> ShelfSettings:
+    return ShelfSettings.from_json(_load(raw))
