@@ -600,6 +600,7 @@ class StocktakeRequest:
 
 MAX_SHELF_RULES: Final = 20_000
 MAX_REFILL_AT: Final = 1_000_000
+MAX_SETTINGS_VERSION: Final = 2**63 - 1  # store_settings_versions.version is a BIGINT
 _RULE_KEYS: Final = ("product", "refill_at")
 
 
@@ -647,14 +648,12 @@ class ShelfSettings:
     products: Mapping[str, ShelfRule] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if isinstance(self.version, bool) or not 1 <= self.version <= MAX_SEQ:
-            raise ContractError("version", f"must be an integer within 1..{MAX_SEQ}")
+        if isinstance(self.version, bool) or not 1 <= self.version <= MAX_SETTINGS_VERSION:
+            raise ContractError("version", f"must be an integer within 1..{MAX_SETTINGS_VERSION}")
         if len(self.bins) + len(self.products) > MAX_SHELF_RULES:
             raise ContractError("bins", f"at most {MAX_SHELF_RULES:,} rules")
         for b in self.bins:
-            if not is_text(b):
-                raise ContractError("bins", f"a bin id must be a non-empty string of at most {MAX_TEXT} "
-                                            "characters, without control characters")
+            _text({"bin": b}, "bin", "bins.")  # a bin id is text as the deltas' `bin` is
         for sku in self.products:
             if not is_gtin14(sku):
                 raise ContractError("products", f"{sku!r} is not a GTIN-14 with a valid check digit")
