@@ -602,6 +602,7 @@ MAX_SHELF_RULES: Final = 20_000
 MAX_REFILL_AT: Final = 1_000_000
 MAX_SETTINGS_VERSION: Final = 2**63 - 1  # store_settings_versions.version is a BIGINT
 _RULE_KEYS: Final = ("product", "refill_at")
+_CONTROL: Final = re.compile("[\x00-\x1f\x7f-\x9f]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -630,7 +631,10 @@ class ShelfRule:
                                       or not 0 <= refill_at <= MAX_REFILL_AT):
             raise ContractError(f"{where}.refill_at", f"must be an integer within 0..{MAX_REFILL_AT:,}, "
                                                      f"got {refill_at!r}")
-        return cls(_text(obj, "product", where + ".", required=False), refill_at)
+        product = _text(obj, "product", where + ".", required=False)
+        if product is not None and _CONTROL.search(product):  # a name staff read on a phone: one line
+            raise ContractError(f"{where}.product", "must be one line of text, without control characters")
+        return cls(product, refill_at)
 
 
 @dataclass(frozen=True, slots=True)
