@@ -48,6 +48,35 @@ class IngestStats:
     commit_ms: list[float] = field(default_factory=list)
 
 
+@dataclass(frozen=True, slots=True)
+class StocktakeReported:
+    """A gateway's stocktake result, with the store and gateway its topic names (contract §5)."""
+
+    store: str
+    gateway: str
+    result: contract.StocktakeResult
+
+
+def decode_message(topic_name: str, payload: bytes
+                   ) -> contract.DeltaBatch | contract.GatewayStatus | StocktakeReported | None:
+    """What one gateway message says: a batch, a status, or None (a stream not handled yet, or an
+    empty retained status, which clears one). Raises ContractError only: that message is then
+    dead-lettered, and any other exception here would block the worker on it for ever."""
+    topic = contract.GatewayTopic.parse(topic_name)
+    if topic.stream is Stream.DELTAS:
+        batch = contract.decode_batch(payload)
+        if (batch.store, batch.gateway) != (topic.store, topic.gateway):
+            raise ContractError("store", f"payload says {batch.store}/{batch.gateway}, "
+                                         f"topic says {topic.store}/{topic.gateway}")
+        return batch
+    if topic.stream is Stream.STATUS:
+        return contract.decode_status(payload) if payload else None
+    if topic.stream is Stream.STOCKTAKES:
+        return StocktakeReported(topic.store, topic.gateway, contract.decode_stocktake_result(payload))
+    log.debug("ingest: %s not handled yet", topic.stream)
+    return None
+
+
 def _same_source(topic: contract.GatewayTopic, store: str, gateway: str) -> None:
     """A payload names the store and gateway of the topic it came on (the broker's ACL vouches
     only for the topic): else ContractError, and it is dead-lettered."""
@@ -152,25 +181,17 @@ class Ingest:
         """Apply messages. Raises only for infrastructure faults (DB down): then none is acked."""
         batches: list[contract.DeltaBatch] = []
         statuses: list[contract.GatewayStatus] = []
-        reports: list[tuple[str, str, contract.StocktakeResult]] = []
+        reports: list[StocktakeReported] = []
         for message in messages:
             try:
-                topic = contract.GatewayTopic.parse(message.topic)
-                if topic.stream is Stream.DELTAS:
-                    batch = contract.decode_batch(message.payload)
-                    if (batch.store, batch.gateway) != (topic.store, topic.gateway):
-                        raise ContractError("store", f"payload says {batch.store}/{batch.gateway}, "
-                                                     f"topic says {topic.store}/{topic.gateway}")
-                    check_clock(batch, datetime.now(UTC), self.clock)
-                    batches.append(batch)
-                elif topic.stream is Stream.STATUS:
-                    if message.payload:  # an empty retained message clears a status: nothing to do
-                        statuses.append(contract.decode_status(message.payload))
-                elif topic.stream is Stream.STOCKTAKES:
-                    reports.append((topic.store, topic.gateway,
-                                    contract.decode_stocktake_result(message.payload)))
-                else:
-                    log.debug("ingest: %s not handled yet", topic.stream)
+                decoded = decode_message(message.topic, message.payload)
+                if isinstance(decoded, contract.DeltaBatch):
+                    check_clock(decoded, datetime.now(UTC), self.clock)
+                    batches.append(decoded)
+                elif isinstance(decoded, contract.GatewayStatus):
+                    statuses.append(decoded)
+                elif isinstance(decoded, StocktakeReported):
+                    reports.append(decoded)
             except ContractError as e:
                 log.warning("dead letter from %s: %s", message.topic, e)
                 await repo.dead_letter(self.maker, message.topic, message.payload, str(e))
@@ -179,8 +200,8 @@ class Ingest:
             await self._apply(batches)
         for status in statuses:  # after the batches that came with them
             await self._status(status)
-        for store, gateway, result in reports:  # the record people read; the counts came as deltas
-            await stocktakes.record_result(self.maker, store, gateway, result, datetime.now(UTC))
+        for r in reports:  # the record people read; the counts came as deltas
+            await stocktakes.record_result(self.maker, r.store, r.gateway, r.result, datetime.now(UTC))
         await self._record_views(messages)
 
     async def _apply(self, batches: list[contract.DeltaBatch]) -> None:

@@ -11,17 +11,18 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
-from typing import Any, Final, TypeVar
+from typing import Any, Final, TypeGuard, TypeVar
 
 VERSION: Final = 1
 TOPIC_ROOT: Final = "shelfsync/v1/store"
 _ID_RE: Final = re.compile(r"[a-z0-9-]{1,32}")
-_GTIN14_RE: Final = re.compile(r"\d{14}")
+_GTIN14_RE: Final = re.compile(r"[0-9]{14}")  # ASCII: `\d` also takes other scripts' digits
 # RFC 3339 in UTC with millisecond precision: 2026-11-26T03:00:00.123Z
 _TS_RE: Final = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
 # RFC 3339 §5.6 date-time in any of its forms: any offset, any number of fractional digits; the
@@ -31,6 +32,15 @@ _RFC3339_RE: Final = re.compile(
 _DATE_RE: Final = re.compile(r"\d{4}-\d{2}-\d{2}")
 MAX_DELTAS_PER_BATCH: Final = 1000
 MAX_TEXT: Final = 128
+# What the ledger's columns hold (cloud/db/models.py Movement): a payload the contract accepts must
+# be one the cloud can store, or one message would fail its worker's transaction for ever.
+MAX_ID: Final = 64  # movements.id VARCHAR(64); a UUID takes 36
+MAX_SEQ: Final = 2**63 - 1  # movements.seq BIGINT
+MAX_QTY: Final = 1_000_000  # units one delta moves; movements.qty is an INTEGER, balances its sums
+_MAX_PROBLEM: Final = 200
+# Control characters (PostgreSQL text refuses NUL; the rest break logs and labels) and lone
+# surrogates (JSON's "\ud800" escape makes one, and no UTF-8 encoder takes it).
+_NOT_TEXT: Final = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 E = TypeVar("E", bound=StrEnum)
 
 
@@ -38,9 +48,17 @@ class ContractError(ValueError):
     """A payload or value that breaks the wire contract; `field` names what is wrong."""
 
     def __init__(self, field: str, problem: str) -> None:
+        field, problem = _one_line(field, 60), _one_line(problem, _MAX_PROBLEM)
         super().__init__(f"{field}: {problem}")
         self.field = field
         self.problem = problem
+
+
+def _one_line(text: str, limit: int) -> str:
+    """A message a person reads: one line, cut short. A payload can carry a megabyte where a
+    word was expected, and the problem quotes what it got."""
+    text = text.replace("\r", "\\r").replace("\n", "\\n")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 class Zone(StrEnum):
@@ -89,6 +107,11 @@ def is_gtin14(value: object) -> bool:
     )
 
 
+def is_text(value: object, limit: int = MAX_TEXT) -> TypeGuard[str]:
+    """A non-empty string of at most `limit` characters that every store of ours can hold."""
+    return isinstance(value, str) and 0 < len(value) <= limit and _NOT_TEXT.search(value) is None
+
+
 def check_id(value: object, name: str) -> str:
     """Store and gateway ids fill one topic level: [a-z0-9-]{1,32}."""
     if not isinstance(value, str) or _ID_RE.fullmatch(value) is None:
@@ -101,7 +124,9 @@ def format_ts(moment: datetime) -> str:
     if moment.tzinfo is None:
         raise ValueError("timestamps must be timezone-aware")
     utc = moment.astimezone(UTC)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+    # Not strftime: glibc's %Y writes year 1 as "1", which no RFC 3339 reader takes.
+    return (f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}T{utc.hour:02d}:{utc.minute:02d}:"
+            f"{utc.second:02d}.{utc.microsecond // 1000:03d}Z")
 
 
 def parse_ts(value: object, name: str) -> datetime:
@@ -205,8 +230,9 @@ def _text(obj: Mapping[str, Any], key: str, prefix: str, *, required: bool = Tru
         if required:
             raise ContractError(prefix + key, "is required")
         return None
-    if not isinstance(value, str) or not value or len(value) > MAX_TEXT:
-        raise ContractError(prefix + key, f"must be a non-empty string of at most {MAX_TEXT} characters")
+    if not is_text(value):
+        raise ContractError(prefix + key, f"must be a non-empty string of at most {MAX_TEXT} characters, "
+                                          "without control characters")
     return value
 
 
@@ -228,6 +254,15 @@ def _enum(cls: type[E], obj: Mapping[str, Any], key: str, prefix: str) -> E:
     except ValueError:
         allowed = " | ".join(m.value for m in cls)
         raise ContractError(prefix + key, f"must be one of {allowed}, got {value!r}") from None
+
+
+def _encodes(value: object) -> bool:
+    """Whether `encode` can write `value` again (a lone surrogate has no UTF-8)."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode()
+    except (UnicodeEncodeError, ValueError, TypeError):
+        return False
+    return True
 
 
 # --- payloads -------------------------------------------------------------------------------
@@ -256,10 +291,17 @@ class StockDelta:
         self.validate()
 
     def validate(self) -> None:
-        if not self.id or len(self.id) > MAX_TEXT:
-            raise ContractError("id", "must be a non-empty string")
-        if self.seq < 0:
-            raise ContractError("seq", "must be >= 0")
+        if not is_text(self.id, MAX_ID):
+            raise ContractError("id", f"must be a non-empty string of at most {MAX_ID} characters, "
+                                      "without control characters")
+        for name, text in (("lot", self.lot), ("bin", self.bin), ("ref", self.ref)):
+            if text is not None and not is_text(text):
+                raise ContractError(name, f"must be a non-empty string of at most {MAX_TEXT} characters, "
+                                          "without control characters")
+        if not 0 <= self.seq <= MAX_SEQ:
+            raise ContractError("seq", f"must be within 0..{MAX_SEQ}")
+        if abs(self.qty) > MAX_QTY:
+            raise ContractError("qty", f"must be within -{MAX_QTY:,}..{MAX_QTY:,}, got {self.qty}")
         if not is_gtin14(self.sku):
             raise ContractError("sku", f"must be a GTIN-14 with a valid check digit, got {self.sku!r}")
         qty, kind = self.qty, self.kind
@@ -319,11 +361,15 @@ class StockDelta:
         if not isinstance(obj, Mapping):
             raise ContractError(prefix.rstrip(".") or "delta", "must be an object")
         confidence = obj.get("confidence", 1.0)
-        if not isinstance(confidence, int | float) or isinstance(confidence, bool):
-            raise ContractError(prefix + "confidence", f"must be a number, got {confidence!r}")
+        number = isinstance(confidence, int | float) and not isinstance(confidence, bool)
+        if not number or not 0 <= confidence <= 1:  # before float(): 400 digits are no float
+            raise ContractError(prefix + "confidence", f"must be a number within 0..1, got {confidence!r}")
         evidence = obj.get("evidence")
         if evidence is not None and not isinstance(evidence, Mapping):
             raise ContractError(prefix + "evidence", "must be an object")
+        if evidence is not None and not _encodes(evidence):
+            raise ContractError(prefix + "evidence", "must be an object of UTF-8 text (a JSON \\ud800 escape "
+                                                     "is half a character)")
         sku = obj.get("sku")
         if not is_gtin14(sku):
             raise ContractError(prefix + "sku", f"must be a GTIN-14 with a valid check digit, got {sku!r}")
@@ -882,11 +928,27 @@ def encode(payload: DeltaBatch | GatewayStatus | ResendRequest | ShelfSnapshot |
     return json.dumps(payload.to_json(), separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def _load(raw: bytes | str) -> object:
+def load_json(raw: bytes | str, name: str) -> object:
+    """UTF-8 JSON text -> its value; anything json.loads refuses is a ContractError naming `name`.
+
+    json.loads refuses more than JSONDecodeError says: a number of more than
+    sys.get_int_max_str_digits() digits is a bare ValueError (CPython's guard against quadratic
+    int parsing), and nesting deeper than the interpreter's stack a RecursionError."""
     try:
         return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ContractError("payload", f"not valid UTF-8 JSON: {e}") from None
+    except UnicodeDecodeError as e:
+        problem = f"not UTF-8: {e}"
+    except json.JSONDecodeError as e:
+        problem = f"not valid JSON: {e}"
+    except ValueError:
+        problem = f"not valid JSON: a number of more than {sys.get_int_max_str_digits()} digits"
+    except RecursionError:
+        problem = "not valid JSON here: nested too deeply"
+    raise ContractError(name, problem)
+
+
+def _load(raw: bytes | str) -> object:
+    return load_json(raw, "payload")
 
 
 def decode_batch(raw: bytes | str) -> DeltaBatch:

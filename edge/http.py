@@ -12,7 +12,6 @@ GET /readyz answers 200 when ready and 503 with the reasons when not. Neither ne
 from __future__ import annotations
 
 import hmac
-import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
@@ -21,7 +20,7 @@ from typing import Any, cast
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from edge.contract import ClockSkew, ContractError, StockDelta
+from edge.contract import ClockSkew, ContractError, StockDelta, load_json
 from edge.metrics import handler as metrics_handler
 from edge.openapi import Handler, Reply, Routes, error, integer, json_errors, obj, package_version
 from edge.outbox import Outbox, OutboxError, SourceKeyConflict, body_hash
@@ -67,12 +66,13 @@ async def bearer_auth(request: web.Request,
     return await handler(request)
 
 
+def decode_body(raw: bytes) -> object:
+    """A request body as JSON; ContractError naming "body" when it is not."""
+    return load_json(raw, "body")
+
+
 async def _read_json(request: web.Request) -> object:
-    try:
-        raw = await request.read()
-        return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ContractError("body", f"not valid JSON: {e}") from None
+    return decode_body(await request.read())
 
 
 async def _store(request: web.Request, parse: Callable[[object], ParsedRequest],
@@ -145,6 +145,7 @@ def create_app(outbox: Outbox, token: str,
     if staff is not None:
         api.mount(app, STAFF_PREFIX, staff)
     return app
+
 
 STORED = obj({"accepted": integer(lo=0), "duplicate": {"type": "boolean"},
               "seqs": {"type": "array", "items": integer(lo=1)}},

@@ -36,6 +36,7 @@ this codec must stay free of I/O libraries, so the few lines of `struct` below d
 from __future__ import annotations
 
 import functools
+import math
 import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -47,7 +48,14 @@ from edge.toml_tables import check_keys
 
 
 class RegisterMapError(ValueError):
-    """A register map (built-in name or config dict) is malformed."""
+    """A register map (built-in name or config dict) is malformed, or registers do not decode.
+
+    The message is one short line: it quotes config values and registers, which can be anything
+    (a table where a number was expected), and a person reads it in a log or at start-up."""
+
+    def __init__(self, message: str) -> None:
+        message = message.replace("\r", "\\r").replace("\n", "\\n")
+        super().__init__(message if len(message) <= 200 else message[:199] + "…")
 
 
 class DataType(StrEnum):
@@ -90,8 +98,8 @@ class Field:
     def __post_init__(self) -> None:
         if not 0 <= self.address <= 0xFFFF - self.type.words + 1:
             raise RegisterMapError(f"address {self.address} outside 0..65535")
-        if not self.scale > 0:
-            raise RegisterMapError(f"scale must be > 0, got {self.scale}")
+        if not (math.isfinite(self.scale) and self.scale > 0):
+            raise RegisterMapError(f"scale must be a finite number > 0, got {self.scale}")
 
     @property
     def end(self) -> int:
@@ -205,7 +213,10 @@ def decode_field(field: Field, words: Sequence[int]) -> float:
     if len(words) != field.type.words:
         raise RegisterMapError(f"{field.type} needs {field.type.words} registers, got {len(words)}")
     (value,) = struct.unpack(">" + field.type.struct_code, _word_bytes(words, field.word_order))
-    return float(value) * field.scale
+    grams = float(value) * field.scale
+    if not math.isfinite(grams):  # IEEE 754 NaN or infinity in a FLOAT32 field: a fault, not a load
+        raise RegisterMapError(f"{field.type} registers {list(words)} hold {value}, not a weight")
+    return grams
 
 
 def encode_field(field: Field, grams: float) -> list[int]:
@@ -317,7 +328,11 @@ def _field(obj: Mapping[str, Any], where: str) -> Field:
     scale = obj.get("scale", 1.0)
     if not isinstance(scale, int | float) or isinstance(scale, bool):
         raise RegisterMapError(f"{where}.scale must be a number, got {scale!r}")
-    return Field(address, kind, order, float(scale))
+    try:
+        grams_per_unit = float(scale)
+    except OverflowError:  # an integer of hundreds of digits
+        raise RegisterMapError(f"{where}.scale is too large for a number of grams") from None
+    return Field(address, kind, order, grams_per_unit)
 
 
 def map_from_config(name: str, obj: Mapping[str, Any]) -> RegisterMap:

@@ -37,6 +37,7 @@ from edge.contract import (
     Source,
     StockDelta,
     Zone,
+    is_text,
     new_delta_id,
     parse_date,
     parse_instant,
@@ -77,9 +78,10 @@ class Field(Generic[T]):
 # --- field parsers ------------------------------------------------------------------------------
 
 def _reference(value: object, name: str) -> str:
-    if not isinstance(value, str) or not value.strip() or len(value) > MAX_TEXT:
-        raise ContractError(name, f"must be a non-empty string of at most {MAX_TEXT} characters")
-    return value
+    if is_text(value) and value.strip():
+        return value
+    raise ContractError(name, f"must be a non-empty string of at most {MAX_TEXT} characters, "
+                              "without control characters")
 
 
 def _pos_kind(value: object, name: str) -> Kind:
@@ -98,9 +100,9 @@ def _manual_kind(value: object, name: str) -> Kind:
 def _order(value: object, name: str) -> str | None:
     if value is None:
         return None
-    if not isinstance(value, str) or not value or len(value) > 40 or ":" in value:
-        raise ContractError(name, "must be the cloud order id (at most 40 characters, no ':') on a sale")
-    return value
+    if is_text(value, 40) and ":" not in value:
+        return value
+    raise ContractError(name, "must be the cloud order id (at most 40 characters, no ':') on a sale")
 
 
 def _item(value: object, name: str) -> TradeItem:
@@ -128,11 +130,10 @@ def _till_qty(value: object, name: str) -> int:
 
 
 def _lot(value: object, name: str) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value or len(value) > MAX_TEXT:
-        raise ContractError(name, "must be a non-empty string")
-    return value
+    if value is None or is_text(value):
+        return value
+    raise ContractError(name, f"must be a non-empty string of at most {MAX_TEXT} characters, "
+                              "without control characters")
 
 
 def _expiry(value: object, name: str) -> date | None:

@@ -81,6 +81,7 @@ _U16: Final = struct.Struct("!H")
 _TLV: Final = struct.Struct("!HH")
 _U64: Final = struct.Struct("!Q")
 STANDARD_PLAN: Final = InventoryPlan()  # no search mode, no target: the reader's own targeting
+_YEAR_10000_US: Final = 253_402_300_800_000_000  # datetime's range ends with the year 9999
 
 
 class ReportError(ValueError):
@@ -163,7 +164,11 @@ def _tag_report(data: bytes, pos: int, end: int) -> RawTagReport:
         pos += length  # OpSpec results, custom (e.g. Impinj) parameters
     if epc is None:
         raise ReportError("TagReportData without an EPC")
-    return RawTagReport(epc, antenna, rssi, last if last is not None else first, count)
+    seen = last if last is not None else first
+    if seen is not None and seen >= _YEAR_10000_US:
+        # LLRP 1.0.1 §16.2.7.3: µs since the Unix epoch, a u64 that can say far more than a time
+        raise ReportError(f"tag timestamp {seen} µs is past the year 9999")
+    return RawTagReport(epc, antenna, rssi, seen, count)
 
 
 # --- values ---------------------------------------------------------------------------------
