@@ -23,6 +23,11 @@ Config (`[alerts]` in the store TOML)::
     [alerts.bins.A1-2]
     product = "Royal Canin Indoor 2 kg"
     refill_at = 2
+
+Head office may override a bin's product name and refill threshold, or a product's for every bin
+that holds it, in the console (contract.ShelfSettings on cmd/{gw}/settings). The newest settings
+received are kept in the alert book's SQLite, so a restart keeps them; the TOML's values are the
+defaults they override: a bin's console setting first, then its product's, then the TOML.
 """
 
 from __future__ import annotations
@@ -58,7 +63,15 @@ from edge.alert_rules import (
     refill_condition,
     refilled_texts,
 )
-from edge.contract import AlertNotice, Stream, encode
+from edge.contract import (
+    AlertNotice,
+    ContractError,
+    ShelfRule,
+    ShelfSettings,
+    Stream,
+    decode_settings,
+    encode,
+)
 from edge.presence import PresenceTracker, TagState
 from edge.shelf_events import UnexplainedWeight, WeightEvent
 from edge.sources.camera import CameraStatus, LaneCount
@@ -262,9 +275,21 @@ class AlertStore:
             "CREATE TABLE IF NOT EXISTS outgoing"
             " (id INTEGER PRIMARY KEY AUTOINCREMENT, payload BLOB NOT NULL)"
         )
+        # The console's shelf settings last applied (one row: its JSON as the command carried it).
+        self.db.execute(
+            "CREATE TABLE IF NOT EXISTS settings (id INTEGER PRIMARY KEY CHECK (id = 1), doc TEXT NOT NULL)"
+        )
 
     def close(self) -> None:
         self.db.close()
+
+    def load_settings(self) -> ShelfSettings | None:
+        row = self.db.execute("SELECT doc FROM settings WHERE id = 1").fetchone()
+        return decode_settings(row[0]) if row is not None else None
+
+    def save_settings(self, settings: ShelfSettings) -> None:
+        self.db.execute("INSERT OR REPLACE INTO settings(id, doc) VALUES (1, ?)",
+                        (encode(settings).decode(),))
 
     def load(self) -> Book:
         alerts = {
@@ -429,11 +454,76 @@ class AlertService:
     delivery_failures: int = 0  # tries that left a notification undelivered (/healthz, /metrics)
     flushed: asyncio.Event = field(default_factory=asyncio.Event)
     feed: AlertFeed | None = None
+    settings: ShelfSettings | None = None  # the console's, over the TOML's bins (loaded from the book)
+    on_settings: Callable[[], None] | None = None  # after new settings were applied
+    # Each bin's newest count and SKU, so that new settings apply to what the shelf shows now.
+    shelf: dict[str, tuple[int, str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.book = self.store.load()
+        try:
+            self.settings = self.store.load_settings()
+        except ContractError:  # written by this module from a checked command; never expected
+            log.exception("alerts: the stored console settings are unreadable; using the TOML's")
         if self.source is not None:
             self.feed = AlertFeed(self.store)
+
+    # -- settings --
+    @property
+    def settings_version(self) -> int:
+        """The version of the console's settings in force (0: none received)."""
+        return self.settings.version if self.settings is not None else 0
+
+    def rule_for(self, bin_id: str, sku: str | None) -> BinRule | None:
+        """The refill rule of a bin holding `sku`: each field from the console's bin setting, else
+        its product setting, else the TOML's [alerts.bins.BIN]; None when no threshold is set."""
+        base = self.config.bins.get(bin_id)
+        layers: list[ShelfRule] = []
+        if self.settings is not None:
+            by_bin = self.settings.bins.get(bin_id)
+            by_product = self.settings.products.get(sku) if sku else None
+            layers = [r for r in (by_bin, by_product) if r is not None]
+        if base is not None:
+            layers.append(ShelfRule(base.product, base.refill_at))
+        refill_at = next((r.refill_at for r in layers if r.refill_at is not None), None)
+        if refill_at is None:
+            return None
+        product = next((r.product for r in layers if r.product is not None), None)
+        return BinRule(bin_id, product or sku or bin_id, refill_at)
+
+    def refill_at_of(self, bin_id: str, sku: str) -> int | None:
+        """A bin's refill threshold now (the shelves snapshot shows it)."""
+        rule = self.rule_for(bin_id, sku)
+        return rule.refill_at if rule is not None else None
+
+    def apply_settings(self, settings: ShelfSettings) -> bool:
+        """Take the console's settings if newer than those in force: kept in the book, then every
+        bin whose count is known is judged again by its new rule. False: older or the same."""
+        if settings.version <= self.settings_version:
+            return False
+        self.store.save_settings(settings)
+        self.settings = settings
+        for bin_id, (count, sku) in sorted(self.shelf.items()):
+            self._judge(bin_id, sku, count)
+        log.info("alerts: console settings version %d applied (%d bins, %d products)", settings.version,
+                 len(settings.bins), len(settings.products))
+        if self.on_settings is not None:
+            self.on_settings()
+        return True
+
+    async def on_settings_command(self, payload: bytes) -> None:
+        """The `settings` command's handler (edge/publisher.py `commands`)."""
+        try:
+            settings = decode_settings(payload)
+        except ContractError as e:
+            log.warning("alerts: ignoring a settings command: %s", e)
+            return
+        try:
+            if not self.apply_settings(settings):
+                log.info("alerts: settings version %d ignored: version %d is in force", settings.version,
+                         self.settings_version)
+        except sqlite3.Error:  # not kept: the status still says the old version, so the cloud resends
+            log.exception("alerts: could not keep settings version %d", settings.version)
 
     # -- inputs --
     def on_observation(self, obs: object) -> None:
@@ -459,7 +549,8 @@ class AlertService:
             # Weight added that is not whole units of this bin's product: something foreign
             # was put down here (edge/shelf_events.py). Cleared by the next explained change.
             if obs.delta_g > 0:
-                product = self.config.bins[obs.bin].product if obs.bin in self.config.bins else obs.sku
+                found = self.rule_for(obs.bin, obs.sku)
+                product = found.product if found is not None else obs.sku
                 self._apply(
                     self.book.raise_(
                         misplaced_condition(obs.bin, f"≈{obs.delta_g:.0f} g, not {product}"), now
@@ -476,10 +567,18 @@ class AlertService:
                 self._apply(self.book.resolve(f"misplaced:{bin_id}", now))
         else:
             return
-        rule = self.config.bins.get(bin_id)
-        if rule is None:
-            return
+        self.shelf[bin_id] = (count, sku)
+        self._judge(bin_id, sku, count)
+
+    def _judge(self, bin_id: str, sku: str, count: int) -> None:
+        """Open, keep or resolve a bin's refill alert for its count by its rule now."""
+        now = self.clock()
+        rule = self.rule_for(bin_id, sku)
         key = f"refill:{bin_id}"
+        if rule is None:
+            if self.book.is_open(key):  # its threshold was removed: nothing asks for a refill any more
+                self._apply(self.book.resolve(key, now))
+            return
         c = refill_condition(
             bin_id=bin_id,
             product=rule.product,
@@ -523,7 +622,7 @@ class AlertService:
         if not self.book.is_open(key):
             return False
         kind, _, bin_id = key.partition(":")
-        rule = self.config.bins.get(bin_id) if kind == "refill" else None
+        rule = self.rule_for(bin_id, self.shelf.get(bin_id, (0, None))[1]) if kind == "refill" else None
         texts = refilled_texts(bin_id, rule.product, None) if rule is not None else None
         self._apply(self.book.resolve(key, self.clock(), texts))
         return True
