@@ -212,12 +212,12 @@ class Live:
             async with sse:
                 await sse.send("ready", event="ready")
                 closed = asyncio.ensure_future(sse.wait())  # ends when a ping finds it gone
+                getter: asyncio.Future[set[Notice]] | None = None
                 try:
                     while True:
                         getter = asyncio.ensure_future(queue.get())
                         await asyncio.wait({getter, closed}, return_when=asyncio.FIRST_COMPLETED)
                         if not getter.done():
-                            getter.cancel()
                             break
                         names = sorted({name for n in getter.result() if n.visible_to(who) and wanted(n)
                                         for name in n.events()})
@@ -225,7 +225,11 @@ class Live:
                             await sse.send(name, event=name)
                         await asyncio.sleep(PACE_S)
                 finally:
-                    closed.cancel()
+                    for waiting in (closed, getter):
+                        if waiting is not None and not waiting.done():
+                            waiting.cancel()
+                            with contextlib.suppress(asyncio.CancelledError):
+                                await waiting
         except (ConnectionResetError, TimeoutError):
             pass  # the browser went away
         finally:

@@ -112,7 +112,7 @@ async def known_stores(session: AsyncSession, only: Collection[str] | None = Non
     q = select(ids.c.store, Store.name).outerjoin(Store, Store.store == ids.c.store).order_by(ids.c.store)
     if only is not None:
         q = q.where(ids.c.store.in_(list(only)))
-    return {s: name or "" for s, name in (await session.execute(q)).tuples()}
+    return {s: name or "" for s, name in (await session.execute(q)).all()}
 
 
 async def todays_figures(session: AsyncSession, since: datetime,
@@ -125,7 +125,7 @@ async def todays_figures(session: AsyncSession, since: datetime,
     if stores is not None:
         q = q.where(Movement.store.in_(list(stores)))
     out: dict[str, dict[str, int]] = defaultdict(dict)
-    for store, kind, total in (await session.execute(q)).tuples():
+    for store, kind, total in (await session.execute(q)).all():
         out[store][kind] = -int(total or 0)
     return out
 
@@ -184,7 +184,7 @@ async def product_names(session: AsyncSession, skus: Collection[str]) -> dict[st
     if not skus:
         return {}
     q = select(Product.sku, Product.name).where(Product.sku.in_(sorted(set(skus))))
-    return {sku: name for sku, name in (await session.execute(q)).tuples() if name}
+    return {sku: name for sku, name in (await session.execute(q)).all() if name}
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,7 +270,7 @@ async def products(session: AsyncSession, text: str, stores: Collection[str] | N
                         func.lower(Product.category).like(like)))
     q = q.order_by(Product.name.is_(None), Product.name, skus.c.sku).limit(limit)
     return [ProductRow(sku, name or "", category or "", int(on_hand or 0), int(n or 0))
-            for sku, name, category, on_hand, n in (await session.execute(q)).tuples()]
+            for sku, name, category, on_hand, n in (await session.execute(q)).all()]
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,7 +290,7 @@ async def product_lots(session: AsyncSession, sku: str, stores: Collection[str] 
          .where(Balance.sku == sku, Balance.qty != 0))
     if stores is not None:
         q = q.where(Balance.store.in_(list(stores)))
-    rows = [LotRow(s, z, lot, e, int(n)) for s, z, lot, e, n in (await session.execute(q)).tuples()]
+    rows = [LotRow(s, z, lot, e, int(n)) for s, z, lot, e, n in (await session.execute(q)).all()]
     return sorted(rows, key=lambda r: (r.store, r.zone, r.expiry or date.max, r.lot))
 
 
@@ -300,7 +300,7 @@ async def product_levels(session: AsyncSession, sku: str,
     q = select(StockLevel.store, StockLevel.sellable, StockLevel.reserved).where(StockLevel.sku == sku)
     if stores is not None:
         q = q.where(StockLevel.store.in_(list(stores)))
-    return {s: (int(a), int(r)) for s, a, r in (await session.execute(q)).tuples()}
+    return {s: (int(a), int(r)) for s, a, r in (await session.execute(q)).all()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -354,7 +354,7 @@ async def store_values(session: AsyncSession,
     if stores is not None:
         q = q.where(Balance.store.in_(list(stores)))
     return {s: (int(n or 0), float(v) if v is not None else None)
-            for s, n, v in (await session.execute(q)).tuples()}
+            for s, n, v in (await session.execute(q)).all()}
 
 
 __all__ = ["Aisle", "ChannelFigure", "LotRow", "MovementView", "ProductRow", "StoreRow", "aisle_of",

@@ -87,7 +87,9 @@ async def _principal_of(request: web.Request, row: console_sessions.SessionRow) 
 async def sessions(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Who is signed in; sends everyone else to sign in; refuses a state change without its
     CSRF token. Runs for console routes only (web.split_middlewares)."""
-    public = route_name(request) in request.app[PUBLIC]
+    # Public: the sign-in form, static files, and paths nothing serves (their 404 page must not
+    # send the browser to sign in: its favicon request would replace the sign-in form's cookie).
+    public = route_name(request) in request.app[PUBLIC] or request.match_info.http_exception is not None
     session_id = request.cookies.get(SESSION_COOKIE)
     if session_id:
         idle = timedelta(seconds=request.app[OPTIONS].idle_s)
@@ -129,7 +131,8 @@ async def signin_form(request: web.Request) -> web.StreamResponse:
 
 def _signin_page(request: web.Request, problem: str | None, status: int = 200,
                  fields: dict[str, object] | None = None, next_path: str | None = None) -> web.Response:
-    token = secrets.token_urlsafe(24)
+    # One token per browser, kept across reloads and tabs: a second tab's form must not void the first's.
+    token = request.cookies.get(SIGNIN_COOKIE) or secrets.token_urlsafe(24)
     notice = None
     if problem is None and request.query.get("expired"):
         notice = "signin.expired"

@@ -63,7 +63,7 @@ async def lookup(maker: async_sessionmaker[AsyncSession], session_id: str, now: 
         found = (await session.execute(
             select(ConsoleSession, ApiToken.role, ApiToken.store)
             .outerjoin(ApiToken, ApiToken.digest == ConsoleSession.token_digest)
-            .where(ConsoleSession.digest == key))).tuples().one_or_none()
+            .where(ConsoleSession.digest == key))).one_or_none()
         if found is None:
             return None
         row, role, store = found

@@ -106,7 +106,7 @@ async def gateway_views(session: AsyncSession, stores: Collection[str] | None = 
     if stores is not None:
         q = q.where(Gateway.store.in_(list(stores)))
     out = []
-    for g, snap in (await session.execute(q)).tuples():
+    for g, snap in (await session.execute(q)).all():
         devices: dict[str, Any] = json.loads(snap.devices) if snap is not None and snap.devices else {}
         out.append(GatewayView(
             g.store, g.gateway, g.state, g.status_at, g.last_batch_at,

@@ -100,7 +100,7 @@ async def open_counts(session: AsyncSession, stores: Collection[str] | None = No
          .group_by(StoreAlert.store))
     if stores is not None:
         q = q.where(StoreAlert.store.in_(list(stores)))
-    return {store: int(n) for store, n in (await session.execute(q)).tuples()}
+    return {store: int(n) for store, n in (await session.execute(q)).all()}
 
 
 __all__ = ["AlertView", "alert_id", "merged", "open_counts", "record", "store_alerts"]

@@ -132,7 +132,7 @@ async def _stocktakes(request: web.Request, store: str, notice: str | None = Non
                       problem: str | None = None) -> dict[str, Any]:
     maker = request.app[MAKER]
     return {"store": store, "takes": await stocktakes.find(maker, store, limit=15),
-            "gateways": await stocktakes.gateways_of(maker, store),
+            "st_gateways": await stocktakes.gateways_of(maker, store),
             "may_start": principal(request).may_write(store), "notice": notice, "problem": problem,
             "zones": [z.value for z in Zone]}
 
@@ -191,7 +191,7 @@ async def stocktake_page(request: web.Request) -> web.StreamResponse:
     take = await stocktakes.get(request.app[MAKER], store, sid)
     if take is None:
         raise web.HTTPNotFound()
-    counts = (take.get("report") or {}).get("counts", [])
+    counts = [{"expected": None, **c} for c in (take.get("report") or {}).get("counts", [])]
     async with request.app[MAKER]() as session:
         names = await queries.product_names(session, [c["sku"] for c in counts])
     # the largest differences first: what the stocktake found wrong
