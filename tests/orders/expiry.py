@@ -60,11 +60,13 @@ class Shop:
     _seq: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     async def book(self, sku: str, kind: Kind, qty: int, *, lot: str | None = None, expiry: date | None = None,
-                   zone: Zone = Zone.FLOOR, source: Source = Source.MANUAL, at: datetime | None = None,
+                   zone: Zone = Zone.FLOOR, source: Source = Source.MANUAL, late: timedelta = timedelta(0),
                    reason: str | None = None) -> repo.Applied:
+        """Book one delta as occurring now (the clock moves on a second first, so it is the
+        newest movement), or `late` before now (delivered late: it may replay the SKU)."""
         self.clock.tick()
         delta = StockDelta(id=f"{self.store}-{uuid.uuid4().hex}", seq=next(self._seq), sku=sku, kind=kind, qty=qty,
-                           zone=zone, occurred_at=at or self.clock(), source=source, lot=lot, expiry=expiry,
+                           zone=zone, occurred_at=self.clock() - late, source=source, lot=lot, expiry=expiry,
                            evidence={"reason": reason} if reason else None)
         applied = await repo.apply_batch(self.maker, DeltaBatch(self.store, "gw-1", self.clock(), (delta,)),
                                          now=self.clock())
@@ -74,8 +76,8 @@ class Shop:
     async def receive(self, sku: str, qty: int, lot: str | None = None, expiry: date | None = None) -> None:
         await self.book(sku, Kind.RECEIPT, qty, lot=lot, expiry=expiry)
 
-    async def till(self, sku: str, qty: int, lot: str | None = None, at: datetime | None = None) -> None:
-        await self.book(sku, Kind.SALE, -qty, lot=lot, source=Source.POS, at=at)
+    async def till(self, sku: str, qty: int, lot: str | None = None, late: timedelta = timedelta(0)) -> None:
+        await self.book(sku, Kind.SALE, -qty, lot=lot, source=Source.POS, late=late)
 
     async def write_off(self, sku: str, qty: int, lot: str | None = None, kind: Kind = Kind.SHRINK) -> None:
         await self.book(sku, kind, -qty, lot=lot, reason="expired")
