@@ -164,6 +164,7 @@ async def create_token(maker: async_sessionmaker[AsyncSession], name: str, role:
 async def revoke_token(maker: async_sessionmaker[AsyncSession], name: str) -> bool:
     async with maker() as session, session.begin():
         result = await session.execute(delete(ApiToken).where(ApiToken.name == name))
+    # rowcount: DML gives a CursorResult, but AsyncSession.execute() is typed Result
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 

@@ -155,6 +155,7 @@ def shown_url(url: str) -> str:
         plugin = apprise.Apprise.instantiate(url)
     if plugin is None:
         return "(not an apprise URL)"
+    # apprise's URLBase.url has no annotations
     return str(plugin.url(privacy=True)).partition("?")[0]  # type: ignore[no-untyped-call]
 
 

@@ -69,17 +69,12 @@ def main(argv: list[str], prog: str = "shelfsync camera") -> int:
     except CameraError as e:
         print(f"{prog}: {e}", file=sys.stderr)
         return 1
-    result = {
-        "lanes": [
-            {"id": lane.id, "count": n, "confidence": round(conf, 4)}
-            for lane, (n, conf) in zip(lanes, counts, strict=True)
-        ],
-        "ms": round(ms, 2),
-    }
+    rows = [{"id": lane.id, "count": n, "confidence": round(conf, 4)}
+            for lane, (n, conf) in zip(lanes, counts, strict=True)]
     if args.json:
-        print(json.dumps(result))
+        print(json.dumps({"lanes": rows, "ms": round(ms, 2)}))
     else:
-        for row in result["lanes"]:  # type: ignore[attr-defined]
+        for row in rows:
             print(f"{row['id']:<12} {row['count']:>3}  ({row['confidence']:.2f})")
         print(f"{len(lanes)} lanes in {ms:.1f} ms")
     return 0

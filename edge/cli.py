@@ -12,6 +12,8 @@ import importlib.metadata
 import sys
 from pathlib import Path
 
+from edge import parts
+
 # subcommand words -> (module, one-line summary)
 COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ("demo",): ("firmware_sim.demo", "the whole system on one machine: broker, cloud, N simulated stores"),
@@ -28,6 +30,15 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ("camera",): ("edge.camera_cli", "shelf cameras: count the lanes of one image"),
     ("bench",): ("edge.bench", "run a benchmark from tests/benchmarks"),
     ("check-install",): ("edge.install_check", "does this install work here: device libraries, camera model"),
+}
+
+# first word -> the installable parts (pyproject.toml extras) it needs; checked before its import.
+# check-install needs none: naming what does not load here is its job.
+PARTS: dict[str, tuple[str, ...]] = {
+    "demo": ("edge", "camera", "cloud", "sim"),  # `demo --store-sim` gateways watch cameras
+    "gateway": ("edge",), "stocktake": ("edge",), "shelf": ("edge",), "camera": ("edge", "camera"),
+    "cloud": ("cloud",), "sim": ("sim",),
+    "bench": ("test",),  # the benchmarks share the tests' helpers
 }
 
 USAGE = """usage: shelfsync COMMAND [ARGS...]
@@ -74,6 +85,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     for words, (module_name, _) in sorted(COMMANDS.items(), key=lambda kv: -len(kv[0])):
         if tuple(args[: len(words)]) == words:
+            if parts.missing_here(PARTS.get(words[0], ())):
+                print(parts.advice(" ".join(words), PARTS[words[0]]), file=sys.stderr)
+                return 2
             try:
                 module = importlib.import_module(module_name)
             except ModuleNotFoundError as e:

@@ -7,7 +7,7 @@ second set of counters to keep in step.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -43,7 +43,7 @@ def registry(readings: Iterable[Reading]) -> CollectorRegistry:
     return reg
 
 
-def handler(reg: CollectorRegistry) -> Callable[[web.Request], object]:
+def handler(reg: CollectorRegistry) -> Callable[[web.Request], Awaitable[web.Response]]:
     async def metrics(request: web.Request) -> web.Response:
         return web.Response(body=generate_latest(reg), headers={"Content-Type": CONTENT_TYPE})
 

@@ -168,7 +168,7 @@ class MqttClient:
         self.closed.clear()
         self._client = self._make_client()
         self._connected = self._loop.create_future()
-        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]  # paho 2.1: no annotations
         props.SessionExpiryInterval = self._session_expiry
         client = self._client
         try:

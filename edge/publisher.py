@@ -297,6 +297,6 @@ async def _first_failure(*jobs: Coroutine[Any, Any, None]) -> None:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
     for t in done:
-        if not t.cancelled() and t.exception() is not None:
-            raise t.exception()  # type: ignore[misc]
+        if not t.cancelled() and (error := t.exception()) is not None:
+            raise error
     raise MqttError("connection ended")

@@ -205,6 +205,7 @@ class Reconciler:
 
     def _delta(self, key: tuple[object, ...], **kw: object) -> StockDelta:
         did = str(uuid.uuid5(_NS, repr(key)))
+        # kw are StockDelta's own fields, named by the callers in this class; typed object here
         d = StockDelta(id=did, seq=0, **kw)  # type: ignore[arg-type]
         if d.from_zone is Zone.FLOOR and d.sku in self._floor:
             self._floor[d.sku] -= d.qty

@@ -24,6 +24,7 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloud.api.handlers import MAKER, _error
 from cloud.api.orders import ORDERS
@@ -120,33 +121,47 @@ def who(request: web.Request) -> str:
     return audit.actor(p.name, p.role.value)
 
 
-async def _upsert_row(request: web.Request, model: Any, key: str, row: dict[str, Any], action: str) -> None:
+async def _upsert_row(session: AsyncSession, model: Any, key: str, row: dict[str, Any], by: str,
+                      action: str) -> bool:
     values = {k: v for k, v in row.items() if k != key}
-    async with request.app[MAKER]() as session, session.begin():
-        old = await session.get(model, row[key], with_for_update=True)
-        stmt = _upsert(session)(model).values(**row)
-        await session.execute(stmt.on_conflict_do_update(index_elements=[key], set_=values))
-        before = {k: getattr(old, k) for k in values} if old is not None else None
-        target = f"{action.partition('.')[0]}:{row[key]}"
-        await audit.record(session, who(request), action, target, before, values)
+    old = await session.get(model, row[key], with_for_update=True)
+    stmt = _upsert(session)(model).values(**row)
+    await session.execute(stmt.on_conflict_do_update(index_elements=[key], set_=values))
+    before = {k: getattr(old, k) for k in values} if old is not None else None
+    return await audit.record(session, by, action, f"{action.partition('.')[0]}:{row[key]}", before, values)
+
+
+async def save_store(session: AsyncSession, store: str, body: dict[str, Any], by: str,
+                     action: str = "store.put") -> bool:
+    """Register or change a store (a STORE body) in the caller's transaction, audited; True when
+    something changed. The caller then tells ORDERS (settings_changed)."""
+    return await _upsert_row(session, Store, "store", {"store": store, **body}, by, action)
+
+
+async def save_product(session: AsyncSession, sku: str, body: dict[str, Any], by: str,
+                       action: str = "product.put") -> bool:
+    """A product's catalogue facts (a PRODUCT body) in the caller's transaction, audited."""
+    return await _upsert_row(session, Product, "sku", {"sku": sku, **body}, by, action)
 
 
 async def put_store(request: web.Request) -> web.Response:
     require_hq(request)
-    row = {"store": checked(request).path["store"], **checked(request).body}
-    await _upsert_row(request, Store, "store", row, "store.put")
+    store, body = checked(request).path["store"], checked(request).body
+    async with request.app[MAKER]() as session, session.begin():
+        await save_store(session, store, body, who(request))
     request.app[ORDERS].settings_changed()
-    return web.json_response(row)
+    return web.json_response({"store": store, **body})
 
 
 async def put_product(request: web.Request) -> web.Response:
     require_hq(request)
-    row = {"sku": checked(request).path["sku"], **checked(request).body}
-    await _upsert_row(request, Product, "sku", row, "product.put")
-    return web.json_response(row)
+    sku, body = checked(request).path["sku"], checked(request).body
+    async with request.app[MAKER]() as session, session.begin():
+        await save_product(session, sku, body, who(request))
+    return web.json_response({"sku": sku, **body})
 
 
-async def channel_audit_values(session: Any, name: str) -> dict[str, Any] | None:
+async def channel_audit_values(session: AsyncSession, name: str) -> dict[str, Any] | None:
     """A channel's rules and stores as the audit log records them (None: no such channel)."""
     found = await session.get(Channel, name)
     if found is None:
@@ -155,6 +170,28 @@ async def channel_audit_values(session: Any, name: str) -> dict[str, Any] | None
                                    .order_by(ChannelStore.store))).all()
     return {**{k: getattr(found, k) for k in _RULES},
             "stores": [{"store": li.store, "ship": li.ship, "pickup": li.pickup} for li in links]}
+
+
+async def save_channel(session: AsyncSession, name: str, body: dict[str, Any], by: str) -> list[str]:
+    """A channel's platform, rules and stores (a CHANNEL body, its stores each listed once) in the
+    caller's transaction, audited; the SKUs it lists, whose figures the change may move. The caller
+    then tells ORDERS (settings_changed) and EVENTS (those SKUs)."""
+    row = {"name": name, **{k: body[k] for k in _RULES}}
+    links = [{"channel": name, **s} for s in body["stores"]]
+    await session.get(Channel, name, with_for_update=True)
+    before = await channel_audit_values(session, name)
+    stmt = _upsert(session)(Channel).values(**row)
+    await session.execute(stmt.on_conflict_do_update(
+        index_elements=["name"], set_={k: v for k, v in row.items() if k != "name"}))
+    await session.execute(delete(ChannelStore).where(ChannelStore.channel == name))
+    if links:
+        await session.execute(_upsert(session)(ChannelStore), links)
+    listed = list((await session.scalars(select(Listing.sku).where(Listing.channel == name))).all())
+    after = {**{k: row[k] for k in _RULES},
+             "stores": sorted(({k: li[k] for k in ("store", "ship", "pickup")} for li in links),
+                              key=lambda li: li["store"])}
+    await audit.record(session, by, "channel.put", f"channel:{name}", before, after)
+    return listed
 
 
 async def put_channel(request: web.Request) -> web.Response:
@@ -167,19 +204,7 @@ async def put_channel(request: web.Request) -> web.Response:
     if twice is not None:
         return twice
     async with request.app[MAKER]() as session, session.begin():
-        await session.get(Channel, name, with_for_update=True)
-        before = await channel_audit_values(session, name)
-        stmt = _upsert(session)(Channel).values(**row)
-        await session.execute(stmt.on_conflict_do_update(
-            index_elements=["name"], set_={k: v for k, v in row.items() if k != "name"}))
-        await session.execute(delete(ChannelStore).where(ChannelStore.channel == name))
-        if links:
-            await session.execute(_upsert(session)(ChannelStore), links)
-        listed = (await session.scalars(select(Listing.sku).where(Listing.channel == name))).all()
-        after = {**{k: row[k] for k in _RULES},
-                 "stores": sorted(({k: li[k] for k in ("store", "ship", "pickup")} for li in links),
-                                  key=lambda li: li["store"])}
-        await audit.record(session, who(request), "channel.put", f"channel:{name}", before, after)
+        listed = await save_channel(session, name, body, who(request))
     request.app[ORDERS].settings_changed()
     # new rules or stores change the channel's figures: platform sync re-reads them (no store: "")
     request.app[EVENTS].publish(("", sku) for sku in listed)
@@ -227,7 +252,7 @@ async def put_listings(request: web.Request) -> web.Response:
     return web.json_response({"channel": channel, "upserted": len(rows)})
 
 
-async def upsert_listings(session: Any, channel: str, rows: Sequence[dict[str, Any]], by: str,
+async def upsert_listings(session: AsyncSession, channel: str, rows: Sequence[dict[str, Any]], by: str,
                           action: str) -> None:
     """Add or change a channel's listings in the caller's transaction, each change audited."""
     keys = [r["channel_sku"] for r in rows]

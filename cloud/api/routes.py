@@ -28,9 +28,7 @@ def cloud_api(registry: CollectorRegistry) -> Routes:
     scrape = metrics.handler(registry)
 
     async def prometheus_metrics(request: web.Request) -> web.StreamResponse:
-        response = await scrape(request)  # type: ignore[misc]
-        assert isinstance(response, web.StreamResponse)
-        return response
+        return await scrape(request)
 
     api.add("GET", "/metrics", prometheus_metrics, public=True, tags=("meta",),
             summary="Prometheus metrics (text exposition format)",

@@ -19,5 +19,7 @@ ADAPTERS: dict[str, type[HttpAdapter]] = {
 
 
 def adapter_for(config: ChannelConfig, clock: Clock = utcnow) -> StockAdapter:
+    # Each platform's class implements StockAdapter (set_stock, get_stock); their shared base
+    # HttpAdapter, which the table is typed with, has only the HTTP plumbing.
     adapter: StockAdapter = ADAPTERS[config.platform](config, clock=clock)  # type: ignore[assignment]
     return adapter

@@ -85,6 +85,7 @@ async def _close_order(session: AsyncSession, order: str, now: datetime, changed
     won = await session.execute(update(Order).where(Order.id == order, Order.status == "reserved")
                                 .values(status="fulfilled", closed_at=now, closed_by="pos")
                                 .execution_options(synchronize_session=False))
+    # rowcount: DML gives a CursorResult, but AsyncSession.execute() is typed Result
     if won.rowcount == 1:  # type: ignore[attr-defined]
         changed |= await release_reservations(session, order)
         return True
@@ -101,6 +102,7 @@ async def _close_transfer(session: AsyncSession, transfer: str, store: str, now:
                                                        Transfer.status == "in_transit")
                                 .values(status="received", received_at=now, received_by="rfid")
                                 .execution_options(synchronize_session=False))
+    # rowcount: DML gives a CursorResult, but AsyncSession.execute() is typed Result
     if won.rowcount == 1:  # type: ignore[attr-defined]
         return True
     row = (await session.execute(select(Transfer.status, Transfer.received_by, Transfer.to_store)

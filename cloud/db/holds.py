@@ -217,6 +217,7 @@ async def _release(session: AsyncSession, order: str, key: Key, holds: Sequence[
     won = await session.execute(update(Order).where(Order.id == order, Order.status == "reserved")
                                 .values(status=RELEASED, closed_at=now, closed_by=why)
                                 .execution_options(synchronize_session=False))
+    # rowcount: DML gives a CursorResult, but AsyncSession.execute() is typed Result
     if won.rowcount != 1:  # type: ignore[attr-defined]
         return set()
     store, sku = key

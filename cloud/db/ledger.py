@@ -85,9 +85,10 @@ class SkuBook:
 
     @classmethod
     def from_json(cls, obj: dict[str, object]) -> SkuBook:
+        # obj is what to_json wrote (qty: [[zone, lot, n]], expiry: {lot: date}); typed object as JSON is
         qty = {(str(z), str(lot)): int(q) for z, lot, q in obj["qty"]}  # type: ignore[attr-defined]
         expiry = {str(lot): date.fromisoformat(e) if e else None
-                  for lot, e in obj["expiry"].items()}  # type: ignore[attr-defined]
+                  for lot, e in obj["expiry"].items()}  # type: ignore[attr-defined]  # as above
         return cls(qty, expiry)
 
     def zone_total(self, zone: str) -> int:

@@ -300,11 +300,13 @@ class Orders:
     # --- close -----------------------------------------------------------------------------
 
     async def cancel(self, oid: str) -> dict[str, Any]:
+        # _transaction returns what the function it runs returns, but is typed Any
         return await self._close(oid, "cancelled")  # type: ignore[no-any-return]
 
     async def fulfil(self, oid: str) -> dict[str, Any]:
         """The reservation becomes a sale movement, exactly once: a repeated call, or a pickup
         rung up at the POS first, finds the order closed and books nothing."""
+        # _transaction returns what the function it runs returns, but is typed Any
         return await self._close(oid, "fulfilled")  # type: ignore[no-any-return]
 
     async def _close(self, oid: str, status: str) -> Any:
@@ -319,6 +321,7 @@ class Orders:
         order = await _order_by_id(session, oid)
         if order is None:
             raise OrderError(404, f"no order {oid!r}")
+        # rowcount: DML gives a CursorResult, but AsyncSession.execute() is typed Result
         if won.rowcount != 1:  # type: ignore[attr-defined]
             if order["status"] == status:
                 return order, set()  # the same call again: nothing more to do

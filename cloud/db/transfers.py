@@ -74,6 +74,7 @@ class Transfers:
                        StockLevel.sellable - StockLevel.reserved >= n)
                 .values(sellable=StockLevel.sellable - n)  # rewritten from the book just below
                 .execution_options(synchronize_session=False))
+            # rowcount: DML gives a CursorResult, but AsyncSession.execute() is typed Result
             if took.rowcount != 1:  # type: ignore[attr-defined]
                 row = (await session.execute(select(StockLevel.sellable, StockLevel.reserved).where(
                     StockLevel.store == req.from_store, StockLevel.sku == sku))).first()
@@ -113,6 +114,7 @@ class Transfers:
         t = await _transfer(session, tid)
         if t is None:
             raise OrderError(404, f"no transfer {tid!r}")
+        # rowcount: DML gives a CursorResult, but AsyncSession.execute() is typed Result
         if won.rowcount != 1:  # type: ignore[attr-defined]
             if t["status"] == "cancelled":  # its units are back in the source
                 raise OrderError(409, f"transfer {tid} is cancelled; it cannot be received")
@@ -138,6 +140,7 @@ class Transfers:
         t = await _transfer(session, tid)
         if t is None:
             raise OrderError(404, f"no transfer {tid!r}")
+        # rowcount: DML gives a CursorResult, but AsyncSession.execute() is typed Result
         if won.rowcount != 1:  # type: ignore[attr-defined]
             if t["status"] != "cancelled":
                 raise OrderError(409, f"transfer {tid} is {t['status']}; it cannot be cancelled")

@@ -12,13 +12,15 @@
 #     scanners) and video (USB cameras)
 #   - /etc/shelfsync (config + credentials, root:shelfsync 0750) and /var/lib/shelfsync
 #     (the outbox, shelfsync:shelfsync 0750)
-#   - a new virtualenv per release in /opt/shelfsync/releases/<stamp>, checked with the
+#   - a new virtualenv per release in /opt/shelfsync/releases/<stamp> with the gateway's parts,
+#     shelfsync[edge,camera] (pyproject.toml's extras; the cloud's are left out), checked with the
 #     release's own `shelfsync check-install` (device libraries import, the camera model loads),
 #     then the symlink /opt/shelfsync/current is switched to it atomically; the two newest
 #     releases are kept so `ln -sfn` back to the previous one is a rollback
-#   - on a 32-bit OS (Raspberry Pi OS armhf) the gateway without its camera part: onnxruntime,
-#     which runs the camera model, has no build for it (nor has PyPI OpenCV or numpy). Cameras
-#     need the 64-bit OS; RFID readers, weight shelves and the POS webhook work on either.
+#   - on a 32-bit OS (Raspberry Pi OS armhf) shelfsync[edge] alone, without the camera part:
+#     onnxruntime, which runs the camera model, has no build for it (nor has PyPI OpenCV or
+#     numpy). Cameras need the 64-bit OS; RFID readers, weight shelves and the POS webhook work
+#     on either.
 #   - journald limits for an SD card (/etc/systemd/journald.conf.d/shelfsync.conf)
 #   - the systemd unit shelfsync-gateway.service, enabled; (re)started when
 #     /etc/shelfsync/store.toml exists
@@ -41,10 +43,9 @@ UNIT_DIR=$root/etc/systemd/system
 JOURNALD_DIR=$root/etc/systemd/journald.conf.d
 UNIT=shelfsync-gateway.service
 KEEP_RELEASES=2
-# The Debian architectures onnxruntime publishes Linux wheels for (manylinux x86_64, aarch64).
+# The Debian architectures onnxruntime publishes Linux wheels for (manylinux x86_64, aarch64):
+# there the gateway gets its camera part (the extra [camera]: OpenCV, numpy, onnxruntime).
 CAMERA_ARCHES="amd64 arm64"
-# The camera part of the gateway's requirements (edge/sources/camera.py), left out elsewhere.
-CAMERA_PACKAGES="onnxruntime opencv-python-headless opencv-python numpy"
 
 here=$(cd "$(dirname "$0")" && pwd)
 checkout=$(cd "$here/../.." && pwd)
@@ -168,32 +169,17 @@ pip_install() {
         pip_into_release install --quiet "$@"
     fi
 }
-if $camera; then
-    pip_install "$source_spec"
+extras=edge
+! $camera || extras=edge,camera
+# SOURCE with the extras, as pip spells it: a checkout or a wheel file takes [extras] after its
+# path, a requirement ("shelfsync==0.2.0") after its name (extras it names are replaced).
+if [ -e "$source_spec" ]; then
+    spec="$(cd "$(dirname "$source_spec")" && pwd)/$(basename "$source_spec")[$extras]"
 else
-    # shelfsync itself, then its requirements but the camera part (and the extras'): read from
-    # the metadata of what was just installed, so a wheel, a checkout or a pinned version alike.
-    pip_install --no-deps "$source_spec"
-    without_camera=$release/requirements-without-camera.txt
-    # -I: the release's own metadata only, never a checkout's in the current directory.
-    CAMERA_PACKAGES=$CAMERA_PACKAGES "$release/bin/python" -I - >"$without_camera" <<'PY'
-import os
-import re
-from importlib.metadata import requires
-
-camera = set(os.environ["CAMERA_PACKAGES"].split())
-for requirement in requires("shelfsync") or []:
-    spec, _, marker = requirement.partition(";")
-    name = re.sub(r"[-_.]+", "-", re.match(r"\s*([A-Za-z0-9._-]+)", spec).group(1)).lower()
-    if "extra" not in marker and name not in camera:
-        print(requirement)
-PY
-    if [ -s "$without_camera" ]; then
-        # pip would end with "ERROR: ... shelfsync requires onnxruntime, which is not installed":
-        # true, and meant (said above), so not shown.
-        pip_install --no-warn-conflicts --requirement "$without_camera"
-    fi
+    spec=$(printf '%s\n' "$source_spec" | sed -E "s/^([A-Za-z0-9._-]+)(\[[^]]*\])?/\1[$extras]/")
 fi
+step "shelfsync[$extras] from $source_spec"
+pip_install "$spec"
 # `shelfsync --help` imports no device library: the release checks itself on this machine.
 check_args=""
 ! $camera || check_args=--camera

@@ -196,7 +196,7 @@ def _quad(obj: Mapping[str, Any], where: str) -> Quad:
     height = math.dist(q[0], q[3])
     if width < 8 or height < 8:
         raise CameraError(f"{where}: region is smaller than 8x8 pixels")
-    return q  # type: ignore[return-value]
+    return q  # type: ignore[return-value]  # four points: checked above (len 4) or built as four
 
 
 def parse_lanes(items: object, where: str = "lanes") -> tuple[Lane, ...]:

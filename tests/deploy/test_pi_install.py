@@ -66,20 +66,20 @@ def main():
     print('shelfsync {version}')
     return 0
 """
+    # The extras the real package has (pyproject.toml): install.sh asks for [edge] or [edge,camera].
     metadata = "".join(f"Requires-Dist: {r}\n" for r in requires)
-    if any("extra ==" in r for r in requires):
-        metadata += "Provides-Extra: test\n"
+    metadata += "".join(f"Provides-Extra: {extra}\n" for extra in ("edge", "camera", "cloud", "sim", "test"))
     return make_wheel(dist, "shelfsync", version, {"shelfsync_stub.py": code}, metadata,
                       "[console_scripts]\nshelfsync = shelfsync_stub:main\n")
 
 
 def install(root: Path, wheels: Path, version: str,
-            arch: str | None = None) -> subprocess.CompletedProcess[str]:
+            arch: str | None = None, source: str | None = None) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "SHELFSYNC_INSTALL_ROOT": str(root)}
     if arch is not None:
         env["SHELFSYNC_INSTALL_ARCH"] = arch  # as `dpkg --print-architecture` names it
     return subprocess.run(
-        ["nice", str(INSTALL), "--from", f"shelfsync=={version}", "--wheels", str(wheels)],
+        ["nice", str(INSTALL), "--from", source or f"shelfsync=={version}", "--wheels", str(wheels)],
         env=env, capture_output=True, text=True, timeout=180, check=False,
     )
 
@@ -172,7 +172,8 @@ def test_on_32_bit_arm_it_installs_the_gateway_without_cameras_and_says_why(
     wheels.mkdir()
     camera_part = ("onnxruntime>=1.17", "opencv-python-headless>=4.9", "numpy>=1.26")
     stub_wheel(wheels, "0.4.0",
-               requires=(*camera_part, "stub-dep>=1.0", 'pytest>=8; extra == "test"'))
+               requires=(*(f'{r}; extra == "camera"' for r in camera_part), 'stub-dep>=1.0; extra == "edge"',
+                         'pytest>=8; extra == "test"'))
     make_wheel(wheels, "stub_dep", "1.0", {"stub_dep.py": "READY = True\n"})
     root = tmp_path / "root"
 
@@ -187,3 +188,17 @@ def test_on_32_bit_arm_it_installs_the_gateway_without_cameras_and_says_why(
     assert shelfsync_version(root) == "shelfsync 0.4.0"
     assert release_has(root, "stub_dep")
     assert not release_has(root, "onnxruntime")
+
+
+def test_a_wheel_file_installs_with_the_gateways_part(tmp_path: Path) -> None:
+    """--from a wheel file (or a checkout): the extras follow its path, as pip spells it."""
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    wheel = stub_wheel(wheels, "0.5.0", requires=('stub-dep>=1.0; extra == "edge"',
+                                                  'onnxruntime>=1.17; extra == "camera"'))
+    make_wheel(wheels, "stub_dep", "1.0", {"stub_dep.py": "READY = True\n"})
+    root = tmp_path / "root"
+    done = install(root, wheels, "0.5.0", arch="armhf", source=str(wheel))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "shelfsync[edge] from" in done.stdout
+    assert release_has(root, "stub_dep") and not release_has(root, "onnxruntime")
