@@ -9,7 +9,9 @@ A sale takes stock from the floor; a return goes to the backroom (it is checked 
 back on a shelf), unless the line names "zone". `qty` in the body is always a positive count.
 
 Staff movements (receipts, counts, moves, adjustments, shrink) use the same shape with a kind per
-line; see `parse_movements`.
+line; see `parse_movements`. A line may give its `reason`: "expired" on a shrink or a negative
+adjust is an expiry write-off (the ledger takes expired lots first, ARCHITECTURE §6); it travels
+in the delta's `evidence`, so neither the wire contract nor the ledger's tables change.
 
 `at` is any RFC 3339 time (stored as UTC), within the gateway's clock skew: a sale dated ahead of
 the clock would sort after every later count and could never be corrected by one. `sku` is what the
@@ -49,6 +51,7 @@ POS_KINDS: Final = {"sale": Kind.SALE, "return": Kind.RETURN}
 MANUAL_KINDS: Final = frozenset(
     {Kind.RECEIPT, Kind.COUNT, Kind.MOVE, Kind.ADJUST, Kind.SHRINK, Kind.TRANSFER_IN, Kind.TRANSFER_OUT}
 )
+REASONS: Final = ("expired",)  # why units leave, as the ledger acts on it (cloud/db/ledger.py)
 # How far a till's or a member of staff's `at` may be from the gateway's clock, unless store.toml
 # says otherwise ([http] max_ahead_s, max_age_days).
 TILL_SKEW: Final = ClockSkew(ahead=timedelta(minutes=5), behind=timedelta(days=30))
@@ -140,6 +143,14 @@ def _expiry(value: object, name: str) -> date | None:
     return parse_date(value, name) if value is not None else None
 
 
+def _reason(value: object, name: str) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str) and value in REASONS:
+        return value
+    raise ContractError(name, f"must be {' or '.join(REASONS)}, got {value!r}")
+
+
 def _zone(value: object, name: str) -> Zone | None:
     if value is None:
         return None
@@ -181,6 +192,10 @@ EXPIRY: Final = Field({"type": "string", "format": "date",
                        "description": "YYYY-MM-DD; must agree with the expiry of a scanned element "
                                       "string, AI (17)"}, _expiry)
 ZONE: Final = Field({"enum": [z.value for z in Zone]}, _zone)
+REASON: Final = Field({"enum": list(REASONS),
+                       "description": "why the units left: \"expired\" on a shrink or a negative adjust "
+                                      "is an expiry write-off, which takes expired lots first (name the "
+                                      "lot, or leave it out)"}, _reason)
 
 
 def _body_schema(fields: Mapping[str, Field[Any]], required: tuple[str, ...],
@@ -199,7 +214,7 @@ TRANSACTION_SCHEMA: Final = _body_schema(
 MOVEMENTS_SCHEMA: Final = _body_schema(
     {"ref": REFERENCE, "at": AT}, ("ref", "at"),
     {"sku": SKU, "kind": MANUAL_KIND, "qty": QTY, "zone": ZONE, "from_zone": ZONE, "lot": LOT,
-     "expiry": EXPIRY}, ("sku", "kind", "qty", "zone"))
+     "expiry": EXPIRY, "reason": REASON}, ("sku", "kind", "qty", "zone"))
 
 
 # --- rules across fields ------------------------------------------------------------------------
@@ -286,8 +301,8 @@ def parse_transaction(body: object, *, bin_of: Mapping[str, str] | None = None,
 def parse_movements(body: object, *, now: datetime | None = None,
                     skew: ClockSkew = TILL_SKEW) -> ParsedRequest:
     """Staff movements: {"ref", "at", "lines": [{"sku", "kind", "qty", "zone", "from_zone"?, "lot"?,
-    "expiry"?}]}. qty is signed as the contract says (a count is absolute, a receipt positive…);
-    `at` as for a transaction."""
+    "expiry"?, "reason"?}]}. qty is signed as the contract says (a count is absolute, a receipt
+    positive…); `at` as for a transaction; a reason goes into the delta's evidence."""
     b = _obj(body)
     ref = REFERENCE.of(b, "ref")
     at = _at(b, now, skew)
@@ -302,11 +317,15 @@ def parse_movements(body: object, *, now: datetime | None = None,
         if zone is None:
             raise ContractError(f"{where}zone", "is required (floor or backroom)")
         from_zone = ZONE.of(line, "from_zone", where)
+        reason = REASON.of(line, "reason", where)
+        if reason is not None and (kind not in (Kind.SHRINK, Kind.ADJUST) or qty >= 0):
+            raise ContractError(f"{where}reason", f"{reason!r} is for units leaving: a shrink or a "
+                                                  f"negative adjust, not a {kind.value} of {qty}")
         try:
             deltas.append(StockDelta(
                 id=new_delta_id(), seq=0, sku=item.gtin, kind=kind, qty=qty, zone=zone,
                 occurred_at=at, source=Source.MANUAL, from_zone=from_zone, lot=lot, expiry=expiry,
-                ref=f"{ref}/{i + 1}",
+                ref=f"{ref}/{i + 1}", evidence={"reason": reason} if reason is not None else None,
             ))
         except ContractError as e:
             raise ContractError(f"{where}{e.field}", e.problem) from None
