@@ -29,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import aiohttp_jinja2
@@ -51,7 +51,7 @@ from cloud.console.web import (
     split_middlewares,
 )
 from cloud.db import console_sessions
-from edge.contract import Stream
+from edge.contract import ContractError, Stream, parse_instant
 
 log = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
@@ -62,6 +62,14 @@ def _csrf_field(token: str) -> Markup:
     return Markup('<input type="hidden" name="csrf" value="{}">').format(escape(token))
 
 
+def _instant(text: str | None) -> datetime | None:
+    """An RFC 3339 time from the API's JSON (stocktakes, orders) as an aware datetime, for t.clock."""
+    try:
+        return parse_instant(text, "time") if text else None
+    except ContractError:
+        return None
+
+
 def install(app: web.Application, options: ConsoleOptions, worker: str) -> None:
     """Add the console to the cloud app: templates, static files, routes, the live hub.
 
@@ -70,6 +78,7 @@ def install(app: web.Application, options: ConsoleOptions, worker: str) -> None:
     env = aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True,
                                undefined=jinja2.StrictUndefined, trim_blocks=False, lstrip_blocks=False)
     env.globals["csrf_field"] = _csrf_field
+    env.filters["instant"] = _instant
     app[LIVE] = Live(worker)
     routes = ConsoleRoutes(app)
     app.router.add_static("/static/", HERE / "static", name="console.static")

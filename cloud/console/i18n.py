@@ -121,9 +121,12 @@ MESSAGES: Mapping[str, tuple[str, str]] = {
     "dev.reader": ("Readers", "读写器"),
     "dev.scale-bus": ("Scales", "称重"),
     "dev.camera": ("Cameras", "摄像头"),
-    "dev.updown": ("{up} up, {down} down", "{up} 正常，{down} 故障"),
     "dev.up": ("{up} up", "{up} 正常"),
     "dev.none": ("none", "无"),
+    "dev.down": ("{n} down", "{n} 故障"),
+    "dev.last_known": ("As last reported: the gateway is offline", "网关离线，显示最后上报状态"),
+    "stock.filter": ("Filter products", "筛选商品"),
+    "stock.shown": ("{n} of {total} products", "{total} 种商品中的 {n} 种"),
     # overview
     "overview.title": ("Chain overview", "连锁总览"),
     "overview.stores_online": ("Gateways online", "在线网关"),
@@ -335,12 +338,16 @@ class Words:
         return self(f"{prefix}.d", n=int(seconds // 86400))
 
     def clock(self, moment: datetime | None, tz: tzinfo, now: datetime | None = None) -> str:
-        """A local time: HH:MM today, else the date too."""
+        """A local time, as short as `now` allows: HH:MM:SS today, MM-DD HH:MM this year, else the
+        full date."""
         if moment is None:
             return "—"
         local = moment.astimezone(tz)
-        if now is not None and local.date() == now.astimezone(tz).date():
+        today = now.astimezone(tz).date() if now is not None else None
+        if local.date() == today:
             return local.strftime("%H:%M:%S")
+        if today is not None and local.year == today.year:
+            return local.strftime("%m-%d %H:%M")
         return local.strftime("%Y-%m-%d %H:%M")
 
     def stale(self, moment: datetime | None, now: datetime, after: timedelta) -> bool:

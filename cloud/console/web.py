@@ -101,7 +101,9 @@ class ConsoleRoutes:
         self.add("POST", path, handler, name, public=public)
 
     def add(self, method: str, path: str, handler: Handler, name: str, *, public: bool = False) -> None:
-        full = ROUTE_PREFIX + name
+        # aiohttp checks each "-"-separated part of a name is an identifier and not a keyword
+        # ("setup-products-import" would be refused): the parts are joined with "_" instead.
+        full = ROUTE_PREFIX + name.replace("-", "_")
         self.app.router.add_route(method, path, handler, name=full)
         if public:
             self.app[PUBLIC].add(full)

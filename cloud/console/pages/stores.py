@@ -71,13 +71,22 @@ async def _shelves(request: web.Request, store: str) -> dict[str, Any]:
             "bin_state": queries.bin_state}
 
 
+STOCK_ROWS = 100  # a store carries thousands of SKUs: the page shows this many, the filter finds the rest
+
+
 async def _stock(request: web.Request, store: str) -> dict[str, Any]:
     who = principal(request)
+    text = request.query.get("q", "").strip().lower()[:64]
     items = await repo.store_stock(request.app[MAKER], store, None, now().date(), with_cost=who.sees_cost)
     async with request.app[MAKER]() as session:
         names = await queries.product_names(session, [i["sku"] for i in items])
     items = [i for i in items if i["on_hand"] or i["reserved"]]
-    return {"store": store, "items": items, "names": names, "sees_cost": who.sees_cost}
+    total = len(items)
+    if text:
+        items = [i for i in items if text in i["sku"] or text in names.get(i["sku"], "").lower()]
+    items.sort(key=lambda i: (names.get(i["sku"], "~"), i["sku"]))
+    return {"store": store, "items": items[:STOCK_ROWS], "matched": len(items), "total": total, "q": text,
+            "names": names, "sees_cost": who.sees_cost}
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +95,7 @@ class Evidence:
     text: str
 
 
-def evidence_of(m: queries.MovementView, t: Words, tz: tzinfo) -> list[Evidence]:
+def evidence_of(m: queries.MovementView, t: Words, tz: tzinfo, at: datetime) -> list[Evidence]:
     """What caused a movement, in words: the tag and door read of a unit that left unpaid, the
     weight event (bin, units, when) of a pick, the till's transaction. Other keys show as they are
     in the movement's details."""
@@ -96,20 +105,20 @@ def evidence_of(m: queries.MovementView, t: Words, tz: tzinfo) -> list[Evidence]
     if epc:
         out.append(Evidence("ev.epc", str(epc)))
     if e.get("exit_at"):
-        out.append(Evidence("ev.door", _local(e["exit_at"], t, tz)))
+        out.append(Evidence("ev.door", _local(e["exit_at"], t, tz, at)))
     if e.get("pick_at") or (e.get("bin") and e.get("delta") is not None):
         bin_id = e.get("bin") or m.bin or "?"
-        units = e.get("qty", abs(int(e.get("delta", 0) or 0)))
-        when = _local(e["pick_at"], t, tz) if e.get("pick_at") else ""
+        units = e.get("qty") or abs(int(e.get("delta", 0) or 0)) or abs(m.qty)
+        when = _local(e["pick_at"], t, tz, at) if e.get("pick_at") else ""
         out.append(Evidence("ev.weight", f"{bin_id} −{units} {when}".strip()))
     if e.get("pos"):
         out.append(Evidence("source.pos", str(e["pos"])))
     return out
 
 
-def _local(text: object, t: Words, tz: tzinfo) -> str:
+def _local(text: object, t: Words, tz: tzinfo, at: datetime) -> str:
     try:
-        return t.clock(parse_instant(text, "at"), tz)
+        return t.clock(parse_instant(text, "at"), tz, at)
     except ContractError:
         return str(text)
 
@@ -119,7 +128,8 @@ async def _movements(request: web.Request, store: str) -> dict[str, Any]:
         moves = await queries.recent_movements(session, store, limit=40)
         names = await queries.product_names(session, [m.sku for m in moves])
     t, tz = words(request), request.app[OPTIONS].tz
-    return {"store": store, "moves": [(m, evidence_of(m, t, tz)) for m in moves], "names": names}
+    at = now()
+    return {"store": store, "moves": [(m, evidence_of(m, t, tz, at)) for m in moves], "names": names}
 
 
 async def _alerts(request: web.Request, store: str) -> dict[str, Any]:
