@@ -75,6 +75,9 @@ def main(argv: list[str], prog: str = "shelfsync cloud") -> int:
                         default=os.environ.get("SHELFSYNC_TIMEZONE", "Asia/Shanghai"),
                         help="the chain's time zone: the console's 'today' and the times it shows "
                              "(default: $SHELFSYNC_TIMEZONE or Asia/Shanghai)")
+    parser.add_argument("--export-dir", type=Path, default=os.environ.get("SHELFSYNC_EXPORT_DIR") or None,
+                        help="write each channel's scheduled spreadsheet (Setup › Channels) here as "
+                             "CHANNEL.csv and CHANNEL.xlsx (default: $SHELFSYNC_EXPORT_DIR; none: no files)")
     parser.add_argument("--file", type=Path, help="backup / restore: the .jsonl.gz file")
     parser.add_argument("--check-config", action="store_true",
                         help="check --channels and --alerts (every section and key) and the --db and --mqtt "
@@ -143,7 +146,8 @@ def main(argv: list[str], prog: str = "shelfsync cloud") -> int:
     settings = Settings(db_url=db, mqtt=mqtt, host=args.host, port=args.port, admin_token=token,
                         worker_id=args.worker_id, migrate=not args.no_migrate, alerts=args.alerts,
                         channels=args.channels, max_clock_ahead_s=args.max_clock_ahead,
-                        console_idle_s=args.console_idle * 60, timezone=args.timezone)
+                        console_idle_s=args.console_idle * 60, timezone=args.timezone,
+                        export_dir=args.export_dir)
     # Everything imported so far lives as long as the process: keep it out of the collector's
     # scans, and collect the young generation less often (fewer pauses in the order path's tail).
     gc.freeze()

@@ -17,12 +17,13 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
-from cloud import console
+from cloud import console, shelf_settings
 from cloud.alerts import chain_alerts
 from cloud.api import orders
 from cloud.api.handlers import HEALTH, MAKER
 from cloud.api.routes import cloud_api
 from cloud.auth import TOKENS, Tokens, bearer_auth
+from cloud.channels import export
 from cloud.channels.sync import platform_sync
 from cloud.db import repo
 from cloud.db.migrate import upgrade
@@ -69,6 +70,7 @@ async def _ingest(app: web.Application) -> AsyncIterator[None]:
     ingest = Ingest(app[MAKER], settings.mqtt, settings.client_id, settings.share_group, concurrency)
     app[INGEST] = ingest
     ingest.on_applied = app[EVENTS].publish
+    ingest.on_status = shelf_settings.follow(app[MAKER], ingest.command)  # gateways behind the console's
     ingest.clock = ClockSkew(ahead=timedelta(seconds=settings.max_clock_ahead_s))
     app[HEALTH]["ingest"] = lambda: {
         "connected": ingest.stats.connected, "batches": ingest.stats.batches,
@@ -134,6 +136,9 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(orders.sweeper)
     app.cleanup_ctx.append(chain_alerts(settings.alerts, settings.mqtt, settings.client_id))
     app.cleanup_ctx.append(platform_sync)
+    app.cleanup_ctx.append(export.scheduler(settings.export_dir, settings.export_tick_s))
+    if settings.export_dir is not None:
+        app[export.EXPORT_DIR] = settings.export_dir
     cloud_api(app[METRICS]).install(app)  # the routes, their schemas and /openapi.json
     console.install(app, console.ConsoleOptions(settings.console_idle_s, settings.timezone),
                     settings.client_id)

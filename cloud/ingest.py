@@ -15,7 +15,7 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -111,6 +111,8 @@ class Ingest:
         self.on_applied: Callable[[set[tuple[str, str]]], None] | None = None  # changed (store, sku)
         # (stream, store) once a gateway's status, shelves, alert or stocktake report is recorded
         self.on_recorded: Callable[[Stream, str], None] | None = None
+        # after a status is recorded (cloud/shelf_settings.py: a gateway behind the console's settings)
+        self.on_status: Callable[[contract.GatewayStatus], Awaitable[None]] | None = None
 
     async def run(self) -> None:
         backoff = Backoff()
@@ -224,6 +226,8 @@ class Ingest:
         missing = await repo.record_status(self.maker, status)
         await gateway_snapshots.record_status(self.maker, status, datetime.now(UTC))
         self._recorded(Stream.STATUS, status.store)
+        if self.on_status is not None:
+            await self.on_status(status)
         self.stats.statuses += 1
         key = (status.store, status.gateway)
         if missing is None:

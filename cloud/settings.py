@@ -29,6 +29,8 @@ class Settings:
     max_clock_ahead_s: float = 900.0  # a delta dated further ahead of this clock is dead-lettered
     console_idle_s: float = 1800.0  # a console session without a request for this long ends
     timezone: str = "Asia/Shanghai"  # the chain's: the console's "today" and the times it shows
+    export_dir: Path | None = None  # channels' scheduled spreadsheets (cloud/channels/export.py); None: none
+    export_tick_s: float = 15.0  # how often due spreadsheets are looked for
 
     @property
     def client_id(self) -> str:

@@ -320,12 +320,17 @@ class Shelves:
         self._lanes: dict[str, BinView] = {}
         self._cameras_up: dict[str, bool] = {}
         self._last: tuple[BinView, ...] | None = None
-        self.refill_at: Mapping[str, int] = {}  # bin → its refill alert's threshold ([alerts.bins])
+        # (bin, SKU) → its refill alert's threshold (staff alerts: [alerts.bins], the console's settings)
+        self.refill_at: Callable[[str, str], int | None] = lambda bin_id, sku: None
 
     def _emit(self, observation: Observation | CameraObservation) -> None:
         self._changed.set()
         if self.on_observation is not None:
             self.on_observation(observation)
+
+    def thresholds_changed(self) -> None:
+        """A refill threshold changed: publish the snapshot again."""
+        self._changed.set()
 
     def device_states(self) -> dict[str, str]:
         """Each weighing bus ("scale-bus:ID", offline when none of its bins answers) and each
@@ -337,9 +342,9 @@ class Shelves:
 
     def snapshot(self) -> ShelfSnapshot:
         bins = [BinView(b.bin, b.sku, b.count, b.available, grams=b.grams,
-                        refill_at=self.refill_at.get(b.bin))
+                        refill_at=self.refill_at(b.bin, b.sku))
                 for p in self.pollers for b in p.snapshot()]
-        bins += [replace(lane, refill_at=self.refill_at.get(lane.bin))
+        bins += [replace(lane, refill_at=self.refill_at(lane.bin, lane.sku))
                  for lane in (self._lanes[k] for k in sorted(self._lanes))]
         return ShelfSnapshot(self.store, self.gateway, datetime.now(UTC), tuple(bins))
 

@@ -94,6 +94,8 @@ class Publisher:
         # Each device's state ("scale-bus:bus-1": "offline", ...) for the status topic, from which
         # the cloud raises chain-level device alerts; devices_changed() publishes it at once.
         self.devices: Callable[[], Mapping[str, str]] = dict
+        # The console's shelf settings version in force (staff alerts), for the status; None: none kept.
+        self.settings_version: Callable[[], int | None] = lambda: None
         self._status_due = asyncio.Event()
         self._command_tasks: set[asyncio.Task[None]] = set()
         self.last_error: str | None = None
@@ -111,7 +113,8 @@ class Publisher:
         return contract.encode(GatewayStatus(self.store, self.gateway, state, at=datetime.now(UTC),
                                              version=VERSION, outbox_depth=self.outbox.depth,
                                              last_seq=self.acked_seq or None, devices=devices,
-                                             oldest_unsent_s=oldest))
+                                             oldest_unsent_s=oldest,
+                                             settings_version=self.settings_version() if online else None))
 
     def down_for(self) -> float | None:
         """Seconds the broker link has been down (since start, before the first connection); None

@@ -205,7 +205,8 @@ def _watch_devices(devices: list[Shelves | Presence], publisher: Publisher,
         r.on_readers_changed = publisher.devices_changed
     if alerts is not None:  # the snapshot shows each bin's refill threshold (the console's shelf map)
         for s in shelves:
-            s.refill_at = {b: rule.refill_at for b, rule in alerts.config.bins.items()}
+            s.refill_at = alerts.refill_at_of
+        _take_settings(alerts, publisher, shelves)
 
     def observed(observation: object) -> None:
         if alerts is not None:
@@ -215,6 +216,21 @@ def _watch_devices(devices: list[Shelves | Presence], publisher: Publisher,
 
     for s in shelves:
         s.on_observation = observed
+
+
+def _take_settings(alerts: AlertService, publisher: Publisher, shelves: list[Shelves]) -> None:
+    """The console's shelf settings (cmd/{gw}/settings) go to staff alerts; once applied, the status
+    says their version at once (the cloud re-sends to a gateway that is behind) and the shelves
+    snapshot shows the new thresholds."""
+    publisher.commands["settings"] = alerts.on_settings_command
+    publisher.settings_version = lambda: alerts.settings_version
+
+    def applied() -> None:
+        publisher.devices_changed()
+        for s in shelves:
+            s.thresholds_changed()
+
+    alerts.on_settings = applied
 
 
 async def _refresh_stats(outbox: Outbox, every_s: float = 10.0) -> None:

@@ -67,8 +67,8 @@ NAV: tuple[NavItem, ...] = (
     NavItem("channels", "/channels", coming=True, hide_from=(Role.STORE,)),
     NavItem("orders", "/orders", coming=True),
     NavItem("transfers", "/transfers", coming=True),
-    NavItem("setup", "/setup", coming=True, hide_from=(Role.STORE, Role.FINANCE)),
-    NavItem("audit", "/audit", coming=True, hide_from=(Role.STORE,)),
+    NavItem("setup", "/setup", hide_from=(Role.STORE, Role.FINANCE)),
+    NavItem("audit", "/audit", hide_from=(Role.STORE,)),
 )
 
 

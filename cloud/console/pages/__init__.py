@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from cloud.console.pages import coming, overview, products, stores
+from cloud.console.pages import audit, coming, overview, products, setup, setup_channels, setup_shelves, stores
 
-PAGES = (overview, stores, products, coming)
+PAGES = (overview, stores, products, setup, setup_channels, setup_shelves, audit, coming)
 
-__all__ = ["PAGES", "coming", "overview", "products", "stores"]
+__all__ = ["PAGES", "audit", "coming", "overview", "products", "setup", "setup_channels", "setup_shelves",
+           "stores"]
