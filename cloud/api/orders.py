@@ -118,7 +118,9 @@ def _fail(e: OrderError) -> web.Response:
     return error_response(e.status, str(e), **e.detail)
 
 
-def _may_see_order(who: Principal, order: Mapping[str, Any]) -> bool:
+def may_see_order(who: Principal, order: Mapping[str, Any]) -> bool:
+    """hq and finance see every order; a store token only those held in its store alone (the
+    console's orders page applies the same rule in SQL, console/queries_orders.py)."""
     return who.role is not Role.STORE or (bool(order["stores"]) and set(order["stores"]) <= {who.store})
 
 
@@ -141,7 +143,7 @@ async def _order_for(request: web.Request) -> tuple[Principal, str, dict[str, An
     who = principal(request)
     oid = checked(request).path["id"]
     order = await request.app[ORDERS].get(oid)
-    if order is None or not _may_see_order(who, order):
+    if order is None or not may_see_order(who, order):
         return who, oid, _error(404, f"no order {oid!r}")  # another store's order does not exist for you
     return who, oid, order
 

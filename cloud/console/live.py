@@ -8,11 +8,12 @@ Sources of change, all after their commit:
 
 Each becomes a `Notice(topic, store, sku)`. Every open console's `/events` stream gets the notices
 it may see (a store token: its store only) as named events — `stock-{store}`, `sku-{sku}`,
-`shelves-{store}`, `alerts-{store}`, `gateway-{store}`, `stocktakes-{store}`, `pushes-{sku}`
-and `store-{store}` for any of a store's figures — and the page's htmx elements re-fetch their
-own partial on the event they name (`hx-trigger="sse:stock-sh-0042"`). The stream carries no
-figures: every partial is rendered by the normal request path, with the person's role checked
-there, so a notice cannot leak what its reader may not see.
+`shelves-{store}`, `alerts-{store}`, `gateway-{store}`, `stocktakes-{store}`, `pushes-{sku}`,
+`pushes` for any push, `store-{store}` for any of a store's figures and `chain` for any store's —
+and the page's htmx elements re-fetch their own partial on the event they name
+(`hx-trigger="sse:stock-sh-0042"`). The stream carries no figures: every partial is rendered by
+the normal request path, with the person's role checked there, so a notice cannot leak what its
+reader may not see.
 
 Notices coalesce like stock events do: while a stream is busy sending, new notices join one
 pending set, so a burst of 500 sales is one refresh, not 500.
@@ -83,6 +84,8 @@ class Notice:
                 names.append(f"store-{self.store}")
         if self.sku and self.topic in (Topic.STOCK, Topic.PUSHES):
             names.append(f"{'sku' if self.topic is Topic.STOCK else 'pushes'}-{self.sku}")
+        if self.topic is Topic.PUSHES:
+            names.append("pushes")  # any listing's push: the channels page
         if self.topic in STORE_FIGURES:
             names.append("chain")
         return names

@@ -64,9 +64,9 @@ NAV: tuple[NavItem, ...] = (
     NavItem("overview", "/"),
     NavItem("stores", "/stores"),
     NavItem("products", "/products"),
-    NavItem("channels", "/channels", coming=True, hide_from=(Role.STORE,)),
-    NavItem("orders", "/orders", coming=True),
-    NavItem("transfers", "/transfers", coming=True),
+    NavItem("channels", "/channels", hide_from=(Role.STORE,)),
+    NavItem("orders", "/orders"),
+    NavItem("transfers", "/transfers"),
     NavItem("setup", "/setup", hide_from=(Role.STORE, Role.FINANCE)),
     NavItem("audit", "/audit", hide_from=(Role.STORE,)),
 )

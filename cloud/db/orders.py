@@ -26,7 +26,7 @@ import secrets
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -55,6 +55,10 @@ MAX_ATTEMPTS = 12
 CONFIG_TTL_S = 2.0
 Coords = dict[str, tuple[float, float]]
 Key = tuple[str, str]
+# Work done in the transaction that changed a document, given the document as it now is: the
+# console's audit entry (cloud/db/audit.py records in the caller's transaction). Not called when
+# a repeated request changes nothing.
+AlsoInTransaction = Callable[[AsyncSession, dict[str, Any]], Awaitable[None]]
 
 
 # The hot path's statements, built once (building a statement costs more than running it here).
@@ -299,21 +303,21 @@ class Orders:
 
     # --- close -----------------------------------------------------------------------------
 
-    async def cancel(self, oid: str) -> dict[str, Any]:
+    async def cancel(self, oid: str, also: AlsoInTransaction | None = None) -> dict[str, Any]:
         # _transaction returns what the function it runs returns, but is typed Any
-        return await self._close(oid, "cancelled")  # type: ignore[no-any-return]
+        return await self._close(oid, "cancelled", also)  # type: ignore[no-any-return]
 
-    async def fulfil(self, oid: str) -> dict[str, Any]:
+    async def fulfil(self, oid: str, also: AlsoInTransaction | None = None) -> dict[str, Any]:
         """The reservation becomes a sale movement, exactly once: a repeated call, or a pickup
         rung up at the POS first, finds the order closed and books nothing."""
         # _transaction returns what the function it runs returns, but is typed Any
-        return await self._close(oid, "fulfilled")  # type: ignore[no-any-return]
+        return await self._close(oid, "fulfilled", also)  # type: ignore[no-any-return]
 
-    async def _close(self, oid: str, status: str) -> Any:
-        return await self._transaction(self._close_in, oid, status)
+    async def _close(self, oid: str, status: str, also: AlsoInTransaction | None = None) -> Any:
+        return await self._transaction(self._close_in, oid, status, also)
 
-    async def _close_in(self, session: AsyncSession, oid: str,
-                        status: str) -> tuple[dict[str, Any], set[Key]]:
+    async def _close_in(self, session: AsyncSession, oid: str, status: str,
+                        also: AlsoInTransaction | None = None) -> tuple[dict[str, Any], set[Key]]:
         now = self.clock()
         won = await session.execute(update(Order).where(Order.id == oid, Order.status == "reserved")
                                     .values(status=status, closed_at=now, closed_by="api")
@@ -339,6 +343,8 @@ class Orders:
                                lot=ledger.NO_LOT if (r["store"], r["sku"], r["lot"]) in expired else r["lot"],
                                zone=_pick_zone(zones.get((r["store"], r["sku"]), {}), r["qty"]))
                 for r in order["reservations"]], now)
+        if also is not None:
+            await also(session, order)
         return order, changed  # read after the update: it shows the new status already
 
     async def expire_due(self, now: datetime | None = None, limit: int = 500) -> list[str]:

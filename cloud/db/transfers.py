@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from cloud.channels.allocation import free_units, haversine_km
 from cloud.db import holds, repo
 from cloud.db.models import Balance, Movement, Product, StockLevel, Store, Transfer, TransferLine
-from cloud.db.orders import Key, OrderError, Orders, iso_utc
+from cloud.db.orders import AlsoInTransaction, Key, OrderError, Orders, iso_utc
 
 _NS = uuid.UUID("5d2e0b7a-3c1f-4e8a-9b6d-7a4f1e2c9d03")
 
@@ -50,13 +50,14 @@ class Transfers:
     def maker(self) -> async_sessionmaker[AsyncSession]:
         return self.orders.maker
 
-    async def create(self, req: TransferRequest) -> dict[str, Any]:
+    async def create(self, req: TransferRequest, also: AlsoInTransaction | None = None) -> dict[str, Any]:
         if req.from_store == req.to_store:
             raise OrderError(400, "a transfer needs two different stores")
-        result: dict[str, Any] = await self.orders._transaction(self._create, req)
+        result: dict[str, Any] = await self.orders._transaction(self._create, req, also)
         return result
 
-    async def _create(self, session: AsyncSession, req: TransferRequest) -> tuple[dict[str, Any], set[Key]]:
+    async def _create(self, session: AsyncSession, req: TransferRequest,
+                      also: AlsoInTransaction | None = None) -> tuple[dict[str, Any], set[Key]]:
         tid = new_transfer_id()
         now = self.orders.clock()
         want: dict[str, int] = defaultdict(int)
@@ -99,13 +100,16 @@ class Transfers:
         await session.execute(insert(TransferLine), lines)
         changed = await repo.write_movements(session, moves, now)
         made = _transfer_json(tid, req.from_store, req.to_store, "in_transit", now, None, None, lines)
+        if also is not None:
+            await also(session, made)
         return made, changed
 
-    async def receive(self, tid: str) -> dict[str, Any]:
-        result: dict[str, Any] = await self.orders._transaction(self._receive, tid)
+    async def receive(self, tid: str, also: AlsoInTransaction | None = None) -> dict[str, Any]:
+        result: dict[str, Any] = await self.orders._transaction(self._receive, tid, also)
         return result
 
-    async def _receive(self, session: AsyncSession, tid: str) -> tuple[dict[str, Any], set[Key]]:
+    async def _receive(self, session: AsyncSession, tid: str,
+                       also: AlsoInTransaction | None = None) -> tuple[dict[str, Any], set[Key]]:
         now = datetime.now(UTC)
         won = await session.execute(update(Transfer)
                                     .where(Transfer.id == tid, Transfer.status == "in_transit")
@@ -124,15 +128,18 @@ class Transfers:
                            kind="transfer_in", qty=ln["qty"], ref=f"transfer:{tid}:in/{ln['line'] + 1}",
                            zone="backroom", lot=ln["lot"] or "", expiry=_day(ln["expiry"]), source="transfer")
             for ln in t["lines"]])
+        if also is not None:
+            await also(session, t)
         return t, changed
 
-    async def cancel(self, tid: str) -> dict[str, Any]:
+    async def cancel(self, tid: str, also: AlsoInTransaction | None = None) -> dict[str, Any]:
         """Put a transfer's units back in the source, lot by lot and zone by zone as they left,
         once (a repeated call finds it cancelled and books nothing). Not after receipt: 409."""
-        result: dict[str, Any] = await self.orders._transaction(self._cancel, tid)
+        result: dict[str, Any] = await self.orders._transaction(self._cancel, tid, also)
         return result
 
-    async def _cancel(self, session: AsyncSession, tid: str) -> tuple[dict[str, Any], set[Key]]:
+    async def _cancel(self, session: AsyncSession, tid: str,
+                      also: AlsoInTransaction | None = None) -> tuple[dict[str, Any], set[Key]]:
         won = await session.execute(update(Transfer)
                                     .where(Transfer.id == tid, Transfer.status == "in_transit")
                                     .values(status="cancelled", cancelled_at=datetime.now(UTC))
@@ -154,6 +161,8 @@ class Transfers:
                            kind="transfer_in", qty=-m.qty, ref=f"transfer:{tid}:back/{out_ids[m.id] + 1}",
                            zone=m.zone, lot=m.lot, expiry=m.expiry, source="transfer")
             for m in sorted(gone, key=lambda m: out_ids[m.id])])
+        if also is not None:
+            await also(session, t)
         return t, changed
 
     async def get(self, tid: str) -> dict[str, Any] | None:

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from cloud.console.pages import audit, coming, overview, products, setup, setup_channels, setup_shelves, stores
+from cloud.console.pages import (
+    audit,
+    coming,
+    overview,
+    products,
+    setup,
+    setup_channels,
+    setup_shelves,
+    stores,
+)
 
 PAGES = (overview, stores, products, setup, setup_channels, setup_shelves, audit, coming)
 

@@ -1,0 +1,231 @@
+"""What the orders and transfers pages read: a page of orders with their holds (store, lot and the
+lot's expiry), filtered by channel, store and state; a page of transfers with their lines.
+
+Read-only; the actions go through cloud/db/orders.py and cloud/db/transfers.py as the API's do.
+Roles are applied here the way the API applies them, in SQL so that pages and counts agree:
+
+- a store token sees an order only when every store holding it is its own (cloud/api/orders.py
+  `may_see_order`: an order shipped from two stores is head office's business);
+- it sees a transfer from or to its store (GET /v1/transfers).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import ColumnElement, and_, exists, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cloud.db.models import Lot, Order, Reservation, Transfer, TransferLine
+
+ORDER_STATES = ("reserved", "fulfilled", "cancelled", "expired")
+TRANSFER_STATES = ("in_transit", "received", "cancelled")
+PAGE_SIZE = 25
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    number: int  # from 1
+    size: int
+    total: int  # rows matching the filters
+
+    @property
+    def pages(self) -> int:
+        return max(1, math.ceil(self.total / self.size))
+
+    @property
+    def offset(self) -> int:
+        return (self.number - 1) * self.size
+
+
+def page_of(requested: int, total: int, size: int = PAGE_SIZE) -> Page:
+    """The page asked for, kept within the pages there are."""
+    last = max(1, math.ceil(total / size))
+    return Page(min(max(1, requested), last), size, total)
+
+
+# --- orders -------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class OrderFilter:
+    channel: str | None = None
+    store: str | None = None  # orders held (partly) in this store
+    state: str | None = None
+    text: str = ""  # the platform's order id or ours, in part
+    only_store: str | None = None  # a store token's scope: orders held in this store alone
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    line: int
+    store: str
+    sku: str
+    lot: str
+    qty: int
+    expiry: date | None
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRow:
+    id: str
+    channel: str
+    order_id: str
+    status: str
+    fulfilment: str
+    created_at: datetime
+    expires_at: datetime
+    closed_at: datetime | None
+    closed_by: str | None
+    holds: tuple[Hold, ...]
+
+    @property
+    def stores(self) -> list[str]:
+        return sorted({h.store for h in self.holds})
+
+    @property
+    def units(self) -> int:
+        return sum(h.qty for h in self.holds)
+
+
+def _held_in(store: str) -> ColumnElement[bool]:
+    return exists().where(Reservation.order == Order.id, Reservation.store == store)
+
+
+def _order_conditions(f: OrderFilter) -> list[ColumnElement[bool]]:
+    where: list[ColumnElement[bool]] = []
+    if f.channel:
+        where.append(Order.channel == f.channel)
+    if f.state:
+        where.append(Order.status == f.state)
+    if f.store:
+        where.append(_held_in(f.store))
+    if f.only_store is not None:
+        elsewhere = exists().where(Reservation.order == Order.id, Reservation.store != f.only_store)
+        where += [_held_in(f.only_store), ~elsewhere]
+    text = f.text.strip()
+    if text:
+        where.append(or_(Order.order_id.contains(text, autoescape=True),
+                         Order.id.contains(text, autoescape=True)))
+    return where
+
+
+async def orders(session: AsyncSession, f: OrderFilter, page: int) -> tuple[list[OrderRow], Page]:
+    """One page of orders, newest first, with their holds."""
+    where = _order_conditions(f)
+    total = await _count(session, Order, where)
+    p = page_of(page, total)
+    found = (await session.scalars(select(Order).where(*where)
+                                   .order_by(Order.created_at.desc(), Order.id.desc())
+                                   .offset(p.offset).limit(p.size))).all()
+    holds = await _holds(session, [o.id for o in found])
+    return [OrderRow(o.id, o.channel, o.order_id, o.status, o.fulfilment, o.created_at, o.expires_at,
+                     o.closed_at, o.closed_by, tuple(holds.get(o.id, ()))) for o in found], p
+
+
+async def _count(session: AsyncSession, table: type[Order] | type[Transfer],
+                 where: Sequence[ColumnElement[bool]]) -> int:
+    return int((await session.execute(select(func.count()).select_from(table).where(*where))).scalar_one())
+
+
+async def _holds(session: AsyncSession, ids: Sequence[str]) -> dict[str, list[Hold]]:
+    out: dict[str, list[Hold]] = defaultdict(list)
+    if not ids:
+        return out
+    q = (select(Reservation.order, Reservation.line, Reservation.store, Reservation.sku, Reservation.lot,
+                Reservation.qty, Lot.expiry)
+         .outerjoin(Lot, and_(Lot.store == Reservation.store, Lot.sku == Reservation.sku,
+                              Lot.lot == Reservation.lot))
+         .where(Reservation.order.in_(list(ids)))
+         .order_by(Reservation.order, Reservation.line, Reservation.store, Reservation.lot))
+    for r in (await session.execute(q)).all():
+        out[r.order].append(Hold(r.line, r.store, r.sku, r.lot, r.qty, r.expiry))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class HoldFigures:
+    orders: int  # orders holding stock now
+    units: int  # units they hold
+    expiring: int  # of those orders, how many lapse before `soon`
+
+
+async def open_holds(session: AsyncSession, f: OrderFilter, soon: datetime) -> HoldFigures:
+    """What open orders (status reserved) in scope hold now."""
+    where = _order_conditions(OrderFilter(f.channel, f.store, "reserved", f.text, f.only_store))
+    n = await _count(session, Order, where)
+    units = (await session.execute(
+        select(func.coalesce(func.sum(Reservation.qty), 0))
+        .where(Reservation.order.in_(select(Order.id).where(*where))))).scalar_one()
+    expiring = int((await session.execute(select(func.count()).select_from(Order)
+                                          .where(*where, Order.expires_at < soon))).scalar_one())
+    return HoldFigures(n, int(units), expiring)
+
+
+async def order_channels(session: AsyncSession) -> list[str]:
+    """The channels orders came from (the filter's choices)."""
+    return list((await session.scalars(select(Order.channel).distinct().order_by(Order.channel))).all())
+
+
+# --- transfers ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class TransferLineRow:
+    line: int
+    sku: str
+    qty: int
+    lot: str
+    expiry: date | None
+
+
+@dataclass(frozen=True, slots=True)
+class TransferRow:
+    id: str
+    from_store: str
+    to_store: str
+    status: str
+    created_at: datetime
+    received_at: datetime | None
+    received_by: str | None
+    cancelled_at: datetime | None
+    lines: tuple[TransferLineRow, ...]
+
+    @property
+    def units(self) -> int:
+        return sum(ln.qty for ln in self.lines)
+
+
+def _transfer_conditions(store: str | None, state: str | None) -> list[ColumnElement[bool]]:
+    where: list[ColumnElement[bool]] = []
+    if store is not None:
+        where.append(or_(Transfer.from_store == store, Transfer.to_store == store))
+    if state:
+        where.append(Transfer.status == state)
+    return where
+
+
+async def transfers(session: AsyncSession, store: str | None, state: str | None,
+                    page: int, size: int = PAGE_SIZE) -> tuple[list[TransferRow], Page]:
+    """One page of transfers from or to `store` (every store: None), newest first, with lines."""
+    where = _transfer_conditions(store, state)
+    total = await _count(session, Transfer, where)
+    p = page_of(page, total, size)
+    found = (await session.scalars(select(Transfer).where(*where)
+                                   .order_by(Transfer.created_at.desc(), Transfer.id.desc())
+                                   .offset(p.offset).limit(p.size))).all()
+    lines: dict[str, list[TransferLineRow]] = defaultdict(list)
+    if found:
+        for ln in (await session.scalars(select(TransferLine)
+                                         .where(TransferLine.transfer.in_([t.id for t in found]))
+                                         .order_by(TransferLine.transfer, TransferLine.line))).all():
+            lines[ln.transfer].append(TransferLineRow(ln.line, ln.sku, ln.qty, ln.lot, ln.expiry))
+    return [TransferRow(t.id, t.from_store, t.to_store, t.status, t.created_at, t.received_at, t.received_by,
+                        t.cancelled_at, tuple(lines.get(t.id, ()))) for t in found], p
+
+
+__all__ = ["ORDER_STATES", "PAGE_SIZE", "TRANSFER_STATES", "Hold", "HoldFigures", "OrderFilter", "OrderRow",
+           "Page", "TransferLineRow", "TransferRow", "open_holds", "order_channels", "orders", "page_of",
+           "transfers"]
