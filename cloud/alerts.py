@@ -1,5 +1,6 @@
 """Chain-level staff alerts raised by the cloud (issue 7): a store gateway gone offline (and back),
-lots nearing expiry and expired lots still on hand, per the ledger.
+lots nearing expiry and expired lots still on hand, per the ledger, and lots a till sold after
+they expired (issue 14).
 
 The gateway raises shelf alerts itself, on the store LAN; these are the ones only the cloud can
 see. The alert rules, the durable book (one SQLite file per store, so a restart re-sends nothing),
@@ -11,7 +12,14 @@ gateway's own (edge/alert_rules.py, edge/alerts.py); this module feeds them from
   (`offline`) when a gateway's link dies. A gateway that stays offline for `offline_grace_s`
   raises "Gateway offline"; its next `online` resolves it. The devices an online gateway reports
   offline in its status (a scale bus, a camera) raise one alert each, resolved when they are back.
-- read-only queries of the ledger's `balances` every `expiry_every_s`.
+- read-only queries of the ledger's `balances` every `expiry_every_s`. The alert for an expired
+  lot gives the staff movements request that writes it off, per zone, ready to post to the store
+  gateway (`"reason": "expired"`, edge/sources/pos.py); the ledger takes expired units out of the
+  book only that way (or by a count), never by a sale that names no lot (cloud/db/ledger.py).
+- the ledger's new till sales (`movements`, from a cursor) in the same round: a sale naming a lot
+  that had expired when it was rung up raises "Sold after expiry" once per lot (its count grows
+  while it is open). The cursor starts at 0 when the worker starts: the book's dedupe makes the
+  first round's rescan raise nothing twice.
 
 Run them on one cloud worker only (the one started with `--alerts FILE`): several would each send.
 
@@ -44,12 +52,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 import tomllib
+from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -58,10 +68,12 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cloud.api.handlers import MAKER
-from cloud.db.models import Balance
+from cloud.db import ledger
+from cloud.db.models import Balance, Movement
+from cloud.db.models import Lot as LedgerLot
 from cloud.db.models import Product as CatalogueProduct
 from edge import contract
-from edge.alert_rules import Condition, Kind, Lot, Role
+from edge.alert_rules import Condition, Kind, Lot, Role, sold_expired_condition
 from edge.alerts import (
     AlertConfigError,
     AlertsConfig,
@@ -222,22 +234,78 @@ class LotOnHand:
     qty: int
     name: str = ""  # from the chain's product catalogue (PUT /v1/products/{sku}), when it has one
     category: str = ""
+    zones: tuple[tuple[str, int], ...] = ()  # (zone, units) where the lot is
 
 
 async def lots_on_hand(maker: async_sessionmaker[AsyncSession]) -> list[LotOnHand]:
     """Every lot with stock and an expiry date, per store, summed over zones (read-only)."""
-    qty = func.sum(Balance.qty)
-    q = (select(Balance.store, Balance.sku, Balance.lot, Balance.expiry, qty, CatalogueProduct.name,
-                CatalogueProduct.category)
+    q = (select(Balance.store, Balance.sku, Balance.lot, Balance.expiry, Balance.zone, Balance.qty,
+                CatalogueProduct.name, CatalogueProduct.category)
          .outerjoin(CatalogueProduct, CatalogueProduct.sku == Balance.sku)
-         .where(Balance.expiry.is_not(None))
-         .group_by(Balance.store, Balance.sku, Balance.lot, Balance.expiry, CatalogueProduct.name,
-                   CatalogueProduct.category)
-         .having(qty > 0))
+         .where(Balance.expiry.is_not(None), Balance.qty > 0))
     async with maker() as session:
         rows = (await session.execute(q)).all()
-    return [LotOnHand(s, sku, lot, e, int(n), name or "", category or "")
-            for s, sku, lot, e, n, name, category in rows if e is not None]
+    zones: dict[tuple[str, str, str, date, str, str], list[tuple[str, int]]] = defaultdict(list)
+    for s, sku, lot, e, zone, n, name, category in rows:
+        if e is not None:
+            zones[(s, sku, lot, e, name or "", category or "")].append((zone, int(n)))
+    return [LotOnHand(s, sku, lot, e, sum(n for _, n in where), name, category, tuple(sorted(where)))
+            for (s, sku, lot, e, name, category), where in sorted(zones.items())]
+
+
+def write_off_body(lot: LotOnHand, at: datetime) -> str:
+    """The staff movements request (the gateway's POST /v1/stock/movements) that writes an
+    expired lot off where it is: one shrink line per zone, `"reason": "expired"`. Its ref names
+    the lot, the day and the units, so posting the same request twice books it once."""
+    return json.dumps({
+        "ref": f"EXP-{lot.lot}-{at:%Y%m%d}-{lot.qty}", "at": contract.format_ts(at),
+        "lines": [{"sku": lot.sku, "kind": "shrink", "qty": -n, "zone": zone, "lot": lot.lot,
+                   "reason": ledger.EXPIRED} for zone, n in lot.zones]}, ensure_ascii=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ExpiredSale:
+    """Units of a lot a till sold after the lot's expiry date (`pos`: the movement's position)."""
+
+    pos: int
+    store: str
+    sku: str
+    lot: str
+    expiry: date
+    qty: int
+    name: str = ""
+    category: str = ""
+
+
+SETTLED_S = 300.0  # a movement received this long ago is committed whatever its position
+
+
+async def expired_sales(maker: async_sessionmaker[AsyncSession], after: int,
+                        limit: int = 5000) -> tuple[list[ExpiredSale], int]:
+    """Till sales after movement `after` that name a lot expired on the (UTC) day they were
+    rung up, and the position from which the next read must start (read-only).
+
+    Positions come from a sequence, and transactions commit in any order: a position below the
+    highest one read may still appear. So the next read starts after the movements received at
+    least SETTLED_S ago, and reads the younger ones again (the caller counts each position once)."""
+    q = (select(Movement.pos, Movement.store, Movement.sku, Movement.lot, Movement.qty, Movement.occurred_at,
+                LedgerLot.expiry, CatalogueProduct.name, CatalogueProduct.category)
+         .join(LedgerLot, (LedgerLot.store == Movement.store) & (LedgerLot.sku == Movement.sku)
+               & (LedgerLot.lot == Movement.lot))
+         .outerjoin(CatalogueProduct, CatalogueProduct.sku == Movement.sku)
+         .where(Movement.pos > after, Movement.kind == "sale", Movement.source == "pos",
+                Movement.lot != ledger.NO_LOT, LedgerLot.expiry.is_not(None))
+         .order_by(Movement.pos).limit(limit))
+    settled = datetime.now(UTC) - timedelta(seconds=SETTLED_S)
+    async with maker() as session:
+        rows = (await session.execute(q)).all()
+        upto = select(func.max(Movement.pos)).where(Movement.pos > after, Movement.received_at < settled)
+        if len(rows) == limit:
+            upto = upto.where(Movement.pos <= rows[-1].pos)
+        last = await session.scalar(upto)
+    sales = [ExpiredSale(r.pos, r.store, r.sku, r.lot, r.expiry, -r.qty, r.name or "", r.category or "")
+             for r in rows if ledger.is_expired(r.expiry, r.occurred_at.astimezone(UTC).date())]
+    return sales, max(after, int(last or 0))
 
 
 @dataclass
@@ -251,6 +319,9 @@ class ChainAlerts:
     offline_since: dict[tuple[str, str], float] = field(default_factory=dict)
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     lot_rounds: int = 0  # checks of the ledger's lots done
+    sales_read: int = 0  # the position in the ledger's movements up to which till sales were read
+    sold_expired: dict[tuple[str, str, str], int] = field(default_factory=dict)  # (store, sku, lot)
+    sales_counted: set[int] = field(default_factory=set)  # positions after `sales_read` counted
     _runs: dict[str, asyncio.Task[None]] = field(default_factory=dict)
 
     def book(self, name: str) -> AlertService:
@@ -292,14 +363,33 @@ class ChainAlerts:
             if now - since >= self.config.offline_grace_s:
                 self.book(store).raise_(gateway_offline(store, gw))  # deduped while open
 
-    def on_lots(self, lots: list[LotOnHand]) -> None:
+    def product(self, sku: str, name: str, category: str) -> Product:
+        """The alerts file names products first, then the chain's catalogue, then the GTIN."""
+        return self.config.products.get(sku) or Product(name or f"GTIN {sku}", category)
+
+    def on_expired_sales(self, sales: list[ExpiredSale], read_upto: int) -> None:
+        """Raise "Sold after expiry" for sales not counted yet; forget positions up to `read_upto`
+        (the next read starts after it)."""
+        for sale in sales:
+            if sale.pos in self.sales_counted:
+                continue
+            self.sales_counted.add(sale.pos)
+            key = (sale.store, sale.sku, sale.lot)
+            self.sold_expired[key] = self.sold_expired.get(key, 0) + sale.qty
+            product = self.product(sale.sku, sale.name, sale.category)
+            log.warning("store %s sold %d of %s lot %s at the till after it expired on %s", sale.store,
+                        sale.qty, sale.sku, sale.lot, sale.expiry)
+            self.book(sale.store).raise_(sold_expired_condition(sale.sku, product.name, sale.lot, sale.expiry,
+                                                                self.sold_expired[key]))
+        self.sales_counted = {p for p in self.sales_counted if p > read_upto}
+
+    def on_lots(self, lots: list[LotOnHand], now: datetime | None = None) -> None:
         per_store: dict[str, list[Lot]] = {s: [] for s in self.books if "." not in s}
         for lot in lots:
-            # The alerts file names products first, then the chain's catalogue, then the GTIN.
-            product = (self.config.products.get(lot.sku)
-                       or Product(lot.name or f"GTIN {lot.sku}", lot.category))
+            product = self.product(lot.sku, lot.name, lot.category)
             per_store.setdefault(lot.store, []).append(
-                Lot(lot.sku, product.name, product.category, lot.lot or "-", lot.expiry, lot.qty, "-"))
+                Lot(lot.sku, product.name, product.category, lot.lot or "-", lot.expiry, lot.qty, "-",
+                    write_off_body(lot, now or datetime.now(UTC)) if lot.zones else ""))
         for store, store_lots in per_store.items():
             if store_lots or store in self.books:
                 self.book(store).expiry(store_lots)
@@ -338,6 +428,8 @@ class ChainAlerts:
         while True:
             try:
                 self.on_lots(await lots_on_hand(self.maker))
+                sales, self.sales_read = await expired_sales(self.maker, self.sales_read)
+                self.on_expired_sales(sales, self.sales_read)
                 self.lot_rounds += 1
             except Exception:  # the ledger is away or mid-migration: try again next round
                 log.exception("alerts: could not read lots from the ledger")

@@ -20,6 +20,7 @@ class Kind(StrEnum):
     REORDER = "reorder"
     EXPIRING = "expiring"
     EXPIRED = "expired"
+    SOLD_EXPIRED = "sold-expired"  # a till sold units of a lot after it expired
     SHRINK = "shrink"
     MISPLACED = "misplaced"
     OFFLINE = "offline"
@@ -42,6 +43,8 @@ class Condition:
     title_en: str
     title_zh: str
     urgent: bool = False  # urgent alerts ignore quiet hours (expired food, device offline)
+    action_en: str = ""  # what to do, when the title does not say it: in the message, not the title
+    action_zh: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +64,8 @@ class Alert:
     escalated_at: datetime | None = None
     resolved_at: datetime | None = None
     resolved_notified: bool = False
+    action_en: str = ""
+    action_zh: str = ""
 
     def to_json(self) -> dict[str, object]:
         def ts(d: datetime | None) -> str | None:
@@ -79,6 +84,8 @@ class Alert:
             "acked_at": ts(self.acked_at),
             "escalated_at": ts(self.escalated_at),
             "resolved_at": ts(self.resolved_at),
+            "action_en": self.action_en,
+            "action_zh": self.action_zh,
         }
 
     @staticmethod
@@ -102,6 +109,8 @@ class Alert:
             escalated_at=ts(d.get("escalated_at")),
             resolved_at=ts(d.get("resolved_at")),
             resolved_notified=bool(d.get("resolved_notified", False)),
+            action_en=str(d.get("action_en") or ""),
+            action_zh=str(d.get("action_zh") or ""),
         )
 
 
@@ -210,6 +219,13 @@ class Lot:
     expiry: date
     qty: int
     aisle: str
+    write_off: str = ""  # the staff movements body that writes this lot off, when it has expired
+
+
+def write_off_action(body: str) -> tuple[str, str]:
+    """(English, Chinese): how staff book an expiry write-off (edge/sources/pos.py, `reason`)."""
+    return (f"Book the expiry write-off at the store gateway: POST /v1/stock/movements\n{body}",
+            f"在门店网关登记过期报损：POST /v1/stock/movements\n{body}")
 
 
 def expiry_conditions(lots: Iterable[Lot], today: date, policy: Policy) -> list[Condition]:
@@ -221,6 +237,7 @@ def expiry_conditions(lots: Iterable[Lot], today: date, policy: Policy) -> list[
         days = policy.expiry_days.get(lot.category, policy.expiry_default_days)
         left = (lot.expiry - today).days
         if left < 0:
+            action_en, action_zh = write_off_action(lot.write_off) if lot.write_off else ("", "")
             out.append(
                 Condition(
                     f"expired:{lot.gtin}:{lot.lot}",
@@ -229,6 +246,8 @@ def expiry_conditions(lots: Iterable[Lot], today: date, policy: Policy) -> list[
                     f"Expired: {lot.product} lot {lot.lot} ({lot.expiry}) — pull {lot.qty}",
                     f"已过期：{lot.product} 批次 {lot.lot}（{lot.expiry}）— 下架 {lot.qty} 件",
                     urgent=True,
+                    action_en=action_en,
+                    action_zh=action_zh,
                 )
             )
         elif left <= days:
@@ -242,6 +261,22 @@ def expiry_conditions(lots: Iterable[Lot], today: date, policy: Policy) -> list[
                 )
             )
     return out
+
+
+def sold_expired_condition(gtin: str, product: str, lot: str, expiry: date, sold: int) -> Condition:
+    """A till sold units of a lot after its expiry date (the ledger booked them against that
+    lot: they left). One alert per lot; its count grows while it is open."""
+    return Condition(
+        f"sold-expired:{gtin}:{lot}",
+        Kind.SOLD_EXPIRED,
+        "-",
+        f"Sold after expiry at the till: {product} lot {lot} ({expiry}) — {sold} sold",
+        f"收银台售出已过期商品：{product} 批次 {lot}（{expiry}）— 已售 {sold} 件",
+        urgent=True,
+        action_en=f"Pull lot {lot} from the shelf now, and write off what is left of it (the \"Expired\" "
+                  "alert gives the request).",
+        action_zh=f"请立即将批次 {lot} 下架，并为剩余数量登记过期报损（见“已过期”提醒中的请求）。",
+    )
 
 
 def shrink_condition(epc: str, product: str, zone: str) -> Condition:
@@ -286,6 +321,8 @@ def _message(a: Alert, event: str) -> tuple[str, str]:
     }[event]
     title = f"{prefix[0]}{a.title_en}"
     body = f"{prefix[1]}{a.title_zh}\n{prefix[0]}{a.title_en}"
+    if a.action_en and event != "resolved":  # what to do, until it is done
+        body += f"\n\n{a.action_zh}\n{a.action_en}"
     return title, body
 
 
@@ -313,9 +350,11 @@ class Book:
         if cur is not None and cur.status is not Status.RESOLVED:
             if (cur.title_en, cur.kind) == (c.title_en, c.kind):
                 return self
-            upd = replace(cur, title_en=c.title_en, title_zh=c.title_zh, kind=c.kind)
+            upd = replace(cur, title_en=c.title_en, title_zh=c.title_zh, kind=c.kind,
+                          action_en=c.action_en, action_zh=c.action_zh)
             return replace(self, alerts={**self.alerts, c.key: upd})
-        a = Alert(c.key, c.kind, c.aisle, c.title_en, c.title_zh, c.urgent, Status.OPEN, now)
+        a = Alert(c.key, c.kind, c.aisle, c.title_en, c.title_zh, c.urgent, Status.OPEN, now,
+                  action_en=c.action_en, action_zh=c.action_zh)
         return replace(self, alerts={**self.alerts, c.key: a})
 
     def resolve(self, key: str, now: datetime, texts: tuple[str, str] | None = None) -> Book:
