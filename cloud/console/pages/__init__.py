@@ -4,16 +4,20 @@ from __future__ import annotations
 
 from cloud.console.pages import (
     audit,
+    channels,
     coming,
+    orders,
     overview,
     products,
     setup,
     setup_channels,
     setup_shelves,
     stores,
+    transfers,
 )
 
-PAGES = (overview, stores, products, setup, setup_channels, setup_shelves, audit, coming)
+PAGES = (overview, stores, products, channels, orders, transfers, setup, setup_channels, setup_shelves, audit,
+         coming)
 
-__all__ = ["PAGES", "audit", "coming", "overview", "products", "setup", "setup_channels", "setup_shelves",
-           "stores"]
+__all__ = ["PAGES", "audit", "channels", "coming", "orders", "overview", "products", "setup",
+           "setup_channels", "setup_shelves", "stores", "transfers"]
