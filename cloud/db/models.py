@@ -230,12 +230,13 @@ class Order(Base):
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     channel: Mapped[str] = mapped_column(String(32))
     order_id: Mapped[str] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(16))  # reserved | fulfilled | cancelled | expired
+    # reserved | fulfilled | cancelled | expired (unpaid) | released (stock fell under it: holds.py)
+    status: Mapped[str] = mapped_column(String(16))
     fulfilment: Mapped[str] = mapped_column(String(8))  # ship | pickup
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
-    closed_by: Mapped[str | None] = mapped_column(String(16))  # api | pos | expiry
+    closed_by: Mapped[str | None] = mapped_column(String(16))  # api | pos | lot-expired | stock-short
     __table_args__ = (
         UniqueConstraint("channel", "order_id", name="uq_orders_channel_order"),
         Index("ix_orders_status_expires", "status", "expires_at"),
