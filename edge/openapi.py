@@ -16,6 +16,12 @@ pure Python and small enough for the gateway's Pi, and it takes the formats the 
 (`gtin14`: the GS1 check digit). Pydantic would have been a third way to describe a payload beside
 the wire contract's dataclasses, and a heavy dependency for the gateway.
 
+`jsonschema` is an interpreter, and slow on a hot path: an order body took 0.4-1.1 ms to check
+(measured on the build machine under load). Where jsonschema-rs has a wheel (x86-64, aarch64) it
+answers "valid?" first, in ~50 µs, for the same draft with the same formats; `jsonschema` still
+says what is wrong with a request it refuses, and decides when the two would differ (a value
+jsonschema-rs cannot take). Without jsonschema-rs (a 32-bit Pi) every check is `jsonschema`'s.
+
 Errors: a request that breaks its schema is a 400 `{"error": "<field>: <problem>", "field": ...}`
 whose problem is said from the failing schema node ("must be an integer from 1 to 100000, got 0";
 a node may say it better with `x-error`). `json_errors`, the outermost middleware, makes every error
@@ -39,6 +45,11 @@ from typing import Any, Final
 
 from aiohttp import web
 from jsonschema import Draft202012Validator, FormatChecker
+
+try:  # the accelerator, where it has a wheel (see the module docstring)
+    import jsonschema_rs
+except ImportError:  # pragma: no cover - a platform without a wheel
+    jsonschema_rs = None  # type: ignore[assignment]
 from jsonschema.exceptions import ValidationError, best_match
 
 from edge.contract import ContractError, is_gtin14
@@ -151,6 +162,25 @@ for _name, (_check, _) in FORMATS.items():
     _FORMATS.checks(_name)(_check)
 
 
+def _formats_in(schema: Any) -> set[str]:
+    if isinstance(schema, dict):
+        found = {schema["format"]} if isinstance(schema.get("format"), str) else set()
+        return found.union(*(_formats_in(v) for v in schema.values()))
+    if isinstance(schema, list):
+        return set().union(*(_formats_in(v) for v in schema))
+    return set()
+
+
+def _fast_validator(schema: Schema) -> Any:
+    """jsonschema-rs for `schema`, checking exactly the formats `_FORMATS` checks (the others are
+    annotations here, as for jsonschema), or None without jsonschema-rs."""
+    if jsonschema_rs is None:
+        return None
+    formats = {name: (lambda _v: True) for name in _formats_in(schema)}
+    formats |= {name: check for name, (check, _) in FORMATS.items()}
+    return jsonschema_rs.validator_for(schema, formats=formats, validate_formats=True)
+
+
 # --- operations -----------------------------------------------------------------------------
 
 @dataclass(frozen=True, slots=True)
@@ -208,6 +238,7 @@ class Operation:
     public: bool
     tags: tuple[str, ...]
     _validators: dict[str, Draft202012Validator] = field(default_factory=dict, repr=False)
+    _fast: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         schemas = {f"path.{k}": p.schema for k, p in self.path_params.items()}
@@ -217,6 +248,7 @@ class Operation:
         for key, schema in schemas.items():
             Draft202012Validator.check_schema(schema)  # a broken schema fails at start-up
             self._validators[key] = Draft202012Validator(schema, format_checker=_FORMATS)
+            self._fast[key] = _fast_validator(schema)
 
     async def checked_input(self, request: web.Request) -> Checked:
         """The request's input, or ContractError naming the first field that breaks its schema."""
@@ -245,6 +277,13 @@ class Operation:
 
     def _check(self, key: str, where: str, value: Any) -> Any:
         validator = self._validators[key]
+        fast = self._fast[key]
+        if fast is not None:
+            try:
+                if fast.is_valid(value):
+                    return _complete(validator.schema, value)
+            except (ValueError, TypeError, OverflowError):
+                pass  # a value it cannot take: jsonschema decides
         problem = best_match(validator.iter_errors(value))
         if problem is not None:
             name, says = _explain(problem, where)
