@@ -26,7 +26,7 @@ from aiohttp import web
 from cloud.api.handlers import MAKER, _error
 from cloud.auth import Principal, Role, principal, require_read, require_write
 from cloud.channels import availability
-from cloud.db import repo, stocktakes
+from cloud.db import holds, repo, stocktakes
 from cloud.db.orders import Line, OrderError, OrderRequest, Orders, channel_configs
 from cloud.db.transfers import TransferRequest, Transfers
 from edge.openapi import (
@@ -73,7 +73,8 @@ ORDER_REQUEST: Schema = obj({
 }, ["channel", "order_id", "lines"])
 ORDER: Schema = obj({
     "id": text(64), "channel": ID, "order_id": {"type": "string"},
-    "status": {"enum": ["reserved", "fulfilled", "cancelled", "expired"]},
+    "status": {"enum": ["reserved", "fulfilled", "cancelled", "expired", holds.RELEASED],
+               "description": "expired: unpaid past hold_s; released: the stock under it fell (holds.py)"},
     "fulfilment": {"enum": ["ship", "pickup"]}, "stores": array(ID),
     "created_at": TIME, "expires_at": TIME, "closed_at": nullable(TIME),
     "closed_by": nullable({"type": "string"}),
