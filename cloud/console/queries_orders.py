@@ -55,7 +55,7 @@ class OrderFilter:
     channel: str | None = None
     store: str | None = None  # orders held (partly) in this store
     state: str | None = None
-    text: str = ""  # the platform's order id or ours, in part
+    text: str = ""  # the platform's order id or ours, in part, in any case
     only_store: str | None = None  # a store token's scope: orders held in this store alone
 
 
@@ -108,8 +108,9 @@ def _order_conditions(f: OrderFilter) -> list[ColumnElement[bool]]:
         where += [_held_in(f.only_store), ~elsewhere]
     text = f.text.strip()
     if text:
-        where.append(or_(Order.order_id.contains(text, autoescape=True),
-                         Order.id.contains(text, autoescape=True)))
+        needle = text.lower()  # SQLite's LIKE ignores ASCII case and PostgreSQL's does not: say which
+        where.append(or_(func.lower(Order.order_id).contains(needle, autoescape=True),
+                         func.lower(Order.id).contains(needle, autoescape=True)))
     return where
 
 

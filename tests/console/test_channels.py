@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -132,10 +133,10 @@ async def test_finance_reads_the_page_without_retry_and_a_store_token_cannot_ope
     assert answer is not None and answer.status == 403
 
 
-async def test_the_pages_figure_for_each_listing_is_the_one_platform_sync_pushes(tmp_path: Path) -> None:
+async def test_the_pages_figure_for_each_listing_is_the_one_platform_sync_pushes(db_url: str) -> None:
     """queries_channels sums in SQL what availability.py computes per store in Python: safety stock
-    per store, share, minimum and maximum, stores outside the channel left out."""
-    async with serve(f"sqlite:///{tmp_path / 'ledger.db'}") as chain:
+    per store, share, minimum and maximum, stores outside the channel left out; on both databases."""
+    async with serve(db_url) as chain:
         stores = ["s-1", "s-2", "s-3", "s-4"]
         for s in stores:
             await chain.store(s)
@@ -157,7 +158,11 @@ async def test_the_pages_figure_for_each_listing_is_the_one_platform_sync_pushes
             expected = {(f.channel, f.sku_id): f.qty for f in await availability.figures_in(session)}
             shown = {(li.channel, li.channel_sku): li.want for li in await queries_channels.listings(session)}
             configs = await channel_configs(session)
+            rows = await queries_channels.channel_rows(session, datetime.now(UTC))
         assert shown == expected
         assert len(shown) == 4 * len(skus) + 1 and set(configs) == {*(f"c-{n}" for n in range(4)), "c-empty"}
         assert any(q for q in shown.values()) and held["status"] == "reserved"
+        # the channels page's rows: nothing pushed yet (platform "none"), so each listing is pending
+        assert [(r.name, len(r.listings), r.count("pending"), r.pushed) for r in rows] == \
+            [*((f"c-{n}", len(skus), len(skus), False) for n in range(4)), ("c-empty", 1, 1, False)]
 

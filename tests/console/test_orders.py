@@ -6,14 +6,17 @@ token sees only orders held in its store alone; finance reads and its posts are 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.async_api import expect
 
-from cloud.auth import Role
+from cloud.api.orders import may_see_order
+from cloud.auth import Principal, Role
+from cloud.console import queries_orders
+from cloud.console.pages.orders import filters
 from cloud.console.queries_orders import PAGE_SIZE
 from edge.contract import Zone
 from tests.console.conftest import PHONE, sign_in
@@ -160,3 +163,48 @@ async def test_a_store_sees_only_orders_held_in_it_alone_and_finance_changes_not
     assert still["status"] == "reserved"
     assert await chain.stock(EAST, A) == (40, 1)
     assert [(e.action, e.who) for e in await chain.audit("order")] == [("order.cancel", "manager-2 (store)")]
+
+
+async def test_the_pages_store_scope_is_the_apis_on_both_databases(db_url: str) -> None:
+    """queries_orders applies in SQL what the API's may_see_order applies to one order: a store
+    token sees an order only when every store holding it is its own. Filters and pages too."""
+    async with serve(db_url) as chain:
+        for s in (EAST, WEST):
+            await chain.store(s)
+        await chain.channel("split", [EAST, WEST], split=True)
+        await chain.channel("mini", [], pickup=[EAST, WEST])
+        await chain.counted(EAST, A, 3, lot="L1", expiry=date(2027, 1, 1), zone=Zone.FLOOR)
+        await chain.counted(WEST, A, 33, zone=Zone.FLOOR)
+        await chain.counted(WEST, B, 30, zone=Zone.FLOOR)
+        both = await _place(chain, "split", "S-1", A, 35)  # neither store has 35: both hold it
+        ids = [both]
+        for n in range(7):
+            ids.append(await _place(chain, "mini", f"P-{n}", B, 1, type="pickup", store=WEST))
+        status, _ = await chain.post(f"/v1/orders/{ids[1]}/cancel")
+        assert status == 200
+        _, placed = await chain.get(f"/v1/orders/{both}")
+        assert set(placed["stores"]) == {EAST, WEST}, placed  # one order held in two stores
+        orders = {oid: (await chain.get(f"/v1/orders/{oid}"))[1] for oid in ids}
+        async with chain.maker() as session:
+            for who in (Principal("m-e", Role.STORE, EAST), Principal("m-w", Role.STORE, WEST),
+                        Principal("fin", Role.FINANCE), Principal("hq", Role.HQ)):
+                f, _ = filters(who, {})
+                rows, page = await queries_orders.orders(session, f, 1)
+                assert {o.id for o in rows} == {oid for oid, o in orders.items() if may_see_order(who, o)}, who
+                assert page.total == len(rows)
+            hq = Principal("hq", Role.HQ)
+            f, _ = filters(hq, {"store": EAST})
+            assert {o.id for o in (await queries_orders.orders(session, f, 1))[0]} == {both}
+            f, _ = filters(hq, {"state": "cancelled", "channel": "mini"})
+            assert {o.id for o in (await queries_orders.orders(session, f, 1))[0]} == {ids[1]}
+            f, _ = filters(hq, {"q": "p-"})  # in part, in any case, on both databases
+            assert len((await queries_orders.orders(session, f, 1))[0]) == 7
+            f, _ = filters(hq, {"q": "%"})  # a LIKE wildcard is a character like any other
+            assert (await queries_orders.orders(session, f, 1))[0] == []
+            f, _ = filters(hq, {"q": "P-", "state": "bogus", "channel": "Not An Id!"})  # bad filters filter nothing
+            rows, page = await queries_orders.orders(session, f, 99)  # a page past the last: the last
+            assert len(rows) == 7 and page.number == 1
+            held = await queries_orders.open_holds(session, filters(hq, {})[0], datetime.now(UTC))
+            assert (held.orders, held.units, held.expiring) == (7, 35 + 6, 0)
+            east = filters(Principal("m-e", Role.STORE, EAST), {})[0]
+            assert (await queries_orders.open_holds(session, east, datetime.now(UTC))).orders == 0
