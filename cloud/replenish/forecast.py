@@ -17,9 +17,15 @@ How one forecast run goes, every step vectorised over all series at once:
    AutoETS with a full model search measured ~100 ms per series here (10,000 series would take
    ~15 min on two cores), which is why the model is chosen by class instead of searched.
 4. New series (fewer than `min_history_days` listed days) start from a prior: the same SKU at the
-   other stores per unit of store size, else the median of the store's category, else the
-   category across the chain per unit of store size; their own days blend in as they come
+   other stores per unit of store size, else the mean of the store's category (the mean, not the
+   median: demand levels in a category are right-skewed, and the prior is an expectation), else
+   the category across the chain per unit of store size; their own days blend in as they come
    (weight n / (n + prior_days)). A series not yet listed forecasts zero until its listing day.
+
+Censored demand: on a day a series stocked out, what sold is a lower bound. Such days are left out
+of the profiles, levels, uplifts and dispersion, and the models see max(sold, trailing level ×
+weekday share) for them, so a shelf that was empty does not teach the forecast that nobody wants
+the item (the vicious circle of forecasting from sales).
 5. Dispersion: the variance-to-mean ratio of daily demand around the deseasonalised level over
    the last 8 weeks (at least 1, the Poisson case), which the safety stock (`service`) needs.
 """
@@ -39,6 +45,9 @@ from statsforecast.models import SeasonalExponentialSmoothingOptimized as Season
 
 from cloud.replenish.classify import DemandClass, classify, trending
 from cloud.replenish.promotions import NO_PROMOTION, PromotionCalendar, estimate_uplifts
+from cloud.replenish.series import Series
+
+__all__ = ["DemandForecast", "ForecastSettings", "SalesHistory", "Series", "forecast_demand"]
 
 Floats = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.int64]
@@ -46,27 +55,24 @@ WEEK = 7
 
 
 @dataclass(frozen=True)
-class Series:
-    """One SKU at one location. `listed_on`: first day it was on sale there (None: before history)."""
-
-    sku: str
-    location: str
-    category: str
-    listed_on: date | None = None
-
-
-@dataclass(frozen=True)
 class SalesHistory:
-    """Units sold per series (rows, in the order of the `Series` list) and day (columns)."""
+    """Units sold per series (rows, in the order of the `Series` list) and day (columns).
+
+    `stocked_out` marks days the series had nothing sellable at some point (the ledger knows): what
+    sold then is a lower bound of demand, not demand, and is read as such.
+    """
 
     first_day: date
     units: Floats
+    stocked_out: npt.NDArray[np.bool_] | None = None
 
     def __post_init__(self) -> None:
         if self.units.ndim != 2:
             raise ValueError("sales history must be a (series, days) array")
         if not np.isfinite(self.units).all() or (self.units < 0).any():
             raise ValueError("sales history must be finite and non-negative")
+        if self.stocked_out is not None and self.stocked_out.shape != self.units.shape:
+            raise ValueError("stocked_out must have the shape of units")
 
     @property
     def days(self) -> int:
@@ -205,15 +211,17 @@ def forecast_demand(
     listed = np.arange(days)[None, :] >= listed_idx[:, None]
     weekday = _weekdays(history.first_day, days)
     promo = calendar.index(history.first_day, days)
-    regular = listed & (promo == NO_PROMOTION)[None, :]
+    observed = listed if history.stocked_out is None else listed & ~history.stocked_out
+    regular = observed & (promo == NO_PROMOTION)[None, :]
     recent = regular & (np.arange(days) >= days - settings.fit_days)[None, :]
 
     profile = _weekday_profile(y, recent, weekday, loc_cat, settings.profile_weight)
     season = profile[:, weekday]  # (series, days)
     level = _trailing_level(y / season, regular, settings.baseline_days)
-    uplift = estimate_uplifts(y, np.where(listed, level * season, np.nan), promo, category, calendar)
-    promo_factor = np.where(promo[None, :] >= 0, uplift[:, np.maximum(promo, 0)], 1.0)
-    clean = y / promo_factor
+    uplift = estimate_uplifts(y, np.where(observed, level * season, np.nan), promo, category, calendar)
+    clean = y / _promotion_factor(uplift, promo)
+    if history.stocked_out is not None:
+        clean = np.where(listed & ~observed, np.fmax(clean, np.nan_to_num(level) * season), clean)
 
     start = max(days - settings.fit_days, 0)
     window = np.where(listed[:, start:], clean[:, start:], np.nan)
@@ -241,12 +249,12 @@ def forecast_demand(
                                             horizon, settings.n_jobs)
     method[rows] = "CrostonSBA"
 
-    deseasonalised = np.where(listed, clean / season, 0.0)
-    recent_days = listed[:, -settings.baseline_days:].sum(axis=1)
+    deseasonalised = np.where(observed, clean / season, 0.0)
+    recent_days = observed[:, -settings.baseline_days:].sum(axis=1)
     recent_level = deseasonalised[:, -settings.baseline_days:].sum(axis=1) / np.maximum(recent_days, 1)
     new = demand_class == DemandClass.NEW
     prior = _prior_level(recent_level, ~new, sku, category, location, size)
-    own_days = np.clip(days - listed_idx, 0, None).astype(float)
+    own_days = observed.sum(axis=1).astype(float)
     own_mean = deseasonalised.sum(axis=1) / np.maximum(own_days, 1)
     weight = own_days / (own_days + settings.prior_days)
     rows = np.flatnonzero(new)
@@ -256,10 +264,17 @@ def forecast_demand(
     future_days = days + np.arange(horizon)
     mean = np.where(future_days[None, :] >= listed_idx[:, None], mean, 0.0)
     future_promo = calendar.index(history.next_day, horizon)
-    mean *= np.where(future_promo[None, :] >= 0, uplift[:, np.maximum(future_promo, 0)], 1.0)
+    mean *= _promotion_factor(uplift, future_promo)
 
     dispersion = _dispersion(clean, season, regular, settings.dispersion_days, demand_class, category)
     return DemandForecast(history.next_day, mean, dispersion, demand_class, tuple(method), uplift)
+
+
+def _promotion_factor(uplift: Floats, index: Ints) -> Floats:
+    """(series, days): each series' uplift on the promotion days of `index`, 1 elsewhere."""
+    if not uplift.shape[1]:  # a calendar without promotions
+        return np.ones((uplift.shape[0], len(index)))
+    return np.where(index[None, :] >= 0, uplift[:, np.maximum(index, 0)], 1.0)
 
 
 def _prior_level(level: Floats, known: npt.NDArray[np.bool_], sku: Ints, category: Ints,
@@ -276,12 +291,12 @@ def _prior_level(level: Floats, known: npt.NDArray[np.bool_], sku: Ints, categor
     for c in np.unique(category):
         in_cat = known & (category == c)
         if in_cat.any():
-            cat_rate[int(c)] = float(np.median(per_size[in_cat]))
+            cat_rate[int(c)] = float(np.mean(per_size[in_cat]))
         for loc in np.unique(location[category == c]):
             here = in_cat & (location == loc)
             if here.sum() >= 3:
-                loc_cat[int(loc), int(c)] = float(np.median(level[here]))
-    overall = float(np.median(per_size[known])) if known.any() else 0.0
+                loc_cat[int(loc), int(c)] = float(np.mean(level[here]))
+    overall = float(np.mean(per_size[known])) if known.any() else 0.0
     for i in range(len(level)):
         if has_sku[sku[i]]:
             prior[i] = sku_rate[sku[i]] * size[i]

@@ -27,7 +27,7 @@ from enum import IntEnum
 import numpy as np
 import numpy.typing as npt
 
-from cloud.replenish.forecast import Series
+from cloud.replenish.series import Series
 from cloud.replenish.service import order_up_to, window_variance
 
 Floats = npt.NDArray[np.float64]
@@ -110,9 +110,8 @@ def stock_levels(mean: Floats, dispersion: Floats, terms: BuyingTerms, review_da
     lead, review = terms.lead_mean, np.full(len(terms.pack), float(review_days))
     mean_l = demand_to(mean, lead)
     mean_lr = demand_to(mean, lead + review)
-    daily = mean_lr / np.maximum(lead + review, 1e-9)
-    var_l = window_variance(mean_l, dispersion, daily, terms.lead_sd)
-    var_lr = window_variance(mean_lr, dispersion, daily, terms.lead_sd)
+    var_l = window_variance(mean_l, lead, dispersion, terms.lead_sd)
+    var_lr = window_variance(mean_lr, lead + review, dispersion, terms.lead_sd)
     s_up = order_up_to(mean_lr, var_lr, mean_l, var_l, mean_lr - mean_l, terms.fill_rate)
     # the reorder point protects the lead time alone: a position below it runs short before an order
     # placed now arrives (the target applied to the demand over the lead time)
@@ -123,6 +122,16 @@ def stock_levels(mean: Floats, dispersion: Floats, terms: BuyingTerms, review_da
     up_to = np.minimum(np.maximum(s_up, terms.display_min), cap).astype(np.int64)
     reorder = np.minimum(s_re, up_to).astype(np.int64)
     return StockLevels(reorder, up_to, cap, np.maximum(s_up - mean_lr, 0.0))
+
+
+def echelon(warehouse: StockLevels, downstream_up_to: Ints) -> StockLevels:
+    """A warehouse's levels on echelon stock (Clark & Scarf 1960): what its own lead time and
+    review need (`warehouse`, computed from the summed forecasts of the locations it supplies) plus
+    those locations' order-up-to levels per SKU, to be compared with a position that counts their
+    stock and what is on its way to them. Summing the stores' levels keeps what they hold for
+    display minimums and pack rounding from hiding the warehouse's own need."""
+    return StockLevels(warehouse.reorder_point + downstream_up_to, warehouse.order_up_to + downstream_up_to,
+                       warehouse.cap + downstream_up_to, warehouse.safety_stock)
 
 
 def order_quantities(levels: StockLevels, position: Ints, terms: BuyingTerms) -> tuple[Ints, Ints]:
@@ -155,13 +164,15 @@ class Transfer:
 def plan_transfers(series: Sequence[Series], on_hand: Ints, position: Ints, levels: StockLevels,
                    distance_km: Callable[[str, str], float], max_km: float,
                    min_units: int = 1) -> tuple[tuple[Transfer, ...], Ints]:
-    """Surplus (on hand above S) moved to locations below S within `max_km`, nearest first.
+    """Surplus moved to locations below S within `max_km`, nearest first.
 
-    Returns the transfers and each series' position after them (sources lose, destinations gain),
-    so purchases are worked out on what is left to buy. Only units on hand move.
+    Surplus is what a location has on hand above its own order-up-to level: what it has on order
+    is not counted on, so it never gives away what it needs before that arrives. Returns the
+    transfers and each series' position after them (sources lose, destinations gain), so purchases
+    are worked out on what is left to buy.
     """
     position = position.copy()
-    surplus = np.maximum(np.minimum(on_hand, position - levels.order_up_to), 0)
+    surplus = np.maximum(on_hand - levels.order_up_to, 0)
     need = np.maximum(levels.order_up_to - position, 0)
     by_sku: dict[str, list[int]] = defaultdict(list)
     for i in map(int, np.flatnonzero((surplus >= min_units) | (need > 0))):
