@@ -37,5 +37,6 @@ def main(argv: list[str], prog: str = "shelfsync bench") -> int:
     spec = importlib.util.spec_from_file_location(f"bench_{args.name}", path)
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # as `import` does: dataclasses look the module up while building
     spec.loader.exec_module(module)
     return int(module.main(rest, prog=f"{prog} {args.name}") or 0)

@@ -17,3 +17,12 @@ def test_a_benchmarks_help_is_its_own(capsys: pytest.CaptureFixture[str]) -> Non
 def test_an_unknown_benchmark_lists_the_known_ones(capsys: pytest.CaptureFixture[str]) -> None:
     assert bench.main(["nope"]) == 2
     assert "orders" in capsys.readouterr().err
+
+
+def test_a_benchmark_defining_dataclasses_loads(capsys: pytest.CaptureFixture[str]) -> None:
+    """dataclasses look their module up in sys.modules while the class is built (bench replenish)."""
+    with pytest.raises(SystemExit) as exit_:
+        bench.main(["replenish", "--help"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    assert "--seed" in out and "--skus" in out and "example" in out
