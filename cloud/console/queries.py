@@ -115,6 +115,13 @@ async def known_stores(session: AsyncSession, only: Collection[str] | None = Non
     return {s: name or "" for s, name in (await session.execute(q)).all()}
 
 
+async def store_exists(session: AsyncSession, store: str) -> bool:
+    """Registered, heard from, or in the ledger (a store's movements can arrive before anything)."""
+    if await known_stores(session, [store]):
+        return True
+    return await session.scalar(select(Movement.pos).where(Movement.store == store).limit(1)) is not None
+
+
 async def todays_figures(session: AsyncSession, since: datetime,
                          stores: Collection[str] | None = None) -> dict[str, dict[str, int]]:
     """Per store: units sold and units shrunk since `since` (sales net of nothing: returns are
@@ -361,4 +368,4 @@ __all__ = ["Aisle", "ChannelFigure", "LotRow", "MovementView", "ProductRow", "St
            "bin_state",
            "channel_figures", "day_start", "filter_rows", "known_stores", "listings_with_pushes",
            "overview_rows", "product", "product_levels", "product_lots", "product_names", "products",
-           "recent_movements", "shelf_map", "sort_rows", "store_values", "todays_figures"]
+           "recent_movements", "shelf_map", "sort_rows", "store_exists", "store_values", "todays_figures"]

@@ -80,3 +80,15 @@ async def test_the_sign_in_form_needs_its_own_token(console: Cloud, tokens: Toke
     assert r.status == 403  # a page elsewhere cannot sign the browser in to a session it chose
     r = await page.request.post(console.url + "/signin", form={"token": tokens.hq, "csrf": "made-up"})
     assert r.status == 403
+
+
+async def test_a_store_nobody_knows_is_a_404_page(console: Cloud, tokens: Tokens, new_page: Any) -> None:
+    page = await new_page()
+    await sign_in(page, console.url, tokens.hq)
+    answer = await page.goto(f"{console.url}/stores/sh-9999")
+    assert answer is not None and answer.status == 404
+    assert await page.locator("h1").inner_text() == "There is no such page."
+    answer = await page.goto(f"{console.url}/stores/Not_An-Id")
+    assert answer is not None and answer.status == 404
+    answer = await page.goto(f"{console.url}/products/12345")  # not a GTIN-14
+    assert answer is not None and answer.status == 404

@@ -3,9 +3,11 @@ a wrong token, the lockout after repeated failures, sign-out and idle expiry."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import aiohttp
 from sqlalchemy import update
 
 from cloud.api.handlers import MAKER
@@ -127,3 +129,20 @@ async def test_a_revoked_token_ends_its_sessions(console: Cloud, tokens: Tokens,
         assert r.status in (200, 204)
     await page.goto(f"{console.url}/stores/{STORE}")
     assert page.url.startswith(console.url + "/signin")
+
+
+async def test_behind_a_tls_proxy_the_cookies_are_secure(console: Cloud, tokens: Tokens) -> None:
+    proxy = {"X-Forwarded-Proto": "https"}  # what the TLS-terminating proxy in front says
+    async with aiohttp.ClientSession() as http:
+        async with http.get(console.url + "/signin", headers=proxy) as r:
+            form_cookie = r.cookies["shelfsync_signin"]
+            assert form_cookie["secure"] and form_cookie["httponly"]
+            csrf = re.search(r'name="csrf" value="([^"]+)"', await r.text())
+        assert csrf is not None
+        async with http.post(console.url + "/signin", allow_redirects=False,
+                             data={"csrf": csrf.group(1), "token": tokens.hq, "next": "/"},
+                             headers={**proxy, "Cookie": f"shelfsync_signin={form_cookie.value}"}) as r:
+            assert r.status == 303
+            session = r.cookies["shelfsync_session"]
+            assert session["secure"] and session["httponly"] and session["samesite"] == "Lax"
+            assert session["path"] == "/"

@@ -150,6 +150,8 @@ async def _stocktakes(request: web.Request, store: str, notice: str | None = Non
 async def store_page(request: web.Request) -> web.StreamResponse:
     store = _store(request)
     async with request.app[MAKER]() as session:
+        if not await queries.store_exists(session, store):
+            raise web.HTTPNotFound()
         names = await queries.known_stores(session, [store])
     context: dict[str, Any] = {"store": store, "name": names.get(store, "")}
     for part in (_gateways, _shelves, _stock, _movements, _alerts, _stocktakes):
