@@ -146,6 +146,7 @@ class Ingest:
         next group's transaction runs while the previous one commits, and acks stay in order."""
         closed = asyncio.ensure_future(client.closed.wait())
         running: deque[tuple[list[Message], asyncio.Task[None]]] = deque()
+        getter: asyncio.Future[Message] | None = None
         try:
             while True:
                 while running and running[0][1].done():
@@ -175,6 +176,8 @@ class Ingest:
                 running.append((group, asyncio.create_task(self.handle(group))))
         finally:
             closed.cancel()
+            if getter is not None:  # cancelled while waiting (shutdown): the get must not outlive us
+                getter.cancel()
             for _, task in running:
                 task.cancel()
             await asyncio.gather(*(t for _, t in running), return_exceptions=True)

@@ -65,7 +65,7 @@ async def rows(maker: async_sessionmaker[AsyncSession], channel: str) -> list[Ex
     figures = await listing_figures(maker, channel=channel)
     async with maker() as session:
         names = dict((await session.execute(select(Product.sku, Product.name).where(
-            Product.sku.in_(sorted({f.sku for f in figures}))))).tuples().all()) if figures else {}
+            Product.sku.in_(sorted({f.sku for f in figures}))))).all()) if figures else {}
     return [ExportRow(f.channel, f.sku_id, f.item_id, f.sku, names.get(f.sku, ""), f.qty)
             for f in sorted(figures, key=lambda f: f.sku_id)]
 

@@ -111,7 +111,7 @@ async def gateways(session: AsyncSession, store: str) -> list[GatewaySync]:
          .where(Gateway.store == store).order_by(Gateway.gateway))
     return [GatewaySync(g.gateway, g.state, s.applied if s else None, s.reported_at if s else None,
                         s.sent if s else None, s.sent_at if s else None)
-            for g, s in (await session.execute(q)).tuples()]
+            for g, s in (await session.execute(q)).all()]
 
 
 async def reported(session: AsyncSession, store: str, gateway: str, applied: int,
