@@ -27,7 +27,21 @@
       charts.push(chart);
     }
   }
-  document.addEventListener("DOMContentLoaded", function () { draw(document); });
+  document.addEventListener("DOMContentLoaded", function () {
+    // A page without an event stream has nothing live to show: no light that never turns green.
+    var light = document.getElementById("live");
+    if (light && !document.querySelector("[sse-connect]")) { light.hidden = true; }
+    draw(document);
+  });
+  // A chart swapped out by htmx is disposed, not left holding its canvas.
+  document.addEventListener("htmx:beforeSwap", function (e) {
+    if (typeof echarts === "undefined" || !e.detail.target) { return; }
+    var gone = e.detail.target.querySelectorAll("[data-chart]");
+    for (var i = 0; i < gone.length; i++) {
+      var chart = echarts.getInstanceByDom(gone[i]);
+      if (chart) { chart.dispose(); }
+    }
+  });
   document.addEventListener("htmx:afterSwap", function (e) { draw(e.target); });
   window.addEventListener("resize", function () {
     charts = charts.filter(function (c) { return !c.isDisposed(); });
