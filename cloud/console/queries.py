@@ -261,23 +261,38 @@ class ProductRow:
 
 async def products(session: AsyncSession, text: str, stores: Collection[str] | None,
                    limit: int = 200) -> list[ProductRow]:
-    """Catalogue products and SKUs with stock, matching `text` (GTIN, name or category)."""
-    held = select(Balance.sku, func.sum(Balance.qty).label("on_hand"),
-                  func.count(func.distinct(Balance.store)).label("stores")).where(Balance.qty != 0)
-    if stores is not None:
-        held = held.where(Balance.store.in_(list(stores)))
-    held_q = held.group_by(Balance.sku).subquery()
-    skus = union(select(Product.sku), select(held_q.c.sku)).subquery()
-    q = (select(skus.c.sku, Product.name, Product.category, held_q.c.on_hand, held_q.c.stores)
-         .outerjoin(Product, Product.sku == skus.c.sku).outerjoin(held_q, held_q.c.sku == skus.c.sku))
+    """Catalogue products matching `text` (GTIN, name or category), then SKUs the ledger holds that
+    the catalogue lacks (by GTIN); each with its units on hand and how many stores hold them.
+
+    The rows are chosen first and only their stock is summed: a chain's balances run to a million
+    rows, and a page shows a few hundred products."""
     needle = text.strip()
+    q = select(Product.sku, Product.name, Product.category)
     if needle:
         like = f"%{needle.lower()}%"
-        q = q.where(or_(skus.c.sku.like(f"%{needle}%"), func.lower(Product.name).like(like),
+        q = q.where(or_(Product.sku.like(f"%{needle}%"), func.lower(Product.name).like(like),
                         func.lower(Product.category).like(like)))
-    q = q.order_by(Product.name.is_(None), Product.name, skus.c.sku).limit(limit)
-    return [ProductRow(sku, name or "", category or "", int(on_hand or 0), int(n or 0))
-            for sku, name, category, on_hand, n in (await session.execute(q)).all()]
+    found = [(sku, name or "", category or "")
+             for sku, name, category in (await session.execute(q.order_by(Product.name, Product.sku)
+                                                               .limit(limit))).all()]
+    if len(found) < limit and (not needle or needle.isdigit()):  # only a GTIN can match what has no name
+        unknown = (select(Balance.sku).distinct()
+                   .where(~select(Product.sku).where(Product.sku == Balance.sku).exists()))
+        if needle:
+            unknown = unknown.where(Balance.sku.like(f"%{needle}%"))
+        if stores is not None:
+            unknown = unknown.where(Balance.store.in_(list(stores)))
+        found += [(sku, "", "") for sku in (await session.scalars(
+            unknown.order_by(Balance.sku).limit(limit - len(found)))).all()]
+    if not found:
+        return []
+    held = (select(Balance.sku, func.sum(Balance.qty), func.count(func.distinct(Balance.store)))
+            .where(Balance.sku.in_([sku for sku, _, _ in found]), Balance.qty != 0))
+    if stores is not None:
+        held = held.where(Balance.store.in_(list(stores)))
+    rows = (await session.execute(held.group_by(Balance.sku))).all()
+    totals = {sku: (int(n or 0), int(c or 0)) for sku, n, c in rows}
+    return [ProductRow(sku, name, category, *totals.get(sku, (0, 0))) for sku, name, category in found]
 
 
 @dataclass(frozen=True, slots=True)
