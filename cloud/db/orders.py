@@ -72,6 +72,7 @@ _HOLD = (update(StockLevel)
          .where(StockLevel.store == bindparam("s"), StockLevel.sku == bindparam("k"),
                 StockLevel.sellable - StockLevel.reserved - bindparam("safety") >= bindparam("n"))
          .values(reserved=StockLevel.reserved + bindparam("n"))
+         .returning(StockLevel.sellable)  # what holds.books would read again under the lock
          .execution_options(synchronize_session=False))
 
 
@@ -276,20 +277,27 @@ class Orders:
             "fulfilment": req.fulfilment, "created_at": now, "expires_at": expires, "closed_at": None,
             "closed_by": None})
         # The holds lock the stock rows from here to the commit, so they come as late as they can.
+        sellable: dict[Key, int] = {}
         for (store, sku), n in sorted(need.items()):  # (store, sku) order: no deadlocks on PostgreSQL
-            took = await conn.execute(_HOLD, {"s": store, "k": sku, "n": n, "safety": cfg.rules.safety})
-            if took.rowcount != 1:
+            took = (await conn.execute(_HOLD, {"s": store, "k": sku, "n": n,
+                                               "safety": cfg.rules.safety})).first()
+            if took is None:
                 raise _LostRace()
+            sellable[(store, sku)] = int(took.sellable)
         # Under those locks, the lots: FEFO among the good units no open order names yet (an order
         # that held the same rows before us has committed its lots, and we read them now).
         keys = sorted(need)
-        books, stored = await holds.books(conn, keys)
+        books, stored = await holds.books(conn, keys, sellable=sellable)
         if holds.stale(books, stored, today):
             raise holds.Stale(today)
         spare = {k: holds.room(books[k], today) for k in keys}
-        for key, held in (await holds.open_holds(conn, keys)).items():
-            for h in held:
-                spare[key][h.lot] = spare[key].get(h.lot, 0) - h.qty
+        # With one lot that has room (a SKU sold without lots, or one lot on the shelf) the hold
+        # above has proved it has the units: sellable ≤ that lot's room, and what the other open
+        # orders hold is in `reserved`. Only a choice between lots needs their holds per lot.
+        several = [k for k in keys if len(spare[k]) > 1]
+        for key, held in (await holds.held_by_lot(conn, several)).items():
+            for lot, qty in held.items():
+                spare[key][lot] = spare[key].get(lot, 0) - qty
         picked = [{"order": oid, "line": p.line, "store": p.store, "lot": lot, "sku": p.sku, "qty": k}
                 for p in chosen
                 for lot, k in holds.pick(spare[(p.store, p.sku)], books[(p.store, p.sku)], p.qty)]

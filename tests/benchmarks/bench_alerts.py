@@ -35,6 +35,7 @@ from firmware_sim import procs
 from firmware_sim.weight_shelf import ShelfSim
 from tests.alerts.gateway import shelf_sim, store_config
 from tests.alerts.receiver import Receiver
+from tests.support.rounds import load, spread
 
 SKU = "00950123456789"
 UNIT_G = 400.0
@@ -107,6 +108,7 @@ async def measure(rounds: int, hand_s: float, detector: DetectorConfig) -> dict[
         "hand_s": hand_s,
         "stable_window_s": window,
         "latency_median_s": round(statistics.median(lat), 3),
+        "latency_s": spread(lat, 3),  # every round, its lowest and highest
         "latency_p95_s": round(p95(lat), 3),
         "beyond_window_p95_s": round(p95(lat) - window, 3),
         "detector_median_s": round(statistics.median(det), 3),
@@ -148,6 +150,7 @@ async def measure_gateway(rounds: int, hand_s: float, detector: DetectorConfig) 
         "hand_s": hand_s,
         "stable_window_s": window,
         "latency_median_s": round(statistics.median(lat), 3),
+        "latency_s": spread(lat, 3),  # every round, its lowest and highest
         "latency_p95_s": round(p95(lat), 3),
         "beyond_window_p95_s": round(p95(lat) - window, 3),
         "target_beyond_window_p95_s": 5.0,
@@ -169,7 +172,9 @@ def main(argv: list[str], prog: str = "shelfsync bench alerts") -> int:
     if args.rounds < 1:
         ap.error("--rounds must be >= 1")
     run = measure_gateway if args.gateway else measure
+    started_load = load()
     res = asyncio.run(run(args.rounds, args.hand, DetectorConfig()))
+    res["load_at_start"], res["load_at_end"] = started_load, load()
     if args.json:
         print(json.dumps(res))
     else:

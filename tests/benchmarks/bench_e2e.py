@@ -9,8 +9,10 @@ Two phases per database, on a private Mosquitto, a cloud worker process and gate
 - throughput: closed-loop posters as fast as the gateways take them; sustained deltas/s from the
   first request to the moment the ledger holds every accepted delta.
 
-Figures are medians/percentiles over all deltas of the run; the machine is shared, so compare runs
-made in the same command (SQLite and PostgreSQL are measured back to back).
+The latency phase runs --rounds times, each beside a baseline at the same offered rate: the same
+gateways answering `GET /healthz` (their HTTP stack and event loop, nothing stored). Reported: the
+median round with the lowest and highest, the p99 as a ratio to the same round's baseline p99, and
+the load average at the start and the end (tests/support/rounds.py says why).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import aiohttp
 
 from firmware_sim import procs
 from firmware_sim.world import catalog
+from tests.support.rounds import load, said, spread
 from tests.support.services import scratch_ledger
 
 ADMIN, POS = "bench-admin-token", "bench-pos-token"
@@ -115,7 +118,7 @@ async def _movements(session: aiohttp.ClientSession, rig: Rig, store: str) -> li
         since = body["next"]
 
 
-async def latency_phase(rig: Rig, rate: float, seconds: float, lines: int) -> dict[str, Any]:
+async def latency_phase(rig: Rig, rate: float, seconds: float, lines: int, tag: str = "") -> dict[str, Any]:
     stores = list(rig.gateways)
     txn_rate = rate / lines
     total = int(txn_rate * seconds)
@@ -126,7 +129,7 @@ async def latency_phase(rig: Rig, rate: float, seconds: float, lines: int) -> di
 
         async def one(i: int) -> None:
             await asyncio.sleep(max(0.0, began + i / txn_rate - time.monotonic()))
-            txn = f"L{i:07d}"
+            txn = f"L{tag}{i:07d}"  # a new txn each round: a repeated one is a duplicate
             if await _post(session, rig.gateways[stores[i % len(stores)]], _txn(txn, lines, i)) == 200:
                 acked[txn] = time.time()
 
@@ -147,6 +150,25 @@ async def latency_phase(rig: Rig, rate: float, seconds: float, lines: int) -> di
             "p99_ms": round(_pct(latencies, 0.99), 1), "max_ms": round(max(latencies, default=0), 1),
             "batch_transaction_ms_p50": ingest["batch_ms_p50"],
             "batch_transaction_ms_p99": ingest["batch_ms_p99"]}
+
+
+async def baseline_phase(rig: Rig, rate: float, seconds: float) -> dict[str, Any]:
+    """GET /healthz on the gateways at `rate`, open loop: what the machine does to a request
+    that does nothing."""
+    stores = list(rig.gateways)
+    took: list[float] = []
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=200)) as session:
+        began = time.monotonic()
+
+        async def one(i: int) -> None:
+            await asyncio.sleep(max(0.0, began + i / rate - time.monotonic()))
+            started = time.perf_counter()
+            async with session.get(f"http://127.0.0.1:{rig.gateways[stores[i % len(stores)]]}/healthz") as r:
+                await r.read()
+            took.append((time.perf_counter() - started) * 1000)
+
+        await asyncio.gather(*(one(i) for i in range(int(rate * seconds))))
+    return {"p50_ms": round(_pct(took, 0.5), 1), "p99_ms": round(_pct(took, 0.99), 1)}
 
 
 async def _base_count(rig: Rig) -> int:
@@ -182,18 +204,33 @@ async def throughput_phase(rig: Rig, seconds: float, lines: int, concurrency: in
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     results: dict[str, Any] = {"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
-                               "stores": args.stores}
+                               "stores": args.stores, "rounds": args.rounds, "load_at_start": load()}
     for backend in (["sqlite", "postgres"] if args.db == "both" else [args.db]):
         with tempfile.TemporaryDirectory(prefix="shelfsync-bench-") as tmp, \
                 scratch_ledger(backend, Path(tmp), args.pg) as url:
             with Rig(Path(tmp), url, args.stores) as rig:
-                print(f"bench e2e [{backend}]: latency at {args.rate:g} deltas/s for {args.seconds:g}s",
-                      file=sys.stderr)
-                latency = asyncio.run(latency_phase(rig, args.rate, args.seconds, args.lines))
+                rounds = []
+                for r in range(args.rounds):
+                    print(f"bench e2e [{backend}]: round {r + 1}/{args.rounds}: baseline and latency at "
+                          f"{args.rate:g} deltas/s for {args.seconds:g}s; load {load()['1m']}", file=sys.stderr)
+                    base = asyncio.run(baseline_phase(rig, args.rate / args.lines, args.seconds))
+                    lat = asyncio.run(latency_phase(rig, args.rate, args.seconds, args.lines, tag=f"r{r}-"))
+                    lat["baseline"] = base
+                    lat["p99_over_baseline_p99"] = round(lat["p99_ms"] / max(base["p99_ms"], 0.1), 1)
+                    rounds.append(lat)
                 print(f"bench e2e [{backend}]: throughput, {args.concurrency} posters", file=sys.stderr)
                 throughput = asyncio.run(throughput_phase(rig, args.seconds, args.burst_lines,
                                                           args.concurrency))
+            latency = {"offered_deltas_per_s": args.rate,
+                       **{k: spread([x[k] for x in rounds], 1) for k in (
+                           "achieved_deltas_per_s", "p50_ms", "p99_ms", "batch_transaction_ms_p99",
+                           "p99_over_baseline_p99")},
+                       "baseline": {"request": "GET /healthz (gateways)",
+                                    "p50_ms": spread([x["baseline"]["p50_ms"] for x in rounds], 1),
+                                    "p99_ms": spread([x["baseline"]["p99_ms"] for x in rounds], 1)},
+                       "rounds": rounds}
             results[backend] = {"latency": latency, "throughput": throughput}
+    results["load_at_end"] = load()
     return results
 
 
@@ -207,12 +244,15 @@ def main(argv: list[str], prog: str = "shelfsync bench e2e") -> int:
                         help="PostgreSQL admin URL; a scratch database is created and dropped")
     parser.add_argument("--stores", type=int, default=2, help="gateways (one per simulated store)")
     parser.add_argument("--rate", type=float, default=500.0, help="offered deltas/s in the latency phase")
+    parser.add_argument("--rounds", type=int, default=3, help="latency rounds (median reported)")
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each phase")
     parser.add_argument("--lines", type=int, default=2, help="lines per transaction, latency phase")
     parser.add_argument("--burst-lines", type=int, default=5, help="lines per transaction, throughput phase")
     parser.add_argument("--concurrency", type=int, default=32, help="posters in the throughput phase")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
+    if args.rounds < 1 or args.seconds <= 0 or args.rate <= 0:
+        parser.error("--rounds, --seconds and --rate must be positive")
     try:
         results = run(args)
     except (procs.ProcessError, TimeoutError, subprocess.CalledProcessError) as e:
@@ -221,12 +261,16 @@ def main(argv: list[str], prog: str = "shelfsync bench e2e") -> int:
     if args.json:
         print(json.dumps(results, indent=2))
     else:
+        print(f"{args.rounds} latency rounds; median round (lowest-highest); load average "
+              f"{results['load_at_start']['1m']} at the start, {results['load_at_end']['1m']} at the end")
         for backend in ("sqlite", "postgres"):
             if backend in results:
                 lat, thr = results[backend]["latency"], results[backend]["throughput"]
                 print(f"{backend:>8}: {thr['sustained_deltas_per_s']:>8.0f} deltas/s sustained "
                       f"(webhook {thr['webhook_deltas_per_s']:.0f}/s); at {lat['offered_deltas_per_s']:.0f}/s "
-                      f"offered: p50 {lat['p50_ms']} ms, p99 {lat['p99_ms']} ms")
+                      f"offered: p50 {said(lat['p50_ms'], ' ms')}, p99 {said(lat['p99_ms'], ' ms')}; baseline "
+                      f"{lat['baseline']['request']} p99 {said(lat['baseline']['p99_ms'], ' ms')}; "
+                      f"p99 / baseline p99 {said(lat['p99_over_baseline_p99'])}")
     return 0
 
 

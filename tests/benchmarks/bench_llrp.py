@@ -44,6 +44,7 @@ from edge.presence import PresenceConfig, PresenceTracker, Sighting, presence_de
 from edge.sources.rfid import ReaderSettings, ReaderStats, TagRead, _LLRPConnection
 from firmware_sim import llrp_frames as fr
 from firmware_sim.llrp_reader import TagField, world_for_tags
+from tests.support.rounds import load, spread
 
 ALIASES = {"r1_1": "floor", "r1_2": "floor", "r1_3": "floor", "r1_4": "backroom"}
 
@@ -140,6 +141,9 @@ async def ingest(reads: int, tags: int, per_report: int, rounds: int) -> dict[st
     return {
         "reads_per_s": statistics.median(rates),
         "sllurp_decode_only_reads_per_s": statistics.median(base),
+        "reads_per_s_rounds": spread(rates, 0),
+        "sllurp_decode_only_rounds": spread(base, 0),
+        "over_sllurp_decode_only": spread([r / b for r, b in zip(rates, base, strict=True)], 2),
         "moves_per_round": moves,
     }
 
@@ -259,7 +263,7 @@ def main(argv: list[str], prog: str = "shelfsync bench llrp") -> int:
     args = p.parse_args(argv)
     if args.rounds < 1 or args.reads < 1 or args.tags < 1 or args.seconds <= 0:
         p.error("--rounds, --reads, --tags and --seconds must be positive")
-    result: dict[str, Any] = {"machine": os.uname().machine, "cpus": os.cpu_count()}
+    result: dict[str, Any] = {"machine": os.uname().machine, "cpus": os.cpu_count(), "load_at_start": load()}
     for per_report in (1, 32):
         print(f"ingest, {per_report} tag(s) per report...", file=sys.stderr, flush=True)
         result[f"ingest_report_every_{per_report}"] = asyncio.run(
@@ -267,6 +271,7 @@ def main(argv: list[str], prog: str = "shelfsync bench llrp") -> int:
         )
     print("simulator maximum rate...", file=sys.stderr, flush=True)
     result["simulator"] = asyncio.run(simulator(args.tags, max(1, args.rounds // 2), args.seconds))
+    result["load_at_end"] = load()
     if args.json:
         print(json.dumps(result, indent=2))
         return 0

@@ -12,6 +12,11 @@ platform holds that SKU's starting figure minus r or less (figures only fall dur
 sale's latency is the latest of the six platforms' times minus the webhook's 200. The simulators
 stamp each change as they apply it.
 
+The sales phase runs --rounds times (each round starts from the figures the last one left), each
+beside a baseline at the same offered rate: the same gateways answering `GET /healthz`. Reported:
+the median round with the lowest and highest, the p99 as a ratio to the same round's baseline p99,
+and the load average at the start and the end (tests/support/rounds.py says why).
+
 `--outage S` adds a phase: every platform is down for S seconds (503) while sales go on at a low
 rate; reported is how long after the platforms return every listing holds the ledger's figure,
 and whether any figure is off (lost or doubled updates would leave one off).
@@ -41,6 +46,7 @@ from firmware_sim import procs
 from firmware_sim.platforms import KINDS, api_url, serving
 from firmware_sim.platforms.core import Credentials, Platform
 from firmware_sim.world import catalog
+from tests.support.rounds import load, said, spread
 from tests.support.services import scratch_ledger
 
 ADMIN, POS = "bench-sync-admin", "bench-sync-pos"
@@ -208,6 +214,24 @@ def latencies(rig: Rig, start: dict[int, int], acked: dict[int, list[float]], si
     return out
 
 
+async def baseline(rig: Rig, session: aiohttp.ClientSession, rate: float, seconds: float) -> dict[str, float]:
+    """GET /healthz on the gateways at `rate`, open loop: what the machine does to a request that
+    does nothing."""
+    stores = list(rig.gateways)
+    took: list[float] = []
+    began = time.monotonic()
+
+    async def one(i: int) -> None:
+        await asyncio.sleep(max(0.0, began + i / rate - time.monotonic()))
+        started = time.perf_counter()
+        async with session.get(f"http://127.0.0.1:{rig.gateways[stores[i % len(stores)]]}/healthz") as r:
+            await r.read()
+        took.append((time.perf_counter() - started) * 1000)
+
+    await asyncio.gather(*(one(i) for i in range(int(rate * seconds))))
+    return {"p50_ms": round(_pct(took, 0.5), 1), "p99_ms": round(_pct(took, 0.99), 1)}
+
+
 async def run_async(rig: Rig, args: argparse.Namespace) -> dict[str, Any]:
     rng = random.Random(7)
     async with contextlib.AsyncExitStack() as stack:
@@ -218,18 +242,32 @@ async def run_async(rig: Rig, args: argparse.Namespace) -> dict[str, Any]:
             connector=aiohttp.TCPConnector(limit=400)))
         figures = await setup(rig, session, args.stock)
         before = {kind: rig.sims[kind].counts["updates"] for kind in KINDS}
-        say(f"latency: {args.rate:g} sales/s for {args.seconds:g}s over {len(rig.gateways)} stores")
-        since = time.time()
-        acked, achieved = await sales(rig, session, args.rate, args.seconds, rng)
-        final = {n: figures[n] - len(acked.get(n, [])) for n in figures}
-        await _wait(lambda: rig.all_hold(final), 120, "every platform holding the final figures")
-        lat = latencies(rig, figures, acked, since)
+        rounds = []
+        for r in range(args.rounds):
+            say(f"round {r + 1}/{args.rounds}: baseline and {args.rate:g} sales/s for {args.seconds:g}s over "
+                f"{len(rig.gateways)} stores; load {load()['1m']}")
+            base = await baseline(rig, session, args.rate, args.seconds)
+            since = time.time()
+            acked, achieved = await sales(rig, session, args.rate, args.seconds, rng)
+            final = {n: figures[n] - len(acked.get(n, [])) for n in figures}
+            await _wait(lambda f=final: rig.all_hold(f), 120, "every platform holding the final figures")
+            lat = latencies(rig, figures, acked, since)
+            figures = final
+            p99 = round(_pct(lat, 0.99), 1)
+            rounds.append({"achieved_sales_per_s": round(achieved, 1), "sales": len(lat),
+                           "p50_ms": round(_pct(lat, 0.5), 1), "p99_ms": p99,
+                           "max_ms": round(max(lat, default=0.0), 1), "baseline": base,
+                           "p99_over_baseline_p99": round(p99 / max(base["p99_ms"], 0.1), 1)})
+        final = figures
         pushes = {kind: rig.sims[kind].counts["updates"] - before[kind] for kind in KINDS}
         result: dict[str, Any] = {
-            "offered_sales_per_s": args.rate, "achieved_sales_per_s": round(achieved, 1),
-            "sales": len(lat), "p50_ms": round(_pct(lat, 0.5), 1), "p99_ms": round(_pct(lat, 0.99), 1),
-            "max_ms": round(max(lat, default=0.0), 1), "pushes_per_platform": pushes,
-            "platform_rate_limit_per_s": args.platform_rate}
+            "offered_sales_per_s": args.rate,
+            **{k: spread([x[k] for x in rounds], 1) for k in (
+                "achieved_sales_per_s", "p50_ms", "p99_ms", "max_ms", "p99_over_baseline_p99")},
+            "baseline": {"request": "GET /healthz (gateways)",
+                         "p50_ms": spread([x["baseline"]["p50_ms"] for x in rounds], 1),
+                         "p99_ms": spread([x["baseline"]["p99_ms"] for x in rounds], 1)},
+            "rounds": rounds, "pushes_per_platform": pushes, "platform_rate_limit_per_s": args.platform_rate}
         if args.outage:
             result["outage"] = await outage(rig, session, final, args.outage, rng)
         async with session.get(f"{rig.cloud}/healthz") as r:
@@ -255,7 +293,8 @@ async def outage(rig: Rig, session: aiohttp.ClientSession, figures: dict[int, in
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     results: dict[str, Any] = {"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
-                               "stores": args.stores, "skus": len(SKUS), "platforms": list(KINDS)}
+                               "stores": args.stores, "skus": len(SKUS), "platforms": list(KINDS),
+                               "rounds": args.rounds, "load_at_start": load()}
     with tempfile.TemporaryDirectory(prefix="shelfsync-bench-sync-") as tmp, \
             scratch_ledger(args.db, Path(tmp), args.pg) as url:
         rig = Rig(Path(tmp), url, args.stores, args.platform_rate)
@@ -263,6 +302,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             results[args.db] = asyncio.run(run_async(rig, args))
         finally:
             rig.stop()
+    results["load_at_end"] = load()
     return results
 
 
@@ -277,13 +317,16 @@ def main(argv: list[str], prog: str = "shelfsync bench sync") -> int:
                         help="PostgreSQL admin URL; a scratch database is created and dropped")
     parser.add_argument("--stores", type=int, default=20, help="store gateways (processes)")
     parser.add_argument("--rate", type=float, default=200.0, help="offered POS sales/s")
-    parser.add_argument("--seconds", type=float, default=20.0, help="length of the load")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of the sales phase (median reported)")
+    parser.add_argument("--seconds", type=float, default=20.0, help="length of each round's sales")
     parser.add_argument("--stock", type=int, default=1000, help="units of each SKU received at each store")
     parser.add_argument("--platform-rate", type=float, default=200.0,
                         help="requests/s each platform allows (the driver paces to it)")
     parser.add_argument("--outage", type=float, default=0.0, help="then: every platform down this many seconds")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
+    if args.rounds < 1 or args.seconds <= 0 or args.rate <= 0:
+        parser.error("--rounds, --seconds and --rate must be positive")
     try:
         results = run(args)
     except (procs.ProcessError, TimeoutError, RuntimeError, AssertionError, subprocess.CalledProcessError) as e:
@@ -293,9 +336,12 @@ def main(argv: list[str], prog: str = "shelfsync bench sync") -> int:
         print(json.dumps(results, indent=2))
     else:
         r = results[args.db]
-        print(f"{args.db}: {r['achieved_sales_per_s']:.0f} sales/s over {args.stores} stores; sale accepted -> "
-              f"all {len(KINDS)} platforms hold the figure: p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms, "
-              f"max {r['max_ms']} ms")
+        print(f"{args.rounds} rounds; median round (lowest-highest); load average "
+              f"{results['load_at_start']['1m']} at the start, {results['load_at_end']['1m']} at the end")
+        print(f"{args.db}: {said(r['achieved_sales_per_s'])} sales/s over {args.stores} stores; sale accepted -> "
+              f"all {len(KINDS)} platforms hold the figure: p50 {said(r['p50_ms'], ' ms')}, "
+              f"p99 {said(r['p99_ms'], ' ms')}; baseline {r['baseline']['request']} p99 "
+              f"{said(r['baseline']['p99_ms'], ' ms')}; p99 / baseline p99 {said(r['p99_over_baseline_p99'])}")
         if "outage" in r:
             o = r["outage"]
             print(f"outage {o['down_s']:g}s: converged {o['converged_after_return_s']} s after the platforms "

@@ -39,9 +39,10 @@ import string
 import struct
 import time
 import traceback
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -339,44 +340,59 @@ def _ts(moment: datetime) -> str:
     return contract.format_ts(moment)
 
 
-instants = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1),
-                        timezones=st.just(UTC))
+# A valid message's fields come from one draw of random bytes, read as numbers and choices:
+# Hypothesis spends more per draw than the decoders spend per message, and a run needs 100,000.
+_FIELDS = struct.Struct("!16sIIHHHHBBBB")  # uuid, seconds, sequence, ref, qty, expiry, grams, 4 choices
+field_bytes = st.binary(min_size=_FIELDS.size, max_size=_FIELDS.size)
+_LOT_CHARS = string.ascii_uppercase + string.digits
+_SOURCES = ("pos", "weight", "vision", "rfid", "manual", "fusion")
+_KINDS = sorted(STOCK_KINDS)
+_EPOCH_2000 = datetime(2000, 1, 1, tzinfo=UTC)
 
 
-@st.composite
-def valid_delta(draw: st.DrawFn, seq: int) -> dict[str, Any]:
-    kind = draw(st.sampled_from(sorted(STOCK_KINDS)))
-    sign = STOCK_KINDS[kind]
-    qty = draw(st.integers(1, 1000)) * (sign or 1)
-    if kind == "adjust":
-        qty *= draw(st.sampled_from((1, -1)))
-    zone = draw(st.sampled_from(("floor", "backroom")))
+def _fields(raw: bytes) -> tuple[Any, ...]:
+    return _FIELDS.unpack(raw)
+
+
+def _lot(n: int) -> str:
+    return "".join(_LOT_CHARS[(n >> (5 * i)) % len(_LOT_CHARS)] for i in range(1 + n % 6))
+
+
+def _delta_from(raw: bytes, seq: int) -> dict[str, Any]:
+    uid, secs, _, ref, qty, expiry, grams, c_kind, c_zone, c_source, flags = _fields(raw)
+    kind = _KINDS[c_kind % len(_KINDS)]
+    sign = STOCK_KINDS[kind] or 1
+    amount = (1 + qty % 1000) * sign * (-1 if kind == "adjust" and flags & 0x80 else 1)
+    zone = ("floor", "backroom")[c_zone % 2]
     out: dict[str, Any] = {
-        "id": str(draw(st.uuids())), "seq": seq, "sku": draw(st.sampled_from(GTINS)), "kind": kind,
-        "qty": qty, "zone": zone, "occurred_at": _ts(draw(instants)),
-        "source": draw(st.sampled_from(("pos", "weight", "vision", "rfid", "manual", "fusion"))),
-        "confidence": draw(st.floats(0, 1)),
+        "id": str(uuid.UUID(bytes=uid)), "seq": seq, "sku": GTINS[c_kind % len(GTINS)], "kind": kind,
+        "qty": 0 if kind == "count" and flags & 0x40 else amount, "zone": zone,
+        "occurred_at": _ts(_EPOCH_2000 + timedelta(seconds=secs % (100 * 365 * 86400), milliseconds=qty % 1000)),
+        "source": _SOURCES[c_source % len(_SOURCES)], "confidence": (grams % 1001) / 1000,
     }
     if kind == "move":
         out["from_zone"] = "backroom" if zone == "floor" else "floor"
-    if draw(st.booleans()):
-        out["lot"] = draw(st.text(string.ascii_uppercase + string.digits, min_size=1, max_size=12))
-        out["expiry"] = draw(st.dates(date(2020, 1, 1), date(2035, 12, 31))).isoformat()
-    if draw(st.booleans()):
-        out["ref"] = f"T{draw(st.integers(1, 10**6))}/1"
-    if draw(st.booleans()):
+    if flags & 1:
+        out["lot"] = _lot(secs)
+        out["expiry"] = (date(2020, 1, 1) + timedelta(days=expiry % 5800)).isoformat()
+    if flags & 2:
+        out["ref"] = f"T{ref}/1"
+    if flags & 4:
         out["bin"] = "A1-2"
-    if draw(st.booleans()):
-        out["evidence"] = {"picks": draw(st.integers(0, 5)), "grams": draw(st.floats(-1e6, 1e6))}
+    if flags & 8:
+        out["evidence"] = {"picks": flags >> 4, "grams": grams / 7}
     return out
 
 
 @st.composite
 def valid_batch(draw: st.DrawFn) -> dict[str, Any]:
-    first = draw(st.integers(1, 10**9))
-    return {"v": 1, "store": draw(st.sampled_from(("sh-0042", "hz-1"))), "gateway": "gw-1",
-            "sent_at": _ts(draw(instants)),
-            "deltas": [draw(valid_delta(first + i)) for i in range(draw(st.integers(1, 4)))]}
+    _, secs, first, *_ = _fields(draw(field_bytes))
+    return {"v": 1, "store": ("sh-0042", "hz-1")[secs % 2], "gateway": "gw-1",
+            "sent_at": _ts(_EPOCH_2000 + timedelta(seconds=secs % (100 * 365 * 86400))),
+            "deltas": [_delta_from(draw(field_bytes), first + 1 + i) for i in range(draw(st.integers(1, 4)))]}
+
+
+batches = valid_batch()
 
 
 @dataclass(frozen=True, slots=True)
@@ -392,9 +408,6 @@ TOPICS = (
     "shelfsync/v1/store/sh-0042/gw/gw-1/status", "shelfsync/v1/store/sh-0042/gw/gw-1/nope",
     "shelfsync/v1/store/SH/gw/gw-1/deltas", "a/b",
 )
-batches = valid_batch()
-
-
 @st.composite
 def batch_messages(draw: st.DrawFn) -> Message:
     payload = json_body(draw, batches, embed=b'{"v":1,"deltas":')
@@ -471,38 +484,58 @@ DELTABATCH = Target(
 # --- target: the POS webhook body ----------------------------------------------------------------
 
 
+def _item(gtin: str, form: int, lot: str, expiry: date) -> str:
+    """The ways a till names an item: GTIN-14, EAN-13 (GTIN-13), or a GS1 element string."""
+    if form == 0:
+        return gtin
+    if form == 1:
+        return gtin[1:]
+    return f"(01){gtin}(10){lot}(17){expiry:%y%m%d}"
+
+
+def _sale_line(raw: bytes) -> dict[str, Any]:
+    _, secs, _, _, qty, expiry, _, c_sku, c_zone, c_form, flags = _fields(raw)
+    gtin, lot = GTINS[c_sku % len(GTINS)], _lot(secs)
+    day = date(2020, 1, 1) + timedelta(days=expiry % 5800)
+    line: dict[str, Any] = {"sku": _item(gtin, c_form % 3, lot, day), "qty": 1 + qty % 20}
+    if flags & 1 or c_form % 3 == 2:
+        line["lot"], line["expiry"] = lot, day.isoformat()
+    if flags & 2:
+        line["zone"] = ("floor", "backroom")[c_zone % 2]
+    return line
+
+
 @st.composite
 def valid_sale(draw: st.DrawFn) -> dict[str, Any]:
-    lines = []
-    for _ in range(draw(st.integers(1, 3))):
-        line: dict[str, Any] = {"sku": draw(st.sampled_from(GTINS)), "qty": draw(st.integers(1, 20))}
-        if draw(st.booleans()):
-            line["lot"] = draw(st.text(string.ascii_uppercase + string.digits, min_size=1, max_size=12))
-            line["expiry"] = draw(st.dates(date(2020, 1, 1), date(2035, 12, 31))).isoformat()
-        if draw(st.integers(0, 3)) == 0:
-            line["zone"] = draw(st.sampled_from(("floor", "backroom")))
-        lines.append(line)
-    body: dict[str, Any] = {"txn": f"T{draw(st.integers(1, 10**9))}", "at": _ts(datetime.now(UTC)),
-                            "kind": draw(st.sampled_from(("sale", "return"))), "lines": lines}
-    if body["kind"] == "sale" and draw(st.integers(0, 3)) == 0:
-        body["order"] = draw(st.text(string.ascii_lowercase + string.digits, min_size=1, max_size=20))
+    """A till's transaction: `at` now (the gateway refuses a time far from its clock)."""
+    _, secs, txn, *_, flags = _fields(draw(field_bytes))
+    body: dict[str, Any] = {"txn": f"T{txn}", "at": _ts(datetime.now(UTC)),
+                            "kind": ("sale", "return")[flags % 2],
+                            "lines": [_sale_line(draw(field_bytes)) for _ in range(draw(st.integers(1, 3)))]}
+    if body["kind"] == "sale" and flags & 6 == 6:
+        body["order"] = f"o-{secs:x}"
     return body
+
+
+_MANUAL = ("receipt", "count", "move", "adjust", "shrink", "transfer_in", "transfer_out")
+
+
+def _movement_line(raw: bytes) -> dict[str, Any]:
+    _, _, _, _, qty, _, _, c_sku, c_zone, c_kind, flags = _fields(raw)
+    kind = _MANUAL[c_kind % len(_MANUAL)]
+    zone = ("floor", "backroom")[c_zone % 2]
+    amount = (0 if kind == "count" and flags & 1 else 1 + qty % 50) * (STOCK_KINDS[kind] or 1)
+    line: dict[str, Any] = {"sku": GTINS[c_sku % len(GTINS)], "kind": kind, "zone": zone, "qty": amount}
+    if kind == "move":
+        line["from_zone"] = "backroom" if zone == "floor" else "floor"
+    return line
 
 
 @st.composite
 def valid_movements(draw: st.DrawFn) -> dict[str, Any]:
-    lines = []
-    for _ in range(draw(st.integers(1, 3))):
-        kind = draw(st.sampled_from(("receipt", "count", "move", "adjust", "shrink", "transfer_in",
-                                     "transfer_out")))
-        sign = STOCK_KINDS[kind]
-        zone = draw(st.sampled_from(("floor", "backroom")))
-        line: dict[str, Any] = {"sku": draw(st.sampled_from(GTINS)), "kind": kind, "zone": zone,
-                                "qty": draw(st.integers(0 if kind == "count" else 1, 50)) * (sign or 1)}
-        if kind == "move":
-            line["from_zone"] = "backroom" if zone == "floor" else "floor"
-        lines.append(line)
-    return {"ref": f"M{draw(st.integers(1, 10**6))}", "at": _ts(datetime.now(UTC)), "lines": lines}
+    _, _, ref, *_ = _fields(draw(field_bytes))
+    return {"ref": f"M{ref}", "at": _ts(datetime.now(UTC)),
+            "lines": [_movement_line(draw(field_bytes)) for _ in range(draw(st.integers(1, 3)))]}
 
 
 @dataclass(frozen=True, slots=True)
