@@ -335,6 +335,11 @@ def replay(c: chainsim.Chain, policy: Any, args: argparse.Namespace, progress: C
     m: dict[str, float] = defaultdict(float)
     by_class_demand = np.zeros(skus)
     by_class_sold = np.zeros(skus)
+    by_class_value = np.zeros(skus)
+    by_class_store_units = np.zeros(skus)
+    asked_sku = np.zeros(skus)
+    shipped_sku = np.zeros(skus)
+    by_class_warehouse_units = np.zeros(skus)
     pos_count = 0
     counted_days = 0
     for day in range(start, c.days):
@@ -357,6 +362,9 @@ def replay(c: chainsim.Chain, policy: Any, args: argparse.Namespace, progress: C
             m["listed_days"] += listed_now.sum() * stores
             m["inventory_units"] += on_hand.sum()
             m["inventory_value"] += (on_hand * c.unit_cost[None, :]).sum()
+            by_class_value += (on_hand * c.unit_cost[None, :]).sum(axis=0)
+            by_class_store_units += on_hand[1:].sum(axis=0)
+            by_class_warehouse_units += on_hand[0]
             m["store_inventory_value"] += (on_hand[1:] * c.unit_cost[None, :]).sum()
             m["warehouse_inventory_value"] += (on_hand[0] * c.unit_cost).sum()
             m["expired_units"] += expired.sum()
@@ -376,6 +384,8 @@ def replay(c: chainsim.Chain, policy: Any, args: argparse.Namespace, progress: C
             if counted:
                 m["asked"] += wanted.sum()
                 m["shipped"] += shipment.sum()
+                asked_sku += wanted.sum(axis=0)
+                shipped_sku += shipment.sum(axis=0)
                 m["store_deliveries"] += (shipment.sum(axis=1) > 0).sum()
                 m["transfers"] += len(transfers)
             view = View(c, day, stock.on_hand(), stock.on_order.copy(), sales, asked, stocked_out,
@@ -399,6 +409,15 @@ def replay(c: chainsim.Chain, policy: Any, args: argparse.Namespace, progress: C
         "fill_rate_per_class": {k: round(float(by_class_sold[cls == k].sum() / max(by_class_demand[cls == k].sum(), 1)), 4)
                                 for k in chainsim.CLASSES},
         "warehouse_fill_rate": round(m["shipped"] / max(m["asked"], 1), 4),
+        "warehouse_fill_rate_per_class": {k: round(float(shipped_sku[cls == k].sum() / max(asked_sku[cls == k].sum(), 1)), 4)
+                                          for k in chainsim.CLASSES},
+        "days_of_cover_per_class": {k: {"stores": round(float(by_class_store_units[cls == k].sum()
+                                                             / max(by_class_demand[cls == k].sum(), 1)), 1),
+                                        "warehouse": round(float(by_class_warehouse_units[cls == k].sum()
+                                                                 / max(by_class_demand[cls == k].sum(), 1)), 1)}
+                                    for k in chainsim.CLASSES},
+        "avg_inventory_value_per_class": {k: round(float(by_class_value[cls == k].sum() / counted_days))
+                                          for k in chainsim.CLASSES},
         "stockout_rate": round(m["stockout_days"] / max(m["listed_days"], 1), 4),
         "avg_inventory_units": round(m["inventory_units"] / counted_days),
         "avg_inventory_value": round(m["inventory_value"] / counted_days),
@@ -558,7 +577,9 @@ def main(argv: list[str], prog: str = "shelfsync bench replenish") -> int:
     ap.add_argument("--review", type=int, default=7, help="days between reviews, every policy (default 7)")
     ap.add_argument("--forecast-every", type=int, default=7, help="days between forecast runs (ours)")
     ap.add_argument("--fill-rate", type=float, default=0.98, help="our stores' target (default 0.98)")
-    ap.add_argument("--warehouse-fill-rate", type=float, default=0.98, help="our warehouse's target")
+    ap.add_argument("--warehouse-fill-rate", type=float, default=0.90,
+                    help="our warehouse's target on its own lead time (default 0.90: on echelon stock the "
+                         "stores' safety stock stands behind it)")
     ap.add_argument("--max-km", type=float, default=30.0, help="transfers between stores at most this far")
     ap.add_argument("--seed-buffer", type=float, default=0.5, help="the seed rule's buffer in weeks of sales")
     ap.add_argument("--jobs", type=int, default=1, help="statsforecast worker processes (default 1)")
@@ -577,8 +598,30 @@ def main(argv: list[str], prog: str = "shelfsync bench replenish") -> int:
         print(f"[replenish] {msg}", file=sys.stderr, flush=True)
 
     res = run(args, progress)
-    if args.json:
-        print(json.dumps(res))
-    else:
-        print(json.dumps(res, indent=2))
+    print(json.dumps(res) if args.json else table(res))
     return 0
+
+
+def table(res: dict[str, Any]) -> str:
+    """The figures as a reader wants them: policies side by side, then the forecasts and targets."""
+    rows = [("fill rate", "fill_rate", "{:.2%}"), ("stock-out rate", "stockout_rate", "{:.2%}"),
+            ("avg inventory, units", "avg_inventory_units", "{:,}"),
+            ("avg inventory, value", "avg_inventory_value", "{:,}"),
+            ("  of which stores", "avg_store_inventory_value", "{:,}"),
+            ("  of which warehouse", "avg_warehouse_inventory_value", "{:,}"),
+            ("expired, units", "expired_units", "{:,}"), ("expired, value", "expired_value", "{:,}"),
+            ("purchase orders", "purchase_orders", "{:,}"), ("store deliveries", "store_deliveries", "{:,}"),
+            ("transfers", "transfers", "{:,}"), ("warehouse fill of store orders", "warehouse_fill_rate", "{:.2%}")]
+    policies = res["policies"]
+    out = [f"{'':32}" + "".join(f"{name:>14}" for name in policies)]
+    for label, key, fmt in rows:
+        out.append(f"{label:32}" + "".join(f"{fmt.format(p[key]):>14}" for p in policies.values()))
+    f = res["forecast"]
+    out += ["", f"forecast: {f['series']} series, MASE < 1 on {f['share_mase_below_1']:.1%}, "
+                f"{f['runs']} runs, {f['seconds_per_run']['median']} s median "
+                f"({f['seconds_per_run']['max']} s max) per run of {res['chain']['series']} series"]
+    for name, c in f["per_class"].items():
+        out.append(f"  {name:14} MASE median {c['mase_median']:.3f}, < 1 on {c['share_mase_below_1']:.1%}, "
+                   f"MAE / seasonal naive {c['relmae_vs_seasonal_naive']:.3f}, bias {c['bias']:+.1%}")
+    out += ["", "targets: " + ", ".join(f"{k} {'yes' if v else 'NO'}" for k, v in res["targets"].items())]
+    return "\n".join(out)
