@@ -6,7 +6,10 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, date, datetime
 
-from cloud.db import repo
+import pytest
+
+from cloud.channels.allocation import haversine_km
+from cloud.db import repo, transfers
 from cloud.db.transfers import suggest
 from edge.contract import Kind, Source, StockDelta, Zone
 from tests.orders.chain import Api, book, gtin
@@ -99,3 +102,21 @@ def test_suggest_never_takes_a_donor_below_twice_its_minimum() -> None:
     out = suggest(free, {B: 2}, {}, 20.0, 1.5)
     # a keeps 4 (= 2 x 2) and gives its 3 above that; b (none) wants 4 and takes them all
     assert [(s["from"], s["to"], s["qty"]) for s in out] == [("a", "b", 3)]
+
+
+def test_suggest_measures_each_pair_of_stores_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A distance depends on the two stores, not on the SKU: a chain's suggestions measure each pair
+    once (they measured inside every sort key for every SKU: 466,529 great circles for 50 stores and
+    500 SKUs, 8 of the 11 s the console's transfers page took), and the moves stay the same."""
+    calls: list[object] = []
+
+    def counted(a: tuple[float, float], b: tuple[float, float]) -> float:
+        calls.append((a, b))
+        return haversine_km(a, b)
+
+    where = {f"s-{i}": (31.0 + i / 50, 121.0 + i / 70) for i in range(8)}
+    free = {gtin(10 + n): {s: (12 if (i + n) % 3 == 0 else i % 2) for i, s in enumerate(where)} for n in range(30)}
+    expected = suggest(free, {}, where, 20.0, 1.5)
+    monkeypatch.setattr(transfers, "haversine_km", counted)
+    assert suggest(free, {}, where, 20.0, 1.5) == expected != []
+    assert len(calls) <= len(where) * (len(where) - 1)
