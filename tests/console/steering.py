@@ -9,6 +9,7 @@ events, so the platform sync and the consoles' live updates hear of it."""
 from __future__ import annotations
 
 import contextlib
+import re
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
@@ -59,6 +60,20 @@ class Chain(Api):
 
 
 @contextlib.asynccontextmanager
+async def signed_in(chain: Chain, token: str) -> AsyncIterator[aiohttp.ClientSession]:
+    """An HTTP client signed in to the console with `token` (the sign-in form and its cookie), for
+    reading pages where a browser adds nothing."""
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:  # 127.0.0.1
+        async with session.get(f"{chain.url}/signin") as r:
+            form = re.search(r'name="csrf" value="([^"]+)"', await r.text())
+        assert form is not None
+        async with session.post(f"{chain.url}/signin", data={"csrf": form.group(1), "token": token, "next": "/"},
+                                allow_redirects=False) as r:
+            assert r.status == 303, await r.text()
+        yield session
+
+
+@contextlib.asynccontextmanager
 async def serve(db_url: str, channels: dict[str, ChannelConfig] | None = None,
                 options: SyncOptions | None = None) -> AsyncIterator[Chain]:
     """The cloud with its console on a free port (no broker: stock is booked directly); with
@@ -99,4 +114,4 @@ async def csrf_post(page: Any, path: str, form: dict[str, str], *, with_token: b
     return status
 
 
-__all__ = ["ADMIN", "Chain", "csrf_post", "gtin", "named", "serve"]
+__all__ = ["ADMIN", "Chain", "csrf_post", "gtin", "named", "serve", "signed_in"]

@@ -5,6 +5,7 @@ of its is refused; every action is in the audit."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from datetime import date
 from pathlib import Path
@@ -14,10 +15,11 @@ import pytest
 from playwright.async_api import expect
 
 from cloud.auth import Role
+from cloud.console.pages.transfers import SUGGESTIONS_SHOWN
 from cloud.db import repo
 from edge.contract import Zone
 from tests.console.conftest import PHONE, sign_in
-from tests.console.steering import Chain, csrf_post, gtin, serve
+from tests.console.steering import Chain, csrf_post, gtin, serve, signed_in
 
 A, B = gtin(21), gtin(22)
 SOURCE, NEAR, FAR = "sh-1", "sh-2", "sh-3"
@@ -168,3 +170,33 @@ async def test_finance_sees_transfers_without_buttons_and_its_posts_change_nothi
     assert (await chain.stock(SOURCE, A), await chain.stock(NEAR, A), await chain.stock(FAR, A)) == \
         ((18, 0), (0, 0), (0, 0))
     assert await chain.audit("transfer") == []
+
+
+async def test_a_chain_with_many_suggestions_shows_those_for_the_emptiest_stores_and_one_stores_on_asking(
+        tmp_path: Path) -> None:
+    """Hundreds of stores short of thousands of SKUs make more suggestions than a page can hold (a
+    50-store chain's page was 20 MB): the page shows the emptiest stores' first and says how many
+    there are; `?for=` shows one short store's, as the API's `?store=` does."""
+    async with serve(f"sqlite:///{tmp_path / 'ledger.db'}") as chain:
+        shorts = [f"sh-{n}" for n in range(2, 7)]
+        for store in [SOURCE, *shorts]:
+            await chain.store(store)
+        skus = [gtin(60 + n) for n in range(10)]
+        for sku in skus:
+            await chain.put(f"/v1/products/{sku}", {"min_stock": 3})
+            await chain.counted(SOURCE, sku, 100, zone=Zone.FLOOR)
+            await chain.counted(shorts[0], sku, 1, zone=Zone.FLOOR)  # short, but not empty
+        _, body = await chain.get("/v1/transfers/suggestions")
+        every = body["suggestions"]
+        assert len(every) == 50 > SUGGESTIONS_SHOWN
+        async with signed_in(chain, await chain.token("hq-4", Role.HQ)) as console:
+            async with console.get(f"{chain.url}/transfers") as r:
+                page = await r.text()
+            shown = re.findall(r'data-suggestion="(\d{14})/([a-z0-9-]+)/([a-z0-9-]+)"', page)
+            assert len(shown) == SUGGESTIONS_SHOWN and f"of {len(every)}" in page
+            assert shorts[0] not in {to for _, _, to in shown}  # it has 1 of each: the others have none
+            async with console.get(f"{chain.url}/transfers?for={shorts[0]}") as r:
+                page = await r.text()
+            _, mine = await chain.get(f"/v1/transfers/suggestions?store={shorts[0]}")
+            assert {m.groups() for m in re.finditer(r'data-suggestion="(\d{14})/([a-z0-9-]+)/([a-z0-9-]+)"', page)} \
+                == {(s["sku"], s["from"], s["to"]) for s in mine["suggestions"]} != set()

@@ -34,9 +34,11 @@ from cloud.db.transfers import TransferRequest
 from edge.contract import ContractError, check_id, is_gtin14
 
 HISTORY_PAGE = 20
-IN_TRANSIT_SHOWN = 200
+IN_TRANSIT_SHOWN = 100
+SUGGESTIONS_SHOWN = 30  # a chain of hundreds of stores has thousands: the emptiest stores' first
 MAX_QTY = 100_000  # as the API's schema (cloud/api/orders.py QTY)
-PARTS = {"transit": "_transfers_transit.html", "history": "_transfers_history.html"}
+PARTS = {"transit": "_transfers_transit.html", "history": "_transfers_history.html",
+         "suggestions": "_transfers_suggestions.html"}
 
 
 def _store_of(who: Principal) -> str | None:
@@ -79,22 +81,41 @@ async def _history(request: web.Request, here: str) -> dict[str, Any]:
             "history_names": names, "link": link}
 
 
-async def _suggestions(request: web.Request) -> dict[str, Any]:
-    """GET /v1/transfers/suggestions's answer for this principal (a store token: its store's)."""
+def _most_needed(s: Mapping[str, Any]) -> tuple[int, int, bool, float]:
+    """The emptiest short store first, then the largest move, then the nearest donor."""
+    km = s.get("distance_km")
+    return (s["to_free"], -s["qty"], km is None, km or 0.0)
+
+
+async def _suggestions(request: web.Request, here: str) -> dict[str, Any]:
+    """GET /v1/transfers/suggestions's answer for this principal (a store token: its store's; hq
+    and finance may ask for one short store, `?for=`, as the API's `?store=`)."""
     who = principal(request)
-    found = await request.app[TRANSFERS].suggestions(only_store=_store_of(who))
+    wanted = _query_of(here).get("for") or None
+    for_store = _store_of(who) or (wanted if wanted and who.may_read(wanted) and _is_id(wanted) else None)
+    found = await request.app[TRANSFERS].suggestions(only_store=for_store)
+    shown = sorted(found, key=_most_needed)[:SUGGESTIONS_SHOWN]
     async with request.app[MAKER]() as session:
-        names = await queries.product_names(session, {s["sku"] for s in found})
+        names = await queries.product_names(session, {s["sku"] for s in shown})
         mine = await queries.known_stores(session, scope(who))
         every = await queries.known_stores(session)
-    return {"suggestions": found, "suggestion_names": names,
+    return {"suggestions": shown, "suggestions_total": len(found), "suggestion_names": names,
+            "for_store": for_store, "here": here,
             "from_stores": [s for s in mine if who.may_write(s)], "to_stores": list(every)}
+
+
+def _is_id(text: str) -> bool:
+    try:
+        check_id(text, "store")
+    except ContractError:
+        return False
+    return True
 
 
 async def _everything(request: web.Request, here: str, notice: str | None = None,
                       problem: str | None = None, form: Mapping[str, str] | None = None) -> dict[str, Any]:
     context: dict[str, Any] = {"here": here, "notice": notice, "problem": problem, "form": form or {}}
-    context |= await _suggestions(request)
+    context |= await _suggestions(request, here)
     context |= await _transit(request)
     context |= await _history(request, here)
     return context
@@ -107,6 +128,8 @@ async def transfers_page(request: web.Request) -> web.StreamResponse:
         return render(request, PARTS[part], await _transit(request), section="transfers")
     if part == "history":
         return render(request, PARTS[part], await _history(request, request.path_qs), section="transfers")
+    if part == "suggestions":
+        return render(request, PARTS[part], await _suggestions(request, request.path_qs), section="transfers")
     return render(request, "transfers.html", await _everything(request, request.path_qs), section="transfers")
 
 
