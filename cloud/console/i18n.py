@@ -64,6 +64,8 @@ MESSAGES: Mapping[str, tuple[str, str]] = {
     "error.csrf": ("This form was stale or not sent from the console. Reload the page and try again.",
                    "表单已过期或并非从控制台提交，请刷新页面后重试。"),
     "error.500": ("The console failed. The service log has the details.", "控制台出错，详情见服务日志。"),
+    "error.413": ("The file is too large: at most 1 MiB. Split it and import the parts.",
+                  "文件过大：最多 1 MiB。请拆分后分别导入。"),
     "error.back": ("Back to the overview", "返回总览"),
     # common words
     "live": ("Live", "实时"),

@@ -196,7 +196,8 @@ async def html_errors(request: web.Request, handler: Handler) -> web.StreamRespo
     except web.HTTPException as e:
         if e.status < 400:
             raise
-        key = {403: "error.403", 404: "error.404", 405: "error.404"}.get(e.status, "error.title")
+        key = {403: "error.403", 404: "error.404", 405: "error.404",
+               413: "error.413"}.get(e.status, "error.title")  # 413: an upload over client_max_size
         detail = _detail(e.text or "")
         return error_page(request, e.status, key, detail if e.status == 403 else "")
     except Exception:  # a defect: logged whole, the person sees a page without it

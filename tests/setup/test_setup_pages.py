@@ -113,6 +113,20 @@ async def test_a_channel_its_rules_and_a_listing_set_in_forms_are_stored_and_aud
     assert actions == ["listing.put", "channel.put", "store.put"]
 
 
+async def test_a_csv_over_the_upload_limit_is_refused_with_a_page_and_imports_nothing(
+        cloud: Cloud, tokens: Tokens, new_page: Any) -> None:
+    page = await new_page()
+    await sign_in(page, cloud.url, tokens.hq, "/setup/products")
+    csrf = await page.locator("form[action='/signout'] input[name=csrf]").get_attribute("value")
+    rows = "".join(f"0{6923450000000 + i:013d}x,{'n' * 60}\n" for i in range(20_000))  # > 1 MiB
+    big = {"name": "big.csv", "mimeType": "text/csv", "buffer": ("sku,name\n" + rows).encode()}
+    answer = await page.request.post(cloud.url + "/setup/products/import", multipart={"csrf": csrf, "file": big})
+    assert answer.status == 413
+    assert "text/html" in answer.headers["content-type"]
+    assert "The file is too large: at most 1 MiB" in await answer.text()
+    assert await _products(cloud) == 0
+
+
 @pytest.mark.parametrize("who", ["store", "finance"])
 async def test_a_token_other_than_hq_can_neither_open_setup_nor_post_to_it(
         cloud: Cloud, tokens: Tokens, new_page: Any, who: str) -> None:
@@ -130,6 +144,12 @@ async def test_a_token_other_than_hq_can_neither_open_setup_nor_post_to_it(
                        ("/setup/products", {"sku": KIBBLE, "name": "x"}),
                        ("/setup/shelves", {"store": "sh-0042", "kind": "bin", "key": "A1-1", "refill_at": "9"})):
         answer = await page.request.post(cloud.url + path, form={"csrf": csrf, **form})
+        assert answer.status == 403, path
+    answer = await page.request.post(cloud.url + "/setup/channels", form={"csrf": csrf, "name": "x", "ship": "sh-0042"})
+    assert answer.status == 403
+    csv_file = {"name": "p.csv", "mimeType": "text/csv", "buffer": b"sku,name\n950123456782,x\n"}
+    for path in ("/setup/products/import", "/setup/listings/import"):
+        answer = await page.request.post(cloud.url + path, multipart={"csrf": csrf, "channel": "x", "file": csv_file})
         assert answer.status == 403, path
     assert await _products(cloud) == 0
     response = await page.goto(cloud.url + "/audit")
