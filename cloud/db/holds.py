@@ -214,11 +214,30 @@ def stale(books: Mapping[Key, ledger.SkuBook], stored: Mapping[Key, int], today:
     return sorted(k for k, b in books.items() if k in stored and stored[k] != ledger.sellable(b, today))
 
 
+def unsettled(per_lot: Mapping[str, int], book: ledger.SkuBook, today: date) -> bool:
+    """Whether holds of these units per lot break the rule: more than can be sold, or a lot held
+    beyond its room (`plan` changes nothing otherwise)."""
+    if not per_lot:
+        return False
+    lots = room(book, today)
+    return (sum(per_lot.values()) > max(ledger.sellable(book, today), 0)
+            or any(q > lots.get(lot, 0) for lot, q in per_lot.items()))
+
+
 async def settle(session: AsyncSession, books: Mapping[Key, ledger.SkuBook], today: date,
                  now: datetime) -> set[Key]:
     """Put the holds on these books right (see the module docstring). `books` are the books as
-    this transaction has just written them. Returns the keys whose holds changed."""
-    held = await open_holds(session, sorted(books))
+    this transaction has just written them. Returns the keys whose holds changed.
+
+    Runs in every book update that touches a SKU orders hold, so it first reads the holds summed
+    per lot (a few rows however many orders are open) and fetches single holds only for a SKU
+    whose holds no longer fit."""
+    keys = sorted(books)
+    per_lot = await held_by_lot(session, keys)
+    due = [k for k in keys if unsettled(per_lot.get(k, {}), books[k], today)]
+    if not due:
+        return set()
+    held = await open_holds(session, due)
     changed: set[Key] = set()
     released: set[str] = set()
     for key in sorted(held):
