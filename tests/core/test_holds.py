@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
-from cloud.db.holds import Hold, pick, plan, room
+from cloud.db.holds import Hold, pick, plan, room, unsettled
 from cloud.db.ledger import SkuBook
 
 TODAY = date(2026, 11, 26)
@@ -78,3 +78,16 @@ def test_pick_takes_spare_units_fefo_and_names_the_unknown_lot_for_the_rest() ->
     spare = {"SOON": 1, "LATE": 3, "NONE": 1, "": 0}
     assert pick(spare, b, 7) == [("SOON", 1), ("LATE", 3), ("NONE", 1), ("", 2)]
     assert spare == {"SOON": 0, "LATE": 0, "NONE": 0, "": 0}
+
+
+def test_the_quick_check_finds_exactly_the_holds_that_plan_would_change() -> None:
+    b = book(OLD=(2, GONE), A=(2, LATE), B=(3, date(2027, 9, 1)))  # sellable 5
+    assert not unsettled({}, b, TODAY)
+    assert not unsettled({"A": 2, "B": 3}, b, TODAY)
+    assert unsettled({"OLD": 1}, b, TODAY)          # a hold on an expired lot
+    assert unsettled({"A": 3}, b, TODAY)            # a lot held beyond its units
+    assert unsettled({"A": 2, "B": 3, "": 1}, b, TODAY)  # more held than can be sold
+    for per_lot in ({"A": 2, "B": 3}, {"OLD": 1}, {"A": 3}):
+        holds = [hold(f"o-{lot}", lot, q, i) for i, (lot, q) in enumerate(per_lot.items())]
+        p = plan(holds, b, TODAY)
+        assert (p.release != () or held(p.holds) != held(holds)) == unsettled(per_lot, b, TODAY)
