@@ -301,7 +301,8 @@ async def _sweep(app: web.Application) -> None:
 
 
 async def refresh_sellable(app: web.Application) -> None:
-    """Once a day: lots that expired since yesterday leave every store's sellable figure."""
+    """Once a day (UTC): lots that expired since yesterday leave every store's sellable figure,
+    and the holds on them move to good lots or their orders are released (cloud/db/holds.py)."""
     changed = await repo.refresh_sellable(app[MAKER], datetime.now(UTC).date())
     announce = app[ORDERS].on_changed
     if changed and announce is not None:
