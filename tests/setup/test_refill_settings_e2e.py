@@ -100,12 +100,13 @@ async def _scenario(tmp_path: Path, broker: Mosquitto, new_page: Any, lose_sessi
                 broker.stop()
                 (broker.workdir / "mosquitto.db").unlink(missing_ok=True)  # (none where it runs as root)
                 broker.start()
+            await page.wait_for_selector("#live[data-state=open]")  # the page listens for the gateway
             gw = await _start(config, http_port)
             [(_, raised)] = await rx.take(1, within=40)
             assert raised["title"] == f"Refill A1-1: {PRODUCT} — 8 left on shelf, backroom count unknown"
             await until(lambda: _applied_is(cloud, 2), timeout=30, what="the gateway reports version 2")
-            await page.reload()
-            assert await page.locator("li[data-gateway='gw-1'] .badge").inner_text() == "Applied"
+            # the page turns to Applied by itself (server-sent events), no reload
+            await page.locator("li[data-gateway='gw-1'] .badge", has_text="Applied").wait_for(timeout=15_000)
             assert [a["key"] for a in (await _staff_alerts(session, base))["A1"]] == ["refill:A1-1"]
         finally:
             await asyncio.to_thread(gw.stop)

@@ -21,7 +21,7 @@ from cloud.api.handlers import MAKER
 from cloud.console import queries
 from cloud.console.pages.setup import FormProblem, done, field, gtin, hq, number, page
 from cloud.console.pages.setup import actor as actor_of
-from cloud.console.web import ConsoleRoutes, now
+from cloud.console.web import ConsoleRoutes, now, render
 from cloud.db import shelf_settings as settings_db
 from cloud.db.gateway_snapshots import gateway_views
 from cloud.db.models import Gateway, Store
@@ -72,6 +72,22 @@ async def shelves_page(request: web.Request) -> web.StreamResponse:
     return await _page(request)
 
 
+async def sync_partial(request: web.Request) -> web.StreamResponse:
+    """GET /setup/shelves/sync?store=S: which settings version each gateway runs; the page re-fetches
+    it whenever one of the store's gateways reports a status (live.py `gateway-{store}`), so a
+    gateway applying a change turns "Waiting" into "Applied" without a reload."""
+    hq(request)
+    store = request.query.get("store", "")
+    try:
+        check_id(store, "store")
+    except ContractError:
+        raise web.HTTPNotFound() from None
+    async with request.app[MAKER]() as session:
+        context = {"store": store, "version": await settings_db.version_of(session, store),
+                   "gateways": await settings_db.gateways(session, store)}
+    return render(request, "_shelf_sync.html", context, section="setup")
+
+
 async def save_setting(request: web.Request) -> web.StreamResponse:
     """POST /setup/shelves (store, kind bin|sku, key, product, refill_at): set one bin's or product's
     setting; both fields empty removes it (the TOML's values apply again)."""
@@ -114,6 +130,7 @@ async def save_setting(request: web.Request) -> web.StreamResponse:
 
 def add_routes(routes: ConsoleRoutes) -> None:
     routes.get("/setup/shelves", shelves_page, "setup-shelves")
+    routes.get("/setup/shelves/sync", sync_partial, "setup-shelves-sync")
     routes.post("/setup/shelves", save_setting, "setup-shelves-save")
 
 
