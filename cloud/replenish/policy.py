@@ -163,17 +163,22 @@ class Transfer:
 
 def plan_transfers(series: Sequence[Series], on_hand: Ints, position: Ints, levels: StockLevels,
                    distance_km: Callable[[str, str], float], max_km: float,
-                   min_units: int = 1) -> tuple[tuple[Transfer, ...], Ints]:
+                   min_units: int = 1, below_reorder_point: bool = False
+                   ) -> tuple[tuple[Transfer, ...], Ints]:
     """Surplus moved to locations below S within `max_km`, nearest first.
 
     Surplus is what a location has on hand above its own order-up-to level: what it has on order
-    is not counted on, so it never gives away what it needs before that arrives. Returns the
-    transfers and each series' position after them (sources lose, destinations gain), so purchases
-    are worked out on what is left to buy.
+    is not counted on, so it never gives away what it needs before that arrives. With
+    `below_reorder_point`, only locations that would run short before an order placed now arrives
+    receive (up to S): where the routine delivery comes in time, a transfer between stores only
+    adds handling. Returns the transfers and each series' position after them (sources lose,
+    destinations gain), so purchases are worked out on what is left to buy.
     """
     position = position.copy()
     surplus = np.maximum(on_hand - levels.order_up_to, 0)
     need = np.maximum(levels.order_up_to - position, 0)
+    if below_reorder_point:
+        need = np.where(position < levels.reorder_point, need, 0)
     by_sku: dict[str, list[int]] = defaultdict(list)
     for i in map(int, np.flatnonzero((surplus >= min_units) | (need > 0))):
         by_sku[series[i].sku].append(int(i))

@@ -279,7 +279,7 @@ class Ours:
             return float(np.hypot(*(xy[index[a]] - xy[index[b]])))
 
         moves, position = plan_transfers(self.series, on_hand, position, levels, km, self.args.max_km,
-                                         min_units=1)
+                                         below_reorder_point=True)
         sku_index = {s: j for j, s in enumerate(c.sku_ids)}
         transfers = [(index[m.source], index[m.destination], sku_index[m.sku], m.units) for m in moves]
         self.transfers += len(transfers)

@@ -139,6 +139,16 @@ def test_only_units_on_hand_move_and_a_source_keeps_its_own_level() -> None:
     assert [(m.source, m.units) for m in moves] == [("sh-a", 2)]  # 18 more are still on their way
 
 
+def test_with_below_reorder_point_only_a_store_that_would_run_short_receives() -> None:
+    lv = StockLevels(np.array([4, 4, 4]), np.array([10, 10, 10]), np.full(3, 100), np.zeros(3))
+    three = [STORES[0], STORES[1], Series("sku-1", "sh-d", "treats")]
+    dist = {**KM, frozenset({"sh-a", "sh-d"}): 8.0, frozenset({"sh-b", "sh-d"}): 3.0}
+    moves, after = plan_transfers(three, np.array([20, 6, 3]), np.array([20, 6, 3]), lv,
+                                  lambda a, b: dist[frozenset({a, b})], 30.0, below_reorder_point=True)
+    assert [(m.destination, m.units) for m in moves] == [("sh-d", 7)]  # sh-b (6, above 4) waits
+    assert after.tolist() == [13, 6, 10]
+
+
 def test_a_transfer_below_the_smallest_worth_moving_is_not_made() -> None:
     lv = StockLevels(np.zeros(2, dtype=np.int64), np.array([10, 10]), np.full(2, 100), np.zeros(2))
     moves, after = plan_transfers(STORES[:2], np.array([12, 0]), np.array([12, 0]), lv, km, 30.0, min_units=3)
