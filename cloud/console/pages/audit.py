@@ -5,7 +5,7 @@ read it (finance reads everything and changes nothing); a store token does not.
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta, tzinfo
 from urllib.parse import urlencode
 
 from aiohttp import web
@@ -18,12 +18,12 @@ from cloud.db import audit
 PAGE = 100
 
 
-def _day(text: str, tz: object) -> datetime | None:
+def _day(text: str, tz: tzinfo) -> datetime | None:
     try:
         day = date.fromisoformat(text)
     except ValueError:
         return None
-    return datetime.combine(day, time(), tzinfo=tz)  # type: ignore[arg-type]
+    return datetime.combine(day, time(), tzinfo=tz)
 
 
 async def audit_page(request: web.Request) -> web.StreamResponse:
