@@ -14,9 +14,9 @@ from aiohttp import web
 
 from cloud.dburl import DatabaseUrlError, check_db_url, probe
 from cloud.settings import DEFAULT_DB, Settings, admin_token_from
-from edge.logs import LogSetupError
-from edge.logs import setup as setup_logging
-from edge.mqtt import BrokerUrl
+from shared.logs import LogSetupError
+from shared.logs import setup as setup_logging
+from shared.mqtt import BrokerUrl
 
 EPILOG = """examples:
   SHELFSYNC_ADMIN_TOKEN=s3cret shelfsync cloud --db sqlite:///ledger.db --mqtt mqtt://127.0.0.1:1883

@@ -5,7 +5,7 @@ they expired (issue 14).
 The gateway raises shelf alerts itself, on the store LAN; these are the ones only the cloud can
 see. The alert rules, the durable book (one SQLite file per store, so a restart re-sends nothing),
 dedupe, quiet hours in the store's time zone, rate limits, escalation and apprise delivery are the
-gateway's own (edge/alert_rules.py, edge/alerts.py); this module feeds them from:
+gateway's own (shared/alerting/rules.py, edge/alerts.py); this module feeds them from:
 
 - the retained `status` topic of every gateway, on this worker's own (not shared) subscription,
   so the broker hands over every gateway's current state at each connect and the last will
@@ -72,8 +72,6 @@ from cloud.db import ledger
 from cloud.db.models import Balance, Movement
 from cloud.db.models import Lot as LedgerLot
 from cloud.db.models import Product as CatalogueProduct
-from edge import contract
-from edge.alert_rules import Condition, Kind, Lot, Role, sold_expired_condition
 from edge.alerts import (
     AlertConfigError,
     AlertsConfig,
@@ -82,15 +80,17 @@ from edge.alerts import (
     check_apprise_url,
     parse_alerts_config,
 )
-from edge.contract import ContractError, GatewayState
-from edge.mqtt import BrokerUrl, MqttClient, MqttError
-from edge.publisher import Backoff
-from edge.toml_tables import UnknownName, check_keys, check_sections
+from shared import contract
+from shared.alerting.rules import Condition, Kind, Lot, Role, sold_expired_condition
+from shared.backoff import Backoff
+from shared.contract import ContractError, GatewayState
+from shared.mqtt import BrokerUrl, MqttClient, MqttError
+from shared.toml_tables import UnknownName, check_keys, check_sections
 
 log = logging.getLogger(__name__)
 
 ROLES = ("staff", "manager", "hq")
-# The alerts file (edge/toml_tables.py: any other name is an error): plain keys at the top, then
+# The alerts file (shared/toml_tables.py: any other name is an error): plain keys at the top, then
 # its tables; [expiry_days] holds the chain's own product categories.
 POLICY_KEYS = ("timezone", "quiet_hours", "escalate_after_s", "rate_per_hour", "expiry_days",
                "expiry_default_days", "retry_s", "tick_s")

@@ -32,9 +32,9 @@ from cloud.db.transfers import Transfers
 from cloud.events import EVENTS, StockEvents
 from cloud.ingest import Ingest
 from cloud.settings import Settings
-from edge import metrics
-from edge.contract import ClockSkew
-from edge.openapi import json_errors
+from shared import metrics
+from shared.contract import ClockSkew
+from shared.openapi import json_errors
 
 log = logging.getLogger(__name__)
 

@@ -26,7 +26,7 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cloud.db.models import ApiToken
-from edge.contract import check_id
+from shared.contract import check_id
 
 OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json"})
 CACHE_S = 5.0

@@ -23,10 +23,10 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cloud.db import gateway_snapshots, repo, stocktakes, store_alerts
-from edge import contract
-from edge.contract import ClockSkew, ContractError, Stream
-from edge.mqtt import BrokerUrl, Message, MqttClient, MqttError
-from edge.publisher import Backoff
+from shared import contract
+from shared.backoff import Backoff
+from shared.contract import ClockSkew, ContractError, Stream
+from shared.mqtt import BrokerUrl, Message, MqttClient, MqttError
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from edge.mqtt import BrokerUrl
+from shared.mqtt import BrokerUrl
 
 # `shelfsync cloud` (serve) without --db or $SHELFSYNC_DB; every other command needs one.
 DEFAULT_DB = "sqlite:///shelfsync-ledger.db"

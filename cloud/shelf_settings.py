@@ -23,9 +23,9 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cloud.db import shelf_settings
-from edge import contract
-from edge.contract import GatewayStatus
-from edge.mqtt import MqttError
+from shared import contract
+from shared.contract import GatewayStatus
+from shared.mqtt import MqttError
 
 log = logging.getLogger(__name__)
 

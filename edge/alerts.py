@@ -1,6 +1,6 @@
 """Staff alerts on the gateway: durable alert book, apprise delivery with a retry queue (issue 7).
 
-`edge/alert_rules.py` decides; this module keeps the book in SQLite (so alerts survive a
+`shared/alerting/rules.py` decides; this module keeps the book in SQLite (so alerts survive a
 restart and are not re-sent), queues notifications in the same transaction, and delivers them
 through apprise (research/cloud.md §5: json://, ntfy://, wecombot://, ...). Every URL is checked
 with apprise when the section is parsed, so a mistyped one stops start-up. A notification that
@@ -49,7 +49,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import apprise
 
-from edge.alert_rules import (
+from edge.presence import PresenceTracker, TagState
+from edge.shelf_events import UnexplainedWeight, WeightEvent
+from edge.sources.camera import CameraStatus, LaneCount
+from edge.sources.shelf import BinAvailability, BinLevel
+from shared.alerting.rules import (
     Alert,
     Book,
     Condition,
@@ -63,7 +67,8 @@ from edge.alert_rules import (
     refill_condition,
     refilled_texts,
 )
-from edge.contract import (
+from shared.backoff import Backoff
+from shared.contract import (
     AlertNotice,
     ContractError,
     ShelfRule,
@@ -72,11 +77,7 @@ from edge.contract import (
     decode_settings,
     encode,
 )
-from edge.presence import PresenceTracker, TagState
-from edge.shelf_events import UnexplainedWeight, WeightEvent
-from edge.sources.camera import CameraStatus, LaneCount
-from edge.sources.shelf import BinAvailability, BinLevel
-from edge.toml_tables import check_keys, closest
+from shared.toml_tables import check_keys, closest
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +100,7 @@ class AlertConfigError(ValueError):
     pass
 
 
-# The keys of [alerts] and of each [alerts.bins.BIN] (edge/toml_tables.py: anything else is an
+# The keys of [alerts] and of each [alerts.bins.BIN] (shared/toml_tables.py: anything else is an
 # error); [alerts.expiry_days] holds the shop's own product categories.
 ALERTS_KEYS = frozenset({"db", "timezone", "staff", "manager", "escalate_after_s", "quiet_hours",
                          "rate_per_hour", "refill_clear_margin", "expiry_days", "expiry_default_days",
@@ -453,6 +454,7 @@ class AlertService:
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     delivered_log: list[Notification] = field(default_factory=list)
     delivery_failures: int = 0  # tries that left a notification undelivered (/healthz, /metrics)
+    retry_backoff: Backoff = field(init=False)  # a notification's retries (its tries kept in the book)
     flushed: asyncio.Event = field(default_factory=asyncio.Event)
     feed: AlertFeed | None = None
     settings: ShelfSettings | None = None  # the console's, over the TOML's bins (loaded from the book)
@@ -461,6 +463,8 @@ class AlertService:
     shelf: dict[str, tuple[int, str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        # No jitter: one gateway's queue, each notification retried on its own schedule.
+        self.retry_backoff = Backoff(initial=self.config.retry_s, maximum=300.0, jitter=0.0)
         self.book = self.store.load()
         try:
             self.settings = self.store.load_settings()
@@ -691,7 +695,7 @@ class AlertService:
                 sent += 1
             else:
                 self.delivery_failures += 1
-                backoff = min(self.config.retry_s * 2**attempts, 300.0)
+                backoff = self.retry_backoff.delay(attempts)
                 self.store.retry(qid, attempts + 1, now + backoff, reached)
                 log.warning("alert %s %s not delivered to %d of %d targets; retry in %.0fs", n.event,
                             n.key, sum(target_id(u) not in reached for u in urls), len(urls), backoff)

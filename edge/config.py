@@ -26,7 +26,7 @@ other key has a default):
 
 Sections for devices ([rfid], [shelf], [camera], [alerts], [reconcile]) are kept as parsed TOML and
 handed to the module that owns them, which parses its own section into its own frozen dataclasses
-(edge/store_check.py has them all checked at once). Every name is checked (edge/toml_tables.py): a
+(edge/store_check.py has them all checked at once). Every name is checked (shared/toml_tables.py): a
 section or key that nothing reads is an error that suggests the closest valid one, never ignored.
 """
 
@@ -40,10 +40,10 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from edge.contract import ClockSkew, ContractError, check_id
-from edge.mqtt import BrokerUrl
+from shared.contract import ClockSkew, ContractError, check_id
+from shared.mqtt import BrokerUrl
 from edge.sources.pos import TILL_SKEW
-from edge.toml_tables import check_keys, check_sections
+from shared.toml_tables import check_keys, check_sections
 
 
 class ConfigError(ValueError):

@@ -30,8 +30,8 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from edge import contract
-from edge.contract import (
+from shared import contract
+from shared.contract import (
     BinView,
     ContractError,
     Kind,
@@ -55,7 +55,7 @@ from edge.sources.camera import Observation as CameraObservation
 from edge.sources.rfid import EXIT_ZONE, LLRP_PORT, ReaderSettings, RfidSource, TagRead
 from edge.sources.shelf import Observation, ShelfConfig, ShelfPoller
 from edge.stocktake import SkuCount, Stocktake, StocktakeConfig, StocktakeReport, run_stocktake
-from edge.toml_tables import check_keys
+from shared.toml_tables import check_keys
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ class RfidConfig:
         return any(z == EXIT_ZONE for r in self.readers for z in r.zones.values())
 
 
-# The keys of [rfid] and of each [[rfid.reader]] (edge/toml_tables.py: anything else is an error).
+# The keys of [rfid] and of each [[rfid.reader]] (shared/toml_tables.py: anything else is an error).
 RFID_KEYS = frozenset({"reader", "skus", "quiet_s", "presence"})
 READER_KEYS = frozenset({"name", "host", "port", "zones", "keepalive_s"})
 

@@ -20,9 +20,9 @@ from typing import Any, cast
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from edge.contract import ClockSkew, ContractError, StockDelta, load_json
-from edge.metrics import handler as metrics_handler
-from edge.openapi import Handler, Reply, Routes, error, integer, json_errors, obj, package_version
+from shared.contract import ClockSkew, ContractError, StockDelta, load_json
+from shared.metrics import handler as metrics_handler
+from shared.openapi import Handler, Reply, Routes, error, integer, json_errors, obj, package_version
 from edge.outbox import Outbox, OutboxError, SourceKeyConflict, body_hash
 from edge.sources.pos import (
     MOVEMENTS_SCHEMA,
@@ -141,7 +141,7 @@ def create_app(outbox: Outbox, token: str,
     app[PROBLEMS] = problems
     app[UNREADY] = unready or problems
     api = gateway_api(metrics)
-    api.install(app)  # the routes behind the schemas /openapi.json publishes (edge/openapi.py)
+    api.install(app)  # the routes behind the schemas /openapi.json publishes (shared/openapi.py)
     if staff is not None:
         api.mount(app, STAFF_PREFIX, staff)
     return app

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edge.contract import StockDelta
+from shared.contract import StockDelta
 
 log = logging.getLogger(__name__)
 

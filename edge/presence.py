@@ -31,7 +31,7 @@ from datetime import datetime, timedelta
 from enum import Enum
 from typing import Final
 
-from edge.contract import Kind, Source, StockDelta, Zone, new_delta_id
+from shared.contract import Kind, Source, StockDelta, Zone, new_delta_id
 
 STATS_WINDOW: Final = 20  # EdgeX tagStatsWindowSize
 

@@ -11,39 +11,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import time
 from collections import deque
 from collections.abc import Callable, Coroutine, Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from edge import contract
-from edge.contract import GatewayState, GatewayStatus, Stream
-from edge.mqtt import BrokerUrl, MqttClient, MqttError, Will
 from edge.outbox import Outbox, OutboxError, Pending
+from shared import contract
+from shared.backoff import Backoff
+from shared.contract import GatewayState, GatewayStatus, Stream
+from shared.mqtt import BrokerUrl, MqttClient, MqttError, Will
 
 log = logging.getLogger(__name__)
 VERSION = "0.1.0"
-
-
-@dataclass
-class Backoff:
-    """Exponential backoff with full jitter; reset() after a connection that worked."""
-
-    initial: float = 0.5
-    maximum: float = 10.0
-    attempt: int = 0
-    rng: random.Random = field(default_factory=random.Random)
-
-    def next_delay(self) -> float:
-        ceiling = min(self.maximum, self.initial * 2 ** self.attempt)
-        self.attempt += 1
-        return self.rng.uniform(ceiling / 2, ceiling)
-
-    def reset(self) -> None:
-        self.attempt = 0
 
 
 def batch_payload(store: str, gateway: str, rows: list[Pending], sent_at: datetime) -> bytes:

@@ -55,7 +55,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from edge.contract import Kind, Source, StockDelta, Zone
+from shared.contract import Kind, Source, StockDelta, Zone
 from edge.domain import (
     BinChange,
     BinInfo,

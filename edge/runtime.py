@@ -21,9 +21,9 @@ from edge.config import ConfigError, StoreConfig, load_config
 from edge.devices import DeviceConfigError, Presence, Shelves, Stocktakes, parse_rfid_section
 from edge.health import judge
 from edge.http import create_app
-from edge.logs import LogSetupError
-from edge.logs import setup as setup_logging
-from edge.metrics import Reading, registry
+from shared.logs import LogSetupError
+from shared.logs import setup as setup_logging
+from shared.metrics import Reading, registry
 from edge.outbox import Outbox, OutboxError
 from edge.pipeline import attach_reconciler
 from edge.publisher import Publisher

@@ -26,7 +26,7 @@ from pathlib import Path
 from aiohttp import web
 
 from edge.alerts import AlertService
-from edge.openapi import Param, Reply, Routes, Schema, error, obj, package_version, text
+from shared.openapi import Param, Reply, Routes, Schema, error, obj, package_version, text
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from edge.alert_rules import Role
+from shared.alerting.rules import Role
 from edge.alerts import AlertConfigError, AlertsConfig, parse_alerts_config, shown_url
 from edge.config import ConfigError, StoreConfig
 from edge.devices import DeviceConfigError, RfidConfig, parse_rfid_section

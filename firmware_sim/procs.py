@@ -1,7 +1,7 @@
 """Start the real system's processes for demos, benchmarks and tests: broker, cloud, gateways.
 
 Everything runs as separate OS processes speaking real protocols, exactly as deployed; this module
-only spawns them (through `python -m edge.cli`) and waits for their ports.
+only spawns them (through `python -m shelfsync.cli`) and waits for their ports.
 """
 
 from __future__ import annotations
@@ -108,7 +108,7 @@ def wait_http(url: str, proc: Proc | None = None, timeout: float = 30.0) -> None
 
 
 def shelfsync(*args: str) -> list[str]:
-    return [sys.executable, "-m", "edge.cli", *args]
+    return [sys.executable, "-m", "shelfsync.cli", *args]
 
 
 def mosquitto(workdir: Path, port: int | None = None) -> Proc:

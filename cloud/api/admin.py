@@ -11,7 +11,7 @@ GET  /v1/channels/{channel}/listings
 POST /v1/tokens {"name", "role", "store"?} → {"token"} (shown once); GET /v1/tokens;
 DELETE /v1/tokens/{name}
 
-The bodies are checked against the schemas below before a handler runs (edge/openapi.py); a field
+The bodies are checked against the schemas below before a handler runs (shared/openapi.py); a field
 left out takes the schema's default. Every PUT records what it changed in the audit log
 (cloud/db/audit.py), before → after, in the transaction of the change.
 """
@@ -34,8 +34,8 @@ from cloud.db.models import Channel, ChannelStore, Listing, Product, Store
 from cloud.db.orders import channel_configs
 from cloud.db.repo import _upsert
 from cloud.events import EVENTS
-from edge.contract import ContractError
-from edge.openapi import (
+from shared.contract import ContractError
+from shared.openapi import (
     GTIN14,
     ID,
     TIME,

@@ -18,10 +18,10 @@ from aiohttp import web
 from cloud.api.handlers import MAKER, _error, _store
 from cloud.auth import require_read, require_write
 from cloud.db import stocktakes
-from edge import contract
-from edge.contract import StocktakeRequest, Zone
-from edge.mqtt import MqttError
-from edge.openapi import (
+from shared import contract
+from shared.contract import StocktakeRequest, Zone
+from shared.mqtt import MqttError
+from shared.openapi import (
     ID,
     TIME,
     Param,

@@ -1,7 +1,7 @@
 """REST handlers for the ledger: parse → call the ledger → respond. Bearer tokens; JSON everywhere.
 
 Each module of cloud/api adds its operations to the API's registry (`add_routes(api)`), with the
-schemas its input is checked against and the document at /openapi.json is made from (edge/openapi.py).
+schemas its input is checked against and the document at /openapi.json is made from (shared/openapi.py).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cloud.auth import Role, principal, require_read
 from cloud.db import repo
-from edge.openapi import (
+from shared.openapi import (
     DAY,
     GTIN14,
     ID,

@@ -8,7 +8,7 @@ GET  /v1/channels/{channel}/availability[?sku=]
 POST /v1/transfers, GET /v1/transfers[?store=&status=], GET /v1/transfers/{id},
 POST /v1/transfers/{id}/receive | /cancel, GET /v1/transfers/suggestions[?store=]
 
-The bodies are checked against the schemas below before a handler runs (edge/openapi.py); what a
+The bodies are checked against the schemas below before a handler runs (shared/openapi.py); what a
 schema cannot say (the stores a transfer names exist) the handlers check.
 """
 
@@ -29,7 +29,7 @@ from cloud.channels import availability
 from cloud.db import holds, repo, stocktakes
 from cloud.db.orders import Line, OrderError, OrderRequest, Orders, channel_configs
 from cloud.db.transfers import TransferRequest, Transfers
-from edge.openapi import (
+from shared.openapi import (
     DAY,
     GTIN14,
     ID,

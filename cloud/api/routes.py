@@ -1,4 +1,4 @@
-"""The cloud's HTTP API as one registry (edge/openapi.py): every module's operations, checked on the
+"""The cloud's HTTP API as one registry (shared/openapi.py): every module's operations, checked on the
 way in and published at /openapi.json."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from cloud.api import admin, commands, handlers, orders
-from edge import metrics
-from edge.openapi import Reply, Routes, package_version
+from shared import metrics
+from shared.openapi import Reply, Routes, package_version
 
 DESCRIPTION = """The chain's stock ledger, orders that never oversell, transfers and stocktakes.
 

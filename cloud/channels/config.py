@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edge.toml_tables import check_keys, check_sections
+from shared.toml_tables import check_keys, check_sections
 
 PLATFORMS = ("taobao", "jd", "pdd", "douyin", "shopify", "wechat")
 DEFAULT_RATE = {"taobao": 40.0, "jd": 40.0, "pdd": 40.0, "douyin": 40.0, "shopify": 20.0, "wechat": 100.0}

@@ -38,7 +38,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -57,8 +56,9 @@ from cloud.channels.base import Listing, RateLimited, Rejected, Stale, StockAdap
 from cloud.channels.records import Push, PushLog, uncancelled
 from cloud.channels.relay import EventRelay
 from cloud.events import StockEvents
-from edge import metrics
-from edge.alert_rules import Condition, Kind
+from shared import metrics
+from shared.alerting.rules import Condition, Kind
+from shared.backoff import Backoff
 
 if TYPE_CHECKING:
     from cloud.alerts import ChainAlerts
@@ -135,6 +135,8 @@ class PlatformSync:
                  log_: PushLog, options: SyncOptions = SyncOptions(), alert: AlertHook | None = None) -> None:
         self.events, self.adapters, self.figures, self.records = events, adapters, figures, log_
         self.options = options
+        # A fifth of each delay random, so the listings of one failing platform do not retry in step.
+        self._retry = Backoff(options.backoff_s, options.backoff_max_s, jitter=0.2)
         self._alert = alert
         self.failing: set[str] = set()  # channels whose last push ended in a visible failure
         self._running = False
@@ -402,8 +404,8 @@ class PlatformSync:
                 log.exception("platform sync: raising the alert for %s failed", channel)
 
     def _backoff(self, attempt: int) -> float:
-        base: float = min(self.options.backoff_max_s, self.options.backoff_s * 2.0 ** (attempt - 1))
-        return base * random.uniform(0.8, 1.2)
+        """The delay before try `attempt` + 1 (attempt counts from 1)."""
+        return self._retry.delay(attempt - 1)
 
     def _record(self, st: _State, qty: int, previous: int | None, key: str, reason: str, result: str,
                 attempts: int, error: str | None, started: datetime) -> None:

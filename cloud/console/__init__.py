@@ -51,7 +51,7 @@ from cloud.console.web import (
     split_middlewares,
 )
 from cloud.db import console_sessions
-from edge.contract import ContractError, Stream, parse_instant
+from shared.contract import ContractError, Stream, parse_instant
 
 log = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent

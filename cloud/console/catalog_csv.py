@@ -10,11 +10,11 @@ what this returns in one transaction (pages/setup.py), so a file with one bad ro
 - **Columns** are named in the header, in any order (case and spaces around ignored); an unknown
   column is refused (a misspelt "unit cost" would otherwise be dropped silently); a blank cell takes
   the API's default.
-- **GTINs** are read by edge/codecs/gs1.py as the tills' are: EAN-13, UPC-A, EAN-8 or GTIN-14 with
+- **GTINs** are read by shared/gs1.py as the tills' are: EAN-13, UPC-A, EAN-8 or GTIN-14 with
   a valid check digit, made GTIN-14 — so a GTIN whose leading zeros Excel dropped still reads right,
   and one Excel turned into "9.50123E+11" is refused.
 - Each row is then checked with the API's own schema (admin.PRODUCT, admin.LISTINGS' item) through
-  edge.openapi.Checker: a row is accepted exactly when the API would accept it as a body.
+  shared.openapi.Checker: a row is accepted exactly when the API would accept it as a body.
 
 The stdlib csv module reads and writes (RFC 4180 quoting, which Excel and WPS write and read).
 """
@@ -28,9 +28,9 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from cloud.api.admin import LISTINGS, PRODUCT
-from edge.codecs.gs1 import Gs1Error, read_item
-from edge.contract import ContractError
-from edge.openapi import Checker
+from shared.gs1 import Gs1Error, read_item
+from shared.contract import ContractError
+from shared.openapi import Checker
 
 MAX_ROWS: Final = 50_000
 PRODUCT_COLUMNS: Final = ("sku", "name", "category", "unit_cost", "min_stock")

@@ -25,7 +25,7 @@ from cloud.db.gateway_snapshots import GatewayView, gateway_views
 from cloud.db.models import Balance, Gateway, Listing, Lot, Movement, Product, StockLevel, Store
 from cloud.db.orders import channel_configs
 from cloud.db.store_alerts import open_counts
-from edge.contract import BinView
+from shared.contract import BinView
 
 STALE_OUTBOX = timedelta(minutes=5)  # an unsent delta older than this needs a look
 

@@ -24,7 +24,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloud.db.models import Order, Reservation, StockLevel, Transfer
-from edge.contract import Kind, StockDelta
+from shared.contract import Kind, StockDelta
 
 log = logging.getLogger(__name__)
 ORDER_REF = "order:"

@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cloud.db.models import Gateway, GatewaySnapshot
 from cloud.db.repo import _upsert
-from edge.contract import BinView, ContractError, GatewayState, GatewayStatus, ShelfSnapshot
+from shared.contract import BinView, ContractError, GatewayState, GatewayStatus, ShelfSnapshot
 
 
 async def record_status(maker: async_sessionmaker[AsyncSession], status: GatewayStatus,

@@ -37,7 +37,7 @@ from cloud.db.models import (
     StockLevel,
     UtcDateTime,
 )
-from edge.contract import DeltaBatch, GatewayStatus, StockDelta
+from shared.contract import DeltaBatch, GatewayStatus, StockDelta
 
 log = logging.getLogger(__name__)
 # Core tables for the bulk writes of the hot path: no per-row ORM bookkeeping.

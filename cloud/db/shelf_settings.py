@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from cloud.db import audit
 from cloud.db.models import Gateway, GatewaySettingsState, ShelfSetting, StoreSettingsVersion
 from cloud.db.repo import _upsert
-from edge.contract import ShelfRule, ShelfSettings
+from shared.contract import ShelfRule, ShelfSettings
 
 KINDS = ("bin", "sku")
 

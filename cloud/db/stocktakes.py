@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from cloud.db.models import Gateway, Stocktake, Store
 from cloud.db.orders import iso_utc
 from cloud.db.repo import _upsert
-from edge.contract import StocktakeRequest, StocktakeResult
+from shared.contract import StocktakeRequest, StocktakeResult
 
 log = logging.getLogger(__name__)
 STATES = ("requested", "done", "failed")

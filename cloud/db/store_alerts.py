@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cloud.db.models import StoreAlert
 from cloud.db.repo import _upsert
-from edge.contract import AlertNotice, format_ts, parse_ts
+from shared.contract import AlertNotice, format_ts, parse_ts
 
 OPEN = ("open", "acked")  # not yet resolved
 

@@ -44,7 +44,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
-from edge.toml_tables import check_keys
+from shared.toml_tables import check_keys
 
 
 class RegisterMapError(ValueError):
@@ -306,7 +306,7 @@ def _table(obj: Mapping[str, Any], key: str, where: str) -> Mapping[str, Any]:
     return value
 
 
-# The keys of a custom map and of its parts (edge/toml_tables.py: anything else is an error).
+# The keys of a custom map and of its parts (shared/toml_tables.py: anything else is an error).
 _MAP_KEYS = frozenset({"gross", "net", "status", "command", "max_registers"})
 _FIELD_KEYS = frozenset({"address", "type", "word_order", "scale"})
 _KEYS: Mapping[str, frozenset[str]] = MappingProxyType({

@@ -52,7 +52,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from edge.toml_tables import check_keys
+from shared.backoff import Backoff
+from shared.toml_tables import check_keys
 
 # The camera part: OpenCV and numpy here, onnxruntime in LaneCounter. A gateway installed without
 # it (deploy/pi/install.sh on a 32-bit OS, where onnxruntime has no build and PyPI has neither
@@ -266,7 +267,7 @@ def parse_camera(section: Mapping[str, Any], base_dir: Path | None = None) -> Ca
     )
 
 
-# The keys of [camera], [[camera.feed]] and [[camera.lane]] in store.toml (edge/toml_tables.py:
+# The keys of [camera], [[camera.feed]] and [[camera.lane]] in store.toml (shared/toml_tables.py:
 # anything else is an error). lanes.json is not checked so: the simulator's /truth.json says more.
 CAMERA_KEYS = frozenset({"model", "feed", "lane"})
 FEED_KEYS = frozenset({"id", "url", "model", "interval_s", "frozen_after_s", "black_level", "timeout_s"})
@@ -572,7 +573,8 @@ class CameraSource:
                 if _is_polled(self.config.url)
                 else _CvReader(self.config, pool)
             )
-            backoff = 0.5
+            # No jitter: one client on the store's LAN, nobody to spread out from.
+            backoff = Backoff(initial=0.5, maximum=30.0, jitter=0.0)
             try:
                 while True:
                     try:
@@ -584,10 +586,9 @@ class CameraSource:
                         status = self._status(False, reason)
                         if status:
                             yield status
-                        await asyncio.sleep(backoff)
-                        backoff = min(backoff * 2, 30.0)
+                        await asyncio.sleep(backoff.next_delay())
                         continue
-                    backoff = 0.5
+                    backoff.reset()
                     health = await loop.run_in_executor(
                         pool, self._health.check, frame, loop.time()
                     )

@@ -16,7 +16,7 @@ in the delta's `evidence`, so neither the wire contract nor the ledger's tables 
 `at` is any RFC 3339 time (stored as UTC), within the gateway's clock skew: a sale dated ahead of
 the clock would sort after every later count and could never be corrected by one. `sku` is what the
 till has: an EAN-13, UPC-A, EAN-8 or GTIN-14, or a scanned GS1 element string; it is stored as its
-GTIN-14, with the lot and expiry the element string carries (edge/codecs/gs1.py).
+GTIN-14, with the lot and expiry the element string carries (shared/gs1.py).
 
 Each field is a `Field`: the JSON Schema that describes it beside the parser that enforces it, so an
 API document can be made from the same pieces. Rules that join fields (a lot named twice must
@@ -30,8 +30,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final, Generic, TypeVar
 
-from edge.codecs.gs1 import Gs1Error, TradeItem, read_item
-from edge.contract import (
+from shared.gs1 import Gs1Error, TradeItem, read_item
+from shared.contract import (
     MAX_TEXT,
     ClockSkew,
     ContractError,

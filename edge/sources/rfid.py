@@ -45,6 +45,7 @@ from edge.sources.llrp_vendor import (
     plan_inventory,
     with_singulation_target,
 )
+from shared.backoff import Backoff
 
 log = logging.getLogger("shelfsync.rfid")
 
@@ -296,29 +297,6 @@ class ReaderRefused(ConnectionError):
 
 class ReaderLost(ConnectionError):
     """The link to the reader died (closed, watchdog, setup deadline, unreadable stream)."""
-
-
-# --- backoff (pure) ---------------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class Backoff:
-    """Exponential backoff with full jitter; `reset()` after a success so the next failure starts
-    small again (the bug EdgeX fixed in device-rfid-llrp-go#43)."""
-
-    initial: float = 0.5
-    maximum: float = 30.0
-    factor: float = 2.0
-    rng: random.Random = field(default_factory=random.Random)
-    attempt: int = 0
-
-    def next_delay(self) -> float:
-        ceiling = min(self.maximum, self.initial * self.factor**self.attempt)
-        self.attempt += 1
-        return ceiling / 2 + self.rng.random() * ceiling / 2
-
-    def reset(self) -> None:
-        self.attempt = 0
 
 
 # --- one connection -------------------------------------------------------------------------

@@ -68,7 +68,7 @@ from edge.codecs.registers import (
     map_from_config,
 )
 from edge.shelf_events import BinDetector, DetectorConfig, UnexplainedWeight, WeightEvent
-from edge.toml_tables import check_keys
+from shared.toml_tables import check_keys
 
 log = logging.getLogger("shelfsync.shelf")
 
@@ -155,7 +155,7 @@ def _number(obj: Mapping[str, Any], key: str, where: str, default: Any = ...) ->
     return float(_get(obj, key, (int, float), where, default))
 
 
-# The keys of each table of [shelf] (edge/toml_tables.py: anything else is an error).
+# The keys of each table of [shelf] (shared/toml_tables.py: anything else is an error).
 SHELF_KEYS = frozenset({"poll_hz", "detector", "bus", "bin", "maps"})
 DETECTOR_KEYS = frozenset(f.name for f in dataclasses.fields(DetectorConfig))
 BUS_KEYS = frozenset({"id", "tcp", "serial", "baudrate", "parity", "stopbits", "map", "poll_hz",

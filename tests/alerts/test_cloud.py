@@ -20,7 +20,7 @@ from aiohttp import web
 from cloud.alerts import CHAIN_ALERTS, ChainAlerts, ChainAlertsError, load_chain_alerts
 from cloud.app import INGEST, create_app
 from cloud.settings import Settings
-from edge.mqtt import BrokerUrl
+from shared.mqtt import BrokerUrl
 from firmware_sim import procs
 from firmware_sim.weight_shelf import print_config
 from tests.alerts.gateway import shelf_sim
@@ -169,13 +169,13 @@ async def post(session: aiohttp.ClientSession, port: int, path: str, body: Any) 
 
 
 def now_ts() -> str:
-    from edge.contract import format_ts
+    from shared.contract import format_ts
 
     return format_ts(datetime.now(ZoneInfo("UTC")))
 
 
 async def test_a_gateway_back_within_the_grace_period_raises_nothing(tmp_path: Path) -> None:
-    from edge.contract import GatewayState, GatewayStatus
+    from shared.contract import GatewayState, GatewayStatus
 
     config = load_chain_alerts(alerts_file(tmp_path, free_port()))
     config = dataclasses.replace(config, offline_grace_s=60.0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from edge.alert_rules import Condition, Kind
+from shared.alerting.rules import Condition, Kind
 from edge.alerts import AlertService, AlertStore, parse_alerts_config
 from tests.alerts.receiver import Receiver
 
@@ -96,7 +96,7 @@ async def test_foreign_weight_raises_misplaced_and_explained_change_clears_it(tm
 async def test_expiry_alerts_open_and_close_with_the_lots_on_hand(tmp_path: Path) -> None:
     from datetime import date
 
-    from edge.alert_rules import Lot
+    from shared.alerting.rules import Lot
 
     clock = Clock()
     lot = Lot("1", "Kibble", "dog_food", "L1", date(2026, 12, 1), 3, "A1")
@@ -136,7 +136,7 @@ async def test_an_alert_that_cannot_be_delivered_stays_queued_and_is_counted(tmp
     a book the cloud builds itself) is a failure to retry, never a message sent."""
     from dataclasses import replace
 
-    from edge.alert_rules import Role
+    from shared.alerting.rules import Role
 
     clock = Clock()
     async with Receiver() as rx:

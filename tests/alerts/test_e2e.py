@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 from pathlib import Path
 
-from edge.alert_rules import Status
+from shared.alerting.rules import Status
 from edge.alerts import AlertService, run_alerts
 from edge.sources.shelf import ShelfPoller
 from tests.alerts.receiver import Receiver

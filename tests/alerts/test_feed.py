@@ -10,8 +10,8 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from edge import contract
-from edge.alert_rules import Condition, Kind
+from shared import contract
+from shared.alerting.rules import Condition, Kind
 from edge.alerts import AlertService, AlertStore, parse_alerts_config
 from edge.staff_page import staff_app
 from tests.support.services import free_port

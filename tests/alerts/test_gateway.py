@@ -13,7 +13,7 @@ import aiohttp
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
-from edge import contract
+from shared import contract
 from firmware_sim import procs
 from tests.alerts.gateway import POS, PRODUCT, shelf_sim, store_config
 from tests.alerts.receiver import Receiver

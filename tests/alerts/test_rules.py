@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
 
-from edge.alert_rules import (
+from shared.alerting.rules import (
     Book,
     Condition,
     Kind,

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from edge.alert_rules import Condition, Kind, Status
+from shared.alerting.rules import Condition, Kind, Status
 from edge.alerts import AlertService, AlertStore, parse_alerts_config
 from edge.staff_page import staff_app
 

@@ -28,8 +28,8 @@ from typing import Any
 import aiohttp
 
 from cloud.db.migrate import upgrade
-from edge.contract import Kind, Source, StockDelta, Zone, new_delta_id
-from edge.mqtt import BrokerUrl
+from shared.contract import Kind, Source, StockDelta, Zone, new_delta_id
+from shared.mqtt import BrokerUrl
 from edge.outbox import Outbox
 from edge.publisher import Publisher
 from firmware_sim import procs

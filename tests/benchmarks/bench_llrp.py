@@ -37,7 +37,7 @@ from typing import Any
 from sllurp.llrp import LLRPMessage
 from sllurp.llrp_proto import LLRPROSpec
 
-from edge.cli import repo_root
+from shelfsync.cli import repo_root
 from edge.codecs.epc import EpcDecoder
 from edge.outbox import Outbox
 from edge.presence import PresenceConfig, PresenceTracker, Sighting, presence_deltas
@@ -157,7 +157,7 @@ def start_sim(tags: int) -> tuple[subprocess.Popen[str], int]:
         [
             sys.executable,
             "-m",
-            "edge.cli",
+            "shelfsync.cli",
             "sim",
             "llrp",
             "--host",

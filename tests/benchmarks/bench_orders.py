@@ -66,7 +66,7 @@ def _pct(values: list[float], q: float) -> float:
 async def _seed(db: str) -> None:
     """Stock through the ledger's own write path (as counts from a stocktake)."""
     from cloud.db import repo
-    from edge.contract import DeltaBatch, Kind, Source, StockDelta, Zone
+    from shared.contract import DeltaBatch, Kind, Source, StockDelta, Zone
 
     engine = repo.make_engine(db)
     maker = repo.sessionmaker(engine)

@@ -27,7 +27,7 @@ import threading
 import time
 import tomllib
 
-from edge.cli import repo_root
+from shelfsync.cli import repo_root
 from edge.shelf_events import DetectorConfig
 from edge.sources.shelf import Observation, ShelfPoller, make_client, parse_shelf_config
 
@@ -42,7 +42,7 @@ def start_sim(bins: int, map_name: str) -> tuple[subprocess.Popen[str], str]:
         [
             sys.executable,
             "-m",
-            "edge.cli",
+            "shelfsync.cli",
             "sim",
             "shelf",
             "--tcp",

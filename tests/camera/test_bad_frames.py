@@ -10,8 +10,8 @@ from collections.abc import Callable
 
 import pytest
 
-from edge import contract
-from edge.contract import Stream
+from shared import contract
+from shared.contract import Stream
 from edge.devices import Shelves
 from edge.sources.camera import (
     CameraConfig,

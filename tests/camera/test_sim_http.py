@@ -87,7 +87,7 @@ async def test_cli_serves_the_store_worlds_bins_and_stops_cleanly_on_sigterm() -
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "edge.cli",
+        "shelfsync.cli",
         "sim",
         "camera",
         "--port",

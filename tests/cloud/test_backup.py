@@ -14,8 +14,8 @@ import pytest
 
 from cloud.db import backup, repo
 from cloud.db.migrate import upgrade
-from edge.cli import repo_root
-from edge.contract import DeltaBatch, Kind, Source, StockDelta, Zone
+from shelfsync.cli import repo_root
+from shared.contract import DeltaBatch, Kind, Source, StockDelta, Zone
 
 T0 = datetime(2026, 11, 26, 9, tzinfo=UTC)
 SKUS = ["06923450000106", "06923450000113", "06923450000120"]
@@ -96,7 +96,7 @@ async def test_the_cli_backs_up_and_restores_and_refuses_garbage(tmp_path: Path)
     file = tmp_path / "b.jsonl.gz"
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "edge.cli", "cloud", *args], cwd=repo_root(),
+        return subprocess.run([sys.executable, "-m", "shelfsync.cli", "cloud", *args], cwd=repo_root(),
                               capture_output=True, text=True, timeout=120)
 
     done = await asyncio.to_thread(cli, "backup", "--db", source, "--file", str(file))

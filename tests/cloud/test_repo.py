@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from cloud.db import repo
 from cloud.db.migrate import upgrade
 from cloud.db.models import Checkpoint
-from edge.contract import DeltaBatch, Kind, Source, StockDelta, Zone
+from shared.contract import DeltaBatch, Kind, Source, StockDelta, Zone
 from tests.support.services import postgres_database
 
 T0 = datetime(2026, 11, 26, 9, tzinfo=UTC)

@@ -17,8 +17,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from cloud.api.handlers import MAKER
 from cloud.auth import Role, create_token
-from edge import contract
-from edge.contract import GatewayState, GatewayStatus, Stream
+from shared import contract
+from shared.contract import GatewayState, GatewayStatus, Stream
 from tests.integration.conftest import ADMIN, Cloud, running_cloud, until
 from tests.support.services import Mosquitto, free_port
 

@@ -26,7 +26,7 @@ from cloud.channels.sync import CHANNELS, SYNC_OPTIONS, SyncOptions
 from cloud.db import audit
 from cloud.events import EVENTS
 from cloud.settings import Settings
-from edge.contract import Kind, Source, StockDelta, Zone
+from shared.contract import Kind, Source, StockDelta, Zone
 from tests.orders.chain import ADMIN, Api, book, gtin
 from tests.support.services import free_port
 

@@ -21,7 +21,7 @@ from cloud.channels.base import Listing
 from cloud.channels.sync import SYNC, SyncOptions
 from cloud.console import queries_channels
 from cloud.db.orders import channel_configs
-from edge.contract import Zone
+from shared.contract import Zone
 from tests.channels.conftest import Sim, start_sim
 from tests.console.conftest import PHONE, sign_in
 from tests.console.steering import Chain, csrf_post, gtin, named, serve

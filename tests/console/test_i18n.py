@@ -13,7 +13,7 @@ import pytest
 from cloud.console import web
 from cloud.console.i18n import MESSAGES, Words, negotiate
 from cloud.db.stocktakes import STATES
-from edge.contract import ALERT_STATUSES, Kind, Source, Zone
+from shared.contract import ALERT_STATUSES, Kind, Source, Zone
 from tests.console.conftest import PHONE, Tokens, sign_in
 from tests.integration.conftest import Cloud
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import aiohttp
 
-from edge.contract import format_ts
+from shared.contract import format_ts
 from firmware_sim.pos import PosClient
 from firmware_sim.world import catalog
 from tests.console.conftest import DESKTOP, PHONE, STORE, Tokens, live, sign_in

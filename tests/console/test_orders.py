@@ -18,7 +18,7 @@ from cloud.auth import Principal, Role
 from cloud.console import queries_orders
 from cloud.console.pages.orders import filters
 from cloud.console.queries_orders import PAGE_SIZE
-from edge.contract import Zone
+from shared.contract import Zone
 from tests.console.conftest import PHONE, sign_in
 from tests.console.steering import Chain, csrf_post, gtin, serve
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from edge import contract
-from edge.contract import (
+from shared import contract
+from shared.contract import (
     DeltaBatch,
     GatewayState,
     GatewayStatus,

@@ -15,8 +15,8 @@ from cloud.api.handlers import MAKER
 from cloud.auth import Role, create_token
 from cloud.channels import records
 from cloud.channels.base import Listing
-from edge import contract
-from edge.contract import DeltaBatch, Kind, Source, StockDelta, Stream, Zone, new_delta_id
+from shared import contract
+from shared.contract import DeltaBatch, Kind, Source, StockDelta, Stream, Zone, new_delta_id
 from tests.channels.conftest import Sim, start_sim
 from tests.channels.test_sync_e2e import cloud_with_sync
 from tests.console.conftest import live, sign_in

@@ -8,8 +8,8 @@ from typing import Any
 
 from cloud.api.handlers import MAKER
 from cloud.auth import Role, create_token
-from edge import contract
-from edge.contract import DeltaBatch, Kind, Source, StockDelta, Stream, Zone, new_delta_id
+from shared import contract
+from shared.contract import DeltaBatch, Kind, Source, StockDelta, Stream, Zone, new_delta_id
 from tests.console.conftest import sign_in
 from tests.integration.conftest import ADMIN, Cloud, RawPublisher, cloud, raw, until
 

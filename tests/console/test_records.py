@@ -14,8 +14,8 @@ import pytest
 from cloud.api.handlers import MAKER
 from cloud.db.gateway_snapshots import gateway_views
 from cloud.db.store_alerts import store_alerts
-from edge import contract
-from edge.contract import (
+from shared import contract
+from shared.contract import (
     AlertNotice,
     BinView,
     ContractError,

@@ -16,8 +16,8 @@ from aiohttp import web
 from cloud.app import create_app
 from cloud.console.live import LIVE
 from cloud.settings import Settings
-from edge import contract
-from edge.contract import DeltaBatch, Kind, Source, StockDelta, Stream, Zone, new_delta_id
+from shared import contract
+from shared.contract import DeltaBatch, Kind, Source, StockDelta, Stream, Zone, new_delta_id
 from tests.integration.conftest import ADMIN, RawPublisher, raw, running_cloud, until
 from tests.support.services import Mosquitto, free_port
 

@@ -17,7 +17,7 @@ from playwright.async_api import expect
 from cloud.auth import Role
 from cloud.console.pages.transfers import SUGGESTIONS_SHOWN
 from cloud.db import repo
-from edge.contract import Zone
+from shared.contract import Zone
 from tests.console.conftest import PHONE, sign_in
 from tests.console.steering import Chain, csrf_post, gtin, serve, signed_in
 

@@ -7,8 +7,8 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from edge import contract
-from edge.contract import ContractError, DeltaBatch, Kind, Source, StockDelta, Zone
+from shared import contract
+from shared.contract import ContractError, DeltaBatch, Kind, Source, StockDelta, Zone
 
 GTIN = "06923450000106"
 AT = datetime(2026, 11, 26, 3, 0, 0, 123000, tzinfo=UTC)

@@ -1,4 +1,4 @@
-"""What a till or scanner sends for an item → GTIN-14, lot and expiry (edge/codecs/gs1.py, via biip).
+"""What a till or scanner sends for an item → GTIN-14, lot and expiry (shared/gs1.py, via biip).
 
 The codes are GS1's own examples: the scan data vectors of GS1's Barcode Syntax Engine
 (github.com/gs1/gs1-syntax-engine, src/c-lib/scandata.c: GTIN 12312312312333 with lot ABC123, the
@@ -13,7 +13,7 @@ from datetime import date
 
 import pytest
 
-from edge.codecs.gs1 import Gs1Error, TradeItem, read_item
+from shared.gs1 import Gs1Error, TradeItem, read_item
 
 GS = "\x1d"  # FNC1 as a scanner transmits it: GS, ASCII 29 (GS1 General Specifications, GSCN 16-477)
 

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from edge import contract
-from edge.contract import ClockSkew, ContractError, parse_instant
+from shared import contract
+from shared.contract import ClockSkew, ContractError, parse_instant
 
 NOW = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)
 

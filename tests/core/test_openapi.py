@@ -1,4 +1,4 @@
-"""edge/openapi.py's checks, as pure functions: the accelerator (jsonschema-rs) and the reference
+"""shared/openapi.py's checks, as pure functions: the accelerator (jsonschema-rs) and the reference
 implementation (jsonschema) agree on every request schema of both APIs, and a refused value is
 said in the shop's words, naming its field."""
 
@@ -14,9 +14,9 @@ from jsonschema.exceptions import best_match
 from prometheus_client import CollectorRegistry
 
 from cloud.api.routes import cloud_api
-from edge.contract import ContractError, gtin_check_digit
+from shared.contract import ContractError, gtin_check_digit
 from edge.http import gateway_api
-from edge.openapi import Operation, Routes, _explain, expectation, nullable
+from shared.openapi import Operation, Routes, _explain, expectation, nullable
 
 pytest.importorskip("jsonschema_rs")  # the accelerator is there where it has a wheel
 

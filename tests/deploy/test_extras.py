@@ -1,5 +1,5 @@
 """The installable parts (pyproject.toml extras: edge, camera, cloud, sim, train, test) and what
-`shelfsync` says when a command's part is not installed (edge/parts.py).
+`shelfsync` says when a command's part is not installed (shelfsync/parts.py).
 
 The static checks read pyproject.toml with tomllib and install nothing. The base-only run is a
 fresh interpreter without site-packages (`python -S`) that sees only this checkout's packages,
@@ -21,8 +21,8 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from edge import parts
-from edge.cli import COMMANDS, PARTS
+from shelfsync import parts
+from shelfsync.cli import COMMANDS, PARTS
 
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
@@ -130,7 +130,7 @@ def base_only(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def shelfsync_base(where: Path, *args: str) -> subprocess.CompletedProcess[str]:
     code = (f"import sys; sys.path[:0] = [{str(where)!r}]\n"
-            "from edge.cli import main\n"
+            "from shelfsync.cli import main\n"
             "raise SystemExit(main(sys.argv[1:]))")
     return subprocess.run([sys.executable, "-S", "-c", code, *args], capture_output=True, text=True,
                           timeout=60, check=False, cwd=where)

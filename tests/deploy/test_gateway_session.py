@@ -2,7 +2,7 @@
 
 On the production broker a store's client id is its username, whatever the client sends: every
 connection the gateway makes is the same session. The real edge Publisher against a real
-Mosquitto with the files of deploy/mosquitto, the cloud played by edge.mqtt with the cloud's own
+Mosquitto with the files of deploy/mosquitto, the cloud played by shared.mqtt with the cloud's own
 credential on the cloud listener.
 """
 
@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from edge import contract
-from edge.contract import Stream
-from edge.mqtt import BrokerUrl, MqttClient
+from shared import contract
+from shared.contract import Stream
+from shared.mqtt import BrokerUrl, MqttClient
 from edge.outbox import Outbox
 from edge.publisher import Publisher
 

@@ -23,7 +23,7 @@ def shelfsync(*args: str | Path, missing: tuple[str, ...] = (),
               cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     """`shelfsync ARGS` in a fresh interpreter in which the modules `missing` cannot import."""
     code = (f"import sys; sys.modules.update(dict.fromkeys({list(missing)!r}))\n"
-            "from edge.cli import main\n"
+            "from shelfsync.cli import main\n"
             "raise SystemExit(main(sys.argv[1:]))")
     return subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True,
                           text=True, timeout=120, check=False, cwd=cwd)

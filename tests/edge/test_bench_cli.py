@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from edge import bench
+from shelfsync import bench
 
 
 def test_a_benchmarks_help_is_its_own(capsys: pytest.CaptureFixture[str]) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.contract import Kind, Source, StockDelta, Zone
+from shared.contract import Kind, Source, StockDelta, Zone
 from edge.devices import DeviceConfigError, RfidConfig, Stocktakes, parse_rfid_section
 from edge.outbox import Outbox
 from edge.sources.rfid import ReaderSettings, TagRead

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from edge import contract
-from edge.contract import Kind, Source, StockDelta, Zone, new_delta_id
+from shared import contract
+from shared.contract import Kind, Source, StockDelta, Zone, new_delta_id
 from edge.outbox import Outbox, SourceKeyConflict
 from edge.publisher import batch_payload
 
@@ -80,7 +80,7 @@ async def test_the_published_payload_is_a_valid_batch_with_seqs(tmp_path: Path) 
 WRITER = textwrap.dedent("""
     import asyncio, sys
     from datetime import UTC, datetime
-    from edge.contract import Kind, Source, StockDelta, Zone, new_delta_id
+    from shared.contract import Kind, Source, StockDelta, Zone, new_delta_id
     from edge.outbox import Outbox
 
     async def main():

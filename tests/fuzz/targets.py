@@ -49,7 +49,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cloud import ingest
-from edge import contract
+from shared import contract
 from edge.codecs.epc import EpcDecoder
 from edge.codecs.registers import (
     BUILTIN_MAPS,

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from edge.contract import ContractError
+from shared.contract import ContractError
 from tests.fuzz import targets
 from tests.fuzz.targets import TARGETS, Target, Verdict, close_loop, fuzz, run_case
 

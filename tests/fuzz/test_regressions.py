@@ -12,10 +12,11 @@ from datetime import UTC, datetime
 import pytest
 
 from cloud import ingest
-from edge import contract, http
+from shared import contract
+from edge import http
 from edge.codecs.epc import EpcDecoder
 from edge.codecs.registers import RegisterMapError, builtin_map, map_from_config
-from edge.contract import ContractError
+from shared.contract import ContractError
 from edge.sources import pos, rfid
 from firmware_sim import llrp_frames as fr
 from tests.fuzz.targets import EPCS, MAX_MESSAGE, _NullTransport

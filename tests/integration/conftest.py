@@ -21,7 +21,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from cloud.api.handlers import MAKER
 from cloud.app import INGEST, create_app
 from cloud.settings import Settings
-from edge.mqtt import BrokerUrl
+from shared.mqtt import BrokerUrl
 from firmware_sim import procs
 from tests.support.services import Mosquitto, free_port
 

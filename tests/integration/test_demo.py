@@ -9,7 +9,7 @@ import sys
 
 
 def test_the_demo_ends_with_the_ledger_and_every_platform_true() -> None:
-    done = subprocess.run([sys.executable, "-m", "edge.cli", "demo", "--stores", "2", "--minutes", "0.25",
+    done = subprocess.run([sys.executable, "-m", "shelfsync.cli", "demo", "--stores", "2", "--minutes", "0.25",
                            "--json"], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     summary = json.loads(done.stdout)

@@ -16,8 +16,8 @@ import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from edge import contract
-from edge.cli import repo_root
+from shared import contract
+from shelfsync.cli import repo_root
 from firmware_sim import procs
 from tests.integration.conftest import ADMIN, POS, Cloud, until
 from tests.support.services import Mosquitto, free_port
@@ -27,7 +27,7 @@ class Sim:
     """A simulator CLI in its own process; the lines it prints are collected."""
 
     def __init__(self, *args: str) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-m", "edge.cli", *args], cwd=repo_root(),
+        self.proc = subprocess.Popen([sys.executable, "-m", "shelfsync.cli", *args], cwd=repo_root(),
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         self.lines: list[str] = []
         self.changed = threading.Condition()

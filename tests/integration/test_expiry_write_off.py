@@ -11,7 +11,7 @@ import aiohttp
 from sqlalchemy import select
 
 from cloud.db.models import Movement
-from edge import contract
+from shared import contract
 from tests.integration.conftest import MAKER, Cloud, Gateway, until
 
 SKU = "06923450000106"

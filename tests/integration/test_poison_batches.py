@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from edge import contract
-from edge.contract import DeltaBatch, Kind, Source, StockDelta, Stream, Zone
+from shared import contract
+from shared.contract import DeltaBatch, Kind, Source, StockDelta, Stream, Zone
 from tests.integration.conftest import Cloud, RawPublisher, until
 
 SKU = "06923450000106"

@@ -14,8 +14,8 @@ import pytest
 
 from cloud.db import repo
 from cloud.db.migrate import upgrade
-from edge import contract
-from edge.contract import DeltaBatch, Kind, Source, StockDelta, Stream, Zone
+from shared import contract
+from shared.contract import DeltaBatch, Kind, Source, StockDelta, Stream, Zone
 from firmware_sim import procs
 from tests.integration.conftest import ADMIN, RawPublisher, until
 from tests.support.services import Mosquitto

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import aiohttp
 
-from edge import contract
+from shared import contract
 from firmware_sim import procs, store_sim
-from firmware_sim.demo import compare
+from shelfsync.demo import compare
 from tests.integration.conftest import ADMIN, POS, Cloud, until
 from tests.integration.test_devices import Retained, Sim
 from tests.support.services import Mosquitto, free_port
@@ -130,7 +130,7 @@ async def _counts_in(cloud: Cloud, store: str, port: int, before: int) -> bool:
 
 def test_bad_arguments_and_configs_get_clear_errors(tmp_path: Path) -> None:
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "edge.cli", "sim", "store", *args],
+        return subprocess.run([sys.executable, "-m", "shelfsync.cli", "sim", "store", *args],
                               capture_output=True, text=True, timeout=60)
 
     missing = run("--config", str(tmp_path / "nope.toml"))
@@ -149,7 +149,7 @@ def test_bad_arguments_and_configs_get_clear_errors(tmp_path: Path) -> None:
 
 
 def test_the_demo_runs_its_stores_as_store_sims_and_ends_true() -> None:
-    done = subprocess.run([sys.executable, "-m", "edge.cli", "demo", "--store-sim", "--stores", "1",
+    done = subprocess.run([sys.executable, "-m", "shelfsync.cli", "demo", "--store-sim", "--stores", "1",
                            "--minutes", "0.25", "--no-platforms", "--json"],
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]

@@ -13,8 +13,8 @@ import aiohttp
 import pytest
 
 from cloud.app import INGEST
-from edge import contract
-from edge.contract import DeltaBatch, Kind, Source, StockDelta, Stream, Zone
+from shared import contract
+from shared.contract import DeltaBatch, Kind, Source, StockDelta, Stream, Zone
 from tests.integration.conftest import ADMIN, Cloud, Gateway, RawPublisher, running_cloud, until
 from tests.support.services import Mosquitto
 

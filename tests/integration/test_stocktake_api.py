@@ -11,8 +11,8 @@ from typing import Any
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
-from edge import contract
-from edge.contract import GatewayState, GatewayStatus, Stream
+from shared import contract
+from shared.contract import GatewayState, GatewayStatus, Stream
 from tests.integration.conftest import ADMIN, Cloud, RawPublisher, until
 from tests.support.services import Mosquitto, free_port
 

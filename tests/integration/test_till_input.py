@@ -20,9 +20,9 @@ from aiohttp import web
 
 from cloud.app import INGEST, create_app
 from cloud.settings import Settings
-from edge import contract
-from edge.contract import DeltaBatch, Kind, Source, StockDelta, Stream, Zone
-from edge.mqtt import BrokerUrl
+from shared import contract
+from shared.contract import DeltaBatch, Kind, Source, StockDelta, Stream, Zone
+from shared.mqtt import BrokerUrl
 from firmware_sim import procs
 from tests.integration.conftest import ADMIN, POS, Cloud, Gateway, RawPublisher, until
 from tests.support.services import Mosquitto, free_port

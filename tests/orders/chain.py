@@ -18,7 +18,7 @@ from cloud.api.handlers import MAKER
 from cloud.app import create_app
 from cloud.db import repo
 from cloud.settings import Settings
-from edge.contract import DeltaBatch, Kind, Source, StockDelta, Zone
+from shared.contract import DeltaBatch, Kind, Source, StockDelta, Zone
 from firmware_sim.world import make_gtin14
 from tests.support.services import free_port
 

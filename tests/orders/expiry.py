@@ -24,7 +24,7 @@ from cloud.db import ledger, repo
 from cloud.db.migrate import upgrade
 from cloud.db.models import Balance, Channel, ChannelStore, Movement, Order, Reservation, StockLevel, Store
 from cloud.db.orders import Line, OrderError, OrderRequest, Orders
-from edge.contract import DeltaBatch, Kind, Source, StockDelta, Zone
+from shared.contract import DeltaBatch, Kind, Source, StockDelta, Zone
 
 CHANNEL = "web"
 

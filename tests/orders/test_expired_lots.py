@@ -14,7 +14,7 @@ from sqlalchemy import select
 from cloud.db.models import Movement
 from cloud.db.orders import Line, OrderError, OrderRequest
 from cloud.db.transfers import TransferRequest, Transfers
-from edge.contract import Kind, Source, StockDelta, Zone
+from shared.contract import Kind, Source, StockDelta, Zone
 from tests.orders.chain import Api, book, gtin
 from tests.orders.expiry import CHANNEL, Clock, ledger_on, open_shop
 

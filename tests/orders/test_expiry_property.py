@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 from cloud.db import holds, ledger
 from cloud.db.migrate import upgrade
 from cloud.db.orders import OrderError
-from edge.contract import Kind
+from shared.contract import Kind
 from tests.orders.chain import gtin
 from tests.orders.expiry import Clock, Shop, ledger_on, open_shop
 

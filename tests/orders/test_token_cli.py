@@ -11,7 +11,7 @@ from tests.orders.chain import serve
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "edge.cli", "cloud", "token", *args],
+    return subprocess.run([sys.executable, "-m", "shelfsync.cli", "cloud", "token", *args],
                           capture_output=True, text=True, timeout=60)
 
 

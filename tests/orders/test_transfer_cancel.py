@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date
 
 from cloud.db import repo
-from edge.contract import Zone
+from shared.contract import Zone
 from tests.orders.chain import Api, gtin
 
 A = gtin(1)

@@ -11,7 +11,7 @@ import pytest
 from cloud.channels.allocation import haversine_km
 from cloud.db import repo, transfers
 from cloud.db.transfers import suggest
-from edge.contract import Kind, Source, StockDelta, Zone
+from shared.contract import Kind, Source, StockDelta, Zone
 from tests.orders.chain import Api, book, gtin
 
 A, B = gtin(1), gtin(2)

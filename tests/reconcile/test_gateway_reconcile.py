@@ -13,7 +13,7 @@ from pathlib import Path
 
 import aiohttp
 
-from edge import contract
+from shared import contract
 from edge.config import load_config
 from edge.runtime import run_gateway
 from firmware_sim import procs

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from edge.contract import Kind, Source, StockDelta, Zone, new_delta_id
+from shared.contract import Kind, Source, StockDelta, Zone, new_delta_id
 from edge.domain import BinInfo
 from edge.pipeline import Pipeline, pos_line
 from edge.shelf_events import UnexplainedWeight, WeightEvent

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cloud.db.ledger import Move, replay
-from edge.contract import Kind, StockDelta
+from shared.contract import Kind, StockDelta
 from edge.domain import BinChange, BinInfo, BinLevel, ExitRead, OddWeight, OrderLine, PosLine, ZoneCount
 from edge.reconcile import Misplacement, Reconciler
 from firmware_sim.world import catalog

@@ -32,7 +32,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from cloud.db.ledger import Move, SkuBook, replay
-from edge.contract import Kind, Source, StockDelta, Zone
+from shared.contract import Kind, Source, StockDelta, Zone
 from edge.domain import (
     BinChange,
     BinInfo,

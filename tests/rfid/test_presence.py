@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.contract import Kind, Zone
+from shared.contract import Kind, Zone
 from edge.devices import Presence, RfidConfig
 from edge.outbox import Outbox
 from edge.presence import (

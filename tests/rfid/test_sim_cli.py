@@ -6,7 +6,7 @@ import asyncio
 import os
 import sys
 
-from edge.cli import repo_root
+from shelfsync.cli import repo_root
 from tests.rfid.conftest import SllurpPeer
 
 
@@ -14,7 +14,7 @@ async def test_sim_llrp_command_serves_llrp_and_takes_faults_on_stdin() -> None:
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "edge.cli",
+        "shelfsync.cli",
         "sim",
         "llrp",
         "--host",
@@ -67,7 +67,7 @@ async def test_sim_llrp_help_and_bad_arguments() -> None:
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "edge.cli",
+            "shelfsync.cli",
             "sim",
             "llrp",
             *args,

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from edge.contract import Kind, Source
+from shared.contract import Kind, Source
 from edge.sources.rfid import ReaderSettings, TagRead
 from edge.stocktake import Progress, Stocktake, StocktakeConfig, run_stocktake
 from firmware_sim import llrp_frames as fr

@@ -7,7 +7,7 @@ from __future__ import annotations
 import itertools
 
 from cloud.db.ledger import Move, replay
-from edge.contract import new_delta_id
+from shared.contract import new_delta_id
 from edge.sources.rfid import ReaderSettings
 from edge.stocktake import Stocktake, StocktakeConfig, run_stocktake
 from firmware_sim.llrp_reader import LLRPReaderSim, SimSettings, sgtin96, world_for_tags

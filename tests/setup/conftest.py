@@ -19,7 +19,7 @@ from cloud.api.handlers import MAKER
 from cloud.app import INGEST, create_app
 from cloud.auth import Role, create_token
 from cloud.settings import Settings
-from edge.mqtt import BrokerUrl
+from shared.mqtt import BrokerUrl
 from tests.integration.conftest import ADMIN, Cloud
 from tests.support.services import Mosquitto, free_port
 

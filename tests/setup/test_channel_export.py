@@ -16,7 +16,7 @@ import openpyxl
 
 from cloud.api.handlers import MAKER
 from cloud.db import audit
-from edge.contract import Kind, Source, StockDelta, Zone
+from shared.contract import Kind, Source, StockDelta, Zone
 from tests.integration.conftest import ADMIN, Cloud, until
 from tests.orders.chain import book
 from tests.setup.conftest import PHONE, Tokens, sign_in

@@ -8,9 +8,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from edge import contract
+from shared import contract
 from edge.alerts import AlertService, AlertStore, parse_alerts_config
-from edge.contract import ShelfRule, ShelfSettings
+from shared.contract import ShelfRule, ShelfSettings
 from edge.shelf_events import WeightEvent
 from edge.sources.shelf import BinLevel
 

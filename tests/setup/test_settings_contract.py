@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from edge import contract
-from edge.contract import ContractError, GatewayState, GatewayStatus, ShelfRule, ShelfSettings
+from shared import contract
+from shared.contract import ContractError, GatewayState, GatewayStatus, ShelfRule, ShelfSettings
 
 KIBBLE = "00950123456782"
 

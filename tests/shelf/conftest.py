@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from edge.cli import repo_root
+from shelfsync.cli import repo_root
 from tests.shelf.helpers import Bus, start_bus
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from edge.cli import main as shelfsync
-from edge.cli import repo_root
+from shelfsync.cli import main as shelfsync
+from shelfsync.cli import repo_root
 from tests.shelf.conftest import SimProcess
 from tests.shelf.helpers import DEAD_LOAD_G, SKU, UNIT_G
 
@@ -134,7 +134,7 @@ def test_watch_prints_one_json_line_per_stable_change(
         [
             sys.executable,
             "-m",
-            "edge.cli",
+            "shelfsync.cli",
             "shelf",
             "watch",
             "--config",
@@ -184,7 +184,7 @@ def test_sim_cli_serves_the_world_and_prints_a_gateway_config(tmp_path: Path) ->
         [
             sys.executable,
             "-m",
-            "edge.cli",
+            "shelfsync.cli",
             "sim",
             "shelf",
             "--tcp",
@@ -242,7 +242,7 @@ def test_sim_cli_serves_rtu_on_a_new_pty_pair(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "edge.cli",
+            "shelfsync.cli",
             "sim",
             "shelf",
             "--serial",

@@ -27,7 +27,7 @@ from cloud.console.queries import product_names
 from cloud.console.queries_orders import page_of
 from cloud.console.web import ConsoleRoutes, is_htmx, now, principal, render, words
 from cloud.db import audit
-from edge.contract import ContractError, check_id
+from shared.contract import ContractError, check_id
 
 LISTINGS_PAGE = 50
 STATES = ("all", *(s.value for s in q.State))

@@ -28,7 +28,7 @@ from cloud.console.session import local_path
 from cloud.console.web import ConsoleRoutes, is_htmx, now, principal, render, words
 from cloud.db import audit
 from cloud.db.orders import OrderError
-from edge.contract import ContractError, check_id
+from shared.contract import ContractError, check_id
 
 LAPSING = timedelta(minutes=10)  # an open order this close to its hold's end is marked
 

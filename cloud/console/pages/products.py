@@ -16,7 +16,7 @@ from cloud.console import queries
 from cloud.console.live import LIVE
 from cloud.console.pages.overview import scope
 from cloud.console.web import ConsoleRoutes, is_htmx, now, principal, render, words
-from edge.contract import is_gtin14
+from shared.contract import is_gtin14
 
 EXPIRING_DAYS = 30  # a lot this close to its expiry is marked (the chain alerts' default for treats)
 

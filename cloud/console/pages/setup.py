@@ -2,7 +2,7 @@
 with CSV import and export.
 
 Every write goes through the settings API's own functions (cloud/api/admin.py save_store,
-save_product, …) after the API's own schema checked the form (edge.openapi.Checker), so a change
+save_product, …) after the API's own schema checked the form (shared.openapi.Checker), so a change
 made here is exactly the change the API would make, audited the same way (cloud/db/audit.py).
 A form that is wrong is shown again with what was typed and the field at fault; a CSV file with
 one bad row imports nothing and says which row and field (catalog_csv.py).
@@ -29,9 +29,9 @@ from cloud.console.catalog_csv import PRODUCT_COLUMNS, CsvRefused, read_products
 from cloud.console.web import ConsoleRoutes, now, render, words
 from cloud.db import audit
 from cloud.db.models import Product, Store
-from edge.codecs.gs1 import Gs1Error, read_item
-from edge.contract import ContractError, check_id
-from edge.openapi import Checker
+from shared.gs1 import Gs1Error, read_item
+from shared.contract import ContractError, check_id
+from shared.openapi import Checker
 
 TABS = ("stores", "products", "channels", "listings", "shelves")
 STORE_FORM = Checker(admin.STORE)

@@ -33,8 +33,8 @@ from cloud.console.web import ConsoleRoutes, now, words
 from cloud.db.models import Listing, Store
 from cloud.db.orders import channel_configs
 from cloud.events import EVENTS
-from edge.contract import ContractError, check_id
-from edge.openapi import Checker
+from shared.contract import ContractError, check_id
+from shared.openapi import Checker
 
 CHANNEL_FORM = Checker(admin.CHANNEL)
 LISTING_FORM = Checker(admin.LISTINGS["properties"]["listings"]["items"])

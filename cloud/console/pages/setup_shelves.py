@@ -25,7 +25,7 @@ from cloud.console.web import ConsoleRoutes, now, render
 from cloud.db import shelf_settings as settings_db
 from cloud.db.gateway_snapshots import gateway_views
 from cloud.db.models import Gateway, Store
-from edge.contract import MAX_REFILL_AT, MAX_TEXT, ContractError, check_id
+from shared.contract import MAX_REFILL_AT, MAX_TEXT, ContractError, check_id
 
 MAX_PRODUCT = MAX_TEXT  # the contract's text limit: what the command can carry
 

@@ -21,7 +21,7 @@ from cloud.console.web import OPTIONS, ConsoleRoutes, is_htmx, now, principal, r
 from cloud.db import repo, stocktakes
 from cloud.db.gateway_snapshots import gateway_views
 from cloud.db.store_alerts import open_counts, store_alerts
-from edge.contract import ContractError, Zone, check_id, parse_instant
+from shared.contract import ContractError, Zone, check_id, parse_instant
 
 
 def _store(request: web.Request) -> str:

@@ -31,7 +31,7 @@ from cloud.console.web import ConsoleRoutes, is_htmx, principal, render, words
 from cloud.db import audit, stocktakes
 from cloud.db.orders import OrderError
 from cloud.db.transfers import TransferRequest
-from edge.contract import ContractError, check_id, is_gtin14
+from shared.contract import ContractError, check_id, is_gtin14
 
 HISTORY_PAGE = 20
 IN_TRANSIT_SHOWN = 100

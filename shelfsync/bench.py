@@ -6,7 +6,7 @@ import argparse
 import importlib.util
 import sys
 
-from edge.cli import repo_root
+from shelfsync.cli import repo_root
 
 
 def _available() -> list[str]:

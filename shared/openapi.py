@@ -52,7 +52,7 @@ except ImportError:  # pragma: no cover - a platform without a wheel
     jsonschema_rs = None  # type: ignore[assignment]
 from jsonschema.exceptions import ValidationError, best_match
 
-from edge.contract import ContractError, is_gtin14
+from shared.contract import ContractError, is_gtin14
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +152,7 @@ def _is_date(value: object) -> bool:
 
 
 # The formats this module checks, and how an error names them. Others (date-time) are annotations
-# here: their handlers parse them (edge.contract.parse_ts) and say what is wrong.
+# here: their handlers parse them (shared.contract.parse_ts) and say what is wrong.
 FORMATS: Final[dict[str, tuple[Callable[[object], bool], str]]] = {
     "gtin14": (lambda v: not isinstance(v, str) or is_gtin14(v), "a GTIN-14 with a valid check digit"),
     "date": (_is_date, "a date YYYY-MM-DD"),

@@ -12,11 +12,11 @@ import importlib.metadata
 import sys
 from pathlib import Path
 
-from edge import parts
+from shelfsync import parts
 
 # subcommand words -> (module, one-line summary)
 COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
-    ("demo",): ("firmware_sim.demo", "the whole system on one machine: broker, cloud, N simulated stores"),
+    ("demo",): ("shelfsync.demo", "the whole system on one machine: broker, cloud, N simulated stores"),
     ("gateway",): ("edge.runtime", "run a store gateway from its TOML config"),
     ("cloud",): ("cloud.__main__", "run the cloud service (ledger, ingest, REST API)"),
     ("sim", "pos"): ("firmware_sim.pos", "a POS terminal posting simulated sales to a gateway"),
@@ -28,7 +28,7 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ("stocktake",): ("edge.stocktake", "an RFID stocktake against an LLRP reader"),
     ("shelf",): ("edge.shelf_cli", "weight shelves: calibrate (tare, learn) and watch"),
     ("camera",): ("edge.camera_cli", "shelf cameras: count the lanes of one image"),
-    ("bench",): ("edge.bench", "run a benchmark from tests/benchmarks"),
+    ("bench",): ("shelfsync.bench", "run a benchmark from tests/benchmarks"),
     ("check-install",): ("edge.install_check", "does this install work here: device libraries, camera model"),
 }
 
