@@ -30,17 +30,6 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from shared import contract
-from shared.contract import (
-    BinView,
-    ContractError,
-    Kind,
-    ShelfSnapshot,
-    StockDelta,
-    StocktakeRequest,
-    Stream,
-    Zone,
-)
 from edge.outbox import Outbox, OutboxError, body_hash
 from edge.presence import (
     PresenceConfig,
@@ -55,6 +44,17 @@ from edge.sources.camera import Observation as CameraObservation
 from edge.sources.rfid import EXIT_ZONE, LLRP_PORT, ReaderSettings, RfidSource, TagRead
 from edge.sources.shelf import Observation, ShelfConfig, ShelfPoller
 from edge.stocktake import SkuCount, Stocktake, StocktakeConfig, StocktakeReport, run_stocktake
+from shared import contract
+from shared.contract import (
+    BinView,
+    ContractError,
+    Kind,
+    ShelfSnapshot,
+    StockDelta,
+    StocktakeRequest,
+    Stream,
+    Zone,
+)
 from shared.toml_tables import check_keys
 
 log = logging.getLogger(__name__)

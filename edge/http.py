@@ -20,9 +20,6 @@ from typing import Any, cast
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from shared.contract import ClockSkew, ContractError, StockDelta, load_json
-from shared.metrics import handler as metrics_handler
-from shared.openapi import Handler, Reply, Routes, error, integer, json_errors, obj, package_version
 from edge.outbox import Outbox, OutboxError, SourceKeyConflict, body_hash
 from edge.sources.pos import (
     MOVEMENTS_SCHEMA,
@@ -32,6 +29,9 @@ from edge.sources.pos import (
     parse_movements,
     parse_transaction,
 )
+from shared.contract import ClockSkew, ContractError, StockDelta, load_json
+from shared.metrics import handler as metrics_handler
+from shared.openapi import Handler, Reply, Routes, error, integer, json_errors, obj, package_version
 
 log = logging.getLogger(__name__)
 

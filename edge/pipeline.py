@@ -32,12 +32,12 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from shared.contract import Kind, StockDelta, Zone
 from edge.domain import BinChange, BinInfo, BinLevel, ExitRead, Observation, OddWeight, PosLine, ZoneCount
 from edge.reconcile import Misplacement, Reconciler
 from edge.shelf_events import UnexplainedWeight, WeightEvent
 from edge.sources.rfid import TagRead
 from edge.sources.shelf import BinLevel as FirstLevel
+from shared.contract import Kind, StockDelta, Zone
 from shared.toml_tables import check_keys
 
 log = logging.getLogger("shelfsync.pipeline")

@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from shared.contract import Kind, Source, StockDelta, Zone, format_ts, is_gtin14, new_delta_id
 from edge.sources.rfid import EXIT_ZONE, LLRP_PORT, LLRPReader, ReaderSettings, TagRead
+from shared.contract import Kind, Source, StockDelta, Zone, format_ts, is_gtin14, new_delta_id
 
 log = logging.getLogger("shelfsync.stocktake")
 

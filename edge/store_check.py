@@ -14,12 +14,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from shared.alerting.rules import Role
 from edge.alerts import AlertConfigError, AlertsConfig, parse_alerts_config, shown_url
 from edge.config import ConfigError, StoreConfig
 from edge.devices import DeviceConfigError, RfidConfig, parse_rfid_section
 from edge.pipeline import ReconcileConfigError, parse_reconcile_section
 from edge.sources.shelf import ShelfConfig, ShelfConfigError, parse_shelf_config
+from shared.alerting.rules import Role
 
 if TYPE_CHECKING:  # the camera part (OpenCV, onnxruntime) is imported only for a [camera] section
     from edge.sources.camera import CameraConfig

@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from cloud.api.admin import LISTINGS, PRODUCT
-from shared.gs1 import Gs1Error, read_item
 from shared.contract import ContractError
+from shared.gs1 import Gs1Error, read_item
 from shared.openapi import Checker
 
 MAX_ROWS: Final = 50_000

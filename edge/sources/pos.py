@@ -30,7 +30,6 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final, Generic, TypeVar
 
-from shared.gs1 import Gs1Error, TradeItem, read_item
 from shared.contract import (
     MAX_TEXT,
     ClockSkew,
@@ -44,6 +43,7 @@ from shared.contract import (
     parse_date,
     parse_instant,
 )
+from shared.gs1 import Gs1Error, TradeItem, read_item
 
 MAX_LINES: Final = 500
 MAX_QTY: Final = 1_000_000

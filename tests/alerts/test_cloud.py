@@ -20,9 +20,9 @@ from aiohttp import web
 from cloud.alerts import CHAIN_ALERTS, ChainAlerts, ChainAlertsError, load_chain_alerts
 from cloud.app import INGEST, create_app
 from cloud.settings import Settings
-from shared.mqtt import BrokerUrl
 from firmware_sim import procs
 from firmware_sim.weight_shelf import print_config
+from shared.mqtt import BrokerUrl
 from tests.alerts.gateway import shelf_sim
 from tests.alerts.receiver import Receiver
 from tests.integration.conftest import ADMIN, POS, until

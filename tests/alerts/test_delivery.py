@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from shared.alerting.rules import Condition, Kind
 from edge.alerts import AlertService, AlertStore, parse_alerts_config
+from shared.alerting.rules import Condition, Kind
 from tests.alerts.receiver import Receiver
 
 

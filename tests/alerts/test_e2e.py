@@ -6,9 +6,9 @@ import asyncio
 import contextlib
 from pathlib import Path
 
-from shared.alerting.rules import Status
 from edge.alerts import AlertService, run_alerts
 from edge.sources.shelf import ShelfPoller
+from shared.alerting.rules import Status
 from tests.alerts.receiver import Receiver
 from tests.shelf.helpers import FAST, start_bus
 

@@ -17,8 +17,8 @@ from pathlib import Path
 
 from cloud.api.handlers import MAKER
 from cloud.db import repo
-from shared.contract import DeltaBatch, Kind, Source, StockDelta, Zone
 from edge.sources.pos import parse_movements
+from shared.contract import DeltaBatch, Kind, Source, StockDelta, Zone
 from tests.alerts.receiver import Receiver
 from tests.alerts.test_cloud import KIBBLE, STORE, alerts_file, cloud
 from tests.support.services import Mosquitto

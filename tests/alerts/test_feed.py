@@ -10,10 +10,10 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from shared import contract
-from shared.alerting.rules import Condition, Kind
 from edge.alerts import AlertService, AlertStore, parse_alerts_config
 from edge.staff_page import staff_app
+from shared import contract
+from shared.alerting.rules import Condition, Kind
 from tests.support.services import free_port
 
 COND = Condition("refill:A1-2", Kind.REFILL, "A1", "Refill A1-2: Kibble — 1 left on shelf, 3 in backroom",

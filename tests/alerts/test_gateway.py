@@ -13,8 +13,8 @@ import aiohttp
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
-from shared import contract
 from firmware_sim import procs
+from shared import contract
 from tests.alerts.gateway import POS, PRODUCT, shelf_sim, store_config
 from tests.alerts.receiver import Receiver
 from tests.integration.conftest import until

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from shared.alerting.rules import Condition, Kind, Status
 from edge.alerts import AlertService, AlertStore, parse_alerts_config
 from edge.staff_page import staff_app
+from shared.alerting.rules import Condition, Kind, Status
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 playwright = pytest.importorskip("playwright.async_api", reason="pip install playwright")

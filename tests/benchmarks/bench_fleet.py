@@ -28,12 +28,12 @@ from typing import Any
 import aiohttp
 
 from cloud.db.migrate import upgrade
-from shared.contract import Kind, Source, StockDelta, Zone, new_delta_id
-from shared.mqtt import BrokerUrl
 from edge.outbox import Outbox
 from edge.publisher import Publisher
 from firmware_sim import procs
 from firmware_sim.world import catalog
+from shared.contract import Kind, Source, StockDelta, Zone, new_delta_id
+from shared.mqtt import BrokerUrl
 from tests.support.services import postgres_database
 
 ADMIN = "bench-fleet-admin"

@@ -37,13 +37,13 @@ from typing import Any
 from sllurp.llrp import LLRPMessage
 from sllurp.llrp_proto import LLRPROSpec
 
-from shelfsync.cli import repo_root
 from edge.codecs.epc import EpcDecoder
 from edge.outbox import Outbox
 from edge.presence import PresenceConfig, PresenceTracker, Sighting, presence_deltas
 from edge.sources.rfid import ReaderSettings, ReaderStats, TagRead, _LLRPConnection
 from firmware_sim import llrp_frames as fr
 from firmware_sim.llrp_reader import TagField, world_for_tags
+from shelfsync.cli import repo_root
 from tests.support.rounds import load, spread
 
 ALIASES = {"r1_1": "floor", "r1_2": "floor", "r1_3": "floor", "r1_4": "backroom"}

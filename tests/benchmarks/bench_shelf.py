@@ -27,9 +27,9 @@ import threading
 import time
 import tomllib
 
-from shelfsync.cli import repo_root
 from edge.shelf_events import DetectorConfig
 from edge.sources.shelf import Observation, ShelfPoller, make_client, parse_shelf_config
+from shelfsync.cli import repo_root
 
 sys.path.insert(0, str(repo_root()))
 from tests.shelf.accuracy import HARSH, STANDARD

@@ -10,8 +10,6 @@ from collections.abc import Callable
 
 import pytest
 
-from shared import contract
-from shared.contract import Stream
 from edge.devices import Shelves
 from edge.sources.camera import (
     CameraConfig,
@@ -25,6 +23,8 @@ from edge.sources.camera import (
     parse_lanes,
 )
 from firmware_sim.camera import CameraServer
+from shared import contract
+from shared.contract import Stream
 
 SKU = "06923450000106"
 

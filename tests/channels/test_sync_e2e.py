@@ -22,10 +22,10 @@ from cloud.channels import records
 from cloud.channels.base import Listing
 from cloud.channels.sync import ALERT_BOOK, CHANNELS, RELAY, SYNC, SYNC_OPTIONS, SyncOptions
 from cloud.settings import Settings
-from shared.mqtt import BrokerUrl
 from firmware_sim.platforms.core import BuyerConfig, buy
 from firmware_sim.procs import free_port
 from firmware_sim.world import catalog
+from shared.mqtt import BrokerUrl
 from tests.channels.conftest import KINDS, Sim
 from tests.integration.conftest import ADMIN, Gateway, start_gateway, until
 from tests.support.services import Mosquitto

@@ -14,8 +14,8 @@ import pytest
 
 from cloud.db import backup, repo
 from cloud.db.migrate import upgrade
-from shelfsync.cli import repo_root
 from shared.contract import DeltaBatch, Kind, Source, StockDelta, Zone
+from shelfsync.cli import repo_root
 
 T0 = datetime(2026, 11, 26, 9, tzinfo=UTC)
 SKUS = ["06923450000106", "06923450000113", "06923450000120"]

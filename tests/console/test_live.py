@@ -11,9 +11,9 @@ from typing import Any
 
 import aiohttp
 
-from shared.contract import format_ts
 from firmware_sim.pos import PosClient
 from firmware_sim.world import catalog
+from shared.contract import format_ts
 from tests.console.conftest import DESKTOP, PHONE, STORE, Tokens, live, sign_in
 from tests.integration.conftest import ADMIN, POS, Cloud, Gateway, start_gateway, until
 

@@ -14,8 +14,8 @@ from jsonschema.exceptions import best_match
 from prometheus_client import CollectorRegistry
 
 from cloud.api.routes import cloud_api
-from shared.contract import ContractError, gtin_check_digit
 from edge.http import gateway_api
+from shared.contract import ContractError, gtin_check_digit
 from shared.openapi import Operation, Routes, _explain, expectation, nullable
 
 pytest.importorskip("jsonschema_rs")  # the accelerator is there where it has a wheel

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from edge.outbox import Outbox
+from edge.publisher import Publisher
 from shared import contract
 from shared.contract import Stream
 from shared.mqtt import BrokerUrl, MqttClient
-from edge.outbox import Outbox
-from edge.publisher import Publisher
 
 from .broker import Broker
 from .clients import forget_session

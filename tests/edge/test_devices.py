@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from shared.contract import Kind, Source, StockDelta, Zone
 from edge.devices import DeviceConfigError, RfidConfig, Stocktakes, parse_rfid_section
 from edge.outbox import Outbox
 from edge.sources.rfid import ReaderSettings, TagRead
 from edge.stocktake import Stocktake, StocktakeConfig
+from shared.contract import Kind, Source, StockDelta, Zone
 
 SKU = "06923450000106"
 T0 = datetime(2026, 11, 26, 9, tzinfo=UTC)

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from shared import contract
-from shared.contract import Kind, Source, StockDelta, Zone, new_delta_id
 from edge.outbox import Outbox, SourceKeyConflict
 from edge.publisher import batch_payload
+from shared import contract
+from shared.contract import Kind, Source, StockDelta, Zone, new_delta_id
 
 SKU = "06923450000106"
 

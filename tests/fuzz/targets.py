@@ -49,7 +49,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cloud import ingest
-from shared import contract
 from edge.codecs.epc import EpcDecoder
 from edge.codecs.registers import (
     BUILTIN_MAPS,
@@ -61,6 +60,7 @@ from edge.sources import pos, rfid
 from firmware_sim import llrp_frames as fr
 from firmware_sim.llrp_reader import sgtin96
 from firmware_sim.world import make_gtin14
+from shared import contract
 
 MAX_MESSAGE = 300  # characters: an error a person reads, not a dump of the input
 INT64 = 2**63 - 1

@@ -12,13 +12,13 @@ from datetime import UTC, datetime
 import pytest
 
 from cloud import ingest
-from shared import contract
 from edge import http
 from edge.codecs.epc import EpcDecoder
 from edge.codecs.registers import RegisterMapError, builtin_map, map_from_config
-from shared.contract import ContractError
 from edge.sources import pos, rfid
 from firmware_sim import llrp_frames as fr
+from shared import contract
+from shared.contract import ContractError
 from tests.fuzz.targets import EPCS, MAX_MESSAGE, _NullTransport
 
 GTIN = "06923450000106"

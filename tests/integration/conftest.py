@@ -21,8 +21,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 from cloud.api.handlers import MAKER
 from cloud.app import INGEST, create_app
 from cloud.settings import Settings
-from shared.mqtt import BrokerUrl
 from firmware_sim import procs
+from shared.mqtt import BrokerUrl
 from tests.support.services import Mosquitto, free_port
 
 ADMIN = "admin-token-for-tests"

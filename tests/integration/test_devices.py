@@ -16,9 +16,9 @@ import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from firmware_sim import procs
 from shared import contract
 from shelfsync.cli import repo_root
-from firmware_sim import procs
 from tests.integration.conftest import ADMIN, POS, Cloud, until
 from tests.support.services import Mosquitto, free_port
 

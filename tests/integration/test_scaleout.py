@@ -14,9 +14,9 @@ import pytest
 
 from cloud.db import repo
 from cloud.db.migrate import upgrade
+from firmware_sim import procs
 from shared import contract
 from shared.contract import DeltaBatch, Kind, Source, StockDelta, Stream, Zone
-from firmware_sim import procs
 from tests.integration.conftest import ADMIN, RawPublisher, until
 from tests.support.services import Mosquitto
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import aiohttp
 
-from shared import contract
 from firmware_sim import procs, store_sim
+from shared import contract
 from shelfsync.demo import compare
 from tests.integration.conftest import ADMIN, POS, Cloud, until
 from tests.integration.test_devices import Retained, Sim

@@ -20,10 +20,10 @@ from aiohttp import web
 
 from cloud.app import INGEST, create_app
 from cloud.settings import Settings
+from firmware_sim import procs
 from shared import contract
 from shared.contract import DeltaBatch, Kind, Source, StockDelta, Stream, Zone
 from shared.mqtt import BrokerUrl
-from firmware_sim import procs
 from tests.integration.conftest import ADMIN, POS, Cloud, Gateway, RawPublisher, until
 from tests.support.services import Mosquitto, free_port
 

@@ -18,8 +18,8 @@ from cloud.api.handlers import MAKER
 from cloud.app import create_app
 from cloud.db import repo
 from cloud.settings import Settings
-from shared.contract import DeltaBatch, Kind, Source, StockDelta, Zone
 from firmware_sim.world import make_gtin14
+from shared.contract import DeltaBatch, Kind, Source, StockDelta, Zone
 from tests.support.services import free_port
 
 ADMIN = "hq-token-for-tests"

@@ -6,11 +6,11 @@ import asyncio
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from shared.contract import Kind, Source, StockDelta, Zone, new_delta_id
 from edge.domain import BinInfo
 from edge.pipeline import Pipeline, pos_line
 from edge.shelf_events import UnexplainedWeight, WeightEvent
 from firmware_sim.world import catalog
+from shared.contract import Kind, Source, StockDelta, Zone, new_delta_id
 
 DOG = catalog()[6].gtin
 T0 = datetime(2026, 11, 26, 9, tzinfo=UTC)

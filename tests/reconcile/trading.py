@@ -32,7 +32,6 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from cloud.db.ledger import Move, SkuBook, replay
-from shared.contract import Kind, Source, StockDelta, Zone
 from edge.domain import (
     BinChange,
     BinInfo,
@@ -61,6 +60,7 @@ from firmware_sim.world import (
     Void,
     WorldConfig,
 )
+from shared.contract import Kind, Source, StockDelta, Zone
 
 DETECTOR = DetectorConfig()  # the gateway's default; the bench passes its own
 START = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)  # a Monday, midnight: the shop opens at 09:00

@@ -7,11 +7,11 @@ from __future__ import annotations
 import itertools
 
 from cloud.db.ledger import Move, replay
-from shared.contract import new_delta_id
 from edge.sources.rfid import ReaderSettings
 from edge.stocktake import Stocktake, StocktakeConfig, run_stocktake
 from firmware_sim.llrp_reader import LLRPReaderSim, SimSettings, sgtin96, world_for_tags
 from firmware_sim.world import Delivery, Return, Sale, Theft, WorldConfig
+from shared.contract import new_delta_id
 
 AIR_RATE = 500  # tags/s: a fixed reader in a shop (research §6: 200-1,100)
 # Air seconds per wall second at most, to keep the test short. At 40 the gateway's decoding fell

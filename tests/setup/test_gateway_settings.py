@@ -8,11 +8,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from shared import contract
 from edge.alerts import AlertService, AlertStore, parse_alerts_config
-from shared.contract import ShelfRule, ShelfSettings
 from edge.shelf_events import WeightEvent
 from edge.sources.shelf import BinLevel
+from shared import contract
+from shared.contract import ShelfRule, ShelfSettings
 
 KIBBLE = "00950123456782"
 TREATS = "00950123456799"

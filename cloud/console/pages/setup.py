@@ -29,8 +29,8 @@ from cloud.console.catalog_csv import PRODUCT_COLUMNS, CsvRefused, read_products
 from cloud.console.web import ConsoleRoutes, now, render, words
 from cloud.db import audit
 from cloud.db.models import Product, Store
-from shared.gs1 import Gs1Error, read_item
 from shared.contract import ContractError, check_id
+from shared.gs1 import Gs1Error, read_item
 from shared.openapi import Checker
 
 TABS = ("stores", "products", "channels", "listings", "shelves")
