@@ -14,7 +14,7 @@ gateway's own (shared/alerting/rules.py, edge/alerts.py); this module feeds them
   offline in its status (a scale bus, a camera) raise one alert each, resolved when they are back.
 - read-only queries of the ledger's `balances` every `expiry_every_s`. The alert for an expired
   lot gives the staff movements request that writes it off, per zone, ready to post to the store
-  gateway (`"reason": "expired"`, edge/sources/pos.py); the ledger takes expired units out of the
+  gateway (`"reason": "expired"`, edge/pos.py); the ledger takes expired units out of the
   book only that way (or by a count), never by a sale that names no lot (cloud/db/ledger.py).
 - the ledger's new till sales (`movements`, from a cursor) in the same round: a sale naming a lot
   that had expired when it was rung up raises "Sold after expiry" once per lot (its count grows

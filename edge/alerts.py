@@ -49,10 +49,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import apprise
 
-from edge.presence import PresenceTracker, TagState
-from edge.shelf_events import UnexplainedWeight, WeightEvent
-from edge.sources.camera import CameraStatus, LaneCount
-from edge.sources.shelf import BinAvailability, BinLevel
+from edge.rfid.presence import PresenceTracker, TagState
+from edge.shelf.detector import UnexplainedWeight, WeightEvent
+from edge.camera.source import CameraStatus, LaneCount
+from edge.shelf.poller import BinAvailability, BinLevel
 from shared.alerting.rules import (
     Alert,
     Book,
@@ -372,7 +372,7 @@ class AlertStore:
 
 @dataclass
 class AlertFeed:
-    """The alert book's MQTT queue as the publisher's `Feed` (edge/publisher.py)."""
+    """The alert book's MQTT queue as the publisher's `Feed` (edge/delivery/publisher.py)."""
 
     store: AlertStore
     stream: Stream = Stream.ALERTS
@@ -422,7 +422,7 @@ def unknown_backroom(sku: str) -> int | None:
 
 
 def rfid_backroom(tracker: PresenceTracker, skus: Sequence[str] = ()) -> Callable[[str], int | None]:
-    """Units of a SKU present in the backroom zone by RFID presence (edge/presence.py).
+    """Units of a SKU present in the backroom zone by RFID presence (edge/rfid/presence.py).
 
     A SKU is counted only if it is tagged: in `skus` ([rfid].skus) or seen on some tag already.
     An untagged product would otherwise read as "none in backroom" and ask for a needless reorder."""
@@ -517,7 +517,7 @@ class AlertService:
         return True
 
     async def on_settings_command(self, payload: bytes) -> None:
-        """The `settings` command's handler (edge/publisher.py `commands`)."""
+        """The `settings` command's handler (edge/delivery/publisher.py `commands`)."""
         try:
             settings = decode_settings(payload)
         except ContractError as e:
@@ -539,7 +539,7 @@ class AlertService:
             log.exception("alerts: could not take %s", type(obs).__name__)
 
     def observe(self, obs: object) -> None:
-        """A shelf or camera observation (edge/sources/shelf.py, edge/sources/camera.py):
+        """A shelf or camera observation (edge/shelf/poller.py, edge/camera/source.py):
         WeightEvent / BinLevel / LaneCount give a bin's count, BinAvailability / CameraStatus
         a device going away or back, UnexplainedWeight a foreign item; anything else is ignored."""
         now = self.clock()
@@ -552,7 +552,7 @@ class AlertService:
             return
         if isinstance(obs, UnexplainedWeight):
             # Weight added that is not whole units of this bin's product: something foreign
-            # was put down here (edge/shelf_events.py). Cleared by the next explained change.
+            # was put down here (edge/shelf/detector.py). Cleared by the next explained change.
             if obs.delta_g > 0:
                 found = self.rule_for(obs.bin, obs.sku)
                 product = found.product if found is not None else obs.sku

@@ -40,7 +40,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from edge.sources.pos import TILL_SKEW
+from edge.pos import TILL_SKEW
 from shared.contract import ClockSkew, ContractError, check_id
 from shared.mqtt import BrokerUrl
 from shared.toml_tables import check_keys, check_sections

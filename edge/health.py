@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Final
 
-# A device's name in the gateway's status is "<kind>:<id>" (edge/devices.py, Shelves.device_states).
+# A device's name in the gateway's status is "<kind>:<id>" (edge/rfid/devices.py, Shelves.device_states).
 KIND_NAMES: Final = {"scale-bus": "scale bus", "camera": "camera"}
 
 

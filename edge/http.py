@@ -20,8 +20,8 @@ from typing import Any, cast
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from edge.outbox import Outbox, OutboxError, SourceKeyConflict, body_hash
-from edge.sources.pos import (
+from edge.delivery.outbox import Outbox, OutboxError, SourceKeyConflict, body_hash
+from edge.pos import (
     MOVEMENTS_SCHEMA,
     TILL_SKEW,
     TRANSACTION_SCHEMA,

@@ -55,7 +55,7 @@ def _import(module: str, distribution: str) -> Callable[[], str]:
 
 def _model(model_dir: Path) -> Callable[[], str]:
     def check() -> str:
-        from edge.sources.camera import INPUT_H, INPUT_W, LaneCounter, require_camera_part
+        from edge.camera.source import INPUT_H, INPUT_W, LaneCounter, require_camera_part
 
         require_camera_part()  # says why, rather than which module is missing
         import numpy as np
@@ -72,7 +72,7 @@ def run_checks(camera: bool, model_dir: Path | None, out: Callable[[str], None])
         (name, _import(module, dist), "") for name, module, dist in DEVICE_LIBRARIES
     ]
     if camera:
-        from edge.sources.camera import DEFAULT_MODEL_DIR
+        from edge.camera.source import DEFAULT_MODEL_DIR
 
         checks += [(name, _import(module, dist), CAMERA_HINT) for name, module, dist in CAMERA_LIBRARIES]
         checks.append(("camera model", _model(model_dir or DEFAULT_MODEL_DIR), ""))

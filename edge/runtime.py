@@ -17,22 +17,23 @@ from collections.abc import Callable
 from aiohttp import web
 
 from edge.alerts import AlertConfigError, AlertService, open_alerts, rfid_backroom, unknown_backroom
+from edge.camera.source import CameraError, CameraStatus
+from edge.camera.source import parse_section as parse_camera_section
 from edge.config import ConfigError, StoreConfig, load_config
-from edge.devices import DeviceConfigError, Presence, Shelves, Stocktakes, parse_rfid_section
+from edge.delivery.outbox import Outbox, OutboxError
+from edge.delivery.publisher import Publisher
+from edge.fusion.pipeline import attach_reconciler
 from edge.health import judge
 from edge.http import create_app
+from edge.rfid.devices import DeviceConfigError, Presence, Stocktakes, parse_rfid_section
+from edge.sdnotify import Notifier, keep_watchdog
+from edge.shelf.poller import BinAvailability, ShelfConfigError, parse_shelf_config
+from edge.shelves import Shelves
+from edge.staff_page import staff_app
+from edge.store_check import check_store_config
 from shared.logs import LogSetupError
 from shared.logs import setup as setup_logging
 from shared.metrics import Reading, registry
-from edge.outbox import Outbox, OutboxError
-from edge.pipeline import attach_reconciler
-from edge.publisher import Publisher
-from edge.sdnotify import Notifier, keep_watchdog
-from edge.sources.camera import CameraError, CameraStatus
-from edge.sources.camera import parse_section as parse_camera_section
-from edge.sources.shelf import BinAvailability, ShelfConfigError, parse_shelf_config
-from edge.staff_page import staff_app
-from edge.store_check import check_store_config
 
 log = logging.getLogger("shelfsync.gateway")
 
@@ -89,6 +90,15 @@ async def run_gateway(config: StoreConfig, *, ready: asyncio.Event | None = None
                 lambda: sum(1 for d in devices if isinstance(d, Shelves)
                             for b in d.snapshot().bins if not b.available)),
     ]
+    if reconciler is not None and reconciler.reconciler.portal:
+        door = reconciler.reconciler
+        readings += [
+            Reading("shelfsync_gateway_door_reads_total", "Tag reads at the door antenna (zone exit)",
+                    "counter", lambda: sum(d.exits for d in devices if isinstance(d, Presence))),
+            Reading("shelfsync_gateway_door_reads_waiting",
+                    "Units read leaving whose till line may still come (exit_grace_s), not judged yet",
+                    "gauge", lambda: door.door_reads_waiting),
+        ]
     health: dict[str, Callable[[], object]] = {
         "store": lambda: config.store,
         "gateway": lambda: config.gateway,

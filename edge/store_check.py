@@ -2,8 +2,8 @@
 
 edge/config.py parses the gateway's own tables ([store], [mqtt], [http], [outbox]) and checks that
 no section is unknown; each device section is parsed here by the module that owns it ([shelf]
-edge/sources/shelf.py, [camera] edge/sources/camera.py, [rfid] edge/devices.py, [alerts]
-edge/alerts.py, [reconcile] edge/pipeline.py), each checking its own keys. Nothing is opened: no
+edge/shelf/poller.py, [camera] edge/camera/source.py, [rfid] edge/rfid/devices.py, [alerts]
+edge/alerts.py, [reconcile] edge/fusion/pipeline.py), each checking its own keys. Nothing is opened: no
 device, broker, database or model file. `shelfsync gateway --check-config FILE` prints
 `describe()`, and the gateway logs the same lines at start-up, so what it found (devices, alert
 routes, reconciler settings) is never a guess.
@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING
 
 from edge.alerts import AlertConfigError, AlertsConfig, parse_alerts_config, shown_url
 from edge.config import ConfigError, StoreConfig
-from edge.devices import DeviceConfigError, RfidConfig, parse_rfid_section
-from edge.pipeline import ReconcileConfigError, parse_reconcile_section
-from edge.sources.shelf import ShelfConfig, ShelfConfigError, parse_shelf_config
+from edge.rfid.devices import DeviceConfigError, RfidConfig, parse_rfid_section
+from edge.fusion.pipeline import ReconcileConfigError, parse_reconcile_section
+from edge.shelf.poller import ShelfConfig, ShelfConfigError, parse_shelf_config
 from shared.alerting.rules import Role
 
 if TYPE_CHECKING:  # the camera part (OpenCV, onnxruntime) is imported only for a [camera] section
-    from edge.sources.camera import CameraConfig
+    from edge.camera.source import CameraConfig
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,8 +83,8 @@ def check_store_config(config: StoreConfig) -> CheckedConfig:
     try:
         cameras: tuple[CameraConfig, ...] = ()
         if "camera" in sections:
-            from edge.sources.camera import CameraError
-            from edge.sources.camera import parse_section as parse_camera_section
+            from edge.camera.source import CameraError
+            from edge.camera.source import parse_section as parse_camera_section
             try:
                 base = config.path.parent if config.path else None
                 cameras = parse_camera_section(sections["camera"], base)

@@ -357,7 +357,7 @@ class CameraServer:
 
 
 def print_config(sim: CameraSim, url: str) -> str:
-    """The gateway's `[camera]` section for this camera (schema: edge/sources/camera.py)."""
+    """The gateway's `[camera]` section for this camera (schema: edge/camera/source.py)."""
     if sim.last is None:
         raise RuntimeError("render a frame first: the ROIs come from the shelf layout")
     lines = [

@@ -47,7 +47,7 @@ from firmware_sim.world import Event, Pick, PutBack, Restock, StoreWorld, WorldC
 
 log = logging.getLogger("shelfsync.sim.shelf")
 
-# --- device profiles: how each product lays out its registers (independent of edge/codecs) ---
+# --- device profiles: how each product lays out its registers (independent of edge/shelf/registers.py) ---
 
 
 @dataclass(frozen=True, slots=True)

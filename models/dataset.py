@@ -1,7 +1,7 @@
 """Lane crops with true counts, rendered by the camera simulator: the training and test data.
 
 numpy + OpenCV only (no torch), so tests and `shelfsync bench vision` can build held-out sets.
-Crops go through edge.sources.camera.crop_lane, exactly as the gateway crops them.
+Crops go through edge.camera.source.crop_lane, exactly as the gateway crops them.
 
 Recipe (also written into manifest.json): frames of 4..24 lanes at 960x540 (60 %), 1280x720
 (25 %) or 1920x1080 (15 %); every lane 1..8 front-row slots, count uniform in 0..slots plus 20 %
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edge.sources.camera import crop_lane, decode_jpeg
+from edge.camera.source import crop_lane, decode_jpeg
 from firmware_sim import render as R
 
 SIZES = ((960, 540), (1280, 720), (1920, 1080))

@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(ROOT))
 
-from edge.sources.camera import INPUT_H, INPUT_W, MIN_STD, crop_lane, preprocess  # noqa: E402
+from edge.camera.source import INPUT_H, INPUT_W, MIN_STD, crop_lane, preprocess  # noqa: E402
 from firmware_sim.render import MAX_SLOTS  # noqa: E402
 from models import dataset  # noqa: E402
 
@@ -308,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
             "dtype": "float32",
             "layout": "NCHW",
             "channels": "RGB",
-            "crop": "edge.sources.camera.crop_lane: perspective-rectify the lane quad "
+            "crop": "edge.camera.source.crop_lane: perspective-rectify the lane quad "
             "(TL,TR,BR,BL) at its own size, then INTER_AREA to 128x64",
             "normalisation": f"per crop: (x - mean(x)) / max(std(x), {MIN_STD}) over all "
             "pixels and channels, x in 0..255",

@@ -25,9 +25,9 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ("sim", "camera"): ("firmware_sim.camera", "a shelf camera serving JPEG/MJPEG over HTTP"),
     ("sim", "platform"): ("firmware_sim.platforms", "an e-commerce platform stock API"),
     ("sim", "store"): ("firmware_sim.store_sim", "one whole simulated store on real protocols"),
-    ("stocktake",): ("edge.stocktake", "an RFID stocktake against an LLRP reader"),
-    ("shelf",): ("edge.shelf_cli", "weight shelves: calibrate (tare, learn) and watch"),
-    ("camera",): ("edge.camera_cli", "shelf cameras: count the lanes of one image"),
+    ("stocktake",): ("edge.rfid.stocktake", "an RFID stocktake against an LLRP reader"),
+    ("shelf",): ("edge.shelf.cli", "weight shelves: calibrate (tare, learn) and watch"),
+    ("camera",): ("edge.camera.cli", "shelf cameras: count the lanes of one image"),
     ("bench",): ("shelfsync.bench", "run a benchmark from tests/benchmarks"),
     ("check-install",): ("edge.install_check", "does this install work here: device libraries, camera model"),
 }

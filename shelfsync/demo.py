@@ -25,7 +25,7 @@ from typing import Any
 
 import aiohttp
 
-from edge.reconcile import UNSEEN_WAIT
+from edge.fusion.reconciler import UNSEEN_WAIT
 from firmware_sim import procs, store_sim
 from firmware_sim.platforms import fleet
 from firmware_sim.pos import PosStats, run_pos, world_start

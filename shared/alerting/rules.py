@@ -223,7 +223,7 @@ class Lot:
 
 
 def write_off_action(body: str) -> tuple[str, str]:
-    """(English, Chinese): how staff book an expiry write-off (edge/sources/pos.py, `reason`)."""
+    """(English, Chinese): how staff book an expiry write-off (edge/pos.py, `reason`)."""
     return (f"Book the expiry write-off at the store gateway: POST /v1/stock/movements\n{body}",
             f"在门店网关登记过期报损：POST /v1/stock/movements\n{body}")
 

@@ -80,7 +80,7 @@ def test_malformed_config_gives_clear_error() -> None:
 
 
 async def test_foreign_weight_raises_misplaced_and_explained_change_clears_it(tmp_path: Path) -> None:
-    from edge.shelf_events import UnexplainedWeight, WeightEvent
+    from edge.shelf.detector import UnexplainedWeight, WeightEvent
 
     clock = Clock()
     async with Receiver() as rx:
@@ -175,7 +175,7 @@ async def test_a_failing_target_does_not_repeat_the_message_to_the_others(tmp_pa
 
 
 async def test_the_resolved_message_says_what_the_shelf_holds_now(tmp_path: Path) -> None:
-    from edge.shelf_events import WeightEvent
+    from edge.shelf.detector import WeightEvent
 
     clock = Clock()
     async with Receiver() as rx:
@@ -194,7 +194,7 @@ async def test_the_resolved_message_says_what_the_shelf_holds_now(tmp_path: Path
 
 
 async def test_a_task_marked_done_by_staff_does_not_repeat_the_old_count(tmp_path: Path) -> None:
-    from edge.shelf_events import WeightEvent
+    from edge.shelf.detector import WeightEvent
 
     clock = Clock()
     async with Receiver() as rx:

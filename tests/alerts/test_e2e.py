@@ -7,7 +7,7 @@ import contextlib
 from pathlib import Path
 
 from edge.alerts import AlertService, run_alerts
-from edge.sources.shelf import ShelfPoller
+from edge.shelf.poller import ShelfPoller
 from shared.alerting.rules import Status
 from tests.alerts.receiver import Receiver
 from tests.shelf.helpers import FAST, start_bus

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from cloud.api.handlers import MAKER
 from cloud.db import repo
-from edge.sources.pos import parse_movements
+from edge.pos import parse_movements
 from shared.contract import DeltaBatch, Kind, Source, StockDelta, Zone
 from tests.alerts.receiver import Receiver
 from tests.alerts.test_cloud import KIBBLE, STORE, alerts_file, cloud

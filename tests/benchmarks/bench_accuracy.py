@@ -4,10 +4,10 @@ One or more simulated shops (firmware_sim.world, `WorldConfig.trading()`) trade 
 shoppers pick, pay after their trip, put back (some on the wrong bin), abandon and steal; staff
 refill, tidy and receive deliveries; online orders are picked in store. Each bin's load cell
 (firmware_sim.loadcell: noise, settling, hands, drift, creep, bumps, leans) is sampled at 10 Hz
-around every change and fed to the real detector (edge.shelf_events); an RFID antenna over the door
+around every change and fed to the real detector (edge.shelf.detector); an RFID antenna over the door
 reads each unit carried out (sold or stolen) with probability `--portal` (0: no door antenna), and
 an RFID stocktake after close each night (`--nightly-count HOUR`, -1: none) books absolute counts.
-POS lines, order picks, door reads and weight events go through the real reconciler (edge.reconcile) and its deltas through the ledger's
+POS lines, order picks, door reads and weight events go through the real reconciler (edge.fusion.reconciler) and its deltas through the ledger's
 own arithmetic (cloud.db.ledger). A POS-only book (opening count, receipts, sales, returns: a shop
 without sensors) runs beside it. Shared code: tests/reconcile/trading.py.
 
@@ -35,7 +35,7 @@ import json
 import sys
 from typing import Any
 
-from edge.shelf_events import DetectorConfig
+from edge.shelf.detector import DetectorConfig
 from tests.reconcile.trading import score, simulate
 
 TARGETS = {"accuracy": 0.995, "shrink_precision": 0.95, "shrink_recall": 0.90}
@@ -106,7 +106,7 @@ def main(argv: list[str], prog: str = "shelfsync bench accuracy") -> int:
                     help="let the reconciler emit count corrections from the scales (default off)")
     ap.add_argument("--min-delta-g", type=float, default=20.0,
                     help="the detector's smallest change worth judging, grams (default 20; None in "
-                         "edge.shelf_events means 5 %% of the bin's unit, which hides a 35 g item "
+                         "edge.shelf.detector means 5 %% of the bin's unit, which hides a 35 g item "
                          "laid on a 2 kg bin); 0 for the detector's default")
     ap.add_argument("--portal", type=float, default=0.97, metavar="READ_RATE",
                     help="an RFID antenna over the door reads each unit leaving with this "

@@ -28,9 +28,9 @@ import time
 from pathlib import Path
 
 from edge.alerts import AlertService, run_alerts
-from edge.codecs.registers import builtin_map
-from edge.shelf_events import DetectorConfig
-from edge.sources.shelf import BinConfig, BusConfig, ShelfPoller
+from edge.shelf.registers import builtin_map
+from edge.shelf.detector import DetectorConfig
+from edge.shelf.poller import BinConfig, BusConfig, ShelfPoller
 from firmware_sim import procs
 from firmware_sim.weight_shelf import ShelfSim
 from tests.alerts.gateway import shelf_sim, store_config

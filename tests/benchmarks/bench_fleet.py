@@ -28,8 +28,8 @@ from typing import Any
 import aiohttp
 
 from cloud.db.migrate import upgrade
-from edge.outbox import Outbox
-from edge.publisher import Publisher
+from edge.delivery.outbox import Outbox
+from edge.delivery.publisher import Publisher
 from firmware_sim import procs
 from firmware_sim.world import catalog
 from shared.contract import Kind, Source, StockDelta, Zone, new_delta_id

@@ -27,8 +27,8 @@ import threading
 import time
 import tomllib
 
-from edge.shelf_events import DetectorConfig
-from edge.sources.shelf import Observation, ShelfPoller, make_client, parse_shelf_config
+from edge.shelf.detector import DetectorConfig
+from edge.shelf.poller import Observation, ShelfPoller, make_client, parse_shelf_config
 from shelfsync.cli import repo_root
 
 sys.path.insert(0, str(repo_root()))

@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from edge.sources.camera import (  # noqa: E402
+from edge.camera.source import (  # noqa: E402
     DEFAULT_MODEL_DIR,
     LaneCounter,
     crop_lane,
@@ -42,7 +42,7 @@ from models.train import HELDOUT_SEED  # noqa: E402
 RSS_SCRIPT = """
 import sys, numpy as np
 sys.path.insert(0, {root!r})
-from edge.sources.camera import LaneCounter, Lane
+from edge.camera.source import LaneCounter, Lane
 counter = LaneCounter()
 frame = np.zeros((1080, 1920, 3), np.uint8)
 counter.count(frame, [Lane(str(i), ((0, 0), (300, 0), (300, 200), (0, 200))) for i in range(20)])

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.sources.camera import DEFAULT_MODEL_DIR, LaneCounter
+from edge.camera.source import DEFAULT_MODEL_DIR, LaneCounter
 from firmware_sim.camera import CameraServer, CameraSim
 
 # Small frames keep rendering at a few ms; 6 lanes of the built-in catalog, fixed counts.

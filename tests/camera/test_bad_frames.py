@@ -10,8 +10,7 @@ from collections.abc import Callable
 
 import pytest
 
-from edge.devices import Shelves
-from edge.sources.camera import (
+from edge.camera.source import (
     CameraConfig,
     CameraError,
     CameraSource,
@@ -22,6 +21,7 @@ from edge.sources.camera import (
     decode_jpeg,
     parse_lanes,
 )
+from edge.shelves import Shelves
 from firmware_sim.camera import CameraServer
 from shared import contract
 from shared.contract import Stream
@@ -88,7 +88,7 @@ async def test_a_lane_outside_the_picture_is_unavailable_and_never_counted(
     counted = {c.lane for c in _counts(seen)}
     assert "OUT" not in counted
     assert counted == {lane.id for lane in config.lanes} - {"OUT"}
-    from edge.sources.camera import LaneUnavailable
+    from edge.camera.source import LaneUnavailable
 
     (gone,) = [o for o in seen if isinstance(o, LaneUnavailable)]  # once, not every frame
     assert gone.lane == "OUT" and "800x450" in gone.reason

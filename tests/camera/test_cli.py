@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.camera_cli import main
+from edge.camera.cli import main
 from firmware_sim.camera import CameraSim
 
 

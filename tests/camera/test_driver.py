@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.sources.camera import (
+from edge.camera.source import (
     DEFAULT_MODEL_DIR,
     CameraConfig,
     CameraError,

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge.sources.camera import (
+from edge.camera.source import (
     CameraError,
     LaneCounter,
     ModelIntegrityError,

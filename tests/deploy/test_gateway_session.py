@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from edge.outbox import Outbox
-from edge.publisher import Publisher
+from edge.delivery.outbox import Outbox
+from edge.delivery.publisher import Publisher
 from shared import contract
 from shared.contract import Stream
 from shared.mqtt import BrokerUrl, MqttClient

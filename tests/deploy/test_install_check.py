@@ -14,7 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from edge.sources.camera import DEFAULT_MODEL_DIR
+from edge.camera.source import DEFAULT_MODEL_DIR
 
 CAMERA_PART = ("cv2", "numpy", "onnxruntime")
 

@@ -57,7 +57,7 @@ def worker(broker: Broker) -> Probe:
 
 
 def victim(broker: Broker) -> Probe:
-    """Store sh-a's gateway with a persistent session, as edge/publisher.py connects."""
+    """Store sh-a's gateway with a persistent session, as edge/delivery/publisher.py connects."""
     return gateway(broker, "sh-a", VICTIM_GATEWAY, clean_start=False, session_expiry=600)
 
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from edge.devices import DeviceConfigError, RfidConfig, Stocktakes, parse_rfid_section
-from edge.outbox import Outbox
-from edge.sources.rfid import ReaderSettings, TagRead
-from edge.stocktake import Stocktake, StocktakeConfig
+from edge.rfid.devices import DeviceConfigError, RfidConfig, Stocktakes, parse_rfid_section
+from edge.delivery.outbox import Outbox
+from edge.rfid.driver import ReaderSettings, TagRead
+from edge.rfid.stocktake import Stocktake, StocktakeConfig
 from shared.contract import Kind, Source, StockDelta, Zone
 
 SKU = "06923450000106"

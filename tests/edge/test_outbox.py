@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from edge.outbox import Outbox, SourceKeyConflict
-from edge.publisher import batch_payload
+from edge.delivery.outbox import Outbox, SourceKeyConflict
+from edge.delivery.publisher import batch_payload
 from shared import contract
 from shared.contract import Kind, Source, StockDelta, Zone, new_delta_id
 
@@ -81,7 +81,7 @@ WRITER = textwrap.dedent("""
     import asyncio, sys
     from datetime import UTC, datetime
     from shared.contract import Kind, Source, StockDelta, Zone, new_delta_id
-    from edge.outbox import Outbox
+    from edge.delivery.outbox import Outbox
 
     async def main():
         async with Outbox(sys.argv[1]) as box:

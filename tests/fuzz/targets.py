@@ -49,14 +49,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cloud import ingest
-from edge.codecs.epc import EpcDecoder
-from edge.codecs.registers import (
+from edge.rfid.epc import EpcDecoder
+from edge.shelf.registers import (
     BUILTIN_MAPS,
     RegisterMap,
     RegisterMapError,
     map_from_config,
 )
-from edge.sources import pos, rfid
+from edge import pos
+from edge.rfid import driver as rfid
 from firmware_sim import llrp_frames as fr
 from firmware_sim.llrp_reader import sgtin96
 from firmware_sim.world import make_gtin14
@@ -570,7 +571,7 @@ def decode_pos(request: PosRequest) -> tuple[object, pos.ParsedRequest]:
 
 
 def _pos_holds(request: PosRequest, value: tuple[object, pos.ParsedRequest]) -> str | None:
-    from edge.outbox import body_hash
+    from edge.delivery.outbox import body_hash
 
     body, parsed = value
     body_hash(body)  # the outbox keys duplicates on it
@@ -595,7 +596,7 @@ def _pos_holds(request: PosRequest, value: tuple[object, pos.ParsedRequest]) -> 
 
 POS = Target(
     name="pos",
-    about="edge.http.decode_body + edge.sources.pos.parse_transaction / parse_movements: a webhook body",
+    about="edge.http.decode_body + edge.pos.parse_transaction / parse_movements: a webhook body",
     inputs=pos_requests(),
     decode=decode_pos,
     rejects=(contract.ContractError,),
@@ -674,7 +675,7 @@ def _reading_holds(case: ModbusCase, reading: Any) -> str | None:
 
 MODBUS = Target(
     name="modbus",
-    about="edge.codecs.registers: map_from_config + RegisterMap.decode over a poll's registers",
+    about="edge.shelf.registers: map_from_config + RegisterMap.decode over a poll's registers",
     inputs=modbus_cases(),
     decode=decode_modbus,
     rejects=(RegisterMapError,),
@@ -851,7 +852,7 @@ def _report_errors(stream: bytes) -> list[rfid.ReportError]:
 
 LLRP = Target(
     name="llrp",
-    about="edge.sources.rfid: LLRP frames from a reader -> tag reads (framing, report codec, EPCs)",
+    about="edge.rfid.driver: LLRP frames from a reader -> tag reads (framing, report codec, EPCs)",
     inputs=llrp_streams(),
     decode=decode_llrp,
     rejects=(Dropped,),

@@ -6,9 +6,9 @@ import asyncio
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from edge.domain import BinInfo
-from edge.pipeline import Pipeline, pos_line
-from edge.shelf_events import UnexplainedWeight, WeightEvent
+from edge.fusion.domain import BinInfo
+from edge.fusion.pipeline import Pipeline, pos_line
+from edge.shelf.detector import UnexplainedWeight, WeightEvent
 from firmware_sim.world import catalog
 from shared.contract import Kind, Source, StockDelta, Zone, new_delta_id
 
@@ -98,8 +98,8 @@ def test_pos_refs_become_till_lines_and_odd_ones_are_skipped() -> None:
 async def test_a_committed_count_anchors_the_floor_so_the_scales_take_back_a_false_shrink() -> None:
     """Re-anchoring needs the book's floor figure: a count (the back office's, or an RFID
     stocktake's) gives it. Without one, the unit back on the shelf leaves the shrink standing."""
-    from edge.reconcile import Reconciler
-    from edge.sources.shelf import BinLevel as FirstLevel
+    from edge.fusion.reconciler import Reconciler
+    from edge.shelf.poller import BinLevel as FirstLevel
 
     def run(counted: bool) -> list[StockDelta]:
         now = [T0]

@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 
 from cloud.db.ledger import Move, replay
 from shared.contract import Kind, StockDelta
-from edge.domain import BinChange, BinInfo, BinLevel, ExitRead, OddWeight, OrderLine, PosLine, ZoneCount
-from edge.reconcile import Misplacement, Reconciler
+from edge.fusion.domain import BinChange, BinInfo, BinLevel, ExitRead, OddWeight, OrderLine, PosLine, ZoneCount
+from edge.fusion.reconciler import Misplacement, Reconciler
 from firmware_sim.world import catalog
 
 CAT, DOG = catalog()[0].gtin, catalog()[6].gtin

@@ -7,13 +7,13 @@ Shared by tests/reconcile/test_trading.py (a short run) and `shelfsync bench acc
   lots; online orders picked in store).
 - The shelves: one firmware_sim.loadcell.LoadCell per bin (noise, settling, a hand in the bin,
   drift, creep, temperature, bumps and leans; each unit its own weight within 0.3 %), sampled at
-  10 Hz and fed to the real edge.shelf_events.BinDetector. Only the seconds around a change,
+  10 Hz and fed to the real edge.shelf.detector.BinDetector. Only the seconds around a change,
   bump or lean are sampled (an idle bin's samples change nothing but drift, which the detector
   re-baselines on the next stable level); `physics="ideal"` skips the cells and turns each load
   change into the observation a perfect detector would make.
 - POS: sale, void and return lines, online order lines; deliveries are booked as receipts with
   their lot and expiry (the delivery note), the opening stock as counts (the opening stocktake).
-- The book: edge.reconcile.Reconciler's deltas applied with cloud.db.ledger's SkuBook/replay.
+- The book: edge.fusion.reconciler.Reconciler's deltas applied with cloud.db.ledger's SkuBook/replay.
 - The POS-only baseline: the same opening counts, receipts, sales and returns, nothing else.
 """
 
@@ -32,7 +32,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from cloud.db.ledger import Move, SkuBook, replay
-from edge.domain import (
+from edge.fusion.domain import (
     BinChange,
     BinInfo,
     BinLevel,
@@ -43,8 +43,8 @@ from edge.domain import (
     PosLine,
     ZoneCount,
 )
-from edge.reconcile import Misplacement, Reconciler
-from edge.shelf_events import BinDetector, DetectorConfig, UnexplainedWeight, WeightEvent
+from edge.fusion.reconciler import Misplacement, Reconciler
+from edge.shelf.detector import BinDetector, DetectorConfig, UnexplainedWeight, WeightEvent
 from firmware_sim.loadcell import CellSpec, LoadCell
 from firmware_sim.world import (
     FLOOR,

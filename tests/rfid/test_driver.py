@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 
 import pytest
 
-from edge.sources.rfid import Backoff, LLRPReader, ReaderSettings, RfidSource, TagRead
+from edge.rfid.driver import Backoff, LLRPReader, ReaderSettings, RfidSource, TagRead
 from firmware_sim import llrp_frames as fr
 from firmware_sim.llrp_frames import MsgType
 from firmware_sim.llrp_reader import LLRPReaderSim, SimSettings

@@ -9,7 +9,7 @@ from epcpy.epc_schemes.sgtin import SGTIN
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edge.codecs.epc import CorruptEpc, EpcDecoder, NotSgtin, _decode_sgtin96, decode_sgtin
+from edge.rfid.epc import CorruptEpc, EpcDecoder, NotSgtin, _decode_sgtin96, decode_sgtin
 
 PARTITIONS = (
     (40, 12, 4),

@@ -14,8 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sllurp.llrp import LLRPMessage
 
-from edge.codecs.epc import EpcDecoder
-from edge.sources.rfid import (
+from edge.rfid.epc import EpcDecoder
+from edge.rfid.driver import (
     ReaderSettings,
     ReaderStats,
     ReportError,

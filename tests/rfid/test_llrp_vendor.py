@@ -11,7 +11,7 @@ import pytest
 from sllurp.llrp import LLRPMessage
 from sllurp.llrp_proto import LLRPROSpec
 
-from edge.sources.llrp_vendor import (
+from edge.rfid.vendor import (
     IMPINJ_PEN,
     InventoryPlan,
     InventoryState,

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from shared.contract import Kind, Zone
-from edge.devices import Presence, RfidConfig
-from edge.outbox import Outbox
-from edge.presence import (
+from edge.rfid.devices import Presence, RfidConfig
+from edge.delivery.outbox import Outbox
+from edge.rfid.presence import (
     RETAIL_GARMENT,
     Arrived,
     Departed,
@@ -27,8 +27,8 @@ from edge.presence import (
     TagState,
     presence_deltas,
 )
-from edge.sources.rfid import ReaderSettings
-from edge.stocktake import StocktakeConfig, run_stocktake
+from edge.rfid.driver import ReaderSettings
+from edge.rfid.stocktake import StocktakeConfig, run_stocktake
 from firmware_sim.llrp_reader import LLRPReaderSim, SimSettings
 
 T0 = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)

@@ -11,8 +11,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from shared.contract import Kind, Source
-from edge.sources.rfid import ReaderSettings, TagRead
-from edge.stocktake import Progress, Stocktake, StocktakeConfig, run_stocktake
+from edge.rfid.driver import ReaderSettings, TagRead
+from edge.rfid.stocktake import Progress, Stocktake, StocktakeConfig, run_stocktake
 from firmware_sim import llrp_frames as fr
 from firmware_sim.llrp_reader import LLRPReaderSim, SimSettings
 from firmware_sim.world import catalog
@@ -166,7 +166,7 @@ async def _run_cli(args: list[str]) -> tuple[int, str, str]:
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-c",
-        "import sys; from edge.stocktake import main; sys.exit(main(sys.argv[1:]))",
+        "import sys; from edge.rfid.stocktake import main; sys.exit(main(sys.argv[1:]))",
         *args,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -176,7 +176,7 @@ async def _run_cli(args: list[str]) -> tuple[int, str, str]:
 
 
 def test_stocktake_command_help_has_an_example() -> None:
-    from edge.stocktake import main
+    from edge.rfid.stocktake import main
 
     with pytest.raises(SystemExit) as exit_:
         main(["--help"])

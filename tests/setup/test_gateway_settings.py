@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from edge.alerts import AlertService, AlertStore, parse_alerts_config
-from edge.shelf_events import WeightEvent
-from edge.sources.shelf import BinLevel
+from edge.shelf.detector import WeightEvent
+from edge.shelf.poller import BinLevel
 from shared import contract
 from shared.contract import ShelfRule, ShelfSettings
 

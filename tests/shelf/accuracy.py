@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edge.shelf_events import BinDetector, DetectorConfig, UnexplainedWeight, WeightEvent
+from edge.shelf.detector import BinDetector, DetectorConfig, UnexplainedWeight, WeightEvent
 from firmware_sim.loadcell import CellSpec, scripted_bin
 
 T0 = 1_800_000_000.0

@@ -6,9 +6,9 @@ import asyncio
 import contextlib
 from dataclasses import dataclass
 
-from edge.codecs.registers import builtin_map
-from edge.shelf_events import DetectorConfig
-from edge.sources.shelf import BinConfig, BinLevel, BusConfig, Observation, ShelfPoller
+from edge.shelf.registers import builtin_map
+from edge.shelf.detector import DetectorConfig
+from edge.shelf.poller import BinConfig, BinLevel, BusConfig, Observation, ShelfPoller
 from firmware_sim.weight_shelf import NullModem, ShelfSim
 
 SKU = "00950123456789"

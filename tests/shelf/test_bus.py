@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from edge.shelf_events import UnexplainedWeight, WeightEvent
-from edge.sources.shelf import (
+from edge.shelf.detector import UnexplainedWeight, WeightEvent
+from edge.shelf.poller import (
     BinAvailability,
     ShelfUnavailable,
     make_client,

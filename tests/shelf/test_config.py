@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from edge.sources.shelf import (
+from edge.shelf.poller import (
     ShelfConfigError,
     feasible_poll_hz,
     parse_shelf_config,

@@ -1,4 +1,4 @@
-"""The stable-to-stable event detector (edge/shelf_events.py) on tables of sample sequences."""
+"""The stable-to-stable event detector (edge/shelf/detector.py) on tables of sample sequences."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from edge.shelf_events import BinDetector, DetectorConfig, UnexplainedWeight, WeightEvent
+from edge.shelf.detector import BinDetector, DetectorConfig, UnexplainedWeight, WeightEvent
 
 TARE = 1200.0
 HZ = 10

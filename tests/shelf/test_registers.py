@@ -1,4 +1,4 @@
-"""Golden frames and vectors for the weighing-module register codecs (edge/codecs/registers.py)."""
+"""Golden frames and vectors for the weighing-module register codecs (edge/shelf/registers.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 from pymodbus.framer import FramerRTU
 from pymodbus.pdu import DecodePDU
 
-from edge.codecs.registers import (
+from edge.shelf.registers import (
     BUILTIN_MAPS,
     DataType,
     Field,

@@ -1,7 +1,7 @@
 """Weight shelves: poll Modbus weighing modules, turn readings into bin observations.
 
-Adapter around the pure parts: `edge.codecs.registers` decodes a module's registers and
-`edge.shelf_events` finds stable-to-stable changes. This module owns the I/O — pymodbus 3.16
+Adapter around the pure parts: `edge.shelf.registers` decodes a module's registers and
+`edge.shelf.detector` finds stable-to-stable changes. This module owns the I/O — pymodbus 3.16
 async clients (TCP, or RTU through pyserial), one poll loop per connection at the configured
 rate, and the error boundary: a bin that times out, answers an exception or a garbled frame is
 marked unavailable (`BinAvailability`) and produces no change until it reads stable again.
@@ -11,7 +11,7 @@ Store config (TOML) — the `[shelf]` table, parsed once by `parse_shelf_config`
     [shelf]
     poll_hz = 10                    # default for every bus
 
-    [shelf.detector]                # optional, every key optional (edge.shelf_events)
+    [shelf.detector]                # optional, every key optional (edge.shelf.detector)
     window_s = 1.0                  # stability window
     stable_std_g = 5.0              # sigma gate of that window
     settle_s = 0.5                  # stable this long before a change is judged
@@ -37,7 +37,7 @@ Store config (TOML) — the `[shelf]` table, parsed once by `parse_shelf_config`
     tare_g = 1203.5                 # learned by `shelfsync shelf calibrate --bin A1-2 tare`
     # map = "laumas-tlu"           # overrides the bus's map for this module
 
-    [shelf.maps.acme-100]           # custom maps: see edge.codecs.registers
+    [shelf.maps.acme-100]           # custom maps: see edge.shelf.registers
     ...
 
 A serial bus is polled no faster than its line allows: each read costs request + reply
@@ -60,14 +60,14 @@ from typing import Any
 from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 from pymodbus.exceptions import ModbusException
 
-from edge.codecs.registers import (
+from edge.shelf.registers import (
     BUILTIN_MAPS,
     Reading,
     RegisterMap,
     RegisterMapError,
     map_from_config,
 )
-from edge.shelf_events import BinDetector, DetectorConfig, UnexplainedWeight, WeightEvent
+from edge.shelf.detector import BinDetector, DetectorConfig, UnexplainedWeight, WeightEvent
 from shared.toml_tables import check_keys
 
 log = logging.getLogger("shelfsync.shelf")

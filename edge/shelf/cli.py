@@ -28,8 +28,8 @@ from typing import Any
 
 import tomlkit
 
-from edge.shelf_events import UnexplainedWeight, WeightEvent
-from edge.sources.shelf import (
+from edge.shelf.detector import UnexplainedWeight, WeightEvent
+from edge.shelf.poller import (
     BinAvailability,
     BinConfig,
     BinLevel,

@@ -10,14 +10,14 @@ Around that state machine, the driver adds what sllurp lacks (ARCHITECTURE §4, 
   first thing when Impinj options are set, which every other make answers with ERROR_MESSAGE.
   Here sllurp starts with standard settings only; once the capabilities say who made the reader,
   an Impinj gets its extensions (and the search mode) and any other reader the standard
-  equivalent (`edge.sources.llrp_vendor`);
+  equivalent (`edge.rfid.vendor`);
 - explicit report settings: antenna ID, peak RSSI, first/last-seen timestamps, seen count, and
   "report every N tags" (without N a reader reports only when the AISpec ends, i.e. never);
 - a keepalive watchdog: the reader is told to send KEEPALIVE every `keepalive_s`; two silent
   intervals mean a dead or half-open link, and the driver reconnects (the EdgeX policy);
 - a setup deadline: a reader that never reaches "inventorying" is reconnected too;
 - exponential backoff with jitter between attempts, reset once a session reaches inventorying;
-- EPC → GTIN + serial through `edge.codecs.epc`; non-SGTIN and corrupt EPCs are counted and
+- EPC → GTIN + serial through `edge.rfid.epc`; non-SGTIN and corrupt EPCs are counted and
   skipped, and an undecodable frame is logged and counted, never raised.
 
 Each read becomes a frozen `TagRead` handed to a sink callable (e.g. `queue.put_nowait`).
@@ -38,8 +38,8 @@ from typing import Any, Final
 
 from sllurp.llrp import LLRPClient, LLRPMessage, LLRPReaderConfig, LLRPReaderState
 
-from edge.codecs.epc import CorruptEpc, EpcDecoder, NotSgtin
-from edge.sources.llrp_vendor import (
+from edge.rfid.epc import CorruptEpc, EpcDecoder, NotSgtin
+from edge.rfid.vendor import (
     InventoryPlan,
     ReaderIdentity,
     plan_inventory,
@@ -209,7 +209,7 @@ class ReaderSettings:
     session: int = 2
     # Targeting, in Impinj's search mode numbers (1 single target, 2 dual target, 3 single target
     # with suppression, 5 single target with reset, 6 dual target B→A); None: the reader's own.
-    # Other makes get what standard LLRP can say of it (edge.sources.llrp_vendor).
+    # Other makes get what standard LLRP can say of it (edge.rfid.vendor).
     search_mode: int | None = None
     tag_population: int = 32
     tx_power_dbm: float | None = None  # None: the table's maximum

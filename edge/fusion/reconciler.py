@@ -56,7 +56,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from shared.contract import Kind, Source, StockDelta, Zone
-from edge.domain import (
+from edge.fusion.domain import (
     BinChange,
     BinInfo,
     BinLevel,

@@ -17,7 +17,7 @@ from collections.abc import Callable, Coroutine, Mapping
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from edge.outbox import Outbox, OutboxError, Pending
+from edge.delivery.outbox import Outbox, OutboxError, Pending
 from shared import contract
 from shared.backoff import Backoff
 from shared.contract import GatewayState, GatewayStatus, Stream

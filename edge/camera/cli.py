@@ -2,7 +2,7 @@
 
 Output: {"lanes": [{"id", "count", "confidence"}], "ms"} with --json, else a table. `ms` is the
 time to crop and count every lane (model loading excluded). Lanes come from a JSON file (see
-edge/sources/camera.py for the lane schema; the camera simulator's /truth.json works as is).
+edge/camera/source.py for the lane schema; the camera simulator's /truth.json works as is).
 
 An image cut short (no JPEG end-of-image marker) and a lane lying outside the picture are errors
 (exit 1, nothing counted): either would give confident counts of what is not there.
@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from edge.sources.camera import (
+from edge.camera.source import (
     DEFAULT_MODEL_DIR,
     CameraError,
     LaneCounter,

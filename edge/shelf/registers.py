@@ -4,7 +4,7 @@ A weighing module exposes gross and net weight as 32-bit values (INT32 scaled by
 division, or FLOAT32 in kg), a status word with a stability bit, and often a command register
 for zero and tare. This module describes such a layout as a frozen `RegisterMap` and decodes a
 block of holding registers read in one request into a `Reading`. It is pure: no sockets, no
-clock, no pymodbus — the shelf driver (`edge/sources/shelf.py`) does the I/O.
+clock, no pymodbus — the shelf driver (`edge/shelf/poller.py`) does the I/O.
 
 Built-in maps (public manuals, see ../../shared/research/shelf.md §2), by product name:
 

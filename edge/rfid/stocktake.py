@@ -3,7 +3,7 @@
 A stocktake inventories with Gen2 session 2, single target, reset at the start (Impinj search
 mode 5): every tag is re-armed to A once and then answers once, so weak tags get air time instead
 of strong ones repeating (research §6, Impinj's advice for stationary populations). A reader of
-another make gets the nearest standard LLRP has, target A in session 1 (edge.sources.llrp_vendor).
+another make gets the nearest standard LLRP has, target A in session 1 (edge.rfid.vendor).
 It runs until no new tag has turned up for a quiet period, or until its deadline.
 
 Counts are absolute (`count` deltas, ARCHITECTURE §6) and take effect when the count ends: a sale
@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from edge.sources.rfid import EXIT_ZONE, LLRP_PORT, LLRPReader, ReaderSettings, TagRead
+from edge.rfid.driver import EXIT_ZONE, LLRP_PORT, LLRPReader, ReaderSettings, TagRead
 from shared.contract import Kind, Source, StockDelta, Zone, format_ts, is_gtin14, new_delta_id
 
 log = logging.getLogger("shelfsync.stocktake")

@@ -1,6 +1,6 @@
 """The gateway's devices in service: the retained shelves snapshot and RFID stocktakes on command.
 
-Config sections (see edge/sources/shelf.py for [shelf]):
+Config sections (see edge/shelf/poller.py for [shelf]):
 
     [rfid]
     skus = ["06923450000106", …]      # in scope for stocktakes: counted even when zero
@@ -30,8 +30,9 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from edge.outbox import Outbox, OutboxError, body_hash
-from edge.presence import (
+from edge.delivery.outbox import Outbox, OutboxError, body_hash
+from edge.rfid.driver import EXIT_ZONE, LLRP_PORT, ReaderSettings, RfidSource, TagRead
+from edge.rfid.presence import (
     PresenceConfig,
     PresenceEvent,
     PresenceTracker,
@@ -39,17 +40,11 @@ from edge.presence import (
     Sighting,
     presence_deltas,
 )
-from edge.sources.camera import CameraConfig, CameraSource, CameraStatus, LaneCount, LaneUnavailable
-from edge.sources.camera import Observation as CameraObservation
-from edge.sources.rfid import EXIT_ZONE, LLRP_PORT, ReaderSettings, RfidSource, TagRead
-from edge.sources.shelf import Observation, ShelfConfig, ShelfPoller
-from edge.stocktake import SkuCount, Stocktake, StocktakeConfig, StocktakeReport, run_stocktake
+from edge.rfid.stocktake import SkuCount, Stocktake, StocktakeConfig, StocktakeReport, run_stocktake
 from shared import contract
 from shared.contract import (
-    BinView,
     ContractError,
     Kind,
-    ShelfSnapshot,
     StockDelta,
     StocktakeRequest,
     Stream,
@@ -115,7 +110,7 @@ def parse_rfid_section(section: Mapping[str, Any]) -> RfidConfig:
 
 
 class Presence:
-    """Reads the RFID readers continuously and tracks every tag's zone (edge/presence.py): a tag
+    """Reads the RFID readers continuously and tracks every tag's zone (edge/rfid/presence.py): a tag
     carried from the backroom to the floor becomes a `move` delta in the outbox; a tag that
     departs unsold becomes a shrink suspicion for the reconciler. LLRP allows one client per
     reader, so a stocktake pauses this while it runs. Reads at the door (zone `exit`) go to
@@ -298,86 +293,3 @@ def merge(reports: Sequence[StocktakeReport]) -> StocktakeReport:
         unique_tags=sum(r.unique_tags for r in reports), reads=sum(r.reads for r in reports),
         counts=tuple(SkuCount(sku, zone, qty) for (sku, zone), qty in sorted(counts.items())),
         sold_during=sum(r.sold_during for r in reports))
-
-
-class Shelves:
-    """Polls every weighing bus and camera and keeps the retained shelves snapshot current:
-    scale bins by their weight, camera lanes (that name a bin and SKU) by their count."""
-
-    def __init__(self, config: ShelfConfig | None, cameras: Sequence[CameraConfig], store: str,
-                 gateway: str, publish: Publish,
-                 on_observation: Callable[[Observation | CameraObservation], None] | None = None,
-                 debounce_s: float = 1.0) -> None:
-        self.store, self.gateway, self.publish = store, gateway, publish
-        self.on_observation = on_observation
-        self.debounce_s = debounce_s
-        self._changed = asyncio.Event()
-        self.pollers = [ShelfPoller(bus, config.bins_on(bus.id), config.detector, self._emit, time.time)
-                        for bus in config.buses] if config is not None else []
-        # Building a CameraSource loads its model and checks its sha256: a bad model stops
-        # the gateway at start-up, not an hour later.
-        self.cameras = [CameraSource(c) for c in cameras]
-        self._lanes: dict[str, BinView] = {}
-        self._cameras_up: dict[str, bool] = {}
-        self._last: tuple[BinView, ...] | None = None
-        # (bin, SKU) → its refill alert's threshold (staff alerts: [alerts.bins], the console's settings)
-        self.refill_at: Callable[[str, str], int | None] = lambda bin_id, sku: None
-
-    def _emit(self, observation: Observation | CameraObservation) -> None:
-        self._changed.set()
-        if self.on_observation is not None:
-            self.on_observation(observation)
-
-    def thresholds_changed(self) -> None:
-        """A refill threshold changed: publish the snapshot again."""
-        self._changed.set()
-
-    def device_states(self) -> dict[str, str]:
-        """Each weighing bus ("scale-bus:ID", offline when none of its bins answers) and each
-        camera that has reported ("camera:ID"), for the gateway's status."""
-        states = {f"scale-bus:{p.bus.id}": "offline" if p.bins and not any(b.available for b in p.snapshot())
-                  else "online" for p in self.pollers}
-        states |= {f"camera:{c}": "online" if up else "offline" for c, up in self._cameras_up.items()}
-        return states
-
-    def snapshot(self) -> ShelfSnapshot:
-        bins = [BinView(b.bin, b.sku, b.count, b.available, grams=b.grams,
-                        refill_at=self.refill_at(b.bin, b.sku))
-                for p in self.pollers for b in p.snapshot()]
-        bins += [replace(lane, refill_at=self.refill_at(lane.bin, lane.sku))
-                 for lane in (self._lanes[k] for k in sorted(self._lanes))]
-        return ShelfSnapshot(self.store, self.gateway, datetime.now(UTC), tuple(bins))
-
-    async def _watch(self, camera: CameraSource) -> None:
-        lanes = {lane.id: lane for lane in camera.config.lanes}
-        async for seen in camera.observations():
-            self._cameras_up[camera.config.id] = not isinstance(seen, CameraStatus) or seen.available
-            if isinstance(seen, LaneCount) and seen.sku is not None and contract.is_gtin14(seen.sku):
-                self._lanes[seen.lane] = BinView(seen.bin or seen.lane, seen.sku, seen.count, True,
-                                                 source=contract.Source.VISION)
-            elif isinstance(seen, CameraStatus) and not seen.available:
-                for lane_id, view in list(self._lanes.items()):
-                    if lane_id in lanes:
-                        self._lanes[lane_id] = replace(view, available=False)
-            elif isinstance(seen, LaneUnavailable) and seen.lane in self._lanes:
-                # Outside the picture now: its last count no longer stands.
-                self._lanes[seen.lane] = replace(self._lanes[seen.lane], available=False)
-            self._emit(seen)
-
-    async def run(self) -> None:
-        async with asyncio.TaskGroup() as tasks:
-            for poller in self.pollers:
-                tasks.create_task(poller.run(), name=f"shelf-{poller.bus.id}")
-            for camera in self.cameras:
-                tasks.create_task(self._watch(camera), name=f"camera-{camera.config.id}")
-            tasks.create_task(self._report(), name="shelves-snapshot")
-
-    async def _report(self) -> None:
-        while True:
-            await self._changed.wait()
-            self._changed.clear()
-            snapshot = self.snapshot()
-            if snapshot.bins != self._last:
-                self._last = snapshot.bins
-                self.publish(Stream.SHELVES, contract.encode(snapshot), True)
-            await asyncio.sleep(self.debounce_s)  # at most one snapshot per debounce interval

@@ -32,11 +32,20 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from edge.domain import BinChange, BinInfo, BinLevel, ExitRead, Observation, OddWeight, PosLine, ZoneCount
-from edge.reconcile import Misplacement, Reconciler
-from edge.shelf_events import UnexplainedWeight, WeightEvent
-from edge.sources.rfid import TagRead
-from edge.sources.shelf import BinLevel as FirstLevel
+from edge.fusion.domain import (
+    BinChange,
+    BinInfo,
+    BinLevel,
+    ExitRead,
+    Observation,
+    OddWeight,
+    PosLine,
+    ZoneCount,
+)
+from edge.fusion.reconciler import Misplacement, Reconciler
+from edge.rfid.driver import TagRead
+from edge.shelf.detector import UnexplainedWeight, WeightEvent
+from edge.shelf.poller import BinLevel as FirstLevel
 from shared.contract import Kind, StockDelta, Zone
 from shared.toml_tables import check_keys
 
@@ -47,7 +56,7 @@ Append = Callable[[Sequence[StockDelta]], Awaitable[object]]
 
 def pos_line(delta: StockDelta) -> PosLine | None:
     """A committed POS delta as the reconciler's POS line; None for what is not a till line.
-    Refs are "<txn>/<line>" (edge/sources/pos.py), or "order:<id>:<txn>/<line>" for a pickup."""
+    Refs are "<txn>/<line>" (edge/pos.py), or "order:<id>:<txn>/<line>" for a pickup."""
     if delta.kind not in (Kind.SALE, Kind.RETURN) or delta.ref is None:
         return None
     txn, _, line = delta.ref.rpartition("/")
@@ -189,7 +198,8 @@ def attach_reconciler(section: object, devices: Sequence[object], append: Append
     window_s, tick_s, grace_s = parse_reconcile_section(section)
     from datetime import timedelta
 
-    from edge.devices import Presence, Shelves
+    from edge.rfid.devices import Presence
+    from edge.shelves import Shelves
 
     shelves = [d for d in devices if isinstance(d, Shelves)]
     bins = {b.id: BinInfo(b.id, b.sku, b.unit_g) for s in shelves for p in s.pollers for b in p.bins}

@@ -1,0 +1,1 @@
+"""Getting deltas to the cloud: the durable outbox (SQLite WAL) and the MQTT publisher."""

@@ -1,0 +1,2 @@
+"""Weight shelves over Modbus RTU/TCP: register maps, the poller, the stable-to-stable detector and
+the calibration command."""

@@ -1,1 +1,0 @@
-"""One module per input: each turns a device protocol into observation values."""
