@@ -1,1 +1,0 @@
-"""Pure decoders of what devices send: EPCs, register maps, GS1 data."""
