@@ -49,9 +49,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import apprise
 
+from edge.camera.source import CameraStatus, LaneCount
 from edge.rfid.presence import PresenceTracker, TagState
 from edge.shelf.detector import UnexplainedWeight, WeightEvent
-from edge.camera.source import CameraStatus, LaneCount
 from edge.shelf.poller import BinAvailability, BinLevel
 from shared.alerting.rules import (
     Alert,

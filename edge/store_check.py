@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING
 
 from edge.alerts import AlertConfigError, AlertsConfig, parse_alerts_config, shown_url
 from edge.config import ConfigError, StoreConfig
-from edge.rfid.devices import DeviceConfigError, RfidConfig, parse_rfid_section
 from edge.fusion.pipeline import ReconcileConfigError, parse_reconcile_section
+from edge.rfid.devices import DeviceConfigError, RfidConfig, parse_rfid_section
 from edge.shelf.poller import ShelfConfig, ShelfConfigError, parse_shelf_config
 from shared.alerting.rules import Role
 

@@ -60,6 +60,7 @@ from typing import Any
 from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 from pymodbus.exceptions import ModbusException
 
+from edge.shelf.detector import BinDetector, DetectorConfig, UnexplainedWeight, WeightEvent
 from edge.shelf.registers import (
     BUILTIN_MAPS,
     Reading,
@@ -67,7 +68,6 @@ from edge.shelf.registers import (
     RegisterMapError,
     map_from_config,
 )
-from edge.shelf.detector import BinDetector, DetectorConfig, UnexplainedWeight, WeightEvent
 from shared.toml_tables import check_keys
 
 log = logging.getLogger("shelfsync.shelf")
