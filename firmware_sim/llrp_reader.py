@@ -425,6 +425,12 @@ class SimSettings:
     # clock (`LLRPReaderSim.clock`) then runs that much faster, and slower again when the machine
     # is too busy to keep up, so time it by that clock rather than the wall's.
     time_scale: float = 1.0
+    # At time_scale 1 the reader's clock is the wall clock, so its reads pair with a till's times.
+    # A test that times a whole inventory by the reader's clock (a stocktake's quiet period and
+    # deadline) sets this so that the clock also stops while a loaded machine cannot simulate air
+    # time, as it does at any other time_scale: the inventory then covers the same air time
+    # however busy the machine is.
+    air_time_only: bool = False
     # An antenna over the exit: units sold or stolen pass it as the shopper leaves (`walk_out`).
     door: int | None = None
     # Who made the reader: "impinj" (takes Impinj's LLRP extensions) or "generic" (another make,
@@ -496,6 +502,7 @@ class LLRPReaderSim:
         self._epoch = time.time()
         self._wall0 = time.monotonic()
         self._lost = 0.0  # air seconds late ticks could not simulate
+        self._simulated: float | None = None  # while an inventory runs: its last tick's air time
         self.started_us = self.clock_us()
         self._server: asyncio.Server | None = None
         self._client: _ReaderConnection | None = None
@@ -563,15 +570,26 @@ class LLRPReaderSim:
 
     # --- the reader's clock ---
     #
-    # At time_scale 1 this is the wall clock. Faster, it runs `time_scale` times the wall clock
-    # less the air time that ticks arriving late (a loaded machine) could not simulate: air time
-    # is what was simulated, not what the wall clock says should have been. Everything the reader
-    # stamps (tag reads, events, the shop's moves) is on this clock, so an inventory timed by it
-    # covers the same air time however busy the machine is.
+    # At time_scale 1 this is the wall clock (unless `air_time_only`). Faster, it runs
+    # `time_scale` times the wall clock less the air time that ticks arriving late (a loaded
+    # machine) could not simulate: air time is what was simulated, not what the wall clock says
+    # should have been. Everything the reader stamps (tag reads, events, the shop's moves) is on
+    # this clock, so an inventory timed by it covers the same air time however busy the machine is.
 
     def air_now(self) -> float:
         """Seconds on the reader's clock since the simulator started."""
-        return (time.monotonic() - self._wall0) * self.settings.time_scale - self._lost
+        scale = self.settings.time_scale
+        now = (time.monotonic() - self._wall0) * scale - self._lost
+        if (
+            self._simulated is not None
+            and (scale != 1 or self.settings.air_time_only)
+            and now - self._simulated > LATE_TICK_S * scale
+        ):
+            # Too busy: the air time the inventory could not simulate is lost, whoever asks first
+            # (its next tick, or a stocktake timed by this clock while the tick is still due).
+            self.lose(now - self._simulated - LATE_TICK_S * scale)
+            now = self._simulated + LATE_TICK_S * scale
+        return now
 
     def clock(self) -> datetime:
         return datetime.fromtimestamp(self._epoch + self.air_now(), UTC)
@@ -1105,27 +1123,24 @@ class _ReaderConnection(asyncio.Protocol):
         spec = st.spec
         run = _Run(self, st, spec.report or sim.report)
         started = last = sim.air_now()
+        sim._simulated = started
         world_t0 = sim.world.now
-        scale = sim.settings.time_scale
         air0 = sim.stats.air_seconds
         credit = 0.0
         try:
             run.begin_aispec(started, rospec_start=True)
             while not self.closed and not self._stop_requested:
                 await asyncio.sleep(TICK_S)
-                now = sim.air_now()
+                now = sim.air_now()  # too busy, and the clock slows down (`air_now`)
                 if self._stop_requested:
                     break
-                if scale != 1 and now - last > LATE_TICK_S * scale:
-                    sim.lose(now - last - LATE_TICK_S * scale)  # too busy: the clock slows down
-                    now = last + LATE_TICK_S * scale
                 sim.stats.air_seconds = air0 + (now - started)
                 sim.door_tick()
                 if sim.settings.world_speed > 0:
                     shop_s = (now - started) * sim.settings.world_speed
                     sim.advance_world(world_t0 + timedelta(seconds=shop_s))
                 credit = min(credit + (now - last) * sim.settings.rate, MAX_ATTEMPTS_PER_TICK)
-                last = now
+                last = sim._simulated = now
                 attempts = int(credit)
                 credit -= attempts
                 run.tick(attempts, now)
@@ -1139,6 +1154,7 @@ class _ReaderConnection(asyncio.Protocol):
                     break
         finally:
             sim.air.power_off(sim.air_now())
+            sim._simulated = None
             if not self.closed and run.report.trigger != fr.ReportTrigger.NONE:
                 run.flush()  # end of ROSpec (and of its current AISpec)
             if st.state == 2:

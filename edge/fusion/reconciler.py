@@ -55,7 +55,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from shared.contract import Kind, Source, StockDelta, Zone
 from edge.fusion.domain import (
     BinChange,
     BinInfo,
@@ -67,6 +66,7 @@ from edge.fusion.domain import (
     PosLine,
     ZoneCount,
 )
+from shared.contract import Kind, Source, StockDelta, Zone
 
 _EPOCH = datetime.min.replace(tzinfo=UTC)
 UNSEEN_WAIT = 1.2  # with a door antenna, a pick it saw nothing of waits this many windows
@@ -200,6 +200,12 @@ class Reconciler:
         self._bins_of: dict[str, list[str]] = {}
         for b in self.bins.values():
             self._bins_of.setdefault(b.sku, []).append(b.bin)
+
+    @property
+    def door_reads_waiting(self) -> int:
+        """Units read leaving by the door whose verdict is open: a till line may still pay for
+        them until `portal_grace` has passed, when `tick` judges them (paid, or shrink)."""
+        return len(self._exits)
 
     # --- output -------------------------------------------------------------------------
 

@@ -8,8 +8,9 @@ Admin endpoints (no auth; a simulator on localhost):
     POST /_sim/faults  {"next": ["5xx", "timeout", "ratelimit", "stale", "slow", "backend"],
                         "down_for": seconds, "hang_s": seconds}
          the next API requests fail in the listed ways, one each; down_for makes every API request
-         answer 503 for that long. Every platform knows 5xx, timeout (a hang of hang_s, then 504,
-         nothing done) and ratelimit (its own rate-limit error); some know more (`Platform.extra`):
+         answer 503 for that long (0: the outage ends now). Every platform knows 5xx, timeout (a
+         hang of hang_s, then 504, nothing done) and ratelimit (its own rate-limit error); some know
+         more (`Platform.extra`):
          stale: a buyer takes one unit just before a compare-and-set, so the caller's `previous`
                 is out of date (Shopify, the mini-program);
          slow:  the write is done, but only after hang_s, so the caller has given up on its answer
@@ -146,7 +147,7 @@ class Platform:
             return web.json_response({"error": str(e)}, status=400)
         self.faults.extend(faults)
         self.hang_s = hang_s
-        if down_for:
+        if "down_for" in body:  # 0 ends an outage now
             self.down_until = self.clock() + down_for
         log.info("%s sim: faults queued %s, down for %ss", self.kind, faults, down_for)
         return web.json_response({"queued": list(self.faults), "down_until": self.down_until})

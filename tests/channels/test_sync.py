@@ -233,18 +233,32 @@ async def test_drift_on_a_platform_is_repaired_by_reconciliation(rig: Rig) -> No
                                              reconcile_every_s=3600, retry_failed_s=0.5,
                                              record_every_s=0.05)], indirect=True)
 async def test_a_platform_down_for_a_while_converges_with_no_lost_or_doubled_update(rig: Rig) -> None:
-    """Every platform is down for 3 s (the 10-minute case is in `shelfsync bench sync --outage`)
-    while figures change; when they return every platform holds the last figure, and every
-    successful push was of a figure the ledger wanted, each landing once."""
+    """Every platform is down (the 10-minute case is in `shelfsync bench sync --outage`) while
+    figures change, until every channel has failed visibly and been probed again; when they
+    return every platform holds the last figure, and every successful push was of a figure the
+    ledger wanted, each landing once."""
     for sim in rig.sims.values():
-        await sim.faults({"down_for": 3})
+        await sim.faults({"down_for": 3600})  # until brought back below, however slow the machine
     wanted = [0]  # the figure the first reconciliation pushed
-    for qty in (30, 25, 21):
+
+    def refused() -> dict[str, int]:  # requests each platform has refused while down
+        return {name: sim.platform.counts["down"] for name, sim in rig.sims.items()}
+
+    for qty in (30, 25, 21):  # the figures change while the platforms are down, each one tried
+        before = refused()
         rig.ledger.set(rig.events, 1, qty)
         wanted.append(qty)
-        await asyncio.sleep(0.3)
-    await until(lambda: rig.sync.stats.failures >= len(KINDS), 10, "visible failures while down")
-    await until(lambda: rig.holds(1, 21), 20, "convergence after the outage")
+        await until(lambda: all(n > before[name] for name, n in refused().items()),  # noqa: B023 (this turn)
+                    30, "every platform refusing requests after the figure changed")
+    await until(lambda: rig.sync.stats.failures >= len(KINDS), 30, "visible failures while down")
+
+    async def probed() -> bool:  # a failing channel's single-try probe has failed too
+        return any(p["result"] == "failed" and p["attempts"] == 1 for p in await rig.pushes())
+
+    await until(probed, 30, "a failing channel probed while down")
+    for sim in rig.sims.values():
+        await sim.faults({"down_for": 0})
+    await until(lambda: rig.holds(1, 21), 30, "convergence after the outage")
     failed = [p for p in await rig.pushes() if p["result"] == "failed"]
     assert {p["attempts"] for p in failed} == {5, 1}  # a failing channel is probed with single tries
     assert len([p for p in failed if p["attempts"] == 5]) == len(KINDS)

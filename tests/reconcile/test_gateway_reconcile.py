@@ -12,17 +12,28 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
+from prometheus_client.parser import text_string_to_metric_families
 
-from shared import contract
 from edge.config import load_config
 from edge.runtime import run_gateway
 from firmware_sim import procs
 from firmware_sim.llrp_reader import LLRPReaderSim, SimSettings, sgtin96
 from firmware_sim.weight_shelf import print_config
+from shared import contract
 from tests.alerts.gateway import POS, SKU, shelf_sim
 from tests.integration.conftest import until
 from tests.integration.test_devices import Retained
 from tests.support.services import Mosquitto, free_port
+
+
+async def door(http_port: int) -> tuple[float, float]:
+    """The gateway's /metrics: (tag reads at the door antenna, units read leaving whose verdict is
+    still open)."""
+    async with aiohttp.ClientSession() as s, s.get(f"http://127.0.0.1:{http_port}/metrics") as r:
+        text = await r.text()
+    value = {sample.name: sample.value for family in text_string_to_metric_families(text)
+             for sample in family.samples}
+    return value["shelfsync_gateway_door_reads_total"], value["shelfsync_gateway_door_reads_waiting"]
 
 
 def kinds(outbox: Path) -> list[tuple[str, int]]:
@@ -101,7 +112,11 @@ async def test_a_unit_carried_out_unpaid_past_the_door_antenna_is_shrink_and_a_p
             assert r.status == 200, await r.text()
         sim.walk_out([paid.uid])
         epc = sgtin96(stolen.gtin, stolen.serial, len(sim.world.sgtin(stolen)[0])).hex().upper()
-        await asyncio.sleep(3.0)  # past the 1 s grace: the paid unit is settled by now
+        async def paid_unit_judged() -> bool:  # read at the door, and its 1 s grace over
+            reads, waiting = await door(http_port)
+            return reads > 0 and waiting == 0
+
+        await until(paid_unit_judged, what="the paid unit's door read judged")
         assert kinds(config.outbox_path) == [("sale", -1)]
         sim.walk_out([stolen.uid])
         await until(lambda: ("shrink", -1) in kinds(config.outbox_path), what="the shrink in the outbox")

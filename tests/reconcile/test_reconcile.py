@@ -8,10 +8,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cloud.db.ledger import Move, replay
-from shared.contract import Kind, StockDelta
-from edge.fusion.domain import BinChange, BinInfo, BinLevel, ExitRead, OddWeight, OrderLine, PosLine, ZoneCount
+from edge.fusion.domain import (
+    BinChange,
+    BinInfo,
+    BinLevel,
+    ExitRead,
+    OddWeight,
+    OrderLine,
+    PosLine,
+    ZoneCount,
+)
 from edge.fusion.reconciler import Misplacement, Reconciler
 from firmware_sim.world import catalog
+from shared.contract import Kind, StockDelta
 
 CAT, DOG = catalog()[0].gtin, catalog()[6].gtin
 T0 = datetime(2026, 11, 26, 9, tzinfo=UTC)
@@ -373,6 +382,19 @@ def test_a_tag_read_many_times_at_the_door_is_one_unit() -> None:
     r = Reconciler(BINS, portal=True)
     r.run([BinChange(m(0), "A1-2", -2, 8, -800.0)] + [ExitRead(m(6 + i / 60), DOG, "E1") for i in range(5)])
     assert deltas(r.tick(m(8))) == [(Kind.SHRINK, DOG, -1)]
+
+
+def test_door_reads_wait_for_a_till_line_until_the_grace_has_passed_then_are_judged() -> None:
+    """`door_reads_waiting`: units read leaving whose verdict (paid, or shrink) is still open."""
+    r = Reconciler(BINS, portal=True)
+    r.run([PosLine(m(5), "T1", 0, "sale", DOG, 1)] + [ExitRead(m(6 + i / 60), DOG, "E1") for i in range(5)]
+          + [ExitRead(m(6.5), CAT, "E2")])
+    assert r.door_reads_waiting == 2  # two units, however often each was read
+    r.tick(m(6.9))
+    assert r.door_reads_waiting == 2  # a till line may still come for either
+    r.tick(m(7.0))
+    assert r.door_reads_waiting == 1  # E1's minute has passed: judged (paid by T1)
+    assert deltas(r.tick(m(7.5))) == [(Kind.SHRINK, CAT, -1)] and r.door_reads_waiting == 0
 
 
 def test_units_of_a_walked_hand_the_portal_missed_are_not_taken_for_a_put_back() -> None:
