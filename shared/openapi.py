@@ -49,6 +49,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 try:  # the accelerator, where it has a wheel (see the module docstring)
     import jsonschema_rs
 except ImportError:  # pragma: no cover - a platform without a wheel
+    # None says so to the checks below; mypy types the name as the module it imported
     jsonschema_rs = None  # type: ignore[assignment]
 from jsonschema.exceptions import ValidationError, best_match
 

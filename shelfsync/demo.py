@@ -144,6 +144,7 @@ async def run_demo(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
                 stats = await asyncio.gather(*(
                     run_pos(worlds[s], f"http://127.0.0.1:{gateways[s]}", pos_token, minutes=args.minutes,
                             speed=args.speed, progress=not quiet) for s in stores))
+                # truth() is JSON-shaped (dict[str, object]); its "items" are the per-SKU counts
                 truths = {s: worlds[s].truth()["items"] for s in stores}  # type: ignore[misc]
         finally:
             if watcher is not None:
