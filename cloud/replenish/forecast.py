@@ -155,11 +155,15 @@ def _trailing_level(z: Floats, usable: npt.NDArray[np.bool_], window: int) -> Fl
     values = np.where(usable, z, 0.0)
     c = np.concatenate([np.zeros((z.shape[0], 1)), np.cumsum(values, axis=1)], axis=1)
     k = np.concatenate([np.zeros((z.shape[0], 1)), np.cumsum(usable, axis=1)], axis=1)
-    t = np.arange(z.shape[1])
-    lo = np.maximum(t - window, 0)
-    s, n = c[:, t] - c[:, lo], k[:, t] - k[:, lo]
+    # sums over [t - window, t): c[t] - c[max(t - window, 0)], by shifted slices (no fancy indexing)
+    rows, days = z.shape
+    head = np.zeros((rows, min(window, days)))
+    lag = np.concatenate([head, c[:, :max(days - window, 0)]], axis=1)
+    lag_k = np.concatenate([head, k[:, :max(days - window, 0)]], axis=1)
+    s, n = c[:, :-1] - lag, k[:, :-1] - lag_k
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(n > 0, s / n, np.nan)
+        level: Floats = np.where(n > 0, s / n, np.nan)
+    return level
 
 
 def _fit(model: object, alias: str, y: Floats, rows: Ints, first_col: Ints, horizon: int,

@@ -31,7 +31,7 @@ def situations(draw: st.DrawFn) -> tuple[BuyingTerms, np.ndarray, np.ndarray, np
     return terms, mean, dispersion, position, draw(st.integers(1, 14))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(situations())
 def test_a_suggestion_is_never_negative_below_the_minimum_above_capacity_or_a_part_pack(
         case: tuple[BuyingTerms, np.ndarray, np.ndarray, np.ndarray, int]) -> None:
