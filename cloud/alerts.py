@@ -72,16 +72,11 @@ from cloud.db import ledger
 from cloud.db.models import Balance, Movement
 from cloud.db.models import Lot as LedgerLot
 from cloud.db.models import Product as CatalogueProduct
-from edge.alerts import (
-    AlertConfigError,
-    AlertsConfig,
-    AlertService,
-    AlertStore,
-    check_apprise_url,
-    parse_alerts_config,
-)
 from shared import contract
+from shared.alerting.config import AlertConfigError, AlertsConfig, check_apprise_url, parse_alerts_config
 from shared.alerting.rules import Condition, Kind, Lot, Role, sold_expired_condition
+from shared.alerting.service import AlertService
+from shared.alerting.store import AlertStore
 from shared.backoff import Backoff
 from shared.contract import ContractError, GatewayState
 from shared.mqtt import BrokerUrl, MqttClient, MqttError

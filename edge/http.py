@@ -57,7 +57,7 @@ def _error(status: int, message: str, **extra: Any) -> web.Response:
 async def bearer_auth(request: web.Request,
                       handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
     if request.path in OPEN_PATHS or request.path.startswith(STAFF_PREFIX):
-        return await handler(request)  # the staff page keeps to the store LAN (edge/staff_page.py)
+        return await handler(request)  # the staff page keeps to the store LAN (edge/alerts/staff_page.py)
     expected = request.app[TOKEN]
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")

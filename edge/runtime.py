@@ -16,21 +16,24 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from edge.alerts import AlertConfigError, AlertService, open_alerts, rfid_backroom, unknown_backroom
-from edge.camera.source import CameraError, CameraStatus
+from edge.alerts.gateway import GatewayAlerts, open_alerts, rfid_backroom
+from edge.alerts.staff_page import staff_app
+from edge.camera.source import CameraError
 from edge.camera.source import parse_section as parse_camera_section
 from edge.config import ConfigError, StoreConfig, load_config
 from edge.delivery.outbox import Outbox, OutboxError
 from edge.delivery.publisher import Publisher
+from edge.fusion.domain import BinAvailability, CameraStatus
 from edge.fusion.pipeline import attach_reconciler
 from edge.health import judge
 from edge.http import create_app
 from edge.rfid.devices import DeviceConfigError, Presence, Stocktakes, parse_rfid_section
 from edge.sdnotify import Notifier, keep_watchdog
-from edge.shelf.poller import BinAvailability, ShelfConfigError, parse_shelf_config
+from edge.shelf.poller import ShelfConfigError, parse_shelf_config
 from edge.shelves import Shelves
-from edge.staff_page import staff_app
 from edge.store_check import check_store_config
+from shared.alerting.config import AlertConfigError
+from shared.alerting.service import unknown_backroom
 from shared.logs import LogSetupError
 from shared.logs import setup as setup_logging
 from shared.metrics import Reading, registry
@@ -188,7 +191,7 @@ def _devices(config: StoreConfig, outbox: Outbox,
     return devices, stocktakes
 
 
-def _alerts(config: StoreConfig, devices: list[Shelves | Presence], publisher: Publisher) -> AlertService:
+def _alerts(config: StoreConfig, devices: list[Shelves | Presence], publisher: Publisher) -> GatewayAlerts:
     """[alerts] → staff alerts fed by the shelves and cameras, on the `alerts` topic through the
     publisher, the backroom counted by RFID presence when there is any."""
     presence = next((d for d in devices if isinstance(d, Presence)), None)
@@ -204,7 +207,7 @@ def _alerts(config: StoreConfig, devices: list[Shelves | Presence], publisher: P
 
 
 def _watch_devices(devices: list[Shelves | Presence], publisher: Publisher,
-                   alerts: AlertService | None) -> None:
+                   alerts: GatewayAlerts | None) -> None:
     """Shelf and camera observations go to staff alerts; a scale bus or camera going away or
     coming back is published in the status at once (the cloud raises chain-level alerts from it)."""
     shelves = [d for d in devices if isinstance(d, Shelves)]
@@ -228,7 +231,7 @@ def _watch_devices(devices: list[Shelves | Presence], publisher: Publisher,
         s.on_observation = observed
 
 
-def _take_settings(alerts: AlertService, publisher: Publisher, shelves: list[Shelves]) -> None:
+def _take_settings(alerts: GatewayAlerts, publisher: Publisher, shelves: list[Shelves]) -> None:
     """The console's shelf settings (cmd/{gw}/settings) go to staff alerts; once applied, the status
     says their version at once (the cloud re-sends to a gateway that is behind) and the shelves
     snapshot shows the new thresholds."""

@@ -13,9 +13,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from edge.camera.source import CameraConfig, CameraSource, CameraStatus, LaneCount, LaneUnavailable
-from edge.camera.source import Observation as CameraObservation
-from edge.shelf.poller import Observation, ShelfConfig, ShelfPoller
+from edge.camera.source import CameraConfig, CameraSource
+from edge.fusion.domain import CameraStatus, LaneCount, LaneUnavailable, Observation
+from edge.fusion.domain import Observation as CameraObservation
+from edge.shelf.poller import ShelfConfig, ShelfPoller
 from shared import contract
 from shared.contract import BinView, ShelfSnapshot, Stream
 

@@ -14,11 +14,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from edge.alerts import AlertConfigError, AlertsConfig, parse_alerts_config, shown_url
 from edge.config import ConfigError, StoreConfig
 from edge.fusion.pipeline import ReconcileConfigError, parse_reconcile_section
 from edge.rfid.devices import DeviceConfigError, RfidConfig, parse_rfid_section
 from edge.shelf.poller import ShelfConfig, ShelfConfigError, parse_shelf_config
+from shared.alerting.config import AlertConfigError, AlertsConfig, parse_alerts_config, shown_url
 from shared.alerting.rules import Role
 
 if TYPE_CHECKING:  # the camera part (OpenCV, onnxruntime) is imported only for a [camera] section

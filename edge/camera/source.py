@@ -52,6 +52,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
+from edge.fusion.domain import CameraStatus, LaneCount, LaneUnavailable, Observation
 from shared.backoff import Backoff
 from shared.toml_tables import check_keys
 
@@ -130,41 +131,6 @@ class CameraConfig:
     timeout_s: float = 5.0
 
 
-@dataclass(frozen=True, slots=True)
-class LaneCount:
-    """Observation: `count` units visible in the front row of `lane`."""
-
-    lane: str
-    bin: str | None
-    sku: str | None
-    count: int
-    confidence: float
-    at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class CameraStatus:
-    """Observation: the camera became (un)available; `reason` says why."""
-
-    camera: str
-    available: bool
-    reason: str
-    at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class LaneUnavailable:
-    """Observation: `lane` cannot be counted in this camera's picture (`reason` says why), so
-    it is not, until it can again (its next LaneCount)."""
-
-    lane: str
-    bin: str | None
-    sku: str | None
-    reason: str
-    at: datetime
-
-
-Observation = LaneCount | CameraStatus | LaneUnavailable
 
 
 def _quad(obj: Mapping[str, Any], where: str) -> Quad:

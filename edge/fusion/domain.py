@@ -1,8 +1,10 @@
-"""Observation values the reconciler consumes (ARCHITECTURE §7). Pure values, no I/O.
+"""What the gateway's sources observe, as values (ARCHITECTURE §7): pure, no I/O.
 
-Device adapters turn their own events (edge/shelf_events.WeightEvent and UnexplainedWeight, POS
-lines, online orders) into these; the reconciler never sees a device type, so it can be tested on
-tables.
+Two families, one `Observation` union: what the devices report (a scale's weight events and
+levels, a bin or camera going away, a camera lane's count) and the reconciler's own inputs (POS
+lines, order picks, bin changes in whole units, odd weights, counts booked elsewhere, door reads),
+which the pipeline (edge/fusion/pipeline.py) makes from the first. The reconciler never sees a
+device driver, so it is tested on tables.
 """
 
 from __future__ import annotations
@@ -63,11 +65,15 @@ class BinChange:
 
 @dataclass(frozen=True, slots=True)
 class BinLevel:
-    """A bin's first trusted level (the detector's count at its first stable reading)."""
+    """A bin's first trusted level (the detector's count at its first stable reading, at start-up):
+    its count for the shelves snapshot and, for the reconciler, where the bin's book starts. The
+    poller knows the SKU and the grams; a table test of the reconciler need not give them."""
 
     at: datetime
     bin: str
     count: int
+    sku: str | None = None
+    grams: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,4 +106,111 @@ class ExitRead:
     epc: str
 
 
-Observation = PosLine | OrderLine | BinChange | BinLevel | OddWeight | ZoneCount | ExitRead
+# --- what the devices report (edge/shelf, edge/camera) -----------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class WeightEvent:
+    """A stable change explained by whole units: `delta_count` items taken (<0) or added (>0)."""
+
+    bin: str
+    sku: str
+    grams: float  # net product weight on the bin now (gross - tare)
+    delta_g: float
+    count: int
+    delta_count: int
+    residual_g: float
+    stable: bool
+    at: datetime
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "bin": self.bin,
+            "sku": self.sku,
+            "grams": round(self.grams, 1),
+            "delta_g": round(self.delta_g, 1),
+            "count": self.count,
+            "delta_count": self.delta_count,
+            "stable": self.stable,
+            "at": self.at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class UnexplainedWeight:
+    """A stable change that is not a whole number of units within tolerance."""
+
+    bin: str
+    sku: str
+    grams: float
+    delta_g: float
+    nearest_count: int
+    residual_g: float
+    at: datetime
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "bin": self.bin,
+            "sku": self.sku,
+            "grams": round(self.grams, 1),
+            "delta_g": round(self.delta_g, 1),
+            "count": None,
+            "delta_count": None,
+            "stable": True,
+            "unexplained": True,
+            "nearest_count": self.nearest_count,
+            "residual_g": round(self.residual_g, 1),
+            "at": self.at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class BinAvailability:
+    bin: str
+    available: bool
+    reason: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class LaneCount:
+    """Observation: `count` units visible in the front row of `lane`."""
+
+    lane: str
+    bin: str | None
+    sku: str | None
+    count: int
+    confidence: float
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CameraStatus:
+    """Observation: the camera became (un)available; `reason` says why."""
+
+    camera: str
+    available: bool
+    reason: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class LaneUnavailable:
+    """Observation: `lane` cannot be counted in this camera's picture (`reason` says why), so
+    it is not, until it can again (its next LaneCount)."""
+
+    lane: str
+    bin: str | None
+    sku: str | None
+    reason: str
+    at: datetime
+
+
+# Everything a source of the gateway reports: the one union every consumer takes (the reconciler,
+# the shelves snapshot, the staff alerts); each acts on the kinds it knows and passes over the rest.
+Observation = (PosLine | OrderLine | BinChange | BinLevel | OddWeight | ZoneCount | ExitRead | WeightEvent
+               | UnexplainedWeight | BinAvailability | LaneCount | CameraStatus | LaneUnavailable)
+
+# What the devices report as they saw it; the reconciler takes them once the pipeline has read them
+# as whole units of a planogram's bin.
+DEVICE_REPORTS = (WeightEvent, UnexplainedWeight, BinAvailability, LaneCount, CameraStatus, LaneUnavailable)

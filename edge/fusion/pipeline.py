@@ -40,12 +40,12 @@ from edge.fusion.domain import (
     Observation,
     OddWeight,
     PosLine,
+    UnexplainedWeight,
+    WeightEvent,
     ZoneCount,
 )
 from edge.fusion.reconciler import Misplacement, Reconciler
 from edge.rfid.driver import TagRead
-from edge.shelf.detector import UnexplainedWeight, WeightEvent
-from edge.shelf.poller import BinLevel as FirstLevel
 from shared.contract import Kind, StockDelta, Zone
 from shared.toml_tables import check_keys
 
@@ -106,8 +106,8 @@ class Pipeline:
         if isinstance(observation, WeightEvent):
             self._feed(BinChange(observation.at, observation.bin, observation.delta_count,
                                  observation.count, observation.delta_g))
-        elif isinstance(observation, FirstLevel):
-            self._feed(BinLevel(observation.at, observation.bin, observation.count))
+        elif isinstance(observation, BinLevel):
+            self._feed(observation)
         elif isinstance(observation, UnexplainedWeight):
             self._feed(OddWeight(observation.at, observation.bin, observation.delta_g))
 

@@ -56,6 +56,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from edge.fusion.domain import (
+    DEVICE_REPORTS,
     BinChange,
     BinInfo,
     BinLevel,
@@ -232,6 +233,8 @@ class Reconciler:
     # --- observations -------------------------------------------------------------------
 
     def observe(self, obs: Observation) -> list[StockDelta | Misplacement]:
+        if isinstance(obs, DEVICE_REPORTS):
+            return []  # the pipeline turns these into BinChange, BinLevel and OddWeight first
         # A POS line is identified by (txn, line): a resend with other content is the same line.
         key: tuple[object, ...] = (("pos", obs.txn, obs.line) if isinstance(obs, PosLine) else
                                    (type(obs).__name__, *(getattr(obs, f) for f in obs.__slots__)))

@@ -28,12 +28,9 @@ from typing import Any
 
 import tomlkit
 
-from edge.shelf.detector import UnexplainedWeight, WeightEvent
+from edge.fusion.domain import BinAvailability, BinLevel, Observation, UnexplainedWeight, WeightEvent
 from edge.shelf.poller import (
-    BinAvailability,
     BinConfig,
-    BinLevel,
-    Observation,
     ShelfConfig,
     ShelfConfigError,
     ShelfUnavailable,
@@ -176,9 +173,11 @@ def _line(obs: Observation, as_json: bool) -> str | None:
     if as_json:
         return None  # levels and availability go to stderr, the JSON stream stays one shape
     if isinstance(obs, BinLevel):
-        return f"{obs.at:%H:%M:%S} {obs.bin:<8} {obs.count:>4} units ({obs.grams:.0f} g)"
-    state = "back" if obs.available else "UNAVAILABLE: " + obs.reason
-    return f"{obs.at:%H:%M:%S} {obs.bin:<8} {state}"
+        return f"{obs.at:%H:%M:%S} {obs.bin:<8} {obs.count:>4} units ({obs.grams or 0.0:.0f} g)"
+    if isinstance(obs, BinAvailability):
+        state = "back" if obs.available else "UNAVAILABLE: " + obs.reason
+        return f"{obs.at:%H:%M:%S} {obs.bin:<8} {state}"
+    return None  # a scale reports nothing else
 
 
 async def _watch(
@@ -195,7 +194,7 @@ async def _watch(
             )
         if isinstance(obs, BinLevel) and as_json:
             print(
-                f"bin {obs.bin}: {obs.count} units ({obs.grams:.0f} g)", file=sys.stderr, flush=True
+                f"bin {obs.bin}: {obs.count} units ({obs.grams or 0.0:.0f} g)", file=sys.stderr, flush=True
             )
         line = _line(obs, as_json)
         if line is not None:

@@ -31,6 +31,8 @@ from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from edge.fusion.domain import UnexplainedWeight, WeightEvent
+
 
 @dataclass(frozen=True, slots=True)
 class DetectorConfig:
@@ -49,61 +51,6 @@ class DetectorConfig:
             raise ValueError("window_s and stable_std_g must be > 0, settle_s >= 0")
         if not 0 < self.tolerance < 0.5:
             raise ValueError("tolerance must be in (0, 0.5): a fraction of the unit weight")
-
-
-@dataclass(frozen=True, slots=True)
-class WeightEvent:
-    """A stable change explained by whole units: `delta_count` items taken (<0) or added (>0)."""
-
-    bin: str
-    sku: str
-    grams: float  # net product weight on the bin now (gross - tare)
-    delta_g: float
-    count: int
-    delta_count: int
-    residual_g: float
-    stable: bool
-    at: datetime
-
-    def to_json(self) -> dict[str, object]:
-        return {
-            "bin": self.bin,
-            "sku": self.sku,
-            "grams": round(self.grams, 1),
-            "delta_g": round(self.delta_g, 1),
-            "count": self.count,
-            "delta_count": self.delta_count,
-            "stable": self.stable,
-            "at": self.at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class UnexplainedWeight:
-    """A stable change that is not a whole number of units within tolerance."""
-
-    bin: str
-    sku: str
-    grams: float
-    delta_g: float
-    nearest_count: int
-    residual_g: float
-    at: datetime
-
-    def to_json(self) -> dict[str, object]:
-        return {
-            "bin": self.bin,
-            "sku": self.sku,
-            "grams": round(self.grams, 1),
-            "delta_g": round(self.delta_g, 1),
-            "count": None,
-            "delta_count": None,
-            "stable": True,
-            "unexplained": True,
-            "nearest_count": self.nearest_count,
-            "residual_g": round(self.residual_g, 1),
-            "at": self.at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-        }
 
 
 def _at(t: float) -> datetime:

@@ -60,7 +60,8 @@ from typing import Any
 from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 from pymodbus.exceptions import ModbusException
 
-from edge.shelf.detector import BinDetector, DetectorConfig, UnexplainedWeight, WeightEvent
+from edge.fusion.domain import BinAvailability, BinLevel, Observation
+from edge.shelf.detector import BinDetector, DetectorConfig
 from edge.shelf.registers import (
     BUILTIN_MAPS,
     Reading,
@@ -298,28 +299,6 @@ def feasible_poll_hz(bus: BusConfig, bins: Sequence[BinConfig]) -> float:
 
 
 @dataclass(frozen=True, slots=True)
-class BinAvailability:
-    bin: str
-    available: bool
-    reason: str
-    at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class BinLevel:
-    """The first trusted stable level of a bin (at start-up): its count for the shelves snapshot."""
-
-    bin: str
-    sku: str
-    grams: float
-    count: int
-    at: datetime
-
-
-Observation = WeightEvent | UnexplainedWeight | BinAvailability | BinLevel
-
-
-@dataclass(frozen=True, slots=True)
 class BinSnapshot:
     """One bin right now, for the gateway's retained `shelves` snapshot (contract §5)."""
 
@@ -487,7 +466,7 @@ class ShelfPoller:
             and det.grams is not None
         ):
             self.emit(
-                BinLevel(det.bin, det.sku, det.grams, det.count, datetime.fromtimestamp(t, UTC))
+                BinLevel(datetime.fromtimestamp(t, UTC), det.bin, det.count, sku=det.sku, grams=det.grams)
             )
 
     async def _poll_loop(self, client: Client, bins: Sequence[BinConfig]) -> None:

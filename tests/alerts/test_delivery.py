@@ -5,8 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from edge.alerts import AlertService, AlertStore, parse_alerts_config
+from edge.alerts.gateway import GatewayAlerts
+from shared.alerting.config import parse_alerts_config
 from shared.alerting.rules import Condition, Kind
+from shared.alerting.service import AlertService
+from shared.alerting.store import AlertStore
 from tests.alerts.receiver import Receiver
 
 
@@ -31,7 +34,7 @@ def service(tmp_path: Path, port: int, clock: Clock) -> AlertService:
             "retry_s": 1,
         }
     )
-    return AlertService(cfg, AlertStore(cfg.db), clock=clock)
+    return GatewayAlerts(cfg, AlertStore(cfg.db), clock=clock)
 
 
 async def test_failed_delivery_is_retried_after_backoff_and_sent_once(tmp_path: Path) -> None:
@@ -71,7 +74,7 @@ async def test_alert_state_survives_restart_without_resending(tmp_path: Path) ->
 def test_malformed_config_gives_clear_error() -> None:
     import pytest
 
-    from edge.alerts import AlertConfigError
+    from shared.alerting.config import AlertConfigError
 
     with pytest.raises(AlertConfigError, match="staff"):
         parse_alerts_config({"staff": 5})
@@ -80,7 +83,7 @@ def test_malformed_config_gives_clear_error() -> None:
 
 
 async def test_foreign_weight_raises_misplaced_and_explained_change_clears_it(tmp_path: Path) -> None:
-    from edge.shelf.detector import UnexplainedWeight, WeightEvent
+    from edge.fusion.domain import UnexplainedWeight, WeightEvent
 
     clock = Clock()
     async with Receiver() as rx:
@@ -121,7 +124,7 @@ async def test_expiry_alerts_open_and_close_with_the_lots_on_hand(tmp_path: Path
 def test_an_apprise_url_that_apprise_cannot_use_is_refused_at_start() -> None:
     import pytest
 
-    from edge.alerts import AlertConfigError
+    from shared.alerting.config import AlertConfigError
 
     with pytest.raises(AlertConfigError) as e:
         parse_alerts_config({"staff": ["ntfy://ntfy.example/sh-0042", "jsno://127.0.0.1:8080/staff"]})
@@ -161,7 +164,7 @@ async def test_a_failing_target_does_not_repeat_the_message_to_the_others(tmp_pa
         cfg = parse_alerts_config({"db": str(tmp_path / "a.db"), "retry_s": 1,
                                    "staff": [f"json://127.0.0.1:{good.port}/staff",
                                              f"json://127.0.0.1:{bad.port}/staff"]})
-        svc = AlertService(cfg, AlertStore(cfg.db), clock=clock)
+        svc = GatewayAlerts(cfg, AlertStore(cfg.db), clock=clock)
         bad.fail = True
         svc.raise_(COND)
         for _ in range(3):  # three tries while one phone's service is down
@@ -175,13 +178,13 @@ async def test_a_failing_target_does_not_repeat_the_message_to_the_others(tmp_pa
 
 
 async def test_the_resolved_message_says_what_the_shelf_holds_now(tmp_path: Path) -> None:
-    from edge.shelf.detector import WeightEvent
+    from edge.fusion.domain import WeightEvent
 
     clock = Clock()
     async with Receiver() as rx:
         cfg = parse_alerts_config({"db": str(tmp_path / "a.db"), "staff": [f"json://127.0.0.1:{rx.port}/s"],
                                    "bins": {"A1-2": {"product": "Kibble", "refill_at": 2}}})
-        svc = AlertService(cfg, AlertStore(cfg.db), clock=clock)
+        svc = GatewayAlerts(cfg, AlertStore(cfg.db), clock=clock)
         svc.observe(WeightEvent("A1-2", "0095", 800.0, -400.0, 2, -1, 0.0, True, clock.now))
         await svc.flush()
         svc.observe(WeightEvent("A1-2", "0095", 3200.0, 2400.0, 8, 6, 0.0, True, clock.now))
@@ -194,13 +197,13 @@ async def test_the_resolved_message_says_what_the_shelf_holds_now(tmp_path: Path
 
 
 async def test_a_task_marked_done_by_staff_does_not_repeat_the_old_count(tmp_path: Path) -> None:
-    from edge.shelf.detector import WeightEvent
+    from edge.fusion.domain import WeightEvent
 
     clock = Clock()
     async with Receiver() as rx:
         cfg = parse_alerts_config({"db": str(tmp_path / "a.db"), "staff": [f"json://127.0.0.1:{rx.port}/s"],
                                    "bins": {"A1-2": {"product": "Kibble", "refill_at": 2}}})
-        svc = AlertService(cfg, AlertStore(cfg.db), clock=clock)
+        svc = GatewayAlerts(cfg, AlertStore(cfg.db), clock=clock)
         svc.observe(WeightEvent("A1-2", "0095", 800.0, -400.0, 2, -1, 0.0, True, clock.now))
         assert svc.done("refill:A1-2")
         await svc.flush()

@@ -6,9 +6,10 @@ import asyncio
 import contextlib
 from pathlib import Path
 
-from edge.alerts import AlertService, run_alerts
+from edge.alerts.gateway import run_alerts
 from edge.shelf.poller import ShelfPoller
 from shared.alerting.rules import Status
+from shared.alerting.service import AlertService
 from tests.alerts.receiver import Receiver
 from tests.shelf.helpers import FAST, start_bus
 

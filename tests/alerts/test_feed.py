@@ -10,10 +10,12 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from edge.alerts import AlertService, AlertStore, parse_alerts_config
-from edge.staff_page import staff_app
+from edge.alerts.staff_page import staff_app
 from shared import contract
+from shared.alerting.config import parse_alerts_config
 from shared.alerting.rules import Condition, Kind
+from shared.alerting.service import AlertService
+from shared.alerting.store import AlertStore
 from tests.support.services import free_port
 
 COND = Condition("refill:A1-2", Kind.REFILL, "A1", "Refill A1-2: Kibble — 1 left on shelf, 3 in backroom",
@@ -55,7 +57,7 @@ def test_alert_notice_rejects_an_unknown_status() -> None:
 
 
 def test_a_bad_timezone_or_network_is_a_clear_config_error() -> None:
-    from edge.alerts import AlertConfigError
+    from shared.alerting.config import AlertConfigError
 
     with pytest.raises(AlertConfigError, match="unknown time zone 'Mars/Olympus'"):
         parse_alerts_config({"timezone": "Mars/Olympus"})

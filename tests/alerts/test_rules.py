@@ -170,7 +170,7 @@ def test_unknown_backroom_is_said_plainly_not_guessed() -> None:
 
 
 def test_backroom_count_from_rfid_presence_counts_only_tagged_skus() -> None:
-    from edge.alerts import rfid_backroom
+    from edge.alerts.gateway import rfid_backroom
     from edge.rfid.presence import PresenceConfig, PresenceTracker, Sighting
 
     tracker = PresenceTracker(PresenceConfig(aliases={"door_1": "floor", "door_4": "backroom"}))

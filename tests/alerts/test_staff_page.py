@@ -11,9 +11,11 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from edge.alerts import AlertService, AlertStore, parse_alerts_config
-from edge.staff_page import staff_app
+from edge.alerts.staff_page import staff_app
+from shared.alerting.config import parse_alerts_config
 from shared.alerting.rules import Condition, Kind, Status
+from shared.alerting.service import AlertService
+from shared.alerting.store import AlertStore
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 playwright = pytest.importorskip("playwright.async_api", reason="pip install playwright")

@@ -27,12 +27,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from edge.alerts import AlertService, run_alerts
-from edge.shelf.registers import builtin_map
+from edge.alerts.gateway import run_alerts
 from edge.shelf.detector import DetectorConfig
 from edge.shelf.poller import BinConfig, BusConfig, ShelfPoller
+from edge.shelf.registers import builtin_map
 from firmware_sim import procs
 from firmware_sim.weight_shelf import ShelfSim
+from shared.alerting.service import AlertService
 from tests.alerts.gateway import shelf_sim, store_config
 from tests.alerts.receiver import Receiver
 from tests.support.rounds import load, spread

@@ -37,10 +37,10 @@ from typing import Any
 from sllurp.llrp import LLRPMessage
 from sllurp.llrp_proto import LLRPROSpec
 
-from edge.rfid.epc import EpcDecoder
 from edge.delivery.outbox import Outbox
-from edge.rfid.presence import PresenceConfig, PresenceTracker, Sighting, presence_deltas
 from edge.rfid.driver import ReaderSettings, ReaderStats, TagRead, _LLRPConnection
+from edge.rfid.epc import EpcDecoder
+from edge.rfid.presence import PresenceConfig, PresenceTracker, Sighting, presence_deltas
 from firmware_sim import llrp_frames as fr
 from firmware_sim.llrp_reader import TagField, world_for_tags
 from shelfsync.cli import repo_root

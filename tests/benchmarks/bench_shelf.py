@@ -27,8 +27,9 @@ import threading
 import time
 import tomllib
 
+from edge.fusion.domain import Observation
 from edge.shelf.detector import DetectorConfig
-from edge.shelf.poller import Observation, ShelfPoller, make_client, parse_shelf_config
+from edge.shelf.poller import ShelfPoller, make_client, parse_shelf_config
 from shelfsync.cli import repo_root
 
 sys.path.insert(0, str(repo_root()))

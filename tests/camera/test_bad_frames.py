@@ -10,17 +10,8 @@ from collections.abc import Callable
 
 import pytest
 
-from edge.camera.source import (
-    CameraConfig,
-    CameraError,
-    CameraSource,
-    CameraStatus,
-    LaneCount,
-    LaneCounter,
-    Observation,
-    decode_jpeg,
-    parse_lanes,
-)
+from edge.camera.source import CameraConfig, CameraError, CameraSource, LaneCounter, decode_jpeg, parse_lanes
+from edge.fusion.domain import CameraStatus, LaneCount, Observation
 from edge.shelves import Shelves
 from firmware_sim.camera import CameraServer
 from shared import contract
@@ -88,7 +79,7 @@ async def test_a_lane_outside_the_picture_is_unavailable_and_never_counted(
     counted = {c.lane for c in _counts(seen)}
     assert "OUT" not in counted
     assert counted == {lane.id for lane in config.lanes} - {"OUT"}
-    from edge.camera.source import LaneUnavailable
+    from edge.fusion.domain import LaneUnavailable
 
     (gone,) = [o for o in seen if isinstance(o, LaneUnavailable)]  # once, not every frame
     assert gone.lane == "OUT" and "800x450" in gone.reason

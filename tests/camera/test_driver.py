@@ -19,17 +19,15 @@ from edge.camera.source import (
     CameraConfig,
     CameraError,
     CameraSource,
-    CameraStatus,
     FrameHealth,
     Image,
     Lane,
-    LaneCount,
     LaneCounter,
-    Observation,
     decode_jpeg,
     parse_lanes,
     parse_section,
 )
+from edge.fusion.domain import CameraStatus, LaneCount, Observation
 from firmware_sim.camera import CameraServer, CameraSim, print_config
 
 

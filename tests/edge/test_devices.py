@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from edge.rfid.devices import DeviceConfigError, RfidConfig, Stocktakes, parse_rfid_section
 from edge.delivery.outbox import Outbox
+from edge.rfid.devices import DeviceConfigError, RfidConfig, Stocktakes, parse_rfid_section
 from edge.rfid.driver import ReaderSettings, TagRead
 from edge.rfid.stocktake import Stocktake, StocktakeConfig
 from shared.contract import Kind, Source, StockDelta, Zone

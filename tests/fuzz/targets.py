@@ -49,6 +49,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cloud import ingest
+from edge import pos
+from edge.rfid import driver as rfid
 from edge.rfid.epc import EpcDecoder
 from edge.shelf.registers import (
     BUILTIN_MAPS,
@@ -56,8 +58,6 @@ from edge.shelf.registers import (
     RegisterMapError,
     map_from_config,
 )
-from edge import pos
-from edge.rfid import driver as rfid
 from firmware_sim import llrp_frames as fr
 from firmware_sim.llrp_reader import sgtin96
 from firmware_sim.world import make_gtin14

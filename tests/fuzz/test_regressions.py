@@ -12,11 +12,10 @@ from datetime import UTC, datetime
 import pytest
 
 from cloud import ingest
-from edge import http
+from edge import http, pos
+from edge.rfid import driver as rfid
 from edge.rfid.epc import EpcDecoder
 from edge.shelf.registers import RegisterMapError, builtin_map, map_from_config
-from edge import pos
-from edge.rfid import driver as rfid
 from firmware_sim import llrp_frames as fr
 from shared import contract
 from shared.contract import ContractError

@@ -38,11 +38,11 @@ from schemathesis.specs.openapi.checks import (
 from cloud.api.routes import cloud_api
 from cloud.db import repo
 from cloud.db.migrate import upgrade
-from edge.alerts import AlertService
+from edge.alerts.staff_page import staff_app
 from edge.http import STAFF_PREFIX, gateway_api
-from edge.staff_page import staff_app
 from firmware_sim import procs
 from firmware_sim.world import make_gtin14
+from shared.alerting.service import AlertService
 from shared.contract import DeltaBatch, Kind, Source, StockDelta, Zone, gtin_check_digit
 from tests.support.services import Mosquitto, mosquitto
 

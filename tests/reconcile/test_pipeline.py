@@ -6,9 +6,8 @@ import asyncio
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from edge.fusion.domain import BinInfo
+from edge.fusion.domain import BinInfo, UnexplainedWeight, WeightEvent
 from edge.fusion.pipeline import Pipeline, pos_line
-from edge.shelf.detector import UnexplainedWeight, WeightEvent
 from firmware_sim.world import catalog
 from shared.contract import Kind, Source, StockDelta, Zone, new_delta_id
 
@@ -98,8 +97,8 @@ def test_pos_refs_become_till_lines_and_odd_ones_are_skipped() -> None:
 async def test_a_committed_count_anchors_the_floor_so_the_scales_take_back_a_false_shrink() -> None:
     """Re-anchoring needs the book's floor figure: a count (the back office's, or an RFID
     stocktake's) gives it. Without one, the unit back on the shelf leaves the shrink standing."""
+    from edge.fusion.domain import BinLevel as FirstLevel
     from edge.fusion.reconciler import Reconciler
-    from edge.shelf.poller import BinLevel as FirstLevel
 
     def run(counted: bool) -> list[StockDelta]:
         now = [T0]
@@ -109,7 +108,7 @@ async def test_a_committed_count_anchors_the_floor_so_the_scales_take_back_a_fal
         if counted:
             p.on_counts([StockDelta(id=new_delta_id(), seq=0, sku=DOG, kind=Kind.COUNT, qty=10,
                                     zone=Zone.FLOOR, occurred_at=T0, source=Source.RFID)])
-        p.on_observation(FirstLevel("A1-2", DOG, 4000.0, 10, T0))
+        p.on_observation(FirstLevel(T0, "A1-2", 10, sku=DOG, grams=4000.0))
         p.on_observation(pick(T0 + timedelta(minutes=1), 1, 9))
         for minute in range(2, 60):
             now[0] = T0 + timedelta(minutes=minute)

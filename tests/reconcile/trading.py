@@ -41,10 +41,12 @@ from edge.fusion.domain import (
     OddWeight,
     OrderLine,
     PosLine,
+    UnexplainedWeight,
+    WeightEvent,
     ZoneCount,
 )
 from edge.fusion.reconciler import Misplacement, Reconciler
-from edge.shelf.detector import BinDetector, DetectorConfig, UnexplainedWeight, WeightEvent
+from edge.shelf.detector import BinDetector, DetectorConfig
 from firmware_sim.loadcell import CellSpec, LoadCell
 from firmware_sim.world import (
     FLOOR,

@@ -14,7 +14,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sllurp.llrp import LLRPMessage
 
-from edge.rfid.epc import EpcDecoder
 from edge.rfid.driver import (
     ReaderSettings,
     ReaderStats,
@@ -23,6 +22,7 @@ from edge.rfid.driver import (
     _LLRPConnection,
     parse_ro_access_report,
 )
+from edge.rfid.epc import EpcDecoder
 from firmware_sim import llrp_frames as fr
 
 # A real reader's RO_ACCESS_REPORT: header (ver 1, type 61, length 44, id 0x4095892f), then

@@ -8,10 +8,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from edge.alerts import AlertService, AlertStore, parse_alerts_config
-from edge.shelf.detector import WeightEvent
-from edge.shelf.poller import BinLevel
+from edge.alerts.gateway import GatewayAlerts
+from edge.fusion.domain import BinLevel, WeightEvent
 from shared import contract
+from shared.alerting.config import parse_alerts_config
+from shared.alerting.service import AlertService
+from shared.alerting.store import AlertStore
 from shared.contract import ShelfRule, ShelfSettings
 
 KIBBLE = "00950123456782"
@@ -22,11 +24,11 @@ AT = datetime(2026, 12, 3, 9, tzinfo=UTC)
 def service(tmp_path: Path) -> AlertService:
     cfg = parse_alerts_config({"db": str(tmp_path / "alerts.db"),
                                "bins": {"A1-1": {"product": "Kibble (TOML)", "refill_at": 1}}})
-    return AlertService(cfg, AlertStore(cfg.db), clock=lambda: AT)
+    return GatewayAlerts(cfg, AlertStore(cfg.db), clock=lambda: AT)
 
 
 def level(bin_id: str, count: int, sku: str = KIBBLE) -> BinLevel:
-    return BinLevel(bin_id, sku, 400.0 * count, count, AT)
+    return BinLevel(AT, bin_id, count, sku=sku, grams=400.0 * count)
 
 
 def titles(svc: AlertService) -> dict[str, str]:

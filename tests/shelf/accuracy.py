@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edge.shelf.detector import BinDetector, DetectorConfig, UnexplainedWeight, WeightEvent
+from edge.fusion.domain import UnexplainedWeight, WeightEvent
+from edge.shelf.detector import BinDetector, DetectorConfig
 from firmware_sim.loadcell import CellSpec, scripted_bin
 
 T0 = 1_800_000_000.0

@@ -6,9 +6,10 @@ import asyncio
 import contextlib
 from dataclasses import dataclass
 
-from edge.shelf.registers import builtin_map
+from edge.fusion.domain import BinLevel, Observation
 from edge.shelf.detector import DetectorConfig
-from edge.shelf.poller import BinConfig, BinLevel, BusConfig, Observation, ShelfPoller
+from edge.shelf.poller import BinConfig, BusConfig, ShelfPoller
+from edge.shelf.registers import builtin_map
 from firmware_sim.weight_shelf import NullModem, ShelfSim
 
 SKU = "00950123456789"

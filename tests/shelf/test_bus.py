@@ -6,14 +6,8 @@ import asyncio
 
 import pytest
 
-from edge.shelf.detector import UnexplainedWeight, WeightEvent
-from edge.shelf.poller import (
-    BinAvailability,
-    ShelfUnavailable,
-    make_client,
-    read_bin,
-    send_command,
-)
+from edge.fusion.domain import BinAvailability, UnexplainedWeight, WeightEvent
+from edge.shelf.poller import ShelfUnavailable, make_client, read_bin, send_command
 from tests.shelf.helpers import DEAD_LOAD_G, UNIT_G, Bus, Watcher, start_bus
 
 

@@ -6,7 +6,8 @@ import random
 
 import pytest
 
-from edge.shelf.detector import BinDetector, DetectorConfig, UnexplainedWeight, WeightEvent
+from edge.fusion.domain import UnexplainedWeight, WeightEvent
+from edge.shelf.detector import BinDetector, DetectorConfig
 
 TARE = 1200.0
 HZ = 10

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from edge.alerts import AlertService
+from shared.alerting.service import AlertService
 from shared.openapi import Param, Reply, Routes, Schema, error, obj, package_version, text
 
 log = logging.getLogger(__name__)
