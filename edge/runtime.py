@@ -12,7 +12,9 @@ import contextlib
 import logging
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+from typing import Any
 
 from aiohttp import web
 
@@ -23,8 +25,9 @@ from edge.camera.source import parse_section as parse_camera_section
 from edge.config import ConfigError, StoreConfig, load_config
 from edge.delivery.outbox import Outbox, OutboxError
 from edge.delivery.publisher import Publisher
-from edge.fusion.domain import BinAvailability, CameraStatus
-from edge.fusion.pipeline import attach_reconciler
+from edge.fusion.domain import BinAvailability, BinInfo, CameraStatus
+from edge.fusion.pipeline import Append, Pipeline, SalesHook, parse_reconcile_section
+from edge.fusion.reconciler import Reconciler
 from edge.health import judge
 from edge.http import create_app
 from edge.rfid.devices import DeviceConfigError, Presence, Stocktakes, parse_rfid_section
@@ -34,6 +37,7 @@ from edge.shelves import Shelves
 from edge.store_check import check_store_config
 from shared.alerting.config import AlertConfigError
 from shared.alerting.service import unknown_backroom
+from shared.contract import StockDelta
 from shared.logs import LogSetupError
 from shared.logs import setup as setup_logging
 from shared.metrics import Reading, registry
@@ -165,6 +169,49 @@ async def run_gateway(config: StoreConfig, *, ready: asyncio.Event | None = None
         await outbox.close()
         if alerts is not None:
             alerts.store.close()
+
+
+def attach_reconciler(section: object, devices: Sequence[object], append: Append,
+                      on_sales: SalesHook | None) -> tuple[Pipeline | None, SalesHook | None]:
+    """Opt-in (`[reconcile]` in store.toml): a Pipeline over every scale bin of the gateway's
+    shelves, listening to their observations and to the POS webhook's committed sales (after
+    whatever listened before). Returns the pipeline (None without the section) and the sales hook
+    the webhook should call.
+
+        [reconcile]
+        window_s = 1500     # a pick no sale claims within this long is shrink
+        tick_s = 10
+        exit_grace_s = 60   # with a door antenna: how late a till line may follow its units out
+    """
+    if section is None:
+        return None, on_sales
+    window_s, tick_s, grace_s = parse_reconcile_section(section)
+    shelves = [d for d in devices if isinstance(d, Shelves)]
+    bins = {b.id: BinInfo(b.id, b.sku, b.unit_g) for s in shelves for p in s.pollers for b in p.bins}
+    pipeline = Pipeline(bins, append, reconciler=Reconciler(bins, window=timedelta(seconds=window_s),
+                                                            portal_grace=timedelta(seconds=grace_s)))
+    pipeline.tick_s = float(tick_s)
+    for presence in (d for d in devices if isinstance(d, Presence) and d.config.portal):
+        pipeline.reconciler.portal = True
+        presence.on_exit = pipeline.on_exit
+    for s in shelves:
+        before = s.on_observation
+
+        def observed(o: object, before: Callable[[Any], None] | None = before) -> None:
+            if before is not None:
+                before(o)
+            pipeline.on_observation(o)
+
+        s.on_observation = observed
+
+    def sales(deltas: tuple[StockDelta, ...]) -> None:
+        if on_sales is not None:
+            on_sales(deltas)
+        pipeline.on_sales(deltas)
+
+    log.info("reconciler on %d scale bins, window %g s%s", len(bins), window_s,
+             ", exit portal" if pipeline.reconciler.portal else "")
+    return pipeline, sales
 
 
 def _devices(config: StoreConfig, outbox: Outbox,

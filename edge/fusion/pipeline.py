@@ -30,7 +30,6 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any
 
 from edge.fusion.domain import (
     BinChange,
@@ -179,51 +178,3 @@ def parse_reconcile_section(section: object) -> tuple[float, float, float]:
         raise ReconcileConfigError(
             f"[reconcile] {', '.join(sorted(keys))} must be numbers > 0, got {section!r}")
     return float(values[0]), float(values[1]), float(values[2])
-
-
-def attach_reconciler(section: object, devices: Sequence[object], append: Append,
-                      on_sales: SalesHook | None) -> tuple[Pipeline | None, SalesHook | None]:
-    """Opt-in (`[reconcile]` in store.toml): a Pipeline over every scale bin of the gateway's
-    shelves, listening to their observations and to the POS webhook's committed sales (after
-    whatever listened before). Returns the pipeline (None without the section) and the sales hook
-    the webhook should call.
-
-        [reconcile]
-        window_s = 1500     # a pick no sale claims within this long is shrink
-        tick_s = 10
-        exit_grace_s = 60   # with a door antenna: how late a till line may follow its units out
-    """
-    if section is None:
-        return None, on_sales
-    window_s, tick_s, grace_s = parse_reconcile_section(section)
-    from datetime import timedelta
-
-    from edge.rfid.devices import Presence
-    from edge.shelves import Shelves
-
-    shelves = [d for d in devices if isinstance(d, Shelves)]
-    bins = {b.id: BinInfo(b.id, b.sku, b.unit_g) for s in shelves for p in s.pollers for b in p.bins}
-    pipeline = Pipeline(bins, append, reconciler=Reconciler(bins, window=timedelta(seconds=window_s),
-                                                            portal_grace=timedelta(seconds=grace_s)))
-    pipeline.tick_s = float(tick_s)
-    for presence in (d for d in devices if isinstance(d, Presence) and d.config.portal):
-        pipeline.reconciler.portal = True
-        presence.on_exit = pipeline.on_exit
-    for s in shelves:
-        before = s.on_observation
-
-        def observed(o: object, before: Callable[[Any], None] | None = before) -> None:
-            if before is not None:
-                before(o)
-            pipeline.on_observation(o)
-
-        s.on_observation = observed
-
-    def sales(deltas: tuple[StockDelta, ...]) -> None:
-        if on_sales is not None:
-            on_sales(deltas)
-        pipeline.on_sales(deltas)
-
-    log.info("reconciler on %d scale bins, window %g s%s", len(bins), window_s,
-             ", exit portal" if pipeline.reconciler.portal else "")
-    return pipeline, sales

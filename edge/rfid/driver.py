@@ -39,6 +39,16 @@ from typing import Any, Final
 from sllurp.llrp import LLRPClient, LLRPMessage, LLRPReaderConfig, LLRPReaderState
 
 from edge.rfid.epc import CorruptEpc, EpcDecoder, NotSgtin
+from edge.rfid.reports import (
+    ADD_ROSPEC,
+    HEADER,
+    MAX_FRAME,
+    RO_ACCESS_REPORT,
+    RawTagReport,
+    ReportError,
+    message_type,
+    parse_ro_access_report,
+)
 from edge.rfid.vendor import (
     InventoryPlan,
     ReaderIdentity,
@@ -51,125 +61,7 @@ log = logging.getLogger("shelfsync.rfid")
 
 LLRP_PORT: Final = 5084
 EXIT_ZONE: Final = "exit"  # an antenna zone that is not stock: the shop's door (read leaving)
-_HEADER: Final = struct.Struct("!HII")  # LLRP 1.0.1 §16.1: type word, length, message id
-_MAX_FRAME: Final = 1 << 22
-_ADD_ROSPEC: Final = 20
-_RO_ACCESS_REPORT: Final = 61
-_TAG_REPORT_DATA: Final = 240
-_EPC_DATA: Final = 241
-# LLRP 1.0.1 §16.2.7.3: value sizes of the TV parameters a TagReportData may hold.
-_TV_SIZES: Final = {
-    1: 2,
-    2: 8,
-    3: 8,
-    4: 8,
-    5: 8,
-    6: 1,
-    7: 2,
-    8: 2,
-    9: 4,
-    10: 2,
-    11: 2,
-    12: 2,
-    13: 12,
-    14: 2,
-    15: 2,
-    16: 4,
-    17: 2,
-    18: 4,
-}
-_U16: Final = struct.Struct("!H")
-_TLV: Final = struct.Struct("!HH")
-_U64: Final = struct.Struct("!Q")
 STANDARD_PLAN: Final = InventoryPlan()  # no search mode, no target: the reader's own targeting
-_YEAR_10000_US: Final = 253_402_300_800_000_000  # datetime's range ends with the year 9999
-
-
-class ReportError(ValueError):
-    """An RO_ACCESS_REPORT whose parameters do not add up."""
-
-
-@dataclass(frozen=True, slots=True)
-class RawTagReport:
-    """The fields of one TagReportData the gateway uses."""
-
-    epc: str  # upper-case hex
-    antenna: int
-    rssi: int | None
-    seen_us: int | None
-    seen_count: int
-
-
-def parse_ro_access_report(frame: bytes) -> list[RawTagReport]:
-    """Decode the TagReportData of an RO_ACCESS_REPORT frame (LLRP 1.0.1 §16.2.7.3).
-
-    The hot path of the gateway: one call per report, thousands per second. sllurp's generic
-    decoder spends ~25 µs per tag building dicts of every field; this walks only what is used
-    (~5 µs) and is strict where sllurp is lenient (a parameter overrunning its container is an
-    error here, not a silently shortened EPC). Every other message still goes through sllurp."""
-    out: list[RawTagReport] = []
-    pos, end = _HEADER.size, len(frame)
-    while pos < end:
-        if frame[pos] & 0x80:
-            raise ReportError(f"unexpected TV parameter {frame[pos] & 0x7F} at report level")
-        if pos + 4 > end:
-            raise ReportError("truncated parameter header")
-        ptype, length = _TLV.unpack_from(frame, pos)
-        if length < 4 or pos + length > end:
-            raise ReportError(f"parameter {ptype & 0x3FF} has impossible length {length}")
-        if ptype & 0x3FF == _TAG_REPORT_DATA:
-            out.append(_tag_report(frame, pos + 4, pos + length))
-        pos += length  # RFSurveyReportData and custom parameters: not ours
-    return out
-
-
-def _tag_report(data: bytes, pos: int, end: int) -> RawTagReport:
-    epc = None
-    antenna, rssi, count = 0, None, 1
-    first = last = None
-    while pos < end:
-        head = data[pos]
-        if head & 0x80:
-            ptype = head & 0x7F
-            size = _TV_SIZES.get(ptype)
-            if size is None or pos + 1 + size > end:
-                raise ReportError(f"TV parameter {ptype} unknown or overrunning its TagReportData")
-            v = pos + 1
-            if ptype == 13:
-                epc = data[v : v + 12].hex().upper()
-            elif ptype == 1:
-                antenna = _U16.unpack_from(data, v)[0]
-            elif ptype == 6:
-                rssi = data[v] - 256 if data[v] > 127 else data[v]
-            elif ptype == 2:
-                first = _U64.unpack_from(data, v)[0]
-            elif ptype == 4:
-                last = _U64.unpack_from(data, v)[0]
-            elif ptype == 8:
-                count = _U16.unpack_from(data, v)[0]
-            pos = v + size
-            continue
-        if pos + 4 > end:
-            raise ReportError("truncated parameter inside TagReportData")
-        ptype, length = _TLV.unpack_from(data, pos)
-        if length < 4 or pos + length > end:
-            raise ReportError(f"parameter {ptype & 0x3FF} overruns its TagReportData")
-        if ptype & 0x3FF == _EPC_DATA:
-            if length < 6:
-                raise ReportError("EPCData without its bit count")
-            bits = _U16.unpack_from(data, pos + 4)[0]
-            nbytes = (bits + 7) // 8
-            if 6 + nbytes > length:
-                raise ReportError(f"EPCData claims {bits} bits it does not carry")
-            epc = data[pos + 6 : pos + 6 + nbytes].hex().upper()
-        pos += length  # OpSpec results, custom (e.g. Impinj) parameters
-    if epc is None:
-        raise ReportError("TagReportData without an EPC")
-    seen = last if last is not None else first
-    if seen is not None and seen >= _YEAR_10000_US:
-        # LLRP 1.0.1 §16.2.7.3: µs since the Unix epoch, a u64 that can say far more than a time
-        raise ReportError(f"tag timestamp {seen} µs is past the year 9999")
-    return RawTagReport(epc, antenna, rssi, seen, count)
 
 
 # --- values ---------------------------------------------------------------------------------
@@ -335,7 +227,7 @@ class _LLRPConnection(asyncio.Protocol):
 
     # sllurp callbacks
     def _write(self, data: bytes) -> None:
-        if self.plan.target is not None and (data[1] | (data[0] & 0x3) << 8) == _ADD_ROSPEC:
+        if self.plan.target is not None and message_type(data) == ADD_ROSPEC:
             data = with_singulation_target(data, self.plan.target)
         if self.transport is not None and not self.transport.is_closing():
             self.transport.write(data)
@@ -366,9 +258,9 @@ class _LLRPConnection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self.last_heard = asyncio.get_running_loop().time()
         self.buffer += data
-        while len(self.buffer) >= _HEADER.size:
-            word, length, _msg_id = _HEADER.unpack_from(self.buffer)
-            if word >> 13 or not _HEADER.size <= length <= _MAX_FRAME:
+        while len(self.buffer) >= HEADER.size:
+            word, length, _msg_id = HEADER.unpack_from(self.buffer)
+            if word >> 13 or not HEADER.size <= length <= MAX_FRAME:
                 # The stream is out of step: nothing after this can be trusted.
                 self.stats.bad_frames += 1
                 log.error(
@@ -387,7 +279,7 @@ class _LLRPConnection(asyncio.Protocol):
                 return
 
     def _frame(self, frame: bytes) -> None:
-        if (frame[1] | (frame[0] & 0x3) << 8) == _RO_ACCESS_REPORT:
+        if message_type(frame) == RO_ACCESS_REPORT:
             # Reports skip sllurp: its state machine does nothing with them but drop them when
             # not inventorying, and its decoder is the ingest bottleneck (parse_ro_access_report).
             if not self.inventorying.is_set():

@@ -14,6 +14,8 @@ from typing import Final
 
 from epcpy.epc_schemes.sgtin import SGTIN
 
+from shared.contract import gtin_check_digit
+
 # GS1 TDS 2.1 table 14-1: EPC binary headers of the SGTIN schemes.
 SGTIN_HEADERS: Final = frozenset({0x30, 0x36})
 
@@ -65,12 +67,6 @@ _PARTITIONS: Final = (
 )
 
 
-def _gtin_check_digit(body: str) -> int:
-    """GS1 General Specifications §7.9.1 (weights 3,1,3,… from the right)."""
-    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body)))
-    return (10 - total % 10) % 10
-
-
 def _decode_sgtin96(text: str) -> ItemEpc | None:
     """SGTIN-96 by integer arithmetic (GS1 TDS 2.1 §14.5.1.1); None when it is not a plain,
     well-formed SGTIN-96. Written here because epcpy spends ~30 µs per EPC and a stocktake
@@ -90,7 +86,7 @@ def _decode_sgtin96(text: str) -> ItemEpc | None:
         return None
     cp, ir = f"{company:0{cp_digits}d}", f"{item_ref:0{ir_digits}d}"
     body = ir[0] + cp + ir[1:]  # the indicator digit leads the item reference (TDS §7.1)
-    gtin = body + str(_gtin_check_digit(body))
+    gtin = body + str(gtin_check_digit(body))
     return ItemEpc(text, gtin, str(serial), f"urn:epc:id:sgtin:{cp}.{ir}.{serial}")
 
 

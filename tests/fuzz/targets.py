@@ -51,6 +51,7 @@ from hypothesis import strategies as st
 from cloud import ingest
 from edge import pos
 from edge.rfid import driver as rfid
+from edge.rfid import reports
 from edge.rfid.epc import EpcDecoder
 from edge.shelf.registers import (
     BUILTIN_MAPS,
@@ -834,7 +835,7 @@ def decode_llrp(chunks: Sequence[bytes]) -> list[rfid.TagRead]:
     return reads
 
 
-def _report_errors(stream: bytes) -> list[rfid.ReportError]:
+def _report_errors(stream: bytes) -> list[reports.ReportError]:
     errors, pos = [], 0
     while pos + 10 <= len(stream):
         length = int.from_bytes(stream[pos + 2 : pos + 6], "big")
@@ -843,8 +844,8 @@ def _report_errors(stream: bytes) -> list[rfid.ReportError]:
         frame = stream[pos : pos + length]
         if (frame[1] | (frame[0] & 0x3) << 8) == 61:  # RO_ACCESS_REPORT
             try:
-                rfid.parse_ro_access_report(frame)
-            except rfid.ReportError as e:
+                reports.parse_ro_access_report(frame)
+            except reports.ReportError as e:
                 errors.append(e)
         pos += length
     return errors

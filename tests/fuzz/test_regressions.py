@@ -14,6 +14,7 @@ import pytest
 from cloud import ingest
 from edge import http, pos
 from edge.rfid import driver as rfid
+from edge.rfid import reports
 from edge.rfid.epc import EpcDecoder
 from edge.shelf.registers import RegisterMapError, builtin_map, map_from_config
 from firmware_sim import llrp_frames as fr
@@ -188,8 +189,8 @@ def report(first_seen_us: int) -> bytes:
 
 @pytest.mark.parametrize("seen_us", [2**64 - 1, 2**63, 253_402_300_800_000_000])  # the last: year 10000
 def test_a_report_stamped_beyond_year_9999_is_a_report_error(seen_us: int) -> None:
-    with pytest.raises(rfid.ReportError, match="timestamp"):
-        rfid.parse_ro_access_report(report(seen_us))
+    with pytest.raises(reports.ReportError, match="timestamp"):
+        reports.parse_ro_access_report(report(seen_us))
 
 
 async def test_the_driver_skips_a_report_stamped_beyond_year_9999_and_keeps_reading() -> None:

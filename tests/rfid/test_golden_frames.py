@@ -14,15 +14,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sllurp.llrp import LLRPMessage
 
-from edge.rfid.driver import (
-    ReaderSettings,
-    ReaderStats,
-    ReportError,
-    TagRead,
-    _LLRPConnection,
-    parse_ro_access_report,
-)
+from edge.rfid.driver import ReaderSettings, ReaderStats, TagRead, _LLRPConnection
 from edge.rfid.epc import EpcDecoder
+from edge.rfid.reports import ReportError, parse_ro_access_report
 from firmware_sim import llrp_frames as fr
 
 # A real reader's RO_ACCESS_REPORT: header (ver 1, type 61, length 44, id 0x4095892f), then
