@@ -25,8 +25,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from cloud.db import ledger, repo
 from cloud.db.models import (
     ApiToken,
+    AuditEntry,
     Balance,
     Channel,
+    ChannelExport,
     ChannelStore,
     Checkpoint,
     DeadLetter,
@@ -37,10 +39,12 @@ from cloud.db.models import (
     Order,
     Product,
     Reservation,
+    ShelfSetting,
     SkuHead,
     StockLevel,
     Stocktake,
     Store,
+    StoreSettingsVersion,
     Transfer,
     TransferLine,
 )
@@ -52,6 +56,10 @@ DOCUMENTS: dict[str, Any] = {
     "stores": Store, "products": Product, "channels": Channel, "channel_stores": ChannelStore,
     "listings": Listing, "orders": Order, "reservations": Reservation, "transfers": Transfer,
     "transfer_lines": TransferLine, "api_tokens": ApiToken, "stocktakes": Stocktake,
+    # Setup (issue 16): the audit log (INSERT is all its triggers allow), shelf settings and their
+    # version (what a gateway compares its own with), the spreadsheet schedules.
+    "audit_log": AuditEntry, "shelf_settings": ShelfSetting, "store_settings_versions": StoreSettingsVersion,
+    "channel_exports": ChannelExport,
 }
 
 
@@ -141,7 +149,7 @@ async def restore(maker: async_sessionmaker[AsyncSession], source: Path) -> dict
                 await _rebuild(session)
                 if session.get_bind().dialect.name == "postgresql":
                     # Rows came with their ids: move the id sequences past them.
-                    for table, column in (("movements", "pos"), ("dead_letters", "id")):
+                    for table, column in (("movements", "pos"), ("dead_letters", "id"), ("audit_log", "id")):
                         await session.execute(text(
                             f"SELECT setval(pg_get_serial_sequence('{table}', '{column}'), "
                             f"GREATEST((SELECT max({column}) FROM {table}), 1))"))
