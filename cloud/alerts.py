@@ -67,11 +67,11 @@ from aiohttp import web
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from cloud.api.handlers import MAKER
 from cloud.db import ledger
 from cloud.db.models import Balance, Movement
 from cloud.db.models import Lot as LedgerLot
 from cloud.db.models import Product as CatalogueProduct
+from cloud.keys import CHAIN_ALERTS, MAKER
 from shared import contract
 from shared.alerting.config import AlertConfigError, AlertsConfig, check_apprise_url, parse_alerts_config
 from shared.alerting.rules import Condition, Kind, Lot, Role, sold_expired_condition
@@ -437,7 +437,6 @@ class ChainAlerts:
             svc.store.close()
 
 
-CHAIN_ALERTS = web.AppKey("chain_alerts", ChainAlerts)
 
 
 def chain_alerts(config_path: Path | None, broker: BrokerUrl | None,
@@ -464,4 +463,4 @@ def chain_alerts(config_path: Path | None, broker: BrokerUrl | None,
     return ctx
 
 
-__all__ = ["CHAIN_ALERTS", "ChainAlerts", "ChainAlertsError", "chain_alerts", "load_chain_alerts"]
+__all__ = ["ChainAlerts", "ChainAlertsError", "chain_alerts", "load_chain_alerts"]

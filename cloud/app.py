@@ -20,17 +20,17 @@ from prometheus_client.registry import Collector
 from cloud import console, shelf_settings
 from cloud.alerts import chain_alerts
 from cloud.api import orders
-from cloud.api.handlers import HEALTH, MAKER
 from cloud.api.routes import cloud_api
-from cloud.auth import TOKENS, Tokens, bearer_auth
+from cloud.auth import Tokens, bearer_auth
 from cloud.channels import export
 from cloud.channels.sync import platform_sync
 from cloud.db import repo
 from cloud.db.migrate import upgrade
 from cloud.db.orders import Orders
 from cloud.db.transfers import Transfers
-from cloud.events import EVENTS, StockEvents
+from cloud.events import StockEvents
 from cloud.ingest import Ingest
+from cloud.keys import EVENTS, EXPORT_DIR, HEALTH, INGEST, MAKER, METRICS, ORDERS, SETTINGS, TOKENS, TRANSFERS
 from cloud.settings import Settings
 from shared import metrics
 from shared.contract import ClockSkew
@@ -38,9 +38,6 @@ from shared.openapi import json_errors
 
 log = logging.getLogger(__name__)
 
-SETTINGS = web.AppKey("settings", Settings)
-METRICS = web.AppKey("metrics", CollectorRegistry)
-INGEST = web.AppKey("ingest", Ingest)
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
@@ -51,9 +48,9 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
         if not settings.db_url.startswith("sqlite") else repo.make_engine(settings.db_url)
     app[MAKER] = repo.sessionmaker(engine)
     app[TOKENS].maker = app[MAKER]
-    app[orders.ORDERS] = Orders(app[MAKER], sqlite=engine.dialect.name == "sqlite",
+    app[ORDERS] = Orders(app[MAKER], sqlite=engine.dialect.name == "sqlite",
                                 on_changed=app[EVENTS].publish)
-    app[orders.TRANSFERS] = Transfers(app[orders.ORDERS])
+    app[TRANSFERS] = Transfers(app[ORDERS])
     yield
     await engine.dispose()
 
@@ -138,7 +135,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(platform_sync)
     app.cleanup_ctx.append(export.scheduler(settings.export_dir, settings.export_tick_s))
     if settings.export_dir is not None:
-        app[export.EXPORT_DIR] = settings.export_dir
+        app[EXPORT_DIR] = settings.export_dir
     cloud_api(app[METRICS]).install(app)  # the routes, their schemas and /openapi.json
     console.install(app, console.ConsoleOptions(settings.console_idle_s, settings.timezone),
                     settings.client_id)

@@ -26,6 +26,7 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cloud.db.models import ApiToken
+from cloud.keys import TOKENS
 from shared.contract import check_id
 
 OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json"})
@@ -96,7 +97,6 @@ class Tokens:
         return principal
 
 
-TOKENS = web.AppKey("tokens", Tokens)
 PRINCIPAL = web.RequestKey("principal", Principal)
 
 

@@ -11,8 +11,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 
-from aiohttp import web
-
 Key = tuple[str, str]  # (store, sku)
 
 
@@ -42,4 +40,3 @@ class StockEvents:
         self._subscribers.pop(queue, None)
 
 
-EVENTS = web.AppKey("stock_events", StockEvents)

@@ -26,14 +26,12 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cloud.api.handlers import MAKER, _error
-from cloud.api.orders import ORDERS
 from cloud.auth import Role, create_token, list_tokens, principal, require_hq, revoke_token
 from cloud.db import audit
 from cloud.db.models import Channel, ChannelStore, Listing, Product, Store
 from cloud.db.orders import channel_configs
 from cloud.db.repo import _upsert
-from cloud.events import EVENTS
+from cloud.keys import EVENTS, MAKER, ORDERS
 from shared.contract import ContractError
 from shared.openapi import (
     GTIN14,
@@ -45,6 +43,7 @@ from shared.openapi import (
     array,
     checked,
     error,
+    error_response,
     input_error,
     integer,
     nullable,
@@ -110,7 +109,8 @@ def _twice(rows: Sequence[dict[str, Any]], key: str, where: str) -> web.Response
     seen: set[Any] = set()
     for i, row in enumerate(rows):
         if row[key] in seen:
-            return _error(400, f"{where}[{i}].{key}: {row[key]!r} is listed twice", f"{where}[{i}].{key}")
+            field = f"{where}[{i}].{key}"
+            return error_response(400, f"{field}: {row[key]!r} is listed twice", field)
         seen.add(row[key])
     return None
 
@@ -220,7 +220,7 @@ def _channel_json(cfg: Any) -> dict[str, Any]:
 
 async def get_channels(request: web.Request) -> web.Response:
     if principal(request).role is Role.STORE:
-        return _error(403, "channel settings are chain-wide: hq and finance only")
+        return error_response(403, "channel settings are chain-wide: hq and finance only")
     async with request.app[MAKER]() as session:
         configs = await channel_configs(session)
     return web.json_response({"channels": [_channel_json(c) for _, c in sorted(configs.items())]})
@@ -228,12 +228,12 @@ async def get_channels(request: web.Request) -> web.Response:
 
 async def get_channel(request: web.Request) -> web.Response:
     if principal(request).role is Role.STORE:
-        return _error(403, "channel settings are chain-wide: hq and finance only")
+        return error_response(403, "channel settings are chain-wide: hq and finance only")
     name = checked(request).path["channel"]
     async with request.app[MAKER]() as session:
         configs = await channel_configs(session, name)
     if name not in configs:
-        return _error(404, f"unknown channel {name!r}")
+        return error_response(404, f"unknown channel {name!r}")
     return web.json_response(_channel_json(configs[name]))
 
 
@@ -246,7 +246,7 @@ async def put_listings(request: web.Request) -> web.Response:
         return twice
     async with request.app[MAKER]() as session, session.begin():
         if channel not in await channel_configs(session, channel):
-            return _error(404, f"unknown channel {channel!r}: PUT /v1/channels/{channel} first")
+            return error_response(404, f"unknown channel {channel!r}: PUT /v1/channels/{channel} first")
         await upsert_listings(session, channel, rows, who(request), "listing.put")
     request.app[EVENTS].publish(("", r["sku"]) for r in rows)  # new listings get their figure pushed
     return web.json_response({"channel": channel, "upserted": len(rows)})
@@ -272,7 +272,7 @@ async def upsert_listings(session: AsyncSession, channel: str, rows: Sequence[di
 
 async def get_listings(request: web.Request) -> web.Response:
     if principal(request).role is Role.STORE:
-        return _error(403, "listings are chain-wide: hq and finance only")
+        return error_response(403, "listings are chain-wide: hq and finance only")
     channel = checked(request).path["channel"]
     async with request.app[MAKER]() as session:
         rows = (await session.scalars(select(Listing).where(Listing.channel == channel)
@@ -290,9 +290,9 @@ async def post_token(request: web.Request) -> web.Response:
     except ContractError as e:
         return input_error(e)
     except ValueError as e:  # a store token without its store, or another role with one
-        return _error(400, f"store: {e}", "store")
+        return error_response(400, f"store: {e}", "store")
     except IntegrityError:
-        return _error(409, f"a token named {name!r} exists; revoke it first", "name")
+        return error_response(409, f"a token named {name!r} exists; revoke it first", "name")
     return web.json_response({"name": name, "role": role.value, "store": store, "token": token}, status=201)
 
 
@@ -305,7 +305,7 @@ async def delete_token(request: web.Request) -> web.Response:
     require_hq(request)
     name = checked(request).path["name"]
     if not await revoke_token(request.app[MAKER], name):
-        return _error(404, "no such token")
+        return error_response(404, "no such token")
     return web.json_response({"revoked": name})
 
 

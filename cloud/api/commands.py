@@ -15,9 +15,10 @@ from typing import Any
 
 from aiohttp import web
 
-from cloud.api.handlers import MAKER, _error, _store
+from cloud.api.handlers import path_store
 from cloud.auth import require_read, require_write
 from cloud.db import stocktakes
+from cloud.keys import INGEST, MAKER
 from shared import contract
 from shared.contract import StocktakeRequest, Zone
 from shared.mqtt import MqttError
@@ -31,6 +32,7 @@ from shared.openapi import (
     array,
     checked,
     error,
+    error_response,
     integer,
     nullable,
     number,
@@ -81,7 +83,6 @@ async def ask_stocktake(app: web.Application, store: str, gateway: str, seconds:
         raise StocktakeRefused(
             422, f"gateway: the cloud has not heard from gateway {gateway!r} of {store}{heard}", "gateway")
     command = StocktakeRequest(f"st-{secrets.token_hex(6)}", float(seconds), zone)
-    from cloud.app import INGEST  # the ingest worker's MQTT session carries commands
 
     ingest = app.get(INGEST)
     if ingest is None:
@@ -94,30 +95,30 @@ async def ask_stocktake(app: web.Application, store: str, gateway: str, seconds:
 
 
 async def start_stocktake(request: web.Request) -> web.Response:
-    store = _store(request)
+    store = path_store(request)
     who = require_write(request, store)
     body = checked(request).body
     zone = Zone(body["zone"]) if body.get("zone") else None
     try:
         made = await ask_stocktake(request.app, store, body["gateway"], body["seconds"], zone, who.name)
     except StocktakeRefused as e:
-        return _error(e.status, e.message, e.field)
+        return error_response(e.status, e.message, e.field)
     return web.json_response(made, status=202)
 
 
 async def list_stocktakes(request: web.Request) -> web.Response:
-    store = _store(request)
+    store = path_store(request)
     require_read(request, store)
     return web.json_response({"store": store, "stocktakes": await stocktakes.find(request.app[MAKER], store)})
 
 
 async def get_stocktake(request: web.Request) -> web.Response:
-    store = _store(request)
+    store = path_store(request)
     require_read(request, store)
     sid = checked(request).path["id"]
     found = await stocktakes.get(request.app[MAKER], store, sid)
     if found is None:
-        return _error(404, f"no stocktake {sid!r} in {store}")
+        return error_response(404, f"no stocktake {sid!r} in {store}")
     return web.json_response(found)
 
 

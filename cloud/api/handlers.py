@@ -10,10 +10,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cloud.auth import Role, principal, require_read
 from cloud.db import repo
+from cloud.keys import HEALTH, MAKER
 from shared.openapi import (
     DAY,
     GTIN14,
@@ -34,9 +34,6 @@ from shared.openapi import (
     obj,
     text,
 )
-
-MAKER = web.AppKey("maker", async_sessionmaker[AsyncSession])
-HEALTH = web.AppKey("health", dict)
 
 # --- what the ledger answers with (response schemas: open, so a new field breaks no client) ---
 
@@ -89,15 +86,11 @@ SECURED = {401: error("no bearer token, or a wrong one"),
            403: error("this token's role or store may not do this")}
 
 
-def _error(status: int, message: str, field: str | None = None) -> web.Response:
-    return error_response(status, message, field)
-
-
 def _today() -> datetime:
     return datetime.now(UTC)
 
 
-def _store(request: web.Request) -> str:
+def path_store(request: web.Request) -> str:
     """The {store} of the path, checked against its schema before the handler ran."""
     store: str = checked(request).path["store"]
     return store
@@ -105,7 +98,7 @@ def _store(request: web.Request) -> str:
 
 async def store_stock(request: web.Request) -> web.Response:
     """Stock of one store; unit cost and stock value only for roles that see cost."""
-    store = _store(request)
+    store = path_store(request)
     who = require_read(request, store)
     sku = checked(request).query.get("sku")
     items = await repo.store_stock(request.app[MAKER], store, sku, _today().date(), with_cost=who.sees_cost)
@@ -124,7 +117,7 @@ async def sku_stock(request: web.Request) -> web.Response:
 
 
 async def store_movements(request: web.Request) -> web.Response:
-    store = _store(request)
+    store = path_store(request)
     require_read(request, store)
     query = checked(request).query
     since = query["since"]
@@ -141,7 +134,7 @@ async def gateways(request: web.Request) -> web.Response:
 
 async def dead_letters(request: web.Request) -> web.Response:
     if principal(request).role is Role.STORE:
-        return _error(403, "dead letters are chain-wide: hq and finance only")
+        return error_response(403, "dead letters are chain-wide: hq and finance only")
     return web.json_response({"dead_letters": await repo.dead_letters(request.app[MAKER])})
 
 

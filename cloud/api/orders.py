@@ -23,12 +23,12 @@ from typing import Any
 
 from aiohttp import web
 
-from cloud.api.handlers import MAKER, _error
 from cloud.auth import Principal, Role, principal, require_read, require_write
 from cloud.channels import availability
 from cloud.db import holds, repo, stocktakes
-from cloud.db.orders import Line, OrderError, OrderRequest, Orders, channel_configs
-from cloud.db.transfers import TransferRequest, Transfers
+from cloud.db.orders import Line, OrderError, OrderRequest, channel_configs
+from cloud.db.transfers import TransferRequest
+from cloud.keys import MAKER, ORDERS, TRANSFERS
 from shared.openapi import (
     DAY,
     GTIN14,
@@ -50,8 +50,6 @@ from shared.openapi import (
 )
 
 log = logging.getLogger(__name__)
-ORDERS = web.AppKey("orders", Orders)
-TRANSFERS = web.AppKey("transfers", Transfers)
 MAX_LINES = 200
 SWEEP_S = 5.0
 
@@ -129,9 +127,9 @@ async def place_order(request: web.Request) -> web.Response:
     who = principal(request)
     req = parse_order(checked(request).body)
     if who.role is Role.FINANCE:
-        return _error(403, "finance tokens are read-only")
+        return error_response(403, "finance tokens are read-only")
     if who.role is Role.STORE and req.store != who.store:  # a store places orders it fills itself
-        return _error(403, f"a store token may only place orders fulfilled by {who.store}"
+        return error_response(403, f"a store token may only place orders fulfilled by {who.store}"
                            " (set fulfilment.store)")
     try:
         order, created = await request.app[ORDERS].place(req)
@@ -145,7 +143,8 @@ async def _order_for(request: web.Request) -> tuple[Principal, str, dict[str, An
     oid = checked(request).path["id"]
     order = await request.app[ORDERS].get(oid)
     if order is None or not may_see_order(who, order):
-        return who, oid, _error(404, f"no order {oid!r}")  # another store's order does not exist for you
+        # another store's order does not exist for you
+        return who, oid, error_response(404, f"no order {oid!r}")
     return who, oid, order
 
 
@@ -179,12 +178,12 @@ async def cancel_order(request: web.Request) -> web.Response:
 async def channel_availability(request: web.Request) -> web.Response:
     who = principal(request)
     if who.role is Role.STORE:
-        return _error(403, "channel figures are chain-wide: hq and finance only")
+        return error_response(403, "channel figures are chain-wide: hq and finance only")
     channel = checked(request).path["channel"]
     sku = checked(request).query.get("sku")
     async with request.app[MAKER]() as session:
         if channel not in await channel_configs(session, channel):
-            return _error(404, f"unknown channel {channel!r}")
+            return error_response(404, f"unknown channel {channel!r}")
         figures = await availability.figures_in(session, channel=channel, skus=[sku] if sku else None)
         items = [{"sku": f.sku, "channel_sku": f.sku_id, "item_id": f.item_id, "qty": f.qty} for f in figures]
         if sku is not None and not items:  # not listed: the figure it would have
@@ -207,7 +206,7 @@ async def create_transfer(request: web.Request) -> web.Response:
     known = await stocktakes.known_stores(request.app[MAKER], (req.from_store, req.to_store))
     for name, store in (("from", req.from_store), ("to", req.to_store)):
         if store not in known:  # units sent there would stay in transit for ever
-            return _error(422, f"{name}: the chain has no store {store!r} (PUT /v1/stores/{store} "
+            return error_response(422, f"{name}: the chain has no store {store!r} (PUT /v1/stores/{store} "
                                "registers one)", name)
     try:
         return web.json_response(await request.app[TRANSFERS].create(req), status=201)
@@ -220,7 +219,7 @@ async def _transfer_for(request: web.Request) -> dict[str, Any] | web.Response:
     tid = checked(request).path["id"]
     t = await request.app[TRANSFERS].get(tid)
     if t is None or not (who.may_read(t["from"]) or who.may_read(t["to"])):
-        return _error(404, f"no transfer {tid!r}")
+        return error_response(404, f"no transfer {tid!r}")
     return t
 
 
@@ -257,7 +256,7 @@ async def list_transfers(request: web.Request) -> web.Response:
     store = query.get("store")
     if who.role is Role.STORE:
         if store not in (None, who.store):
-            return _error(403, f"token {who.name!r} may not read store {store!r}")
+            return error_response(403, f"token {who.name!r} may not read store {store!r}")
         store = who.store
     return web.json_response({"transfers": await request.app[TRANSFERS].find(store, query.get("status"))})
 

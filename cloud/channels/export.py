@@ -41,6 +41,7 @@ from cloud.channels.availability import listing_figures
 from cloud.db import audit
 from cloud.db.models import Channel, ChannelExport, Product
 from cloud.db.repo import _upsert
+from cloud.keys import MAKER
 
 log = logging.getLogger(__name__)
 
@@ -195,15 +196,12 @@ async def run_due(maker: async_sessionmaker[AsyncSession], directory: Path, now:
     return written
 
 
-EXPORT_DIR = web.AppKey("export_dir", Path)  # in the app when --export-dir is given
 
 
 def scheduler(directory: Path | None, tick_s: float = 15.0) -> Any:
     """The cleanup_ctx that writes due exports every `tick_s` (nothing without a directory)."""
 
     async def ctx(app: web.Application) -> AsyncIterator[None]:
-        from cloud.api.handlers import MAKER
-
         if directory is None:
             yield
             return
@@ -225,5 +223,5 @@ def scheduler(directory: Path | None, tick_s: float = 15.0) -> Any:
     return ctx
 
 
-__all__ = ["COLUMNS", "EXPORT_DIR", "FORMATS", "MAX_EVERY_S", "MIN_EVERY_S", "ExportRow", "ExportState",
-           "render", "rows", "run_due", "scheduler", "set_every", "states", "to_csv", "to_xlsx"]
+__all__ = ["COLUMNS", "FORMATS", "MAX_EVERY_S", "MIN_EVERY_S", "ExportRow", "ExportState", "render", "rows",
+           "run_due", "scheduler", "set_every", "states", "to_csv", "to_xlsx"]

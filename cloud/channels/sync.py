@@ -51,11 +51,25 @@ from prometheus_client.registry import Collector
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from cloud.channels import records
+from cloud.channels import config, records
+from cloud.channels.availability import listing_figures
 from cloud.channels.base import Listing, RateLimited, Rejected, Stale, StockAdapter, Transient
+from cloud.channels.platforms import adapter_for
 from cloud.channels.records import Push, PushLog, uncancelled
 from cloud.channels.relay import EventRelay
 from cloud.events import StockEvents
+from cloud.keys import (
+    CHAIN_ALERTS,
+    CHANNELS,
+    EVENTS,
+    HEALTH,
+    MAKER,
+    METRICS,
+    RELAY,
+    SETTINGS,
+    SYNC,
+    SYNC_OPTIONS,
+)
 from shared import metrics
 from shared.alerting.rules import Condition, Kind
 from shared.backoff import Backoff
@@ -504,24 +518,11 @@ async def _restarting(run: Callable[[], Awaitable[None]], what: str, pause_s: fl
             await asyncio.sleep(pause_s)
 
 
-SYNC = web.AppKey("platform_sync", PlatformSync)
-RELAY = web.AppKey("stock_event_relay", EventRelay)
 # Set before startup to override settings.channels / the default options (tests, benchmarks).
-CHANNELS = web.AppKey("channel_configs", dict)
-SYNC_OPTIONS = web.AppKey("sync_options", SyncOptions)
 
 
 async def platform_sync(app: web.Application) -> AsyncIterator[None]:
     """cleanup_ctx: drive platform sync for the channels in settings.channels (none: do nothing)."""
-    # Imported here: cloud.app registers this function, so a module-level import would be circular.
-    from cloud.alerts import CHAIN_ALERTS
-    from cloud.api.handlers import HEALTH, MAKER
-    from cloud.app import METRICS, SETTINGS
-    from cloud.channels import config
-    from cloud.channels.availability import listing_figures
-    from cloud.channels.platforms import adapter_for
-    from cloud.events import EVENTS
-
     channels: dict[str, config.ChannelConfig] = app.get(CHANNELS) or config.load(app[SETTINGS].channels)
     if not channels:
         yield
@@ -563,4 +564,4 @@ async def platform_sync(app: web.Application) -> AsyncIterator[None]:
         await adapter.close()
 
 
-__all__ = ["CHANNELS", "SYNC", "SYNC_OPTIONS", "PlatformSync", "SyncOptions", "leadership", "platform_sync"]
+__all__ = ["PlatformSync", "SyncOptions", "leadership", "platform_sync"]

@@ -38,19 +38,19 @@ from aiohttp import web
 from markupsafe import Markup, escape
 
 from cloud.console import live, session
-from cloud.console.live import LIVE, Live, Notice, Topic
+from cloud.console.live import Live, Notice, Topic
 from cloud.console.pages import PAGES
 from cloud.console.web import (
-    OPTIONS,
-    PUBLIC,
     ConsoleOptions,
     ConsoleRoutes,
     html_errors,
     is_console_request,
     now,
+    server_timing,
     split_middlewares,
 )
 from cloud.db import console_sessions
+from cloud.keys import CONSOLE_OPTIONS, CONSOLE_PUBLIC, EVENTS, INGEST, LIVE, MAKER, SYNC
 from shared.contract import ContractError, Stream, parse_instant
 
 log = logging.getLogger(__name__)
@@ -74,7 +74,7 @@ def install(app: web.Application, options: ConsoleOptions, worker: str) -> None:
     """Add the console to the cloud app: templates, static files, routes, the live hub.
 
     The app's middlewares must come from `split_middlewares(api=..., console=MIDDLEWARES)`."""
-    app[OPTIONS] = options
+    app[CONSOLE_OPTIONS] = options
     env = aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True,
                                undefined=jinja2.StrictUndefined, trim_blocks=False, lstrip_blocks=False)
     env.globals["csrf_field"] = _csrf_field
@@ -82,7 +82,7 @@ def install(app: web.Application, options: ConsoleOptions, worker: str) -> None:
     app[LIVE] = Live(worker)
     routes = ConsoleRoutes(app)
     app.router.add_static("/static/", HERE / "static", name="console.static")
-    app[PUBLIC].add("console.static")
+    app[CONSOLE_PUBLIC].add("console.static")
     session.add_routes(routes)
     live.add_routes(routes)
     for page in PAGES:
@@ -91,7 +91,7 @@ def install(app: web.Application, options: ConsoleOptions, worker: str) -> None:
     app.on_shutdown.append(_close_streams)
 
 
-MIDDLEWARES = (html_errors, session.sessions)
+MIDDLEWARES = (server_timing, html_errors, session.sessions)
 
 
 async def _close_streams(app: web.Application) -> None:
@@ -101,9 +101,6 @@ async def _close_streams(app: web.Application) -> None:
 async def _running(app: web.Application) -> AsyncIterator[None]:
     """The live hub's sources (stock events; the other workers over NOTIFY) and the purge of
     sessions idle past their expiry."""
-    from cloud.api.handlers import MAKER
-    from cloud.events import EVENTS
-
     hub = app[LIVE]
     maker = app[MAKER]
     _wire(app, hub)
@@ -126,9 +123,6 @@ STREAM_TOPICS = {Stream.STATUS: Topic.GATEWAY, Stream.SHELVES: Topic.SHELVES, St
 def _wire(app: web.Application, hub: Live) -> None:
     """Hear the ingest's records and the platform sync's pushes; let "push now" reach the driver.
     (The console's context starts after theirs, so what this worker runs is in the app by now.)"""
-    from cloud.app import INGEST
-    from cloud.channels.sync import SYNC
-
     ingest = app.get(INGEST)
     if ingest is not None:
         ingest.on_recorded = lambda stream, store: hub.recorded(STREAM_TOPICS[stream], store) \
@@ -140,9 +134,7 @@ def _wire(app: web.Application, hub: Live) -> None:
 
 
 async def _purge(app: web.Application) -> None:
-    from cloud.api.handlers import MAKER
-
-    idle = timedelta(seconds=app[OPTIONS].idle_s)
+    idle = timedelta(seconds=app[CONSOLE_OPTIONS].idle_s)
     while True:
         try:
             await console_sessions.purge_idle(app[MAKER], now(), idle)

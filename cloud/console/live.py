@@ -48,6 +48,7 @@ from cloud.auth import Principal, Role, require_read
 from cloud.channels.relay import listen
 from cloud.console.web import ConsoleRoutes, principal
 from cloud.events import StockEvents
+from cloud.keys import LIVE
 
 log = logging.getLogger(__name__)
 
@@ -260,7 +261,6 @@ def payloads(worker: str, notices: list[Notice], pushes: list[tuple[str, str, st
             yield json.dumps(body, separators=(",", ":"))
 
 
-LIVE = web.AppKey("console_live", Live)
 
 
 async def events(request: web.Request) -> web.StreamResponse:
@@ -283,4 +283,4 @@ def add_routes(routes: ConsoleRoutes) -> None:
     routes.get("/events", events, "events")
 
 
-__all__ = ["CHANNEL", "LIVE", "Live", "Notice", "Topic", "add_routes", "payloads"]
+__all__ = ["CHANNEL", "Live", "Notice", "Topic", "add_routes", "payloads"]

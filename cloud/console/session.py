@@ -30,21 +30,11 @@ from urllib.parse import quote, urlsplit
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from cloud.api.handlers import MAKER
-from cloud.auth import PRINCIPAL, TOKENS, Principal, Role, digest
+from cloud.auth import PRINCIPAL, Principal, Role, digest
 from cloud.console.i18n import LANG_COOKIE, LANGS
-from cloud.console.web import (
-    CSRF,
-    OPTIONS,
-    PUBLIC,
-    ConsoleRoutes,
-    error_page,
-    is_htmx,
-    now,
-    render,
-    route_name,
-)
+from cloud.console.web import CSRF, ConsoleRoutes, error_page, is_htmx, now, render, route_name
 from cloud.db import console_sessions
+from cloud.keys import CONSOLE_OPTIONS, CONSOLE_PUBLIC, MAKER, TOKENS
 
 SESSION_COOKIE = "shelfsync_session"
 SIGNIN_COOKIE = "shelfsync_signin"  # the sign-in form's double-submit token
@@ -89,10 +79,11 @@ async def sessions(request: web.Request, handler: Handler) -> web.StreamResponse
     CSRF token. Runs for console routes only (web.split_middlewares)."""
     # Public: the sign-in form, static files, and paths nothing serves (their 404 page must not
     # send the browser to sign in: its favicon request would replace the sign-in form's cookie).
-    public = route_name(request) in request.app[PUBLIC] or request.match_info.http_exception is not None
+    public = (route_name(request) in request.app[CONSOLE_PUBLIC]
+              or request.match_info.http_exception is not None)
     session_id = request.cookies.get(SESSION_COOKIE)
     if session_id:
-        idle = timedelta(seconds=request.app[OPTIONS].idle_s)
+        idle = timedelta(seconds=request.app[CONSOLE_OPTIONS].idle_s)
         row = await console_sessions.lookup(request.app[MAKER], session_id, now(), idle)
         who = await _principal_of(request, row) if row is not None else None
         if row is not None and who is not None:

@@ -27,6 +27,7 @@ include `{{ csrf_field() }}`, htmx requests send the header set on <body>.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -39,6 +40,7 @@ from aiohttp.typedefs import Handler, Middleware
 
 from cloud.auth import OPEN_PATHS, PRINCIPAL, Principal, Role
 from cloud.console.i18n import Words, request_lang
+from cloud.keys import CONSOLE_OPTIONS, CONSOLE_PUBLIC
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +48,6 @@ ROUTE_PREFIX = "console."
 API_PREFIX = "/v1/"
 WORDS = web.RequestKey("console_words", Words)
 CSRF = web.RequestKey("console_csrf", str)  # the signed-in session's synchroniser token
-PUBLIC = web.AppKey("console_public_routes", set)  # route names that need no session
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +85,6 @@ class ConsoleOptions:
         return ZoneInfo(self.timezone)
 
 
-OPTIONS = web.AppKey("console_options", ConsoleOptions)
 
 
 class ConsoleRoutes:
@@ -92,7 +92,7 @@ class ConsoleRoutes:
 
     def __init__(self, app: web.Application) -> None:
         self.app = app
-        app.setdefault(PUBLIC, set())
+        app.setdefault(CONSOLE_PUBLIC, set())
 
     def get(self, path: str, handler: Handler, name: str, *, public: bool = False) -> None:
         self.add("GET", path, handler, name, public=public)
@@ -106,7 +106,7 @@ class ConsoleRoutes:
         full = ROUTE_PREFIX + name.replace("-", "_")
         self.app.router.add_route(method, path, handler, name=full)
         if public:
-            self.app[PUBLIC].add(full)
+            self.app[CONSOLE_PUBLIC].add(full)
 
 
 def route_name(request: web.Request) -> str | None:
@@ -169,7 +169,7 @@ def render(request: web.Request, template: str, context: Mapping[str, Any], *, s
            status: int = 200) -> web.Response:
     """A page (or an htmx partial: a template whose name starts with "_") with the frame's
     context: words `t`, the principal `who`, the navigation, the clock and the options."""
-    options = request.app[OPTIONS]
+    options = request.app[CONSOLE_OPTIONS]
     who: Principal | None = request.get(PRINCIPAL)
     frame = {
         "t": words(request), "lang": words(request).lang, "who": who, "section": section,
@@ -185,6 +185,19 @@ def render(request: web.Request, template: str, context: Mapping[str, Any], *, s
 def error_page(request: web.Request, status: int, message_key: str, detail: str = "") -> web.Response:
     return render(request, "error.html", {"status": status, "message": words(request)(message_key),
                                           "detail": detail}, status=status)
+
+
+@web.middleware
+async def server_timing(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The time the worker spent on a console request — session, handler and rendering, not the
+    network — as a W3C Server-Timing header (`app;dur=12.3`, milliseconds): the browser's
+    developer tools show it beside the network time, and `shelfsync bench console` reads each
+    page's server time from it. A stream (the event stream) has sent its headers already."""
+    started = time.perf_counter()
+    response = await handler(request)
+    if not response.prepared:
+        response.headers["Server-Timing"] = f"app;dur={(time.perf_counter() - started) * 1000:.1f}"
+    return response
 
 
 @web.middleware
@@ -218,7 +231,6 @@ def _detail(text: str) -> str:
 
 PageHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-__all__ = ["CSRF", "NAV", "OPTIONS", "PUBLIC", "WORDS", "ConsoleOptions", "ConsoleRoutes", "NavItem",
-           "PageHandler",
-           "error_page", "html_errors", "is_console_request", "is_htmx", "now", "principal", "render",
-           "route_name", "split_middlewares", "words"]
+__all__ = ["CSRF", "NAV", "WORDS", "ConsoleOptions", "ConsoleRoutes", "NavItem", "PageHandler", "error_page",
+           "html_errors", "is_console_request", "is_htmx", "now", "principal", "render", "route_name",
+           "split_middlewares", "words"]

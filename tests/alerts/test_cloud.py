@@ -17,8 +17,9 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from cloud.alerts import CHAIN_ALERTS, ChainAlerts, ChainAlertsError, load_chain_alerts
-from cloud.app import INGEST, create_app
+from cloud.alerts import ChainAlerts, ChainAlertsError, load_chain_alerts
+from cloud.app import create_app
+from cloud.keys import CHAIN_ALERTS, INGEST
 from cloud.settings import Settings
 from firmware_sim import procs
 from firmware_sim.weight_shelf import print_config

@@ -15,8 +15,8 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from cloud.api.handlers import MAKER
 from cloud.db import repo
+from cloud.keys import MAKER
 from edge.pos import parse_movements
 from shared.contract import DeltaBatch, Kind, Source, StockDelta, Zone
 from tests.alerts.receiver import Receiver

@@ -16,11 +16,11 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from cloud.alerts import CHAIN_ALERTS
-from cloud.app import INGEST, create_app
+from cloud.app import create_app
 from cloud.channels import records
 from cloud.channels.base import Listing
-from cloud.channels.sync import ALERT_BOOK, CHANNELS, RELAY, SYNC, SYNC_OPTIONS, SyncOptions
+from cloud.channels.sync import ALERT_BOOK, SyncOptions
+from cloud.keys import CHAIN_ALERTS, CHANNELS, INGEST, RELAY, SYNC, SYNC_OPTIONS
 from cloud.settings import Settings
 from firmware_sim.platforms.core import BuyerConfig, buy
 from firmware_sim.procs import free_port

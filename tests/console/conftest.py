@@ -15,8 +15,8 @@ import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from cloud.api.handlers import MAKER
 from cloud.auth import Role, create_token
+from cloud.keys import MAKER
 from shared import contract
 from shared.contract import GatewayState, GatewayStatus, Stream
 from tests.integration.conftest import ADMIN, Cloud, running_cloud, until

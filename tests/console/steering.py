@@ -22,9 +22,9 @@ from aiohttp import web
 from cloud.app import create_app
 from cloud.auth import Role, create_token
 from cloud.channels.config import ChannelConfig
-from cloud.channels.sync import CHANNELS, SYNC_OPTIONS, SyncOptions
+from cloud.channels.sync import SyncOptions
 from cloud.db import audit
-from cloud.events import EVENTS
+from cloud.keys import CHANNELS, EVENTS, SYNC_OPTIONS
 from cloud.settings import Settings
 from shared.contract import Kind, Source, StockDelta, Zone
 from tests.orders.chain import ADMIN, Api, book, gtin

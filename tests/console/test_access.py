@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from cloud.api.handlers import MAKER
 from cloud.db import stocktakes
+from cloud.keys import MAKER
 from tests.console.conftest import OTHER, STORE, Tokens, announce, known, sign_in
 from tests.integration.conftest import Cloud
 from tests.support.services import Mosquitto

@@ -18,9 +18,10 @@ from playwright.async_api import expect
 from cloud.auth import Role
 from cloud.channels import availability
 from cloud.channels.base import Listing
-from cloud.channels.sync import SYNC, SyncOptions
+from cloud.channels.sync import SyncOptions
 from cloud.console import queries_channels
 from cloud.db.orders import channel_configs
+from cloud.keys import SYNC
 from shared.contract import Zone
 from tests.channels.conftest import Sim, start_sim
 from tests.console.conftest import PHONE, sign_in

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from cloud.api.handlers import MAKER
 from cloud.db.gateway_snapshots import GatewayView, gateway_views
+from cloud.keys import MAKER
 from firmware_sim import procs
 from tests.integration.conftest import POS, Cloud, cloud, until
 from tests.integration.test_devices import Sim

@@ -11,10 +11,10 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from cloud.api.handlers import MAKER
 from cloud.auth import Role, create_token
 from cloud.channels import records
 from cloud.channels.base import Listing
+from cloud.keys import MAKER
 from shared import contract
 from shared.contract import DeltaBatch, Kind, Source, StockDelta, Stream, Zone, new_delta_id
 from tests.channels.conftest import Sim, start_sim

@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from cloud.api.handlers import MAKER
 from cloud.auth import Role, create_token
+from cloud.keys import MAKER
 from shared import contract
 from shared.contract import DeltaBatch, Kind, Source, StockDelta, Stream, Zone, new_delta_id
 from tests.console.conftest import sign_in

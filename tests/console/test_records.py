@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from cloud.api.handlers import MAKER
 from cloud.db.gateway_snapshots import gateway_views
 from cloud.db.store_alerts import store_alerts
+from cloud.keys import MAKER
 from shared import contract
 from shared.contract import (
     AlertNotice,

@@ -14,7 +14,7 @@ import pytest
 from aiohttp import web
 
 from cloud.app import create_app
-from cloud.console.live import LIVE
+from cloud.keys import LIVE
 from cloud.settings import Settings
 from shared import contract
 from shared.contract import DeltaBatch, Kind, Source, StockDelta, Stream, Zone, new_delta_id

@@ -10,8 +10,8 @@ from typing import Any
 import aiohttp
 from sqlalchemy import update
 
-from cloud.api.handlers import MAKER
 from cloud.db.models import ConsoleSession
+from cloud.keys import MAKER
 from tests.console.conftest import OTHER, PHONE, STORE, Tokens, announce, known, sign_in
 from tests.integration.conftest import Cloud
 from tests.support.services import Mosquitto

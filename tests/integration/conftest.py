@@ -18,8 +18,8 @@ import pytest
 from aiohttp import web
 from paho.mqtt.enums import CallbackAPIVersion
 
-from cloud.api.handlers import MAKER
-from cloud.app import INGEST, create_app
+from cloud.app import create_app
+from cloud.keys import INGEST, MAKER
 from cloud.settings import Settings
 from firmware_sim import procs
 from shared.mqtt import BrokerUrl

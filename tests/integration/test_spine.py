@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 import aiohttp
 import pytest
 
-from cloud.app import INGEST
+from cloud.keys import INGEST
 from shared import contract
 from shared.contract import DeltaBatch, Kind, Source, StockDelta, Stream, Zone
 from tests.integration.conftest import ADMIN, Cloud, Gateway, RawPublisher, running_cloud, until

@@ -18,7 +18,8 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from cloud.app import INGEST, create_app
+from cloud.app import create_app
+from cloud.keys import INGEST
 from cloud.settings import Settings
 from firmware_sim import procs
 from shared import contract

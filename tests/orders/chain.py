@@ -14,9 +14,9 @@ import aiohttp
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from cloud.api.handlers import MAKER
 from cloud.app import create_app
 from cloud.db import repo
+from cloud.keys import MAKER
 from cloud.settings import Settings
 from firmware_sim.world import make_gtin14
 from shared.contract import DeltaBatch, Kind, Source, StockDelta, Zone

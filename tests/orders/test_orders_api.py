@@ -7,9 +7,9 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import func, select
 
-from cloud.api.orders import ORDERS
 from cloud.db import repo
 from cloud.db.models import Movement
+from cloud.keys import ORDERS
 from tests.orders.chain import Api, gtin
 
 A, B = gtin(1), gtin(2)

@@ -15,9 +15,9 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from cloud.api.handlers import MAKER
-from cloud.app import INGEST, create_app
+from cloud.app import create_app
 from cloud.auth import Role, create_token
+from cloud.keys import INGEST, MAKER
 from cloud.settings import Settings
 from shared.mqtt import BrokerUrl
 from tests.integration.conftest import ADMIN, Cloud

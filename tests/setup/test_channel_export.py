@@ -14,8 +14,8 @@ from typing import Any
 
 import openpyxl
 
-from cloud.api.handlers import MAKER
 from cloud.db import audit
+from cloud.keys import MAKER
 from shared.contract import Kind, Source, StockDelta, Zone
 from tests.integration.conftest import ADMIN, Cloud, until
 from tests.orders.chain import book

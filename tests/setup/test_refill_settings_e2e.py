@@ -16,9 +16,9 @@ from typing import Any
 
 import aiohttp
 
-from cloud.api.handlers import MAKER
 from cloud.db import shelf_settings
 from cloud.db.gateway_snapshots import gateway_views
+from cloud.keys import MAKER
 from firmware_sim import procs
 from tests.alerts.gateway import PRODUCT, shelf_sim, store_config
 from tests.alerts.receiver import Receiver

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from cloud.api.handlers import MAKER
 from cloud.db.models import Listing, Product
+from cloud.keys import MAKER
 from tests.integration.conftest import Cloud
 from tests.setup.conftest import PHONE, Tokens, sign_in
 

@@ -10,10 +10,10 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from cloud.api.handlers import MAKER
 from cloud.auth import Role
-from cloud.console.web import OPTIONS, ConsoleRoutes, principal, render
+from cloud.console.web import ConsoleRoutes, principal, render
 from cloud.db import audit
+from cloud.keys import CONSOLE_OPTIONS, MAKER
 
 PAGE = 100
 
@@ -30,7 +30,7 @@ async def audit_page(request: web.Request) -> web.StreamResponse:
     if principal(request).role is Role.STORE:
         raise web.HTTPForbidden()
     q = request.query
-    tz = request.app[OPTIONS].tz
+    tz = request.app[CONSOLE_OPTIONS].tz
     who, action, target = q.get("who", "")[:64], q.get("action", "")[:64], q.get("target", "")[:128]
     since, until = _day(q.get("from", ""), tz), _day(q.get("to", ""), tz)
     try:

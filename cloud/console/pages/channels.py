@@ -18,15 +18,13 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from cloud.api.handlers import MAKER
 from cloud.auth import Principal, Role, require_hq
-from cloud.channels.sync import SYNC
 from cloud.console import queries_channels as q
-from cloud.console.live import LIVE
 from cloud.console.queries import product_names
 from cloud.console.queries_orders import page_of
 from cloud.console.web import ConsoleRoutes, is_htmx, now, principal, render, words
 from cloud.db import audit
+from cloud.keys import LIVE, MAKER, SYNC
 from shared.contract import ContractError, check_id
 
 LISTINGS_PAGE = 50

@@ -18,8 +18,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cloud.api.handlers import MAKER
-from cloud.api.orders import ORDERS, may_see_order
+from cloud.api.orders import may_see_order
 from cloud.auth import Principal, Role, require_write
 from cloud.console import queries
 from cloud.console import queries_orders as q
@@ -28,6 +27,7 @@ from cloud.console.session import local_path
 from cloud.console.web import ConsoleRoutes, is_htmx, now, principal, render, words
 from cloud.db import audit
 from cloud.db.orders import OrderError
+from cloud.keys import MAKER, ORDERS
 from shared.contract import ContractError, check_id
 
 LAPSING = timedelta(minutes=10)  # an open order this close to its hold's end is marked

@@ -9,11 +9,11 @@ from collections.abc import Sequence
 
 from aiohttp import web
 
-from cloud.api.handlers import MAKER
 from cloud.auth import Principal, Role, require_read
 from cloud.console import queries
 from cloud.console.queries import StoreRow
-from cloud.console.web import OPTIONS, ConsoleRoutes, is_htmx, now, principal, render, words
+from cloud.console.web import ConsoleRoutes, is_htmx, now, principal, render, words
+from cloud.keys import CONSOLE_OPTIONS, MAKER
 
 SORT_KEYS = tuple(queries.SORTS)
 STATES = ("all", "offline", "attention")
@@ -25,7 +25,7 @@ def scope(who: Principal) -> list[str] | None:
 
 
 async def _rows(request: web.Request, stores: list[str] | None) -> list[StoreRow]:
-    since = queries.day_start(now(), request.app[OPTIONS].tz)
+    since = queries.day_start(now(), request.app[CONSOLE_OPTIONS].tz)
     async with request.app[MAKER]() as session:
         return await queries.overview_rows(session, since, stores)
 

@@ -10,12 +10,11 @@ from typing import Any
 
 from aiohttp import web
 
-from cloud.api.handlers import MAKER
 from cloud.auth import Role, require_hq
 from cloud.console import queries
-from cloud.console.live import LIVE
 from cloud.console.pages.overview import scope
 from cloud.console.web import ConsoleRoutes, is_htmx, now, principal, render, words
+from cloud.keys import LIVE, MAKER
 from shared.contract import is_gtin14
 
 EXPIRING_DAYS = 30  # a lot this close to its expiry is marked (the chain alerts' default for treats)

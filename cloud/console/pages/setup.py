@@ -22,13 +22,12 @@ from multidict import MultiDictProxy
 from sqlalchemy import func, or_, select
 
 from cloud.api import admin
-from cloud.api.handlers import MAKER
-from cloud.api.orders import ORDERS
 from cloud.auth import Principal, require_hq
 from cloud.console.catalog_csv import PRODUCT_COLUMNS, CsvRefused, read_products, write
 from cloud.console.web import ConsoleRoutes, now, render, words
 from cloud.db import audit
 from cloud.db.models import Product, Store
+from cloud.keys import MAKER, ORDERS
 from shared.contract import ContractError, check_id
 from shared.gs1 import Gs1Error, read_item
 from shared.openapi import Checker

@@ -13,8 +13,6 @@ from aiohttp import web
 from sqlalchemy import select
 
 from cloud.api import admin
-from cloud.api.handlers import MAKER
-from cloud.api.orders import ORDERS
 from cloud.channels import export
 from cloud.console.catalog_csv import LISTING_COLUMNS, CsvRefused, read_listings, write
 from cloud.console.pages.setup import (
@@ -32,7 +30,7 @@ from cloud.console.pages.setup import actor as actor_of
 from cloud.console.web import ConsoleRoutes, now, words
 from cloud.db.models import Listing, Store
 from cloud.db.orders import channel_configs
-from cloud.events import EVENTS
+from cloud.keys import EVENTS, EXPORT_DIR, MAKER, ORDERS
 from shared.contract import ContractError, check_id
 from shared.openapi import Checker
 
@@ -68,7 +66,7 @@ async def _channels_page(request: web.Request, form: Mapping[str, Any] | None = 
     return page(request, "setup_channels.html", "channels", {
         "channels": sorted(configs.values(), key=lambda c: c.name), "stores": known, "exports": exports,
         "form": form or {"ship": [], "pickup": []}, "problem": problem, "platforms": admin.PLATFORMS,
-        "export_dir": request.app.get(export.EXPORT_DIR)}, status=422 if problem else 200)
+        "export_dir": request.app.get(EXPORT_DIR)}, status=422 if problem else 200)
 
 
 async def channels_page(request: web.Request) -> web.StreamResponse:

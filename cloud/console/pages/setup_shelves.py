@@ -17,7 +17,6 @@ from aiohttp import web
 from sqlalchemy import select
 
 from cloud import shelf_settings
-from cloud.api.handlers import MAKER
 from cloud.console import queries
 from cloud.console.pages.setup import FormProblem, done, field, gtin, hq, number, page
 from cloud.console.pages.setup import actor as actor_of
@@ -25,6 +24,7 @@ from cloud.console.web import ConsoleRoutes, now, render
 from cloud.db import shelf_settings as settings_db
 from cloud.db.gateway_snapshots import gateway_views
 from cloud.db.models import Gateway, Store
+from cloud.keys import INGEST, MAKER
 from shared.contract import MAX_REFILL_AT, MAX_TEXT, ContractError, check_id
 
 MAX_PRODUCT = MAX_TEXT  # the contract's text limit: what the command can carry
@@ -120,7 +120,6 @@ async def save_setting(request: web.Request) -> web.StreamResponse:
         version = await settings_db.put(session, store, kind, key, product, refill_at, actor_of(who), now())
     if version is None:
         raise done(f"/setup/shelves?store={store}", "unchanged")
-    from cloud.app import INGEST  # the ingest worker's MQTT session carries commands
 
     ingest = request.app.get(INGEST)
     sender = ingest.command if ingest is not None else None

@@ -12,15 +12,15 @@ from typing import Any
 from aiohttp import web
 
 from cloud.api.commands import StocktakeRefused, ask_stocktake
-from cloud.api.handlers import MAKER
 from cloud.auth import Role, require_read, require_write
 from cloud.console import queries
 from cloud.console.i18n import Words
 from cloud.console.pages.overview import scope
-from cloud.console.web import OPTIONS, ConsoleRoutes, is_htmx, now, principal, render, words
+from cloud.console.web import ConsoleRoutes, is_htmx, now, principal, render, words
 from cloud.db import repo, stocktakes
 from cloud.db.gateway_snapshots import gateway_views
 from cloud.db.store_alerts import open_counts, store_alerts
+from cloud.keys import CONSOLE_OPTIONS, MAKER
 from shared.contract import ContractError, Zone, check_id, parse_instant
 
 
@@ -127,7 +127,7 @@ async def _movements(request: web.Request, store: str) -> dict[str, Any]:
     async with request.app[MAKER]() as session:
         moves = await queries.recent_movements(session, store, limit=40)
         names = await queries.product_names(session, [m.sku for m in moves])
-    t, tz = words(request), request.app[OPTIONS].tz
+    t, tz = words(request), request.app[CONSOLE_OPTIONS].tz
     at = now()
     return {"store": store, "moves": [(m, evidence_of(m, t, tz, at)) for m in moves], "names": names}
 

@@ -19,8 +19,6 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cloud.api.handlers import MAKER
-from cloud.api.orders import TRANSFERS
 from cloud.auth import Principal, Role, require_write
 from cloud.console import queries
 from cloud.console import queries_orders as q
@@ -31,6 +29,7 @@ from cloud.console.web import ConsoleRoutes, is_htmx, principal, render, words
 from cloud.db import audit, stocktakes
 from cloud.db.orders import OrderError
 from cloud.db.transfers import TransferRequest
+from cloud.keys import MAKER, TRANSFERS
 from shared.contract import ContractError, check_id, is_gtin14
 
 HISTORY_PAGE = 20
