@@ -228,16 +228,16 @@ def _check_config(args: argparse.Namespace, db: str) -> int:
 
 
 async def _backup_restore(action: str, db: str, file: Path, prog: str) -> int:
-    from cloud.db import backup, repo
+    from cloud.db import backup, engines, reads
     from cloud.db.migrate import upgrade
 
     if action == "restore":
         await asyncio.get_running_loop().run_in_executor(None, upgrade, db)
-    engine = repo.make_engine(db)
+    engine = engines.make_engine(db)
     try:
-        maker = repo.sessionmaker(engine)
+        maker = engines.sessionmaker(engine)
         counts = await (backup.backup(maker, file) if action == "backup" else backup.restore(maker, file))
-        if action == "restore" and await repo.rebuild_mismatches(maker):
+        if action == "restore" and await reads.rebuild_mismatches(maker):
             print(f"{prog}: restored, but the rebuild check failed", file=sys.stderr)
             return 1
     except backup.BackupError as e:
@@ -250,11 +250,11 @@ async def _backup_restore(action: str, db: str, file: Path, prog: str) -> int:
 
 
 async def _verify(db: str) -> int:
-    from cloud.db import repo
+    from cloud.db import engines, reads
 
-    engine = repo.make_engine(db)
+    engine = engines.make_engine(db)
     try:
-        mismatches = await repo.rebuild_mismatches(repo.sessionmaker(engine))
+        mismatches = await reads.rebuild_mismatches(engines.sessionmaker(engine))
     finally:
         await engine.dispose()
     print(json.dumps({"mismatches": mismatches}, indent=2))

@@ -24,7 +24,7 @@ from cloud.api.routes import cloud_api
 from cloud.auth import Tokens, bearer_auth
 from cloud.channels import export
 from cloud.channels.sync import platform_sync
-from cloud.db import repo
+from cloud.db import engines
 from cloud.db.migrate import upgrade
 from cloud.db.orders import Orders
 from cloud.db.transfers import Transfers
@@ -44,9 +44,9 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     if settings.migrate:
         await asyncio.get_running_loop().run_in_executor(None, upgrade, settings.db_url)
-    engine = repo.make_engine(settings.db_url, pool_size=5, max_overflow=5) \
-        if not settings.db_url.startswith("sqlite") else repo.make_engine(settings.db_url)
-    app[MAKER] = repo.sessionmaker(engine)
+    engine = engines.make_engine(settings.db_url, pool_size=5, max_overflow=5) \
+        if not settings.db_url.startswith("sqlite") else engines.make_engine(settings.db_url)
+    app[MAKER] = engines.sessionmaker(engine)
     app[TOKENS].maker = app[MAKER]
     app[ORDERS] = Orders(app[MAKER], sqlite=engine.dialect.name == "sqlite",
                                 on_changed=app[EVENTS].publish)

@@ -44,10 +44,10 @@ def check_db_url(url: str) -> str:
 async def probe(url: str, timeout_s: float = 15.0) -> None:
     """Connect once and run `SELECT 1`; DatabaseUrlError naming the database (password hidden)
     and the reason when that fails."""
-    from cloud.db import repo  # the engine factory (and its drivers) only once the URL is sane
+    from cloud.db.engines import make_engine  # the engine factory (and its drivers) only once the URL is sane
 
     shown = make_url(url).render_as_string(hide_password=True)
-    engine = repo.make_engine(url)
+    engine = make_engine(url)
     try:
         async with asyncio.timeout(timeout_s), engine.connect() as conn:
             await conn.execute(text("SELECT 1"))

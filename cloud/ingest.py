@@ -22,7 +22,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from cloud.db import gateway_snapshots, repo, stocktakes, store_alerts
+from cloud.db import gateway_snapshots, posting, stocktakes, store_alerts
 from shared import contract
 from shared.backoff import Backoff
 from shared.contract import ClockSkew, ContractError, Stream
@@ -199,7 +199,7 @@ class Ingest:
                     reports.append(decoded)
             except ContractError as e:
                 log.warning("dead letter from %s: %s", message.topic, e)
-                await repo.dead_letter(self.maker, message.topic, message.payload, str(e))
+                await posting.dead_letter(self.maker, message.topic, message.payload, str(e))
                 self.stats.dead_letters += 1
         if batches:
             await self._apply(batches)
@@ -211,7 +211,7 @@ class Ingest:
 
     async def _apply(self, batches: list[contract.DeltaBatch]) -> None:
         started = time.perf_counter()
-        results = await repo.apply_batches(self.maker, batches)
+        results = await posting.apply_batches(self.maker, batches)
         self.stats.batches += len(batches)
         self.stats.deltas += sum(r.applied for r in results)
         self.stats.duplicates += sum(r.duplicates for r in results)
@@ -226,7 +226,7 @@ class Ingest:
 
         Batches still in flight (in another worker, or behind this status) look like gaps for a
         moment, so a gap is acted on only when the next status shows it still open."""
-        missing = await repo.record_status(self.maker, status)
+        missing = await posting.record_status(self.maker, status)
         await gateway_snapshots.record_status(self.maker, status, datetime.now(UTC))
         self._recorded(Stream.STATUS, status.store)
         if self.on_status is not None:
@@ -264,7 +264,7 @@ class Ingest:
                     continue
             except ContractError as e:
                 log.warning("dead letter from %s: %s", message.topic, e)
-                await repo.dead_letter(self.maker, message.topic, message.payload, str(e))
+                await posting.dead_letter(self.maker, message.topic, message.payload, str(e))
                 self.stats.dead_letters += 1
                 continue
             self._recorded(topic.stream, topic.store)

@@ -61,12 +61,12 @@ def main(argv: list[str], prog: str = "shelfsync cloud token") -> int:
 
 
 async def _run(args: argparse.Namespace, prog: str) -> int:
-    from cloud.db import repo
+    from cloud.db import engines
     from cloud.db.migrate import upgrade
 
     await asyncio.get_running_loop().run_in_executor(None, upgrade, args.db)
-    engine = repo.make_engine(args.db)
-    maker = repo.sessionmaker(engine)
+    engine = engines.make_engine(args.db)
+    maker = engines.sessionmaker(engine)
     try:
         if args.action == "create":
             try:

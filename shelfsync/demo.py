@@ -8,6 +8,10 @@ Six simulated sales platforms (Taobao, JD, Pinduoduo, Douyin, Shopify, the
 mini-program) run too, each a channel every store ships for with the whole catalogue listed; the
 cloud pushes every channel's stock to them as the stores trade, and the summary says whether each
 platform holds what the ledger says the channel may sell (--no-platforms leaves them out).
+
+While it runs it prints the console's address and a head-office token to sign in with (the
+cloud's admin token, made for this run); `--stay` keeps every process running after the summary,
+so the console can be looked at, until Ctrl-C.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import argparse
 import asyncio
 import json
 import secrets
+import signal
 import sys
 import tempfile
 import time
@@ -36,6 +41,8 @@ EPILOG = """examples:
   shelfsync demo --stores 5 --minutes 3 --seed 7
   shelfsync demo --stores 2 --minutes 1 --json    machine-readable summary
   shelfsync demo --no-platforms                   the stores and the ledger only
+  shelfsync demo --stay                           keep everything running after the summary (the
+                                                  console stays up) until Ctrl-C
   shelfsync demo --store-sim --stores 1           each store a `shelfsync sim store`: scales, reader,
                                                   camera and tills on real protocols
   shelfsync demo --store-sim --stores 1 --minutes 10 --speed 1 --shoppers 240 --reconcile-window 120
@@ -83,6 +90,24 @@ def compare(truth: dict[str, Any], items: list[dict[str, Any]]) -> list[dict[str
     return mismatches
 
 
+def console_line(console: dict[str, str]) -> str:
+    return f"demo: the console: {console['url']}  (sign in with the token {console['token']})"
+
+
+async def until_interrupted() -> None:
+    """Wait for Ctrl-C or SIGTERM (the processes were started in sessions of their own, so the
+    terminal's Ctrl-C reaches only us, and we stop them)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
 async def run_demo(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     quiet = args.json
     token, pos_token = secrets.token_hex(16), secrets.token_hex(16)
@@ -100,6 +125,7 @@ async def run_demo(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         started.append(cloud_proc)
         cloud = f"http://127.0.0.1:{cloud_port}"
         say(quiet, f"demo: cloud on {cloud} (SQLite {workdir / 'ledger.db'})")
+        console = {"url": f"{cloud}/", "token": token}
         stores = [f"sh-{i + 1:04d}" for i in range(args.stores)]
         gateways: dict[str, int] = {}
         store_sims: dict[str, procs.Proc] = {}
@@ -125,6 +151,7 @@ async def run_demo(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             say(quiet, f"demo: channels {', '.join(platforms.ports)} on simulated platforms")
         say(quiet, f"demo: {len(stores)} gateways up; trading for {args.minutes} min "
                    f"({args.minutes * args.speed / 60:.1f} simulated hours)")
+        say(False, console_line(console))  # with --json too: stdout has the summary only
 
         # In the past by as much as the accelerated clock gains: no till time from the future.
         start = world_start(args.minutes, args.speed, datetime.now(UTC).replace(microsecond=0))
@@ -175,7 +202,8 @@ async def run_demo(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
                 })
             gw = (await _get(session, f"{cloud}/v1/gateways", token))["gateways"]
             on_platforms = await fleet.in_sync(session, cloud, token, platforms) if platforms else None
-        return {
+        summary = {
+            "console": console,
             "platforms": on_platforms,
             "stores": per_store,
             "total_deltas": sum(s["deltas"] for s in per_store),
@@ -185,6 +213,12 @@ async def run_demo(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             "seq_gaps": sum(g["seq_gaps"] for g in gw),
             "workdir": str(workdir),
         }
+        if args.stay:
+            print_summary(summary, args.json)
+            say(False, f"{console_line(console)}\ndemo: everything keeps running; Ctrl-C stops it")
+            await until_interrupted()
+            say(quiet, "demo: stopping")
+        return summary
     finally:
         for proc in reversed(started):
             proc.stop()
@@ -218,6 +252,22 @@ async def _watch_platforms(platforms: fleet.SimPlatforms, quiet: bool, every: fl
             say(quiet, "demo: units listed on the platforms now: " + ", ".join(listed))
 
 
+def print_summary(summary: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(summary, indent=2), flush=True)
+        return
+    for s in summary["stores"]:
+        print(f"{s['store']}: {s['transactions']} transactions, {s['deltas']} deltas, "
+              f"ledger {s['ledger_units']} units vs truth {s['truth_units']}, "
+              f"{len(s['mismatches'])} mismatches")
+    print(f"total: {summary['total_deltas']} deltas, {summary['total_mismatches']} mismatches, "
+          f"{summary['seq_gaps']} sequence gaps")
+    for kind, p in (summary["platforms"] or {}).items():
+        print(f"{kind}: {p['in_sync']}/{p['listings']} listings hold the channel's figure, "
+              f"{p['units']} units listed")
+    sys.stdout.flush()
+
+
 def main(argv: list[str], prog: str = "shelfsync demo") -> int:
     parser = argparse.ArgumentParser(prog=prog, epilog=EPILOG,
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -243,6 +293,8 @@ def main(argv: list[str], prog: str = "shelfsync demo") -> int:
     parser.add_argument("--door", type=int, metavar="ANTENNA",
                         help="with --store-sim: that reader antenna is over the exit (a door antenna)")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    parser.add_argument("--stay", action="store_true",
+                        help="after the summary, keep everything running (the console too) until Ctrl-C")
     args = parser.parse_args(argv)
     if not 1 <= args.stores <= 200:
         parser.error("--stores must be within 1..200")
@@ -259,17 +311,10 @@ def main(argv: list[str], prog: str = "shelfsync demo") -> int:
     except procs.ProcessError as e:
         print(f"{prog}: {e}", file=sys.stderr)
         return 1
-    if args.json:
-        print(json.dumps(summary, indent=2))
-    else:
-        for s in summary["stores"]:
-            print(f"{s['store']}: {s['transactions']} transactions, {s['deltas']} deltas, "
-                  f"ledger {s['ledger_units']} units vs truth {s['truth_units']}, "
-                  f"{len(s['mismatches'])} mismatches")
-        print(f"total: {summary['total_deltas']} deltas, {summary['total_mismatches']} mismatches, "
-              f"{summary['seq_gaps']} sequence gaps")
-        for kind, p in (summary["platforms"] or {}).items():
-            print(f"{kind}: {p['in_sync']}/{p['listings']} listings hold the channel's figure, "
-                  f"{p['units']} units listed")
+    except KeyboardInterrupt:  # Ctrl-C before the summary: everything it started is stopped
+        print(f"{prog}: interrupted; stopped", file=sys.stderr)
+        return 130
+    if not args.stay:  # with --stay it was printed before the wait
+        print_summary(summary, args.json)
     platforms_ok = all(p["in_sync"] == p["listings"] for p in (summary["platforms"] or {}).values())
     return 0 if summary["total_mismatches"] == 0 and summary["drained"] and platforms_ok else 1

@@ -28,9 +28,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloud.auth import Role, create_token, list_tokens, principal, require_hq, revoke_token
 from cloud.db import audit
+from cloud.db.engines import upsert
 from cloud.db.models import Channel, ChannelStore, Listing, Product, Store
 from cloud.db.orders import channel_configs
-from cloud.db.repo import _upsert
 from cloud.keys import EVENTS, MAKER, ORDERS
 from shared.contract import ContractError
 from shared.openapi import (
@@ -125,7 +125,7 @@ async def _upsert_row(session: AsyncSession, model: Any, key: str, row: dict[str
                       action: str) -> bool:
     values = {k: v for k, v in row.items() if k != key}
     old = await session.get(model, row[key], with_for_update=True)
-    stmt = _upsert(session)(model).values(**row)
+    stmt = upsert(session)(model).values(**row)
     await session.execute(stmt.on_conflict_do_update(index_elements=[key], set_=values))
     before = {k: getattr(old, k) for k in values} if old is not None else None
     return await audit.record(session, by, action, f"{action.partition('.')[0]}:{row[key]}", before, values)
@@ -180,12 +180,12 @@ async def save_channel(session: AsyncSession, name: str, body: dict[str, Any], b
     links = [{"channel": name, **s} for s in body["stores"]]
     await session.get(Channel, name, with_for_update=True)
     before = await channel_audit_values(session, name)
-    stmt = _upsert(session)(Channel).values(**row)
+    stmt = upsert(session)(Channel).values(**row)
     await session.execute(stmt.on_conflict_do_update(
         index_elements=["name"], set_={k: v for k, v in row.items() if k != "name"}))
     await session.execute(delete(ChannelStore).where(ChannelStore.channel == name))
     if links:
-        await session.execute(_upsert(session)(ChannelStore), links)
+        await session.execute(upsert(session)(ChannelStore), links)
     listed = list((await session.scalars(select(Listing.sku).where(Listing.channel == name))).all())
     after = {**{k: row[k] for k in _RULES},
              "stores": sorted(({k: li[k] for k in ("store", "ship", "pickup")} for li in links),
@@ -259,7 +259,7 @@ async def upsert_listings(session: AsyncSession, channel: str, rows: Sequence[di
     old = {li.channel_sku: li for li in (await session.scalars(
         select(Listing).where(Listing.channel == channel, Listing.channel_sku.in_(keys))
         .with_for_update())).all()} if keys else {}
-    stmt = _upsert(session)(Listing)
+    stmt = upsert(session)(Listing)
     await session.execute(stmt.on_conflict_do_update(
         index_elements=["channel", "channel_sku"],
         set_={"item_id": stmt.excluded.item_id, "sku": stmt.excluded.sku}), list(rows))

@@ -12,7 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from cloud.auth import Role, principal, require_read
-from cloud.db import repo
+from cloud.db import engines, reads
 from cloud.keys import HEALTH, MAKER
 from shared.openapi import (
     DAY,
@@ -101,13 +101,13 @@ async def store_stock(request: web.Request) -> web.Response:
     store = path_store(request)
     who = require_read(request, store)
     sku = checked(request).query.get("sku")
-    items = await repo.store_stock(request.app[MAKER], store, sku, _today().date(), with_cost=who.sees_cost)
+    items = await reads.store_stock(request.app[MAKER], store, sku, _today().date(), with_cost=who.sees_cost)
     return web.json_response({"store": store, "items": items})
 
 
 async def sku_stock(request: web.Request) -> web.Response:
     sku = checked(request).path["sku"]
-    answer = await repo.sku_stock(request.app[MAKER], sku, _today().date())
+    answer = await reads.sku_stock(request.app[MAKER], sku, _today().date())
     who = principal(request)
     if who.role is Role.STORE:  # a store sees its own shelf, not the chain's
         answer["stores"] = [s for s in answer["stores"] if s["store"] == who.store]
@@ -121,13 +121,13 @@ async def store_movements(request: web.Request) -> web.Response:
     require_read(request, store)
     query = checked(request).query
     since = query["since"]
-    rows = await repo.movements(request.app[MAKER], store, since, query["limit"])
+    rows = await reads.movements(request.app[MAKER], store, since, query["limit"])
     return web.json_response({"store": store, "movements": rows,
                               "next": rows[-1]["pos"] if rows else since})
 
 
 async def gateways(request: web.Request) -> web.Response:
-    rows = await repo.gateways(request.app[MAKER])
+    rows = await reads.gateways(request.app[MAKER])
     who = principal(request)
     return web.json_response({"gateways": [g for g in rows if who.may_read(g["store"])]})
 
@@ -135,7 +135,7 @@ async def gateways(request: web.Request) -> web.Response:
 async def dead_letters(request: web.Request) -> web.Response:
     if principal(request).role is Role.STORE:
         return error_response(403, "dead letters are chain-wide: hq and finance only")
-    return web.json_response({"dead_letters": await repo.dead_letters(request.app[MAKER])})
+    return web.json_response({"dead_letters": await reads.dead_letters(request.app[MAKER])})
 
 
 async def readyz(request: web.Request) -> web.Response:
@@ -143,7 +143,7 @@ async def readyz(request: web.Request) -> web.Response:
     checks: dict[str, Any] = {k: v() for k, v in request.app[HEALTH].items()}
     ingest = checks.get("ingest")
     try:
-        await repo.ping(request.app[MAKER])
+        await engines.ping(request.app[MAKER])
         db_ok = True
     except Exception as e:  # any driver error means "not ready"; the reason goes back
         db_ok, checks["db_error"] = False, str(e)[:200]

@@ -25,7 +25,7 @@ from aiohttp import web
 
 from cloud.auth import Principal, Role, principal, require_read, require_write
 from cloud.channels import availability
-from cloud.db import holds, repo, stocktakes
+from cloud.db import holds, posting, stocktakes
 from cloud.db.orders import Line, OrderError, OrderRequest, channel_configs
 from cloud.db.transfers import TransferRequest
 from cloud.keys import MAKER, ORDERS, TRANSFERS
@@ -302,7 +302,7 @@ async def _sweep(app: web.Application) -> None:
 async def refresh_sellable(app: web.Application) -> None:
     """Once a day (UTC): lots that expired since yesterday leave every store's sellable figure,
     and the holds on them move to good lots or their orders are released (cloud/db/holds.py)."""
-    changed = await repo.refresh_sellable(app[MAKER], datetime.now(UTC).date())
+    changed = await posting.refresh_sellable(app[MAKER], datetime.now(UTC).date())
     announce = app[ORDERS].on_changed
     if changed and announce is not None:
         announce(changed)

@@ -39,8 +39,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cloud.channels.availability import listing_figures
 from cloud.db import audit
+from cloud.db.engines import upsert
 from cloud.db.models import Channel, ChannelExport, Product
-from cloud.db.repo import _upsert
 from cloud.keys import MAKER
 
 log = logging.getLogger(__name__)
@@ -138,7 +138,7 @@ async def set_every(session: AsyncSession, channel: str, every_s: int | None, by
     """A channel's schedule (None: download only), in the caller's transaction, audited."""
     old = await session.get(ChannelExport, channel, with_for_update=True)
     before = {"every_s": old.every_s} if old is not None and old.every_s is not None else None
-    stmt = _upsert(session)(ChannelExport).values(channel=channel, every_s=every_s)
+    stmt = upsert(session)(ChannelExport).values(channel=channel, every_s=every_s)
     await session.execute(stmt.on_conflict_do_update(index_elements=["channel"], set_={"every_s": every_s}))
     after = {"every_s": every_s} if every_s is not None else None
     return await audit.record(session, by, "export.put", f"channel:{channel}", before, after)

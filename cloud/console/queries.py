@@ -1,7 +1,7 @@
 """What the console's pages read, as values the templates show: the chain overview's rows, a
 store's shelf map, stock, movements, alerts and stocktakes, a product's stock and listings.
 
-Read-only. The ledger's own reads (repo.store_stock, stocktakes.find, the gateway snapshots and
+Read-only. The ledger's own reads (queries.store_stock, stocktakes.find, the gateway snapshots and
 store alerts in cloud/db/) are reused; what is new here are the page-shaped reads (a day's sales
 per store, the newest movements with their evidence, a product's lots, the last push of each
 listing). Roles are applied by the caller: every function takes the stores it may show.

@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import delete, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from cloud.db import ledger, repo
+from cloud.db import ledger, posting
 from cloud.db.models import (
     ApiToken,
     AuditEntry,
@@ -164,7 +164,7 @@ async def _rebuild(session: AsyncSession) -> None:
         await session.execute(delete(model))
     grouped: dict[tuple[str, str], list[ledger.Move]] = defaultdict(list)
     for m in (await session.scalars(select(Movement))).all():
-        grouped[(m.store, m.sku)].append(repo.move_of(m))  # with its reason (an expiry write-off)
+        grouped[(m.store, m.sku)].append(posting.move_of(m))  # with its reason (an expiry write-off)
     balances, lots, heads = [], [], []
     books: dict[tuple[str, str], ledger.SkuBook] = {}
     for (store, sku), moves in grouped.items():

@@ -21,8 +21,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from cloud.db.engines import upsert
 from cloud.db.models import ApiToken, ConsoleSession, SigninFailure
-from cloud.db.repo import _upsert
 
 TOUCH_EVERY = timedelta(seconds=30)
 FREE_FAILURES = 3
@@ -118,7 +118,7 @@ async def failed(maker: async_sessionmaker[AsyncSession], address: str, now: dat
         failures = 1 if row is None or now - row.last_at > FORGET_FAILURES else row.failures + 1
         lock = lock_for(failures)
         until = now + lock if lock is not None else None
-        stmt = _upsert(session)(SigninFailure).values(address=address, failures=failures, last_at=now,
+        stmt = upsert(session)(SigninFailure).values(address=address, failures=failures, last_at=now,
                                                       locked_until=until)
         await session.execute(stmt.on_conflict_do_update(
             index_elements=["address"], set_={"failures": failures, "last_at": now, "locked_until": until}))

@@ -7,7 +7,7 @@ delivered again at every reconnect, so each write is an upsert:
 
 - a status is kept only when `online`: the last will (`offline`) is written by the broker when the
   link dies and was composed at connect time, so its figures are stale. The state itself lives in
-  `gateways` (repo.record_status), which takes the will.
+  `gateways` (posting.record_status), which takes the will.
 - a shelves snapshot replaces the kept one unless the kept one is newer (`at`): a redelivered
   retained snapshot never rolls the shelf map back.
 """
@@ -23,8 +23,8 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from cloud.db.engines import upsert
 from cloud.db.models import Gateway, GatewaySnapshot
-from cloud.db.repo import _upsert
 from shared.contract import BinView, ContractError, GatewayState, GatewayStatus, ShelfSnapshot
 
 
@@ -39,7 +39,7 @@ async def record_status(maker: async_sessionmaker[AsyncSession], status: Gateway
     details = {"version": status.version, "outbox_depth": status.outbox_depth, "oldest_unsent_at": oldest,
                "devices": json.dumps(dict(status.devices), sort_keys=True), "online_at": now}
     async with maker() as session, session.begin():
-        stmt = _upsert(session)(GatewaySnapshot).values(store=status.store, gateway=status.gateway, **details)
+        stmt = upsert(session)(GatewaySnapshot).values(store=status.store, gateway=status.gateway, **details)
         await session.execute(stmt.on_conflict_do_update(index_elements=["store", "gateway"], set_=details))
     return True
 
@@ -48,7 +48,7 @@ async def record_shelves(maker: async_sessionmaker[AsyncSession], snapshot: Shel
     """Keep a gateway's shelves snapshot unless a newer one is kept already; True when written."""
     shelves = json.dumps([b.to_json() for b in snapshot.bins], separators=(",", ":"))
     async with maker() as session, session.begin():
-        stmt = _upsert(session)(GatewaySnapshot).values(store=snapshot.store, gateway=snapshot.gateway,
+        stmt = upsert(session)(GatewaySnapshot).values(store=snapshot.store, gateway=snapshot.gateway,
                                                         shelves=shelves, shelves_at=snapshot.at)
         stmt = stmt.on_conflict_do_update(
             index_elements=["store", "gateway"], set_={"shelves": shelves, "shelves_at": snapshot.at},

@@ -11,7 +11,7 @@ The lots an order holds are chosen after its holds, under their row locks, from 
 no open order holds yet (FEFO among lots that have not expired): two orders placed at the same
 moment never name the same unit. A stock figure written before midnight may still count a lot
 that has expired since: the order then refreshes the figures first (holds.stale,
-repo.refresh_sellable) and plans again. Fulfilment books each held lot unless it has expired
+posting.refresh_sellable) and plans again. Fulfilment books each held lot unless it has expired
 since, in which case it ships good units FEFO (cloud/db/holds.py keeps holds right as the stock
 under them changes).
 """
@@ -36,7 +36,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from cloud.channels.allocation import Candidate, Pick, Rules, Short, free_units, haversine_km, plan
-from cloud.db import claims, holds, ledger, repo
+from cloud.db import claims, engines, holds, ledger, posting
 from cloud.db.models import (
     Balance,
     Channel,
@@ -196,12 +196,12 @@ class Orders:
             except _LostRace:
                 log.debug("order plan lost a race, attempt %d", attempt + 1)
             except holds.Stale as e:  # lots expired since the figures were written: refresh, plan again
-                refreshed = await repo.refresh_sellable(self.maker, e.today, now=self.clock())
+                refreshed = await posting.refresh_sellable(self.maker, e.today, now=self.clock())
                 if refreshed and self.on_changed is not None:
                     self.on_changed(refreshed)
                 continue
             except DBAPIError as e:
-                if not repo.is_transient(e):
+                if not engines.is_transient(e):
                     raise
                 log.debug("order transaction retried after %s", e)
             await asyncio.sleep(random.uniform(0, 0.002 * 2 ** min(attempt, 6)))
@@ -343,8 +343,8 @@ class Orders:
         if status == "fulfilled":
             zones = await _zones(session, sorted(changed))
             expired = await _expired_lots(session, sorted(changed), now.date())
-            changed |= await repo.write_movements(session, [
-                repo.CloudMove(id=str(uuid.uuid5(_NS, f"{oid}/{r['line']}/{r['store']}/{r['lot']}")),
+            changed |= await posting.write_movements(session, [
+                posting.CloudMove(id=str(uuid.uuid5(_NS, f"{oid}/{r['line']}/{r['store']}/{r['lot']}")),
                                store=r["store"], sku=r["sku"], kind="sale", qty=-r["qty"],
                                ref=f"order:{oid}:fulfil/{r['line'] + 1}",
                                # a lot that expired since it was held is not shipped: good units FEFO

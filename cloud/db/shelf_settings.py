@@ -16,8 +16,8 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloud.db import audit
+from cloud.db.engines import upsert
 from cloud.db.models import Gateway, GatewaySettingsState, ShelfSetting, StoreSettingsVersion
-from cloud.db.repo import _upsert
 from shared.contract import ShelfRule, ShelfSettings
 
 KINDS = ("bin", "sku")
@@ -85,7 +85,7 @@ async def put(session: AsyncSession, store: str, kind: str, key: str, product: s
         await session.execute(delete(ShelfSetting).where(
             ShelfSetting.store == store, ShelfSetting.kind == kind, ShelfSetting.key == key))
     else:
-        stmt = _upsert(session)(ShelfSetting).values(store=store, kind=kind, key=key, **after)
+        stmt = upsert(session)(ShelfSetting).values(store=store, kind=kind, key=key, **after)
         await session.execute(stmt.on_conflict_do_update(index_elements=["store", "kind", "key"], set_=after))
     await audit.record(session, by, "shelf.put", f"{kind}:{store}/{key}", before, after, at=now)
     version: int = (await session.execute(
@@ -97,7 +97,7 @@ async def put(session: AsyncSession, store: str, kind: str, key: str, product: s
 
 async def _lock_version(session: AsyncSession, store: str, now: datetime) -> None:
     """The store's version row, made if missing and locked (PostgreSQL; SQLite has one writer)."""
-    await session.execute(_upsert(session)(StoreSettingsVersion)
+    await session.execute(upsert(session)(StoreSettingsVersion)
                           .values(store=store, version=0, changed_at=now).on_conflict_do_nothing())
     await session.execute(select(StoreSettingsVersion).where(StoreSettingsVersion.store == store)
                           .with_for_update())
@@ -117,7 +117,7 @@ async def gateways(session: AsyncSession, store: str) -> list[GatewaySync]:
 async def reported(session: AsyncSession, store: str, gateway: str, applied: int,
                    now: datetime) -> GatewaySync:
     """Keep the version a gateway's status says it applied; its row as it is now."""
-    stmt = _upsert(session)(GatewaySettingsState).values(store=store, gateway=gateway, applied=applied,
+    stmt = upsert(session)(GatewaySettingsState).values(store=store, gateway=gateway, applied=applied,
                                                          reported_at=now)
     await session.execute(stmt.on_conflict_do_update(index_elements=["store", "gateway"],
                                                      set_={"applied": applied, "reported_at": now}))
@@ -127,7 +127,7 @@ async def reported(session: AsyncSession, store: str, gateway: str, applied: int
 
 
 async def sent(session: AsyncSession, store: str, gateway: str, version: int, now: datetime) -> None:
-    stmt = _upsert(session)(GatewaySettingsState).values(store=store, gateway=gateway, sent=version,
+    stmt = upsert(session)(GatewaySettingsState).values(store=store, gateway=gateway, sent=version,
                                                          sent_at=now)
     await session.execute(stmt.on_conflict_do_update(index_elements=["store", "gateway"],
                                                      set_={"sent": version, "sent_at": now}))

@@ -25,9 +25,9 @@ from typing import Any
 from sqlalchemy import insert, select, union
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from cloud.db.engines import upsert
 from cloud.db.models import Gateway, Stocktake, Store
 from cloud.db.orders import iso_utc
-from cloud.db.repo import _upsert
 from shared.contract import StocktakeRequest, StocktakeResult
 
 log = logging.getLogger(__name__)
@@ -68,7 +68,7 @@ async def record_result(maker: async_sessionmaker[AsyncSession], store: str, gat
     outcome = {"state": "failed" if result.error is not None else "done", "reported_at": now,
                "error": result.error, "report": report}
     async with maker() as session, session.begin():
-        stmt = _upsert(session)(Stocktake).values(
+        stmt = upsert(session)(Stocktake).values(
             id=result.id, store=store, gateway=gateway, seconds=result.seconds, zone=None,
             requested_at=now, requested_by=None, **outcome)
         await session.execute(stmt.on_conflict_do_update(

@@ -18,8 +18,8 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from cloud.db.engines import upsert
 from cloud.db.models import StoreAlert
-from cloud.db.repo import _upsert
 from shared.contract import AlertNotice, format_ts, parse_ts
 
 OPEN = ("open", "acked")  # not yet resolved
@@ -53,7 +53,7 @@ async def record(maker: async_sessionmaker[AsyncSession], notice: AlertNotice) -
              "raised_at": notice.raised_at, "at": notice.at,
              "history": _history_json(merged([], notice.status, notice.at))}
     async with maker() as session, session.begin():
-        await session.execute(_upsert(session)(StoreAlert).values(**first).on_conflict_do_nothing())
+        await session.execute(upsert(session)(StoreAlert).values(**first).on_conflict_do_nothing())
         # Row lock on PostgreSQL (SQLite has one writer): two workers merge one after the other.
         row = (await session.scalars(select(StoreAlert).where(StoreAlert.id == aid).with_for_update())).one()
         history = merged(_history(row.history), notice.status, notice.at)

@@ -24,7 +24,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cloud.channels.allocation import free_units, haversine_km
-from cloud.db import holds, repo
+from cloud.db import holds, posting
 from cloud.db.models import Balance, Movement, Product, StockLevel, Store, Transfer, TransferLine
 from cloud.db.orders import AlsoInTransaction, Key, OrderError, Orders, iso_utc
 
@@ -87,18 +87,18 @@ class Transfers:
                                                       created_at=now))
         sources = await _fefo_sources(session, req.from_store, sorted(want), now.date())
         lines: list[dict[str, Any]] = []
-        moves: list[repo.CloudMove] = []
+        moves: list[posting.CloudMove] = []
         for sku, n in sorted(want.items()):
             for zone, lot, expiry, k in _take(sources[sku], n):
                 line = len(lines)
                 lines.append({"transfer": tid, "line": line, "sku": sku, "qty": k, "lot": lot,
                               "expiry": expiry})
-                moves.append(repo.CloudMove(
+                moves.append(posting.CloudMove(
                     id=str(uuid.uuid5(_NS, f"{tid}/out/{line}")), store=req.from_store, sku=sku,
                     kind="transfer_out", qty=-k, ref=f"transfer:{tid}:out/{line + 1}", zone=zone, lot=lot,
                     expiry=expiry, source="transfer"))
         await session.execute(insert(TransferLine), lines)
-        changed = await repo.write_movements(session, moves, now)
+        changed = await posting.write_movements(session, moves, now)
         made = _transfer_json(tid, req.from_store, req.to_store, "in_transit", now, None, None, lines)
         if also is not None:
             await also(session, made)
@@ -123,8 +123,8 @@ class Transfers:
             if t["status"] == "cancelled":  # its units are back in the source
                 raise OrderError(409, f"transfer {tid} is cancelled; it cannot be received")
             return t, set()  # received already (here, or by the dock's RFID read)
-        changed = await repo.write_movements(session, [
-            repo.CloudMove(id=str(uuid.uuid5(_NS, f"{tid}/in/{ln['line']}")), store=t["to"], sku=ln["sku"],
+        changed = await posting.write_movements(session, [
+            posting.CloudMove(id=str(uuid.uuid5(_NS, f"{tid}/in/{ln['line']}")), store=t["to"], sku=ln["sku"],
                            kind="transfer_in", qty=ln["qty"], ref=f"transfer:{tid}:in/{ln['line'] + 1}",
                            zone="backroom", lot=ln["lot"] or "", expiry=_day(ln["expiry"]), source="transfer")
             for ln in t["lines"]])
@@ -156,10 +156,11 @@ class Transfers:
         # the transfer's lines when it was created): the zone is only there.
         out_ids = {str(uuid.uuid5(_NS, f"{tid}/out/{ln['line']}")): ln["line"] for ln in t["lines"]}
         gone = (await session.scalars(select(Movement).where(Movement.id.in_(list(out_ids))))).all()
-        changed = await repo.write_movements(session, [
-            repo.CloudMove(id=str(uuid.uuid5(_NS, f"{tid}/back/{out_ids[m.id]}")), store=m.store, sku=m.sku,
-                           kind="transfer_in", qty=-m.qty, ref=f"transfer:{tid}:back/{out_ids[m.id] + 1}",
-                           zone=m.zone, lot=m.lot, expiry=m.expiry, source="transfer")
+        changed = await posting.write_movements(session, [
+            posting.CloudMove(id=str(uuid.uuid5(_NS, f"{tid}/back/{out_ids[m.id]}")), store=m.store,
+                              sku=m.sku, kind="transfer_in", qty=-m.qty,
+                              ref=f"transfer:{tid}:back/{out_ids[m.id] + 1}", zone=m.zone, lot=m.lot,
+                              expiry=m.expiry, source="transfer")
             for m in sorted(gone, key=lambda m: out_ids[m.id])])
         if also is not None:
             await also(session, t)

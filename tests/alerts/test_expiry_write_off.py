@@ -15,7 +15,7 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from cloud.db import repo
+from cloud.db import posting, reads
 from cloud.keys import MAKER
 from edge.pos import parse_movements
 from shared.contract import DeltaBatch, Kind, Source, StockDelta, Zone
@@ -37,7 +37,7 @@ async def test_the_expired_lot_alert_offers_a_write_off_that_books_as_it_is(
     old = datetime.now(UTC).date() - timedelta(days=3)  # expired in UTC and in the store's zone
     async with Receiver() as rx, cloud(db_url, broker, alerts_file(tmp_path, rx.port)) as app:
         maker = app[MAKER]
-        await repo.apply_batch(maker, DeltaBatch(STORE, "gw-1", datetime.now(UTC), (
+        await posting.apply_batch(maker, DeltaBatch(STORE, "gw-1", datetime.now(UTC), (
             delta(Kind.RECEIPT, 2, "L-OLD", old), delta(Kind.RECEIPT, 1, "L-OLD", old, Zone.BACKROOM),
             delta(Kind.RECEIPT, 5, "L-FAR", date(2099, 1, 1)))))
         raised = await rx.take(2, within=30)  # the store's staff and HQ
@@ -52,11 +52,11 @@ async def test_the_expired_lot_alert_offers_a_write_off_that_books_as_it_is(
                    for ln in offered["lines"])
         # Staff post it as it is: the gateway's own parser takes it, and the ledger writes the lot off.
         booked = parse_movements(offered)
-        await repo.apply_batch(maker, DeltaBatch(STORE, "gw-1", datetime.now(UTC),
+        await posting.apply_batch(maker, DeltaBatch(STORE, "gw-1", datetime.now(UTC),
                                                  tuple(d for d in booked.deltas)))
         resolved = await rx.take(2, within=30)
         assert {b["title"] for _, b in resolved} == {f"[Resolved] Expired: {PRODUCT} lot L-OLD ({old}) — pull 3"}
-        items = await repo.store_stock(maker, STORE, KIBBLE, datetime.now(UTC).date())
+        items = await reads.store_stock(maker, STORE, KIBBLE, datetime.now(UTC).date())
         assert items[0]["lots"] == [{"lot": "L-FAR", "expiry": "2099-01-01", "qty": 5}]
 
 
@@ -65,10 +65,10 @@ async def test_a_till_sale_of_an_expired_lot_raises_an_alert(tmp_path: Path, bro
     old = datetime.now(UTC).date() - timedelta(days=3)
     async with Receiver() as rx, cloud(db_url, broker, alerts_file(tmp_path, rx.port)) as app:
         maker = app[MAKER]
-        await repo.apply_batch(maker, DeltaBatch(STORE, "gw-1", datetime.now(UTC), (
+        await posting.apply_batch(maker, DeltaBatch(STORE, "gw-1", datetime.now(UTC), (
             delta(Kind.RECEIPT, 4, "L-OLD", old), delta(Kind.RECEIPT, 5, "L-FAR", date(2099, 1, 1)))))
         await rx.take(2, within=30)  # the expired lot on hand: staff and HQ
-        await repo.apply_batch(maker, DeltaBatch(STORE, "gw-1", datetime.now(UTC), (
+        await posting.apply_batch(maker, DeltaBatch(STORE, "gw-1", datetime.now(UTC), (
             delta(Kind.SALE, -1, "L-FAR", source=Source.POS), delta(Kind.SALE, -1, None, source=Source.POS),
             delta(Kind.SALE, -2, "L-OLD", source=Source.POS))))
         sold = await rx.take(2, within=30)  # to the store's staff and HQ; the good-lot sales raise nothing

@@ -65,17 +65,17 @@ def _pct(values: list[float], q: float) -> float:
 
 async def _seed(db: str) -> None:
     """Stock through the ledger's own write path (as counts from a stocktake)."""
-    from cloud.db import repo
+    from cloud.db import engines, posting
     from shared.contract import DeltaBatch, Kind, Source, StockDelta, Zone
 
-    engine = repo.make_engine(db)
-    maker = repo.sessionmaker(engine)
+    engine = engines.make_engine(db)
+    maker = engines.sessionmaker(engine)
     now = datetime.now(UTC)
     for store in STORES:
         deltas = tuple(StockDelta(id=str(uuid.uuid4()), seq=i + 1, sku=sku, kind=Kind.COUNT, qty=UNITS,
                                   zone=Zone.BACKROOM, occurred_at=now, source=Source.MANUAL)
                        for i, sku in enumerate(SKUS))
-        await repo.apply_batch(maker, DeltaBatch(store, "gw-seed", now, deltas))
+        await posting.apply_batch(maker, DeltaBatch(store, "gw-seed", now, deltas))
     await engine.dispose()
 
 

@@ -18,7 +18,7 @@ from cloud.channels import records
 from cloud.channels.availability import ListingFigure
 from cloud.channels.base import Listing
 from cloud.channels.sync import PlatformSync, SyncOptions, leadership
-from cloud.db import repo
+from cloud.db import engines
 from cloud.db.migrate import upgrade
 from cloud.events import StockEvents
 from tests.channels.conftest import KINDS, Sim
@@ -73,8 +73,8 @@ async def rig(start_sim, tmp_path: Path, request: pytest.FixtureRequest) -> Asyn
     options: SyncOptions = getattr(request, "param", FAST)
     url = f"sqlite:///{tmp_path / 'ledger.db'}"
     upgrade(url)
-    engine = repo.make_engine(url)
-    maker = repo.sessionmaker(engine)
+    engine = engines.make_engine(url)
+    maker = engines.sessionmaker(engine)
     sims = {kind: await start_sim(kind) for kind in KINDS}
     ledger = Ledger(sims, [1, 2])
     events = StockEvents()
@@ -273,7 +273,7 @@ async def test_a_platform_down_for_a_while_converges_with_no_lost_or_doubled_upd
 
 @pytest.mark.postgres
 async def test_only_one_worker_drives_platform_sync_on_postgresql(pg_url: str) -> None:
-    first, second = repo.make_engine(pg_url), repo.make_engine(pg_url)
+    first, second = engines.make_engine(pg_url), engines.make_engine(pg_url)
     leading = [asyncio.Event(), asyncio.Event()]
     release = [asyncio.Event(), asyncio.Event()]
 
@@ -303,13 +303,13 @@ async def test_the_driver_paces_each_platform_to_its_rate_limit(start_sim, tmp_p
     (8/s configured) and the platform never has to answer its rate-limit error."""
     url = f"sqlite:///{tmp_path / 'ledger.db'}"
     upgrade(url)
-    engine = repo.make_engine(url)
+    engine = engines.make_engine(url)
     sim = await start_sim("taobao", limit=10.0)
     ledger = Ledger({"taobao": sim}, list(range(1, 31)))
     events = StockEvents()
     adapter = sim.adapter(rate=8.0)
     sync = PlatformSync(events, {sim.config.name: adapter}, ledger.figures,
-                        records.PushLog(repo.sessionmaker(engine), 0.05), FAST)
+                        records.PushLog(engines.sessionmaker(engine), 0.05), FAST)
     task = asyncio.create_task(sync.run())
     try:
         await asyncio.wait_for(sync.ready.wait(), 10)

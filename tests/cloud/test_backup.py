@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from cloud.db import backup, repo
+from cloud.db import backup, engines, posting, reads
 from cloud.db.migrate import upgrade
 from shared.contract import DeltaBatch, Kind, Source, StockDelta, Zone
 from shelfsync.cli import repo_root
@@ -42,10 +42,10 @@ def _history(n: int, seed: int) -> list[DeltaBatch]:
 
 
 async def _stock(url: str) -> dict[str, object]:
-    engine = repo.make_engine(url)
+    engine = engines.make_engine(url)
     try:
-        maker = repo.sessionmaker(engine)
-        return {s: await repo.store_stock(maker, s, None, TODAY) for s in ("sh-a", "sh-b")}
+        maker = engines.sessionmaker(engine)
+        return {s: await reads.store_stock(maker, s, None, TODAY) for s in ("sh-a", "sh-b")}
     finally:
         await engine.dispose()
 
@@ -54,11 +54,11 @@ async def _stock(url: str) -> dict[str, object]:
 async def test_a_sqlite_ledger_restores_into_postgres_with_every_balance_equal(tmp_path: Path, pg_url: str) -> None:
     source = f"sqlite:///{tmp_path / 'src.db'}"
     await asyncio.get_running_loop().run_in_executor(None, upgrade, source)
-    engine = repo.make_engine(source)
-    maker = repo.sessionmaker(engine)
+    engine = engines.make_engine(source)
+    maker = engines.sessionmaker(engine)
     for b in _history(40, seed=1):
-        await repo.apply_batch(maker, b)
-    await repo.dead_letter(maker, "shelfsync/v1/store/sh-a/gw/gw-1/deltas", b"\x00bad", "payload: not JSON")
+        await posting.apply_batch(maker, b)
+    await posting.dead_letter(maker, "shelfsync/v1/store/sh-a/gw/gw-1/deltas", b"\x00bad", "payload: not JSON")
     file = tmp_path / "ledger.jsonl.gz"
     counts = await backup.backup(maker, file)
     await engine.dispose()
@@ -67,12 +67,12 @@ async def test_a_sqlite_ledger_restores_into_postgres_with_every_balance_equal(t
         assert f.readline().strip() == '{"format": "shelfsync-ledger-backup/1"}'
 
     await asyncio.get_running_loop().run_in_executor(None, upgrade, pg_url)
-    target = repo.make_engine(pg_url)
-    tmaker = repo.sessionmaker(target)
+    target = engines.make_engine(pg_url)
+    tmaker = engines.sessionmaker(target)
     try:
         restored = await backup.restore(tmaker, file)
         assert restored["movements"] == 240
-        assert await repo.rebuild_mismatches(tmaker) == []
+        assert await reads.rebuild_mismatches(tmaker) == []
         assert await _stock(pg_url) == await _stock(source)
         with pytest.raises(backup.BackupError, match="not empty"):
             await backup.restore(tmaker, file)
@@ -81,7 +81,7 @@ async def test_a_sqlite_ledger_restores_into_postgres_with_every_balance_equal(t
         fresh = DeltaBatch(more.store, more.gateway, more.sent_at,
                            tuple(StockDelta(**{**{f: getattr(d, f) for f in d.__slots__}, "id": "new-" + d.id})  # type: ignore[arg-type]
                                  for d in more.deltas))
-        assert (await repo.apply_batch(tmaker, fresh)).applied == 3
+        assert (await posting.apply_batch(tmaker, fresh)).applied == 3
     finally:
         await target.dispose()
 
@@ -89,9 +89,9 @@ async def test_a_sqlite_ledger_restores_into_postgres_with_every_balance_equal(t
 async def test_the_cli_backs_up_and_restores_and_refuses_garbage(tmp_path: Path) -> None:
     source = f"sqlite:///{tmp_path / 'a.db'}"
     await asyncio.get_running_loop().run_in_executor(None, upgrade, source)
-    engine = repo.make_engine(source)
+    engine = engines.make_engine(source)
     for b in _history(5, seed=3):
-        await repo.apply_batch(repo.sessionmaker(engine), b)
+        await posting.apply_batch(engines.sessionmaker(engine), b)
     await engine.dispose()
     file = tmp_path / "b.jsonl.gz"
 

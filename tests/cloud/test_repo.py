@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from cloud.db import repo
+from cloud.db import engines, posting, reads
 from cloud.db.migrate import upgrade
 from cloud.db.models import Checkpoint
 from shared.contract import DeltaBatch, Kind, Source, StockDelta, Zone
@@ -41,68 +41,68 @@ def batch(*deltas: StockDelta, store: str = "sh-1") -> DeltaBatch:
 @pytest.fixture
 async def maker(db_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
     await asyncio.get_running_loop().run_in_executor(None, upgrade, db_url)
-    engine = repo.make_engine(db_url)
-    yield repo.sessionmaker(engine)
+    engine = engines.make_engine(db_url)
+    yield engines.sessionmaker(engine)
     await engine.dispose()
 
 
 async def floor(maker: async_sessionmaker[AsyncSession], sku: str = SKU_A, store: str = "sh-1") -> int:
-    items = await repo.store_stock(maker, store, sku, TODAY)
+    items = await reads.store_stock(maker, store, sku, TODAY)
     return items[0]["zones"]["floor"] if items else 0
 
 
 async def test_a_sale_lowers_the_balance(maker: async_sessionmaker[AsyncSession]) -> None:
-    await repo.apply_batch(maker, batch(d("r", Kind.RECEIPT, 10, 0)))
-    result = await repo.apply_batch(maker, batch(d("s", Kind.SALE, -3, 1)))
+    await posting.apply_batch(maker, batch(d("r", Kind.RECEIPT, 10, 0)))
+    result = await posting.apply_batch(maker, batch(d("s", Kind.SALE, -3, 1)))
     assert (result.applied, result.duplicates) == (1, 0)
     assert await floor(maker) == 7
 
 
 async def test_a_redelivered_batch_changes_nothing(maker: async_sessionmaker[AsyncSession]) -> None:
     b = batch(d("r", Kind.RECEIPT, 10, 0), d("s", Kind.SALE, -3, 1))
-    await repo.apply_batch(maker, b)
-    again = await repo.apply_batch(maker, b)
+    await posting.apply_batch(maker, b)
+    again = await posting.apply_batch(maker, b)
     assert (again.applied, again.duplicates) == (0, 2)
     assert await floor(maker) == 7
-    assert len(await repo.movements(maker, "sh-1", 0, 100)) == 2
+    assert len(await reads.movements(maker, "sh-1", 0, 100)) == 2
 
 
 async def test_a_late_pre_count_sale_is_absorbed_by_the_count(maker: async_sessionmaker[AsyncSession]) -> None:
-    await repo.apply_batch(maker, batch(d("r", Kind.RECEIPT, 10, 0), d("c", Kind.COUNT, 8, 30)))
-    late = await repo.apply_batch(maker, batch(d("s", Kind.SALE, -3, 20)))
+    await posting.apply_batch(maker, batch(d("r", Kind.RECEIPT, 10, 0), d("c", Kind.COUNT, 8, 30)))
+    late = await posting.apply_batch(maker, batch(d("s", Kind.SALE, -3, 20)))
     assert late.replayed_skus == 1
     assert await floor(maker) == 8
-    await repo.apply_batch(maker, batch(d("s2", Kind.SALE, -1, 40)))
+    await posting.apply_batch(maker, batch(d("s2", Kind.SALE, -1, 40)))
     assert await floor(maker) == 7
 
 
 async def test_stock_shows_zones_lots_and_fefo(maker: async_sessionmaker[AsyncSession]) -> None:
-    await repo.apply_batch(maker, batch(
+    await posting.apply_batch(maker, batch(
         d("r1", Kind.RECEIPT, 5, 0, lot="SOON", expiry=date(2026, 12, 1)),
         d("r2", Kind.RECEIPT, 5, 0, lot="LATE", expiry=date(2027, 6, 1)),
         d("r3", Kind.RECEIPT, 4, 0, zone=Zone.BACKROOM, lot="LATE", expiry=date(2027, 6, 1)),
         d("s", Kind.SALE, -6, 5)))
-    [item] = await repo.store_stock(maker, "sh-1", None, TODAY)
+    [item] = await reads.store_stock(maker, "sh-1", None, TODAY)
     assert item["on_hand"] == 8
     assert item["zones"] == {"floor": 4, "backroom": 4}
     assert item["lots"] == [{"lot": "LATE", "expiry": "2027-06-01", "qty": 8}]
-    total = await repo.sku_stock(maker, SKU_A, TODAY)
+    total = await reads.sku_stock(maker, SKU_A, TODAY)
     assert total["on_hand"] == 8 and total["stores"][0]["store"] == "sh-1"
 
 
 async def test_gateway_sequence_and_gaps_are_tracked(maker: async_sessionmaker[AsyncSession]) -> None:
-    await repo.apply_batch(maker, batch(d("a", Kind.RECEIPT, 1, 0, seq=1), d("b", Kind.RECEIPT, 1, 0, seq=2)))
-    await repo.apply_batch(maker, batch(d("c", Kind.RECEIPT, 1, 0, seq=5)))
-    [gw] = await repo.gateways(maker)
+    await posting.apply_batch(maker, batch(d("a", Kind.RECEIPT, 1, 0, seq=1), d("b", Kind.RECEIPT, 1, 0, seq=2)))
+    await posting.apply_batch(maker, batch(d("c", Kind.RECEIPT, 1, 0, seq=5)))
+    [gw] = await reads.gateways(maker)
     assert (gw["max_seq"], gw["deltas"], gw["seq_gaps"]) == (5, 3, 2)
 
 
 async def test_workers_racing_on_one_sku_lose_nothing(maker: async_sessionmaker[AsyncSession]) -> None:
-    await repo.apply_batch(maker, batch(d("r", Kind.RECEIPT, 1000, 0)))
+    await posting.apply_batch(maker, batch(d("r", Kind.RECEIPT, 1000, 0)))
     sales = [batch(d(f"s{i}", Kind.SALE, -1, 1 + i / 100, seq=i + 2)) for i in range(60)]
-    await asyncio.gather(*(repo.apply_batch(maker, b) for b in sales))
+    await asyncio.gather(*(posting.apply_batch(maker, b) for b in sales))
     assert await floor(maker) == 940
-    assert await repo.rebuild_mismatches(maker) == []
+    assert await reads.rebuild_mismatches(maker) == []
 
 
 # --- property: any order, any duplication, same balances; rebuild equals cache ---------------
@@ -137,8 +137,8 @@ async def _check_orders(db_url: str, history: list[StockDelta], seed: int) -> No
     rnd = random.Random(seed)
     results = []
     for order in range(2):
-        engine = repo.make_engine(db_url)
-        maker = repo.sessionmaker(engine)
+        engine = engines.make_engine(db_url)
+        maker = engines.sessionmaker(engine)
         store = f"p{seed}-{order}"
         items = list(history) + rnd.sample(history, k=min(len(history), 3))  # redeliveries
         if order:
@@ -148,10 +148,10 @@ async def _check_orders(db_url: str, history: list[StockDelta], seed: int) -> No
         # Delta ids are unique forever, across stores too: give each run its own.
         items = [dataclasses.replace(x, id=f"{store}-{x.id}") for x in items]
         for b in _chunks(items, rnd):
-            await repo.apply_batch(maker, DeltaBatch(store, b.gateway, b.sent_at, b.deltas))
-        stock = await repo.store_stock(maker, store, None, TODAY)
+            await posting.apply_batch(maker, DeltaBatch(store, b.gateway, b.sent_at, b.deltas))
+        stock = await reads.store_stock(maker, store, None, TODAY)
         results.append([{k: v for k, v in it.items()} for it in stock])
-        assert [m for m in await repo.rebuild_mismatches(maker) if m["store"] == store] == []
+        assert [m for m in await reads.rebuild_mismatches(maker) if m["store"] == store] == []
         await engine.dispose()
     assert results[0] == results[1]
 
@@ -179,7 +179,7 @@ async def test_late_arrivals_replay_from_checkpoints_and_match_a_rebuild(
         maker: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch, seed: int) -> None:
     """With a checkpoint every 3 movements, shuffled deliveries (late ones replay from the newest
     checkpoint before them and drop the later ones) still give exactly the full replay."""
-    monkeypatch.setattr(repo, "CHECKPOINT_EVERY", 3)
+    monkeypatch.setattr(posting, "CHECKPOINT_EVERY", 3)
     rnd = random.Random(seed)
     history: list[StockDelta] = []
     for i in range(80):
@@ -193,8 +193,8 @@ async def test_late_arrivals_replay_from_checkpoints_and_match_a_rebuild(
     order = [x for i, x in enumerate(history) if i not in late] + [history[i] for i in sorted(late, reverse=True)]
     replayed = 0
     for i in range(0, len(order), 4):
-        replayed += (await repo.apply_batch(maker, batch(*order[i:i + 4]))).replayed_skus
+        replayed += (await posting.apply_batch(maker, batch(*order[i:i + 4]))).replayed_skus
     assert replayed >= 3
     async with maker() as session:
         assert await session.scalar(select(func.count()).select_from(Checkpoint)) >= 1
-    assert await repo.rebuild_mismatches(maker) == []
+    assert await reads.rebuild_mismatches(maker) == []

@@ -11,7 +11,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import MetaData
 
 from cloud.channels import records
-from cloud.db import repo
+from cloud.db import engines
 from cloud.db.migrate import upgrade
 from cloud.db.models import Base
 
@@ -28,7 +28,7 @@ def _diff(conn: Any) -> list[Any]:
 async def test_migrations_match_the_models(tmp_path: Path, pg_url: str) -> None:
     for url in (f"sqlite:///{tmp_path / 'schema.db'}", pg_url):
         await asyncio.get_running_loop().run_in_executor(None, upgrade, url)
-        engine = repo.make_engine(url)
+        engine = engines.make_engine(url)
         try:
             async with engine.connect() as conn:
                 diff = await conn.run_sync(_diff)

@@ -16,7 +16,7 @@ from playwright.async_api import expect
 
 from cloud.auth import Role
 from cloud.console.pages.transfers import SUGGESTIONS_SHOWN
-from cloud.db import repo
+from cloud.db import reads
 from shared.contract import Zone
 from tests.console.conftest import PHONE, sign_in
 from tests.console.steering import Chain, csrf_post, gtin, serve, signed_in
@@ -87,7 +87,7 @@ async def test_a_suggestion_becomes_a_transfer_that_is_received_and_another_is_c
     assert await chain.stock(SOURCE, A) == (16, 0)  # back at the source, in the lot they left
     assert await _lots(chain, SOURCE, A) == [("L1", "2027-05-01", 16)]
     assert await chain.stock(FAR, A) == (0, 0)
-    assert await repo.rebuild_mismatches(chain.maker) == []
+    assert await reads.rebuild_mismatches(chain.maker) == []
 
     entries = await chain.audit("transfer")  # newest first, each in the transaction that made it
     assert [(e.action, e.target, e.who) for e in entries] == [

@@ -36,7 +36,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from cloud.api.routes import cloud_api
-from cloud.db import repo
+from cloud.db import engines, posting
 from cloud.db.migrate import upgrade
 from edge.alerts.staff_page import staff_app
 from edge.http import STAFF_PREFIX, gateway_api
@@ -68,13 +68,13 @@ def _call(url: str, method: str, path: str, body: Any) -> None:
 
 async def _stock(db_url: str) -> None:
     """Counts from gateway gw-1 of sh-1 and sh-2, as a stocktake would book them."""
-    maker = repo.sessionmaker(repo.make_engine(db_url))
+    maker = engines.sessionmaker(engines.make_engine(db_url))
     for store in ("sh-1", "sh-2"):
         deltas = tuple(StockDelta(id=str(uuid.uuid4()), seq=i + 1, sku=sku, kind=Kind.COUNT, qty=20, zone=Zone.FLOOR,
                                   occurred_at=datetime.now(UTC), source=Source.RFID, lot=f"L{i}",
                                   expiry=date(2030, 1, 1)) for i, sku in enumerate(SKUS))
-        await repo.apply_batch(maker, DeltaBatch(store, "gw-1", datetime.now(UTC), deltas))
-        await repo.apply_batch(maker, DeltaBatch(store, "gw-1", datetime.now(UTC), tuple(
+        await posting.apply_batch(maker, DeltaBatch(store, "gw-1", datetime.now(UTC), deltas))
+        await posting.apply_batch(maker, DeltaBatch(store, "gw-1", datetime.now(UTC), tuple(
             replace(d, id=str(uuid.uuid4()), seq=d.seq + 10, kind=Kind.SALE, qty=-1, lot=None)
             for d in deltas)))
     await maker.kw["bind"].dispose()

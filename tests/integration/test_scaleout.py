@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from cloud.db import repo
+from cloud.db import engines, reads
 from cloud.db.migrate import upgrade
 from firmware_sim import procs
 from shared import contract
@@ -76,8 +76,8 @@ async def test_three_workers_split_the_load_and_a_killed_worker_loses_nothing(
     finally:
         for proc, _ in workers.values():
             proc.stop()
-    engine = repo.make_engine(pg_url)
+    engine = engines.make_engine(pg_url)
     try:
-        assert await repo.rebuild_mismatches(repo.sessionmaker(engine)) == []
+        assert await reads.rebuild_mismatches(engines.sessionmaker(engine)) == []
     finally:
         await engine.dispose()

@@ -15,7 +15,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cloud.app import create_app
-from cloud.db import repo
+from cloud.db import posting
 from cloud.keys import MAKER
 from cloud.settings import Settings
 from firmware_sim.world import make_gtin14
@@ -92,12 +92,12 @@ class Api:
 _seq = iter(range(1, 10**9))
 
 
-async def book(maker: async_sessionmaker[AsyncSession], store: str, *deltas: StockDelta) -> repo.Applied:
+async def book(maker: async_sessionmaker[AsyncSession], store: str, *deltas: StockDelta) -> posting.Applied:
     """Apply deltas as gateway gw-test of `store` would deliver them (seq numbers made unique)."""
     from dataclasses import replace
 
     numbered = tuple(replace(d, seq=next(_seq)) for d in deltas)
-    return await repo.apply_batch(maker, DeltaBatch(store, "gw-test", datetime.now(UTC), numbered))
+    return await posting.apply_batch(maker, DeltaBatch(store, "gw-test", datetime.now(UTC), numbered))
 
 
 @contextlib.asynccontextmanager

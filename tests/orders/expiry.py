@@ -1,5 +1,5 @@
 """A store to sell expiring lots in: orders, till sales, write-offs and the daily sweep through the
-real database layer (cloud.db.orders / repo), on a clock the test moves from one day to the next.
+real database layer (cloud.db.orders, posting), on a clock the test moves from one day to the next.
 
 The clock starts twelve days back at 10:00 UTC, so every movement is in the past (as the cloud's
 own time checks want) and a run can cross several midnights without waiting for one.
@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from cloud.db import ledger, repo
+from cloud.db import engines, ledger, posting
 from cloud.db.migrate import upgrade
 from cloud.db.models import Balance, Channel, ChannelStore, Movement, Order, Reservation, StockLevel, Store
 from cloud.db.orders import Line, OrderError, OrderRequest, Orders
@@ -61,14 +61,14 @@ class Shop:
 
     async def book(self, sku: str, kind: Kind, qty: int, *, lot: str | None = None, expiry: date | None = None,
                    zone: Zone = Zone.FLOOR, source: Source = Source.MANUAL, late: timedelta = timedelta(0),
-                   reason: str | None = None) -> repo.Applied:
+                   reason: str | None = None) -> posting.Applied:
         """Book one delta as occurring now (the clock moves on a second first, so it is the
         newest movement), or `late` before now (delivered late: it may replay the SKU)."""
         self.clock.tick()
         delta = StockDelta(id=f"{self.store}-{uuid.uuid4().hex}", seq=next(self._seq), sku=sku, kind=kind, qty=qty,
                            zone=zone, occurred_at=self.clock() - late, source=source, lot=lot, expiry=expiry,
                            evidence={"reason": reason} if reason else None)
-        applied = await repo.apply_batch(self.maker, DeltaBatch(self.store, "gw-1", self.clock(), (delta,)),
+        applied = await posting.apply_batch(self.maker, DeltaBatch(self.store, "gw-1", self.clock(), (delta,)),
                                          now=self.clock())
         self.announced |= applied.changed
         return applied
@@ -94,7 +94,7 @@ class Shop:
 
     async def sweep(self) -> set[tuple[str, str]]:
         """What the cloud's sweep does once the date changes: lots that expired leave `sellable`."""
-        changed = await repo.refresh_sellable(self.maker, self.clock.today, now=self.clock())
+        changed = await posting.refresh_sellable(self.maker, self.clock.today, now=self.clock())
         self.announced |= changed
         return changed
 
@@ -121,7 +121,7 @@ class Shop:
         """This store's books as the balances cache holds them."""
         async with self.maker() as s:
             rows = (await s.scalars(select(Balance).where(Balance.store == self.store))).all()
-        return {sku: book for (_, sku), book in repo._books(rows).items()}
+        return {sku: book for (_, sku), book in posting.books_of(rows).items()}
 
     async def rebuilt(self) -> dict[str, ledger.SkuBook]:
         """This store's books replayed from its movements: the definition of the ledger."""
@@ -129,7 +129,7 @@ class Shop:
             rows = (await s.scalars(select(Movement).where(Movement.store == self.store))).all()
         grouped: dict[str, list[ledger.Move]] = defaultdict(list)
         for m in rows:
-            grouped[m.sku].append(repo.move_of(m))
+            grouped[m.sku].append(posting.move_of(m))
         return {sku: ledger.replay(moves) for sku, moves in grouped.items()}
 
     async def status(self, oid: str) -> dict[str, Any]:
@@ -155,9 +155,9 @@ async def open_shop(maker: async_sessionmaker[AsyncSession], clock: Clock, store
 @contextlib.asynccontextmanager
 async def ledger_on(db_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
     await asyncio.get_running_loop().run_in_executor(None, upgrade, db_url)
-    engine = repo.make_engine(db_url)
+    engine = engines.make_engine(db_url)
     try:
-        yield repo.sessionmaker(engine)
+        yield engines.sessionmaker(engine)
     finally:
         await engine.dispose()
 

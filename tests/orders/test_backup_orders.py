@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from cloud.db import backup, repo
+from cloud.db import backup, engines, reads
 from cloud.db.migrate import upgrade
 from tests.orders.chain import serve
 from tests.orders.test_orders_api import A, B, _chain
@@ -32,9 +32,9 @@ async def test_orders_holds_transfers_and_tokens_survive_backup_and_restore(tmp_
     assert counts["orders"] == 2 and counts["reservations"] == 2 and counts["transfers"] == 1
 
     await asyncio.get_running_loop().run_in_executor(None, upgrade, pg_url)
-    engine = repo.make_engine(pg_url)
+    engine = engines.make_engine(pg_url)
     try:
-        await backup.restore(repo.sessionmaker(engine), file)
+        await backup.restore(engines.sessionmaker(engine), file)
     finally:
         await engine.dispose()
     async with serve(pg_url) as api:
@@ -50,4 +50,4 @@ async def test_orders_holds_transfers_and_tokens_survive_backup_and_restore(tmp_
         status, t = await api.post(f"/v1/transfers/{moving['id']}/receive")
         assert status == 200 and t["status"] == "received"
         assert (await api.get("/v1/stores/sh-1/stock", made["token"]))[0] == 200
-        assert await repo.rebuild_mismatches(api.maker) == []
+        assert await reads.rebuild_mismatches(api.maker) == []

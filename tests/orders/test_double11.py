@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from cloud.db import repo
+from cloud.db import reads
 from cloud.db.models import Order, Reservation, StockLevel
 from tests.orders.chain import Api, gtin
 
@@ -87,4 +87,4 @@ async def test_double_11_flood_never_oversells(api: Api) -> None:
     for sku, per_store in STOCK.items():
         for store, n in per_store.items():
             assert await api.on_hand(store, sku) == n - held.get((store, sku), 0)
-    assert await repo.rebuild_mismatches(api.maker) == []
+    assert await reads.rebuild_mismatches(api.maker) == []

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import func, select
 
-from cloud.db import repo
+from cloud.db import reads
 from cloud.db.models import Movement
 from cloud.keys import ORDERS
 from tests.orders.chain import Api, gtin
@@ -109,7 +109,7 @@ async def test_cancel_releases_and_fulfil_books_one_sale_however_often_it_is_cal
     assert status == 409 and "fulfilled" in body["error"]
     status, body = await api.post(f"/v1/orders/{o1['id']}/fulfil")
     assert status == 409
-    assert await repo.rebuild_mismatches(api.maker) == []
+    assert await reads.rebuild_mismatches(api.maker) == []
 
 
 async def test_unpaid_orders_expire_and_give_their_stock_back(api: Api) -> None:

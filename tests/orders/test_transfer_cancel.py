@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from cloud.db import repo
+from cloud.db import reads
 from shared.contract import Zone
 from tests.orders.chain import Api, gtin
 
@@ -53,7 +53,7 @@ async def test_a_cancelled_transfer_puts_its_units_back_in_the_source_once(api: 
     assert await api.on_hand("sh-2", A) == 0
     _, listed = await api.get("/v1/transfers?status=cancelled")
     assert [x["id"] for x in listed["transfers"]] == [t["id"]]
-    assert await repo.rebuild_mismatches(api.maker) == []
+    assert await reads.rebuild_mismatches(api.maker) == []
 
 
 async def test_a_received_transfer_cannot_be_cancelled_and_only_the_sender_may_cancel(api: Api) -> None:

@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime
 import pytest
 
 from cloud.channels.allocation import haversine_km
-from cloud.db import repo, transfers
+from cloud.db import reads, transfers
 from cloud.db.transfers import suggest
 from shared.contract import Kind, Source, StockDelta, Zone
 from tests.orders.chain import Api, book, gtin
@@ -46,7 +46,7 @@ async def test_stock_in_transit_is_sold_by_neither_store_until_received(api: Api
     _, stock = await api.get(f"/v1/stores/sh-2/stock?sku={A}")
     assert {lot["lot"]: lot["expiry"] for lot in stock["items"][0]["lots"]} == {"L1": "2027-05-01",
                                                                                 "L2": "2027-09-01"}
-    assert await repo.rebuild_mismatches(api.maker) == []
+    assert await reads.rebuild_mismatches(api.maker) == []
 
 
 async def test_only_free_units_can_leave(api: Api) -> None:
@@ -82,7 +82,7 @@ async def test_an_rfid_read_at_the_dock_receives_the_transfer_once(api: Api) -> 
     applied = await book(api.maker, "sh-2", late)
     assert applied.applied == 0 and applied.duplicates == 1
     assert await api.on_hand("sh-2", A) == 6
-    assert await repo.rebuild_mismatches(api.maker) == []
+    assert await reads.rebuild_mismatches(api.maker) == []
 
 
 async def test_suggestions_move_surplus_from_the_nearest_store(api: Api) -> None:

@@ -13,7 +13,7 @@ from sqlalchemy import delete, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from cloud.db import audit, repo
+from cloud.db import audit, engines
 from cloud.db.migrate import upgrade
 from cloud.db.models import AuditEntry
 
@@ -23,9 +23,9 @@ T0 = datetime(2026, 12, 3, 9, tzinfo=UTC)
 @pytest.fixture
 async def maker(db_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
     await asyncio.get_running_loop().run_in_executor(None, upgrade, db_url)
-    engine = repo.make_engine(db_url)
+    engine = engines.make_engine(db_url)
     try:
-        yield repo.sessionmaker(engine)
+        yield engines.sessionmaker(engine)
     finally:
         await engine.dispose()
 

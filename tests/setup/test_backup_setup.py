@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from cloud.channels import export
-from cloud.db import audit, backup, repo
+from cloud.db import audit, backup, engines
 from cloud.db import shelf_settings as settings_db
 from cloud.db.migrate import upgrade
 
@@ -31,8 +31,8 @@ async def test_the_audit_log_shelf_settings_and_export_schedules_survive_backup_
         tmp_path: Path, pg_url: str) -> None:
     source = f"sqlite:///{tmp_path / 'src.db'}"
     await asyncio.get_running_loop().run_in_executor(None, upgrade, source)
-    engine = repo.make_engine(source)
-    maker = repo.sessionmaker(engine)
+    engine = engines.make_engine(source)
+    maker = engines.sessionmaker(engine)
     async with maker() as session, session.begin():
         await audit.record(session, "admin (hq)", "store.put", "store:sh-1", None, {"name": "Jing'an"}, at=T0)
         await settings_db.put(session, "sh-1", "bin", "A1-1", "Kibble 2 kg", 3, "ops (hq)", T0)
@@ -44,8 +44,8 @@ async def test_the_audit_log_shelf_settings_and_export_schedules_survive_backup_
     await engine.dispose()
 
     await asyncio.get_running_loop().run_in_executor(None, upgrade, pg_url)
-    target = repo.make_engine(pg_url)
-    tmaker = repo.sessionmaker(target)
+    target = engines.make_engine(pg_url)
+    tmaker = engines.sessionmaker(target)
     try:
         restored = await backup.restore(tmaker, file)
         assert restored["audit_log"] == 4 and restored["shelf_settings"] == 2

@@ -17,7 +17,7 @@ from cloud.console import queries
 from cloud.console.i18n import Words
 from cloud.console.pages.overview import scope
 from cloud.console.web import ConsoleRoutes, is_htmx, now, principal, render, words
-from cloud.db import repo, stocktakes
+from cloud.db import reads, stocktakes
 from cloud.db.gateway_snapshots import gateway_views
 from cloud.db.store_alerts import open_counts, store_alerts
 from cloud.keys import CONSOLE_OPTIONS, MAKER
@@ -77,7 +77,7 @@ STOCK_ROWS = 100  # a store carries thousands of SKUs: the page shows this many,
 async def _stock(request: web.Request, store: str) -> dict[str, Any]:
     who = principal(request)
     text = request.query.get("q", "").strip().lower()[:64]
-    items = await repo.store_stock(request.app[MAKER], store, None, now().date(), with_cost=who.sees_cost)
+    items = await reads.store_stock(request.app[MAKER], store, None, now().date(), with_cost=who.sees_cost)
     async with request.app[MAKER]() as session:
         names = await queries.product_names(session, [i["sku"] for i in items])
     items = [i for i in items if i["on_hand"] or i["reserved"]]

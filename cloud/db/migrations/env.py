@@ -7,8 +7,8 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
+from cloud.db.engines import make_engine
 from cloud.db.models import Base
-from cloud.db.repo import make_engine
 
 target_metadata = Base.metadata
 

@@ -1,11 +1,12 @@
-"""The ledger in the database: apply a DeltaBatch atomically, read stock back.
+"""Posting to the ledger: a DeltaBatch (or the cloud's own movements) applied atomically.
 
 Works the same on SQLite and PostgreSQL: no row locks (SQLite has none), only a unique key on the
 delta id (a redelivered delta is skipped) and a compare-and-set on each SKU's head version, so two
 workers applying batches for the same SKU cannot both win; the loser retries its whole batch.
+The arithmetic itself is cloud/db/ledger.py's; this module keeps the cached balances, the heads
+and checkpoints, gateway positions and dead letters, and the stock levels orders hold against.
 """
 
-from __future__ import annotations
 
 import asyncio
 import base64
@@ -18,13 +19,12 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, delete, event, func, insert, literal, select, tuple_, update
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import make_url
+from sqlalchemy import Table, bindparam, delete, func, insert, literal, select, tuple_, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cloud.db import claims, holds, ledger
+from cloud.db.engines import Key, dialect, in_keys, is_transient, upsert
 from cloud.db.models import (
     Balance,
     Checkpoint,
@@ -32,7 +32,6 @@ from cloud.db.models import (
     Gateway,
     Lot,
     Movement,
-    Product,
     SkuHead,
     StockLevel,
     UtcDateTime,
@@ -55,39 +54,6 @@ CHECKPOINTS_KEPT = 3
 
 class ConflictRetry(Exception):
     """Another worker changed a SKU this batch touches; the batch is retried from scratch."""
-
-
-def is_transient(e: DBAPIError) -> bool:
-    """A lock or serialisation conflict that a retry of the whole transaction gets past
-    (SQLite "database is locked", PostgreSQL deadlock / serialization failure)."""
-    return any(w in str(e).lower() for w in ("locked", "deadlock", "serializ"))
-
-
-def async_url(url: str) -> str:
-    """Plain URLs (sqlite:///x.db, postgresql://…) → the async driver this service uses."""
-    u = make_url(url)
-    if u.drivername in ("sqlite", "sqlite+pysqlite"):
-        u = u.set(drivername="sqlite+aiosqlite")
-    elif u.drivername in ("postgresql", "postgres", "postgresql+psycopg2", "postgresql+psycopg"):
-        u = u.set(drivername="postgresql+asyncpg")
-    return u.render_as_string(hide_password=False)
-
-
-def make_engine(url: str, **kw: Any) -> AsyncEngine:
-    engine = create_async_engine(async_url(url), **kw)
-    if engine.dialect.name == "sqlite":
-        @event.listens_for(engine.sync_engine, "connect")
-        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=FULL")  # an acked batch is on disk
-            cur.execute("PRAGMA busy_timeout=10000")
-            cur.close()
-    return engine
-
-
-def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,15 +103,6 @@ def _row(batch: DeltaBatch, d: StockDelta, now: datetime) -> dict[str, Any]:
         "evidence": json.dumps(dict(d.evidence)) if d.evidence is not None else None,
         "received_at": now,
     }
-
-
-def _dialect(session: AsyncSession) -> str:
-    bind = session.get_bind()
-    return str(bind.dialect.name)
-
-
-def _upsert(session: AsyncSession) -> Any:
-    return postgresql.insert if _dialect(session) == "postgresql" else sqlite.insert
 
 
 async def apply_batch(maker: async_sessionmaker[AsyncSession], batch: DeltaBatch, *,
@@ -252,13 +209,6 @@ async def write_movements(session: AsyncSession, moves: Sequence[CloudMove],
     return set(by_key) | settled
 
 
-Key = tuple[str, str]  # (store, sku): the unit of ordering in the ledger
-
-
-def _in(store_col: Any, sku_col: Any, keys: Sequence[Key]) -> Any:
-    return tuple_(store_col, sku_col).in_(list(keys))
-
-
 @dataclass(frozen=True, slots=True)
 class _Head:
     head_at: datetime
@@ -274,9 +224,9 @@ async def _lock_heads(session: AsyncSession, keys: list[Key]) -> dict[Key, _Head
     the row; SQLite has one writer at a time. What we read after this is what the previous writer
     committed. One statement for every SKU of every store in the group.
     """
-    locked = (select(SkuHead.store, SkuHead.sku).where(_in(SkuHead.store, SkuHead.sku, keys))
+    locked = (select(SkuHead.store, SkuHead.sku).where(in_keys(SkuHead.store, SkuHead.sku, keys))
               .order_by(SkuHead.store, SkuHead.sku))
-    if _dialect(session) == "postgresql":
+    if dialect(session) == "postgresql":
         locked = locked.with_for_update()
     result = await session.execute(
         update(SkuHead)
@@ -309,10 +259,10 @@ async def _update_books(session: AsyncSession, by_key: dict[Key, list[ledger.Mov
             books[key] = ledger.SkuBook()
         for b in (await session.execute(
                 select(Balance.store, Balance.sku, Balance.zone, Balance.lot, Balance.qty)
-                .where(_in(Balance.store, Balance.sku, incremental)))).all():
+                .where(in_keys(Balance.store, Balance.sku, incremental)))).all():
             books[(b.store, b.sku)].qty[(b.zone, b.lot)] = b.qty
         for lot in (await session.execute(select(Lot.store, Lot.sku, Lot.lot, Lot.expiry)
-                                          .where(_in(Lot.store, Lot.sku, incremental)))).all():
+                                          .where(in_keys(Lot.store, Lot.sku, incremental)))).all():
             books[(lot.store, lot.sku)].expiry[lot.lot] = lot.expiry
         for key in incremental:
             for m in sorted(by_key[key], key=lambda m: m.order):
@@ -358,7 +308,7 @@ async def _update_books(session: AsyncSession, by_key: dict[Key, list[ledger.Mov
             await session.execute(delete(Checkpoint).where(*mine, Checkpoint.at < keep)
                                   .execution_options(synchronize_session=False))
 
-    await session.execute(delete(Balance).where(_in(Balance.store, Balance.sku, keys))
+    await session.execute(delete(Balance).where(in_keys(Balance.store, Balance.sku, keys))
                           .execution_options(synchronize_session=False))
     balance_rows: list[dict[str, Any]] = [
         {"store": store, "sku": sku, "zone": zone, "lot": lot, "qty": qty, "expiry": book.expiry.get(lot)}
@@ -369,13 +319,13 @@ async def _update_books(session: AsyncSession, by_key: dict[Key, list[ledger.Mov
     today = now.date()
     levels = [{"store": store, "sku": sku, "sellable": ledger.sellable(book, today), "reserved": 0}
               for (store, sku), book in sorted(books.items())]
-    stmt = _upsert(session)(STOCK_LEVELS)
+    stmt = upsert(session)(STOCK_LEVELS)
     held = (await session.execute(
         stmt.on_conflict_do_update(index_elements=["store", "sku"], set_={"sellable": stmt.excluded.sellable})
         .returning(STOCK_LEVELS.c.store, STOCK_LEVELS.c.sku, STOCK_LEVELS.c.reserved), levels)).all()
     lot_keys = [k for k in keys if books[k].expiry]
     if lot_keys:
-        await session.execute(delete(Lot).where(_in(Lot.store, Lot.sku, lot_keys))
+        await session.execute(delete(Lot).where(in_keys(Lot.store, Lot.sku, lot_keys))
                               .execution_options(synchronize_session=False))
         await session.execute(insert(LOTS), [
             {"store": store, "sku": sku, "lot": lot, "expiry": exp}
@@ -416,8 +366,8 @@ async def _touch_gateways(session: AsyncSession, fresh: dict[tuple[str, str], li
                "max_seq": max((d.seq for d in deltas), default=0), "deltas": len(deltas)}
               for (store, gateway), deltas in sorted(fresh.items())]
     table = GATEWAYS
-    stmt = _upsert(session)(table)
-    greatest = func.max if _dialect(session) == "sqlite" else func.greatest
+    stmt = upsert(session)(table)
+    greatest = func.max if dialect(session) == "sqlite" else func.greatest
     stmt = stmt.on_conflict_do_update(
         index_elements=["store", "gateway"],
         set_={"last_batch_at": stmt.excluded.last_batch_at,
@@ -429,7 +379,7 @@ async def _touch_gateways(session: AsyncSession, fresh: dict[tuple[str, str], li
 async def record_status(maker: async_sessionmaker[AsyncSession], status: GatewayStatus) -> int | None:
     """Store a gateway's status; return the first seq the ledger is missing from it, if any."""
     async with maker() as session, session.begin():
-        stmt = _upsert(session)(Gateway).values(
+        stmt = upsert(session)(Gateway).values(
             store=status.store, gateway=status.gateway, state=status.state.value,
             status_at=status.at or datetime.now(UTC), max_seq=0, deltas=0)
         stmt = stmt.on_conflict_do_update(
@@ -483,11 +433,6 @@ def payload_text(payload: bytes) -> str:
     return text
 
 
-async def ping(maker: async_sessionmaker[AsyncSession]) -> None:
-    async with maker() as session:
-        await session.execute(select(1))
-
-
 async def refresh_sellable(maker: async_sessionmaker[AsyncSession], today: date, *,
                            now: datetime | None = None) -> set[Key]:
     """Rewrite the stock levels' sellable figures as of `today` where lots expired since they
@@ -501,7 +446,7 @@ async def refresh_sellable(maker: async_sessionmaker[AsyncSession], today: date,
     for attempt in range(MAX_ATTEMPTS):
         try:
             async with maker() as session, session.begin():
-                books = _books((await session.scalars(select(Balance))).all())
+                books = books_of((await session.scalars(select(Balance))).all())
                 stored = {(r.store, r.sku): r.sellable for r in (await session.execute(
                     select(StockLevel.store, StockLevel.sku, StockLevel.sellable))).all()}
                 due = holds.stale(books, stored, today)
@@ -527,9 +472,7 @@ async def refresh_sellable(maker: async_sessionmaker[AsyncSession], today: date,
     raise ConflictRetry(f"the sellable refresh lost {MAX_ATTEMPTS} races in a row")
 
 
-# --- reads ----------------------------------------------------------------------------------
-
-def _books(rows: Iterable[Balance]) -> dict[tuple[str, str], ledger.SkuBook]:
+def books_of(rows: Iterable[Balance]) -> dict[tuple[str, str], ledger.SkuBook]:
     """Books from balance rows; each row carries its lot's expiry for reading."""
     books: dict[tuple[str, str], ledger.SkuBook] = defaultdict(ledger.SkuBook)
     for b in rows:
@@ -538,126 +481,3 @@ def _books(rows: Iterable[Balance]) -> dict[tuple[str, str], ledger.SkuBook]:
         if b.lot != ledger.NO_LOT:
             book.expiry[b.lot] = b.expiry
     return books
-
-
-def _fefo_key(book: ledger.SkuBook, lot: str) -> tuple[date, str]:
-    return (book.expiry.get(lot) or date.max, lot)
-
-
-def _iso(day: date | None) -> str | None:
-    return day.isoformat() if day is not None else None
-
-
-def item_json(sku: str, book: ledger.SkuBook, today: date, reserved: int = 0) -> dict[str, Any]:
-    lots: dict[str, int] = defaultdict(int)
-    for (_, lot), q in book.qty.items():
-        lots[lot] += q
-    return {
-        "sku": sku,
-        "on_hand": book.on_hand,
-        "reserved": reserved,
-        "available": ledger.available(book, today, reserved=reserved),
-        "zones": {z: book.zone_total(z) for z in (ledger.FLOOR, ledger.BACKROOM)},
-        "lots": [{"lot": lot or None, "expiry": _iso(book.expiry.get(lot)), "qty": q}
-                 for lot, q in sorted(lots.items(), key=lambda kv: (_fefo_key(book, kv[0])))
-                 if q],  # FEFO
-    }
-
-
-async def _reserved(session: AsyncSession, store: str | None, sku: str | None) -> dict[tuple[str, str], int]:
-    q = select(StockLevel.store, StockLevel.sku, StockLevel.reserved).where(StockLevel.reserved != 0)
-    if store is not None:
-        q = q.where(StockLevel.store == store)
-    if sku is not None:
-        q = q.where(StockLevel.sku == sku)
-    return {(r.store, r.sku): int(r.reserved) for r in (await session.execute(q)).all()}
-
-
-async def store_stock(maker: async_sessionmaker[AsyncSession], store: str, sku: str | None,
-                      today: date, *, with_cost: bool = False) -> list[dict[str, Any]]:
-    """One store's items; with_cost adds unit_cost and value (finance and hq only)."""
-    async with maker() as session:
-        q = select(Balance).where(Balance.store == store)
-        if sku is not None:
-            q = q.where(Balance.sku == sku)
-        books = _books((await session.scalars(q)).all())
-        reserved = await _reserved(session, store, sku)
-        costs: dict[str, float | None] = {}
-        if with_cost and books:
-            costs = {r.sku: r.unit_cost for r in (await session.execute(
-                select(Product.sku, Product.unit_cost).where(Product.sku.in_([k for _, k in books])))).all()}
-    items = []
-    for (st, s), book in sorted(books.items()):
-        item = item_json(s, book, today, reserved.get((st, s), 0))
-        if with_cost:
-            cost = costs.get(s)
-            item["unit_cost"] = cost
-            item["value"] = round(cost * max(0, book.on_hand), 2) if cost is not None else None
-        items.append(item)
-    return items
-
-
-async def sku_stock(maker: async_sessionmaker[AsyncSession], sku: str, today: date) -> dict[str, Any]:
-    async with maker() as session:
-        books = _books((await session.scalars(select(Balance).where(Balance.sku == sku))).all())
-        reserved = await _reserved(session, None, sku)
-    stores = [{"store": st, "on_hand": b.on_hand, "reserved": reserved.get((st, sku), 0),
-               "available": ledger.available(b, today, reserved=reserved.get((st, sku), 0))}
-              for (st, _), b in sorted(books.items())]
-    return {"sku": sku, "on_hand": sum(s["on_hand"] for s in stores),
-            "available": sum(s["available"] for s in stores), "stores": stores}
-
-
-async def movements(maker: async_sessionmaker[AsyncSession], store: str, since: int,
-                    limit: int) -> list[dict[str, Any]]:
-    async with maker() as session:
-        rows = (await session.scalars(
-            select(Movement).where(Movement.store == store, Movement.pos > since)
-            .order_by(Movement.pos).limit(limit))).all()
-    return [{
-        "pos": m.pos, "id": m.id, "gateway": m.gateway, "seq": m.seq, "sku": m.sku, "kind": m.kind,
-        "qty": m.qty, "zone": m.zone, "from_zone": m.from_zone, "lot": m.lot or None,
-        "expiry": m.expiry.isoformat() if m.expiry else None,
-        "occurred_at": m.occurred_at.isoformat().replace("+00:00", "Z"), "source": m.source,
-        "confidence": m.confidence, "bin": m.bin, "ref": m.ref,
-        "received_at": m.received_at.isoformat().replace("+00:00", "Z"),
-    } for m in rows]
-
-
-async def gateways(maker: async_sessionmaker[AsyncSession]) -> list[dict[str, Any]]:
-    async with maker() as session:
-        rows = (await session.scalars(select(Gateway).order_by(Gateway.store, Gateway.gateway))).all()
-    return [{"store": g.store, "gateway": g.gateway, "state": g.state,
-             "status_at": g.status_at.isoformat() if g.status_at else None,
-             "last_batch_at": g.last_batch_at.isoformat() if g.last_batch_at else None,
-             "max_seq": g.max_seq, "deltas": g.deltas,
-             "seq_gaps": max(0, g.max_seq - g.deltas)} for g in rows]
-
-
-async def dead_letters(maker: async_sessionmaker[AsyncSession], limit: int = 100) -> list[dict[str, Any]]:
-    async with maker() as session:
-        rows = (await session.scalars(select(DeadLetter).order_by(DeadLetter.id.desc()).limit(limit))).all()
-    return [{"id": d.id, "received_at": d.received_at.isoformat(), "topic": d.topic, "reason": d.reason,
-             "payload": d.payload[:2000]} for d in rows]
-
-
-async def rebuild_mismatches(maker: async_sessionmaker[AsyncSession]) -> list[dict[str, Any]]:
-    """Replay every SKU's movements and compare with the cached balances; [] when they agree."""
-    async with maker() as session:
-        history = (await session.scalars(select(Movement))).all()
-        cached = _books((await session.scalars(select(Balance))).all())
-    grouped: dict[tuple[str, str], list[ledger.Move]] = defaultdict(list)
-    for m in history:
-        grouped[(m.store, m.sku)].append(move_of(m))
-    out = []
-    for key in sorted(set(grouped) | set(cached)):
-        rebuilt = ledger.replay(grouped.get(key, []))
-        have = cached.get(key, ledger.SkuBook())
-        if rebuilt.qty != have.qty:
-            out.append({"store": key[0], "sku": key[1], "rebuilt": _keyed(rebuilt.qty),
-                        "cached": _keyed(have.qty)})
-    return out
-
-
-def _keyed(qty: dict[tuple[str, str], int]) -> dict[str, int]:
-    return {f"{z}/{lot}": q for (z, lot), q in sorted(qty.items())}
