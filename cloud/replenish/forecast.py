@@ -27,7 +27,9 @@ of the profiles, levels, uplifts and dispersion, and the models see max(sold, tr
 weekday share) for them, so a shelf that was empty does not teach the forecast that nobody wants
 the item (the vicious circle of forecasting from sales).
 5. Dispersion: the variance-to-mean ratio of daily demand around the deseasonalised level over
-   the last 8 weeks (at least 1, the Poisson case), which the safety stock (`service`) needs.
+   the last 8 weeks (at least 1, the Poisson case), shrunk towards the category's median by units
+   sold (a slow item's handful of sales says little about its spread), which the safety stock
+   (`service`) needs.
 """
 
 from __future__ import annotations
@@ -311,6 +313,9 @@ def _prior_level(level: Floats, known: npt.NDArray[np.bool_], sku: Ints, categor
     return prior
 
 
+DISPERSION_WEIGHT = 20.0  # units sold in the window at which a series' own ratio counts half
+
+
 def _dispersion(clean: Floats, season: Floats, usable: npt.NDArray[np.bool_], window: int,
                 demand_class: Ints, category: Ints) -> Floats:
     y = clean[:, -window:]
@@ -324,9 +329,12 @@ def _dispersion(clean: Floats, season: Floats, usable: npt.NDArray[np.bool_], wi
         ratio = var / np.maximum(level, 1e-9)
     known = (days >= 14) & (level > 0) & (demand_class != DemandClass.NEW)
     ratio = np.clip(np.where(known, ratio, np.nan), 1.0, 50.0)
-    fallback = np.full(ratio.shape, 1.5)
+    prior = np.full(ratio.shape, 1.5)
     for c in np.unique(category):
         here = known & (category == c)
         if here.any():
-            fallback[category == c] = float(np.median(ratio[here]))
-    return np.where(known, ratio, fallback)
+            prior[category == c] = float(np.median(ratio[here]))
+    # a ratio from a handful of sales is mostly noise: shrink it towards the category's by units sold
+    units = np.where(ok, y, 0.0).sum(axis=1)
+    weight = units / (units + DISPERSION_WEIGHT)
+    return np.where(known, weight * ratio + (1 - weight) * prior, prior)

@@ -112,7 +112,7 @@ def stock_levels(mean: Floats, dispersion: Floats, terms: BuyingTerms, review_da
     mean_lr = demand_to(mean, lead + review)
     var_l = window_variance(mean_l, lead, dispersion, terms.lead_sd)
     var_lr = window_variance(mean_lr, lead + review, dispersion, terms.lead_sd)
-    s_up = order_up_to(mean_lr, var_lr, mean_l, var_l, mean_lr - mean_l, terms.fill_rate)
+    s_up = order_up_to(mean_lr, var_lr, mean_l, var_l, mean_lr - mean_l, terms.fill_rate, terms.pack)
     # the reorder point protects the lead time alone: a position below it runs short before an order
     # placed now arrives (the target applied to the demand over the lead time)
     s_re = order_up_to(mean_l, var_l, np.zeros_like(mean_l), np.zeros_like(mean_l), mean_l, terms.fill_rate)
@@ -132,6 +132,16 @@ def echelon(warehouse: StockLevels, downstream_up_to: Ints) -> StockLevels:
     display minimums and pack rounding from hiding the warehouse's own need."""
     return StockLevels(warehouse.reorder_point + downstream_up_to, warehouse.order_up_to + downstream_up_to,
                        warehouse.cap + downstream_up_to, warehouse.safety_stock)
+
+
+def echelon_position(own: Ints, downstream_position: Ints, downstream_up_to: Ints) -> Ints:
+    """A warehouse's echelon position per SKU: its own position plus, for each location it supplies
+    (rows of `downstream_position`, columns SKUs), that location's position up to its own
+    order-up-to level. The echelon policy assumes stock can be balanced between the stores; stock
+    above one store's level (a slow item's packs, a promotion's leftovers) cannot fill another
+    store's shortage, so it must not stop the warehouse from buying for them."""
+    held: Ints = own + np.minimum(downstream_position, downstream_up_to).sum(axis=0)
+    return held
 
 
 def order_quantities(levels: StockLevels, position: Ints, terms: BuyingTerms) -> tuple[Ints, Ints]:

@@ -77,28 +77,49 @@ def _discrete_loss(mean: Floats, var: Floats, grid: int) -> Floats:
 
 
 def order_up_to(mean_lr: Floats, var_lr: Floats, mean_l: Floats, var_l: Floats, mean_r: Floats,
-                fill_rate: Floats) -> Floats:
-    """Smallest level S with 1 − ESC(S)/E[D_R] >= fill_rate, per series (0 where nothing sells)."""
+                fill_rate: Floats, pack: npt.NDArray[np.int64] | None = None) -> Floats:
+    """Smallest level S meeting the fill rate, per series (0 where nothing sells).
+
+    Orders are whole packs of `pack` units, so after an order the position is not S but somewhere
+    in S .. S + pack − 1, evenly spread over the cycles (Hadley & Whitin 1963, the (R, s, nQ)
+    policy; Silver, Pyke & Peterson §7.9): the shortage that counts is the average over those
+    positions, which a level chosen as if the position were exactly S overstates by up to half a
+    pack. Without `pack`, every unit can be ordered.
+    """
     n = len(mean_lr)
+    q = np.ones(n, dtype=np.int64) if pack is None else np.maximum(np.asarray(pack, dtype=np.int64), 1)
     allowed = (1.0 - fill_rate) * mean_r
     level = np.zeros(n)
     slow = (mean_lr < NORMAL_FROM) & (mean_lr > 0)
     if slow.any():
         # levels up to 12 standard deviations above the mean are searched (the shortage there is
-        # below any target's allowance); never more than _GRID
-        grid = int(min(_GRID, np.ceil((mean_lr[slow] + 12 * np.sqrt(var_lr[slow])).max()) + 12))
+        # below any target's allowance) plus a pack; never more than _GRID
+        top = np.ceil((mean_lr[slow] + 12 * np.sqrt(var_lr[slow])).max()) + 12
+        grid = int(min(_GRID, top + q[slow].max()))
         short = (_discrete_loss(mean_lr[slow], var_lr[slow], grid)
                  - _discrete_loss(mean_l[slow], var_l[slow], grid))
-        ok = short <= allowed[slow, None] + 1e-12
+        # the average shortage over positions S .. S + pack − 1, by cumulative sums along the grid
+        cum = np.concatenate([np.zeros((short.shape[0], 1)), np.cumsum(short, axis=1)], axis=1)
+        start_at = np.arange(grid)[None, :]
+        end_at = np.minimum(start_at + q[slow, None], grid)
+        rows = np.arange(short.shape[0])[:, None]
+        average = (cum[rows, end_at] - cum[rows, start_at]) / np.maximum(end_at - start_at, 1)
+        ok = average <= allowed[slow, None] + 1e-12
         level[slow] = np.where(ok.any(axis=1), ok.argmax(axis=1), grid - 1)
     fast = mean_lr >= NORMAL_FROM
     if fast.any():
         m_lr, s_lr = mean_lr[fast], np.sqrt(var_lr[fast])
         m_l, s_l = mean_l[fast], np.sqrt(np.maximum(var_l[fast], 1e-12))
+        span = (q[fast] - 1).astype(float)
+
+        def shortage(at: Floats) -> Floats:
+            return _normal_loss(m_lr, s_lr, at) - _normal_loss(m_l, s_l, at)
+
         lo, hi = np.zeros(fast.sum()), m_lr + 10 * s_lr
         for _ in range(50):  # bisection: the shortage falls as S rises
             mid = (lo + hi) / 2
-            short = _normal_loss(m_lr, s_lr, mid) - _normal_loss(m_l, s_l, mid)
+            # Simpson's rule for the average over mid .. mid + pack − 1
+            short = (shortage(mid) + 4 * shortage(mid + span / 2) + shortage(mid + span)) / 6
             meets = short <= allowed[fast]
             hi = np.where(meets, mid, hi)
             lo = np.where(meets, lo, mid)

@@ -201,8 +201,9 @@ class MinMax:
 class Ours:
     """`cloud.replenish` at the stores (from the warehouse) and at the warehouse (from suppliers).
 
-    The warehouse is planned on echelon stock (`policy.echelon`): its position counts its stores'
-    stock and what is on its way to them; its level is the stores' order-up-to levels plus what the
+    The warehouse is planned on echelon stock (`policy.echelon`, `policy.echelon_position`): its
+    position counts its stores' stock and what is on its way to them, each store's up to its own
+    level; its level is the stores' order-up-to levels plus what the
     sum of their forecasts (variances pooled) needs over its own lead time and review. Perishables
     must sell at the store within what is left of their life after the warehouse held them (half
     the usable days each). Stock-out days (closed with nothing on hand) go to the forecast as
@@ -269,7 +270,8 @@ class Ours:
         c = self.chain
         stores, skus = c.rate.shape
         levels = stock_levels(self._mean(), self.forecast.dispersion, self.store_terms, self.args.review)
-        self.store_up_to = levels.order_up_to.reshape(stores, skus).sum(axis=0)
+        self.store_levels = levels.order_up_to.reshape(stores, skus)
+        self.store_up_to = self.store_levels.sum(axis=0)
         on_hand = v.on_hand[1:].ravel()
         position = v.position[1:].ravel()
         index = {s: i for i, s in enumerate(c.store_ids)}
@@ -292,7 +294,7 @@ class Ours:
         return units.reshape(stores, skus) * v.active[None, :], transfers
 
     def warehouse(self, v: View) -> np.ndarray:
-        from cloud.replenish.policy import echelon, order_quantities, stock_levels
+        from cloud.replenish.policy import echelon, echelon_position, order_quantities, stock_levels
 
         stores, skus = self.chain.rate.shape
         mean = self._mean().reshape(stores, skus, -1)
@@ -300,8 +302,8 @@ class Ours:
         daily = np.maximum(mean.mean(axis=2), 1e-12)
         pooled = (self.forecast.dispersion.reshape(stores, skus) * daily).sum(axis=0) / daily.sum(axis=0)
         levels = echelon(stock_levels(total, pooled, self.warehouse_terms, self.args.review), self.store_up_to)
-        echelon = v.position.sum(axis=0)  # the warehouse's and every store's on hand and on order
-        units, _limit = order_quantities(levels, echelon, self.warehouse_terms)
+        position = echelon_position(v.position[WAREHOUSE], v.position[1:], self.store_levels)
+        units, _limit = order_quantities(levels, position, self.warehouse_terms)
         return units * v.active
 
 

@@ -168,3 +168,16 @@ def test_history_that_cannot_be_is_refused() -> None:
         forecast_demand(SalesHistory(START, np.zeros((2, 30))), [Series("a", "b", "c")], 7, PromotionCalendar())
     with pytest.raises(ValueError, match="shape"):
         SalesHistory(START, np.zeros((2, 30)), np.zeros((2, 29), dtype=bool))
+
+
+def test_a_slow_items_spread_from_a_handful_of_sales_leans_on_its_category() -> None:
+    """Three sales of 5 in eight weeks say little about the spread: the variance-to-mean ratio used
+    for safety stock is pulled towards the category's (Poisson-like here), not taken at face value."""
+    rng = np.random.default_rng(2)
+    days = 182
+    units = np.vstack([rng.poisson(np.full((10, days), 3.0)).astype(float), np.zeros((1, days))])
+    units[10, ::40] = 5.0  # a sale of 5 every 40 days, three of them in the last 8 weeks
+    series = [Series(f"s{i}", "a", "treats") for i in range(11)]
+    got = forecast_demand(SalesHistory(START, units), series, 7, PromotionCalendar(()))
+    raw = float(np.var(units[10, -56:], ddof=1) / units[10, -56:].mean())
+    assert raw > 4 and got.dispersion[10] < 0.6 * raw

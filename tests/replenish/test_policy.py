@@ -13,6 +13,7 @@ from cloud.replenish.policy import (
     StockLevels,
     demand_to,
     echelon,
+    echelon_position,
     emergencies,
     order_quantities,
     plan_transfers,
@@ -98,6 +99,15 @@ def test_an_echelon_adds_the_stores_levels_to_the_warehouses() -> None:
     warehouse = StockLevels(np.array([10]), np.array([50]), np.array([80]), np.array([5.0]))
     got = echelon(warehouse, np.array([30]))
     assert (got.reorder_point[0], got.order_up_to[0], got.cap[0]) == (40, 80, 110)
+
+
+def test_a_stores_stock_above_its_own_level_does_not_count_for_the_others() -> None:
+    """Stock stuck at one store (above its level) cannot fill another's shortage: the warehouse's
+    echelon position counts each store's position only up to that store's order-up-to level."""
+    stores_position = np.array([[12, 0], [0, 3]])   # (stores, skus)
+    stores_up_to = np.array([[4, 5], [4, 5]])
+    got = echelon_position(np.array([10, 10]), stores_position, stores_up_to)
+    assert got.tolist() == [10 + 4 + 0, 10 + 0 + 3]
 
 
 def test_buying_terms_refuse_impossible_master_data() -> None:

@@ -61,9 +61,11 @@ def _exact_fill(level: int, mean_lr: float, var_lr: float, mean_l: float, var_l:
 
 @settings(max_examples=60, deadline=None)
 @given(st.floats(0.05, 4.0), st.floats(0.5, 10.0), st.floats(1.0, 10.0), st.floats(1.0, 4.0),
-       st.floats(0.8, 0.995))
+       st.floats(0.8, 0.995), st.integers(1, 12))
 def test_the_level_is_the_smallest_that_meets_the_fill_rate(daily: float, lead: float, review: float,
-                                                             dispersion: float, target: float) -> None:
+                                                             dispersion: float, target: float, pack: int) -> None:
+    """Orders in whole packs leave the position anywhere in S .. S + pack − 1: the fill rate averaged
+    over those positions meets the target at S and not at S − 1."""
     mean_l, mean_lr = daily * lead, daily * (lead + review)
     if mean_lr >= NORMAL_FROM:
         return
@@ -71,10 +73,15 @@ def test_the_level_is_the_smallest_that_meets_the_fill_rate(daily: float, lead: 
     var_l = window_variance(one(mean_l), one(lead), one(dispersion), one(0.0))[0]
     var_lr = window_variance(one(mean_lr), one(lead + review), one(dispersion), one(0.0))[0]
     level = int(order_up_to(one(mean_lr), one(var_lr), one(mean_l), one(var_l), one(mean_lr - mean_l),
-                            one(target))[0])
-    assert _exact_fill(level, mean_lr, var_lr, mean_l, var_l, mean_lr - mean_l) >= target - 1e-9
+                            one(target), np.array([pack]))[0])
+
+    def fill(s: int) -> float:
+        return float(np.mean([_exact_fill(x, mean_lr, var_lr, mean_l, var_l, mean_lr - mean_l)
+                              for x in range(s, s + pack)]))
+
+    assert fill(level) >= target - 1e-9
     if level > 0:
-        assert _exact_fill(level - 1, mean_lr, var_lr, mean_l, var_l, mean_lr - mean_l) < target
+        assert fill(level - 1) < target
 
 
 def test_fast_movers_get_the_normal_approximations_level() -> None:
