@@ -15,6 +15,10 @@ raised to the minimum order; if that would take the position above the cap, it i
 whole packs that fit, and an order that no longer reaches the minimum is not placed (the `Limit`
 says why). Before anything is bought, surplus stock above S at locations within a configurable
 distance is moved to those that need it (`plan_transfers`).
+
+A warehouse is planned on echelon stock (`echelon`, `echelon_position`): its level adds the levels
+of the stores it supplies to what its own lead time needs, and its position counts their stock,
+each store's only up to its own level.
 """
 
 from __future__ import annotations
