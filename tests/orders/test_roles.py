@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
+
+import aiohttp
+from aiohttp import web
 
 from tests.orders.chain import Api, gtin
 
@@ -85,7 +90,7 @@ async def test_unknown_and_revoked_tokens_are_401(api: Api) -> None:
     assert (await api.get("/v1/stores/sh-1/stock", token))[0] == 200
     status, _ = await api.call("DELETE", "/v1/tokens/temp")
     assert status == 200
-    from cloud.auth import TOKENS
+    from cloud.keys import TOKENS
 
     api.app[TOKENS]._cache.clear()  # a revocation reaches each worker within auth.CACHE_S
     assert (await api.get("/v1/stores/sh-1/stock", token))[0] == 401
@@ -93,19 +98,66 @@ async def test_unknown_and_revoked_tokens_are_401(api: Api) -> None:
     assert status == 400 and "store" in body["error"]
 
 
-async def test_every_route_but_health_and_metrics_wants_a_token(api: Api) -> None:
+# What may be reached without a token or a session, and why. Anything else is closed: an API
+# route answers 401 JSON, a console route sends the browser to sign in.
+PUBLIC_API_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json"})  # probes, scrape, doc
+PUBLIC_CONSOLE_ROUTES = frozenset({
+    "console.static",       # the CSS/JS the sign-in page itself needs
+    "console.signin",       # the sign-in form
+    "console.signin_post",  # signing in (checked by its double-submit CSRF cookie)
+    "console.lang",         # choosing the language, a cookie only (the sign-in page links it)
+})
+EVENT_STREAM = "console.events"  # an EventSource cannot follow a redirect: it gets 401 and the page reloads
+_VALUES = {"store": "sh-1", "sku": A, "channel": "taobao", "id": "x", "name": "x", "lang": "en"}
+_ANY_PART = "[^{}/]+"  # aiohttp's pattern for a plain {name}
+
+
+def _example_url(route: web.AbstractRoute) -> str:
+    """A URL the route matches: each {name} filled in from _VALUES, a {name:a|b} with its first
+    choice, the static files by one of theirs."""
+    info = route.resource.get_info() if route.resource is not None else {}
+    if "prefix" in info:
+        return f"{info['prefix']}/console.css"
+    if "path" in info:
+        return str(info["path"])
+
+    def fill(part: re.Match[str]) -> str:
+        name, pattern = part.group(1), part.group(2)
+        return _VALUES[name] if pattern == _ANY_PART else pattern.split("|")[0]
+
+    return re.sub(r"\(\?P<(\w+)>([^()]*)\)", fill, info["pattern"].pattern).replace("\\.", ".")
+
+
+async def test_api_routes_want_a_token_and_console_routes_a_session(api: Api) -> None:
+    """Without credentials: every /v1 route answers 401 JSON; every console page sends the
+    browser to /signin (its event stream answers 401); only the routes named public above open,
+    and no route is neither API nor console."""
     from cloud.auth import OPEN_PATHS
 
-    checked = 0
-    for route in api.app.router.routes():
-        info = route.resource.get_info() if route.resource is not None else {}
-        path = info.get("path") or info.get("formatter", "")
-        if not path or path in OPEN_PATHS or route.method == "HEAD":
-            continue
-        url = path.replace("{store}", "sh-1").replace("{sku}", A).replace("{channel}", "taobao") \
-            .replace("{id}", "x").replace("{action:cancel|fulfil}", "cancel").replace("{action}", "cancel") \
-            .replace("{name}", "x")
-        status, _ = await api.call(route.method, url, {} if route.method != "GET" else None, token=None)
-        assert status == 401, (route.method, url, status)
-        checked += 1
-    assert checked >= 20
+    assert OPEN_PATHS == PUBLIC_API_PATHS
+    seen = {"api": 0, "console": 0, "public": 0}
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as anonymous:
+        for route in api.app.router.routes():
+            url = _example_url(route)
+            body: Any = None if route.method in ("GET", "HEAD") else {}
+            async with anonymous.request(route.method, api.url + url, json=body, allow_redirects=False) as r:
+                status, location, kind, text = r.status, r.headers.get("Location", ""), r.content_type, await r.text()
+            where = (route.method, url, status, location, text[:200])
+            name = route.name or ""
+            if url in PUBLIC_API_PATHS or name in PUBLIC_CONSOLE_ROUTES:
+                assert status != 401 and not location.startswith("/signin"), where
+                assert status < 500, where
+                seen["public"] += 1
+            elif name.startswith("console."):
+                assert not url.startswith("/v1/"), f"{route.method} {url}: a console route under the API's /v1"
+                if name == EVENT_STREAM:
+                    assert status == 401, where
+                else:
+                    assert status == 303 and location.startswith("/signin?next="), where
+                seen["console"] += 1
+            else:
+                assert url.startswith("/v1/"), f"{route.method} {url}: neither an API nor a console route"
+                assert status == 401 and kind == "application/json", where
+                assert json.loads(text)["error"], where
+                seen["api"] += 1
+    assert seen["api"] >= 25 and seen["console"] >= 40 and seen["public"] == 9, seen
