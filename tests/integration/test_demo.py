@@ -1,11 +1,22 @@
 """The README's demo command works: stores trade, the ledger equals the world's truth, and every
-simulated platform holds what its channel may sell."""
+simulated platform holds what its channel may sell; it names the console and a token that signs in,
+and `--stay` keeps it all running after the summary until Ctrl-C."""
 
 from __future__ import annotations
 
+import http.cookiejar
 import json
+import queue
+import re
+import signal
 import subprocess
 import sys
+import threading
+import time
+import urllib.parse
+import urllib.request
+
+import pytest
 
 
 def test_the_demo_ends_with_the_ledger_and_every_platform_true() -> None:
@@ -21,3 +32,66 @@ def test_the_demo_ends_with_the_ledger_and_every_platform_true() -> None:
     # the channels' rules differ, so their listed units do too (douyin caps each listing at 10)
     assert platforms["douyin"]["units"] <= 10 * platforms["douyin"]["listings"]
     assert platforms["jd"]["units"] <= platforms["taobao"]["units"]
+
+
+def test_the_demo_prints_the_console_and_a_token_that_signs_in_and_stays_until_ctrl_c() -> None:
+    """While it runs the demo names the console's address and a token; the address answers and the
+    token signs in; with --stay everything keeps running after the summary until Ctrl-C (SIGINT)."""
+    demo = subprocess.Popen([sys.executable, "-m", "shelfsync.cli", "demo", "--stores", "1", "--minutes", "0.25",
+                             "--no-platforms", "--stay"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    err: queue.Queue[str] = queue.Queue()
+    out: queue.Queue[str] = queue.Queue()
+    readers = [threading.Thread(target=lambda s=stream, q=q: [q.put(line) for line in s])
+               for stream, q in ((demo.stderr, err), (demo.stdout, out))]
+    for reader in readers:
+        reader.start()
+    seen: list[str] = []
+    try:
+        url, token = _console_named(err, seen, deadline=time.monotonic() + 120)
+        with urllib.request.urlopen(url, timeout=10) as r:  # the address answers: the sign-in page
+            assert r.status == 200 and 'name="token"' in r.read().decode()
+        assert _signed_in_overview(url, token, "sh-0001"), "the printed token did not sign in"
+        deadline = time.monotonic() + 180
+        summary = []
+        while not any(line.startswith("total:") for line in summary):
+            summary.append(out.get(timeout=max(0.1, deadline - time.monotonic())))
+        assert "0 mismatches" in summary[-1], summary
+        while "Ctrl-C" not in (line := err.get(timeout=30)):
+            seen.append(line)
+        assert demo.poll() is None  # after the summary, still running ...
+        assert _signed_in_overview(url, token, "sh-0001")  # ... and the console still answers
+        demo.send_signal(signal.SIGINT)
+        assert demo.wait(60) == 0
+        with pytest.raises(OSError):  # everything it started has stopped
+            urllib.request.urlopen(url, timeout=5)
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+        demo.wait()
+        for reader in readers:  # they end at the pipes' end
+            reader.join(10)
+        for stream in (demo.stdout, demo.stderr):
+            if stream is not None:
+                stream.close()
+
+
+def _console_named(err: queue.Queue[str], seen: list[str], deadline: float) -> tuple[str, str]:
+    while True:
+        line = err.get(timeout=max(0.1, deadline - time.monotonic()))
+        seen.append(line)
+        found = re.search(r"the console: (http://\S+/)\s+\(sign in with the token (\S+)\)", line)
+        if found:
+            return found.group(1), found.group(2)
+
+
+def _signed_in_overview(url: str, token: str, store: str) -> bool:
+    """Sign in as the console's form does (its double-submit cookie) and open the overview."""
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+    with opener.open(url + "signin", timeout=10) as r:
+        csrf = re.search(r'name="csrf" value="([^"]+)"', r.read().decode())
+    assert csrf is not None
+    form = urllib.parse.urlencode({"csrf": csrf.group(1), "token": token, "next": "/"}).encode()
+    with opener.open(url + "signin", data=form, timeout=10) as r:  # 303 → the overview
+        page = r.read().decode()
+        return r.status == 200 and r.url == url and store in page
