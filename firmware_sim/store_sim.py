@@ -3,7 +3,7 @@
 ONE seeded StoreWorld (firmware_sim/world.py) drives every simulator of the store at once, in this
 process, so they cannot disagree about the shop:
 
-- an LLRP 1.0.1 RFID reader on TCP (firmware_sim/llrp_reader.py; antennas 1-3 the floor, 4 the
+- an LLRP 1.0.1 RFID reader on TCP (firmware_sim/llrp/; antennas 1-3 the floor, 4 the
   backroom), which sees every tagged unit where the world has put it;
 - a bus of Modbus TCP weighing modules, one device id per bin (firmware_sim/weight_shelf.py), whose
   load cells follow the world's picks, put-backs (misplaced ones too) and restocks;
@@ -58,7 +58,8 @@ import aiohttp
 from firmware_sim import procs
 from firmware_sim.camera import CameraServer, CameraSim
 from firmware_sim.camera import print_config as camera_config
-from firmware_sim.llrp_reader import EXIT, LLRPReaderSim, SimSettings, zone_antennas
+from firmware_sim.llrp.air import EXIT, zone_antennas
+from firmware_sim.llrp.reader import LLRPReaderSim, SimSettings
 from firmware_sim.loadcell import CellSpec
 from firmware_sim.pos import PosClient, opening_count, requests_for, world_start
 from firmware_sim.weight_shelf import ShelfSim, WorldFeed

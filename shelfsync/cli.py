@@ -20,7 +20,7 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ("gateway",): ("edge.runtime", "run a store gateway from its TOML config"),
     ("cloud",): ("cloud.__main__", "run the cloud service (ledger, ingest, REST API)"),
     ("sim", "pos"): ("firmware_sim.pos", "a POS terminal posting simulated sales to a gateway"),
-    ("sim", "llrp"): ("firmware_sim.llrp_reader", "an LLRP 1.0.1 RFID reader on TCP"),
+    ("sim", "llrp"): ("firmware_sim.llrp.cli", "an LLRP 1.0.1 RFID reader on TCP"),
     ("sim", "shelf"): ("firmware_sim.weight_shelf", "Modbus RTU/TCP weighing modules"),
     ("sim", "camera"): ("firmware_sim.camera", "a shelf camera serving JPEG/MJPEG over HTTP"),
     ("sim", "platform"): ("firmware_sim.platforms", "an e-commerce platform stock API"),

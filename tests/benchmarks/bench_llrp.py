@@ -41,8 +41,8 @@ from edge.delivery.outbox import Outbox
 from edge.rfid.driver import ReaderSettings, ReaderStats, TagRead, _LLRPConnection
 from edge.rfid.epc import EpcDecoder
 from edge.rfid.presence import PresenceConfig, PresenceTracker, Sighting, presence_deltas
-from firmware_sim import llrp_frames as fr
-from firmware_sim.llrp_reader import TagField, world_for_tags
+from firmware_sim.llrp import frames as fr
+from firmware_sim.llrp.air import TagField, world_for_tags
 from shelfsync.cli import repo_root
 from tests.support.rounds import load, spread
 

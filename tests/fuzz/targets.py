@@ -49,7 +49,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cloud import ingest
-from edge import pos
+from edge import http, pos
+from edge.delivery.outbox import body_hash
 from edge.rfid import driver as rfid
 from edge.rfid import reports
 from edge.rfid.epc import EpcDecoder
@@ -59,8 +60,8 @@ from edge.shelf.registers import (
     RegisterMapError,
     map_from_config,
 )
-from firmware_sim import llrp_frames as fr
-from firmware_sim.llrp_reader import sgtin96
+from firmware_sim.llrp import frames as fr
+from firmware_sim.llrp.air import sgtin96
 from firmware_sim.world import make_gtin14
 from shared import contract
 
@@ -565,15 +566,11 @@ def pos_requests(draw: st.DrawFn) -> PosRequest:
 
 def decode_pos(request: PosRequest) -> tuple[object, pos.ParsedRequest]:
     """What the webhook handler does with a body before the outbox (edge/http.py `_store`)."""
-    from edge import http
-
     body = http.decode_body(request.body)
     return body, PARSERS[request.path](body)
 
 
 def _pos_holds(request: PosRequest, value: tuple[object, pos.ParsedRequest]) -> str | None:
-    from edge.delivery.outbox import body_hash
-
     body, parsed = value
     body_hash(body)  # the outbox keys duplicates on it
     if _storable_text(parsed.key, 10**6, "the idempotency key"):

@@ -17,7 +17,7 @@ from edge.rfid import driver as rfid
 from edge.rfid import reports
 from edge.rfid.epc import EpcDecoder
 from edge.shelf.registers import RegisterMapError, builtin_map, map_from_config
-from firmware_sim import llrp_frames as fr
+from firmware_sim.llrp import frames as fr
 from shared import contract
 from shared.contract import ContractError
 from tests.fuzz.targets import EPCS, MAX_MESSAGE, _NullTransport

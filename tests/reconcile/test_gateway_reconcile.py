@@ -17,7 +17,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from edge.config import load_config
 from edge.runtime import run_gateway
 from firmware_sim import procs
-from firmware_sim.llrp_reader import LLRPReaderSim, SimSettings, sgtin96
+from firmware_sim.llrp.air import sgtin96
+from firmware_sim.llrp.reader import LLRPReaderSim, SimSettings
 from firmware_sim.weight_shelf import print_config
 from shared import contract
 from tests.alerts.gateway import POS, SKU, shelf_sim

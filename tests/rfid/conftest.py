@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from sllurp.llrp import LLRPMessage
 
-from firmware_sim.llrp_reader import LLRPReaderSim, SimSettings
+from firmware_sim.llrp.reader import LLRPReaderSim, SimSettings
 
 
 @pytest.fixture

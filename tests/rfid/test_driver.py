@@ -10,9 +10,9 @@ from contextlib import asynccontextmanager
 import pytest
 
 from edge.rfid.driver import Backoff, LLRPReader, ReaderSettings, RfidSource, TagRead
-from firmware_sim import llrp_frames as fr
-from firmware_sim.llrp_frames import MsgType
-from firmware_sim.llrp_reader import LLRPReaderSim, SimSettings
+from firmware_sim.llrp import frames as fr
+from firmware_sim.llrp.frames import MsgType
+from firmware_sim.llrp.reader import LLRPReaderSim, SimSettings
 from tests.rfid.conftest import probe_port
 
 

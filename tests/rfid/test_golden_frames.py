@@ -17,7 +17,7 @@ from sllurp.llrp import LLRPMessage
 from edge.rfid.driver import ReaderSettings, ReaderStats, TagRead, _LLRPConnection
 from edge.rfid.epc import EpcDecoder
 from edge.rfid.reports import ReportError, parse_ro_access_report
-from firmware_sim import llrp_frames as fr
+from firmware_sim.llrp import frames as fr
 
 # A real reader's RO_ACCESS_REPORT: header (ver 1, type 61, length 44, id 0x4095892f), then
 # TagReportData(240, len 34) = EPC-96(TV 13) AntennaID(TV 1)=1 PeakRSSI(TV 6)=-50

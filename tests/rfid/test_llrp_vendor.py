@@ -19,7 +19,7 @@ from edge.rfid.vendor import (
     plan_inventory,
     with_singulation_target,
 )
-from firmware_sim import llrp_frames as fr
+from firmware_sim.llrp import frames as fr
 
 IMPINJ = ReaderIdentity(IMPINJ_PEN, 2001002, "5.14", state_aware_singulation=False)
 ZEBRA_LIKE = ReaderIdentity(10642, 7500, "3.2", state_aware_singulation=True)

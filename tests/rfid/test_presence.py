@@ -28,7 +28,7 @@ from edge.rfid.presence import (
     presence_deltas,
 )
 from edge.rfid.stocktake import StocktakeConfig, run_stocktake
-from firmware_sim.llrp_reader import LLRPReaderSim, SimSettings
+from firmware_sim.llrp.reader import LLRPReaderSim, SimSettings
 from shared.contract import Kind, Zone
 
 T0 = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)

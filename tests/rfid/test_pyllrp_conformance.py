@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from firmware_sim import llrp_frames as fr
-from firmware_sim.llrp_reader import LLRPReaderSim, SimSettings
+from firmware_sim.llrp import frames as fr
+from firmware_sim.llrp.reader import LLRPReaderSim, SimSettings
 from tests.rfid.conftest import SllurpPeer
 
 pyllrp = pytest.importorskip(

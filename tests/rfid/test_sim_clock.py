@@ -12,7 +12,8 @@ import time
 import pytest
 
 from edge.rfid.driver import LLRPReader, ReaderSettings
-from firmware_sim.llrp_reader import LATE_TICK_S, LLRPReaderSim, SimSettings
+from firmware_sim.llrp.air import LATE_TICK_S
+from firmware_sim.llrp.reader import LLRPReaderSim, SimSettings
 
 STALL_S = 0.5
 

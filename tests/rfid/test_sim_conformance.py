@@ -7,7 +7,7 @@ from typing import Any
 
 from sllurp.llrp_proto import LLRPROSpec
 
-from firmware_sim.llrp_reader import LLRPReaderSim
+from firmware_sim.llrp.reader import LLRPReaderSim
 from tests.rfid.conftest import SllurpPeer, probe_port
 
 

@@ -12,8 +12,8 @@ import pytest
 
 from edge.rfid.driver import ReaderSettings, TagRead
 from edge.rfid.stocktake import Progress, Stocktake, StocktakeConfig, run_stocktake
-from firmware_sim import llrp_frames as fr
-from firmware_sim.llrp_reader import LLRPReaderSim, SimSettings
+from firmware_sim.llrp import frames as fr
+from firmware_sim.llrp.reader import LLRPReaderSim, SimSettings
 from firmware_sim.world import catalog
 from shared.contract import Kind, Source
 

@@ -9,7 +9,8 @@ import itertools
 from cloud.db.ledger import Move, replay
 from edge.rfid.driver import ReaderSettings
 from edge.rfid.stocktake import Stocktake, StocktakeConfig, run_stocktake
-from firmware_sim.llrp_reader import LLRPReaderSim, SimSettings, sgtin96, world_for_tags
+from firmware_sim.llrp.air import sgtin96, world_for_tags
+from firmware_sim.llrp.reader import LLRPReaderSim, SimSettings
 from firmware_sim.world import Delivery, Return, Sale, Theft, WorldConfig
 from shared.contract import new_delta_id
 
