@@ -1,8 +1,10 @@
-"""The static checks the test command runs before pytest (scripts/check: ruff, then mypy strict
-on edge/ and cloud/) fail on any finding; and every `# type: ignore` in edge/ and cloud/ says why.
+"""The static checks the test command runs before pytest (scripts/check: ruff, mypy strict on the
+packages it lists, import-linter) fail on any finding; and every `# type: ignore` in the packages
+mypy checks says why.
 
-scripts/check runs here on a small tree of its own (this pyproject.toml's tool settings, this
-.venv's tools, two tiny packages), so a finding is planted without touching the checkout.
+scripts/check runs here on a small tree of its own (this pyproject.toml's ruff and mypy settings,
+one import contract of its own, this .venv's tools, tiny packages), so a finding is planted
+without touching the checkout.
 """
 
 from __future__ import annotations
@@ -26,9 +28,17 @@ def tree(tmp_path: Path) -> Path:
         pytest.skip("the test part is not installed in .venv (bash scripts/setup)")
     (tmp_path / "scripts").mkdir()
     shutil.copy(REPO / "scripts" / "check", tmp_path / "scripts" / "check")
-    shutil.copy(REPO / "pyproject.toml", tmp_path / "pyproject.toml")
+    # This pyproject.toml without its import contracts (they name the checkout's modules), and one
+    # contract over the tiny packages instead.
+    project = (REPO / "pyproject.toml").read_text()
+    project = re.sub(r"^\[+tool\.importlinter[^\n]*\n(?:(?!\[).*\n|\n)*", "", project, flags=re.M)
+    packages = tomllib.loads(project)["tool"]["mypy"]["packages"]
+    project += (f"\n[tool.importlinter]\nroot_packages = {packages!r}\n\n"
+                '[[tool.importlinter.contracts]]\nname = "The cloud never imports the gateway"\n'
+                'type = "forbidden"\nsource_modules = ["cloud"]\nforbidden_modules = ["edge"]\n')
+    (tmp_path / "pyproject.toml").write_text(project)
     (tmp_path / ".venv").symlink_to(REPO / ".venv")
-    for package in ("edge", "cloud"):
+    for package in packages:
         (tmp_path / package).mkdir()
         (tmp_path / package / "__init__.py").write_text(f'"""{package}"""\n')
     (tmp_path / "edge" / "shelf.py").write_text('"""A bin."""\n\n\n' + TYPED)
@@ -54,6 +64,14 @@ def test_a_lint_finding_fails_the_check_and_mypy_still_runs(tree: Path) -> None:
     assert "F401" in done.stdout and "cloud/ledger.py" in done.stdout
     assert "edge/scale.py" in done.stdout and "no-untyped-def" in done.stdout  # strict mypy
     assert "check: FAILED: ruff mypy" in done.stderr
+
+
+def test_a_forbidden_import_alone_fails_the_check(tree: Path) -> None:
+    (tree / "cloud" / "ledger.py").write_text('"""Balances."""\n\nfrom edge.shelf import on_shelf\n\n'
+                                              '__all__ = ["on_shelf"]\n')
+    done = check(tree)
+    assert done.returncode == 1 and "check: FAILED: import-linter" in done.stderr, done.stdout
+    assert "cloud.ledger -> edge.shelf" in done.stdout
 
 
 def test_a_type_error_alone_fails_the_check(tree: Path) -> None:

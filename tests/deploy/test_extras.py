@@ -115,7 +115,8 @@ def base_only(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A directory that, as the whole sys.path beside the standard library, is a base install:
     the import packages, `packaging`, and shelfsync's installed metadata (its extras listed)."""
     where = tmp_path_factory.mktemp("base-only")
-    for package in ("edge", "cloud", "firmware_sim", "models"):
+    for pattern in tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]["include"]:
+        package = pattern.rstrip("*")  # "edge*": edge and its subpackages, as the wheel has them
         (where / package).symlink_to(ROOT / package)
     (where / "packaging").symlink_to(Path(packaging.__file__).parent)
     dist = metadata.distribution("shelfsync")
