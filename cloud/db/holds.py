@@ -180,6 +180,15 @@ async def held_by_lot(db: Db, keys: Sequence[Key]) -> dict[Key, dict[str, int]]:
     return out
 
 
+# Built once: every order runs them, and building a statement costs about what running it does.
+_BALANCES = (select(Balance.store, Balance.sku, Balance.zone, Balance.lot, Balance.qty, Balance.expiry)
+             .where(Balance.store.in_(bindparam("stores", expanding=True)),
+                    Balance.sku.in_(bindparam("skus", expanding=True))))
+_SELLABLE = (select(StockLevel.store, StockLevel.sku, StockLevel.sellable)
+             .where(StockLevel.store.in_(bindparam("stores", expanding=True)),
+                    StockLevel.sku.in_(bindparam("skus", expanding=True))))
+
+
 async def books(db: Db, keys: Sequence[Key], *, sellable: Mapping[Key, int] | None = None
                 ) -> tuple[dict[Key, ledger.SkuBook], dict[Key, int]]:
     """The books of these (store, sku) from the balances, and their stored `sellable` figures
@@ -190,10 +199,8 @@ async def books(db: Db, keys: Sequence[Key], *, sellable: Mapping[Key, int] | No
     stored: dict[Key, int] = {}
     if not keys:
         return out, stored
-    stores, skus = sorted({s for s, _ in keys}), sorted({k for _, k in keys})
-    for b in (await db.execute(select(Balance.store, Balance.sku, Balance.zone, Balance.lot, Balance.qty,
-                                      Balance.expiry)
-                               .where(Balance.store.in_(stores), Balance.sku.in_(skus)))).all():
+    where = {"stores": sorted({s for s, _ in keys}), "skus": sorted({k for _, k in keys})}
+    for b in (await db.execute(_BALANCES, where)).all():
         if (b.store, b.sku) in wanted:
             book = out[(b.store, b.sku)]
             book.qty[(b.zone, b.lot)] = b.qty
@@ -201,8 +208,7 @@ async def books(db: Db, keys: Sequence[Key], *, sellable: Mapping[Key, int] | No
                 book.expiry[b.lot] = b.expiry
     if sellable is not None:
         return out, {k: v for k, v in sellable.items() if k in wanted}
-    for r in (await db.execute(select(StockLevel.store, StockLevel.sku, StockLevel.sellable)
-                               .where(StockLevel.store.in_(stores), StockLevel.sku.in_(skus)))).all():
+    for r in (await db.execute(_SELLABLE, where)).all():
         if (r.store, r.sku) in wanted:
             stored[(r.store, r.sku)] = int(r.sellable)
     return out, stored
