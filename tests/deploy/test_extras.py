@@ -21,8 +21,10 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from firmware_sim import procs
 from shelfsync import parts
 from shelfsync.cli import COMMANDS, PARTS
+from tests.support.services import mosquitto
 
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
@@ -163,3 +165,36 @@ def test_a_command_whose_part_is_not_installed_says_which_in_one_line(
     done = shelfsync_base(base_only, *args)
     assert (done.returncode, done.stdout, done.stderr) == (2, "", line + "\n")
 
+
+
+# What a cloud-only install lacks: the gateway's device libraries (import names).
+DEVICE_MODULES = ("sllurp", "pymodbus", "serial", "cv2", "onnxruntime", "epcpy")
+
+
+def test_the_cloud_serves_with_no_device_library_importable(tmp_path: Path) -> None:
+    """`shelfsync cloud` in a process where every device library fails to import, as in a
+    `shelfsync[cloud]` install: it migrates a SQLite ledger, subscribes to the broker and answers
+    /healthz; and none of those modules was asked for."""
+    asked = tmp_path / "asked.txt"
+    code = ("import atexit, sys\n"
+            f"blocked = {DEVICE_MODULES!r}\n"
+            "asked = []\n"
+            "class Refuse:\n"
+            "    def find_spec(self, name, path=None, target=None):\n"
+            "        if name.split('.')[0] in blocked:\n"
+            "            asked.append(name)\n"
+            "            raise ModuleNotFoundError(f'No module named {name!r} (a cloud-only install)', name=name)\n"
+            "sys.meta_path.insert(0, Refuse())\n"
+            f"atexit.register(lambda: open({str(asked)!r}, 'w').write(' '.join(asked)))\n"
+            "from shelfsync.cli import main\n"
+            "raise SystemExit(main(sys.argv[1:]))\n")
+    port = procs.free_port()
+    with mosquitto(tmp_path / "mosquitto") as broker:
+        cloud = procs.Proc("cloud-only", [sys.executable, "-c", code, "cloud", "--db", f"sqlite:///{tmp_path / 'ledger.db'}",
+                                          "--mqtt", broker.url, "--port", str(port)], tmp_path / "cloud.log",
+                           env={"SHELFSYNC_ADMIN_TOKEN": "cloud-only-admin-token-0123456789"}).start()
+        try:
+            procs.wait_http(f"http://127.0.0.1:{port}/healthz", cloud, timeout=60)
+        finally:
+            cloud.stop()
+    assert asked.read_text() == "", f"the cloud imported device libraries: {asked.read_text()}"
