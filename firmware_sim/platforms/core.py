@@ -6,14 +6,15 @@ Admin endpoints (no auth; a simulator on localhost):
     GET  /_sim/stock                      {"stock": [{"item_id", "sku_id", "qty"}], "counts": {...}}
     PUT  /_sim/stock   {"item_id", "sku_id", "qty"}      set a listing's stock on the platform
     POST /_sim/faults  {"next": ["5xx", "timeout", "ratelimit", "stale", "slow", "backend"],
-                        "down_for": seconds, "hang_s": seconds}
+                        "down_for": seconds, "hang_s": seconds, "release": true}
          the next API requests fail in the listed ways, one each; down_for makes every API request
          answer 503 for that long (0: the outage ends now). Every platform knows 5xx, timeout (a
          hang of hang_s, then 504, nothing done) and ratelimit (its own rate-limit error); some know
          more (`Platform.extra`):
          stale: a buyer takes one unit just before a compare-and-set, so the caller's `previous`
                 is out of date (Shopify, the mini-program);
-         slow:  the write is done, but only after hang_s, so the caller has given up on its answer
+         slow:  the write is done, but only after hang_s (or once "release" comes, whichever is
+                first), so the caller has given up on its answer
                 and retries with the same idempotency key (Shopify, Douyin);
          backend: the platform's own "unknown backend error" (JD 67, Douyin 20000).
 
@@ -61,6 +62,7 @@ class Platform:
         self.faults: deque[str] = deque()
         self.down_until = 0.0
         self.hang_s = 30.0
+        self._release = asyncio.Event()  # set by {"release": true}: slow writes finish now
         self.fault_rate = fault_rate
         self.limiter = AsyncLimiter(rate, 1.0)
         self.rate = rate
@@ -84,6 +86,12 @@ class Platform:
             self.counts[f"fault_{kind}"] += 1
             return True
         return False
+
+    async def slow_write(self) -> None:
+        """The wait of a "slow" write: hang_s, or until a test sends "release" (so a test that needs
+        the write still running while it retries does not race the clock)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._release.wait(), self.hang_s)
 
     async def gate(self) -> web.Response | str | None:
         """Run before every API request. Returns a response to send instead (down, 5xx, a hang
@@ -147,6 +155,9 @@ class Platform:
             return web.json_response({"error": str(e)}, status=400)
         self.faults.extend(faults)
         self.hang_s = hang_s
+        if body.get("release"):
+            self._release.set()
+            self._release = asyncio.Event()
         if "down_for" in body:  # 0 ends an outage now
             self.down_until = self.clock() + down_for
         log.info("%s sim: faults queued %s, down for %ss", self.kind, faults, down_for)

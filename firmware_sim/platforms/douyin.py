@@ -26,7 +26,6 @@ keyed by out_warehouse_id ("sku_type=1时，使用stock_map").
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 
@@ -143,6 +142,6 @@ async def _sync_stock(p: Platform, sku_id: str, biz: dict[str, Any], *, slow: bo
     if key:
         p.replies[f"dy:{key}"] = True  # taken on receipt: a repeat while this one runs is a repeat
     if slow:
-        await asyncio.sleep(p.hang_s)  # done, but after the caller has given up on the answer
+        await p.slow_write()  # done, but after the caller has given up on the answer
     p.put(where, sku_id, qty + p.qty(where, sku_id) if incremental else qty)
     return answer(OK, "success")

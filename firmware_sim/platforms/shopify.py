@@ -26,7 +26,6 @@ missing key or changeFromQuantity is not published; the messages here are ours.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 from typing import Any
@@ -145,7 +144,7 @@ async def _idempotent(p: Platform, running: set[str], key: str | None, variables
         running.add(key)
     try:
         if slow:
-            await asyncio.sleep(p.hang_s)  # done, but after the caller has given up on the answer
+            await p.slow_write()  # done, but after the caller has given up on the answer
         reply = _set(p, data, version)
     finally:
         if key is not None:

@@ -178,12 +178,14 @@ async def test_shopify_a_concurrent_request_with_our_key_means_try_again(start_s
     adapter = sim.adapter()
     assert isinstance(adapter, ShopifyAdapter)
     listing = sim.listing()
-    await sim.faults({"next": ["slow"], "hang_s": 1.5})  # the adapter gives up after 0.5 s
+    # the adapter gives up after 0.5 s; the write runs until released, however slow the machine
+    await sim.faults({"next": ["slow"], "hang_s": 3600})
     with pytest.raises(Transient):
         await adapter.set_stock(listing, 12, previous=None, key="k1")
     with pytest.raises(Transient) as caught:
         await adapter.set_stock(listing, 12, previous=None, key="k1")
     assert not isinstance(caught.value, Rejected) and caught.value.code == "IDEMPOTENCY_CONCURRENT_REQUEST"
+    await sim.faults({"release": True})
     await until(lambda: sim.held(listing) == 12, 10, "the first try to land")
     assert (await adapter.set_stock(listing, 12, previous=None, key="k1")).qty == 12
     assert sim.platform.counts["replays"] == 1 and sim.held(listing) == 12

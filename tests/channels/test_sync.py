@@ -172,14 +172,19 @@ async def test_a_rejected_push_is_not_retried(rig: Rig) -> None:
                                              reconcile_every_s=3600, retry_failed_s=3600, record_every_s=0.05)],
                          indirect=True)
 async def test_a_push_still_running_on_the_platform_is_retried_with_its_key_until_it_is_answered(rig: Rig) -> None:
-    """The first try is slow: the adapter gives up after 0.5 s while the platform finishes it after
-    1 s. Shopify answers the retries with the same key IDEMPOTENCY_CONCURRENT_REQUEST ("in progress,
-    try again") and then the first try's result; Douyin answers 40003 isv.idempotent-id-existed.
-    Both are one write on the platform and a success in the push records, not a refusal."""
+    """The first try is slow: the adapter gives up after 0.5 s while the platform finishes it later
+    (here once Shopify has answered a retry "in progress", not after a time a loaded machine could
+    outrun). Shopify answers the retries with the same key IDEMPOTENCY_CONCURRENT_REQUEST ("in
+    progress, try again") and then the first try's result; Douyin answers 40003
+    isv.idempotent-id-existed. Both are one write on the platform and a success in the push
+    records, not a refusal."""
     kinds = ("shopify", "douyin")
     for kind in kinds:
-        await rig.sims[kind].faults({"next": ["slow"], "hang_s": 1.0})
+        await rig.sims[kind].faults({"next": ["slow"], "hang_s": 3600})
     rig.ledger.set(rig.events, 1, 9, channels=[rig.sims[k].config.name for k in kinds])
+    await until(lambda: rig.sims["shopify"].platform.counts["concurrent"] >= 1, 15, "a retry while in progress")
+    for kind in kinds:
+        await rig.sims[kind].faults({"release": True})
     await until(lambda: rig.holds(1, 9, kinds), 15, "both platforms hold 9")
 
     async def nines(kind: str) -> list[dict[str, object]]:
