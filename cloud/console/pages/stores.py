@@ -154,9 +154,12 @@ async def store_page(request: web.Request) -> web.StreamResponse:
             raise web.HTTPNotFound()
         names = await queries.known_stores(session, [store])
     context: dict[str, Any] = {"store": store, "name": names.get(store, "")}
+    products: dict[str, str] = {}  # each part names its own products: the page shows them all
     for part in (_gateways, _shelves, _stock, _movements, _alerts, _stocktakes):
-        context |= await part(request, store)
-    return render(request, "store.html", context, section="stores")
+        built = await part(request, store)
+        products |= built.pop("names", {})
+        context |= built
+    return render(request, "store.html", {**context, "names": products}, section="stores")
 
 
 def _partial(template: str, build: Any) -> Any:
