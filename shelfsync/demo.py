@@ -34,7 +34,7 @@ from edge.fusion.reconciler import UNSEEN_WAIT
 from firmware_sim import procs, store_sim
 from firmware_sim.platforms import fleet
 from firmware_sim.pos import PosStats, run_pos, world_start
-from firmware_sim.world import StoreWorld, WorldConfig
+from firmware_sim.world import StoreWorld, WorldConfig, catalog
 
 EPILOG = """examples:
   shelfsync demo                                  2 stores, 1 minute
@@ -90,6 +90,27 @@ def compare(truth: dict[str, Any], items: list[dict[str, Any]]) -> list[dict[str
     return mismatches
 
 
+STORE_NAMES = ("Jing'an", "Xuhui", "Pudong", "Minhang", "Changning", "Putuo", "Hongkou", "Yangpu")
+
+
+async def name_the_chain(session: aiohttp.ClientSession, cloud: str, token: str, stores: list[str]) -> None:
+    """The stores' names and the world's catalogue (name, category, cost) in the cloud, as head
+    office would set them up: the console then shows names, not only ids and GTINs."""
+    headers = {"Authorization": f"Bearer {token}"}
+    names = {s: f"{STORE_NAMES[i % len(STORE_NAMES)]}{'' if i < len(STORE_NAMES) else f' {i + 1}'}"
+             for i, s in enumerate(stores)}
+    bodies: list[tuple[str, dict[str, object]]] = [(f"/v1/stores/{s}", {"name": name})
+                                                   for s, name in names.items()]
+    bodies += [(f"/v1/products/{p.gtin}", {
+        "name": f"{p.brand} {p.name}", "category": p.category.replace("_", "-"),
+        "unit_cost": round(p.price_cents * 0.6 / 100, 2)})  # a cost of 60 % of the shelf price
+        for p in catalog()]
+    for path, body in bodies:
+        async with session.put(cloud + path, json=body, headers=headers) as r:
+            if r.status >= 300:
+                raise procs.ProcessError(f"the cloud refused PUT {path}: {r.status} {await r.text()}")
+
+
 def console_line(console: dict[str, str]) -> str:
     return f"demo: the console: {console['url']}  (sign in with the token {console['token']})"
 
@@ -135,7 +156,9 @@ async def run_demo(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             if args.store_sim:  # the store's devices and tills first; its gateway reads them
                 reconcile: tuple[str, ...] = ("--world", args.world)
                 if args.reconcile_window:
-                    reconcile += ("--reconcile-window", str(args.reconcile_window), "--linger")
+                    reconcile += ("--reconcile-window", str(args.reconcile_window))
+                if args.reconcile_window or args.stay:  # devices up after trading: the last window,
+                    reconcile += ("--linger",)         # or someone looking at the shelf map
                 if args.door:
                     reconcile += ("--door", str(args.door))
                 store_sims[store], config = store_sim.launch(
@@ -145,10 +168,11 @@ async def run_demo(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
                 started.append(store_sims[store])
             started.append(procs.gateway(config, port, f"gateway-{store}"))
             gateways[store] = port
-        if platforms:
-            async with aiohttp.ClientSession() as session:
+        async with aiohttp.ClientSession() as session:
+            if platforms:
                 await fleet.list_catalogue(session, cloud, token, stores)
-            say(quiet, f"demo: channels {', '.join(platforms.ports)} on simulated platforms")
+                say(quiet, f"demo: channels {', '.join(platforms.ports)} on simulated platforms")
+            await name_the_chain(session, cloud, token, stores)
         say(quiet, f"demo: {len(stores)} gateways up; trading for {args.minutes} min "
                    f"({args.minutes * args.speed / 60:.1f} simulated hours)")
         say(False, console_line(console))  # with --json too: stdout has the summary only

@@ -9,12 +9,15 @@ import json
 import queue
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
+import tomllib
 import urllib.parse
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -95,3 +98,31 @@ def _signed_in_overview(url: str, token: str, store: str) -> bool:
     with opener.open(url + "signin", data=form, timeout=10) as r:  # 303 → the overview
         page = r.read().decode()
         return r.status == 200 and r.url == url and store in page
+
+
+def test_with_store_sim_the_devices_stay_up_after_the_summary(tmp_path: Path) -> None:
+    """`--stay --store-sim` keeps each store's simulated scales and RFID reader serving after the
+    summary (the shelf map does not turn to "sensor down" while someone looks at it)."""
+    demo = subprocess.Popen([sys.executable, "-m", "shelfsync.cli", "demo", "--store-sim", "--stores", "1",
+                             "--minutes", "0.25", "--no-platforms", "--stay", "--workdir", str(tmp_path)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    err: queue.Queue[str] = queue.Queue()
+    reader = threading.Thread(target=lambda: [err.put(line) for line in demo.stderr or ()])
+    reader.start()
+    try:
+        deadline = time.monotonic() + 240
+        while "Ctrl-C" not in err.get(timeout=max(0.1, deadline - time.monotonic())):
+            assert demo.poll() is None, "the demo ended"
+        devices = tomllib.loads((tmp_path / "sh-0001.sim.toml").read_text())
+        host, port = devices["shelf"]["bus"][0]["tcp"].rsplit(":", 1)
+        rfid = devices["rfid"]["reader"][0]
+        for address in ((host, int(port)), (rfid["host"], int(rfid["port"]))):
+            with socket.create_connection(address, timeout=5):  # refused once the simulator has gone
+                pass
+    finally:
+        if demo.poll() is None:
+            demo.send_signal(signal.SIGINT)
+        demo.wait(60)
+        reader.join(10)
+        if demo.stderr is not None:
+            demo.stderr.close()
