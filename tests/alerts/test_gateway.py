@@ -18,6 +18,7 @@ from shared import contract
 from tests.alerts.gateway import POS, PRODUCT, shelf_sim, store_config
 from tests.alerts.receiver import Receiver
 from tests.integration.conftest import until
+from tests.support.mqtt_clients import release
 from tests.support.services import Mosquitto, free_port
 
 
@@ -45,8 +46,7 @@ class Topic:
             return [contract.decode_alert(p) for p in self.payloads]
 
     def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
+        release(self.client)
 
 
 async def get_json(session: aiohttp.ClientSession, url: str) -> Any:

@@ -20,6 +20,7 @@ from cloud.keys import MAKER
 from shared import contract
 from shared.contract import GatewayState, GatewayStatus, Stream
 from tests.integration.conftest import ADMIN, Cloud, running_cloud, until
+from tests.support.mqtt_clients import release
 from tests.support.services import Mosquitto, free_port
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -106,8 +107,7 @@ def announce(broker: Mosquitto, store: str, gateway: str = "gw-1", **details: An
         client.publish(contract.gateway_topic(store, gateway, Stream.STATUS), contract.encode(status),
                        qos=1, retain=True).wait_for_publish(5)
     finally:
-        client.disconnect()
-        client.loop_stop()
+        release(client)
 
 
 async def known(cloud: Cloud, store: str) -> None:

@@ -22,6 +22,8 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from tests.support.mqtt_clients import release
+
 WAIT = 5.0
 
 
@@ -157,8 +159,7 @@ class Probe:
 
     def close(self) -> None:
         if self._started:
-            self.client.disconnect()
-            self.client.loop_stop()
+            release(self.client)  # its sockets too, not left to the garbage collector
             self._started = False
 
     def __enter__(self) -> Probe:

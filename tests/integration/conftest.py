@@ -23,6 +23,7 @@ from cloud.keys import INGEST, MAKER
 from cloud.settings import Settings
 from firmware_sim import procs
 from shared.mqtt import BrokerUrl
+from tests.support.mqtt_clients import release
 from tests.support.services import Mosquitto, free_port
 
 ADMIN = "admin-token-for-tests"
@@ -143,8 +144,7 @@ class RawPublisher:
         info.wait_for_publish(5)
 
     def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
+        release(self.client)
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ from firmware_sim import procs
 from shared import contract
 from shelfsync.cli import repo_root
 from tests.integration.conftest import ADMIN, POS, Cloud, until
+from tests.support.mqtt_clients import release
 from tests.support.services import Mosquitto, free_port
 
 
@@ -75,8 +76,7 @@ class Retained:
         self.client.loop_start()
 
     def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
+        release(self.client)
 
 
 def _gateway_config(tmp_path: Path, store: str, broker: Mosquitto, port: int, extra: str) -> Path:

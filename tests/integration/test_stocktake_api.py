@@ -14,6 +14,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from shared import contract
 from shared.contract import GatewayState, GatewayStatus, Stream
 from tests.integration.conftest import ADMIN, Cloud, RawPublisher, until
+from tests.support.mqtt_clients import release
 from tests.support.services import Mosquitto, free_port
 
 STORE = "sh-0090"
@@ -102,8 +103,7 @@ async def test_a_stocktake_shows_its_state_and_the_gateway_s_report(
         await until(lambda: cloud.ingest_stats.dead_letters == 1, what="the dead letter")
         assert await _state(cloud, made["id"], "done")
     finally:
-        client.loop_stop()
-        client.disconnect()
+        release(client)
 
     status, body = await cloud.get(f"/v1/stores/{STORE}/stocktakes/st-nope")
     assert status == 404 and body["error"]
