@@ -23,7 +23,10 @@ to every worker. On PostgreSQL each worker forwards its own notices as NOTIFY pa
 `shelfsync_console` and listens there for the others' (channels/relay.py's `listen`, the same
 mechanism the platform sync's stock relay uses; that relay carries SKUs only and runs only with
 --channels, so the console has its own channel). "Push now" asked on a worker that does not drive
-platform sync travels the same way to the one that does.
+platform sync travels the same way to the one that does. The forwarding is paced like the streams:
+the first notice after a quiet spell goes at once, the rest of a burst in one NOTIFY a pace later.
+Every order is a stock change, and one NOTIFY per change was a database round trip per order
+(bench orders) for streams that refresh at this pace anyway.
 
 The SSE response is aiohttp-sse's EventSourceResponse (keep-alive pings, a send timeout that drops
 stalled clients) rather than a hand-written stream.
@@ -105,6 +108,7 @@ class Live:
     on_push: Callable[[str, str, str], bool] | None = None  # (channel, sku, channel_sku) → driven here
     forwarded: int = 0
     received: int = 0
+    pace_s: float = PACE_S  # NOTIFYs to the other workers at most this often
     listening: asyncio.Event = field(default_factory=asyncio.Event)
     _subscribers: dict[asyncio.Queue[set[Notice]], set[Notice]] = field(default_factory=dict)
     _outgoing: set[Notice] = field(default_factory=set)
@@ -177,16 +181,19 @@ class Live:
             self._bridged = False
 
     async def _forward(self, engine: AsyncEngine) -> None:
+        """Send what is outgoing, then wait a pace: what arrives meanwhile goes in the next NOTIFY.
+        Autocommit: a NOTIFY alone needs no BEGIN and COMMIT around it (one round trip, not three)."""
         async with engine.connect() as conn:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
             while True:
                 await self._outgoing_ready.wait()
                 self._outgoing_ready.clear()
                 notices, self._outgoing = sorted(self._outgoing, key=_order), set()
                 pushes, self._pushes = self._pushes, []
                 for payload in payloads(self.worker, notices, pushes):
-                    await conn.execute(text("SELECT pg_notify(:c, :p)"), {"c": CHANNEL, "p": payload})
-                await conn.commit()
+                    await conn.execute(_NOTIFY, {"c": CHANNEL, "p": payload})
                 self.forwarded += 1
+                await asyncio.sleep(self.pace_s)
 
     def _heard(self, payload: str) -> None:
         try:
@@ -245,6 +252,9 @@ class Live:
         for sse in list(self._streams):
             with contextlib.suppress(RuntimeError):
                 sse.stop_streaming()
+
+
+_NOTIFY = text("SELECT pg_notify(:c, :p)")
 
 
 def _order(n: Notice) -> tuple[str, str, str]:

@@ -12,9 +12,10 @@ from datetime import UTC, datetime
 import aiohttp
 import pytest
 from aiohttp import web
+from sqlalchemy import text
 
 from cloud.app import create_app
-from cloud.keys import LIVE
+from cloud.keys import LIVE, MAKER
 from cloud.settings import Settings
 from shared import contract
 from shared.contract import DeltaBatch, Kind, Source, StockDelta, Stream, Zone, new_delta_id
@@ -71,6 +72,31 @@ async def test_a_sale_ingested_on_one_worker_reaches_a_console_on_another(
         # and the other worker's page shows the figure (it reads the shared database)
         async with http.get(f"{url}/stores/{STORE}/stock") as r:
             assert f'data-sku="{SKU}"' in await r.text()
+
+
+async def test_a_burst_of_changes_reaches_the_other_workers_in_one_notify_per_pace(pg_url: str) -> None:
+    """Every order and every sale is a stock change. Forwarded one NOTIFY each, they cost the worker
+    a database round trip per order (bench orders); the consoles' streams refresh once per pace
+    anyway. The first change after a quiet spell goes at once, the rest of a burst in one NOTIFY
+    a pace later, and the other worker hears every one of them."""
+    async with api_worker(pg_url) as (_, one), api_worker(pg_url) as (_, other):
+        await until(lambda: one[LIVE].listening.is_set() and other[LIVE].listening.is_set(),
+                    what="both workers listening")
+        hub = one[LIVE]
+        hub.pace_s = 2.0  # longer than the burst takes, however loaded the machine
+        heard = other[LIVE].subscribe()
+        skus = [f"0692345000{i:04d}" for i in range(10)]
+        async with one[MAKER]() as session:
+            for sku in skus:
+                hub.stock_changed({(STORE, sku)})
+                for _ in range(3):  # what a writer does between two changes: its next transaction
+                    await session.execute(text("SELECT 1"))
+        got: set[str] = set()
+        async with asyncio.timeout(15):
+            while not set(skus) <= got:
+                got |= {n.sku for n in await heard.get()}
+        assert hub.forwarded <= 2, f"{hub.forwarded} NOTIFYs for a burst of {len(skus)} changes"
+        assert other[LIVE].received <= 2
 
 
 async def _next_event(response: aiohttp.ClientResponse) -> str:
