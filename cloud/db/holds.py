@@ -15,8 +15,10 @@ transaction:
 2. Every remaining hold keeps its lot while that lot has room for it, earliest orders first; the
    rest moves to lots with room, first-expiry-first-out (re-pointed: same store, same total).
 
-The planning is pure (`plan`, `pick`); the rest reads and writes the holds in the caller's
-transaction.
+A book update settles only the SKUs whose change could break a hold (`at_risk`: more held than
+can be sold now, or a lot left with less room than its holds may name, an expired lot included);
+the daily refresh settles every SKU whose figure it changes. The planning is pure (`plan`, `pick`,
+`at_risk`); the rest reads and writes the holds in the caller's transaction.
 """
 
 from __future__ import annotations
@@ -230,6 +232,24 @@ def unsettled(per_lot: Mapping[str, int], book: ledger.SkuBook, today: date) -> 
             or any(q > lots.get(lot, 0) for lot, q in per_lot.items()))
 
 
+def at_risk(before: ledger.SkuBook | None, after: ledger.SkuBook, reserved: int, today: date) -> bool:
+    """Whether holds that fitted `before` might not fit `after` (so `settle` must read them): the
+    open orders hold `reserved` units in all, more than can be sold now, or some lot has less room
+    now than the holds on it may name. Holds fit their book after every update, so a hold on lot L
+    names at most min(reserved, L's units before) units; a lot that expired since has no room. No
+    book before (a replayed SKU): assume so. Everything else (a sale of units nobody holds, a
+    receipt, a count that leaves enough) reads no hold, however many orders are open."""
+    if reserved <= 0:
+        return False
+    if before is None or reserved > ledger.sellable(after, today):
+        return True
+    lots = room(after, today)
+    units: dict[str, int] = defaultdict(int)
+    for (_, lot), q in before.qty.items():
+        units[lot] += q
+    return any(lots.get(lot, 0) < min(reserved, q) for lot, q in units.items() if q > 0)
+
+
 async def settle(session: AsyncSession, books: Mapping[Key, ledger.SkuBook], today: date,
                  now: datetime) -> set[Key]:
     """Put the holds on these books right (see the module docstring). `books` are the books as
@@ -303,5 +323,5 @@ async def _repoint(session: AsyncSession, key: Key, old: Sequence[Hold], new: Se
             await session.execute(insert(Reservation), rows)
 
 
-__all__ = ["Hold", "Plan", "Stale", "books", "held_by_lot", "open_holds", "pick", "plan", "room", "settle",
-           "stale"]
+__all__ = ["Hold", "Plan", "Stale", "at_risk", "books", "held_by_lot", "open_holds", "pick", "plan", "room",
+           "settle", "stale"]

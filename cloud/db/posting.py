@@ -241,8 +241,9 @@ async def _lock_heads(session: AsyncSession, keys: list[Key]) -> dict[Key, _Head
 async def _update_books(session: AsyncSession, by_key: dict[Key, list[ledger.Move]],
                         now: datetime) -> tuple[int, set[Key]]:
     """Apply new movements to their SKUs' books and write balances, lots and sellable figures;
-    then keep open orders' holds within the new figures (holds.settle). Returns the number of
-    SKUs replayed and the keys whose holds changed."""
+    then keep open orders' holds within the new figures (holds.settle, for the SKUs whose change
+    could break a hold: holds.at_risk). Returns the number of SKUs replayed and the keys whose
+    holds changed."""
     keys = sorted(by_key)
     heads = await _lock_heads(session, keys)
     incremental, replay = [], []
@@ -254,6 +255,7 @@ async def _update_books(session: AsyncSession, by_key: dict[Key, list[ledger.Mov
             replay.append(key)
 
     books: dict[Key, ledger.SkuBook] = {}
+    before: dict[Key, ledger.SkuBook] = {}  # the books as they were: which holds may need settling
     if incremental:
         for key in incremental:
             books[key] = ledger.SkuBook()
@@ -265,6 +267,7 @@ async def _update_books(session: AsyncSession, by_key: dict[Key, list[ledger.Mov
                                           .where(in_keys(Lot.store, Lot.sku, incremental)))).all():
             books[(lot.store, lot.sku)].expiry[lot.lot] = lot.expiry
         for key in incremental:
+            before[key] = books[key].copy()
             for m in sorted(by_key[key], key=lambda m: m.order):
                 books[key].apply(m)
     for key in replay:
@@ -330,7 +333,8 @@ async def _update_books(session: AsyncSession, by_key: dict[Key, list[ledger.Mov
         await session.execute(insert(LOTS), [
             {"store": store, "sku": sku, "lot": lot, "expiry": exp}
             for (store, sku) in lot_keys for lot, exp in books[(store, sku)].expiry.items()])
-    holding = {(r.store, r.sku): books[(r.store, r.sku)] for r in held if r.reserved}
+    holding = {(r.store, r.sku): books[(r.store, r.sku)] for r in held
+               if holds.at_risk(before.get((r.store, r.sku)), books[(r.store, r.sku)], r.reserved, today)}
     settled = await holds.settle(session, holding, today, now) if holding else set()
     return len(replay), settled
 
