@@ -9,7 +9,7 @@ disk; `upsert` and `dialect` hide the one statement the two spell differently.
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import event, select, tuple_
+from sqlalchemy import any_, bindparam, event, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
@@ -63,6 +63,16 @@ def upsert(session: AsyncSession) -> Any:
 async def ping(maker: async_sessionmaker[AsyncSession]) -> None:
     async with maker() as session:
         await session.execute(select(1))
+
+
+def among(pg: bool, column: Any, name: str) -> Any:
+    """`column` is one of the list bound to `name` when the statement runs: on PostgreSQL
+    `= ANY(:name)` with the list as one array, so the statement is the same whatever the list's
+    length; elsewhere (SQLite has no arrays) an expanding IN, whose SQL SQLAlchemy renders again
+    for every execution, costing about as much as the statement itself on a hot path."""
+    if pg:
+        return column == any_(bindparam(name, type_=postgresql.ARRAY(column.type)))
+    return column.in_(bindparam(name, expanding=True))
 
 
 def in_keys(store_col: Any, sku_col: Any, keys: Sequence[Key]) -> Any:

@@ -34,6 +34,7 @@ from sqlalchemy import bindparam, delete, func, insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from cloud.db import claims, ledger
+from cloud.db.engines import among
 from cloud.db.models import Balance, Order, Reservation, StockLevel
 
 log = logging.getLogger(__name__)
@@ -182,13 +183,19 @@ async def held_by_lot(db: Db, keys: Sequence[Key]) -> dict[Key, dict[str, int]]:
     return out
 
 
-# Built once: every order runs them, and building a statement costs about what running it does.
-_BALANCES = (select(Balance.store, Balance.sku, Balance.zone, Balance.lot, Balance.qty, Balance.expiry)
-             .where(Balance.store.in_(bindparam("stores", expanding=True)),
-                    Balance.sku.in_(bindparam("skus", expanding=True))))
-_SELLABLE = (select(StockLevel.store, StockLevel.sku, StockLevel.sellable)
-             .where(StockLevel.store.in_(bindparam("stores", expanding=True)),
-                    StockLevel.sku.in_(bindparam("skus", expanding=True))))
+# Built once: every order runs them, and building a statement costs about what running it does
+# (one of each for PostgreSQL and for SQLite: engines.among).
+_BALANCES = {pg: select(Balance.store, Balance.sku, Balance.zone, Balance.lot, Balance.qty, Balance.expiry)
+             .where(among(pg, Balance.store, "stores"), among(pg, Balance.sku, "skus"))
+             for pg in (True, False)}
+_SELLABLE = {pg: select(StockLevel.store, StockLevel.sku, StockLevel.sellable)
+             .where(among(pg, StockLevel.store, "stores"), among(pg, StockLevel.sku, "skus"))
+             for pg in (True, False)}
+
+
+def _on_postgres(db: Db) -> bool:
+    bind = db if isinstance(db, AsyncConnection) else db.get_bind()
+    return bool(bind.dialect.name == "postgresql")
 
 
 async def books(db: Db, keys: Sequence[Key], *, sellable: Mapping[Key, int] | None = None
@@ -202,7 +209,8 @@ async def books(db: Db, keys: Sequence[Key], *, sellable: Mapping[Key, int] | No
     if not keys:
         return out, stored
     where = {"stores": sorted({s for s, _ in keys}), "skus": sorted({k for _, k in keys})}
-    for b in (await db.execute(_BALANCES, where)).all():
+    pg = _on_postgres(db)
+    for b in (await db.execute(_BALANCES[pg], where)).all():
         if (b.store, b.sku) in wanted:
             book = out[(b.store, b.sku)]
             book.qty[(b.zone, b.lot)] = b.qty
@@ -210,7 +218,7 @@ async def books(db: Db, keys: Sequence[Key], *, sellable: Mapping[Key, int] | No
                 book.expiry[b.lot] = b.expiry
     if sellable is not None:
         return out, {k: v for k, v in sellable.items() if k in wanted}
-    for r in (await db.execute(_SELLABLE, where)).all():
+    for r in (await db.execute(_SELLABLE[pg], where)).all():
         if (r.store, r.sku) in wanted:
             stored[(r.store, r.sku)] = int(r.sellable)
     return out, stored
