@@ -30,12 +30,13 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any, Final
 
-from sqlalchemy import bindparam, delete, func, insert, select, tuple_, update
+from sqlalchemy import delete, func, insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from cloud.db import claims, ledger
 from cloud.db.engines import among
 from cloud.db.models import Balance, Order, Reservation, StockLevel
+from cloud.db.prepared import Runner, runner
 
 log = logging.getLogger(__name__)
 Key = tuple[str, str]  # (store, sku)
@@ -162,15 +163,15 @@ async def open_holds(db: Db, keys: Sequence[Key]) -> dict[Key, list[Hold]]:
     return out
 
 
-_HELD_BY_LOT = (
-    select(Reservation.store, Reservation.sku, Reservation.lot, func.sum(Reservation.qty))
-    .join(Order, Order.id == Reservation.order)
-    .where(Order.status == "reserved",
-           tuple_(Reservation.store, Reservation.sku).in_(bindparam("keys", expanding=True)))
-    .group_by(Reservation.store, Reservation.sku, Reservation.lot))
+_HELD_BY_LOT = {pg: select(Reservation.store, Reservation.sku, Reservation.lot, func.sum(Reservation.qty))
+                .join(Order, Order.id == Reservation.order)
+                .where(Order.status == "reserved", among(pg, Reservation.store, "stores"),
+                       among(pg, Reservation.sku, "skus"))
+                .group_by(Reservation.store, Reservation.sku, Reservation.lot)
+                for pg in (True, False)}
 
 
-async def held_by_lot(db: Db, keys: Sequence[Key]) -> dict[Key, dict[str, int]]:
+async def held_by_lot(db: Db | Runner, keys: Sequence[Key]) -> dict[Key, dict[str, int]]:
     """Units the open orders hold on each lot of these (store, sku), summed by the database.
 
     What an order reads under its hold's row lock: on a promotion day thousands of open orders
@@ -178,8 +179,11 @@ async def held_by_lot(db: Db, keys: Sequence[Key]) -> dict[Key, dict[str, int]]:
     one before it (bench orders: 5 ms of CPU an order after 10 s at 500 orders/s, 9 ms after 20)."""
     out: dict[Key, dict[str, int]] = defaultdict(dict)
     if keys:
-        for store, sku, lot, qty in (await db.execute(_HELD_BY_LOT, {"keys": list(keys)})).all():
-            out[(store, sku)][lot] = int(qty)
+        run, wanted = runner(db), set(keys)
+        where = {"stores": sorted({s for s, _ in keys}), "skus": sorted({k for _, k in keys})}
+        for store, sku, lot, qty in await run.rows(_HELD_BY_LOT[run.pg], where):
+            if (store, sku) in wanted:
+                out[(store, sku)][lot] = int(qty)
     return out
 
 
@@ -193,12 +197,7 @@ _SELLABLE = {pg: select(StockLevel.store, StockLevel.sku, StockLevel.sellable)
              for pg in (True, False)}
 
 
-def _on_postgres(db: Db) -> bool:
-    bind = db if isinstance(db, AsyncConnection) else db.get_bind()
-    return bool(bind.dialect.name == "postgresql")
-
-
-async def books(db: Db, keys: Sequence[Key], *, sellable: Mapping[Key, int] | None = None
+async def books(db: Db | Runner, keys: Sequence[Key], *, sellable: Mapping[Key, int] | None = None
                 ) -> tuple[dict[Key, ledger.SkuBook], dict[Key, int]]:
     """The books of these (store, sku) from the balances, and their stored `sellable` figures
     (read here unless the caller has them: an order's hold returns them, one query fewer while
@@ -208,19 +207,19 @@ async def books(db: Db, keys: Sequence[Key], *, sellable: Mapping[Key, int] | No
     stored: dict[Key, int] = {}
     if not keys:
         return out, stored
+    run = runner(db)
     where = {"stores": sorted({s for s, _ in keys}), "skus": sorted({k for _, k in keys})}
-    pg = _on_postgres(db)
-    for b in (await db.execute(_BALANCES[pg], where)).all():
-        if (b.store, b.sku) in wanted:
-            book = out[(b.store, b.sku)]
-            book.qty[(b.zone, b.lot)] = b.qty
-            if b.lot != ledger.NO_LOT:
-                book.expiry[b.lot] = b.expiry
+    for store, sku, zone, lot, qty, expiry in await run.rows(_BALANCES[run.pg], where):
+        if (store, sku) in wanted:
+            book = out[(store, sku)]
+            book.qty[(zone, lot)] = qty
+            if lot != ledger.NO_LOT:
+                book.expiry[lot] = expiry
     if sellable is not None:
         return out, {k: v for k, v in sellable.items() if k in wanted}
-    for r in (await db.execute(_SELLABLE[pg], where)).all():
-        if (r.store, r.sku) in wanted:
-            stored[(r.store, r.sku)] = int(r.sellable)
+    for store, sku, figure in await run.rows(_SELLABLE[run.pg], where):
+        if (store, sku) in wanted:
+            stored[(store, sku)] = int(figure)
     return out, stored
 
 

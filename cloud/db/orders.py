@@ -34,10 +34,10 @@ from typing import Any
 from sqlalchemy import Integer, String, bindparam, func, insert, select, true, tuple_, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from cloud.channels.allocation import Candidate, Pick, Rules, Short, free_units, haversine_km, plan
-from cloud.db import claims, engines, holds, ledger, posting
+from cloud.db import claims, engines, holds, ledger, posting, prepared
 from cloud.db.engines import among
 from cloud.db.models import (
     Balance,
@@ -67,6 +67,9 @@ AlsoInTransaction = Callable[[AsyncSession, dict[str, Any]], Awaitable[None]]
 # one of each per database where they differ (engines.among).
 _LEVELS = {pg: select(StockLevel.store, StockLevel.sku, StockLevel.sellable, StockLevel.reserved)
            .where(among(pg, StockLevel.sku, "skus"), among(pg, StockLevel.store, "stores"))
+           for pg in (True, False)}
+_LISTED = {pg: select(Listing.channel_sku, Listing.sku)
+           .where(Listing.channel == bindparam("channel"), among(pg, Listing.channel_sku, "channel_skus"))
            for pg in (True, False)}
 _NEW_ORDER = insert(Order)
 _NEW_RESERVATIONS = insert(Reservation)
@@ -184,7 +187,9 @@ class Orders:
         self.maker = maker
         self.clock = clock  # aware UTC: orders' times, and the day that decides which lots expired
         self._lock = asyncio.Lock() if sqlite else None
-        self._pg = self.engine.dialect.name == "postgresql"  # which hot-path statements to send
+        pg = self.engine.dialect.name == "postgresql"
+        # The hot path's statements on asyncpg itself (prepared.py says why); SQLite: SQLAlchemy.
+        self._statements = prepared.Statements(self.engine.dialect) if pg else None
         self.on_changed = on_changed  # after commit: the (store, sku) whose stock or holds moved
         self._configs: dict[str, tuple[float, ChannelConfig, Coords]] = {}
         self._config_lock = asyncio.Lock()  # one reload at a time, not one per waiting order
@@ -198,15 +203,16 @@ class Orders:
     async def _transaction(self, work: Any, *args: Any, core: bool = False) -> Any:
         """Run `work(session, *args) -> (result, changed keys)` in a transaction, retrying lost
         races and transient lock errors; announce the changed keys after the commit. With
-        `core`, work gets a bare connection instead of an ORM session (the order hot path: the
-        session's bookkeeping costs more than the statements)."""
+        `core`, work gets a prepared.Runner instead of an ORM session (the order hot path: the
+        session's bookkeeping, and SQLAlchemy's execution, cost more than the statements)."""
         for attempt in range(MAX_ATTEMPTS):
             try:
                 async with contextlib.AsyncExitStack() as stack:
                     if self._lock is not None:
                         await stack.enter_async_context(self._lock)
                     if core:
-                        db: Any = await stack.enter_async_context(self.engine.begin())
+                        db: Any = await stack.enter_async_context(
+                            prepared.transaction(self.engine, self._statements))
                     else:
                         db = await stack.enter_async_context(self.maker())
                         await stack.enter_async_context(db.begin())
@@ -270,15 +276,14 @@ class Orders:
         """Forget cached channel settings (called by this worker's settings endpoints)."""
         self._configs.clear()
 
-    async def _place(self, conn: AsyncConnection, req: OrderRequest, cfg: ChannelConfig,
+    async def _place(self, run: prepared.Runner, req: OrderRequest, cfg: ChannelConfig,
                      coords: Coords) -> tuple[tuple[dict[str, Any], bool], set[Key]]:
-        lines = await _resolve_lines(conn, cfg.name, req.lines)
+        lines = await _resolve_lines(run, cfg.name, req.lines)
         stores = _eligible(cfg, req)
         skus = sorted({sku for sku, _ in lines})
-        rows = (await conn.execute(_LEVELS[self._pg], {"skus": skus, "stores": stores})).all()
         free: dict[str, dict[str, int]] = {s: {} for s in stores}
-        for r in rows:
-            free[r.store][r.sku] = free_units(r.sellable, r.reserved, cfg.rules.safety)
+        for store, sku, figure, reserved in await run.rows(_LEVELS[run.pg], {"skus": skus, "stores": stores}):
+            free[store][sku] = free_units(figure, reserved, cfg.rules.safety)
         address = req.address
         candidates = [Candidate(s, haversine_km(address, coords[s]) if address and s in coords else None,
                                 free[s]) for s in stores]
@@ -296,15 +301,14 @@ class Orders:
         # The holds lock the stock rows from here to the commit, so they come as late as they can.
         sellable: dict[Key, int] = {}
         for (store, sku), n in sorted(need.items()):  # (store, sku) order: no deadlocks on PostgreSQL
-            took = (await conn.execute(_HOLD, {"s": store, "k": sku, "n": n,
-                                               "safety": cfg.rules.safety})).first()
+            took = await run.first(_HOLD, {"s": store, "k": sku, "n": n, "safety": cfg.rules.safety})
             if took is None:
                 raise _LostRace()
-            sellable[(store, sku)] = int(took.sellable)
+            sellable[(store, sku)] = int(took[0])
         # Under those locks, the lots: FEFO among the good units no open order names yet (an order
         # that held the same rows before us has committed its lots, and we read them now).
         keys = sorted(need)
-        books, stored = await holds.books(conn, keys, sellable=sellable)
+        books, stored = await holds.books(run, keys, sellable=sellable)
         if holds.stale(books, stored, today):
             raise holds.Stale(today)
         spare = {k: holds.room(books[k], today) for k in keys}
@@ -312,7 +316,7 @@ class Orders:
         # above has proved it has the units: sellable ≤ that lot's room, and what the other open
         # orders hold is in `reserved`. Only a choice between lots needs their holds per lot.
         several = [k for k in keys if len(spare[k]) > 1]
-        for key, held in (await holds.held_by_lot(conn, several)).items():
+        for key, held in (await holds.held_by_lot(run, several)).items():
             for lot, qty in held.items():
                 spare[key][lot] = spare[key].get(lot, 0) - qty
         picked = [{"order": oid, "line": p.line, "store": p.store, "lot": lot, "sku": p.sku, "qty": k}
@@ -321,22 +325,12 @@ class Orders:
         reservations = _merge(picked)
         order_row = {"id": oid, "channel": cfg.name, "order_id": req.order_id, "fulfilment": req.fulfilment,
                      "created_at": now, "expires_at": expires}
-        await self._insert(conn, order_row, reservations)  # a duplicate (channel, order_id) fails here
+        await _insert(run, order_row, reservations)  # a duplicate (channel, order_id) fails here
         if self.clock().date() != today:  # midnight passed while we chose: choose again
             raise _LostRace()
         order = _order_json(oid, req.channel, req.order_id, "reserved", req.fulfilment, now, expires,
                             None, None, reservations)
         return (order, True), set(need)
-
-    async def _insert(self, conn: AsyncConnection, order: dict[str, Any], reservations: list[dict[str, Any]]
-                      ) -> None:
-        """The order's row and its reservations: one statement on PostgreSQL, two on SQLite."""
-        if self._pg:
-            await conn.execute(_NEW_ORDER_WITH_RESERVATIONS, {
-                **order, **{f"r_{name}": [r[name] for r in reservations] for name, _ in _RESERVATION_ARRAYS}})
-            return
-        await conn.execute(_NEW_ORDER, {**order, "status": "reserved", "closed_at": None, "closed_by": None})
-        await conn.execute(_NEW_RESERVATIONS, reservations)
 
     # --- close -----------------------------------------------------------------------------
 
@@ -424,14 +418,22 @@ def _eligible(cfg: ChannelConfig, req: OrderRequest) -> list[str]:
     return list(cfg.ship)
 
 
-async def _resolve_lines(conn: AsyncConnection, channel: str,
-                         lines: Sequence[Line]) -> list[tuple[str, int]]:
+async def _insert(run: prepared.Runner, order: dict[str, Any], reservations: list[dict[str, Any]]) -> None:
+    """The order's row and its reservations: one statement on PostgreSQL, two on SQLite."""
+    if run.pg:
+        await run.run(_NEW_ORDER_WITH_RESERVATIONS, {
+            **order, **{f"r_{name}": [r[name] for r in reservations] for name, _ in _RESERVATION_ARRAYS}})
+        return
+    await run.run(_NEW_ORDER, {**order, "status": "reserved", "closed_at": None, "closed_by": None})
+    await run.run(_NEW_RESERVATIONS, reservations)
+
+
+async def _resolve_lines(run: prepared.Runner, channel: str, lines: Sequence[Line]) -> list[tuple[str, int]]:
     wanted = sorted({ln.channel_sku for ln in lines if ln.channel_sku is not None})
     mapped: dict[str, str] = {}
     if wanted:
-        mapped = {r.channel_sku: r.sku for r in (await conn.execute(
-            select(Listing.channel_sku, Listing.sku).where(Listing.channel == channel,
-                                                            Listing.channel_sku.in_(wanted)))).all()}
+        rows = await run.rows(_LISTED[run.pg], {"channel": channel, "channel_skus": wanted})
+        mapped = {str(channel_sku): str(sku) for channel_sku, sku in rows}
     out = []
     for i, ln in enumerate(lines):
         if ln.sku is not None:

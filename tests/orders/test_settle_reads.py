@@ -20,18 +20,35 @@ A = gtin(51)
 
 @contextlib.contextmanager
 def statements(maker: async_sessionmaker[AsyncSession]) -> Iterator[list[str]]:
-    """The SQL every connection of this ledger sends while the block runs."""
+    """The SQL every connection of this ledger sends while the block runs: through SQLAlchemy,
+    and on PostgreSQL on asyncpg's own connection too (the order path, cloud/db/prepared.py);
+    transaction control (BEGIN, COMMIT, ROLLBACK) left out."""
     engine = maker.kw["bind"].sync_engine
     seen: list[str] = []
+    logged: list[Any] = []
 
     def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
         seen.append(statement)
 
+    def on_driver(query: Any) -> None:
+        if query.query.split(None, 1)[0].upper().rstrip(";") not in ("BEGIN", "COMMIT", "ROLLBACK"):
+            seen.append(query.query)
+
+    def checkout(dbapi_connection: Any, *_: Any) -> None:
+        driver = dbapi_connection.driver_connection
+        if hasattr(driver, "add_query_logger"):  # asyncpg
+            driver.add_query_logger(on_driver)
+            logged.append(driver)
+
     event.listen(engine, "before_cursor_execute", record)
+    event.listen(engine, "checkout", checkout)
     try:
         yield seen
     finally:
         event.remove(engine, "before_cursor_execute", record)
+        event.remove(engine, "checkout", checkout)
+        for driver in logged:
+            driver.remove_query_logger(on_driver)
 
 
 def reading_holds(seen: list[str]) -> list[str]:
