@@ -26,6 +26,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from sqlalchemy.sql import Executable
+from sqlalchemy.types import ARRAY
 
 Params = Mapping[str, Any]
 Row = Sequence[Any]
@@ -73,16 +74,15 @@ def runner(db: AsyncSession | AsyncConnection | Runner) -> Runner:
 @dataclass(frozen=True, slots=True)
 class _Compiled:
     sql: str
-    names: tuple[str, ...]  # the positional parameters, in order
-    given: dict[str, Any]  # values bound in the statement itself (a literal status)
-    processors: dict[str, Callable[[Any], Any]]  # bind types that convert (UtcDateTime)
+    # the positional parameters in order: name, the value bound in the statement itself (a
+    # literal status) and the bind type's conversion (UtcDateTime), if any
+    parameters: tuple[tuple[str, Any, Callable[[Any], Any] | None], ...]
 
     def arguments(self, params: Params) -> list[Any]:
         out = []
-        for name in self.names:
-            value = params[name] if name in params else self.given.get(name)
-            processor = self.processors.get(name)
-            out.append(processor(value) if processor is not None and value is not None else value)
+        for name, given, processor in self.parameters:
+            value = params.get(name, given)
+            out.append(value if processor is None or value is None else processor(value))
         return out
 
 
@@ -98,15 +98,16 @@ class Statements:
         if hit is not None and hit[0] is statement:
             return hit[1]
         compiled = statement.compile(dialect=self.dialect)  # type: ignore[attr-defined]  # every Executable here is a ClauseElement
-        names = tuple(compiled.positiontup or ())
-        binds = {name: compiled.binds[name] for name in names}
-        processors = {}
-        for name, bind in binds.items():
-            processor = bind.type.dialect_impl(self.dialect).bind_processor(self.dialect)
-            if processor is not None:
-                processors[name] = processor
-        done = _Compiled(str(compiled), names, {n: b.value for n, b in binds.items() if not b.required},
-                         processors)
+        parameters = []
+        for name in compiled.positiontup or ():
+            bind = compiled.binds[name]
+            kind = bind.type.item_type if isinstance(bind.type, ARRAY) else bind.type
+            # an array's items converted one by one; asyncpg takes a list of plain values as it is
+            processor = kind.dialect_impl(self.dialect).bind_processor(self.dialect)
+            if processor is not None and kind is not bind.type:
+                processor = bind.type.dialect_impl(self.dialect).bind_processor(self.dialect)
+            parameters.append((name, None if bind.required else bind.value, processor))
+        done = _Compiled(str(compiled), tuple(parameters))
         self._compiled[id(statement)] = (statement, done)
         return done
 
