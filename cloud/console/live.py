@@ -190,9 +190,9 @@ class Live:
                 self._outgoing_ready.clear()
                 notices, self._outgoing = sorted(self._outgoing, key=_order), set()
                 pushes, self._pushes = self._pushes, []
+                self.forwarded += 1  # counted first: the others may hear it before execute() returns
                 for payload in payloads(self.worker, notices, pushes):
                     await conn.execute(_NOTIFY, {"c": CHANNEL, "p": payload})
-                self.forwarded += 1
                 await asyncio.sleep(self.pace_s)
 
     def _heard(self, payload: str) -> None:
