@@ -59,7 +59,7 @@ KEYS: Mapping[str, frozenset[str]] = {
 }
 REQUIRED_KEYS: Mapping[str, tuple[str, ...]] = {"store": ("id",), "mqtt": ("url",)}
 # Handed to the modules that own them, which check their own keys.
-DEVICE_SECTIONS = ("rfid", "shelf", "camera", "alerts", "reconcile")
+DEVICE_SECTIONS = ("rfid", "shelf", "camera", "alerts", "reconcile", "clock")
 # No [mqtt] must not mean "a broker on this machine", nor no [http] "a webhook no till reaches".
 REQUIRED_SECTIONS = ("store", "mqtt", "http")
 

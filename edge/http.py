@@ -1,9 +1,16 @@
-"""The gateway's HTTP face on the store LAN: the POS webhook, staff movements, health, staff page.
+"""The gateway's HTTP face on the store LAN: the POS webhook, staff movements and handheld picks,
+health, staff page.
 
 A 200 from POST /v1/pos/transactions means the deltas are committed (fsync'd) in the outbox. A
 repeated txn with the same body answers 200 with "duplicate": true and writes nothing; the same
 txn with another body is a 409. A bad body is a 400 naming the field, and writes nothing; so is
-an `at` outside the gateway's clock skew ([http] max_ahead_s, max_age_days).
+an `at` outside the gateway's clock skew ([http] max_ahead_s, max_age_days) — by the shop's
+clock (edge/clock.py).
+
+POST /v1/picks is a staff handheld's scan of units picked for an online order: no stock moves
+(the units wait on the pickup shelf), so nothing goes to the cloud; its scan id is recorded in
+the outbox (idempotent the same way: a resend is a duplicate, the same scan with another body a
+409) and the pick goes to the reconciler, where it claims the weight pick it caused.
 
 GET /healthz answers 200 with `"ok"` and the `"problems"` that make it false (edge/health.py);
 GET /readyz answers 200 when ready and 503 with the reasons when not. Neither needs the token.
@@ -20,13 +27,17 @@ from typing import Any, cast
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
+from edge.clock import WALL_CLOCK, Clock
 from edge.delivery.outbox import Outbox, OutboxError, SourceKeyConflict, body_hash
 from edge.pos import (
     MOVEMENTS_SCHEMA,
+    PICK_SCHEMA,
     TILL_SKEW,
     TRANSACTION_SCHEMA,
     ParsedRequest,
+    StaffPick,
     parse_movements,
+    parse_pick,
     parse_transaction,
 )
 from shared.contract import ClockSkew, ContractError, StockDelta, load_json
@@ -44,6 +55,8 @@ PROBLEMS: web.AppKey[Problems] = web.AppKey("problems")  # why /healthz is not o
 UNREADY: web.AppKey[Problems] = web.AppKey("unready")  # why /readyz is not ready
 ON_SALES: web.AppKey[Callable[[tuple[StockDelta, ...]], None] | None] = web.AppKey("on_sales")
 ON_MOVEMENTS: web.AppKey[Callable[[tuple[StockDelta, ...]], None] | None] = web.AppKey("on_movements")
+ON_PICKS: web.AppKey[Callable[[StaffPick], None] | None] = web.AppKey("on_picks")
+CLOCK: web.AppKey[Clock] = web.AppKey("clock")
 MAX_BODY = 1 << 20
 STAFF_PREFIX = "/staff/"
 OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json"})
@@ -98,14 +111,35 @@ async def _store(request: web.Request, parse: Callable[[object], ParsedRequest],
 
 
 async def post_transaction(request: web.Request) -> web.Response:
-    parse = partial(parse_transaction, skew=request.app[SKEW])
+    parse = partial(parse_transaction, skew=request.app[SKEW], now=request.app[CLOCK].now())
     response = await _store(request, parse, request.app[ON_SALES])
     return response
 
 
 async def post_movements(request: web.Request) -> web.Response:
-    parse = partial(parse_movements, skew=request.app[SKEW])
+    parse = partial(parse_movements, skew=request.app[SKEW], now=request.app[CLOCK].now())
     return await _store(request, parse, request.app.get(ON_MOVEMENTS))
+
+
+async def post_pick(request: web.Request) -> web.Response:
+    try:
+        body = await _read_json(request)
+        pick = parse_pick(body, skew=request.app[SKEW], now=request.app[CLOCK].now())
+    except ContractError as e:
+        log.info("rejected %s: %s", request.path, e)
+        return _error(400, str(e), field=e.field)
+    try:
+        result = await request.app[OUTBOX].append((), source_key=pick.key, source_hash=body_hash(body))
+    except SourceKeyConflict as e:
+        return _error(409, str(e))
+    except OutboxError as e:
+        log.error("could not record %s: %s", pick.key, e)
+        return _error(503, "the gateway could not record this; retry later")
+    on_picks = request.app[ON_PICKS]
+    if on_picks is not None and not result.duplicate:
+        on_picks(pick)
+    return web.json_response({"scan": pick.scan, "order": pick.order, "sku": pick.sku,
+                              "duplicate": result.duplicate})
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -130,11 +164,14 @@ def create_app(outbox: Outbox, token: str,
                staff: web.Application | None = None,
                on_movements: Callable[[tuple[StockDelta, ...]], None] | None = None,
                skew: ClockSkew = TILL_SKEW, problems: Problems = tuple,
-               unready: Problems | None = None) -> web.Application:
+               unready: Problems | None = None, clock: Clock = WALL_CLOCK,
+               on_picks: Callable[[StaffPick], None] | None = None) -> web.Application:
     app = web.Application(middlewares=[json_errors, bearer_auth], client_max_size=MAX_BODY)
     app[OUTBOX] = outbox
     app[ON_SALES] = on_sales
     app[ON_MOVEMENTS] = on_movements  # committed back-office movements (counts among them)
+    app[ON_PICKS] = on_picks  # handheld scans of online-order picks, once each
+    app[CLOCK] = clock
     app[TOKEN] = token
     app[HEALTH] = health or {}
     app[SKEW] = skew
@@ -155,8 +192,8 @@ STORED = obj({"accepted": integer(lo=0), "duplicate": {"type": "boolean"},
 def gateway_api(metrics: CollectorRegistry | None = None) -> Routes:
     """The gateway's HTTP API: each route with the schema its body is checked against."""
     api = Routes("shelfsync gateway", package_version(), "A store gateway's API on the store LAN: the "
-                 "POS webhook and staff movements (bearer token), health, the staff page. Every error is "
-                 'JSON {"error", "field"?}.')
+                 "POS webhook, staff movements and handheld picks (bearer token), health, the staff page. "
+                 'Every error is JSON {"error", "field"?}.')
     stored = {200: Reply("committed to the outbox (fsync'd); `duplicate` when this key was seen with "
                          "this body", STORED),
               409: error("this txn / ref was used with another body"),
@@ -166,6 +203,15 @@ def gateway_api(metrics: CollectorRegistry | None = None) -> Routes:
     api.add("POST", "/v1/stock/movements", post_movements, body=MOVEMENTS_SCHEMA, tags=("staff",),
             summary="Staff movements: receipts, counts, moves, adjustments, shrink (idempotent on ref)",
             responses=stored)
+    api.add("POST", "/v1/picks", post_pick, body=PICK_SCHEMA, tags=("staff",),
+            summary="A staff handheld's scan of units picked for an online order (idempotent on scan)",
+            responses={200: Reply("recorded; `duplicate` when this scan was seen with this body",
+                                  obj({"scan": {"type": "string"}, "order": {"type": "string"},
+                                       "sku": {"type": "string", "description": "the GTIN-14 scanned"},
+                                       "duplicate": {"type": "boolean"}},
+                                      ["scan", "order", "sku", "duplicate"], closed=False)),
+                       409: error("this scan was recorded with another body"),
+                       503: error("the gateway could not record it; retry")})
     api.add("GET", "/healthz", healthz, public=True, tags=("meta",), summary="Health and counters",
             responses={200: Reply("`ok` false with the `problems` that make it so",
                                   obj({"ok": {"type": "boolean"}, "problems": {"type": "array"}},

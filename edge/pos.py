@@ -13,6 +13,10 @@ line; see `parse_movements`. A line may give its `reason`: "expired" on a shrink
 adjust is an expiry write-off (the ledger takes expired lots first, ARCHITECTURE §6); it travels
 in the delta's `evidence`, so neither the wire contract nor the ledger's tables change.
 
+A staff handheld's scan of an online-order pick is one item per request (`parse_pick`): it moves
+no stock (the units wait on the pickup shelf, still on the floor); it tells the reconciler which
+weight pick was staff's.
+
 `at` is any RFC 3339 time (stored as UTC), within the gateway's clock skew: a sale dated ahead of
 the clock would sort after every later count and could never be corrected by one. `sku` is what the
 till has: an EAN-13, UPC-A, EAN-8 or GTIN-14, or a scanned GS1 element string; it is stored as its
@@ -108,6 +112,18 @@ def _order(value: object, name: str) -> str | None:
     raise ContractError(name, "must be the cloud order id (at most 40 characters, no ':') on a sale")
 
 
+def _picked_order(value: object, name: str) -> str:
+    if is_text(value, 40) and ":" not in value:
+        return value
+    raise ContractError(name, "must be the online order's cloud id (at most 40 characters, no ':')")
+
+
+def _staff(value: object, name: str) -> str:
+    if is_text(value, 64) and value.strip():
+        return value
+    raise ContractError(name, "must be the staff member's id: a non-empty string of at most 64 characters")
+
+
 def _item(value: object, name: str) -> TradeItem:
     if not isinstance(value, str):
         raise ContractError(name, f"must be a GTIN or a GS1 element string, got {value!r}")
@@ -173,6 +189,14 @@ MANUAL_KIND: Final = Field({"enum": sorted(k.value for k in MANUAL_KINDS)}, _man
 ORDER: Final = Field({"type": "string", "minLength": 1, "maxLength": 40, "pattern": "^[^:]+$",
                       "description": "the cloud order id of a pickup rung up at the till (sales only)"},
                      _order)
+PICKED_ORDER: Final = Field({"type": "string", "minLength": 1, "maxLength": 40, "pattern": "^[^:]+$",
+                             "description": "the online order the units were picked for (its cloud id)"},
+                            _picked_order)
+SCAN: Final = Field({"type": "string", "minLength": 1, "maxLength": MAX_TEXT, "pattern": r"\S",
+                     "description": "the handheld's id for this scan: the idempotency key (a handheld "
+                                    "that resends it is answered with `duplicate`)"}, _reference)
+STAFF: Final = Field({"type": "string", "minLength": 1, "maxLength": 64, "pattern": r"\S",
+                      "description": "who scanned it (the staff member's id or badge)"}, _staff)
 SKU: Final = Field({
     "type": "string", "minLength": 1, "maxLength": 256,
     "description": "the item: an EAN-13, UPC-A, EAN-8 or GTIN-14 (valid check digit), or a GS1 element "
@@ -211,6 +235,10 @@ def _body_schema(fields: Mapping[str, Field[Any]], required: tuple[str, ...],
 TRANSACTION_SCHEMA: Final = _body_schema(
     {"txn": REFERENCE, "at": AT, "kind": POS_KIND, "order": ORDER}, ("txn", "at", "kind"),
     {"sku": SKU, "qty": TILL_QTY, "lot": LOT, "expiry": EXPIRY, "zone": ZONE}, ("sku", "qty"))
+PICK_FIELDS: Final[Mapping[str, Field[Any]]] = {
+    "scan": SCAN, "order": PICKED_ORDER, "at": AT, "sku": SKU, "qty": TILL_QTY, "staff": STAFF}
+PICK_SCHEMA: Final = {"type": "object", "required": list(PICK_FIELDS),
+                      "properties": {name: dict(f.schema) for name, f in PICK_FIELDS.items()}}
 MOVEMENTS_SCHEMA: Final = _body_schema(
     {"ref": REFERENCE, "at": AT}, ("ref", "at"),
     {"sku": SKU, "kind": MANUAL_KIND, "qty": QTY, "zone": ZONE, "from_zone": ZONE, "lot": LOT,
@@ -330,3 +358,32 @@ def parse_movements(body: object, *, now: datetime | None = None,
         except ContractError as e:
             raise ContractError(f"{where}{e.field}", e.problem) from None
     return ParsedRequest(f"manual:{ref}", tuple(deltas))
+
+
+@dataclass(frozen=True, slots=True)
+class StaffPick:
+    """One handheld scan of units picked for an online order (POST /v1/picks)."""
+
+    key: str  # the idempotency key in the outbox: "pick:<scan>"
+    scan: str
+    order: str
+    at: datetime
+    sku: str  # GTIN-14
+    qty: int
+    staff: str
+    lot: str | None = None
+    expiry: date | None = None
+
+
+def parse_pick(body: object, *, now: datetime | None = None, skew: ClockSkew = TILL_SKEW) -> StaffPick:
+    """{"scan", "order", "at", "sku", "qty", "staff"} → StaffPick. `sku` is what the handheld
+    scanned (a GTIN, or a GS1 element string read with biip, as a till's); `at` as for a
+    transaction. Raises ContractError naming the field."""
+    b = _obj(body)
+    scan = SCAN.of(b, "scan")
+    order = PICKED_ORDER.of(b, "order")
+    at = _at(b, now, skew)
+    item = SKU.of(b, "sku")
+    qty = TILL_QTY.of(b, "qty")
+    staff = STAFF.of(b, "staff")
+    return StaffPick(f"pick:{scan}", scan, order, at, item.gtin, qty, staff, item.lot, item.expiry)

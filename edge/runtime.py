@@ -22,6 +22,7 @@ from edge.alerts.gateway import GatewayAlerts, open_alerts, rfid_backroom
 from edge.alerts.staff_page import staff_app
 from edge.camera.source import CameraError
 from edge.camera.source import parse_section as parse_camera_section
+from edge.clock import WALL_CLOCK, Clock, ClockConfigError, parse_clock_section
 from edge.config import ConfigError, StoreConfig, load_config
 from edge.delivery.outbox import Outbox, OutboxError
 from edge.delivery.publisher import Publisher
@@ -65,17 +66,18 @@ async def run_gateway(config: StoreConfig, *, ready: asyncio.Event | None = None
     # A bad section stops start-up before anything opens; what was found goes to the log.
     for line in check_store_config(config).describe():
         log.info("config: %s", line)
+    clock = shop_clock(config)
     outbox = Outbox(config.outbox_path, sent_retention_s=config.outbox.sent_retention_days * 86400)
     await outbox.open()
     publisher = Publisher(outbox, config.mqtt.broker, config.store, config.gateway,
                           batch_max=config.outbox.batch_max, keepalive=config.mqtt.keepalive,
                           status_interval=config.mqtt.status_interval)
-    devices, stocktakes = _devices(config, outbox, publisher)
+    devices, stocktakes = _devices(config, outbox, publisher, clock)
     alerts = _alerts(config, devices, publisher) if "alerts" in config.sections else None
     _watch_devices(devices, publisher, alerts)
     stocktakes_on_sales = stocktakes.on_sales if stocktakes is not None else None
     reconciler, on_sales = attach_reconciler(config.sections.get("reconcile"), devices, outbox.append,
-                                             stocktakes_on_sales)
+                                             stocktakes_on_sales, clock)
     if reconciler is not None and stocktakes is not None:
         stocktakes.on_counts = reconciler.on_counts  # an RFID count anchors the reconciler's floor
     readings = [
@@ -100,11 +102,27 @@ async def run_gateway(config: StoreConfig, *, ready: asyncio.Event | None = None
     if reconciler is not None and reconciler.reconciler.portal:
         door = reconciler.reconciler
         readings += [
-            Reading("shelfsync_gateway_door_reads_total", "Tag reads at the door antenna (zone exit)",
+            Reading("shelfsync_gateway_door_reads_total", "Tag reads at the door's antennas",
                     "counter", lambda: sum(d.exits for d in devices if isinstance(d, Presence))),
+            Reading("shelfsync_gateway_door_out_total",
+                    "Units the door's two antennas saw carried out (door_in, then door_out)", "counter",
+                    lambda: sum(d.went_out for d in devices if isinstance(d, Presence))),
+            Reading("shelfsync_gateway_door_in_total",
+                    "Units the door's two antennas saw carried in: returns, transfers (not shrink)", "counter",
+                    lambda: sum(d.came_in for d in devices if isinstance(d, Presence))),
             Reading("shelfsync_gateway_door_reads_waiting",
                     "Units read leaving whose till line may still come (exit_grace_s), not judged yet",
                     "gauge", lambda: door.door_reads_waiting),
+        ]
+    if reconciler is not None:
+        pipeline = reconciler
+        readings += [
+            Reading("shelfsync_gateway_reconcile_waiting",
+                    "Observations held until their time has passed by the lateness allowed", "gauge",
+                    lambda: pipeline.waiting),
+            Reading("shelfsync_gateway_reconcile_late_total",
+                    "Observations that came after their time had been reconciled past", "counter",
+                    lambda: pipeline.late),
         ]
     health: dict[str, Callable[[], object]] = {
         "store": lambda: config.store,
@@ -134,7 +152,8 @@ async def run_gateway(config: StoreConfig, *, ready: asyncio.Event | None = None
                      on_sales=on_sales, staff=staff_app(alerts) if alerts else None,
                      on_movements=reconciler.on_counts if reconciler is not None else None,
                      skew=config.http.skew, problems=problems(config.mqtt.unhealthy_after_s),
-                     unready=problems(0.0))  # ready: healthy, with the broker link up now
+                     unready=problems(0.0),  # ready: healthy, with the broker link up now
+                     clock=clock, on_picks=reconciler.on_pick if reconciler is not None else None)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, config.http.host, config.http.port)
@@ -171,16 +190,27 @@ async def run_gateway(config: StoreConfig, *, ready: asyncio.Event | None = None
             alerts.store.close()
 
 
+def shop_clock(config: StoreConfig) -> Clock:
+    """The shop's clock: the wall clock, or a simulated shop's own ([clock], edge/clock.py)."""
+    if "clock" not in config.sections:
+        return WALL_CLOCK
+    try:
+        return parse_clock_section(config.sections["clock"])
+    except ClockConfigError as e:
+        raise ConfigError(str(e)) from None
+
+
 def attach_reconciler(section: object, devices: Sequence[object], append: Append,
-                      on_sales: SalesHook | None) -> tuple[Pipeline | None, SalesHook | None]:
+                      on_sales: SalesHook | None,
+                      clock: Clock = WALL_CLOCK) -> tuple[Pipeline | None, SalesHook | None]:
     """Opt-in (`[reconcile]` in store.toml): a Pipeline over every scale bin of the gateway's
-    shelves, listening to their observations and to the POS webhook's committed sales (after
-    whatever listened before). Returns the pipeline (None without the section) and the sales hook
-    the webhook should call.
+    shelves, listening to their observations, to the door's antennas and to the POS webhook's
+    committed sales (after whatever listened before), on the shop's clock. Returns the pipeline
+    (None without the section) and the sales hook the webhook should call.
 
         [reconcile]
         window_s = 1500     # a pick no sale claims within this long is shrink
-        tick_s = 10
+        tick_s = 10         # the reconciler's clock ticks every 10 s of the shop's time
         exit_grace_s = 60   # with a door antenna: how late a till line may follow its units out
     """
     if section is None:
@@ -188,12 +218,13 @@ def attach_reconciler(section: object, devices: Sequence[object], append: Append
     window_s, tick_s, grace_s = parse_reconcile_section(section)
     shelves = [d for d in devices if isinstance(d, Shelves)]
     bins = {b.id: BinInfo(b.id, b.sku, b.unit_g) for s in shelves for p in s.pollers for b in p.bins}
-    pipeline = Pipeline(bins, append, reconciler=Reconciler(bins, window=timedelta(seconds=window_s),
-                                                            portal_grace=timedelta(seconds=grace_s)))
-    pipeline.tick_s = float(tick_s)
+    pipeline = Pipeline(bins, append, clock=clock, tick=timedelta(seconds=tick_s),
+                        reconciler=Reconciler(bins, window=timedelta(seconds=window_s),
+                                              portal_grace=timedelta(seconds=grace_s)))
     for presence in (d for d in devices if isinstance(d, Presence) and d.config.portal):
         pipeline.reconciler.portal = True
         presence.on_exit = pipeline.on_exit
+        presence.on_entry = pipeline.on_entry
     for s in shelves:
         before = s.on_observation
 
@@ -214,8 +245,8 @@ def attach_reconciler(section: object, devices: Sequence[object], append: Append
     return pipeline, sales
 
 
-def _devices(config: StoreConfig, outbox: Outbox,
-             publisher: Publisher) -> tuple[list[Shelves | Presence], Stocktakes | None]:
+def _devices(config: StoreConfig, outbox: Outbox, publisher: Publisher,
+             clock: Clock = WALL_CLOCK) -> tuple[list[Shelves | Presence], Stocktakes | None]:
     """Device sections → running parts: shelves report their snapshot; RFID readers take stock
     when the cloud asks. Raises ConfigError for a bad section."""
     devices: list[Shelves | Presence] = []
@@ -225,10 +256,12 @@ def _devices(config: StoreConfig, outbox: Outbox,
             shelves = parse_shelf_config(config.sections["shelf"]) if "shelf" in config.sections else None
             base = config.path.parent if config.path else None
             cameras = parse_camera_section(config.sections.get("camera", {}), base)
-            devices.append(Shelves(shelves, cameras, config.store, config.gateway, publisher.publish_latest))
+            devices.append(Shelves(shelves, cameras, config.store, config.gateway, publisher.publish_latest,
+                                   clock=clock))
         if "rfid" in config.sections:
             rfid = parse_rfid_section(config.sections["rfid"])
-            presence = Presence(rfid, outbox) if (rfid.presence or rfid.portal) and rfid.readers else None
+            presence = (Presence(rfid, outbox, clock=clock) if (rfid.presence or rfid.portal) and rfid.readers
+                        else None)
             if presence is not None:
                 devices.append(presence)
             stocktakes = Stocktakes(rfid, outbox, publisher.publish_latest, presence)

@@ -14,6 +14,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 from edge.camera.source import CameraConfig, CameraSource
+from edge.clock import WALL_CLOCK, Clock
 from edge.fusion.domain import CameraStatus, LaneCount, LaneUnavailable, Observation
 from edge.fusion.domain import Observation as CameraObservation
 from edge.shelf.poller import ShelfConfig, ShelfPoller
@@ -30,12 +31,14 @@ class Shelves:
     def __init__(self, config: ShelfConfig | None, cameras: Sequence[CameraConfig], store: str,
                  gateway: str, publish: Publish,
                  on_observation: Callable[[Observation | CameraObservation], None] | None = None,
-                 debounce_s: float = 1.0) -> None:
+                 debounce_s: float = 1.0, clock: Clock = WALL_CLOCK) -> None:
         self.store, self.gateway, self.publish = store, gateway, publish
         self.on_observation = on_observation
         self.debounce_s = debounce_s
         self._changed = asyncio.Event()
-        self.pollers = [ShelfPoller(bus, config.bins_on(bus.id), config.detector, self._emit, time.time)
+        # The scales are read at the machine's pace; what they report is stamped with the shop's time.
+        self.pollers = [ShelfPoller(bus, config.bins_on(bus.id), config.detector, self._emit, time.time,
+                                    clock.at)
                         for bus in config.buses] if config is not None else []
         # Building a CameraSource loads its model and checks its sha256: a bad model stops
         # the gateway at start-up, not an hour later.

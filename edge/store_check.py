@@ -12,8 +12,10 @@ routes, reconciler settings) is never a guess.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from edge.clock import ClockConfigError, ShopClock, parse_clock_section
 from edge.config import ConfigError, StoreConfig
 from edge.fusion.pipeline import ReconcileConfigError, parse_reconcile_section
 from edge.rfid.devices import DeviceConfigError, RfidConfig, parse_rfid_section
@@ -35,6 +37,7 @@ class CheckedConfig:
     rfid: RfidConfig | None
     alerts: AlertsConfig | None
     reconcile: tuple[float, float, float] | None  # window_s, tick_s, exit_grace_s
+    clock: ShopClock | None = None  # a simulated shop's own clock
 
     def describe(self) -> list[str]:
         """One line per part: what the gateway will run (secrets masked as apprise masks them)."""
@@ -69,6 +72,10 @@ class CheckedConfig:
         else:
             window, tick, grace = self.reconcile
             lines.append(f"reconcile: window {window:g} s, tick {tick:g} s, exit grace {grace:g} s")
+        if self.clock is not None:
+            lines.append(f"clock: a simulated shop's, {self.clock.speed:g} x real time "
+                         f"(at {self.clock.start.isoformat()} when this machine's clock said "
+                         f"{datetime.fromtimestamp(self.clock.wall, UTC).isoformat()})")
         return lines
 
 
@@ -97,6 +104,8 @@ def check_store_config(config: StoreConfig) -> CheckedConfig:
             rfid=parse_rfid_section(sections["rfid"]) if "rfid" in sections else None,
             alerts=parse_alerts_config(sections["alerts"], config.data_dir) if "alerts" in sections else None,
             reconcile=parse_reconcile_section(sections["reconcile"]) if "reconcile" in sections else None,
+            clock=parse_clock_section(sections["clock"]) if "clock" in sections else None,
         )
-    except (ShelfConfigError, DeviceConfigError, AlertConfigError, ReconcileConfigError) as e:
+    except (ShelfConfigError, DeviceConfigError, AlertConfigError, ReconcileConfigError,
+            ClockConfigError) as e:
         raise ConfigError(f"{config.path}: {e}" if config.path else str(e)) from None

@@ -144,6 +144,29 @@ class Return:
 
 
 @dataclass(frozen=True, slots=True)
+class CarriedIn:
+    """Units carried in through the shop's door: a customer bringing a return to the till (still
+    the customer's until the till takes it back), or staff carrying a transfer in."""
+
+    at: datetime
+    uids: tuple[int, ...]
+    by: str  # customer | staff
+
+
+@dataclass(frozen=True, slots=True)
+class Transfer:
+    """Units from another of the chain's stores, carried in by staff and booked into the backroom
+    by the back office (a `transfer_in`, with the lot they came with)."""
+
+    at: datetime
+    ref: str
+    gtin: str
+    lot: str
+    expiry: date | None
+    uids: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Restock:
     at: datetime
     bin: str
@@ -181,7 +204,7 @@ class OnlineOrder:
     lines: tuple[SaleLine, ...]
 
 
-Event = Pick | PutBack | Sale | Void | Return | Restock | Delivery | Theft | OnlineOrder
+Event = Pick | PutBack | Sale | Void | Return | Restock | Delivery | Theft | OnlineOrder | CarriedIn | Transfer
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,6 +234,10 @@ class WorldConfig:
     replenish: bool = False  # a delivery before opening tops each SKU up to `cover_days`
     cover_days: float = 2.0
     popularity: bool = False  # cheap, light products sell more often and in bigger handfuls
+    # A customer brings a return in through the door and is at the till this many minutes later
+    # (on average; 0: the same instant).
+    return_walk_minutes: float = 0.0
+    transfers_per_day: float = 0.0  # staff carry units in from another store (opening hours)
 
     @classmethod
     def trading(cls, **overrides: Any) -> WorldConfig:
@@ -219,7 +246,8 @@ class WorldConfig:
             bins=24, shoppers_per_hour=30.0, theft=0.01, misplace=0.0, put_back=0.08,
             returns_per_hour=0.3, trip_minutes=8.0, trip_max_minutes=20.0, queue_minutes=1.0,
             abandon=0.01, online_orders_per_hour=1.0, open_hours=(9, 21), staff_round_minutes=30.0,
-            tidy=True, replenish=True, cover_days=2.0, popularity=True)
+            tidy=True, replenish=True, cover_days=2.0, popularity=True, return_walk_minutes=2.0,
+            transfers_per_day=1.0)
         base.update(overrides)
         return cls(**base)
 
@@ -257,7 +285,7 @@ def catalog() -> tuple[Product, ...]:
 # Heap entries: (when, sequence, what, payload). The sequence breaks ties in scheduling order, so the
 # world is a pure function of its seed however `advance` is sliced.
 (_ARRIVE, _PICK, _PUT_BACK, _LEAVE, _RETURN, _ROUND, _DELIVERY, _ORDER, _ORDER_PICK, _COLLECT, _REFILL,
- _TIDY_BIN, _HOME, _TOTE) = range(14)
+ _TIDY_BIN, _HOME, _TOTE, _TILL_RETURN, _TRANSFER) = range(16)
 BASKET: Final = "basket"  # in a shopper's hands, not paid yet: still the shop's stock
 PICKUP: Final = "pickup"  # picked for an online order, waiting for the customer
 GOBACK: Final = "goback"  # voided at the till, waiting for staff to reshelve
@@ -302,6 +330,10 @@ class StoreWorld:
             raise ValueError("put_back + theft + abandon must be at most 1")
         # Mix the store id into the seed so stores of one demo differ but stay reproducible.
         self._rng = random.Random(f"{self.seed}:{self.store}")
+        # What comes in by the door draws from its own generator, so a shop with returns walked in
+        # and transfers trades the same day otherwise as one without.
+        self._door_rng = random.Random(f"door:{self.seed}:{self.store}")
+        self._transfers = 0
         self.now = self.start
         products = catalog()
         self.products: dict[str, Product] = {p.gtin: p for p in products}
@@ -339,22 +371,22 @@ class StoreWorld:
         for b in self.bins.values():
             self._home.setdefault(b.gtin, []).append(b.id)
 
-    def _new_lot(self, product: Product) -> tuple[str, date | None]:
+    def _new_lot(self, product: Product, rng: random.Random | None = None) -> tuple[str, date | None]:
         self._lot_no += 1
         lot = f"L{self.now:%y%m%d}{self._lot_no:03d}"
         if product.shelf_life_days is None:
             return lot, None
-        remaining = self._rng.randint(product.shelf_life_days // 4, product.shelf_life_days)
+        remaining = (rng or self._rng).randint(product.shelf_life_days // 4, product.shelf_life_days)
         return lot, (self.now + timedelta(days=remaining)).date()
 
     def _make_units(self, gtin: str, n: int, lot: str | None, expiry: date | None, zone: str,
-                    bin_id: str | None) -> list[Unit]:
+                    bin_id: str | None, rng: random.Random | None = None) -> list[Unit]:
         made = []
         for _ in range(n):
             serial = self._next_serial.get(gtin, 1000)
             self._next_serial[gtin] = serial + 1
             unit = Unit(self._next_uid, gtin, serial, lot, expiry, zone, bin_id,
-                        tagged=self._rng.random() < self.config.tagged_share)
+                        tagged=(rng or self._rng).random() < self.config.tagged_share)
             self.units[unit.uid] = unit
             self._at.setdefault((zone, bin_id), {})[unit.uid] = unit
             self._n[(gtin, zone)] = self._n.get((gtin, zone), 0) + 1
@@ -477,10 +509,12 @@ class StoreWorld:
         opening = t.replace(hour=hours[0], minute=0, second=0, microsecond=0)
         return opening if opening > t else opening + timedelta(days=1)
 
-    def _later(self, t: datetime, per_hour: float, *, open_only: bool) -> datetime:
-        at = t + timedelta(seconds=self._rng.expovariate(per_hour / 3600.0))
+    def _later(self, t: datetime, per_hour: float, *, open_only: bool,
+               rng: random.Random | None = None) -> datetime:
+        rng = rng or self._rng
+        at = t + timedelta(seconds=rng.expovariate(per_hour / 3600.0))
         if open_only and not self._is_open(at):
-            at = self._next_open(at) + timedelta(seconds=self._rng.expovariate(per_hour / 3600.0))
+            at = self._next_open(at) + timedelta(seconds=rng.expovariate(per_hour / 3600.0))
         return at
 
     def _schedule_first(self) -> None:
@@ -499,6 +533,9 @@ class StoreWorld:
             self._push(self._later(self.start, c.deliveries_per_day / 24, open_only=False), _DELIVERY)
         if c.online_orders_per_hour > 0:
             self._push(self._later(self.start, c.online_orders_per_hour, open_only=False), _ORDER)
+        if c.transfers_per_day > 0:
+            self._push(self._later(self.start, c.transfers_per_day / 24, open_only=True, rng=self._door_rng),
+                       _TRANSFER)
 
     def _next_round(self, t: datetime) -> datetime:
         step = timedelta(minutes=self.config.staff_round_minutes)
@@ -532,7 +569,7 @@ class StoreWorld:
                 if isinstance(payload, _Hand) and not payload.units:
                     continue
                 at = min(at, self.now + within / 2)
-            elif what == _LEAVE:
+            elif what in (_LEAVE, _TILL_RETURN):  # (a customer who brought a return in, too)
                 at = min(at, until)
                 last = max(last, at)
             queue.append((at, seq, what, payload))
@@ -589,6 +626,12 @@ class StoreWorld:
             return self._home_units(payload)
         if what == _TOTE:
             return self._tote()
+        if what == _TILL_RETURN:
+            return self._till_return(payload)
+        if what == _TRANSFER:
+            self._push(self._later(self.now, c.transfers_per_day / 24, open_only=True, rng=self._door_rng),
+                       _TRANSFER)
+            return self._transfer()
         return self._collect(*payload)
 
     def _take(self, units: Iterable[Unit], n: int) -> list[Unit]:
@@ -719,9 +762,18 @@ class StoreWorld:
         return tuple(SaleLine(g, n, lot, exp) for (g, lot, exp), n in sorted(counts.items(), key=str))
 
     def _return(self) -> list[Event]:
+        """A customer brings a unit back: carried in through the door, then taken back at the till."""
         if not self._sold:
             return []
         uid = self._sold.pop(self._rng.randrange(len(self._sold)))
+        came = CarriedIn(self.now, (uid,), "customer")
+        walk = self.config.return_walk_minutes
+        if walk <= 0:
+            return [came, *self._till_return(uid)]
+        self._push(self.now + timedelta(minutes=self._door_rng.uniform(0.5, 1.5) * walk), _TILL_RETURN, uid)
+        return [came]
+
+    def _till_return(self, uid: int) -> list[Event]:
         unit = self.units[uid]
         self._move(unit, BACKROOM)  # returns are checked in the backroom first
         self._txn += 1
@@ -774,6 +826,17 @@ class StoreWorld:
         return [Sale(self.now, order, self._lines(units), uids)]
 
     # --- staff --------------------------------------------------------------------------
+
+    def _transfer(self) -> list[Event]:
+        """Staff carry in a few units of one product from another store, into the backroom."""
+        rng = self._door_rng
+        gtin = rng.choice(sorted(self._home))
+        lot, expiry = self._new_lot(self.products[gtin], rng)
+        units = self._make_units(gtin, rng.randint(2, 6), lot, expiry, BACKROOM, None, rng)
+        self._transfers += 1
+        uids = tuple(u.uid for u in units)
+        return [CarriedIn(self.now, uids, "staff"),
+                Transfer(self.now, f"TRF-{self.store}-{self._transfers:04d}", gtin, lot, expiry, uids)]
 
     def _delivery(self) -> list[Event]:
         gtin = self._rng.choice(sorted({b.gtin for b in self.bins.values()}))

@@ -2,7 +2,8 @@
 
 Two families, one `Observation` union: what the devices report (a scale's weight events and
 levels, a bin or camera going away, a camera lane's count) and the reconciler's own inputs (POS
-lines, order picks, bin changes in whole units, odd weights, counts booked elsewhere, door reads),
+lines, order picks, bin changes in whole units, odd weights, counts booked elsewhere, door reads
+leaving and entering),
 which the pipeline (edge/fusion/pipeline.py) makes from the first. The reconciler never sees a
 device driver, so it is tested on tables.
 """
@@ -29,7 +30,9 @@ class BinInfo:
 @dataclass(frozen=True, slots=True)
 class PosLine:
     """One POS line: kind "sale", "return" or "void" (scanned, then taken off the bill: the units
-    stay in the shop, in the go-back tote); qty is a positive count (POS is the authority)."""
+    stay in the shop, in the go-back tote); qty is a positive count (POS is the authority).
+    `order` names the online order a pickup sale collects (the till's `order`; without it, a
+    sale whose txn is the order id collects it too)."""
 
     at: datetime
     txn: str
@@ -37,18 +40,23 @@ class PosLine:
     kind: str
     sku: str
     qty: int
+    order: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class OrderLine:
-    """One line of an online order for pickup, scanned as picked by staff on their handheld: the
-    units wait at the counter; the customer pays when they collect (a POS sale, txn = order)."""
+    """One line of an online order for pickup, scanned as picked by staff on their handheld
+    (POST /v1/picks on the gateway): the units wait at the counter; the customer pays when they
+    collect (a POS sale naming the order). `scan` is the handheld's id for the scan, `staff` who
+    scanned it."""
 
     at: datetime
     order: str
     line: int
     sku: str
     qty: int
+    scan: str = ""
+    staff: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +114,17 @@ class ExitRead:
     epc: str
 
 
+@dataclass(frozen=True, slots=True)
+class EntryRead:
+    """A tagged unit read coming in by the shop's door (two door antennas, inner and outer, read
+    outer then inner: edge/rfid/door.py): a customer's return, a staff member's transfer. It is
+    not stock leaving, and the same unit may leave again later."""
+
+    at: datetime
+    sku: str
+    epc: str
+
+
 # --- what the devices report (edge/shelf, edge/camera) -----------------------------------
 
 
@@ -121,7 +140,8 @@ class WeightEvent:
     delta_count: int
     residual_g: float
     stable: bool
-    at: datetime
+    at: datetime  # when the scale settled at the new level
+    began: datetime | None = None  # when it began to move (the hand going in): the pick's own time
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -146,7 +166,8 @@ class UnexplainedWeight:
     delta_g: float
     nearest_count: int
     residual_g: float
-    at: datetime
+    at: datetime  # when the scale settled
+    began: datetime | None = None  # when it began to move
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -208,8 +229,9 @@ class LaneUnavailable:
 
 # Everything a source of the gateway reports: the one union every consumer takes (the reconciler,
 # the shelves snapshot, the staff alerts); each acts on the kinds it knows and passes over the rest.
-Observation = (PosLine | OrderLine | BinChange | BinLevel | OddWeight | ZoneCount | ExitRead | WeightEvent
-               | UnexplainedWeight | BinAvailability | LaneCount | CameraStatus | LaneUnavailable)
+Observation = (PosLine | OrderLine | BinChange | BinLevel | OddWeight | ZoneCount | ExitRead | EntryRead
+               | WeightEvent | UnexplainedWeight | BinAvailability | LaneCount | CameraStatus
+               | LaneUnavailable)
 
 # What the devices report as they saw it; the reconciler takes them once the pipeline has read them
 # as whole units of a planogram's bin.

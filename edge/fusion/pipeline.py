@@ -1,49 +1,65 @@
-"""The gateway's seam to the reconciler: POS sales and shelf events in, reconciled deltas out.
+"""The gateway's seam to the reconciler: POS sales, handheld picks, shelf events and door reads
+in, reconciled deltas out, on the observations' own time.
 
-In `shelfsync gateway` only with a `[reconcile]` section (`attach_reconciler`, below):
+In `shelfsync gateway` only with a `[reconcile]` section (edge/runtime.py `attach_reconciler`):
 
 - The POS webhook keeps booking sales itself: a sale is committed to the outbox before the till
   hears "200" (edge/http.py). `on_sales` gets those committed deltas and hands them to the
   reconciler as POS lines with `emit_sales=False`, so they confirm picks and retract shrink but are
   never booked a second time.
-- `on_observation` takes what the shelf driver emits (`shelf_events.WeightEvent` and
-  `UnexplainedWeight`) and turns it into the reconciler's observations.
-- `run()` ticks the reconciler on the wall clock and appends what it decides (shrink, restock
-  moves, retractions) to the outbox. Delta ids are uuid5 of the evidence, so the same
-  observations replayed after a restart give the same ids and the ledger books nothing twice.
+- `on_pick` gets the staff handhelds' scans of online-order picks (POST /v1/picks): each claims
+  the weight pick it caused, and the units wait for the customer, who pays at the till.
+- `on_observation` takes what the shelf driver emits (`WeightEvent`, `UnexplainedWeight`,
+  `BinLevel`) and turns it into the reconciler's observations.
+- `on_exit` / `on_entry` get the units the door's antennas saw leave or come in (edge/rfid/door.py).
+- Committed counts (`on_counts`: the back office's counts posted to /v1/stock/movements, and RFID
+  stocktakes) give the reconciler the book's floor figure at their cut-off, so it can re-anchor
+  on the scales and keep its figure the ledger's.
 
-Committed counts (`on_counts`: the back office's counts posted to /v1/stock/movements, and RFID
-stocktakes) give the reconciler the book's floor figure, so it can re-anchor on the scales.
+Event time. The reconciler is pure and has no clock: what it decides is a function of the
+observations, in the order of their own times, and of the instants it is ticked at. So the
+pipeline holds every observation until its time has passed by `lateness` on the shop's clock
+(edge/clock.py), then hands them over in time order, and ticks the reconciler at fixed instants
+of the shop's time (every `tick`, on a grid from the epoch), never at "now": the deltas are then
+the same whether the shop runs at the speed of life or a simulated one 60 times faster, and
+however the observations interleaved on their way here. `lateness` is `late_s` real seconds (how
+late a till's request or a scale's event may reach the gateway) times the clock's speed. An
+observation later than that is handed over at once (`late` counts them): the reconciler copes
+with it as it comes, but the ordering is no longer guaranteed.
 
-With an antenna over the door (zone "exit" in [[rfid.reader]]), `on_exit` gets every tag read
-there and the reconciler runs with `portal` on: a unit leaving that no sale paid for is shrink
-within a minute.
-
-What it does not have yet: online order picks scanned on staff handhelds (`OrderLine`); without
-them a pick made for a pickup order hours before the customer pays is shrink after the window.
+`run()` wakes every `tick` of shop time (sooner when something is decided), advances to the
+clock and appends what the reconciler decided (shrink, restock moves, retractions) to the outbox.
+Delta ids are uuid5 of the evidence, so the same observations replayed after a restart give the
+same ids and the ledger books nothing twice.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
+import itertools
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
+from edge.clock import WALL_CLOCK, Clock
 from edge.fusion.domain import (
     BinChange,
     BinInfo,
     BinLevel,
+    EntryRead,
     ExitRead,
     Observation,
     OddWeight,
+    OrderLine,
     PosLine,
     UnexplainedWeight,
     WeightEvent,
     ZoneCount,
 )
 from edge.fusion.reconciler import Misplacement, Reconciler
+from edge.pos import StaffPick
 from edge.rfid.driver import TagRead
 from shared.contract import Kind, StockDelta, Zone
 from shared.toml_tables import check_keys
@@ -51,6 +67,12 @@ from shared.toml_tables import check_keys
 log = logging.getLogger("shelfsync.pipeline")
 
 Append = Callable[[Sequence[StockDelta]], Awaitable[object]]
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# Observations of one instant are handed over in this order (whatever order they arrived in):
+# a count first (the ledger's count at that instant absorbs what it read), then the till, the
+# handhelds, the scales, the door.
+_RANK = {ZoneCount: 0, PosLine: 1, OrderLine: 2, BinLevel: 3, BinChange: 4, OddWeight: 5, ExitRead: 6,
+         EntryRead: 6}
 
 
 def pos_line(delta: StockDelta) -> PosLine | None:
@@ -62,59 +84,92 @@ def pos_line(delta: StockDelta) -> PosLine | None:
     if not txn or not line.isdigit():
         log.warning("POS delta %s: ref %r is not <txn>/<line>; not reconciled", delta.id, delta.ref)
         return None
-    return PosLine(delta.occurred_at, txn, int(line), delta.kind.value, delta.sku, abs(delta.qty))
+    order = None
+    if txn.startswith("order:"):
+        order, _, _ = txn.removeprefix("order:").partition(":")
+    return PosLine(delta.occurred_at, txn, int(line), delta.kind.value, delta.sku, abs(delta.qty),
+                   order=order or None)
 
 
 class Pipeline:
-    """One store's reconciler between the POS, the shelves and the outbox."""
+    """One store's reconciler between the POS, the handhelds, the shelves, the door and the outbox."""
 
-    def __init__(self, bins: dict[str, BinInfo], append: Append, *,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-                 reconciler: Reconciler | None = None) -> None:
+    def __init__(self, bins: dict[str, BinInfo], append: Append, *, clock: Clock = WALL_CLOCK,
+                 reconciler: Reconciler | None = None, tick: timedelta = timedelta(seconds=10),
+                 late_s: float = 5.0) -> None:
         self.reconciler = reconciler or Reconciler(bins)
         self.reconciler.emit_sales = False  # the webhook has booked them already
         self.append, self.clock = append, clock
+        self.tick_every = tick
+        self.lateness = timedelta(seconds=late_s * clock.speed)
         self.findings: list[Misplacement] = []
+        self.late = 0  # observations that came after their time had been ticked past
         self._queue: list[StockDelta] = []
+        self._waiting: list[tuple[datetime, int, str, int, Observation]] = []  # a heap, by their own time
+        self._arrived = itertools.count()
+        self._ticked: datetime | None = None  # the last instant the reconciler was ticked at
+        self._handed = _EPOCH  # the time of the last observation handed over, or tick
         self._wake = asyncio.Event()
-        self.tick_s = 10.0
+
+    # --- what comes in --------------------------------------------------------------------
 
     def on_sales(self, deltas: Sequence[StockDelta]) -> None:
         """Committed POS deltas (the webhook's `on_sales` hook)."""
         for d in deltas:
             line = pos_line(d)
             if line is not None:
-                self._feed(line)
+                self.feed(line)
+
+    def on_pick(self, pick: StaffPick) -> None:
+        """A staff handheld's scan of an online-order pick (POST /v1/picks), once each."""
+        self.feed(OrderLine(pick.at, pick.order, 0, pick.sku, pick.qty, scan=pick.scan, staff=pick.staff))
 
     def on_counts(self, deltas: Sequence[StockDelta]) -> None:
         """Committed absolute counts (an RFID stocktake, the back office's opening count): the
-        floor's total per SKU becomes the reconciler's floor figure, which re-anchoring on the
-        scales needs. Counts by lot add up to the SKU's floor (a count names every lot it saw)."""
+        floor's total per SKU, at the count's cut-off, becomes the reconciler's floor figure.
+        Counts by lot add up to the SKU's floor (a count names every lot it saw)."""
         floor: dict[str, tuple[datetime, int]] = {}
         for d in deltas:
             if d.kind is Kind.COUNT and d.zone is Zone.FLOOR:
                 at, n = floor.get(d.sku, (d.occurred_at, 0))
                 floor[d.sku] = (max(at, d.occurred_at), n + d.qty)
         for sku, (at, n) in floor.items():
-            self._feed(ZoneCount(at, sku, Zone.FLOOR.value, n))
+            self.feed(ZoneCount(at, sku, Zone.FLOOR.value, n))
 
     def on_observation(self, observation: object) -> None:
-        """What the shelf driver reports; anything else (availability, camera counts) is ignored."""
+        """What the shelf driver reports; anything else (availability, camera counts) is ignored.
+        A weight change is dated when the scale began to move (the hand), not when it settled."""
         if getattr(observation, "bin", None) not in self.reconciler.bins:
             return
         if isinstance(observation, WeightEvent):
-            self._feed(BinChange(observation.at, observation.bin, observation.delta_count,
-                                 observation.count, observation.delta_g))
+            self.feed(BinChange(observation.began or observation.at, observation.bin,
+                                 observation.delta_count, observation.count, observation.delta_g))
         elif isinstance(observation, BinLevel):
-            self._feed(observation)
+            self.feed(observation)
         elif isinstance(observation, UnexplainedWeight):
-            self._feed(OddWeight(observation.at, observation.bin, observation.delta_g))
+            self.feed(OddWeight(observation.began or observation.at, observation.bin, observation.delta_g))
 
     def on_exit(self, read: TagRead) -> None:
-        """A tag read by an antenna over the door."""
-        self._feed(ExitRead(read.at, read.gtin, read.epc))
+        """A tag read leaving by the door."""
+        self.feed(ExitRead(read.at, read.gtin, read.epc))
 
-    def _feed(self, obs: Observation) -> None:
+    def on_entry(self, read: TagRead) -> None:
+        """A tag read coming in by the door (a return, a transfer): not stock leaving."""
+        self.feed(EntryRead(read.at, read.gtin, read.epc))
+
+    def feed(self, obs: Observation) -> None:
+        """An observation in the reconciler's own terms (the hooks above make them; replays and
+        tests give them directly), held until its time has passed by `lateness`."""
+        if obs.at < self._handed:
+            self.late += 1  # its time is past: hand it over now, as it comes
+            log.debug("reconciler: %s came after %s had been handed over", obs, self._handed)
+            self._observe(obs)
+            return
+        # (Observations of one instant in one order, whatever order they came in: by kind, then
+        # by what they say — a refill round lays units on many bins at the same second.)
+        heapq.heappush(self._waiting, (obs.at, _RANK.get(type(obs), 9), repr(obs), next(self._arrived), obs))
+
+    def _observe(self, obs: Observation) -> None:
         try:
             self._take(self.reconciler.observe(obs))
         except (KeyError, ValueError) as e:  # a bad observation is logged, never fatal
@@ -130,8 +185,37 @@ class Pipeline:
         if self._queue:
             self._wake.set()
 
+    # --- time -----------------------------------------------------------------------------
+
+    @property
+    def waiting(self) -> int:
+        """Observations held until their time has passed by `lateness`."""
+        return len(self._waiting)
+
+    def advance(self, now: datetime | None = None) -> None:
+        """Hand over every observation whose time has passed by `lateness`, in time order, and
+        tick the reconciler at every grid instant up to there, each between the observations
+        before and after it."""
+        mark = (self.clock.now() if now is None else now) - self.lateness
+        step = self.tick_every
+        if self._ticked is None:  # the grid instant before the first observation, or before now
+            first = min(mark, self._waiting[0][0]) if self._waiting else mark
+            self._ticked = _EPOCH + step * ((first - _EPOCH) // step)
+        while True:
+            next_tick = self._ticked + step
+            if self._waiting and self._waiting[0][0] < next_tick and self._waiting[0][0] <= mark:
+                obs = heapq.heappop(self._waiting)[-1]
+                self._handed = max(self._handed, obs.at)
+                self._observe(obs)
+            elif next_tick <= mark:
+                self._ticked = self._handed = next_tick
+                self._take(self.reconciler.tick(next_tick))
+            else:
+                return
+
     def tick(self) -> None:
-        self._take(self.reconciler.tick(self.clock()))
+        """Advance to the clock's now."""
+        self.advance()
 
     async def flush(self) -> int:
         """Append what is queued to the outbox; returns how many deltas went."""
@@ -146,17 +230,17 @@ class Pipeline:
             raise
         return len(batch)
 
-    async def run(self, tick_s: float | None = None) -> None:
-        """Tick every `tick_s` and flush whenever something was decided."""
-        tick_s = self.tick_s if tick_s is None else tick_s
+    async def run(self) -> None:
+        """Every `tick` of the shop's time: advance to the clock and flush what was decided."""
+        period = max(0.01, self.tick_every.total_seconds() / self.clock.speed)
         while True:
-            self.tick()
+            self.advance()
             try:
                 await self.flush()
             except Exception as e:  # the outbox is away: keep the deltas, retry next tick
                 log.warning("reconciler: outbox append failed, retrying: %s", e)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), tick_s)
+                await asyncio.wait_for(self._wake.wait(), period)
 
 
 class ReconcileConfigError(ValueError):

@@ -40,8 +40,25 @@
   pending pick, or none if nothing pending is left (a pick the scales missed). It is not
   retracted later. Picks whose units the portal did not see leave still become shrink by the
   window, as without a portal.
-- Its floor figure is the last ZoneCount plus every floor delta it emitted itself (every floor
-  movement comes from here).
+- A unit read coming in by the door (`EntryRead`: two door antennas tell direction) is not shrink:
+  a customer's return or a staff member's transfer, which the till or the back office books. It
+  may leave again (sold, or stolen) and is then judged as any unit leaving.
+- Counting while trading: a count is the truth at its cut-off, its `occurred_at`; it read every
+  unit in the shop then, those in shoppers' hands and on the pickup shelf included. The ledger
+  absorbs every movement dated before it (cloud/db/ledger.py), so each delta here is dated when
+  its units left (or rejoined) the counted stock, however late it is decided: a sale when the till
+  rang it; a unit read leaving at the door's read, and the units of its hand the door missed at
+  that read too (they left together: not back at the pick, or a count while the thief was still
+  inside, which read them, would absorb their shrink); a pick no door saw leave, booked by the
+  window, at the pick (its units most likely left unseen before a count that came later — and if
+  they were still in the shop, the count read them and rightly absorbs the shrink). A retraction
+  (a late sale, the shrink's units coming home, the scales re-anchoring) is dated with the
+  shrink it takes back, so the pair cancels on either side of any count. So a pick pending at a
+  count's cut-off leaves the book true whatever it becomes: sold, put back, or stolen.
+- Its floor figure is kept as the ledger keeps the floor: the last count (ZoneCount, or its own
+  `count` delta) plus the floor deltas it emitted dated after that count's cut-off, whenever
+  they were emitted (every floor movement comes from here). Deltas dated at a count's very
+  instant are taken as after it (the ledger orders those by id).
 
 Delta ids are derived from the evidence (uuid5), so replaying the same observations yields the
 same deltas and the ledger's idempotency makes a replay change nothing.
@@ -60,6 +77,7 @@ from edge.fusion.domain import (
     BinChange,
     BinInfo,
     BinLevel,
+    EntryRead,
     ExitRead,
     Observation,
     OddWeight,
@@ -90,6 +108,7 @@ class _Pick:
     qty: int  # units still unclaimed
     unit_g: float = 0.0  # what one of these very units weighed (0: not measured)
     walked: bool = False  # the exit portal saw some of its units leave unpaid: the rest went too
+    left: datetime | None = None  # when the portal saw that (its hand's units left then)
 
 
 @dataclass(slots=True)
@@ -187,10 +206,18 @@ class Reconciler:
     _loose: list[_Stray] = field(default_factory=list)  # rises nothing explained, for `latency`
     _shrunk: list[_Shrunk] = field(default_factory=list)  # a late sale or the units coming back
     _floor: dict[str, int] = field(default_factory=dict)  # the book's floor figure per SKU
+    _cut_off: dict[str, datetime] = field(default_factory=dict)  # the SKU's last count's occurred_at
+    # Floor deltas emitted, dated at or after the last count, for `hold`: a count that arrives
+    # after them but is dated before them does not absorb them.
+    _since_count: dict[str, list[tuple[datetime, int]]] = field(default_factory=dict)
     _level: dict[str, int] = field(default_factory=dict)  # detector count per bin
     _disagree: dict[str, datetime] = field(default_factory=dict)
     _settled: dict[str, datetime] = field(default_factory=dict)  # scales and book last agreed
-    _risen: dict[str, datetime] = field(default_factory=dict)  # the SKU's last rise nothing explained
+    # The same and the SKU's last rise nothing explained, as steps of this reconciler (each
+    # observation and tick is one): which came first, even at one instant.
+    _settled_step: dict[str, int] = field(default_factory=dict)
+    _risen: dict[str, int] = field(default_factory=dict)
+    _step: int = 0
     _seen: set[tuple[object, ...]] = field(default_factory=set)
     _paid: dict[str, list[_Paid]] = field(default_factory=dict)  # sold, not seen leaving yet
     _exits: list[ExitRead] = field(default_factory=list)  # read leaving, not judged yet
@@ -214,14 +241,28 @@ class Reconciler:
         did = str(uuid.uuid5(_NS, repr(key)))
         # kw are StockDelta's own fields, named by the callers in this class; typed object here
         d = StockDelta(id=did, seq=0, **kw)  # type: ignore[arg-type]
-        if d.from_zone is Zone.FLOOR and d.sku in self._floor:
-            self._floor[d.sku] -= d.qty
-        if d.zone is Zone.FLOOR:
-            if d.kind is Kind.COUNT:
-                self._floor[d.sku] = d.qty
-            elif d.sku in self._floor:
-                self._floor[d.sku] += d.qty
+        if d.zone is Zone.FLOOR and d.kind is Kind.COUNT:
+            self._counted(d.sku, d.occurred_at, d.qty)
+        else:
+            change = (d.qty if d.zone is Zone.FLOOR else 0) - (d.qty if d.from_zone is Zone.FLOOR else 0)
+            if change:
+                self._floor_moved(d.sku, d.occurred_at, change)
         return d
+
+    def _counted(self, sku: str, at: datetime, qty: int) -> None:
+        """An absolute floor count at `at`: the floor figure is it, plus what was emitted dated
+        after it. (A count older than the last one changes nothing: the newer one replaces it.)"""
+        if sku in self._cut_off and at < self._cut_off[sku]:
+            return
+        after = [(t, k) for t, k in self._since_count.get(sku, []) if t >= at]
+        self._cut_off[sku], self._since_count[sku] = at, after
+        self._floor[sku] = qty + sum(k for _, k in after)
+
+    def _floor_moved(self, sku: str, at: datetime, change: int) -> None:
+        if sku not in self._floor or at < self._cut_off[sku]:
+            return  # no count yet, or the last count absorbs it (cloud/db/ledger.py)
+        self._floor[sku] += change
+        self._since_count[sku].append((at, change))
 
     def _unseen(self) -> timedelta:
         return self.unseen_window or self.window * UNSEEN_WAIT
@@ -241,8 +282,9 @@ class Reconciler:
         if key in self._seen:
             return []  # idempotence: the same observation twice changes nothing
         self._seen.add(key)
+        self._step += 1
         # Anything happening to a SKU restarts the wait before its scales are believed over the book.
-        if isinstance(obs, PosLine | OrderLine | ZoneCount | ExitRead):
+        if isinstance(obs, PosLine | OrderLine | ZoneCount | ExitRead | EntryRead):
             self._disagree.pop(obs.sku, None)
         elif obs.bin in self.bins:
             self._disagree.pop(self.bins[obs.bin].sku, None)
@@ -261,7 +303,12 @@ class Reconciler:
             return []
         if isinstance(obs, ZoneCount):
             if obs.zone == Zone.FLOOR.value:
-                self._floor[obs.sku] = obs.qty
+                self._counted(obs.sku, obs.at, obs.qty)
+            return []
+        if isinstance(obs, EntryRead):
+            # Carried in (a return, a transfer): not leaving, and free to leave again later.
+            if obs.epc in self._gone and self._gone[obs.epc] <= obs.at:
+                del self._gone[obs.epc]
             return []
         if isinstance(obs, ExitRead):
             left = self._gone.get(obs.epc)
@@ -328,14 +375,14 @@ class Reconciler:
                 self._credit.setdefault(o.sku, []).append(_Credit(o.at, o.txn, o.line, "void", need))
             return []
         self._paid.setdefault(o.sku, []).append(_Paid(o.at, o.qty))
-        held = self._held.get(o.txn, {})
+        held = self._held.get(o.order or o.txn, {})
         if held.get(o.sku):  # an online order collected: its staff pick was claimed by the order
             k = min(held[o.sku], o.qty)
             held[o.sku] -= k
             return [self._delta(("pos", o.txn, o.line), sku=o.sku, kind=Kind.SALE, qty=-o.qty,
                                 zone=Zone.FLOOR, occurred_at=o.at, source=Source.POS, ref=o.txn,
                                 confidence=1.0 if k == o.qty else 0.9,
-                                evidence={"pos": o.txn, "order": o.txn, "picked": k})]
+                                evidence={"pos": o.txn, "order": o.order or o.txn, "picked": k})]
         need, claimed = self._match_picks(o.sku, o.at, o.qty)
         if need:
             self._credit.setdefault(o.sku, []).append(_Credit(o.at, o.txn, o.line, "sale", need))
@@ -521,7 +568,7 @@ class Reconciler:
         # that shrink was wrong. Or the pick they came from is still on its way (the other
         # scale settles a moment later).
         self._loose.append(_Stray(o.at, o.bin, info.sku, n, grams))
-        self._risen[info.sku] = o.at
+        self._risen[info.sku] = self._step
         return self._restore(info.sku, n, o) if self.restore and n <= 6 else []
 
     def _put_back_pool(self, sku: str, bin_id: str, n: int) -> int:
@@ -546,7 +593,7 @@ class Reconciler:
         s = min(fits, key=lambda f: f[0])[1]
         s.qty = 0
         return [self._delta(("back", s.id, o.bin, o.at), sku=sku, kind=Kind.ADJUST, qty=n, zone=Zone.FLOOR,
-                            occurred_at=o.at, source=Source.WEIGHT, bin=o.bin, confidence=0.8,
+                            occurred_at=s.at, source=Source.WEIGHT, bin=o.bin, confidence=0.8,
                             evidence={"retracts": s.id, "bin": o.bin, "delta": o.delta, "count": o.count,
                                       "grams": round(grams, 1), "picked_g": round(n * s.unit_g, 1)})]
 
@@ -600,6 +647,7 @@ class Reconciler:
     def tick(self, now: datetime) -> list[StockDelta | Misplacement]:
         """Close what the clock settles: unclaimed picks become shrink, late sales retract it,
         stale expectations lapse, and lasting disagreements with the scales become counts."""
+        self._step += 1
         out: list[StockDelta | Misplacement] = []
         # The door first: a unit that left unpaid takes its pick before the window could.
         for x in [x for x in self._exits if now - x.at >= self.portal_grace]:
@@ -614,8 +662,9 @@ class Reconciler:
             if now - p.at <= wait:
                 keep.append(p)
                 continue
+            # A hand the door saw leave left then, the units it missed with it (not at the pick).
             d = self._delta(("shrink", p.bin, p.at, p.qty), sku=p.sku, kind=Kind.SHRINK, qty=-p.qty,
-                            zone=Zone.FLOOR, occurred_at=p.at, source=Source.FUSION, bin=p.bin,
+                            zone=Zone.FLOOR, occurred_at=p.left or p.at, source=Source.FUSION, bin=p.bin,
                             confidence=0.9,
                             evidence={"bin": p.bin, "pick_at": p.at.isoformat(), "qty": p.qty,
                                       "window_s": wait.total_seconds(),
@@ -635,6 +684,8 @@ class Reconciler:
             self._goback[sku] = [g for g in self._goback[sku] if now - g.at <= self.hold]
         self._strays = [s for s in self._strays if now - s.at <= self.hold]
         self._loose = [x for x in self._loose if now - x.at <= self.latency]
+        for sku, moved in self._since_count.items():
+            self._since_count[sku] = [(t, k) for t, k in moved if now - t <= self.hold]
         for sku in self._bins_of:
             out.extend(self._check_count(sku, now))
         return out
@@ -655,6 +706,7 @@ class Reconciler:
             # A hand's units leave together: units of it the portal missed do not come back to
             # a shelf (no put-back or misplacement claims them); the window books them.
             pick.walked = True
+            pick.left = pick.left or x.at
             self._picks = [p for p in self._picks if p.qty]
             evidence.update(bin=pick.bin, pick_at=pick.at.isoformat())
         else:
@@ -677,7 +729,7 @@ class Reconciler:
                 s.qty -= k
                 n -= k
                 out.append(self._delta(("restore", s.id, o.bin, o.at), sku=sku, kind=Kind.ADJUST, qty=k,
-                                       zone=Zone.FLOOR, occurred_at=o.at, source=Source.WEIGHT, bin=o.bin,
+                                       zone=Zone.FLOOR, occurred_at=s.at, source=Source.WEIGHT, bin=o.bin,
                                        confidence=0.8,
                                        evidence={"retracts": s.id, "bin": o.bin, "delta": o.delta,
                                                  "count": o.count, "qty": k}))
@@ -694,10 +746,11 @@ class Reconciler:
                 k = min(need, s.qty)
                 s.qty -= k
                 need -= k
-                # Booked when the sale was (not back at the pick): a count taken in between saw
-                # the bin without this unit and must stay what it was.
+                # Dated with the shrink it retracts (the sale itself is dated when it was rung
+                # up): a count taken in between read the unit in the shopper's hands, and
+                # absorbs both the shrink and this, or neither.
                 out.append(self._delta(("retract", s.id, c.txn, c.line), sku=sku, kind=Kind.ADJUST, qty=k,
-                                       zone=Zone.FLOOR, occurred_at=c.at, source=Source.FUSION,
+                                       zone=Zone.FLOOR, occurred_at=s.at, source=Source.FUSION,
                                        confidence=0.9, ref=c.txn,
                                        evidence={"retracts": s.id, "pos": c.txn, "qty": k}))
         return out
@@ -720,7 +773,7 @@ class Reconciler:
             return []
         if seen + held == book:
             self._disagree.pop(sku, None)
-            self._settled[sku] = now
+            self._settled[sku], self._settled_step[sku] = now, self._step
             return []
         since = self._disagree.setdefault(sku, now)
         if now - since < self.settle:
@@ -744,12 +797,11 @@ class Reconciler:
         than the book changes nothing: a theft no pick showed is not booked on a guess.)"""
         out: list[StockDelta | Misplacement] = []
         bins = {b: self._level[b] for b in self._bins_of[sku]}
-        last = self._settled.get(sku)
-        self._settled[sku] = now
+        last, last_step = self._settled.get(sku) or _EPOCH, self._settled_step.get(sku, 0)
+        self._settled[sku], self._settled_step[sku] = now, self._step
         # Only shrinks that add up to the difference exactly (the newest that do): a refill the
         # scales misread differs from the book by a bin's fill, far more than a hand.
-        last = last or _EPOCH
-        back_since = self._risen.get(sku, _EPOCH) > last
+        back_since = self._risen.get(sku, -1) > last_step
         mine = sorted((s for s in self._shrunk if s.sku == sku and s.qty and
                        (back_since or (s.detected or now) > last)),
                       key=lambda s: s.at, reverse=True)
@@ -759,7 +811,7 @@ class Reconciler:
             k, s.qty = s.qty, 0
             more -= k
             out.append(self._delta(("anchor", s.id, now), sku=sku, kind=Kind.ADJUST, qty=k,
-                                   zone=Zone.FLOOR, occurred_at=now, source=Source.WEIGHT, confidence=0.7,
+                                   zone=Zone.FLOOR, occurred_at=s.at, source=Source.WEIGHT, confidence=0.7,
                                    evidence={"retracts": s.id, "bins": bins, "qty": k,
                                              "since": since.isoformat()}))
         self._shrunk = [s for s in self._shrunk if s.qty]

@@ -9,8 +9,11 @@ Config sections (see edge/shelf/poller.py for [shelf]):
     name = "door"
     host = "192.168.1.40"              # the reader's LLRP address (port 5084 unless `port`)
     zones = {1 = "floor", 2 = "floor", 3 = "floor", 4 = "backroom"}   # antenna → zone
-    # an antenna over the shop's door is zone "exit": the reader then runs continuously and every
-    # unit it sees leave goes to the reconciler (a unit leaving unpaid is shrink at once)
+    # antennas over the shop's door: "door_in" (inside it) and "door_out" (outside) tell a unit
+    # carried out from one carried in (edge/rfid/door.py); the reader then runs continuously and
+    # every unit leaving goes to the reconciler (a unit leaving unpaid is shrink at once), every
+    # unit coming in too (a return, a transfer: not shrink). One antenna, zone "exit", cannot
+    # tell the way: every unit it reads is taken as leaving.
 
 Readers are assumed to cover separate areas: a stocktake's counts are summed over them, and a sale
 made during a count is taken off the first reader's count (exact with one reader).
@@ -27,11 +30,13 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import timedelta
 from typing import Any
 
+from edge.clock import WALL_CLOCK, Clock
 from edge.delivery.outbox import Outbox, OutboxError, body_hash
-from edge.rfid.driver import EXIT_ZONE, LLRP_PORT, ReaderSettings, RfidSource, TagRead
+from edge.rfid.door import Door
+from edge.rfid.driver import DOOR_ZONES, EXIT_ZONE, LLRP_PORT, ReaderSettings, RfidSource, TagRead
 from edge.rfid.presence import (
     PresenceConfig,
     PresenceEvent,
@@ -71,7 +76,7 @@ class RfidConfig:
     @property
     def portal(self) -> bool:
         """An antenna watches the door."""
-        return any(z == EXIT_ZONE for r in self.readers for z in r.zones.values())
+        return any(z in DOOR_ZONES for r in self.readers for z in r.zones.values())
 
 
 # The keys of [rfid] and of each [[rfid.reader]] (shared/toml_tables.py: anything else is an error).
@@ -92,13 +97,19 @@ def parse_rfid_section(section: Mapping[str, Any]) -> RfidConfig:
             raise DeviceConfigError(f"{where}: host is required")
         zones_raw = r.get("zones", {"1": "floor", "2": "floor", "3": "floor", "4": "backroom"})
         try:
-            zones = {int(k): v if v == EXIT_ZONE else Zone(v).value for k, v in zones_raw.items()}
+            zones = {int(k): v if v in DOOR_ZONES else Zone(v).value for k, v in zones_raw.items()}
             readers.append(ReaderSettings(
                 name=str(r.get("name", f"reader-{i + 1}")), host=r["host"],
                 port=int(r.get("port", LLRP_PORT)),
                 antennas=tuple(sorted(zones)), zones=zones, keepalive_s=float(r.get("keepalive_s", 10.0))))
         except (ValueError, TypeError, AttributeError) as e:
             raise DeviceConfigError(f"{where}: {e}") from None
+    for i, r in enumerate(readers):
+        door = set(r.zones.values()) & DOOR_ZONES
+        if door and door != {EXIT_ZONE} and door != DOOR_ZONES - {EXIT_ZONE}:
+            raise DeviceConfigError(f"[[rfid.reader]] #{i + 1}: zones: a door has one antenna (\"exit\") or "
+                                    "two (\"door_in\" inside it and \"door_out\" outside), not "
+                                    + " and ".join(f'"{z}"' for z in sorted(door)))
     skus = tuple(section.get("skus", ()))
     for sku in skus:
         if not contract.is_gtin14(sku):
@@ -113,13 +124,23 @@ class Presence:
     """Reads the RFID readers continuously and tracks every tag's zone (edge/rfid/presence.py): a tag
     carried from the backroom to the floor becomes a `move` delta in the outbox; a tag that
     departs unsold becomes a shrink suspicion for the reconciler. LLRP allows one client per
-    reader, so a stocktake pauses this while it runs. Reads at the door (zone `exit`) go to
-    `on_exit` (the reconciler) instead; without `presence` only they are used."""
+    reader, so a stocktake pauses this while it runs. Reads at the door go to the reconciler
+    instead: with one antenna there (zone `exit`) every read to `on_exit`; with two (`door_in`,
+    `door_out`) each unit once it has passed, to `on_exit` if it left and `on_entry` if it came
+    in (edge/rfid/door.py, judged on `clock`, the shop's). Without `presence` only they are used."""
 
-    def __init__(self, config: RfidConfig, outbox: Outbox, check_every_s: float = 10.0) -> None:
+    def __init__(self, config: RfidConfig, outbox: Outbox, check_every_s: float = 10.0,
+                 clock: Clock = WALL_CLOCK) -> None:
         self.config, self.outbox, self.check_every_s = config, outbox, check_every_s
+        self.clock = clock
         self.on_exit: Callable[[TagRead], None] | None = None
-        self.exits = 0
+        self.on_entry: Callable[[TagRead], None] | None = None
+        self.exits = 0  # tag reads at the door
+        self.went_out = self.came_in = 0  # units the door's two antennas saw cross
+        # A tag unread for 3 real seconds has passed both antennas (the shop's seconds run faster
+        # in a simulated shop).
+        self.door = Door(timedelta(seconds=3 * clock.speed))
+        self.doorway: dict[str, TagRead] = {}  # EPC -> its last read at the door, until judged
         aliases = {f"{r.name}_{antenna}": zone for r in config.readers for antenna, zone in r.zones.items()}
         self.tracker = PresenceTracker(PresenceConfig(aliases=aliases))
         self.suspicions: list[ShrinkSuspicion] = []
@@ -151,6 +172,11 @@ class Presence:
             if self.on_exit is not None:
                 self.on_exit(read)
             return
+        if read.zone in DOOR_ZONES:
+            self.exits += 1
+            self.door.read(read.epc, read.gtin, read.zone, read.at, read.rssi)
+            self.doorway[read.epc] = read
+            return
         if not self.config.presence:
             return
         with contextlib.suppress(asyncio.QueueFull):  # a full queue sheds reads, never the loop
@@ -178,6 +204,8 @@ class Presence:
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(self._track(), name="presence-track")
             tasks.create_task(self._watch_readers(), name="presence-readers")
+            if any(z in DOOR_ZONES - {EXIT_ZONE} for r in self.config.readers for z in r.zones.values()):
+                tasks.create_task(self._watch_door(), name="presence-door")
             while True:
                 await self._running.wait()
                 self._idle.clear()
@@ -189,6 +217,25 @@ class Presence:
                 with contextlib.suppress(asyncio.CancelledError):
                     await reading
                 self._idle.set()
+
+    def judge_door(self) -> None:
+        """Units that have passed the door's two antennas: out to `on_exit`, in to `on_entry`."""
+        for c in self.door.judge(self.clock.now()):
+            read = replace(self.doorway.pop(c.epc), at=c.at, zone=EXIT_ZONE if c.leaving else "entry")
+            if c.leaving:
+                self.went_out += 1
+            else:
+                self.came_in += 1
+            hook = self.on_exit if c.leaving else self.on_entry
+            if hook is not None:
+                hook(read)
+        if not self.door.passing:
+            self.doorway.clear()  # (tags read on one antenna only)
+
+    async def _watch_door(self, every_s: float = 0.25) -> None:
+        while True:
+            self.judge_door()
+            await asyncio.sleep(every_s)
 
     async def _track(self) -> None:
         last_check = time.monotonic()
@@ -203,7 +250,7 @@ class Presence:
                         events += self.tracker.observe(Sighting(r.epc, r.gtin, r.location, r.rssi, r.at))
             if time.monotonic() - last_check >= self.check_every_s:
                 last_check = time.monotonic()
-                now = datetime.now(UTC)
+                now = self.clock.now()
                 events += self.tracker.check_departed(now)
                 self.tracker.age_out(now)
             deltas, suspicions = presence_deltas(events, next_seq=lambda: 0)

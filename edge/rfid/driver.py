@@ -61,6 +61,11 @@ log = logging.getLogger("shelfsync.rfid")
 
 LLRP_PORT: Final = 5084
 EXIT_ZONE: Final = "exit"  # an antenna zone that is not stock: the shop's door (read leaving)
+# Two antennas over the door, inside and outside it: the order they read a unit in tells its way
+# (edge/rfid/door.py).
+DOOR_IN: Final = "door_in"
+DOOR_OUT: Final = "door_out"
+DOOR_ZONES: Final = frozenset({EXIT_ZONE, DOOR_IN, DOOR_OUT})  # antennas at the door: not stock
 STANDARD_PLAN: Final = InventoryPlan()  # no search mode, no target: the reader's own targeting
 
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from edge.rfid.driver import EXIT_ZONE, LLRP_PORT, LLRPReader, ReaderSettings, TagRead
+from edge.rfid.driver import DOOR_ZONES, LLRP_PORT, LLRPReader, ReaderSettings, TagRead
 from shared.contract import Kind, Source, StockDelta, Zone, format_ts, is_gtin14, new_delta_id
 
 log = logging.getLogger("shelfsync.stocktake")
@@ -142,7 +142,7 @@ class Stocktake:
 
     def add(self, read: TagRead) -> bool:
         """Record a read; True if it is a tag this stocktake had not seen."""
-        if (self.config.zone is not None and read.zone != self.config.zone) or read.zone == EXIT_ZONE:
+        if (self.config.zone is not None and read.zone != self.config.zone) or read.zone in DOOR_ZONES:
             return False  # (the door's antennas see units leaving, not stock)
         self.reads += read.seen_count
         rssi = read.rssi if read.rssi is not None else -128

@@ -17,6 +17,10 @@ over 0.5 s, CMU's 60-sample rolling std, US10753787's stable/unstable states). T
    - otherwise count = round(Δ / unit weight); accepted when the residual is within
      `tolerance` x unit weight (US11450011's integer-tolerance rule) -> `WeightEvent`,
      else -> `UnexplainedWeight` (a misplaced item, a wrong unit weight, a hand on the shelf).
+   Both are stamped `at` the settled reading and `began` at the first reading that moved: when
+   the hand went in, which is when the pick happened (the reconciler pairs it with a handheld's
+   scan made that moment; a scale read a few times a second in a shop simulated faster than life
+   settles many of the shop's seconds later).
 4. `interrupt()` — the bin timed out — drops the window but keeps the baseline, so the first
    stable level after the outage is compared with the last trusted one: a real change made
    while the bin was unreadable is reported, a timeout itself never makes a change.
@@ -90,6 +94,7 @@ class BinDetector:
         self._window: deque[tuple[float, float, bool]] = deque()
         self._active = False
         self._stable_since: float | None = None
+        self._began: float | None = None  # the first reading of the change being judged
         self.stable = False
 
     @property
@@ -103,6 +108,7 @@ class BinDetector:
         self.stable = False
         if self.baseline is not None:
             self._active = True
+            self._began = None  # the change happened unseen, some time during the outage
 
     def _window_stats(self) -> tuple[float, float, bool]:
         n = len(self._window)
@@ -135,7 +141,7 @@ class BinDetector:
         if not self.stable:
             self._stable_since = None
             if self.baseline is not None:
-                self._active = True
+                self._start(t)
             return None
         if self._stable_since is None:
             self._stable_since = t
@@ -148,10 +154,15 @@ class BinDetector:
             if abs(mean - self.baseline) <= cfg.track_g:
                 self._track(mean)
                 return None
-            self._active = True  # a slow change beyond the drift band: judge it once settled
+            self._start(t)  # a slow change beyond the drift band: judge it once settled
         if t - self._stable_since < cfg.settle_s:
             return None
         return self._resolve(t, mean)
+
+    def _start(self, t: float) -> None:
+        if not self._active:
+            self._active = True
+            self._began = t
 
     def _track(self, mean: float) -> None:
         assert self.baseline is not None
@@ -164,6 +175,8 @@ class BinDetector:
     def _resolve(self, t: float, level: float) -> WeightEvent | UnexplainedWeight | None:
         assert self.baseline is not None and self.count is not None
         self._active = False
+        began = _at(self._began) if self._began is not None else None
+        self._began = None
         delta = level - self.baseline
         self.baseline = level
         if abs(delta) < self.min_delta_g:
@@ -174,6 +187,6 @@ class BinDetector:
         if k != 0 and abs(residual) <= self.config.tolerance * self.unit_g and self.count + k >= 0:
             self.count += k
             return WeightEvent(
-                self.bin, self.sku, net, delta, self.count, k, residual, True, _at(t)
+                self.bin, self.sku, net, delta, self.count, k, residual, True, _at(t), began
             )
-        return UnexplainedWeight(self.bin, self.sku, net, delta, k, residual, _at(t))
+        return UnexplainedWeight(self.bin, self.sku, net, delta, k, residual, _at(t), began)

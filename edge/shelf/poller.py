@@ -53,13 +53,14 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
 
 from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 from pymodbus.exceptions import ModbusException
 
+from edge.clock import WALL_CLOCK
 from edge.fusion.domain import BinAvailability, BinLevel, Observation
 from edge.shelf.detector import BinDetector, DetectorConfig
 from edge.shelf.registers import (
@@ -384,13 +385,17 @@ async def send_command(client: Client, b: BinConfig, which: str) -> None:
 class ShelfPoller:
     """Polls every bin of one bus and emits observations through `emit`.
 
-    `clock` gives POSIX seconds (injectable so replays and tests can drive time)."""
+    `clock` gives POSIX seconds (injectable so replays and tests can drive time): the pace of the
+    readings, which the detector's windows are measured in. `stamp` turns such a moment into the
+    shop's time for the observations emitted (edge/clock.py: the same, unless the shop is a
+    simulated one running faster than life)."""
 
     bus: BusConfig
     bins: Sequence[BinConfig]
     detector: DetectorConfig
     emit: Callable[[Observation], None]
     clock: Callable[[], float] = time.time
+    stamp: Callable[[float], datetime] = WALL_CLOCK.at
     states: dict[str, BinState] = field(default_factory=dict)
     polls: int = 0
 
@@ -422,9 +427,7 @@ class ShelfPoller:
             state.available = False
             log.warning("bin %s unavailable: %s", state.config.id, reason)
             self.emit(
-                BinAvailability(
-                    state.config.id, False, reason, datetime.fromtimestamp(self.clock(), UTC)
-                )
+                BinAvailability(state.config.id, False, reason, self.stamp(self.clock()))
             )
 
     def snapshot(self) -> tuple[BinSnapshot, ...]:
@@ -450,24 +453,21 @@ class ShelfPoller:
             state.available = True
             log.info("bin %s is back", state.config.id)
             self.emit(
-                BinAvailability(
-                    state.config.id, True, "reading again", datetime.fromtimestamp(t, UTC)
-                )
+                BinAvailability(state.config.id, True, "reading again", self.stamp(t))
             )
         det = state.detector
         known = det.baseline is not None
         obs = det.feed(t, reading.gross_g, reading.stable)
         if obs is not None:
-            self.emit(obs)
+            began = self.stamp(obs.began.timestamp()) if obs.began is not None else None
+            self.emit(replace(obs, at=self.stamp(obs.at.timestamp()), began=began))
         elif (
             not known
             and det.baseline is not None
             and det.count is not None
             and det.grams is not None
         ):
-            self.emit(
-                BinLevel(datetime.fromtimestamp(t, UTC), det.bin, det.count, sku=det.sku, grams=det.grams)
-            )
+            self.emit(BinLevel(self.stamp(t), det.bin, det.count, sku=det.sku, grams=det.grams))
 
     async def _poll_loop(self, client: Client, bins: Sequence[BinConfig]) -> None:
         period = 1.0 / self.poll_hz

@@ -23,7 +23,7 @@ TICK_S: Final = 0.02  # air model step; reads are spread over antennas one tick 
 S1_PERSIST_S: Final = 2.0  # Gen2 §6.3.2.2: S1 persistence 0.5-5 s, energised or not
 S23_UNPOWERED_PERSIST_S: Final = 5.0  # Gen2: S2/S3 persist > 2 s once the tag loses power
 MAX_ATTEMPTS_PER_TICK: Final = 20_000
-DOOR_S: Final = 4.0  # seconds a unit carried out is within the door antenna's reach
+DOOR_S: Final = 4.0  # seconds a unit carried through the door is within its antennas' reach
 LATE_TICK_S: Final = 2 * TICK_S  # wall time one tick may cover when the sim runs faster than life
 
 
@@ -61,14 +61,20 @@ def sgtin96(gtin: str, serial: int, company_prefix_len: int) -> bytes:
     )
 
 
-EXIT: Final = "exit"  # the zone of an antenna over the shop's door
+EXIT: Final = "exit"  # the zone of a single antenna over the shop's door
+DOOR_IN: Final = "door_in"  # two antennas over the door: the one inside it ...
+DOOR_OUT: Final = "door_out"  # ... and the one outside
 
 
-def zone_antennas(antennas: int, door: int | None = None) -> dict[str, tuple[int, ...]]:
+def zone_antennas(antennas: int, door: int | None = None,
+                  door_out: int | None = None) -> dict[str, tuple[int, ...]]:
     """Default layout: the last antenna covers the backroom, the others the sales floor; `door`,
-    if given, is an antenna over the exit instead (zone `exit`)."""
-    usable = [a for a in range(1, antennas + 1) if a != door]
-    doors: dict[str, tuple[int, ...]] = {EXIT: (door,)} if door is not None else {}
+    if given, is an antenna over the exit instead (zone `exit`), or with `door_out` the inner of
+    two (zones `door_in` and `door_out`), whose order of reads tells a unit's way."""
+    usable = [a for a in range(1, antennas + 1) if a not in (door, door_out)]
+    doors: dict[str, tuple[int, ...]] = {}
+    if door is not None:
+        doors = {EXIT: (door,)} if door_out is None else {DOOR_IN: (door,), DOOR_OUT: (door_out,)}
     if len(usable) < 2:
         return {FLOOR: (usable[0],), BACKROOM: (usable[0],), **doors}
     return {FLOOR: tuple(usable[:-1]), BACKROOM: (usable[-1],), **doors}
@@ -97,8 +103,9 @@ class TagField:
     antennas: int
     seed: int = 0
     limit: int | None = None  # at most this many of the opening units (by uid); later units always
-    door: int | None = None  # the antenna over the exit
-    leaving: set[int] = field(default_factory=set)  # units passing the door now
+    door: int | None = None  # the antenna over the exit (the inner one, with `door_out`)
+    door_out: int | None = None  # the antenna outside the door
+    passing: dict[int, int] = field(default_factory=dict)  # units passing the door now -> the antenna nearest
     _cache: dict[int, SimTag] = field(default_factory=dict)
     _opening: set[int] = field(default_factory=set)
     _max_opening_uid: int = 0
@@ -119,12 +126,12 @@ class TagField:
         """Rebuild the population if the world moved since the last refresh; True if it did."""
         if self._ready_at == self.world.now and self.tags and not force:
             return False
-        layout = zone_antennas(self.antennas, self.door)
+        layout = zone_antennas(self.antennas, self.door, self.door_out)
         floor_ants = layout[FLOOR]
         bin_index = {b: i for i, b in enumerate(sorted(self.world.bins))}
         tags: list[SimTag] = []
         for u in self.world.units.values():
-            if not u.tagged or u.zone not in (FLOOR, BACKROOM) or u.uid in self.leaving:
+            if not u.tagged or u.zone not in (FLOOR, BACKROOM) or u.uid in self.passing:
                 continue
             if u.uid <= self._max_opening_uid and u.uid not in self._opening:
                 continue
@@ -136,11 +143,11 @@ class TagField:
                 self._cache[u.uid] = cached
             tags.append(cached)
         if self.door is not None:
-            for uid in sorted(self.leaving):
+            for uid, antenna in sorted(self.passing.items()):
                 u = self.world.units[uid]
-                if u.tagged:  # carried out: strong and brief on the door's antenna
+                if u.tagged:  # carried through: strong and brief on the door's antenna it is under
                     tags.append(SimTag(uid, sgtin96(u.gtin, u.serial, len(self.world.sgtin(u)[0])),
-                                       u.gtin, u.serial, EXIT, None, (Sighting(self.door, -48, 0.95),)))
+                                       u.gtin, u.serial, EXIT, None, (Sighting(antenna, -48, 0.95),)))
         self.tags = tags
         self._ready_at = self.world.now
         return True

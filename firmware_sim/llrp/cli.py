@@ -40,7 +40,11 @@ def _parse(argv: list[str], prog: str) -> argparse.Namespace:
     )
     p.add_argument("--antennas", type=int, default=4, help="antenna ports, 1..32 (default 4)")
     p.add_argument("--door", type=int, default=None, metavar="ANTENNA",
-                   help="an antenna over the exit: units sold or stolen pass it as shoppers leave")
+                   help="an antenna over the exit: units sold or stolen pass it as shoppers leave, "
+                        "returns and transfers as they are carried in (the inner one, with --door-out)")
+    p.add_argument("--door-out", type=int, default=None, metavar="ANTENNA",
+                   help="with --door: a second antenna, outside the door; the order the two read a "
+                        "unit in tells leaving from entering")
     p.add_argument(
         "--rate", type=float, default=400.0, help="air rate, singulations/s (default 400)"
     )
@@ -70,6 +74,9 @@ def _parse(argv: list[str], prog: str) -> argparse.Namespace:
         p.error("--antennas must be within 1..32")
     if args.door is not None and not 1 <= args.door <= args.antennas:
         p.error("--door must be one of the antennas")
+    if args.door_out is not None and (args.door is None or args.door_out == args.door
+                                      or not 1 <= args.door_out <= args.antennas):
+        p.error("--door-out needs --door and must be another of the antennas")
     if args.rate <= 0 or args.time_scale <= 0 or args.world_speed < 0:
         p.error("--rate and --time-scale must be positive, --world-speed >= 0")
     if args.tags is not None and args.tags < 0:
@@ -86,6 +93,7 @@ async def _serve(args: argparse.Namespace) -> None:
         world_speed=args.world_speed,
         time_scale=args.time_scale,
         door=args.door,
+        door_out=args.door_out,
         vendor=args.vendor,
     )
     print(f"building the store world (seed {args.seed})...", file=sys.stderr, flush=True)

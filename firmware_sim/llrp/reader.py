@@ -19,7 +19,7 @@ from firmware_sim.llrp import frames as fr
 from firmware_sim.llrp.air import DOOR_S, EXIT, LATE_TICK_S, AirModel, SimTag, TagField, world_for_tags
 from firmware_sim.llrp.frames import MsgType
 from firmware_sim.llrp.session import DEFAULT_REPORT, ReaderSession, ROSpecState
-from firmware_sim.world import Event, Sale, StoreWorld, Theft
+from firmware_sim.world import CarriedIn, Event, Sale, StoreWorld, Theft
 
 log = logging.getLogger("shelfsync.sim.llrp")
 
@@ -50,8 +50,13 @@ class SimSettings:
     # time, as it does at any other time_scale: the inventory then covers the same air time
     # however busy the machine is.
     air_time_only: bool = False
-    # An antenna over the exit: units sold or stolen pass it as the shopper leaves (`walk_out`).
+    # An antenna over the exit: units sold or stolen pass it as the shopper leaves (`walk_out`),
+    # units carried in (a customer's return, a staff transfer) as they come in (`walk_in`).
     door: int | None = None
+    # A second antenna outside the door: `door` is then the inner one, and a unit carried out is
+    # under the inner antenna for the first half of its passage and the outer for the second
+    # (carried in: the other way round), so the order of the reads tells its way.
+    door_out: int | None = None
     # Who made the reader: "impinj" (takes Impinj's LLRP extensions) or "generic" (another make,
     # standard LLRP only).
     vendor: str = "impinj"
@@ -81,14 +86,20 @@ class LLRPReaderSim:
     """The reader: one TCP server, at most one client, ROSpecs, and the tags it can see."""
 
     def __init__(
-        self, settings: SimSettings = SimSettings(), world: StoreWorld | None = None
+        self, settings: SimSettings = SimSettings(), world: StoreWorld | None = None,
+        shop_clock: Callable[[], float] | None = None,
     ) -> None:
+        """`shop_clock` (POSIX seconds): the time the reader stamps on what it reports, when the
+        shop runs on a clock of its own (a simulated shop faster than life: its reader's clock is
+        the shop's, as a real reader's is kept to the shop's by NTP)."""
         self.settings = settings
         if world is None:
             world = world_for_tags(settings.tags or 0, settings.seed)
         self.world = world
-        self.field = TagField(world, settings.antennas, settings.seed, settings.tags, settings.door)
-        self._door: dict[int, float] = {}  # uid -> until when (reader clock) it is at the door
+        self.field = TagField(world, settings.antennas, settings.seed, settings.tags, settings.door,
+                              settings.door_out)
+        self._door: dict[int, tuple[float, float, bool]] = {}  # uid -> (from, until, out) on the air clock
+        self.shop_clock = shop_clock
         self.impinj = settings.vendor == "impinj"
         self.air = AirModel(
             self.field.tags, settings.antennas, random.Random(settings.seed),
@@ -197,9 +208,11 @@ class LLRPReaderSim:
         return now
 
     def clock(self) -> datetime:
-        return datetime.fromtimestamp(self._epoch + self.air_now(), UTC)
+        return datetime.fromtimestamp(self.clock_us() / 1e6, UTC)
 
     def clock_us(self) -> int:
+        if self.shop_clock is not None:
+            return int(self.shop_clock() * 1e6)
         return int((self._epoch + self.air_now()) * 1e6)
 
     def lose(self, air_s: float) -> None:
@@ -207,41 +220,73 @@ class LLRPReaderSim:
 
     def advance_world(self, to: datetime) -> list[Event]:
         """Move the shop on; the reader sees sold units leave and deliveries arrive, and with a
-        door antenna, what shoppers carry out (paid or not) passing it."""
+        door antenna, what shoppers carry out (paid or not) and what is carried in passing it."""
         events = self.world.advance(to)
         if events:
             at = self.clock()
             self.world_log.extend((at, e) for e in events)
-            leaving = [u for e in events if isinstance(e, Sale | Theft) for u in e.uids]
-            if leaving and self.settings.door is not None:
-                self.walk_out(leaving)
+            if self.settings.door is not None:
+                leaving = [u for e in events if isinstance(e, Sale | Theft) for u in e.uids]
+                coming = [u for e in events if isinstance(e, CarriedIn) for u in e.uids]
+                if leaving:
+                    self.walk_out(leaving)
+                if coming:
+                    self.walk_in(coming)
         if self.field.refresh():
             self.air.load(self.field.tags)
         return events
 
     def walk_out(self, uids: Iterable[int], seconds: float = DOOR_S) -> None:
-        """Carry units out through the door now: their tags pass the door's antenna."""
+        """Carry units out through the door now: their tags pass the door's antennas, the inner
+        one first."""
+        self._through_door(uids, seconds, out=True)
+
+    def walk_in(self, uids: Iterable[int], seconds: float = DOOR_S) -> None:
+        """Carry units in through the door now: the outer antenna first, then the inner."""
+        self._through_door(uids, seconds, out=False)
+
+    def _through_door(self, uids: Iterable[int], seconds: float, out: bool) -> None:
         if self.settings.door is None:
             raise ValueError("this reader has no door antenna (SimSettings.door)")
-        self._door.update(dict.fromkeys(uids, self.air_now() + seconds))
-        self._to_door()
+        now = self.air_now()
+        self._door.update(dict.fromkeys(uids, (now, now + seconds, out)))
+        self._to_door(now)
 
-    def _to_door(self) -> None:
+    def _under(self, now: float) -> dict[int, int]:
+        """Each unit passing the door -> the door antenna it is under now."""
+        door, outer = self.settings.door, self.settings.door_out
+        assert door is not None
+        under = {}
+        for uid, (start, until, out) in self._door.items():
+            if outer is None:
+                under[uid] = door
+            else:
+                first, second = (door, outer) if out else (outer, door)
+                under[uid] = first if now < (start + until) / 2 else second
+        return under
+
+    def _to_door(self, now: float) -> None:
         # Carried across the floor antennas' fields and out of them, a tag's session flag is
-        # back to A when it reaches the door (door antennas run their own session in practice).
-        self.field.leaving = set(self._door)
+        # back to A when it reaches a door antenna (door antennas run their own session in
+        # practice): so it is on reaching the second of two as well.
+        before = self.field.passing
+        self.field.passing = self._under(now)
         self.field.refresh(force=True)
-        self.air.forget(t.epc for t in self.field.tags if t.zone == EXIT)
+        self.air.forget(t.epc for t in self.field.tags
+                        if t.zone == EXIT and before.get(t.uid) != self.field.passing[t.uid])
         self.air.load(self.field.tags)
 
     def door_tick(self) -> None:
-        """Tags that have passed the door leave the field."""
+        """Tags passing the door move from one of its antennas to the other, and those that have
+        passed leave the field."""
         now = self.air_now()
-        if self._door and min(self._door.values()) <= now:
-            self._door = {u: t for u, t in self._door.items() if t > now}
-            self.field.leaving = set(self._door)
-            self.field.refresh(force=True)
-            self.air.load(self.field.tags)
+        if not self._door:
+            return
+        gone = min(until for _, until, _ in self._door.values()) <= now
+        if gone:
+            self._door = {u: p for u, p in self._door.items() if p[1] > now}
+        if gone or self._under(now) != self.field.passing:
+            self._to_door(now)
 
     # --- fault switches ---
 

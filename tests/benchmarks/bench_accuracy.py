@@ -4,12 +4,16 @@ One or more simulated shops (firmware_sim.world, `WorldConfig.trading()`) trade 
 shoppers pick, pay after their trip, put back (some on the wrong bin), abandon and steal; staff
 refill, tidy and receive deliveries; online orders are picked in store. Each bin's load cell
 (firmware_sim.loadcell: noise, settling, hands, drift, creep, bumps, leans) is sampled at 10 Hz
-around every change and fed to the real detector (edge.shelf.detector); an RFID antenna over the door
-reads each unit carried out (sold or stolen) with probability `--portal` (0: no door antenna), and
-an RFID stocktake after close each night (`--nightly-count HOUR`, -1: none) books absolute counts.
-POS lines, order picks, door reads and weight events go through the real reconciler (edge.fusion.reconciler) and its deltas through the ledger's
-own arithmetic (cloud.db.ledger). A POS-only book (opening count, receipts, sales, returns: a shop
-without sensors) runs beside it. Shared code: tests/reconcile/trading.py.
+around every change and fed to the real detector (edge.shelf.detector); two RFID antennas over the
+door read each unit carried through with probability `--portal` (0: no door antenna) and tell out
+from in (`--door-antennas 1`: one antenna, every unit read taken as leaving, a customer's return
+carried in too); an RFID stocktake each day (`--count-at HOUR`: 22, after close, by default; 15
+counts while trading; -1: none) books absolute counts. POS lines, handheld scans of order picks,
+door reads and weight events go through the real reconciler (edge.fusion.reconciler) and its
+deltas through the ledger's own arithmetic (cloud.db.ledger). A POS-only book runs beside it:
+what a shop's systems book without sensors — the opening count, receipts, transfers in, till
+sales (online orders collected at the till among them) and returns. Shared code:
+tests/reconcile/trading.py.
 
 Reported:
 - record accuracy: the share of SKU x store pairs whose book on-hand equals the truth, sampled
@@ -25,7 +29,8 @@ precision >= 0.95, recall >= 0.90, median time to detect <= 30 minutes.
 
 Examples:
     shelfsync bench accuracy --days 7 --theft 0.01 --misplace 0.02 --json
-    shelfsync bench accuracy --portal 0 --nightly-count -1    # scales only
+    shelfsync bench accuracy --portal 0 --count-at -1    # scales only
+    shelfsync bench accuracy --count-at 15                # the RFID count while trading
 """
 
 from __future__ import annotations
@@ -69,9 +74,10 @@ def report(res: dict[str, Any]) -> str:
     out = [f"{res['stores']} store(s) x {res['days']:g} days, {res['skus_per_store']} SKUs per store, "
            f"physics {res['physics']} (detector min_delta_g {res['min_delta_g'] or 'default'}), "
            f"count corrections {'on' if res['counts'] else 'off (re-anchoring on the scales on)'}, "
-           + (f"door antenna reading {res['portal']:.0%} of units leaving" if res["portal"] else "no door antenna")
-           + (f", RFID count at {res['nightly_count']}:00 nightly reading {res['count_read']:.1%}"
-              if res["nightly_count"] is not None else ", no nightly count"),
+           + (f"{'two door antennas' if res['door_antennas'] == 2 else 'one door antenna'} reading "
+              f"{res['portal']:.0%} of units carried through" if res["portal"] else "no door antenna")
+           + (f", RFID count at {res['nightly_count']}:00 daily reading {res['count_read']:.1%}"
+              if res["nightly_count"] is not None else ", no RFID count"),
            f"{'':44} {'sensors':>12} {'POS only':>12}"]
     out += [f"{name:44} {a:>12} {b:>12}" for name, a, b in rows]
     out.append("per day (accuracy, POS only): " + ", ".join(
@@ -109,11 +115,15 @@ def main(argv: list[str], prog: str = "shelfsync bench accuracy") -> int:
                          "edge.shelf.detector means 5 %% of the bin's unit, which hides a 35 g item "
                          "laid on a 2 kg bin); 0 for the detector's default")
     ap.add_argument("--portal", type=float, default=0.97, metavar="READ_RATE",
-                    help="an RFID antenna over the door reads each unit leaving with this "
-                         "probability (default 0.97); 0: a shop without one")
-    ap.add_argument("--nightly-count", type=int, default=22, metavar="HOUR",
-                    help="an RFID stocktake each night at HOUR (the shop closes at 21): absolute counts "
-                         "per SKU and zone (default 22; -1: none)")
+                    help="RFID antennas over the door read each unit carried through with this "
+                         "probability (default 0.97); 0: a shop without them")
+    ap.add_argument("--door-antennas", type=int, choices=(1, 2), default=2,
+                    help="2: inside and outside the door, telling leaving from entering (default); "
+                         "1: every unit read at the door is taken as leaving")
+    ap.add_argument("--count-at", "--nightly-count", dest="nightly_count", type=int, default=22,
+                    metavar="HOUR",
+                    help="an RFID stocktake each day at HOUR (the shop trades 9-21): absolute counts "
+                         "per SKU and zone (default 22, after close; 15 counts while trading; -1: none)")
     ap.add_argument("--count-read", type=float, default=1.0, metavar="RATE",
                     help="with --nightly-count: the share of units the stocktake reads (default 1)")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
@@ -125,7 +135,7 @@ def main(argv: list[str], prog: str = "shelfsync bench accuracy") -> int:
     if not 0 <= args.portal <= 1 or not 0 < args.count_read <= 1:
         ap.error("--portal is a read rate in [0, 1], --count-read in (0, 1]")
     if not -1 <= args.nightly_count <= 23:
-        ap.error("--nightly-count is an hour, 0..23, or -1 for none")
+        ap.error("--count-at is an hour, 0..23, or -1 for none")
     if args.nightly_count < 0:
         args.nightly_count = None
 
@@ -136,10 +146,10 @@ def main(argv: list[str], prog: str = "shelfsync bench accuracy") -> int:
     runs = [simulate(args.days, args.seed + i, args.theft, args.misplace, physics=args.physics,
                      store=f"sh-{i + 1:04d}", counts=args.counts, detector=detector, portal=args.portal,
                      nightly=args.nightly_count, count_read=args.count_read,
-                     progress=progress)
+                     door_antennas=args.door_antennas, progress=progress)
             for i in range(args.stores)]
     res = score(runs)
-    res.update(physics=args.physics, counts=args.counts, portal=args.portal,
+    res.update(physics=args.physics, counts=args.counts, portal=args.portal, door_antennas=args.door_antennas,
                nightly_count=args.nightly_count, count_read=args.count_read, theft=args.theft, misplace=args.misplace,
                seed=args.seed, min_delta_g=args.min_delta_g or None)
     print(json.dumps(res, default=str) if args.json else report(res))

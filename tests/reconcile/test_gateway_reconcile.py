@@ -130,3 +130,51 @@ async def test_a_unit_carried_out_unpaid_past_the_door_antenna_is_shrink_and_a_p
         stop.set()
         await asyncio.wait_for(gateway, 30)
         await sim.close()
+
+
+async def metric(http_port: int, name: str) -> float:
+    async with aiohttp.ClientSession() as s, s.get(f"http://127.0.0.1:{http_port}/metrics") as r:
+        text = await r.text()
+    return next(sample.value for family in text_string_to_metric_families(text)
+                for sample in family.samples if sample.name == name)
+
+
+async def test_two_door_antennas_tell_a_unit_carried_in_from_one_carried_out(
+        tmp_path: Path, broker: Mosquitto) -> None:
+    """The LLRP simulator with an antenna inside the door and one outside: a customer's return
+    carried in passes the outer one first and is no shrink; a unit carried out unpaid passes the
+    inner one first and is shrink, with its EPC as evidence."""
+    http_port = free_port()
+    sim = LLRPReaderSim(SimSettings(antennas=5, door=4, door_out=5, seed=3, tags=60, rate=2000))
+    await sim.start("127.0.0.1", 0)
+    floor = [u for u in sim.world.units.values() if u.zone == "floor" and u.tagged]
+    returned, stolen = floor[0], next(u for u in floor if u.gtin != floor[0].gtin)
+    path = procs.gateway_config(tmp_path, "sh-0029", broker.url, POS, http_port, status_interval=1.0)
+    path.write_text(path.read_text()
+                    + '\n[rfid]\nquiet_s = 2.0\n[[rfid.reader]]\nname = "shop"\nhost = "127.0.0.1"\n'
+                    + f'port = {sim.port}\nzones = {{1 = "floor", 2 = "floor", 3 = "backroom", '
+                    + '4 = "door_in", 5 = "door_out"}\n'
+                    + "\n[reconcile]\nwindow_s = 5\ntick_s = 0.1\nexit_grace_s = 1\n")
+    config = load_config(path)
+    ready, stop = asyncio.Event(), asyncio.Event()
+    gateway = asyncio.create_task(run_gateway(config, ready=ready, stop=stop))
+    try:
+        await asyncio.wait_for(ready.wait(), 20)
+        await until(lambda: sim.stats.reads > 0, what="the reader inventorying for the gateway")
+        sim.walk_in([returned.uid])
+
+        async def came_in() -> bool:
+            return await metric(http_port, "shelfsync_gateway_door_in_total") == 1
+
+        await until(came_in, what="the return seen coming in")
+        sim.walk_out([stolen.uid])
+        epc = sgtin96(stolen.gtin, stolen.serial, len(sim.world.sgtin(stolen)[0])).hex().upper()
+        await until(lambda: ("shrink", -1) in kinds(config.outbox_path), what="the shrink in the outbox")
+        assert await metric(http_port, "shelfsync_gateway_door_out_total") == 1
+        with contextlib.closing(sqlite3.connect(config.outbox_path)) as db:
+            bodies = [json.loads(b) for (b,) in db.execute("SELECT body FROM deltas ORDER BY seq")]
+        assert [(b["kind"], b["sku"], b["evidence"]["exit_epc"]) for b in bodies] == [("shrink", stolen.gtin, epc)]
+    finally:
+        stop.set()
+        await asyncio.wait_for(gateway, 30)
+        await sim.close()

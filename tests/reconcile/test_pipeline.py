@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
+from edge.clock import ManualClock
 from edge.fusion.domain import BinInfo, UnexplainedWeight, WeightEvent
 from edge.fusion.pipeline import Pipeline, pos_line
 from firmware_sim.world import catalog
@@ -36,13 +37,13 @@ class Sink:
 
 
 async def test_a_sold_pick_books_nothing_more_and_an_unpaid_one_becomes_shrink() -> None:
-    now = [T0]
+    clock = ManualClock(T0)
     sink = Sink()
-    p = Pipeline(BINS, sink, clock=lambda: now[0])
+    p = Pipeline(BINS, sink, clock=clock)
     p.on_observation(pick(T0, 1, 9))
     p.on_sales([sale(T0 + timedelta(minutes=5), "T1", 1)])  # the webhook booked it already
     p.on_observation(pick(T0 + timedelta(minutes=6), 2, 7))
-    now[0] = T0 + timedelta(minutes=40)
+    clock.time = T0 + timedelta(minutes=40)
     p.tick()
     assert await p.flush() == 1
     [shrink] = sink.deltas
@@ -51,11 +52,11 @@ async def test_a_sold_pick_books_nothing_more_and_an_unpaid_one_becomes_shrink()
 
 
 async def test_run_ticks_and_flushes_what_the_reconciler_decides() -> None:
-    now = [T0]
+    """Once the shop's clock is past the refill by the lateness allowed, run() hands it over."""
     sink = Sink()
-    p = Pipeline(BINS, sink, clock=lambda: now[0])
+    p = Pipeline(BINS, sink, clock=ManualClock(T0 + timedelta(minutes=1)), tick=timedelta(seconds=0.01))
     p.on_observation(WeightEvent("A1-2", DOG, 7600.0, 6800.0, 19, 17, 0.0, True, T0))  # a refill
-    task = asyncio.create_task(p.run(tick_s=0.01))
+    task = asyncio.create_task(p.run())
     try:
         await asyncio.wait_for(sink.got.wait(), 5)
     finally:
@@ -72,8 +73,9 @@ async def test_a_failed_append_keeps_the_deltas_for_the_next_flush() -> None:
         if len(calls) == 1:
             raise OSError("outbox away")
 
-    p = Pipeline(BINS, flaky, clock=lambda: T0)
+    p = Pipeline(BINS, flaky, clock=ManualClock(T0 + timedelta(minutes=1)))
     p.on_observation(WeightEvent("A1-2", DOG, 7600.0, 6800.0, 19, 17, 0.0, True, T0))
+    p.tick()
     try:
         await p.flush()
         raise AssertionError("the append error must reach the caller")
@@ -88,7 +90,7 @@ def test_pos_refs_become_till_lines_and_odd_ones_are_skipped() -> None:
     bad = StockDelta(id=new_delta_id(), seq=0, sku=DOG, kind=Kind.SALE, qty=-1, zone=Zone.FLOOR,
                      occurred_at=T0, source=Source.POS, ref="no-line")
     assert pos_line(bad) is None
-    p = Pipeline(BINS, Sink(), clock=lambda: T0)
+    p = Pipeline(BINS, Sink(), clock=ManualClock(T0))
     p.on_observation(UnexplainedWeight("Z9-9", DOG, 0.0, 50.0, 0, 50.0, T0))  # a bin not planned
     p.on_observation("a camera count")  # not a shelf event
     assert p.reconciler.tick(T0 + timedelta(hours=1)) == []
@@ -101,19 +103,18 @@ async def test_a_committed_count_anchors_the_floor_so_the_scales_take_back_a_fal
     from edge.fusion.reconciler import Reconciler
 
     def run(counted: bool) -> list[StockDelta]:
-        now = [T0]
+        clock = ManualClock(T0)
         sink = Sink()
-        p = Pipeline(BINS, sink, clock=lambda: now[0],
-                     reconciler=Reconciler(BINS, settle=timedelta(minutes=5)))
+        p = Pipeline(BINS, sink, clock=clock, reconciler=Reconciler(BINS, settle=timedelta(minutes=5)))
         if counted:
             p.on_counts([StockDelta(id=new_delta_id(), seq=0, sku=DOG, kind=Kind.COUNT, qty=10,
                                     zone=Zone.FLOOR, occurred_at=T0, source=Source.RFID)])
         p.on_observation(FirstLevel(T0, "A1-2", 10, sku=DOG, grams=4000.0))
         p.on_observation(pick(T0 + timedelta(minutes=1), 1, 9))
         for minute in range(2, 60):
-            now[0] = T0 + timedelta(minutes=minute)
+            clock.time = T0 + timedelta(minutes=minute)
             if minute == 40:  # a unit is back that the scale cannot tell for the picked one (410 g)
-                p.on_observation(WeightEvent("A1-2", DOG, 4010.0, 410.0, 10, 1, 0.0, True, now[0]))
+                p.on_observation(WeightEvent("A1-2", DOG, 4010.0, 410.0, 10, 1, 0.0, True, clock.time))
             p.tick()
         return p._queue
 

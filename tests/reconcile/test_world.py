@@ -8,14 +8,17 @@ from datetime import timedelta
 from firmware_sim.world import (
     BACKROOM,
     FLOOR,
+    CarriedIn,
     Delivery,
     OnlineOrder,
     Pick,
     PutBack,
     Restock,
+    Return,
     Sale,
     StoreWorld,
     Theft,
+    Transfer,
     Void,
     WorldConfig,
 )
@@ -39,8 +42,9 @@ def test_every_unit_is_somewhere_and_the_events_explain_where() -> None:
     made = len(world.units)
     events = world.advance(START + timedelta(days=3))
     kinds = Counter(type(e).__name__ for e in events)
-    assert {"Pick", "PutBack", "Sale", "Void", "Theft", "Restock", "Delivery", "OnlineOrder", "Return"} <= set(kinds)
-    delivered = sum(len(e.uids) for e in events if isinstance(e, Delivery))
+    assert {"Pick", "PutBack", "Sale", "Void", "Theft", "Restock", "Delivery", "OnlineOrder", "Return",
+            "CarriedIn", "Transfer"} <= set(kinds)
+    delivered = sum(len(e.uids) for e in events if isinstance(e, Delivery | Transfer))
     assert len(world.units) == made + delivered
     zones = Counter(u.zone for u in world.units.values())
     stolen = sum(len(e.uids) for e in events if isinstance(e, Theft))
@@ -95,3 +99,38 @@ def test_at_closing_time_shoppers_finish_their_trips_and_nobody_else_comes_in() 
     assert not any(isinstance(e, Pick) and e.by == "shopper" for e in after)
     assert any(isinstance(e, Sale) for e in after)  # those inside paid on their way out
     assert sum(1 for u in world.units.values() if u.zone == "basket") == 0
+
+
+def test_returns_and_transfers_are_carried_in_through_the_door() -> None:
+    """A customer carries a return in and reaches the till minutes later: the unit is not the
+    shop's until the till takes it back. Staff carry transfers in, straight to the backroom."""
+    world = StoreWorld(seed=5, start=START, config=WorldConfig.trading())
+    events = world.advance(START + timedelta(days=2))
+    came = {u: e for e in events if isinstance(e, CarriedIn) for u in e.uids}
+    returns = [e for e in events if isinstance(e, Return)]
+    transfers = [e for e in events if isinstance(e, Transfer)]
+    assert returns and transfers
+    for r in returns:
+        [uid] = r.uids
+        assert came[uid].by == "customer" and timedelta(0) < r.at - came[uid].at <= timedelta(minutes=3)
+    for t in transfers:
+        assert all(came[u].by == "staff" and came[u].at == t.at for u in t.uids)
+        assert 2 <= len(t.uids) <= 6 and len({world.units[u].lot for u in t.uids}) == 1
+    # Until the till takes it back, a unit carried in is still the customer's: not in the book's truth.
+    walking = StoreWorld(seed=5, start=START, config=WorldConfig.trading())
+    first = returns[0]
+    [uid] = first.uids
+    walking.advance(came[uid].at)
+    before = walking.stock(first.lines[0].gtin)["on_hand"]
+    assert walking.units[uid].zone == "sold"
+    walking.advance(first.at)
+    assert walking.stock(first.lines[0].gtin)["on_hand"] == before + 1
+
+
+def test_a_world_without_walk_ins_trades_the_same_day_otherwise() -> None:
+    """What comes in by the door draws from its own generator: the shoppers are the same."""
+    plain = StoreWorld(seed=6, start=START, config=WorldConfig.trading(transfers_per_day=0.0))
+    more = StoreWorld(seed=6, start=START, config=WorldConfig.trading())
+    picks = [(e.at, e.bin, len(e.uids)) for e in plain.advance(START + timedelta(days=1)) if isinstance(e, Pick)]
+    assert picks[:200] == [(e.at, e.bin, len(e.uids)) for e in more.advance(START + timedelta(days=1))
+                           if isinstance(e, Pick)][:200]

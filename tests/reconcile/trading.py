@@ -11,10 +11,17 @@ Shared by tests/reconcile/test_trading.py (a short run) and `shelfsync bench acc
   bump or lean are sampled (an idle bin's samples change nothing but drift, which the detector
   re-baselines on the next stable level); `physics="ideal"` skips the cells and turns each load
   change into the observation a perfect detector would make.
-- POS: sale, void and return lines, online order lines; deliveries are booked as receipts with
-  their lot and expiry (the delivery note), the opening stock as counts (the opening stocktake).
+- POS: sale, void and return lines; staff handheld scans of online-order picks; deliveries are
+  booked as receipts with their lot and expiry (the delivery note), transfers from other stores
+  as `transfer_in` (the transfer note), the opening stock as counts (the opening stocktake).
+- The door: an RFID antenna pair over it reads each unit carried through with probability
+  `portal`: out (sold or stolen) as an ExitRead, in (a customer's return, a staff transfer) as an
+  EntryRead; with a single antenna (`door_antennas=1`) nothing tells the way, and a unit carried
+  in is read as leaving too.
 - The book: edge.fusion.reconciler.Reconciler's deltas applied with cloud.db.ledger's SkuBook/replay.
-- The POS-only baseline: the same opening counts, receipts, sales and returns, nothing else.
+- The POS-only baseline books what a shop's systems book without sensors: the opening counts,
+  receipts, transfers in, till sales (online orders collected at the till among them) and
+  returns; nothing the sensors see (shrink, misplacements, moves between zones).
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ from edge.fusion.domain import (
     BinChange,
     BinInfo,
     BinLevel,
+    EntryRead,
     ExitRead,
     Observation,
     OddWeight,
@@ -50,7 +58,9 @@ from edge.shelf.detector import BinDetector, DetectorConfig
 from firmware_sim.loadcell import CellSpec, LoadCell
 from firmware_sim.world import (
     FLOOR,
+    CarriedIn,
     Delivery,
+    Event,
     OnlineOrder,
     Pick,
     PutBack,
@@ -59,6 +69,7 @@ from firmware_sim.world import (
     Sale,
     StoreWorld,
     Theft,
+    Transfer,
     Void,
     WorldConfig,
 )
@@ -217,9 +228,9 @@ class Shelves:
         for t, g, ok in zip(ts.tolist(), noisy.tolist(), stable.tolist(), strict=True):
             ev = b.det.feed(t, g, ok)
             if isinstance(ev, WeightEvent):
-                out.append(BinChange(ev.at, b.id, ev.delta_count, ev.count, ev.delta_g))
+                out.append(BinChange(ev.began or ev.at, b.id, ev.delta_count, ev.count, ev.delta_g))
             elif isinstance(ev, UnexplainedWeight):
-                out.append(OddWeight(ev.at, b.id, ev.delta_g))
+                out.append(OddWeight(ev.began or ev.at, b.id, ev.delta_g))
         return out
 
 
@@ -279,17 +290,89 @@ class Run:
     floor_mismatch: int = 0  # reconciler's floor figure != ledger's (must stay 0)
 
 
+class Sensors:
+    """What the gateway observes of the world's events: the scales' changes, the handhelds'
+    scans, the door's reads and the till's lines (in the order the events came)."""
+
+    def __init__(self, world: StoreWorld, shelves: Shelves, seed: int, portal: float,
+                 door_antennas: int = 2) -> None:
+        self.world, self.shelves, self.portal, self.door_antennas = world, shelves, portal, door_antennas
+        # Units carried in draw from their own generator: what the door reads leaving is the same
+        # whether or not the shop has returns and transfers walked in.
+        self.door, self.door_in = random.Random(f"portal:{seed}"), random.Random(f"portal-in:{seed}")
+
+    def _through_door(self, at: datetime, uids: tuple[int, ...], out: bool) -> list[Observation]:
+        world, store = self.world, self.world.store
+        rng = self.door if out else self.door_in
+        reads: list[Observation] = []
+        for u in uids:
+            if not (self.portal and rng.random() < self.portal):
+                continue
+            when = at + timedelta(seconds=rng.uniform(3, 20))
+            if out or self.door_antennas < 2:  # (one antenna cannot tell the way: taken as leaving)
+                reads.append(ExitRead(when, world.units[u].gtin, f"{store}.{u}"))
+            else:
+                reads.append(EntryRead(when, world.units[u].gtin, f"{store}.{u}"))
+        return reads
+
+    def observe(self, events: list[Event]) -> list[Observation]:
+        pending: list[Observation] = []
+        for e in events:
+            if isinstance(e, Pick | PutBack | Restock):
+                pending.extend(self.shelves.changed(e))
+            if isinstance(e, Pick) and e.order is not None:  # the picker's handheld scan
+                pending.append(OrderLine(e.at, e.order, len(pending), e.gtin, len(e.uids)))
+            if isinstance(e, Theft | Sale):
+                pending.extend(self._through_door(e.at, e.uids, out=True))
+            elif isinstance(e, CarriedIn):
+                pending.extend(self._through_door(e.at, e.uids, out=False))
+            if isinstance(e, Sale | Void | Return):
+                kind = "sale" if isinstance(e, Sale) else "void" if isinstance(e, Void) else "return"
+                for i, line in enumerate(e.lines):
+                    pending.append(PosLine(e.at, e.txn, i, kind, line.gtin, line.qty))
+        return pending
+
+    def step(self, now: datetime, step: timedelta = STEP) -> tuple[list[Event], list[Observation]]:
+        """The world advanced to `now`: what happened, and what was observed up to then, by time."""
+        events = self.world.advance(now)
+        pending = self.observe(events)
+        pending.extend(self.shelves.disturb(now.timestamp(), step.total_seconds()))
+        pending.extend(self.shelves.sample_to(now.timestamp()))
+        pending.sort(key=lambda o: o.at)
+        return events, pending
+
+
+def observation_stream(hours: float, seed: int, *, portal: float = 0.97, physics: str = "real",
+                       detector: DetectorConfig = DETECTOR) -> list[Observation]:
+    """Everything the gateway would observe of a trading world for `hours` (opening counts and
+    levels first), in time order: the input of the event-time tests."""
+    world = StoreWorld(store="sh-0001", seed=seed, start=START, config=WorldConfig.trading())
+    shelves = Shelves(world, seed, physics, detector=detector)
+    sensors = Sensors(world, shelves, seed, portal)
+    out: list[Observation] = [ZoneCount(START, g, FLOOR, world.on_hand(g, FLOOR))
+                              for g in sorted({b.gtin for b in world.bins.values()})]
+    out += shelves.opening()
+    now = START
+    while now < START + timedelta(hours=hours):
+        now += STEP
+        out += sensors.step(now)[1]
+    return out
+
+
 def simulate(days: float, seed: int, theft: float, misplace: float, *, physics: str = "real",
              store: str = "sh-0001", config: WorldConfig | None = None, counts: bool = False,
              restore: bool = False, detector: DetectorConfig = DETECTOR, portal: float = 0.0,
-             nightly: int | None = None, count_read: float = 1.0,
+             nightly: int | None = None, count_read: float = 1.0, door_antennas: int = 2,
              progress: Callable[[str], None] | None = None) -> Run:
     """`misplace` is the share of picks put back on a wrong bin (the world's put-backs grow to
-    hold it if they must). `portal`: an RFID portal at the door reads each unit leaving with
-    this probability (0: no portal); units leave a few seconds after their shopper's trip ends.
-    `nightly`: an RFID stocktake at that hour each night, after close, reading each unit on hand
-    with probability `count_read`: absolute counts per SKU and zone into the book (and the floor's
-    into the reconciler), as `shelfsync stocktake` books them."""
+    hold it if they must). `portal`: an RFID portal at the door reads each unit carried through
+    it with this probability (0: no portal); units leave a few seconds after their shopper's trip
+    ends. `door_antennas`: 2 tell leaving from entering, 1 takes every unit read as leaving.
+    `nightly`: an RFID stocktake at that hour each day (after close at 22, or while trading),
+    reading each unit in the shop with probability `count_read` (shoppers' baskets, the pickup
+    shelf and the go-back tote included): absolute counts per SKU and zone into the book (and
+    the floor's into the reconciler), dated at the count's cut-off, as `shelfsync stocktake`
+    books them."""
     t_wall = time.perf_counter()
     base = config or WorldConfig.trading()
     put_back = max(base.put_back, misplace)
@@ -300,11 +383,8 @@ def simulate(days: float, seed: int, theft: float, misplace: float, *, physics: 
                       for b in world.bins.values()}, counts=counts, restore=restore,
                      portal=portal > 0)
     book, pos_only = Book(), Book()
-    door, counter = random.Random(f"portal:{seed}"), random.Random(f"count:{seed}")
-
-    def leaving(at: datetime, uids: tuple[int, ...]) -> list[Observation]:
-        return [ExitRead(at + timedelta(seconds=door.uniform(3, 20)), world.units[u].gtin, f"{store}.{u}")
-                for u in uids if portal and door.random() < portal]
+    counter = random.Random(f"count:{seed}")
+    sensors = Sensors(world, shelves, seed, portal, door_antennas)
 
     run = Run(days, skus=len({b.gtin for b in world.bins.values()}))
     skus = sorted({b.gtin for b in world.bins.values()})
@@ -341,22 +421,15 @@ def simulate(days: float, seed: int, theft: float, misplace: float, *, physics: 
         now += STEP
         events = world.advance(now)
         run.events += len(events)
+        pending = sensors.observe(events)
         for e in events:
-            if isinstance(e, Pick | PutBack | Restock):
-                pending.extend(shelves.changed(e))
-            if isinstance(e, Pick) and e.order is not None:  # the picker's handheld scan
-                pending.append(OrderLine(e.at, e.order, len(pending), e.gtin, len(e.uids)))
             if isinstance(e, PutBack) and e.misplaced:
                 run.misplaced.append(e)
             elif isinstance(e, Theft):
                 run.thefts.append(e)
-                pending.extend(leaving(e.at, e.uids))
-            if isinstance(e, Sale):
-                pending.extend(leaving(e.at, e.uids))
             if isinstance(e, Sale | Void | Return):
                 kind = "sale" if isinstance(e, Sale) else "void" if isinstance(e, Void) else "return"
                 for i, line in enumerate(e.lines):
-                    pending.append(PosLine(e.at, e.txn, i, kind, line.gtin, line.qty))
                     if kind != "void":
                         qty = -line.qty if kind == "sale" else line.qty
                         zone = Zone.FLOOR if kind == "sale" else Zone.BACKROOM
@@ -366,6 +439,11 @@ def simulate(days: float, seed: int, theft: float, misplace: float, *, physics: 
                 run.orders += 1
             elif isinstance(e, Delivery):
                 d = _delta(f"dlv-{e.lot}", sku=e.gtin, kind=Kind.RECEIPT, qty=len(e.uids), zone=Zone.BACKROOM,
+                           occurred_at=e.at, source=Source.MANUAL, lot=e.lot, expiry=e.expiry)
+                book.apply(d)
+                pos_only.apply(d)
+            elif isinstance(e, Transfer):  # the back office books it from the transfer note
+                d = _delta(e.ref, sku=e.gtin, kind=Kind.TRANSFER_IN, qty=len(e.uids), zone=Zone.BACKROOM,
                            occurred_at=e.at, source=Source.MANUAL, lot=e.lot, expiry=e.expiry)
                 book.apply(d)
                 pos_only.apply(d)
