@@ -3,15 +3,18 @@
 Joins the shared subscription (ARCHITECTURE §5) so the load splits across workers. Each message
 is acknowledged only after its effect is committed: a worker that dies mid-batch leaves the
 message unacknowledged and the broker redelivers it. A payload that breaks the contract goes to
-the dead-letter table with the reason and is acknowledged, so it never blocks the stream. So does a
-batch with a delta dated beyond this worker's clock plus its skew (`--max-clock-ahead`): it would
-sort after every later count of its SKU, and no count could ever correct it.
+the dead-letter table with the reason and is acknowledged, so it never blocks the stream; the seqs
+that can still be read from it count as received (db/seqs.py), since a resend would be refused
+the same way. A delta dated beyond this worker's clock plus its skew (`--max-clock-ahead`) is
+dead-lettered on its own and the rest of its batch is booked (db/posting.py): it would sort after
+every later count of its SKU, and no count could ever correct it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from collections import deque
@@ -22,7 +25,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from cloud.db import gateway_snapshots, posting, stocktakes, store_alerts
+from cloud.db import gateway_snapshots, posting, seqs, stocktakes, store_alerts
 from shared import contract
 from shared.backoff import Backoff
 from shared.contract import ClockSkew, ContractError, Stream
@@ -85,11 +88,43 @@ def _same_source(topic: contract.GatewayTopic, store: str, gateway: str) -> None
                                      f"topic says {topic.store}/{topic.gateway}")
 
 
-def check_clock(batch: contract.DeltaBatch, now: datetime, skew: ClockSkew) -> None:
-    """A batch whose deltas are all within `skew` of `now`; else ContractError naming the first
-    that is not (the batch is then dead-lettered whole, as the contract says)."""
-    for i, delta in enumerate(batch.deltas):
-        skew.check(delta.occurred_at, now, f"deltas[{i}].occurred_at")
+def readable_seqs(topic_name: str, payload: bytes, reason: str) -> list[seqs.SetAside]:
+    """The seqs (and ids) that can be read from a batch the contract rejected whole, to count as
+    received: a resend would be rejected the same way. Read by hand, leniently, because the
+    contract's decoder has just refused this payload; only what is plainly a seq is taken
+    (an integer a BIGINT holds, at most a batch's worth), under the gateway the topic names
+    (the broker's ACL vouches for the topic, not for the payload)."""
+    try:
+        topic = contract.GatewayTopic.parse(topic_name)
+        doc = json.loads(payload)
+    except (ContractError, ValueError):
+        return []
+    deltas = doc.get("deltas") if isinstance(doc, dict) else None
+    if topic.stream is not Stream.DELTAS or not isinstance(deltas, list):
+        return []
+    out = []
+    for d in deltas[:contract.MAX_DELTAS_PER_BATCH]:
+        seq = d.get("seq") if isinstance(d, dict) else None
+        if type(seq) is not int or not 0 < seq < 2**63:
+            continue
+        delta_id = d.get("id")
+        readable = delta_id if _storable_id(delta_id) else None
+        out.append(seqs.SetAside(topic.store, topic.gateway, seq, readable,
+                                 f"batch rejected whole: {reason}"))
+    return out
+
+
+def _storable_id(value: object) -> bool:
+    """An id a database column holds: text of at most 64 characters, valid UTF-8 (JSON can carry
+    a lone surrogate), no NUL (PostgreSQL text cannot). Anything else is kept as no id: the
+    dead letter must never fail to be stored, or its message would block the stream for ever."""
+    if not isinstance(value, str) or len(value) > 64 or "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 class Ingest:
@@ -191,7 +226,6 @@ class Ingest:
             try:
                 decoded = decode_message(message.topic, message.payload)
                 if isinstance(decoded, contract.DeltaBatch):
-                    check_clock(decoded, datetime.now(UTC), self.clock)
                     batches.append(decoded)
                 elif isinstance(decoded, contract.GatewayStatus):
                     statuses.append(decoded)
@@ -199,7 +233,8 @@ class Ingest:
                     reports.append(decoded)
             except ContractError as e:
                 log.warning("dead letter from %s: %s", message.topic, e)
-                await posting.dead_letter(self.maker, message.topic, message.payload, str(e))
+                await posting.dead_letter(self.maker, message.topic, message.payload, str(e),
+                                          readable_seqs(message.topic, message.payload, str(e)))
                 self.stats.dead_letters += 1
         if batches:
             await self._apply(batches)
@@ -211,8 +246,9 @@ class Ingest:
 
     async def _apply(self, batches: list[contract.DeltaBatch]) -> None:
         started = time.perf_counter()
-        results = await posting.apply_batches(self.maker, batches)
+        results = await posting.apply_batches(self.maker, batches, clock=self.clock)
         self.stats.batches += len(batches)
+        self.stats.dead_letters += sum(r.dead_letters for r in results)
         self.stats.deltas += sum(r.applied for r in results)
         self.stats.duplicates += sum(r.duplicates for r in results)
         if self.on_applied is not None:
@@ -226,7 +262,7 @@ class Ingest:
 
         Batches still in flight (in another worker, or behind this status) look like gaps for a
         moment, so a gap is acted on only when the next status shows it still open."""
-        missing = await posting.record_status(self.maker, status)
+        missing = await seqs.record_status(self.maker, status)
         await gateway_snapshots.record_status(self.maker, status, datetime.now(UTC))
         self._recorded(Stream.STATUS, status.store)
         if self.on_status is not None:

@@ -64,8 +64,11 @@ MOVEMENTS: Schema = obj({"store": ID, "movements": array(MOVEMENT),
                         ["store", "movements", "next"], closed=False)
 GATEWAYS: Schema = obj({"gateways": array(obj({
     "store": ID, "gateway": ID, "state": nullable(text(16)), "status_at": nullable(TIME),
-    "last_batch_at": nullable(TIME), "max_seq": integer(), "deltas": integer(), "seq_gaps": integer(lo=0),
-}, ["store", "gateway", "state", "max_seq", "deltas", "seq_gaps"], closed=False))},
+    "last_batch_at": nullable(TIME), "max_seq": integer(), "deltas": integer(),
+    "set_aside": integer(lo=0, description="seqs received and not booked: dead-lettered on their own, "
+                                           "absorbed, or of a batch rejected whole"),
+    "seq_gaps": integer(lo=0),
+}, ["store", "gateway", "state", "max_seq", "deltas", "set_aside", "seq_gaps"], closed=False))},
     ["gateways"], closed=False)
 DEAD_LETTERS: Schema = obj({"dead_letters": array(obj({
     "id": integer(), "received_at": TIME, "topic": {"type": "string"}, "reason": {"type": "string"},

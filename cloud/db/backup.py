@@ -39,6 +39,7 @@ from cloud.db.models import (
     Order,
     Product,
     Reservation,
+    SetAsideDelta,
     ShelfSetting,
     SkuHead,
     StockLevel,
@@ -60,6 +61,9 @@ DOCUMENTS: dict[str, Any] = {
     # version (what a gateway compares its own with), the spreadsheet schedules.
     "audit_log": AuditEntry, "shelf_settings": ShelfSetting, "store_settings_versions": StoreSettingsVersion,
     "channel_exports": ChannelExport,
+    # The seqs the ledger received and did not book (db/seqs.py): without them a restored ledger
+    # would ask gateways to resend what it refused, for ever.
+    "set_aside_deltas": SetAsideDelta,
 }
 
 

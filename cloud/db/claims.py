@@ -10,6 +10,15 @@ UPDATE on the document's status, so the stock moves exactly once:
 - the API won earlier: the cloud already wrote the movement, so the store's line is a second
   account of the same units and is absorbed (logged, not applied).
 
+A dock read of a transfer that was cancelled is absorbed too, and set aside for a person to review
+(a dead letter saying so). The cancel booked the units back into the source; the read says they
+reached the destination after all. Booking it as a receipt would put the same units in both
+stores' books: the chain would count them twice, and sell them twice, which is the one thing the
+ledger exists to prevent. Not booking it keeps every unit in one book (the source's, which is
+now probably wrong about where they are) and says so; a count at either store then settles it,
+since counts are absolute (ARCHITECTURE §6). A receipt of unknown origin would not be safer: it
+is the same double count, only unexplained.
+
 Runs inside the ingest transaction; it reads and writes only orders, reservations, transfers and
 stock_levels.
 """
@@ -18,6 +27,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select, update
@@ -31,6 +41,18 @@ ORDER_REF = "order:"
 TRANSFER_REF = "transfer:"
 
 Key = tuple[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Absorbed:
+    """A store line that is not booked: why, and whether a person must look at it (then it is
+    dead-lettered with `reason`)."""
+
+    reason: str
+    review: bool = False
+
+
+ALREADY_CLOSED = Absorbed("already closed through the API: the cloud booked these units then")
 
 
 def document_of(ref: str | None, prefix: str) -> str | None:
@@ -56,12 +78,12 @@ async def release_reservations(session: AsyncSession, order: str) -> set[Key]:
 
 
 async def claim(session: AsyncSession, deltas: Sequence[tuple[str, StockDelta]],
-                now: datetime) -> tuple[set[str], set[Key]]:
-    """Close the documents these store deltas name. Returns (ids of deltas to absorb, stock keys
-    whose reservations changed)."""
-    absorbed: set[str] = set()
+                now: datetime) -> tuple[dict[str, Absorbed], set[Key]]:
+    """Close the documents these store deltas name. Returns (the deltas not to book, by id, with
+    why; stock keys whose reservations changed)."""
+    absorbed: dict[str, Absorbed] = {}
     changed: set[Key] = set()
-    decided: dict[str, bool] = {}  # document → apply its store lines (True) or absorb them (False)
+    decided: dict[str, Absorbed | None] = {}  # document → book its store lines (None), or why not
     for store, d in deltas:
         order = document_of(d.ref, ORDER_REF) if d.kind is Kind.SALE else None
         transfer = document_of(d.ref, TRANSFER_REF) if d.kind in (Kind.RECEIPT, Kind.TRANSFER_IN) else None
@@ -71,11 +93,17 @@ async def claim(session: AsyncSession, deltas: Sequence[tuple[str, StockDelta]],
         assert doc is not None
         if doc not in decided:
             if order is not None:
-                decided[doc] = await _close_order(session, order, now, changed)
+                decided[doc] = None if await _close_order(session, order, now, changed) else ALREADY_CLOSED
             else:
                 decided[doc] = await _close_transfer(session, doc, store, now)
-        if not decided[doc]:
-            absorbed.add(d.id)
+        why = decided[doc]
+        if why is None:
+            continue
+        absorbed[d.id] = why
+        if why.review:
+            log.warning("not booked: %s %s of %s in %s (%s): %s", d.kind.value, d.qty, d.sku, store, d.ref,
+                        why.reason)
+        else:
             log.info("absorbed %s %s of %s in %s: %s was already closed through the API",
                      d.kind.value, d.qty, d.sku, store, d.ref)
     return absorbed, changed
@@ -97,14 +125,26 @@ async def _close_order(session: AsyncSession, order: str, now: datetime, changed
     return True
 
 
-async def _close_transfer(session: AsyncSession, transfer: str, store: str, now: datetime) -> bool:
+async def _close_transfer(session: AsyncSession, transfer: str, store: str, now: datetime) -> Absorbed | None:
+    """Receive the transfer by this dock read (None: book the read), or say why the read is not
+    booked: received through the API already, or cancelled (see the module docstring)."""
     won = await session.execute(update(Transfer).where(Transfer.id == transfer, Transfer.to_store == store,
                                                        Transfer.status == "in_transit")
                                 .values(status="received", received_at=now, received_by="rfid")
                                 .execution_options(synchronize_session=False))
     # rowcount: DML gives a CursorResult, but AsyncSession.execute() is typed Result
     if won.rowcount == 1:  # type: ignore[attr-defined]
-        return True
-    row = (await session.execute(select(Transfer.status, Transfer.received_by, Transfer.to_store)
+        return None
+    row = (await session.execute(select(Transfer.status, Transfer.received_by, Transfer.from_store,
+                                        Transfer.to_store, Transfer.cancelled_at)
                                  .where(Transfer.id == transfer))).first()
-    return not (row is not None and row.to_store == store and row.received_by == "api")
+    if row is None or row.to_store != store:
+        return None  # no transfer of ours to this store: a plain receipt
+    if row.status == "cancelled":
+        when = f" at {row.cancelled_at:%Y-%m-%d %H:%M} UTC" if row.cancelled_at is not None else ""
+        return Absorbed(
+            f"transfer {transfer} to {store} was cancelled{when} and its units booked back into "
+            f"{row.from_store}; this dock read says they reached {store}. Not booked, so no unit is in "
+            f"both stores' books: count {store} and {row.from_store} (or transfer them again) to settle "
+            f"where they are", review=True)
+    return ALREADY_CLOSED if row.received_by == "api" else None

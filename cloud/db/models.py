@@ -151,6 +151,21 @@ class DeadLetter(Base):
     payload: Mapped[str] = mapped_column(Text)
 
 
+class SetAsideDelta(Base):
+    """A seq a gateway sent that the ledger received and did not book: a delta dead-lettered on
+    its own, one absorbed by a document already closed, or one of a batch rejected whole. The
+    gap detector counts it as received (a resend would bring the same refusal back for ever);
+    a delta id set aside is never booked later (a redelivery is a duplicate)."""
+
+    __tablename__ = "set_aside_deltas"
+    store: Mapped[str] = mapped_column(String(32), primary_key=True)
+    gateway: Mapped[str] = mapped_column(String(32), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    delta_id: Mapped[str | None] = mapped_column(String(64), index=True)  # None: it could not be read
+    reason: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
 # --- orders, channels, transfers, tokens (issue 8) ------------------------------------------
 
 

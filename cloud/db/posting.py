@@ -5,6 +5,8 @@ delta id (a redelivered delta is skipped) and a compare-and-set on each SKU's he
 workers applying batches for the same SKU cannot both win; the loser retries its whole batch.
 The arithmetic itself is cloud/db/ledger.py's; this module keeps the cached balances, the heads
 and checkpoints, gateway positions and dead letters, and the stock levels orders hold against.
+A delta that is not booked (refused for its time, or absorbed by claims.py) is set aside in the
+same transaction (seqs.py), so the gap detector counts its seq as received.
 """
 
 
@@ -23,7 +25,7 @@ from sqlalchemy import Table, bindparam, delete, func, insert, literal, select, 
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from cloud.db import claims, holds, ledger
+from cloud.db import claims, holds, ledger, seqs
 from cloud.db.engines import Key, dialect, in_keys, is_transient, upsert
 from cloud.db.models import (
     Balance,
@@ -32,11 +34,13 @@ from cloud.db.models import (
     Gateway,
     Lot,
     Movement,
+    SetAsideDelta,
     SkuHead,
     StockLevel,
     UtcDateTime,
 )
-from shared.contract import DeltaBatch, GatewayStatus, StockDelta
+from shared import contract
+from shared.contract import ClockSkew, ContractError, DeltaBatch, StockDelta, Stream
 
 log = logging.getLogger(__name__)
 # Core tables for the bulk writes of the hot path: no per-row ORM bookkeeping.
@@ -63,6 +67,7 @@ class Applied:
     replayed_skus: int = 0
     prior_max_seq: int = 0  # the gateway's highest seq before this batch
     changed: frozenset[tuple[str, str]] = frozenset()  # (store, sku) whose stock or holds changed
+    dead_letters: int = 0  # deltas refused on their own (dated beyond the clock, ...): not booked
 
 
 def move_of(m: Movement) -> ledger.Move:
@@ -106,23 +111,29 @@ def _row(batch: DeltaBatch, d: StockDelta, now: datetime) -> dict[str, Any]:
 
 
 async def apply_batch(maker: async_sessionmaker[AsyncSession], batch: DeltaBatch, *,
-                      now: datetime | None = None) -> Applied:
+                      now: datetime | None = None, clock: ClockSkew | None = None) -> Applied:
     """Apply one batch in one transaction (see apply_batches)."""
-    return (await apply_batches(maker, [batch], now=now))[0]
+    return (await apply_batches(maker, [batch], now=now, clock=clock))[0]
 
 
 async def apply_batches(maker: async_sessionmaker[AsyncSession], batches: Sequence[DeltaBatch], *,
-                        now: datetime | None = None) -> list[Applied]:
+                        now: datetime | None = None, clock: ClockSkew | None = None) -> list[Applied]:
     """Apply batches together in one transaction, retrying when another worker raced us.
 
     Every batch is applied whole or not at all (they share the transaction); grouping the
     batches that arrived together is what lets one worker keep up with many gateways, since the
     cost of a transaction hardly grows with the number of deltas in it.
+
+    With `clock`, a delta dated outside it (around `now`) is dead-lettered on its own and set
+    aside (seqs.py), and the rest of its batch is booked: such a delta is well-formed, so its
+    batch is no broken payload (ARCHITECTURE §5), and refusing the batch whole would lose the
+    valid deltas it carries. Dated ahead, it would sort after every later count of its SKU, and
+    no count could ever correct it (§6).
     """
     for attempt in range(MAX_ATTEMPTS):
         try:
             async with maker() as session, session.begin():
-                return await _apply(session, batches, now or datetime.now(UTC))
+                return await _apply(session, batches, now or datetime.now(UTC), clock)
         except (ConflictRetry, IntegrityError) as e:
             log.debug("group of %d batches, retry %d: %s", len(batches), attempt + 1, e)
         except DBAPIError as e:
@@ -133,24 +144,37 @@ async def apply_batches(maker: async_sessionmaker[AsyncSession], batches: Sequen
     raise ConflictRetry(f"a group of {len(batches)} batches lost {MAX_ATTEMPTS} races in a row")
 
 
-async def _apply(session: AsyncSession, batches: Sequence[DeltaBatch], now: datetime) -> list[Applied]:
+async def _apply(session: AsyncSession, batches: Sequence[DeltaBatch], now: datetime,
+                 clock: ClockSkew | None) -> list[Applied]:
     gateways = sorted({(b.store, b.gateway) for b in batches})
     prior = {(r.store, r.gateway): int(r.max_seq) for r in (await session.execute(
         select(Gateway.store, Gateway.gateway, Gateway.max_seq).where(
             tuple_(Gateway.store, Gateway.gateway).in_(gateways)))).all()}
     ids = [d.id for b in batches for d in b.deltas]
-    seen = set((await session.scalars(select(Movement.id).where(Movement.id.in_(ids)))).all())
+    seen = set((await session.scalars(
+        select(Movement.id).where(Movement.id.in_(ids))
+        .union_all(select(SetAsideDelta.delta_id).where(SetAsideDelta.delta_id.in_(ids))))).all())
     fresh: list[list[StockDelta]] = []
     for b in batches:
         mine = [d for d in b.deltas if d.id not in seen]
         seen.update(d.id for d in mine)  # a delta redelivered within the same group counts once
         fresh.append(mine)
+    # Not booked: refused (dead-lettered on its own) or absorbed, each with why; by delta id.
+    refused: dict[str, str] = _outside(clock, batches, fresh, now) if clock is not None else {}
+    absorbed: dict[str, str] = {}
     held_changed: set[Key] = set()
     closing = [(b.store, d) for b, mine in zip(batches, fresh, strict=True) for d in mine
-               if d.ref is not None and d.ref.startswith((claims.ORDER_REF, claims.TRANSFER_REF))]
+               if d.id not in refused and d.ref is not None
+               and d.ref.startswith((claims.ORDER_REF, claims.TRANSFER_REF))]
     if closing:  # pickups rung up at the POS, transfers read at the dock
-        absorbed, held_changed = await claims.claim(session, closing, now)
-        fresh = [[d for d in mine if d.id not in absorbed] for mine in fresh]
+        claimed, held_changed = await claims.claim(session, closing, now)
+        for delta_id, why in claimed.items():
+            (refused if why.review else absorbed)[delta_id] = why.reason
+    unbooked = {**refused, **absorbed}
+    dead = [sum(d.id in refused for d in mine) for mine in fresh]
+    if unbooked:
+        await _set_aside(session, batches, fresh, refused, absorbed, now)
+        fresh = [[d for d in mine if d.id not in unbooked] for mine in fresh]
     rows = [_row(b, d, now) for b, mine in zip(batches, fresh, strict=True) for d in mine]
     replayed = 0
     if rows:
@@ -165,9 +189,49 @@ async def _apply(session: AsyncSession, batches: Sequence[DeltaBatch], now: date
     for b, mine in zip(batches, fresh, strict=True):
         fresh_by_gateway[(b.store, b.gateway)].extend(mine)
     await _touch_gateways(session, fresh_by_gateway, now)
-    return [Applied(len(m), len(b.deltas) - len(m), replayed, prior.get((b.store, b.gateway), 0),
-                    frozenset({(b.store, d.sku) for d in m} | held_changed))
-            for b, m in zip(batches, fresh, strict=True)]
+    return [Applied(len(m), len(b.deltas) - len(m) - n, replayed, prior.get((b.store, b.gateway), 0),
+                    frozenset({(b.store, d.sku) for d in m} | held_changed), n)
+            for b, m, n in zip(batches, fresh, dead, strict=True)]
+
+
+def _outside(clock: ClockSkew, batches: Sequence[DeltaBatch], fresh: Sequence[list[StockDelta]],
+             now: datetime) -> dict[str, str]:
+    """The new deltas dated outside `clock` around `now`, by id, with the reason (naming the
+    delta's place in its batch, as a contract error does)."""
+    out: dict[str, str] = {}
+    for b, mine in zip(batches, fresh, strict=True):
+        new = {d.id for d in mine}
+        for i, d in enumerate(b.deltas):
+            if d.id not in new:
+                continue
+            try:
+                clock.check(d.occurred_at, now, f"deltas[{i}].occurred_at")
+            except ContractError as e:
+                out[d.id] = str(e)
+    return out
+
+
+async def _set_aside(session: AsyncSession, batches: Sequence[DeltaBatch], fresh: Sequence[list[StockDelta]],
+                     refused: Mapping[str, str], absorbed: Mapping[str, str], now: datetime) -> None:
+    """Record the deltas not booked (seqs.py); a refused one is also dead-lettered, as a batch of
+    that delta alone, so a person sees exactly what was refused and not the deltas booked with it."""
+    aside: list[seqs.SetAside] = []
+    letters: list[dict[str, Any]] = []
+    for b, mine in zip(batches, fresh, strict=True):
+        for d in mine:
+            why = refused.get(d.id) or absorbed.get(d.id)
+            if why is None:
+                continue
+            aside.append(seqs.SetAside(b.store, b.gateway, d.seq, d.id, why))
+            if d.id in refused:
+                log.warning("dead letter: delta %s (seq %d) of %s/%s: %s",
+                            d.id, d.seq, b.store, b.gateway, why)
+                letters.append(_dead_letter(contract.gateway_topic(b.store, b.gateway, Stream.DELTAS),
+                                            contract.encode(DeltaBatch(b.store, b.gateway, b.sent_at, (d,))),
+                                            why, now))
+    if letters:
+        await session.execute(insert(DeadLetter), letters)
+    await seqs.set_aside(session, aside, now)
 
 
 @dataclass(frozen=True, slots=True)
@@ -380,47 +444,19 @@ async def _touch_gateways(session: AsyncSession, fresh: dict[tuple[str, str], li
     await session.execute(stmt, values)  # one statement, executemany: compiled once
 
 
-async def record_status(maker: async_sessionmaker[AsyncSession], status: GatewayStatus) -> int | None:
-    """Store a gateway's status; return the first seq the ledger is missing from it, if any."""
-    async with maker() as session, session.begin():
-        stmt = upsert(session)(Gateway).values(
-            store=status.store, gateway=status.gateway, state=status.state.value,
-            status_at=status.at or datetime.now(UTC), max_seq=0, deltas=0)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["store", "gateway"],
-            set_={"state": status.state.value, "status_at": status.at or datetime.now(UTC)})
-        await session.execute(stmt)
-        row = (await session.execute(select(Gateway.max_seq, Gateway.deltas).where(
-            Gateway.store == status.store, Gateway.gateway == status.gateway))).one()
-        max_seq, count = int(row.max_seq), int(row.deltas)
-        if max_seq > count:
-            return await first_missing_seq(session, status.store, status.gateway, max_seq)
-        if status.last_seq is not None and status.last_seq > max_seq:
-            return max_seq + 1
-        return None
-
-
-async def first_missing_seq(session: AsyncSession, store: str, gateway: str, max_seq: int) -> int:
-    """The lowest seq below max_seq that the ledger has not received from this gateway."""
-    mine = (Movement.store == store, Movement.gateway == gateway)
-    has_one = await session.scalar(select(func.count()).where(*mine, Movement.seq == 1))
-    if not has_one:
-        return 1
-    after = Movement.__table__.alias("after")
-    hole = await session.scalar(
-        select(func.min(Movement.seq) + 1).where(
-            *mine, Movement.seq < max_seq,
-            ~select(after.c.seq).where(after.c.store == store, after.c.gateway == gateway,
-                                       after.c.seq == Movement.seq + 1).exists()))
-    return int(hole) if hole is not None else max_seq + 1
-
-
 async def dead_letter(maker: async_sessionmaker[AsyncSession], topic: str, payload: bytes,
-                      reason: str) -> None:
+                      reason: str, aside: Sequence[seqs.SetAside] = ()) -> None:
+    """Keep a refused payload with the reason; the seqs read from it (`aside`) count as received
+    in the same transaction, so the gap detector does not ask for them again."""
+    now = datetime.now(UTC)
     async with maker() as session, session.begin():
-        await session.execute(insert(DeadLetter).values(
-            received_at=datetime.now(UTC), topic=topic[:256], reason=reason[:2000].replace("\x00", "?"),
-            payload=payload_text(payload[:1_000_000])))
+        await session.execute(insert(DeadLetter), [_dead_letter(topic, payload, reason, now)])
+        await seqs.set_aside(session, aside, now)
+
+
+def _dead_letter(topic: str, payload: bytes, reason: str, now: datetime) -> dict[str, Any]:
+    return {"received_at": now, "topic": topic[:256], "reason": reason[:2000].replace("\x00", "?"),
+            "payload": payload_text(payload[:1_000_000])}
 
 
 def payload_text(payload: bytes) -> str:

@@ -6,7 +6,7 @@ from collections import defaultdict
 from datetime import date
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cloud.db import ledger
@@ -16,6 +16,7 @@ from cloud.db.models import (
     Gateway,
     Movement,
     Product,
+    SetAsideDelta,
     StockLevel,
 )
 from cloud.db.posting import books_of, move_of
@@ -106,13 +107,18 @@ async def movements(maker: async_sessionmaker[AsyncSession], store: str, since: 
 
 
 async def gateways(maker: async_sessionmaker[AsyncSession]) -> list[dict[str, Any]]:
+    """Each gateway's position: deltas booked, seqs set aside (received, not booked: db/seqs.py)
+    and the seqs still missing below its highest."""
     async with maker() as session:
         rows = (await session.scalars(select(Gateway).order_by(Gateway.store, Gateway.gateway))).all()
+        aside = {(r.store, r.gateway): int(r.n) for r in (await session.execute(
+            select(SetAsideDelta.store, SetAsideDelta.gateway, func.count().label("n"))
+            .group_by(SetAsideDelta.store, SetAsideDelta.gateway))).all()}
     return [{"store": g.store, "gateway": g.gateway, "state": g.state,
              "status_at": g.status_at.isoformat() if g.status_at else None,
              "last_batch_at": g.last_batch_at.isoformat() if g.last_batch_at else None,
-             "max_seq": g.max_seq, "deltas": g.deltas,
-             "seq_gaps": max(0, g.max_seq - g.deltas)} for g in rows]
+             "max_seq": g.max_seq, "deltas": g.deltas, "set_aside": aside.get((g.store, g.gateway), 0),
+             "seq_gaps": max(0, g.max_seq - g.deltas - aside.get((g.store, g.gateway), 0))} for g in rows]
 
 
 async def dead_letters(maker: async_sessionmaker[AsyncSession], limit: int = 100) -> list[dict[str, Any]]:

@@ -5,7 +5,8 @@ source cannot sell it) and not yet into the destination (whose `transfer_in` is 
 receipt — by the API, or by an RFID read at its dock: a receipt delta with ref `transfer:<id>:…`,
 see claims.py). Only free units leave (`sellable - reserved >= n`, conditional), lots go FEFO and
 arrive with their expiry. A transfer still in transit can be cancelled: its units come back to the
-source as `transfer_in` movements, into the zones and lots they left (a received one cannot).
+source as `transfer_in` movements, into the zones and lots they left (a received one cannot). A
+dock read of a cancelled transfer is not booked but dead-lettered for review (claims.py says why).
 
 Suggestions: a store below a SKU's minimum (products.min_stock) is short; a store above twice the
 minimum has surplus; the nearest surplus store is suggested first, with an estimated cost.

@@ -35,7 +35,10 @@ def payload(store: str, **changes: object) -> bytes:
     {"lot": "L\x001"},
     {"ref": "\ud800"},
     {"confidence": 10**400},
-], ids=["seq beyond BIGINT", "qty beyond INTEGER", "id of 65", "NUL in lot", "lone surrogate", "huge confidence"])
+    {"id": "a\x00b"},
+    {"id": "\ud800"},
+], ids=["seq beyond BIGINT", "qty beyond INTEGER", "id of 65", "NUL in lot", "lone surrogate", "huge confidence",
+        "NUL in id", "lone surrogate in id"])
 async def test_a_batch_the_ledger_cannot_store_is_dead_lettered_and_the_stream_goes_on(
         cloud: Cloud, raw: RawPublisher, changes: dict[str, object]) -> None:
     store = "sh-0077"

@@ -224,19 +224,23 @@ async def _floor(cloud: Cloud, store: str, expected: int) -> bool:
     return await cloud.floor(store, SKU) == expected
 
 
-async def test_the_cloud_dead_letters_a_batch_dated_beyond_its_clock_and_applies_the_rest(
+async def test_the_cloud_dead_letters_a_delta_dated_beyond_its_clock_alone_and_books_the_rest(
         cloud: Cloud, raw: RawPublisher) -> None:
+    """A delta dated ahead of the cloud's clock plus its skew is dead-lettered on its own, as a
+    batch of that delta alone; the valid deltas of its batch are booked (before, the whole batch
+    was refused and they were lost with it)."""
     topic = contract.gateway_topic("sh-0110", "gw-1", Stream.DELTAS)
     now = datetime.now(UTC)
     raw.publish(topic, batch("sh-0110", receipt("ok", 1, 5, now - timedelta(days=90)),  # late is fine
                              receipt("future", 2, 7, now + timedelta(days=3653))))
     raw.publish(topic, batch("sh-0110", receipt("soon", 3, 3, now + timedelta(minutes=1)),
                              receipt("late", 4, 2, now - timedelta(days=400))))
-    await until(lambda: _floor(cloud, "sh-0110", 5), what="the batch within the clock applied")
+    await until(lambda: _floor(cloud, "sh-0110", 10), what="every delta within the clock booked")
     _, body = await cloud.get("/v1/dead-letters")
     [letter] = body["dead_letters"]
     assert letter["reason"].startswith("deltas[1].occurred_at") and "ahead" in letter["reason"]
-    assert await cloud.deltas("sh-0110") == 2  # the future-dated batch was rejected whole
+    assert [d.id for d in contract.decode_batch(letter["payload"]).deltas] == ["future"]
+    assert await cloud.deltas("sh-0110") == 3
     assert cloud.ingest_stats.dead_letters == 1
 
 

@@ -3,11 +3,13 @@ back to the source, lot by lot, once; a received transfer cannot be cancelled.""
 
 from __future__ import annotations
 
-from datetime import date
+import uuid
+from datetime import UTC, date, datetime
 
 from cloud.db import reads
-from shared.contract import Zone
-from tests.orders.chain import Api, gtin
+from shared import contract
+from shared.contract import Kind, Source, StockDelta, Zone
+from tests.orders.chain import Api, book, gtin
 
 A = gtin(1)
 
@@ -69,3 +71,35 @@ async def test_a_received_transfer_cannot_be_cancelled_and_only_the_sender_may_c
     assert (await api.on_hand("sh-1", A), await api.on_hand("sh-2", A)) == (7, 3)
     status, body = await api.post("/v1/transfers/t-nope/cancel")
     assert status == 404 and body["error"]
+
+
+async def test_a_dock_read_of_a_cancelled_transfer_is_not_booked_and_is_dead_lettered_for_review(
+        api: Api) -> None:
+    """The cancel booked the units back into the source; a dock read at the destination then says
+    they arrived after all. Booked as a receipt, they would be in both stores' books (and on sale
+    twice): the read is not booked, the transfer stays cancelled, and a dead letter tells a person
+    what happened and how to settle it."""
+    await _two_stores(api)
+    _, t = await api.post("/v1/transfers", {"from": "sh-1", "to": "sh-2", "lines": [{"sku": A, "qty": 5}]})
+    status, _ = await api.post(f"/v1/transfers/{t['id']}/cancel")
+    assert status == 200
+    dock = StockDelta(id=str(uuid.uuid4()), seq=1, sku=A, kind=Kind.RECEIPT, qty=5, zone=Zone.BACKROOM,
+                      occurred_at=datetime.now(UTC), source=Source.RFID, lot="L1",
+                      ref=f"transfer:{t['id']}:dock-door-1")
+    applied = await book(api.maker, "sh-2", dock)
+    assert (await api.on_hand("sh-1", A), await api.on_hand("sh-2", A)) == (10, 0)
+    assert (applied.applied, applied.dead_letters) == (0, 1)
+    _, got = await api.get(f"/v1/transfers/{t['id']}")
+    assert got["status"] == "cancelled" and got["received_by"] is None
+    _, body = await api.get("/v1/dead-letters")
+    [letter] = body["dead_letters"]
+    assert t["id"] in letter["reason"] and "cancelled" in letter["reason"], letter
+    assert "sh-1" in letter["reason"] and "count" in letter["reason"], letter
+    assert [d.id for d in contract.decode_batch(letter["payload"]).deltas] == [dock.id]
+    # the same read delivered again is a duplicate: no second dead letter, still nothing booked
+    again = await book(api.maker, "sh-2", dock)
+    assert (again.applied, again.duplicates, again.dead_letters) == (0, 1, 0)
+    _, body = await api.get("/v1/dead-letters")
+    assert len(body["dead_letters"]) == 1
+    assert (await api.on_hand("sh-1", A), await api.on_hand("sh-2", A)) == (10, 0)
+    assert await reads.rebuild_mismatches(api.maker) == []
