@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from cloud.channels.relay import EventRelay
     from cloud.channels.sync import PlatformSync, SyncOptions
     from cloud.console.live import Live
+    from cloud.console.shared_reads import SharedReads
     from cloud.console.web import ConsoleOptions
     from cloud.db.orders import Orders
     from cloud.db.transfers import Transfers
@@ -62,3 +63,4 @@ CHAIN_ALERTS: web.AppKey[ChainAlerts] = web.AppKey("chain_alerts")
 CONSOLE_PUBLIC: web.AppKey[set[str]] = web.AppKey("console_public_routes")  # routes needing no session
 CONSOLE_OPTIONS: web.AppKey[ConsoleOptions] = web.AppKey("console_options")
 LIVE: web.AppKey[Live] = web.AppKey("console_live")
+CONSOLE_READS: web.AppKey[SharedReads] = web.AppKey("console_shared_reads")  # what many consoles read at once

@@ -40,6 +40,7 @@ from markupsafe import Markup, escape
 from cloud.console import live, session
 from cloud.console.live import Live, Notice, Topic
 from cloud.console.pages import PAGES
+from cloud.console.shared_reads import SharedReads
 from cloud.console.web import (
     ConsoleOptions,
     ConsoleRoutes,
@@ -50,7 +51,7 @@ from cloud.console.web import (
     split_middlewares,
 )
 from cloud.db import console_sessions
-from cloud.keys import CONSOLE_OPTIONS, CONSOLE_PUBLIC, EVENTS, INGEST, LIVE, MAKER, SYNC
+from cloud.keys import CONSOLE_OPTIONS, CONSOLE_PUBLIC, CONSOLE_READS, EVENTS, INGEST, LIVE, MAKER, SYNC
 from shared.contract import ContractError, Stream, parse_instant
 
 log = logging.getLogger(__name__)
@@ -80,6 +81,7 @@ def install(app: web.Application, options: ConsoleOptions, worker: str) -> None:
     env.globals["csrf_field"] = _csrf_field
     env.filters["instant"] = _instant
     app[LIVE] = Live(worker)
+    app[CONSOLE_READS] = SharedReads()
     routes = ConsoleRoutes(app)
     app.router.add_static("/static/", HERE / "static", name="console.static")
     app[CONSOLE_PUBLIC].add("console.static")
@@ -96,6 +98,7 @@ MIDDLEWARES = (server_timing, html_errors, session.sessions)
 
 async def _close_streams(app: web.Application) -> None:
     app[LIVE].close_streams()  # open /events streams would hold shutdown for its whole timeout
+    app[CONSOLE_READS].forget()
 
 
 async def _running(app: web.Application) -> AsyncIterator[None]:

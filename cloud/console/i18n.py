@@ -157,6 +157,7 @@ MESSAGES: Mapping[str, tuple[str, str]] = {
     # stores
     "stores.title": ("Stores", "门店"),
     "stores.on_hand": ("On hand", "在库"),
+    "stores.values_at": ("Units and value as of {time}", "在库与货值截至 {time}"),
     "stores.gateways": ("Gateways", "网关"),
     # store page
     "store.title": ("Store {store}", "门店 {store}"),

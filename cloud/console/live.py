@@ -108,6 +108,7 @@ class Live:
     on_push: Callable[[str, str, str], bool] | None = None  # (channel, sku, channel_sku) → driven here
     forwarded: int = 0
     received: int = 0
+    generation: int = 0  # notices published so far: what console.shared_reads tags its reads with
     pace_s: float = PACE_S  # NOTIFYs to the other workers at most this often
     listening: asyncio.Event = field(default_factory=asyncio.Event)
     _subscribers: dict[asyncio.Queue[set[Notice]], set[Notice]] = field(default_factory=dict)
@@ -121,6 +122,7 @@ class Live:
         fresh = set(notices)
         if not fresh:
             return
+        self.generation += 1
         for queue, pending in self._subscribers.items():
             if queue.empty():
                 batch = set(fresh)

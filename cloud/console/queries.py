@@ -21,9 +21,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloud.channels import records
 from cloud.channels.availability import sku_figures
-from cloud.db.gateway_snapshots import GatewayView, gateway_views
+from cloud.console.queries_orders import Page, page_of
+from cloud.db import ledger
+from cloud.db.gateway_snapshots import GatewayView, bin_state, gateway_views
 from cloud.db.models import Balance, Gateway, Listing, Lot, Movement, Product, StockLevel, Store
 from cloud.db.orders import channel_configs
+from cloud.db.posting import books_of
+from cloud.db.reads import item_json
 from cloud.db.store_alerts import open_counts
 from shared.contract import BinView
 
@@ -137,30 +141,16 @@ async def todays_figures(session: AsyncSession, since: datetime,
     return out
 
 
-def bin_state(b: BinView) -> str:
-    """ok | low | empty | unavailable | uncounted — what a tile's colour and word say."""
-    if not b.available:
-        return "unavailable"
-    if b.count is None:
-        return "uncounted"
-    if b.count == 0:
-        return "empty"
-    if b.refill_at is not None and b.count <= b.refill_at:
-        return "low"
-    return "ok"
-
-
 async def overview_rows(session: AsyncSession, since: datetime,
                         stores: Collection[str] | None = None) -> list[StoreRow]:
     """One row per store (of `stores`, when given: a store token's own)."""
     names = await known_stores(session, stores)
     rows = {s: StoreRow(s, name) for s, name in names.items()}
-    for g in await gateway_views(session, list(rows)):
+    for g in await gateway_views(session, list(rows), bins=False):  # the counts, not every bin
         row = rows[g.store]
         row.gateways.append(g)
-        states = [bin_state(b) for b in g.bins]
-        row.empty_bins += states.count("empty")
-        row.low_bins += states.count("low")
+        row.empty_bins += g.empty_bins
+        row.low_bins += g.low_bins
     for store, n in (await open_counts(session, list(rows))).items():
         if store in rows:
             rows[store].open_alerts = n
@@ -248,6 +238,55 @@ async def recent_movements(session: AsyncSession, store: str, limit: int = 50) -
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class StockPage:
+    items: list[dict[str, Any]]  # reads.item_json of each listed product (+ unit_cost and value)
+    matched: int  # products matching the filter
+    total: int  # products the store holds or has held for orders
+    names: dict[str, str]
+
+
+async def store_stock_page(session: AsyncSession, store: str, text: str, today: date, *, with_cost: bool,
+                           limit: int) -> StockPage:
+    """A store's stock as its page lists it: the products it holds (or holds for orders), by name,
+    those whose GTIN or name contain `text`, the first `limit` in full — zones, lots, what is
+    available — through the ledger's own reads (reads.item_json).
+
+    Which products and how many come from one aggregate over the store's balance rows; only the
+    listed products' books are read. (A store carries thousands of SKUs and the page shows 100:
+    building every book was most of the page's time.)"""
+    held = {sku: int(n) for sku, n in (await session.execute(
+        select(StockLevel.sku, StockLevel.reserved).where(StockLevel.store == store,
+                                                           StockLevel.reserved != 0))).all()}
+    units = (select(Balance.sku, Product.name, func.sum(Balance.qty))
+             .outerjoin(Product, Product.sku == Balance.sku)
+             .where(Balance.store == store).group_by(Balance.sku, Product.name))
+    stocked = [(sku, name or "") for sku, name, n in (await session.execute(units)).all()
+               if n or held.get(sku)]
+    needle = text.strip().lower()
+    matching = [(sku, name) for sku, name in stocked if not needle or needle in sku or needle in name.lower()]
+    matching.sort(key=lambda sn: (sn[1] or "~", sn[0]))
+    shown = dict(matching[:limit])
+    items: list[dict[str, Any]] = []
+    if shown:
+        rows = (await session.scalars(select(Balance).where(Balance.store == store,
+                                                            Balance.sku.in_(list(shown))))).all()
+        books = books_of(rows)
+        costs: dict[str, float | None] = {}
+        if with_cost:
+            costs = {sku: cost for sku, cost in (await session.execute(
+                select(Product.sku, Product.unit_cost).where(Product.sku.in_(list(shown))))).all()}
+        for sku in shown:
+            book = books.get((store, sku), ledger.SkuBook())
+            item = item_json(sku, book, today, held.get(sku, 0))
+            if with_cost:
+                cost = costs.get(sku)
+                item["unit_cost"] = cost
+                item["value"] = round(cost * max(0, book.on_hand), 2) if cost is not None else None
+            items.append(item)
+    return StockPage(items, len(matching), len(stocked), {sku: name for sku, name in shown.items() if name})
+
+
 # --- products ---------------------------------------------------------------------------------
 
 @dataclass(frozen=True, slots=True)
@@ -259,23 +298,30 @@ class ProductRow:
     stores: int
 
 
-async def products(session: AsyncSession, text: str, stores: Collection[str] | None,
-                   limit: int = 200) -> list[ProductRow]:
-    """Catalogue products matching `text` (GTIN, name or category), then SKUs the ledger holds that
-    the catalogue lacks (by GTIN); each with its units on hand and how many stores hold them.
+PRODUCTS_PAGE = 50  # each product's units are summed over every store: 50 at a time
 
-    The rows are chosen first and only their stock is summed: a chain's balances run to a million
-    rows, and a page shows a few hundred products."""
+
+async def products(session: AsyncSession, text: str, stores: Collection[str] | None, page: int = 1,
+                   limit: int = PRODUCTS_PAGE) -> tuple[list[ProductRow], Page]:
+    """Catalogue products matching `text` (GTIN, name or category), a page at a time, then — when
+    they fit on one page — SKUs the ledger holds that the catalogue lacks (by GTIN); each with its
+    units on hand and how many stores hold them.
+
+    The rows are chosen first and only their stock is summed (by an index holding SKU, store and
+    units: 0008): a chain's balances run to a million rows, and a page shows 50 products."""
     needle = text.strip()
     q = select(Product.sku, Product.name, Product.category)
     if needle:
         like = f"%{needle.lower()}%"
         q = q.where(or_(Product.sku.like(f"%{needle}%"), func.lower(Product.name).like(like),
                         func.lower(Product.category).like(like)))
+    matches = int(await session.scalar(select(func.count()).select_from(q.subquery())) or 0)
+    at = page_of(page, matches, limit)
     found = [(sku, name or "", category or "")
              for sku, name, category in (await session.execute(q.order_by(Product.name, Product.sku)
-                                                               .limit(limit))).all()]
-    if len(found) < limit and (not needle or needle.isdigit()):  # only a GTIN can match what has no name
+                                                               .offset(at.offset).limit(limit))).all()]
+    # only a GTIN can match what has no name
+    if at.pages == 1 and len(found) < limit and (not needle or needle.isdigit()):
         unknown = (select(Balance.sku).distinct()
                    .where(~select(Product.sku).where(Product.sku == Balance.sku).exists()))
         if needle:
@@ -285,14 +331,14 @@ async def products(session: AsyncSession, text: str, stores: Collection[str] | N
         found += [(sku, "", "") for sku in (await session.scalars(
             unknown.order_by(Balance.sku).limit(limit - len(found)))).all()]
     if not found:
-        return []
+        return [], at
     held = (select(Balance.sku, func.sum(Balance.qty), func.count(func.distinct(Balance.store)))
             .where(Balance.sku.in_([sku for sku, _, _ in found]), Balance.qty != 0))
     if stores is not None:
         held = held.where(Balance.store.in_(list(stores)))
     rows = (await session.execute(held.group_by(Balance.sku))).all()
     totals = {sku: (int(n or 0), int(c or 0)) for sku, n, c in rows}
-    return [ProductRow(sku, name, category, *totals.get(sku, (0, 0))) for sku, name, category in found]
+    return [ProductRow(sku, name, category, *totals.get(sku, (0, 0))) for sku, name, category in found], at
 
 
 @dataclass(frozen=True, slots=True)
@@ -379,8 +425,10 @@ async def store_values(session: AsyncSession,
             for s, n, v in (await session.execute(q)).all()}
 
 
-__all__ = ["Aisle", "ChannelFigure", "LotRow", "MovementView", "ProductRow", "StoreRow", "aisle_of",
+__all__ = ["Aisle", "ChannelFigure", "LotRow", "MovementView", "ProductRow", "StockPage", "StoreRow",
+           "aisle_of",
            "bin_state",
            "channel_figures", "day_start", "filter_rows", "known_stores", "listings_with_pushes",
            "overview_rows", "product", "product_levels", "product_lots", "product_names", "products",
-           "recent_movements", "shelf_map", "sort_rows", "store_exists", "store_values", "todays_figures"]
+           "recent_movements", "shelf_map", "sort_rows", "store_exists", "store_stock_page", "store_values",
+           "todays_figures"]

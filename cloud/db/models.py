@@ -78,8 +78,9 @@ class Movement(Base):
         Index("ix_movements_store_sku_time", "store", "sku", "occurred_at", "id"),
         Index("ix_movements_store_pos", "store", "pos"),
         Index("ix_movements_gateway_seq", "store", "gateway", "seq"),
-        # The console's chain overview: today's sales and shrink of every store (0005).
-        Index("ix_movements_kind_time", "kind", "occurred_at"),
+        # The console's chain overview: today's sales and shrink of every store, from the index
+        # alone (0005; store and qty since 0008).
+        Index("ix_movements_kind_time_store_qty", "kind", "occurred_at", "store", "qty"),
     )
 
 
@@ -91,7 +92,8 @@ class Balance(Base):
     lot: Mapped[str] = mapped_column(String(128), primary_key=True)
     qty: Mapped[int] = mapped_column(Integer)
     expiry: Mapped[date | None] = mapped_column(Date)
-    __table_args__ = (Index("ix_balances_sku", "sku"),)
+    # A product across the chain; store and qty in it so the products list sums from the index (0008).
+    __table_args__ = (Index("ix_balances_sku_store_qty", "sku", "store", "qty"),)
 
 
 class Lot(Base):
@@ -342,6 +344,10 @@ class GatewaySnapshot(Base):
     online_at: Mapped[datetime | None] = mapped_column(UtcDateTime)  # received its last online status
     shelves: Mapped[str | None] = mapped_column(Text)  # [BinView JSON, ...]
     shelves_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # The snapshot's empty and low bins, counted when it is kept: the chain overview reads these
+    # for every store instead of every store's bins (0008).
+    empty_bins: Mapped[int | None] = mapped_column(Integer)
+    low_bins: Mapped[int | None] = mapped_column(Integer)
 
 
 class StoreAlert(Base):

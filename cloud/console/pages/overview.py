@@ -13,7 +13,7 @@ from cloud.auth import Principal, Role, require_read
 from cloud.console import queries
 from cloud.console.queries import StoreRow
 from cloud.console.web import ConsoleRoutes, is_htmx, now, principal, render, words
-from cloud.keys import CONSOLE_OPTIONS, MAKER
+from cloud.keys import CONSOLE_OPTIONS, CONSOLE_READS, LIVE, MAKER
 
 SORT_KEYS = tuple(queries.SORTS)
 STATES = ("all", "offline", "attention")
@@ -24,10 +24,25 @@ def scope(who: Principal) -> list[str] | None:
     return [who.store or ""] if who.role is Role.STORE else None
 
 
+SHARED_FOR_S = 1.0  # rows are shared this long at most: the herd after one event comes within it, and
+#                    what sends no notice (a store renamed, "last seen") is never older
+
+
 async def _rows(request: web.Request, stores: list[str] | None) -> list[StoreRow]:
+    """The stores' rows, read once for every console that asks at the same moment (each open
+    overview re-fetches its figures on the same event; console/shared_reads.py). Shared rows are
+    read, filtered and sorted into new lists, never changed."""
     since = queries.day_start(now(), request.app[CONSOLE_OPTIONS].tz)
-    async with request.app[MAKER]() as session:
-        return await queries.overview_rows(session, since, stores)
+    maker = request.app[MAKER]
+
+    async def read() -> list[StoreRow]:
+        async with maker() as session:
+            return await queries.overview_rows(session, since, stores)
+
+    key = ("overview", since, tuple(stores) if stores is not None else None)
+    rows: list[StoreRow] = await request.app[CONSOLE_READS].get(
+        key, read, generation=request.app[LIVE].generation, max_age=SHARED_FOR_S)
+    return rows
 
 
 def _query(request: web.Request) -> tuple[str, str, str, bool]:

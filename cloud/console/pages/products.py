@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from datetime import date
 from typing import Any
+from urllib.parse import urlencode
 
 from aiohttp import web
 
@@ -23,9 +24,14 @@ EXPIRING_DAYS = 30  # a lot this close to its expiry is marked (the chain alerts
 async def products_page(request: web.Request) -> web.StreamResponse:
     who = principal(request)
     text = request.query.get("q", "")[:64]
+    try:
+        number = int(request.query.get("page", "1"))
+    except ValueError:
+        number = 1
     async with request.app[MAKER]() as session:
-        rows = await queries.products(session, text, scope(who))
-    context = {"rows": rows, "q": text}
+        rows, page = await queries.products(session, text, scope(who), number)
+    context = {"rows": rows, "q": text, "page": page,
+               "link": lambda n: f"/products?{urlencode({'q': text, 'page': n} if text else {'page': n})}"}
     if is_htmx(request) and request.headers.get("HX-Target") == "products-table":
         return render(request, "_products_table.html", context, section="products")
     return render(request, "products.html", context, section="products")

@@ -15,12 +15,12 @@ from cloud.api.commands import StocktakeRefused, ask_stocktake
 from cloud.auth import Role, require_read, require_write
 from cloud.console import queries
 from cloud.console.i18n import Words
-from cloud.console.pages.overview import scope
+from cloud.console.pages.overview import SHARED_FOR_S, scope
 from cloud.console.web import ConsoleRoutes, is_htmx, now, principal, render, words
-from cloud.db import reads, stocktakes
+from cloud.db import stocktakes
 from cloud.db.gateway_snapshots import gateway_views
 from cloud.db.store_alerts import open_counts, store_alerts
-from cloud.keys import CONSOLE_OPTIONS, MAKER
+from cloud.keys import CONSOLE_OPTIONS, CONSOLE_READS, LIVE, MAKER
 from shared.contract import ContractError, Zone, check_id, parse_instant
 
 
@@ -36,21 +36,40 @@ def _store(request: web.Request) -> str:
 
 # --- the list ---------------------------------------------------------------------------------
 
+# Units on hand and their value per store add up every balance row of the chain (800,000 for 200
+# stores × 2,000 SKUs: most of a second). The list shows them as of a read at most this old, made
+# in the background for the next visitor once it is older (console/shared_reads.py), and says when.
+VALUES_FRESH_S, VALUES_STALE_S = 15.0, 600.0
+
+
+async def _store_values(request: web.Request) -> tuple[datetime, dict[str, tuple[int, float | None]]]:
+    maker = request.app[MAKER]
+
+    async def read() -> tuple[datetime, dict[str, tuple[int, float | None]]]:
+        at = now()
+        async with maker() as session:
+            return at, await queries.store_values(session, None)
+
+    values: tuple[datetime, dict[str, tuple[int, float | None]]] = await request.app[CONSOLE_READS].get(
+        "store-values", read, generation=0, max_age=VALUES_FRESH_S, stale_for=VALUES_STALE_S)
+    return values
+
+
 async def stores_page(request: web.Request) -> web.StreamResponse:
     who = principal(request)
     if who.role is Role.STORE:
         raise web.HTTPSeeOther(f"/stores/{who.store}")
+    values_at, values = await _store_values(request)  # hq and finance see every store
     async with request.app[MAKER]() as session:
         names = await queries.known_stores(session, scope(who))
-        values = await queries.store_values(session, scope(who))
         alerts = await open_counts(session, scope(who))
-        gws = await gateway_views(session, scope(who))
+        gws = await gateway_views(session, scope(who), bins=False)
     by_store: dict[str, list[Any]] = {}
     for g in gws:
         by_store.setdefault(g.store, []).append(g)
     rows = [{"store": s, "name": n, "gateways": by_store.get(s, []), "on_hand": values.get(s, (0, None))[0],
              "value": values.get(s, (0, None))[1], "alerts": alerts.get(s, 0)} for s, n in names.items()]
-    return render(request, "stores.html", {"rows": rows}, section="stores")
+    return render(request, "stores.html", {"rows": rows, "values_at": values_at}, section="stores")
 
 
 # --- one store ----------------------------------------------------------------------------------
@@ -77,16 +96,19 @@ STOCK_ROWS = 100  # a store carries thousands of SKUs: the page shows this many,
 async def _stock(request: web.Request, store: str) -> dict[str, Any]:
     who = principal(request)
     text = request.query.get("q", "").strip().lower()[:64]
-    items = await reads.store_stock(request.app[MAKER], store, None, now().date(), with_cost=who.sees_cost)
-    async with request.app[MAKER]() as session:
-        names = await queries.product_names(session, [i["sku"] for i in items])
-    items = [i for i in items if i["on_hand"] or i["reserved"]]
-    total = len(items)
-    if text:
-        items = [i for i in items if text in i["sku"] or text in names.get(i["sku"], "").lower()]
-    items.sort(key=lambda i: (names.get(i["sku"], "~"), i["sku"]))
-    return {"store": store, "items": items[:STOCK_ROWS], "matched": len(items), "total": total, "q": text,
-            "names": names, "sees_cost": who.sees_cost}
+    maker, today = request.app[MAKER], now().date()
+
+    async def read() -> queries.StockPage:
+        async with maker() as session:
+            return await queries.store_stock_page(session, store, text, today, with_cost=who.sees_cost,
+                                                  limit=STOCK_ROWS)
+
+    # every console open on the store re-fetches this on the same sale: read once for all of them
+    page: queries.StockPage = await request.app[CONSOLE_READS].get(
+        ("store-stock", store, text, today, who.sees_cost), read, generation=request.app[LIVE].generation,
+        max_age=SHARED_FOR_S)
+    return {"store": store, "items": page.items, "matched": page.matched, "total": page.total, "q": text,
+            "names": page.names, "sees_cost": who.sees_cost}
 
 
 @dataclass(frozen=True, slots=True)

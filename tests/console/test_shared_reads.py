@@ -1,0 +1,99 @@
+"""Reads many consoles make at once are made once (cloud/console/shared_reads.py): concurrent asks
+share one read; a notice since the read began, or its age, makes a new one; `stale_for` answers
+at once with the last result while the next read runs; a failure is not shared afterwards; a
+console that goes away does not cancel the read for the others."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from cloud.console.shared_reads import SharedReads
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Source:
+    """A read that waits until released, counting how often it was made."""
+
+    def __init__(self) -> None:
+        self.made = 0
+        self.gate = asyncio.Event()
+        self.fail = False
+
+    async def __call__(self) -> int:
+        self.made += 1
+        mine = self.made
+        await self.gate.wait()
+        if self.fail:
+            raise RuntimeError("the database went away")
+        return mine
+
+
+async def test_concurrent_asks_share_one_read() -> None:
+    shared, source = SharedReads(), Source()
+    asks = [asyncio.ensure_future(shared.get("chain", source, generation=1, max_age=5)) for _ in range(100)]
+    await asyncio.sleep(0)
+    source.gate.set()
+    assert await asyncio.gather(*asks) == [1] * 100
+    assert source.made == 1 and shared.reads == 1
+
+
+async def test_a_notice_or_age_makes_a_new_read() -> None:
+    clock = Clock()
+    shared, source = SharedReads(clock), Source()
+    source.gate.set()
+    assert await shared.get("chain", source, generation=1, max_age=5) == 1
+    assert await shared.get("chain", source, generation=1, max_age=5) == 1  # nothing new: shared
+    assert await shared.get("chain", source, generation=2, max_age=5) == 2  # a notice came since
+    clock.now += 6
+    assert await shared.get("chain", source, generation=2, max_age=5) == 3  # too old
+    assert await shared.get("other", source, generation=2, max_age=5) == 4  # another key, its own read
+
+
+async def test_stale_for_answers_at_once_and_refreshes_behind() -> None:
+    clock = Clock()
+    shared, source = SharedReads(clock), Source()
+    source.gate.set()
+    assert await shared.get("values", source, generation=0, max_age=15, stale_for=300) == 1
+    clock.now += 20
+    source.gate.clear()  # the next read hangs: the answer must not wait for it
+    assert await asyncio.wait_for(shared.get("values", source, generation=0, max_age=15, stale_for=300), 1) == 1
+    assert source.made == 2
+    assert await shared.get("values", source, generation=0, max_age=15, stale_for=300) == 1  # one read behind
+    assert source.made == 2
+    source.gate.set()
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert await shared.get("values", source, generation=0, max_age=15, stale_for=300) == 2
+    clock.now += 400  # older than stale_for: wait for a new read
+    assert await shared.get("values", source, generation=0, max_age=15, stale_for=300) == 3
+
+
+async def test_a_failed_read_reaches_its_waiters_and_is_not_shared_afterwards() -> None:
+    shared, source = SharedReads(), Source()
+    source.fail = True
+    source.gate.set()
+    with pytest.raises(RuntimeError, match="went away"):
+        await shared.get("chain", source, generation=1, max_age=5)
+    source.fail = False
+    assert await shared.get("chain", source, generation=1, max_age=5) == 2
+
+
+async def test_a_console_that_goes_away_does_not_cancel_the_read_for_the_others() -> None:
+    shared, source = SharedReads(), Source()
+    leaving = asyncio.ensure_future(shared.get("chain", source, generation=1, max_age=5))
+    staying = asyncio.ensure_future(shared.get("chain", source, generation=1, max_age=5))
+    await asyncio.sleep(0)
+    leaving.cancel()
+    source.gate.set()
+    assert await staying == 1
+    with pytest.raises(asyncio.CancelledError):
+        await leaving
