@@ -65,6 +65,15 @@ async def _levels(session: AsyncSession, skus: Collection[str]) -> dict[str, dic
     return out
 
 
+async def sku_figures_by_channel(session: AsyncSession, skus: Collection[str]) -> dict[str, dict[str, int]]:
+    """Every channel's quantity for SKUs (the console's product page), the channels' rules and the
+    stock levels read once for all of them."""
+    configs = await channel_configs(session)
+    levels = await _levels(session, skus)
+    return {name: {sku: sku_quantity(cfg, levels.get(sku, {})) for sku in skus}
+            for name, cfg in configs.items()}
+
+
 def sku_quantity(cfg: ChannelConfig, per_store: dict[str, tuple[int, int]]) -> int:
     free = [free_units(*per_store[s], cfg.rules.safety) for s in cfg.stores if s in per_store]
     return channel_quantity(free, cfg.rules)

@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, union
+from sqlalchemy import and_, func, or_, select, tuple_, union
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloud.channels import records
-from cloud.channels.availability import sku_figures
+from cloud.channels.availability import sku_figures_by_channel
 from cloud.console.queries_orders import Page, page_of
 from cloud.db import ledger
 from cloud.db.gateway_snapshots import GatewayView, bin_state, gateway_views
@@ -381,11 +381,8 @@ class ChannelFigure:
 async def channel_figures(session: AsyncSession, sku: str) -> list[ChannelFigure]:
     """What each channel may sell of one SKU now (channels/availability.py's figure)."""
     configs = await channel_configs(session)
-    out = []
-    for name, cfg in sorted(configs.items()):
-        qty = (await sku_figures(session, name, [sku]))[sku]
-        out.append(ChannelFigure(name, cfg.platform, qty))
-    return out
+    figures = await sku_figures_by_channel(session, [sku])
+    return [ChannelFigure(name, cfg.platform, figures[name][sku]) for name, cfg in sorted(configs.items())]
 
 
 @dataclass(frozen=True, slots=True)
@@ -400,14 +397,17 @@ async def listings_with_pushes(session: AsyncSession, sku: str) -> list[ListingV
     """A product's listings on every channel, each with its newest push record."""
     listings = (await session.scalars(select(Listing).where(Listing.sku == sku)
                                       .order_by(Listing.channel, Listing.channel_sku))).all()
-    out = []
+    if not listings:
+        return []
     pushes = records.PUSHES
-    for li in listings:
-        newest = (await session.execute(
-            select(pushes).where(pushes.c.channel == li.channel, pushes.c.sku_id == li.channel_sku)
-            .order_by(pushes.c.id.desc()).limit(1))).mappings().one_or_none()
-        out.append(ListingView(li.channel, li.channel_sku, li.item_id, dict(newest) if newest else None))
-    return out
+    newest_ids = (select(func.max(pushes.c.id))  # one statement for every listing (the index ends in id)
+                  .where(tuple_(pushes.c.channel, pushes.c.sku_id).in_([(li.channel, li.channel_sku)
+                                                                         for li in listings]))
+                  .group_by(pushes.c.channel, pushes.c.sku_id))
+    newest = {(r["channel"], r["sku_id"]): dict(r) for r in (await session.execute(
+        select(pushes).where(pushes.c.id.in_(newest_ids)))).mappings().all()}
+    return [ListingView(li.channel, li.channel_sku, li.item_id, newest.get((li.channel, li.channel_sku)))
+            for li in listings]
 
 
 async def product(session: AsyncSession, sku: str) -> Product | None:
