@@ -22,6 +22,10 @@
       var source = node.querySelector("script[type='application/json']");
       if (!source) { continue; }
       var option = JSON.parse(source.textContent);
+      // Someone who asked their system for less motion gets the chart drawn at once.
+      if (window.matchMedia && window.matchMedia("(prefers-reduced-motion: reduce)").matches) {
+        option.animation = false;
+      }
       var chart = echarts.getInstanceByDom(node) || echarts.init(node, null, { renderer: "canvas" });
       chart.setOption(option, true);
       charts.push(chart);
