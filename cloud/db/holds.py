@@ -48,7 +48,7 @@ STOCK_SHORT: Final = "stock-short"
 
 class Stale(Exception):
     """Stored `sellable` figures still count lots that have expired since they were written:
-    refresh them (repo.refresh_sellable) before holding anything on them."""
+    refresh them (posting.refresh_sellable) before holding anything on them."""
 
     def __init__(self, today: date) -> None:
         super().__init__(f"sellable figures written before {today} count lots expired since")
