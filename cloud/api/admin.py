@@ -1,7 +1,7 @@
 """Chain settings over HTTP (hq writes; finance and hq read): stores, products, channels, listings,
 tokens.
 
-PUT  /v1/stores/{store}                 {"name", "lat", "lon"}
+PUT  /v1/stores/{store}                 {"name", "lat", "lon", "kind"?}   GET /v1/stores
 PUT  /v1/products/{sku}                 {"name", "category", "unit_cost", "min_stock"}
 PUT  /v1/channels/{channel}             {"platform", "safety", "share_pct", "min_qty", "max_qty",
                                          "split", "hold_s", "stores": [{"store", "ship", "pickup"}]}
@@ -55,8 +55,12 @@ from shared.openapi import (
 PLATFORMS = ("taobao", "jd", "pdd", "douyin", "shopify", "wechat", "pos", "none")
 ROLES = [r.value for r in Role]
 
+LOCATION_KINDS = ("store", "warehouse")
+# kind has no default: a PUT without it (the console's store form) keeps what the location is
 STORE: Schema = obj({"name": text(128, lo=0, default=""), "lat": nullable(number(-90, 90, default=None)),
-                     "lon": nullable(number(-180, 180, default=None))})
+                     "lon": nullable(number(-180, 180, default=None)),
+                     "kind": {"enum": list(LOCATION_KINDS), "description": "a shop (the default for a new "
+                              "location), or a warehouse: no gateway, ships online orders, no pickup"}})
 PRODUCT: Schema = obj({"name": text(256, lo=0, default=""), "category": text(64, lo=0, default=""),
                        "unit_cost": nullable(number(0, 1e9, default=None)),
                        "min_stock": integer(0, 1_000_000, default=2,
@@ -79,7 +83,8 @@ TOKEN_REQUEST: Schema = obj({"name": ID, "role": {"enum": ROLES},
                             ["name", "role"])
 
 _STORE_OUT: Schema = obj({"store": ID, "name": {"type": "string"}, "lat": nullable(number()),
-                          "lon": nullable(number())}, ["store", "name", "lat", "lon"], closed=False)
+                          "lon": nullable(number()), "kind": {"enum": list(LOCATION_KINDS)}},
+                         ["store", "name", "lat", "lon"], closed=False)
 _PRODUCT_OUT: Schema = obj({"sku": GTIN14, "name": {"type": "string"}, "category": {"type": "string"},
                             "unit_cost": nullable(number()), "min_stock": integer()},
                            ["sku", "name", "category", "unit_cost", "min_stock"], closed=False)
@@ -148,9 +153,37 @@ async def put_store(request: web.Request) -> web.Response:
     require_hq(request)
     store, body = checked(request).path["store"], checked(request).body
     async with request.app[MAKER]() as session, session.begin():
+        if body.get("kind") == "warehouse":
+            picks = (await session.scalars(select(ChannelStore.channel).where(
+                ChannelStore.store == store, ChannelStore.pickup.is_(True)))).all()
+            if picks:
+                return error_response(409, f"{store} offers pickup for {', '.join(sorted(picks))}; a "
+                                      "warehouse has no counter: take pickup off those channels first",
+                                      "kind")
         await save_store(session, store, body, who(request))
+        kind = await session.scalar(select(Store.kind).where(Store.store == store))
     request.app[ORDERS].settings_changed()
-    return web.json_response({"store": store, **body})
+    return web.json_response({"store": store, **body, "kind": kind})
+
+
+async def get_stores(request: web.Request) -> web.Response:
+    """Every registered location (a store token: its own)."""
+    caller = principal(request)
+    async with request.app[MAKER]() as session:
+        q = select(Store).order_by(Store.store)
+        if caller.role is Role.STORE:
+            q = q.where(Store.store == caller.store)
+        rows = (await session.scalars(q)).all()
+    return web.json_response({"stores": [{"store": s.store, "name": s.name, "lat": s.lat, "lon": s.lon,
+                                          "kind": s.kind} for s in rows]})
+
+
+async def warehouses(session: AsyncSession, stores: Sequence[str]) -> set[str]:
+    """Those of `stores` registered as warehouses."""
+    if not stores:
+        return set()
+    return set((await session.scalars(select(Store.store).where(
+        Store.store.in_(list(stores)), Store.kind == "warehouse"))).all())
 
 
 async def put_product(request: web.Request) -> web.Response:
@@ -204,6 +237,11 @@ async def put_channel(request: web.Request) -> web.Response:
     if twice is not None:
         return twice
     async with request.app[MAKER]() as session, session.begin():
+        counterless = await warehouses(session, [li["store"] for li in links if li["pickup"]])
+        for i, li in enumerate(links):
+            if li["store"] in counterless:
+                return error_response(422, f"stores[{i}].pickup: {li['store']} is a warehouse; it ships, "
+                                      "it has no pickup counter", f"stores[{i}].pickup")
         listed = await save_channel(session, name, body, who(request))
     request.app[ORDERS].settings_changed()
     # new rules or stores change the channel's figures: platform sync re-reads them (no store: "")
@@ -312,7 +350,12 @@ async def delete_token(request: web.Request) -> web.Response:
 def add_routes(api: Routes) -> None:
     tag = ("settings",)
     api.add("PUT", "/v1/stores/{store}", put_store, tags=tag, body=STORE, body_required=False,
-            summary="Register a store or change it (hq)", responses={200: Reply("the store", _STORE_OUT)})
+            summary="Register a store or a warehouse, or change it (hq)",
+            responses={200: Reply("the store", _STORE_OUT),
+                       409: error("a warehouse cannot offer pickup: a channel still has it")})
+    api.add("GET", "/v1/stores", get_stores, tags=tag, summary="The registered stores and warehouses",
+            responses={200: Reply("the locations", obj({"stores": array(_STORE_OUT)}, ["stores"],
+                                                       closed=False))})
     api.add("PUT", "/v1/products/{sku}", put_product, tags=tag, body=PRODUCT, body_required=False,
             summary="A product's name, category, unit cost and minimum stock (hq)",
             responses={200: Reply("the product", _PRODUCT_OUT)})
@@ -323,7 +366,8 @@ def add_routes(api: Routes) -> None:
             responses={200: Reply("the channel", _CHANNEL_OUT), 404: error("unknown channel")})
     api.add("PUT", "/v1/channels/{channel}", put_channel, tags=tag, body=CHANNEL, body_required=False,
             summary="A channel's platform, allocation rules and stores (hq)",
-            responses={200: Reply("the channel as stored", _CHANNEL_PUT)})
+            responses={200: Reply("the channel as stored", _CHANNEL_PUT),
+                       422: error("pickup at a warehouse")})
     api.add("PUT", "/v1/channels/{channel}/listings", put_listings, tags=tag, body=LISTINGS,
             summary="Add or change a channel's listings (hq)",
             responses={200: Reply("how many", obj({"channel": ID, "upserted": integer(lo=1)},

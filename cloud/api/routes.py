@@ -6,7 +6,7 @@ from __future__ import annotations
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from cloud.api import admin, commands, handlers, orders
+from cloud.api import admin, buying, commands, handlers, orders
 from shared import metrics
 from shared.openapi import Reply, Routes, package_version
 
@@ -25,6 +25,7 @@ def cloud_api(registry: CollectorRegistry) -> Routes:
     commands.add_routes(api)
     orders.add_routes(api)
     admin.add_routes(api)
+    buying.add_routes(api)
     scrape = metrics.handler(registry)
 
     async def prometheus_metrics(request: web.Request) -> web.StreamResponse:

@@ -172,13 +172,16 @@ class SetAsideDelta(Base):
 
 
 class Store(Base):
-    """A shop: where it is (for nearest-store allocation and transfer distances)."""
+    """A ledger location: a shop, or a warehouse (no gateway, no pickup counter; 0010); where it is
+    (for nearest-location allocation and transfer distances)."""
 
     __tablename__ = "stores"
     store: Mapped[str] = mapped_column(String(32), primary_key=True)
     name: Mapped[str] = mapped_column(String(128), default="")
     lat: Mapped[float | None] = mapped_column(Float)
     lon: Mapped[float | None] = mapped_column(Float)
+    kind: Mapped[str] = mapped_column(String(16), default="store",
+                                      server_default="store")  # store | warehouse
 
 
 class Product(Base):
@@ -462,8 +465,125 @@ class ChannelExport(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
 
 
-__all__ = ["NO_LOT", "ApiToken", "AuditEntry", "Balance", "Base", "Channel", "ChannelExport",
+# --- buying and replenishment (issue 17) --------------------------------------------------------
+
+
+class Supplier(Base):
+    __tablename__ = "suppliers"
+    supplier: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), default="")
+
+
+class BuyingTerm(Base):
+    """What buying one SKU from one supplier involves. Of a SKU's suppliers the replenishment run
+    buys from the cheapest (then the quickest, then the first by id)."""
+
+    __tablename__ = "buying_terms"
+    supplier: Mapped[str] = mapped_column(String(32), primary_key=True)
+    sku: Mapped[str] = mapped_column(String(14), primary_key=True)
+    lead_mean_days: Mapped[float] = mapped_column(Float)
+    lead_sd_days: Mapped[float] = mapped_column(Float, default=0.0)
+    pack: Mapped[int] = mapped_column(Integer, default=1)
+    minimum: Mapped[int] = mapped_column(Integer, default=0)  # units per order, at least
+    unit_cost: Mapped[float | None] = mapped_column(Float)
+    __table_args__ = (Index("ix_buying_terms_sku", "sku"),)
+
+
+class ShelfCapacity(Base):
+    """Most units of a SKU a location holds (shelf and backroom); none: no cap."""
+
+    __tablename__ = "shelf_capacities"
+    store: Mapped[str] = mapped_column(String(32), primary_key=True)
+    sku: Mapped[str] = mapped_column(String(14), primary_key=True)
+    capacity: Mapped[int] = mapped_column(Integer)
+
+
+class ShelfLife(Base):
+    """Days a unit of a SKU can be sold after it is received; none: not perishable."""
+
+    __tablename__ = "shelf_lives"
+    sku: Mapped[str] = mapped_column(String(14), primary_key=True)
+    days: Mapped[int] = mapped_column(Integer)
+
+
+class ReplenishmentRun(Base):
+    """One replenishment run (on demand or nightly) and how it went. A nightly run names its
+    night: one row per night, so of several workers only the first to insert it runs."""
+
+    __tablename__ = "replenishment_runs"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    trigger: Mapped[str] = mapped_column(String(16))  # api | nightly
+    night: Mapped[date | None] = mapped_column(Date, unique=True)
+    status: Mapped[str] = mapped_column(String(16))  # running | done | failed
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    requested_by: Mapped[str | None] = mapped_column(String(128))
+    error: Mapped[str | None] = mapped_column(Text)
+    summary: Mapped[str | None] = mapped_column(Text)  # JSON: series, suggestions, seconds
+    __table_args__ = (Index("ix_replenishment_runs_started", "started_at"),)
+
+
+class ReplenishmentSuggestion(Base):
+    """What a run suggests: a purchase (supplier → location), a transfer (source → location) or an
+    emergency alert (level 1–3: one store short, several, the region)."""
+
+    __tablename__ = "replenishment_suggestions"
+    run: Mapped[str] = mapped_column(String(40), primary_key=True)
+    line: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # purchase | transfer | emergency
+    sku: Mapped[str] = mapped_column(String(14))
+    location: Mapped[str] = mapped_column(String(32))  # where the units go (an emergency: the region)
+    source: Mapped[str | None] = mapped_column(String(32))  # a transfer's sending location
+    supplier: Mapped[str | None] = mapped_column(String(32))
+    units: Mapped[int] = mapped_column(Integer)  # an emergency: units short
+    unit_cost: Mapped[float | None] = mapped_column(Float)
+    level: Mapped[int | None] = mapped_column(Integer)  # an emergency's level
+    detail: Mapped[str | None] = mapped_column(Text)  # JSON: levels, position, why smaller, stores
+    __table_args__ = (Index("ix_replenishment_suggestions_run_kind", "run", "kind"),)
+
+
+class PurchaseOrder(Base):
+    """An order to a supplier for one location: draft → sent → partial → received (or cancelled
+    before any receipt). `suggested` (run/supplier/location) makes a draft from a run's suggestion
+    once."""
+
+    __tablename__ = "purchase_orders"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    supplier: Mapped[str] = mapped_column(String(32))
+    location: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    created_by: Mapped[str | None] = mapped_column(String(128))
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    suggested: Mapped[str | None] = mapped_column(String(128), unique=True)
+    __table_args__ = (Index("ix_purchase_orders_status", "status", "location"),)
+
+
+class PurchaseOrderLine(Base):
+    __tablename__ = "purchase_order_lines"
+    po: Mapped[str] = mapped_column(String(40), primary_key=True)
+    line: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sku: Mapped[str] = mapped_column(String(14))
+    qty: Mapped[int] = mapped_column(Integer)
+    unit_cost: Mapped[float | None] = mapped_column(Float)
+    received: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class PurchaseReceipt(Base):
+    """A delivery booked against a purchase order, by its delivery note: the same note books once."""
+
+    __tablename__ = "purchase_receipts"
+    po: Mapped[str] = mapped_column(String(40), primary_key=True)
+    ref: Mapped[str] = mapped_column(String(64), primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    lines: Mapped[str] = mapped_column(Text)  # JSON: [{"line", "qty", "lot", "expiry"}]
+
+
+__all__ = ["NO_LOT", "ApiToken", "AuditEntry", "Balance", "Base", "BuyingTerm", "Channel", "ChannelExport",
            "ChannelStore", "Checkpoint", "ConsoleSession", "DeadLetter", "Gateway", "GatewaySettingsState",
-           "GatewaySnapshot", "Listing", "Lot", "Movement", "Order", "Product", "Reservation", "ShelfSetting",
-           "SigninFailure", "SkuHead", "StockLevel", "Stocktake", "Store", "StoreAlert",
-           "StoreSettingsVersion", "Transfer", "TransferLine"]
+           "GatewaySnapshot", "Listing", "Lot", "Movement", "Order", "Product", "PurchaseOrder",
+           "PurchaseOrderLine", "PurchaseReceipt", "ReplenishmentRun", "ReplenishmentSuggestion",
+           "Reservation", "ShelfCapacity", "ShelfLife", "ShelfSetting", "SigninFailure", "SkuHead",
+           "StockLevel", "Stocktake", "Store", "StoreAlert", "StoreSettingsVersion", "Supplier",
+           "Transfer", "TransferLine"]
