@@ -19,7 +19,7 @@ from prometheus_client.registry import Collector
 
 from cloud import console, shelf_settings
 from cloud.alerts import chain_alerts
-from cloud.api import orders
+from cloud.api import orders, replenishment
 from cloud.api.routes import cloud_api
 from cloud.auth import Tokens, bearer_auth
 from cloud.channels import export
@@ -131,6 +131,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_ingest)
     app.cleanup_ctx.append(orders.sweeper)
+    app.cleanup_ctx.append(replenishment.replenishment)
     app.cleanup_ctx.append(chain_alerts(settings.alerts, settings.mqtt, settings.client_id))
     app.cleanup_ctx.append(platform_sync)
     app.cleanup_ctx.append(export.scheduler(settings.export_dir, settings.export_tick_s))

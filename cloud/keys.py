@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from cloud.console.shared_reads import SharedReads
     from cloud.console.web import ConsoleOptions
     from cloud.db.orders import Orders
+    from cloud.db.replenishment import Replenishment
     from cloud.db.transfers import Transfers
     from cloud.events import StockEvents
     from cloud.ingest import Ingest
@@ -48,6 +49,7 @@ INGEST: web.AppKey[Ingest] = web.AppKey("ingest")
 # Orders and transfers
 ORDERS: web.AppKey[Orders] = web.AppKey("orders")
 TRANSFERS: web.AppKey[Transfers] = web.AppKey("transfers")
+REPLENISHMENT: web.AppKey[Replenishment] = web.AppKey("replenishment")  # runs, suggestions, the nightly one
 
 # Platform sync and the channels' spreadsheets
 SYNC: web.AppKey[PlatformSync] = web.AppKey("platform_sync")

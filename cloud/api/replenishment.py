@@ -1,0 +1,159 @@
+"""Replenishment runs and their suggestions over HTTP (issue 17), and the nightly run.
+
+POST /v1/replenishment/runs        {"wait"?}: start a run (hq); 202 at once, or 201 when it is done
+                                   with "wait": true
+GET  /v1/replenishment/runs, GET /v1/replenishment/runs/{id}
+GET  /v1/replenishment/suggestions[?run=&kind=&location=&supplier=&sku=]   (the newest finished run
+                                   by default; a store token sees what goes to or leaves its store)
+
+The nightly run starts at NIGHTLY_AT in the chain's time zone (`--timezone`) on every worker; the
+night's row is unique, so one worker runs it (cloud/db/replenishment.py). The planning runs on a
+thread of its own (one per worker), never on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, time
+from zoneinfo import ZoneInfo
+
+from aiohttp import web
+
+from cloud.api.admin import who
+from cloud.auth import Role, principal, require_hq
+from cloud.db.replenishment import Replenishment, next_night
+from cloud.keys import MAKER, REPLENISHMENT, SETTINGS
+from shared.openapi import (
+    DAY,
+    GTIN14,
+    ID,
+    TIME,
+    Param,
+    Reply,
+    Routes,
+    Schema,
+    array,
+    checked,
+    error,
+    error_response,
+    integer,
+    nullable,
+    number,
+    obj,
+    text,
+)
+
+log = logging.getLogger(__name__)
+NIGHTLY_AT = time(2, 0)
+KINDS = ["purchase", "transfer", "emergency"]
+
+RUN_REQUEST: Schema = obj({"wait": {"type": "boolean", "default": False,
+                                    "description": "answer when the run is done (201), not at once (202)"}})
+RUN: Schema = obj({
+    "id": text(64), "trigger": {"enum": ["api", "nightly"]}, "night": nullable(DAY),
+    "status": {"enum": ["running", "done", "failed"]}, "started_at": TIME, "finished_at": nullable(TIME),
+    "requested_by": nullable({"type": "string"}), "error": nullable({"type": "string"}),
+    "summary": nullable(obj({}, closed=False))},
+    ["id", "trigger", "status", "started_at", "finished_at", "error", "summary"], closed=False)
+SUGGESTION: Schema = obj({
+    "run": text(64), "line": integer(lo=0), "kind": {"enum": KINDS}, "sku": GTIN14,
+    "location": {**ID, "description": "where the units go; an emergency: its region (a warehouse, or chain)"},
+    "source": nullable(ID), "supplier": nullable(ID), "units": integer(lo=0), "unit_cost": nullable(number()),
+    "level": nullable(integer(1, 3)), "detail": nullable(obj({}, closed=False))},
+    ["run", "line", "kind", "sku", "location", "source", "supplier", "units"], closed=False)
+SUGGESTIONS: Schema = obj({"run": nullable(text(64)), "suggestions": array(SUGGESTION)},
+                          ["run", "suggestions"], closed=False)
+
+
+async def post_run(request: web.Request) -> web.Response:
+    require_hq(request)
+    rep = request.app[REPLENISHMENT]
+    started = await rep.start("api", who(request))
+    assert started is not None  # only a nightly run can find its night taken
+    if checked(request).body["wait"]:
+        return web.json_response(await rep.execute(started["id"]), status=201)
+    rep.run_behind(started["id"])
+    return web.json_response(started, status=202)
+
+
+def _chain_wide(request: web.Request) -> web.Response | None:
+    if principal(request).role is Role.STORE:
+        return error_response(403, "replenishment runs are chain-wide: hq and finance only")
+    return None
+
+
+async def get_runs(request: web.Request) -> web.Response:
+    refused = _chain_wide(request)
+    return refused or web.json_response({"runs": await request.app[REPLENISHMENT].runs()})
+
+
+async def get_run(request: web.Request) -> web.Response:
+    refused = _chain_wide(request)
+    if refused is not None:
+        return refused
+    run = await request.app[REPLENISHMENT].get(checked(request).path["id"])
+    return web.json_response(run) if run is not None else error_response(404, "no such run")
+
+
+async def get_suggestions(request: web.Request) -> web.Response:
+    who_ = principal(request)
+    q = checked(request).query
+    rep = request.app[REPLENISHMENT]
+    run = q.get("run") or await rep.latest_done()
+    if run is None:
+        return web.json_response({"run": None, "suggestions": []})
+    if q.get("run") is not None and await rep.get(run) is None:
+        return error_response(404, f"no run {run!r}", "run")
+    store = who_.store if who_.role is Role.STORE else None
+    return web.json_response({"run": run, "suggestions": await rep.suggestions(
+        run, kind=q.get("kind"), location=q.get("location"), supplier=q.get("supplier"), sku=q.get("sku"),
+        store=store)})
+
+
+async def replenishment(app: web.Application) -> AsyncIterator[None]:
+    """The worker's replenishment: one planning thread, and the nightly run."""
+    executor = ThreadPoolExecutor(1, thread_name_prefix="replenish")
+    rep = app[REPLENISHMENT] = Replenishment(app[MAKER], executor)
+    task = asyncio.create_task(_nightly(rep, ZoneInfo(app[SETTINGS].timezone)), name="replenishment-nightly")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    await rep.close()
+    await asyncio.to_thread(executor.shutdown, True)  # a plan under way finishes; its thread ends
+
+
+async def _nightly(rep: Replenishment, tz: ZoneInfo) -> None:
+    while True:
+        now = datetime.now(UTC)
+        at = next_night(now, NIGHTLY_AT, tz)
+        await asyncio.sleep((at - now).total_seconds())
+        try:
+            done = await rep.nightly(at.astimezone(tz).date())
+            if done is not None:
+                log.info("nightly replenishment run %s: %s", done.get("id"), done.get("status"))
+        except Exception:  # a database hiccup must not end the schedule
+            log.exception("nightly replenishment run failed")
+
+
+def add_routes(api: Routes) -> None:
+    tag = ("replenishment",)
+    api.add("POST", "/v1/replenishment/runs", post_run, tags=tag, body=RUN_REQUEST, body_required=False,
+            summary="Forecast demand and work out purchases, transfers and emergencies now (hq)",
+            responses={202: Reply("started", RUN), 201: Reply("done (wait)", RUN)})
+    api.add("GET", "/v1/replenishment/runs", get_runs, tags=tag,
+            summary="The newest 50 runs (hq and finance)",
+            responses={200: Reply("the runs", obj({"runs": array(RUN)}, ["runs"], closed=False))})
+    api.add("GET", "/v1/replenishment/runs/{id}", get_run, tags=tag, summary="One run",
+            responses={200: Reply("the run", RUN), 404: error("no such run")})
+    api.add("GET", "/v1/replenishment/suggestions", get_suggestions, tags=tag,
+            summary="A run's suggestions: purchases per supplier, transfers, emergencies",
+            query={"run": Param(text(64), "this run (default: the newest finished)"),
+                   "kind": Param({"enum": KINDS}, "only this kind"),
+                   "location": Param(ID, "only to this location (an emergency: region)"),
+                   "supplier": Param(ID, "only from this supplier"), "sku": Param(GTIN14, "only this SKU")},
+            responses={200: Reply("the suggestions", SUGGESTIONS), 404: error("no such run")})

@@ -1,0 +1,308 @@
+"""Replenishment runs against the ledger: read the chain's facts, plan on a worker thread, store
+the suggestions.
+
+A run reads (one read-only transaction): every location (registered, or holding stock), every SKU
+with stock, sales in the window or buying terms; daily units sold per location × SKU over the last
+`history_days` UTC days from the ledger's `sale` movements (till sales and fulfilled online orders
+alike); what each location has free now (`stock_levels`: sellable − reserved); what is on its way
+to it (transfers in transit, purchase orders sent and not yet received); capacities, shelf lives,
+and each SKU's supplier: the cheapest of its terms, then the quickest, then the first by id.
+
+The forecast and the policy (`cloud.replenish.plan`, numpy and statsforecast: seconds of CPU for a
+chain) run on the executor given (a thread of its own in the cloud worker), never on the event loop,
+so the API keeps answering. The suggestions are stored with the run (`replenishment_suggestions`).
+
+Nightly: `nightly(night)` inserts the night's run row first; the night is unique, so of several
+workers only the one whose insert wins runs it (the others get None).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import secrets
+from collections import defaultdict
+from collections.abc import Callable
+from concurrent.futures import Executor
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+import numpy as np
+from sqlalchemy import func, insert, select, union, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from cloud.db.models import (
+    BuyingTerm,
+    Movement,
+    Product,
+    PurchaseOrder,
+    PurchaseOrderLine,
+    ReplenishmentRun,
+    ReplenishmentSuggestion,
+    ShelfCapacity,
+    ShelfLife,
+    StockLevel,
+    Store,
+    Transfer,
+    TransferLine,
+)
+from cloud.db.orders import iso_utc
+from cloud.replenish.plan import NO_CAP, ChainFacts, Location, Plan, PlanSettings, SkuTerms
+from cloud.replenish.policy import Limit
+
+log = logging.getLogger(__name__)
+HISTORY_DAYS = 182
+OPEN_PO = ("sent", "partial")
+CHUNK = 500
+
+
+def new_run_id() -> str:
+    return f"r-{datetime.now(UTC):%Y%m%d}-{secrets.token_hex(8)}"
+
+
+async def read_facts(session: AsyncSession, today: date, history_days: int = HISTORY_DAYS) -> ChainFacts:
+    """The chain as the ledger and the master data know it at the start of `today` (UTC)."""
+    start = datetime.combine(today - timedelta(days=history_days), time(), UTC)
+    end = datetime.combine(today, time(), UTC)
+    registered = {s.store: s for s in (await session.scalars(select(Store))).all()}
+    holding = set((await session.scalars(select(StockLevel.store).distinct())).all())
+    locations = tuple(
+        Location(i, registered[i].kind, registered[i].lat, registered[i].lon) if i in registered
+        else Location(i) for i in sorted(set(registered) | holding))
+    day = func.date(Movement.occurred_at)
+    sold = (await session.execute(
+        select(Movement.store, Movement.sku, day, func.sum(Movement.qty))
+        .where(Movement.kind == "sale", Movement.occurred_at >= start, Movement.occurred_at < end)
+        .group_by(Movement.store, Movement.sku, day))).all()
+    terms = (await session.scalars(select(BuyingTerm))).all()
+    skus_seen = set((await session.scalars(union(select(StockLevel.sku), select(BuyingTerm.sku)))).all())
+    skus_seen |= {r[1] for r in sold}
+    categories = dict((await session.execute(select(Product.sku, Product.category))).all())
+    lives = dict((await session.execute(select(ShelfLife.sku, ShelfLife.days))).all())
+    best: dict[str, BuyingTerm] = {}
+    for t in sorted(terms, key=lambda t: (t.unit_cost if t.unit_cost is not None else float("inf"),
+                                          t.lead_mean_days, t.supplier)):
+        best.setdefault(t.sku, t)
+    skus = tuple(
+        SkuTerms(sku, categories.get(sku, ""), b.supplier, b.lead_mean_days, b.lead_sd_days, b.pack,
+                 b.minimum, b.unit_cost, lives.get(sku)) if (b := best.get(sku)) is not None
+        else SkuTerms(sku, categories.get(sku, ""), shelf_life_days=lives.get(sku))
+        for sku in sorted(skus_seen))
+    loc_at = {loc.id: i for i, loc in enumerate(locations)}
+    sku_at = {s.sku: j for j, s in enumerate(skus)}
+    n_sku = len(skus)
+
+    def at(store: str, sku: str) -> int | None:
+        i, j = loc_at.get(store), sku_at.get(sku)
+        return None if i is None or j is None else i * n_sku + j
+
+    n = len(locations) * n_sku
+    sales = np.zeros((n, history_days))
+    for store, sku, d, qty in sold:
+        k = at(store, sku)
+        col = (date.fromisoformat(str(d)[:10]) - start.date()).days
+        if k is not None and 0 <= col < history_days:
+            sales[k, col] += max(-int(qty or 0), 0)
+    free = np.zeros(n, dtype=np.int64)
+    for store, sku, sellable, reserved in (await session.execute(
+            select(StockLevel.store, StockLevel.sku, StockLevel.sellable, StockLevel.reserved))).all():
+        k = at(store, sku)
+        if k is not None:
+            free[k] = max(sellable - reserved, 0)
+    on_order = np.zeros(n, dtype=np.int64)
+    coming = await session.execute(
+        select(Transfer.to_store, TransferLine.sku, func.sum(TransferLine.qty))
+        .join(TransferLine, TransferLine.transfer == Transfer.id)
+        .where(Transfer.status == "in_transit").group_by(Transfer.to_store, TransferLine.sku))
+    ordered = await session.execute(
+        select(PurchaseOrder.location, PurchaseOrderLine.sku,
+               func.sum(PurchaseOrderLine.qty - PurchaseOrderLine.received))
+        .join(PurchaseOrderLine, PurchaseOrderLine.po == PurchaseOrder.id)
+        .where(PurchaseOrder.status.in_(OPEN_PO)).group_by(PurchaseOrder.location, PurchaseOrderLine.sku))
+    for store, sku, qty in [*coming.all(), *ordered.all()]:
+        k = at(store, sku)
+        if k is not None:
+            on_order[k] += max(int(qty or 0), 0)
+    capacity = np.full(n, NO_CAP, dtype=np.int64)
+    for store, sku, cap in (await session.execute(
+            select(ShelfCapacity.store, ShelfCapacity.sku, ShelfCapacity.capacity))).all():
+        k = at(store, sku)
+        if k is not None:
+            capacity[k] = cap
+    return ChainFacts(today, locations, skus, sales, free, on_order, capacity)
+
+
+def suggestion_rows(run: str, facts: ChainFacts, result: Plan) -> list[dict[str, Any]]:
+    """The rows a plan stores: purchases, transfers, emergencies, in that order."""
+    index = {(s.location, s.sku): k for k, s in enumerate(result.series)}
+    lv = result.levels
+
+    def detail(location: str, sku: str, **more: Any) -> str:
+        k = index[(location, sku)]
+        return json.dumps({"reorder_point": int(lv.reorder_point[k]), "order_up_to": int(lv.order_up_to[k]),
+                           "position": int(result.position[k]), "method": result.method[k], **more},
+                          separators=(",", ":"))
+
+    rows: list[dict[str, Any]] = []
+
+    def add(**row: Any) -> None:
+        rows.append({"run": run, "line": len(rows), "source": None, "supplier": None, "unit_cost": None,
+                     "level": None, **row})
+
+    for p in sorted(result.purchases, key=lambda p: (p.supplier, p.location, p.sku)):
+        add(kind="purchase", sku=p.sku, location=p.location, supplier=p.supplier, units=p.units,
+            unit_cost=p.unit_cost, detail=detail(p.location, p.sku, limit=Limit(p.limit).name.lower()))
+    for t in result.transfers:
+        add(kind="transfer", sku=t.sku, location=t.destination, source=t.source, units=t.units,
+            detail=detail(t.destination, t.sku))
+    for e in result.emergencies:
+        add(kind="emergency", sku=e.sku, location=e.region, units=e.shortfall, level=int(e.level),
+            detail=json.dumps({"stores": list(e.stores), "warehouse_units": e.warehouse_units,
+                               "level": e.level.name.lower()}, separators=(",", ":")))
+    return rows
+
+
+def run_json(r: ReplenishmentRun) -> dict[str, Any]:
+    return {"id": r.id, "trigger": r.trigger, "night": r.night.isoformat() if r.night else None,
+            "status": r.status, "started_at": iso_utc(r.started_at), "finished_at": iso_utc(r.finished_at),
+            "requested_by": r.requested_by, "error": r.error,
+            "summary": json.loads(r.summary) if r.summary else None}
+
+
+def suggestion_json(s: ReplenishmentSuggestion) -> dict[str, Any]:
+    return {"run": s.run, "line": s.line, "kind": s.kind, "sku": s.sku, "location": s.location,
+            "source": s.source, "supplier": s.supplier, "units": s.units, "unit_cost": s.unit_cost,
+            "level": s.level, "detail": json.loads(s.detail) if s.detail else None}
+
+
+class Replenishment:
+    """Runs on one database; `executor` takes the planning (None: the loop's default executor)."""
+
+    def __init__(self, maker: async_sessionmaker[AsyncSession], executor: Executor | None = None,
+                 settings: PlanSettings | None = None, history_days: int = HISTORY_DAYS,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self.maker, self.executor, self.clock = maker, executor, clock
+        self.settings = settings or PlanSettings()
+        self.history_days = history_days
+        self.tasks: set[asyncio.Task[Any]] = set()
+
+    async def start(self, trigger: str, by: str | None, night: date | None = None) -> dict[str, Any] | None:
+        """A new run's row (status running); None when `night`'s run exists already."""
+        run = ReplenishmentRun(id=new_run_id(), trigger=trigger, night=night, status="running",
+                               started_at=self.clock(), requested_by=by)
+        try:
+            async with self.maker() as session, session.begin():
+                session.add(run)
+        except IntegrityError:
+            return None
+        return run_json(run)
+
+    async def execute(self, run_id: str) -> dict[str, Any]:
+        """Read, plan (on the executor), store; the finished run (failed, with its error, on any
+        exception: a run that cannot finish says why instead of staying `running`)."""
+        t0 = self.clock()
+        try:
+            async with self.maker() as session:
+                facts = await read_facts(session, t0.date(), self.history_days)
+            loop = asyncio.get_running_loop()
+            result = await loop.run_in_executor(self.executor, _plan, facts, self.settings)
+            rows = suggestion_rows(run_id, facts, result)
+            counts: dict[str, int] = defaultdict(int)
+            for r in rows:
+                counts[r["kind"]] += 1
+            summary = {"locations": len(facts.locations), "skus": len(facts.skus),
+                       "series": len(result.series),
+                       "history_days": self.history_days, "purchases": counts["purchase"],
+                       "transfers": counts["transfer"], "emergencies": counts["emergency"],
+                       "unbuyable_skus": result.unbuyable,
+                       "seconds": round((self.clock() - t0).total_seconds(), 3)}
+            async with self.maker() as session, session.begin():
+                for start in range(0, len(rows), CHUNK):
+                    await session.execute(insert(ReplenishmentSuggestion), rows[start:start + CHUNK])
+                await self._finish(session, run_id, "done", None, summary)
+        except ImportError as e:  # the cloud installed without the [replenish] part
+            await self._fail(run_id, f"forecasting needs the [replenish] part installed ({e})")
+        except Exception as e:
+            log.exception("replenishment run %s failed", run_id)
+            await self._fail(run_id, f"{type(e).__name__}: {e}")
+        return await self.get(run_id) or {}
+
+    async def _fail(self, run_id: str, error: str) -> None:
+        async with self.maker() as session, session.begin():
+            await self._finish(session, run_id, "failed", error, None)
+
+    async def _finish(self, session: AsyncSession, run_id: str, status: str, error: str | None,
+                      summary: dict[str, Any] | None) -> None:
+        await session.execute(update(ReplenishmentRun).where(ReplenishmentRun.id == run_id).values(
+            status=status, error=error, finished_at=self.clock(),
+            summary=json.dumps(summary) if summary is not None else None))
+
+    async def run(self, trigger: str, by: str | None, night: date | None = None) -> dict[str, Any] | None:
+        started = await self.start(trigger, by, night)
+        return None if started is None else await self.execute(started["id"])
+
+    def run_behind(self, run_id: str) -> None:
+        """Execute a started run as a task of its own (the API answers at once)."""
+        task = asyncio.create_task(self.execute(run_id), name=f"replenishment-{run_id}")
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def nightly(self, night: date) -> dict[str, Any] | None:
+        """The night's run, unless another worker has it (None)."""
+        return await self.run("nightly", None, night)
+
+    async def get(self, run_id: str) -> dict[str, Any] | None:
+        async with self.maker() as session:
+            r = await session.get(ReplenishmentRun, run_id)
+            return run_json(r) if r is not None else None
+
+    async def runs(self, limit: int = 50) -> list[dict[str, Any]]:
+        async with self.maker() as session:
+            rows = (await session.scalars(select(ReplenishmentRun).order_by(
+                ReplenishmentRun.started_at.desc(), ReplenishmentRun.id).limit(limit))).all()
+            return [run_json(r) for r in rows]
+
+    async def latest_done(self) -> str | None:
+        async with self.maker() as session:
+            return await session.scalar(select(ReplenishmentRun.id).where(ReplenishmentRun.status == "done")
+                                        .order_by(ReplenishmentRun.finished_at.desc()).limit(1))
+
+    async def suggestions(self, run_id: str, *, kind: str | None = None, location: str | None = None,
+                          supplier: str | None = None, sku: str | None = None,
+                          store: str | None = None) -> list[dict[str, Any]]:
+        """A run's suggestions, narrowed; `store`: only those to or from that location."""
+        q = select(ReplenishmentSuggestion).where(ReplenishmentSuggestion.run == run_id)
+        for col, value in (("kind", kind), ("location", location), ("supplier", supplier), ("sku", sku)):
+            if value is not None:
+                q = q.where(getattr(ReplenishmentSuggestion, col) == value)
+        if store is not None:
+            q = q.where((ReplenishmentSuggestion.location == store)
+                        | (ReplenishmentSuggestion.source == store))
+        async with self.maker() as session:
+            return [suggestion_json(s) for s in (await session.scalars(
+                q.order_by(ReplenishmentSuggestion.line))).all()]
+
+    async def close(self) -> None:
+        for task in list(self.tasks):
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+
+
+def _plan(facts: ChainFacts, settings: PlanSettings) -> Plan:
+    from cloud.replenish.plan import plan  # on the worker thread: pandas and statsforecast load there
+
+    return plan(facts, settings)
+
+
+def next_night(now: datetime, at: time, tz: Any) -> datetime:
+    """The next time `at` (in the chain's time zone `tz`) after `now`, as an aware UTC time."""
+    local = now.astimezone(tz)
+    candidate = datetime.combine(local.date(), at, tz)
+    if candidate <= local:
+        candidate = datetime.combine(local.date() + timedelta(days=1), at, tz)
+    return candidate.astimezone(UTC)
+
+
+__all__ = ["HISTORY_DAYS", "Replenishment", "next_night", "read_facts", "suggestion_rows"]

@@ -1,0 +1,271 @@
+"""One replenishment run over a chain (pure: the chain's facts in, suggestions out).
+
+The cloud's run (cloud/db/replenishment.py) reads these facts from the ledger and the master data,
+calls `plan` on a worker thread, and stores what it returns. The steps are the benchmark's
+(`shelfsync bench replenish`, policy "ours"), on the chain as the ledger knows it:
+
+1. Demand per SKU × location from the sales history (`forecast.forecast_demand`).
+2. Without a warehouse, every store buys from the SKU's supplier on the supplier's terms. With one
+   or more, each store is supplied by its nearest warehouse (the first by id where either has no
+   coordinates) on `store_lead` days in single units, and only the warehouses buy.
+3. Stores short before their next delivery (`policy.plan_transfers`, below the reorder point) are
+   lifted from other stores' surplus within `max_km` first, then from their warehouse's free stock.
+4. A warehouse is planned on echelon stock (`policy.echelon`, `policy.echelon_position`): its own
+   demand (online orders it ships) and its stores' forecasts, their order-up-to levels on top.
+5. The three-level emergency per SKU and warehouse region (`policy.emergencies`; without a
+   warehouse the chain is one region with nothing to give, so any store short is level 3).
+
+A SKU without buying terms is still forecast and moved, never bought (`unbuyable` counts them).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+import numpy as np
+import numpy.typing as npt
+
+from cloud.channels.allocation import haversine_km
+from cloud.replenish.policy import (
+    DEFAULT_FILL_RATE,
+    BuyingTerms,
+    Emergency,
+    StockLevels,
+    Transfer,
+    echelon,
+    echelon_position,
+    emergencies,
+    order_quantities,
+    plan_transfers,
+    stock_levels,
+)
+from cloud.replenish.promotions import PromotionCalendar
+from cloud.replenish.series import Series
+
+Floats = npt.NDArray[np.float64]
+Ints = npt.NDArray[np.int64]
+NO_CAP = 10**9
+CHAIN = "chain"  # the one region of a chain without a warehouse
+
+
+@dataclass(frozen=True)
+class Location:
+    id: str
+    kind: str = "store"  # store | warehouse
+    lat: float | None = None
+    lon: float | None = None
+
+
+@dataclass(frozen=True)
+class SkuTerms:
+    """A SKU and how it is bought (supplier None: no terms, never bought)."""
+
+    sku: str
+    category: str = ""
+    supplier: str | None = None
+    lead_mean: float = 7.0
+    lead_sd: float = 0.0
+    pack: int = 1
+    minimum: int = 0
+    unit_cost: float | None = None
+    shelf_life_days: int | None = None
+
+
+@dataclass(frozen=True)
+class PlanSettings:
+    review_days: float = 7.0
+    fill_rate: float = DEFAULT_FILL_RATE
+    max_km: float = 50.0
+    store_lead: tuple[float, float] = (1.0, 0.5)  # warehouse → store: mean and spread, days
+    horizon: int = 56
+    calendar: PromotionCalendar = field(default_factory=PromotionCalendar)
+
+
+@dataclass(frozen=True)
+class ChainFacts:
+    """Everything one run needs. Series are every location × SKU, location-major, in the order of
+    `locations` and `skus`; `sales` (series, days) ends the day before `today`."""
+
+    today: date
+    locations: tuple[Location, ...]
+    skus: tuple[SkuTerms, ...]
+    sales: Floats
+    free: Ints        # per series: sellable − reserved now
+    on_order: Ints    # per series: units on their way (purchase orders sent, transfers in transit)
+    capacity: Ints    # per series: most units it holds (NO_CAP: none given)
+
+    def __post_init__(self) -> None:
+        n = len(self.locations) * len(self.skus)
+        for name in ("free", "on_order", "capacity"):
+            if len(getattr(self, name)) != n:
+                raise ValueError(f"{name}: {len(getattr(self, name))} entries for {n} series")
+        if self.sales.shape[0] != n:
+            raise ValueError(f"sales: {self.sales.shape[0]} rows for {n} series")
+
+
+@dataclass(frozen=True)
+class Purchase:
+    supplier: str
+    location: str
+    sku: str
+    units: int
+    unit_cost: float | None
+    limit: int  # policy.Limit
+
+
+@dataclass(frozen=True)
+class Plan:
+    series: tuple[Series, ...]
+    levels: StockLevels            # per series (a warehouse's on echelon stock)
+    position: Ints                 # per series, before this plan's moves and purchases
+    method: tuple[str, ...]        # the forecasting method per series
+    purchases: tuple[Purchase, ...]
+    transfers: tuple[Transfer, ...]
+    emergencies: tuple[Emergency, ...]
+    unbuyable: int                 # SKUs without buying terms
+
+
+def _km(a: Location, b: Location) -> float:
+    """The distance the orders and transfers use; unknown (no coordinates): infinitely far."""
+    if a.lat is None or a.lon is None or b.lat is None or b.lon is None:
+        return float("inf")
+    return haversine_km((a.lat, a.lon), (b.lat, b.lon))
+
+
+def _nearest(locs: Sequence[Location], i: int, houses: Sequence[int]) -> int:
+    """The warehouse nearest to location i (unknown distances last, then by id)."""
+    return min(houses, key=lambda h: (_km(locs[i], locs[h]), locs[h].id))
+
+
+def _terms(skus: Sequence[SkuTerms], rows: int, settings: PlanSettings, *, supplied: bool,
+           capacity: Ints) -> BuyingTerms:
+    """Terms for `rows` locations' series (location-major): the supplier's, or a warehouse's."""
+    def tile(values: list[float]) -> Floats:
+        return np.tile(np.asarray(values, dtype=float), rows)
+
+    life = tile([float(s.shelf_life_days) if s.shelf_life_days else np.inf for s in skus])
+    n = rows * len(skus)
+    if supplied:
+        lead, sd = tile([s.lead_mean for s in skus]), tile([s.lead_sd for s in skus])
+        pack = tile([max(s.pack, 1) for s in skus]).astype(np.int64)
+        minimum = tile([s.minimum for s in skus]).astype(np.int64)
+    else:
+        lead, sd = np.full(n, settings.store_lead[0]), np.full(n, settings.store_lead[1])
+        pack, minimum = np.ones(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
+    return BuyingTerms(pack=pack, minimum=minimum, capacity=capacity, lead_mean=lead, lead_sd=sd,
+                       usable_days=life, fill_rate=np.full(n, settings.fill_rate),
+                       display_min=np.zeros(n, dtype=np.int64))
+
+
+def plan(facts: ChainFacts, settings: PlanSettings | None = None) -> Plan:
+    from cloud.replenish.forecast import SalesHistory, forecast_demand  # pandas and statsforecast
+
+    settings = settings or PlanSettings()
+    locs, skus = facts.locations, facts.skus
+    n_sku = len(skus)
+    series = tuple(Series(s.sku, loc.id, s.category) for loc in locs for s in skus)
+    if not series:
+        empty = np.zeros(0, dtype=np.int64)
+        return Plan((), StockLevels(empty, empty, empty, np.zeros(0)), empty, (), (), (), (), 0)
+    days = facts.sales.shape[1]
+    first = facts.today - timedelta(days=days)
+    forecast = forecast_demand(SalesHistory(first, facts.sales), series, settings.horizon, settings.calendar)
+    mean = forecast.mean.reshape(len(locs), n_sku, -1)
+    disp = forecast.dispersion.reshape(len(locs), n_sku)
+    position = (facts.free + facts.on_order).astype(np.int64)
+    pos = position.reshape(len(locs), n_sku)
+    free = facts.free.reshape(len(locs), n_sku)
+    cap = facts.capacity.reshape(len(locs), n_sku)
+    stores = [i for i, loc in enumerate(locs) if loc.kind != "warehouse"]
+    houses = [i for i, loc in enumerate(locs) if loc.kind == "warehouse"]
+    up_to = np.zeros((len(locs), n_sku), dtype=np.int64)
+    reorder = np.zeros((len(locs), n_sku), dtype=np.int64)
+    cap_out = cap.copy()
+    safety = np.zeros((len(locs), n_sku))
+    purchases: list[Purchase] = []
+    moves: list[Transfer] = []
+    found: list[Emergency] = []
+    buyable = np.array([s.supplier is not None for s in skus])
+    region_of: dict[str, str] = {}
+    given: dict[tuple[str, str], int] = {}
+
+    def buy(row: int, units: Ints, limit: Ints) -> None:
+        for j in map(int, np.flatnonzero((units > 0) & buyable)):
+            s = skus[j]
+            purchases.append(Purchase(s.supplier or "", locs[row].id, s.sku, int(units[j]), s.unit_cost,
+                                      int(limit[j])))
+
+    # the stores: levels on the terms they are supplied on, then moves between stores
+    if stores:
+        rows = np.array(stores)
+        st_series = [series[i * n_sku + j] for i in stores for j in range(n_sku)]
+        terms = _terms(skus, len(stores), settings, supplied=not houses, capacity=cap[rows].ravel())
+        levels = stock_levels(mean[rows].reshape(len(stores) * n_sku, -1), disp[rows].ravel(), terms,
+                              settings.review_days)
+        up_to[rows] = levels.order_up_to.reshape(len(stores), n_sku)
+        reorder[rows] = levels.reorder_point.reshape(len(stores), n_sku)
+        cap_out[rows] = levels.cap.reshape(len(stores), n_sku)
+        safety[rows] = levels.safety_stock.reshape(len(stores), n_sku)
+        by_id = {loc.id: loc for loc in locs}
+        between, after = plan_transfers(st_series, free[rows].ravel(), pos[rows].ravel(), levels,
+                                        lambda a, b: _km(by_id[a], by_id[b]), settings.max_km,
+                                        below_reorder_point=True)
+        moves.extend(between)
+        units, limit = order_quantities(levels, after, terms)
+        units, limit = units.reshape(len(stores), n_sku), limit.reshape(len(stores), n_sku)
+        after = after.reshape(len(stores), n_sku)
+        if not houses:
+            for k, row in enumerate(stores):
+                buy(row, units[k], limit[k])
+            region_of = {locs[i].id: CHAIN for i in stores}
+        else:
+            home = {i: _nearest(locs, i, houses) for i in stores}
+            region_of = {locs[i].id: locs[home[i]].id for i in stores}
+            spare = {h: free[h].copy() for h in houses}
+            given = {(locs[h].id, s.sku): int(free[h, j]) for h in houses for j, s in enumerate(skus)}
+            for k, row in enumerate(stores):
+                h = home[row]
+                send = np.minimum(units[k], np.maximum(spare[h], 0))
+                spare[h] -= send
+                after[k] += send
+                moves.extend(Transfer(skus[j].sku, locs[h].id, locs[row].id, int(send[j]))
+                             for j in map(int, np.flatnonzero(send > 0)))
+        bought = units * buyable[None, :] if not houses else 0  # what the warehouse sends is in `after`
+        found.extend(emergencies(st_series, (after + bought).ravel(), levels,
+                                 region_of, given))
+
+    # the warehouses: echelon stock over the stores each supplies
+    for h in houses:
+        mine = [i for i in stores if region_of.get(locs[i].id) == locs[h].id]
+        rows = np.array([h, *mine])
+        total = mean[rows].sum(axis=0)
+        daily = np.maximum(mean[rows].mean(axis=2), 1e-12)
+        pooled = (disp[rows] * daily).sum(axis=0) / daily.sum(axis=0)
+        terms = _terms(skus, 1, settings, supplied=True, capacity=cap[h])
+        own = stock_levels(total, pooled, terms, settings.review_days)
+        downstream = up_to[np.array(mine, dtype=np.int64)] if mine else np.zeros((0, n_sku), dtype=np.int64)
+        levels = echelon(own, downstream.sum(axis=0).astype(np.int64))
+        held = echelon_position(pos[h], pos[np.array(mine, dtype=np.int64)] if mine else
+                                np.zeros((0, n_sku), dtype=np.int64), downstream)
+        units, limit = order_quantities(levels, held, terms)
+        buy(h, units, limit)
+        up_to[h], reorder[h], cap_out[h], safety[h] = (levels.order_up_to, levels.reorder_point, levels.cap,
+                                                       levels.safety_stock)
+    out = StockLevels(reorder.ravel(), up_to.ravel(), cap_out.ravel(), safety.ravel())
+    return Plan(series, out, position, forecast.method, tuple(purchases), tuple(moves), tuple(found),
+                int((~buyable).sum()))
+
+
+def by_supplier(purchases: Sequence[Purchase]) -> dict[str, list[Purchase]]:
+    """Purchases grouped per supplier, suppliers and lines in a stable order."""
+    out: dict[str, list[Purchase]] = defaultdict(list)
+    for p in sorted(purchases, key=lambda p: (p.supplier, p.location, p.sku)):
+        out[p.supplier].append(p)
+    return dict(out)
+
+
+__all__ = ["CHAIN", "NO_CAP", "ChainFacts", "Location", "Plan", "PlanSettings", "Purchase", "SkuTerms",
+           "by_supplier", "plan"]
