@@ -27,6 +27,7 @@ from cloud.db.models import (
     ApiToken,
     AuditEntry,
     Balance,
+    BuyingTerm,
     Channel,
     ChannelExport,
     ChannelStore,
@@ -38,14 +39,20 @@ from cloud.db.models import (
     Movement,
     Order,
     Product,
+    PurchaseOrder,
+    PurchaseOrderLine,
+    PurchaseReceipt,
     Reservation,
     SetAsideDelta,
+    ShelfCapacity,
+    ShelfLife,
     ShelfSetting,
     SkuHead,
     StockLevel,
     Stocktake,
     Store,
     StoreSettingsVersion,
+    Supplier,
     Transfer,
     TransferLine,
 )
@@ -64,6 +71,12 @@ DOCUMENTS: dict[str, Any] = {
     # The seqs the ledger received and did not book (db/seqs.py): without them a restored ledger
     # would ask gateways to resend what it refused, for ever.
     "set_aside_deltas": SetAsideDelta,
+    # Buying (issue 17): master data and purchase orders (their receipts are movements already;
+    # without the orders a restored ledger would count nothing on order). Replenishment runs and
+    # their suggestions are not kept: the next run makes them again.
+    "suppliers": Supplier, "buying_terms": BuyingTerm, "shelf_capacities": ShelfCapacity,
+    "shelf_lives": ShelfLife, "purchase_orders": PurchaseOrder, "purchase_order_lines": PurchaseOrderLine,
+    "purchase_receipts": PurchaseReceipt,
 }
 
 
