@@ -6,7 +6,7 @@ from __future__ import annotations
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from cloud.api import admin, buying, commands, handlers, orders, purchase_orders, replenishment
+from cloud.api import admin, buying, commands, handlers, orders, purchase_orders, replenishment, reports
 from shared import metrics
 from shared.openapi import Reply, Routes, package_version
 
@@ -28,6 +28,7 @@ def cloud_api(registry: CollectorRegistry) -> Routes:
     buying.add_routes(api)
     replenishment.add_routes(api)
     purchase_orders.add_routes(api)
+    reports.add_routes(api)
     scrape = metrics.handler(registry)
 
     async def prometheus_metrics(request: web.Request) -> web.StreamResponse:
