@@ -114,18 +114,32 @@ def slots_for(look: Look, lane_mm: int = LANE_MM) -> int:
     return max(1, min(MAX_SLOTS, lane_mm // max(1, look.size_mm[0])))
 
 
+# The shapes (height / width of the front face) `random_look` draws for each package, and so the
+# shapes the counter is trained on. Each range covers every product of its package a camera can
+# show (firmware_sim/world.py's catalog and CATALOG above: tests/camera/test_render.py checks) with
+# a margin: the flat wide carton of a bowl (Petkit, 0.44), the tall card of a feather wand (5.0),
+# a flat tin (0.4). A narrower range taught the counter that a short unit means many units (unit
+# height falls with the facings in a lane), and it read a lane of two flat boxes as 5 or 6.
+ASPECTS: Final[dict[str, tuple[float, float]]] = {
+    "bag": (0.9, 2.0),
+    "can": (0.35, 1.7),
+    "box": (0.25, 3.0),
+    "pouch": (0.9, 1.8),
+    "toy": (0.5, 5.5),
+}
+
+
+def aspect_of(look: Look) -> float:
+    """Height over width of the unit's front face."""
+    return look.size_mm[1] / max(1, look.size_mm[0])
+
+
 def random_look(rng: np.random.Generator) -> Look:
     """A product that exists nowhere: random package, colour, size and brand text."""
     package = PACKAGES[int(rng.integers(len(PACKAGES)))]
     w = int(rng.integers(45, 260))
-    aspect = {
-        "bag": (1.2, 1.8),
-        "can": (0.9, 1.6),
-        "box": (0.5, 2.6),
-        "pouch": (1.2, 1.6),
-        "toy": (0.7, 1.4),
-    }[package]
-    h = int(w * rng.uniform(*aspect))
+    low, high = ASPECTS[package]
+    h = int(w * math.exp(rng.uniform(math.log(low), math.log(high))))  # ratios: even in log
     colour = tuple(int(c) for c in rng.integers(0, 256, 3))
     letters = "ABCDEFGHIJKLMNOPRSTUVWZ"
     brand = "".join(letters[int(i)] for i in rng.integers(0, len(letters), int(rng.integers(3, 8))))

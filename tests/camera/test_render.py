@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 
 from firmware_sim import render as R
+from firmware_sim.camera import look_of
+from firmware_sim.world import catalog
 
 
 def _shelf() -> list[R.LaneSpec]:
@@ -72,3 +74,16 @@ def test_heldout_conditions_never_fall_in_the_training_bands() -> None:
         assert not 0.8 <= c.brightness < 1.0
         assert not 0.9 <= c.blur < 1.3
         assert not -0.2 < c.colour_temp < 0.2
+
+
+@pytest.mark.parametrize(
+    "look",
+    [*R.CATALOG, *(look_of(p) for p in catalog())],
+    ids=lambda look: look.name,
+)
+def test_every_product_a_camera_can_show_has_a_shape_the_training_renders_draw(look: R.Look) -> None:
+    """The counter learns unit shapes from `random_look`: a product flatter or taller than every
+    trained shape of its package (the Petkit bowl box, 160 x 70 mm; the feather wand on its card,
+    40 x 200 mm) is read by its height alone, and a flat unit looks like one of many small ones."""
+    low, high = R.ASPECTS[look.package]
+    assert low <= R.aspect_of(look) <= high, (look.package, round(R.aspect_of(look), 3), (low, high))
