@@ -100,7 +100,7 @@ async def get_run(request: web.Request) -> web.Response:
 
 
 async def get_suggestions(request: web.Request) -> web.Response:
-    who_ = principal(request)
+    caller = principal(request)
     q = checked(request).query
     rep = request.app[REPLENISHMENT]
     run = q.get("run") or await rep.latest_done()
@@ -108,7 +108,7 @@ async def get_suggestions(request: web.Request) -> web.Response:
         return web.json_response({"run": None, "suggestions": []})
     if q.get("run") is not None and await rep.get(run) is None:
         return error_response(404, f"no run {run!r}", "run")
-    store = who_.store if who_.role is Role.STORE else None
+    store = caller.store if caller.role is Role.STORE else None
     return web.json_response({"run": run, "suggestions": await rep.suggestions(
         run, kind=q.get("kind"), location=q.get("location"), supplier=q.get("supplier"), sku=q.get("sku"),
         store=store)})

@@ -1,0 +1,53 @@
+"""The chain-wide plan (cloud/replenish/plan.py) on small chains: who is lifted from where, what is
+bought by whom, and when a region is short. Pure: arrays in, suggestions out."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+
+from cloud.replenish.plan import NO_CAP, ChainFacts, Location, SkuTerms, plan
+from cloud.replenish.policy import EmergencyLevel
+
+TODAY = date(2026, 12, 6)
+KIBBLE = SkuTerms("kibble", "food", "acme", lead_mean=4, lead_sd=1, pack=6, minimum=12, unit_cost=10.0)
+
+
+def _facts(locations: tuple[Location, ...], rates: list[float], free: list[int],
+           skus: tuple[SkuTerms, ...] = (KIBBLE,)) -> ChainFacts:
+    rng = np.random.default_rng(3)
+    sales = np.array([rng.poisson(r, 84) for r in rates], dtype=float)
+    n = len(rates)
+    return ChainFacts(TODAY, locations, skus, sales, np.array(free), np.zeros(n, dtype=np.int64),
+                      np.full(n, NO_CAP))
+
+
+def test_a_short_store_is_lifted_from_a_near_surplus_and_not_from_a_far_one() -> None:
+    near = (Location("a", lat=31.20, lon=121.40), Location("b", lat=31.22, lon=121.45))
+    got = plan(_facts(near, [6.0, 0.0], [1, 60]))
+    assert [(t.source, t.destination) for t in got.transfers] == [("b", "a")]
+    far = (Location("a", lat=31.20, lon=121.40), Location("b", lat=39.90, lon=116.40))  # Beijing
+    got = plan(_facts(far, [6.0, 0.0], [1, 60]))
+    assert got.transfers == ()
+    assert [(p.location, p.supplier) for p in got.purchases] == [("a", "acme")]
+    assert all(p.units % 6 == 0 and p.units >= 12 for p in got.purchases)
+
+
+def test_with_a_warehouse_only_the_warehouse_buys_and_stores_get_what_it_has() -> None:
+    chain = (Location("s1", lat=31.2, lon=121.4), Location("s2", lat=35.0, lon=118.0),
+             Location("wh", "warehouse", lat=31.0, lon=121.0))
+    got = plan(_facts(chain, [6.0, 6.0, 0.0], [0, 0, 5]))
+    sent = {t.destination: t.units for t in got.transfers if t.source == "wh"}
+    assert sum(sent.values()) == 5  # no more than the warehouse has free
+    assert {p.location for p in got.purchases} == {"wh"}
+    # the two stores lack more than the warehouse has: the region is short
+    assert [(e.level, e.stores) for e in got.emergencies] == [(EmergencyLevel.REGION, ("s1", "s2"))]
+
+
+def test_a_sku_without_terms_is_moved_but_never_bought() -> None:
+    loose = SkuTerms("toy", "toys")
+    near = (Location("a", lat=31.20, lon=121.40), Location("b", lat=31.22, lon=121.45))
+    got = plan(_facts(near, [3.0, 0.0], [0, 40], skus=(loose,)))
+    assert got.purchases == () and got.unbuyable == 1
+    assert [(t.sku, t.source, t.destination) for t in got.transfers] == [("toy", "b", "a")]
