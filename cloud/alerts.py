@@ -67,6 +67,7 @@ from aiohttp import web
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from cloud import emergencies
 from cloud.db import ledger
 from cloud.db.models import Balance, Movement
 from cloud.db.models import Lot as LedgerLot
@@ -117,11 +118,14 @@ class ChainAlertsConfig:
         return self.stores.get(store, {}).get(role, ()) + self.stores.get("*", {}).get(role, ())
 
     def book_config(self, name: str) -> AlertsConfig:
-        """The book `name`: a store id (its staff and HQ hear first), or "STORE.hq" (HQ only)."""
+        """The book `name`: a store id (its staff and HQ hear first), "STORE.hq" (HQ only), or
+        "STORE.manager" (its manager and HQ: a replenishment emergency, cloud/emergencies.py)."""
         store, _, audience = name.partition(".")
         cfg = parse_alerts_config({**self.base, "db": str(self.dir / f"{name}.sqlite3")})
         first = self.urls(store, "hq")
-        if audience != "hq":
+        if audience == "manager":
+            first = self.urls(store, "manager") + first
+        elif audience != "hq":
             first = self.urls(store, "staff") + first
         return AlertsConfig(
             cfg.db, {Role.STAFF: first, Role.MANAGER: self.urls(store, "manager") + self.urls(store, "hq")},
@@ -389,6 +393,12 @@ class ChainAlerts:
             if store_lots or store in self.books:
                 self.book(store).expiry(store_lots)
 
+    def on_emergencies(self, rows: list[dict[str, Any]], names: Mapping[str, str]) -> None:
+        """Make the open replenishment emergencies of every book exactly the newest run's."""
+        wanted = emergencies.by_book(rows, names)
+        for name in sorted(set(wanted) | set(self.books)):
+            self.book(name).sync(wanted.get(name, []), emergencies.SCOPE)
+
     async def watch_statuses(self, broker: BrokerUrl, client_id: str) -> None:
         backoff = Backoff()
         topic = f"{contract.TOPIC_ROOT}/+/gw/+/{contract.Stream.STATUS.value}"
@@ -425,6 +435,9 @@ class ChainAlerts:
                 self.on_lots(await lots_on_hand(self.maker))
                 sales, self.sales_read = await expired_sales(self.maker, self.sales_read)
                 self.on_expired_sales(sales, self.sales_read)
+                found = await emergencies.newest(self.maker)
+                if found is not None:
+                    self.on_emergencies(*found)
                 self.lot_rounds += 1
             except Exception:  # the ledger is away or mid-migration: try again next round
                 log.exception("alerts: could not read lots from the ledger")
