@@ -3,6 +3,8 @@
 POST /v1/replenishment/runs        {"wait"?}: start a run (hq); 202 at once, or 201 when it is done
                                    with "wait": true
 GET  /v1/replenishment/runs, GET /v1/replenishment/runs/{id}
+POST /v1/replenishment/transfers   {"run"?, "from"?}: the run's transfer suggestions as transfers, once
+                                   (purchases become orders: /v1/purchase-orders/from-suggestions)
 GET  /v1/replenishment/suggestions[?run=&kind=&location=&supplier=&sku=]   (the newest finished run
                                    by default; a store token sees what goes to or leaves its store)
 
@@ -26,7 +28,7 @@ from aiohttp import web
 from cloud.api.admin import who
 from cloud.auth import Role, principal, require_hq
 from cloud.db.replenishment import Replenishment, next_night
-from cloud.keys import MAKER, REPLENISHMENT, SETTINGS
+from cloud.keys import MAKER, REPLENISHMENT, SETTINGS, TRANSFERS
 from shared.openapi import (
     DAY,
     GTIN14,
@@ -63,8 +65,11 @@ SUGGESTION: Schema = obj({
     "run": text(64), "line": integer(lo=0), "kind": {"enum": KINDS}, "sku": GTIN14,
     "location": {**ID, "description": "where the units go; an emergency: its region (a warehouse, or chain)"},
     "source": nullable(ID), "supplier": nullable(ID), "units": integer(lo=0), "unit_cost": nullable(number()),
-    "level": nullable(integer(1, 3)), "detail": nullable(obj({}, closed=False))},
+    "level": nullable(integer(1, 3)), "detail": nullable(obj({}, closed=False)),
+    "acted": nullable({**text(64), "description": "the transfer made from it"})},
     ["run", "line", "kind", "sku", "location", "source", "supplier", "units"], closed=False)
+MAKE_TRANSFERS: Schema = obj({"run": text(64, description="default: the newest finished run"),
+                             "from": {**ID, "description": "only the suggestions from this location"}})
 SUGGESTIONS: Schema = obj({"run": nullable(text(64)), "suggestions": array(SUGGESTION)},
                           ["run", "suggestions"], closed=False)
 
@@ -114,6 +119,18 @@ async def get_suggestions(request: web.Request) -> web.Response:
         store=store)})
 
 
+async def post_transfers(request: web.Request) -> web.Response:
+    require_hq(request)
+    body = checked(request).body
+    rep = request.app[REPLENISHMENT]
+    run = body.get("run") or await rep.latest_done()
+    if run is None or await rep.get(run) is None:
+        return error_response(404, "no such run" if body.get("run") else "no replenishment run has finished",
+                              "run")
+    made, refused = await rep.make_transfers(request.app[TRANSFERS], run, body.get("from"))
+    return web.json_response({"run": run, "transfers": made, "refused": refused})
+
+
 async def replenishment(app: web.Application) -> AsyncIterator[None]:
     """The worker's replenishment: one planning thread, and the nightly run."""
     executor = ThreadPoolExecutor(1, thread_name_prefix="replenish")
@@ -150,6 +167,16 @@ def add_routes(api: Routes) -> None:
             responses={200: Reply("the runs", obj({"runs": array(RUN)}, ["runs"], closed=False))})
     api.add("GET", "/v1/replenishment/runs/{id}", get_run, tags=tag, summary="One run",
             responses={200: Reply("the run", RUN), 404: error("no such run")})
+    api.add("POST", "/v1/replenishment/transfers", post_transfers, tags=tag, body=MAKE_TRANSFERS,
+            body_required=False,
+            summary="Make a run's transfer suggestions into transfers, one per source and destination, "
+                    "once (hq)",
+            responses={200: Reply("made and refused", obj({
+                "run": text(64), "transfers": array(obj({"id": text(64)}, ["id"], closed=False)),
+                "refused": array(obj({"from": ID, "to": ID, "error": {"type": "string"}},
+                                     ["from", "to", "error"], closed=False))},
+                ["run", "transfers", "refused"], closed=False)),
+                       404: error("no such run")})
     api.add("GET", "/v1/replenishment/suggestions", get_suggestions, tags=tag,
             summary="A run's suggestions: purchases per supplier, transfers, emergencies",
             query={"run": Param(text(64), "this run (default: the newest finished)"),

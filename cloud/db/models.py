@@ -539,6 +539,7 @@ class ReplenishmentSuggestion(Base):
     unit_cost: Mapped[float | None] = mapped_column(Float)
     level: Mapped[int | None] = mapped_column(Integer)  # an emergency's level
     detail: Mapped[str | None] = mapped_column(Text)  # JSON: levels, position, why smaller, stores
+    acted: Mapped[str | None] = mapped_column(String(40))  # the transfer made from it, once
     __table_args__ = (Index("ix_replenishment_suggestions_run_kind", "run", "kind"),)
 
 

@@ -48,7 +48,8 @@ from cloud.db.models import (
     Transfer,
     TransferLine,
 )
-from cloud.db.orders import iso_utc
+from cloud.db.orders import OrderError, iso_utc
+from cloud.db.transfers import TransferRequest, Transfers
 from cloud.replenish.plan import NO_CAP, ChainFacts, Location, Plan, PlanSettings, SkuTerms
 from cloud.replenish.policy import Limit
 
@@ -174,7 +175,7 @@ def run_json(r: ReplenishmentRun) -> dict[str, Any]:
 def suggestion_json(s: ReplenishmentSuggestion) -> dict[str, Any]:
     return {"run": s.run, "line": s.line, "kind": s.kind, "sku": s.sku, "location": s.location,
             "source": s.source, "supplier": s.supplier, "units": s.units, "unit_cost": s.unit_cost,
-            "level": s.level, "detail": json.loads(s.detail) if s.detail else None}
+            "level": s.level, "detail": json.loads(s.detail) if s.detail else None, "acted": s.acted}
 
 
 class Replenishment:
@@ -283,6 +284,44 @@ class Replenishment:
         async with self.maker() as session:
             return [suggestion_json(s) for s in (await session.scalars(
                 q.order_by(ReplenishmentSuggestion.line))).all()]
+
+    async def make_transfers(self, transfers: Transfers, run_id: str, source: str | None = None
+                             ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """Transfers for a run's transfer suggestions not acted on yet, one per source and
+        destination (only from `source` if given): (made, refused). Each suggestion becomes a
+        transfer once: it is marked in the transfer's own transaction, conditionally, so a twin
+        request makes nothing twice. A source without the free units any more is refused (409's
+        `short`) and its suggestions stay open."""
+        q = select(ReplenishmentSuggestion).where(
+            ReplenishmentSuggestion.run == run_id, ReplenishmentSuggestion.kind == "transfer",
+            ReplenishmentSuggestion.acted.is_(None))
+        if source is not None:
+            q = q.where(ReplenishmentSuggestion.source == source)
+        async with self.maker() as session:
+            rows = (await session.scalars(q.order_by(ReplenishmentSuggestion.line))).all()
+        groups: dict[tuple[str, str], list[ReplenishmentSuggestion]] = defaultdict(list)
+        for r in rows:
+            groups[(r.source or "", r.location)].append(r)
+        made: list[dict[str, Any]] = []
+        refused: list[dict[str, Any]] = []
+        for (src, dst), group in sorted(groups.items()):
+            lines = [r.line for r in group]
+
+            async def mark(session: AsyncSession, t: dict[str, Any], lines: list[int] = lines) -> None:
+                won = await session.execute(update(ReplenishmentSuggestion).where(
+                    ReplenishmentSuggestion.run == run_id, ReplenishmentSuggestion.line.in_(lines),
+                    ReplenishmentSuggestion.acted.is_(None)).values(acted=t["id"])
+                    .execution_options(synchronize_session=False))
+                # rowcount: DML gives a CursorResult, but AsyncSession.execute() is typed Result
+                if won.rowcount != len(lines):  # type: ignore[attr-defined]
+                    raise OrderError(409, "these suggestions were made into a transfer just now")
+
+            try:
+                made.append(await transfers.create(
+                    TransferRequest(src, dst, tuple((r.sku, r.units) for r in group)), also=mark))
+            except OrderError as e:
+                refused.append({"from": src, "to": dst, "lines": lines, "error": str(e), **e.detail})
+        return made, refused
 
     async def close(self) -> None:
         for task in list(self.tasks):

@@ -69,3 +69,19 @@ async def test_a_run_started_behind_the_api_finishes_and_one_worker_runs_each_ni
     assert [r["trigger"] for r in runs["runs"]].count("nightly") == 1
     status, _ = await api.get("/v1/replenishment/runs/r-none")
     assert status == 404
+
+
+async def test_transfer_suggestions_become_transfers_once(api: Api) -> None:
+    await chain_with_history(api)
+    _, run = await api.post("/v1/replenishment/runs", {"wait": True})
+    _, got = await api.get(f"/v1/replenishment/suggestions?run={run['id']}&kind=transfer&location=sh-1")
+    lifted = sum(s["units"] for s in got["suggestions"] if s["source"] == "sh-2")
+    assert lifted > 0
+    twice = await asyncio.gather(*(api.post("/v1/replenishment/transfers", {"from": "sh-2"}) for _ in range(2)))
+    made = [t for s, body in twice if s == 200 for t in body["transfers"]]
+    assert [(t["from"], t["to"], sum(ln["qty"] for ln in t["lines"])) for t in made] == [("sh-2", "sh-1", lifted)]
+    assert await api.on_hand("sh-2", A) == 40 - lifted  # in transit: out of the source at once
+    _, after = await api.get(f"/v1/replenishment/suggestions?run={run['id']}&kind=transfer&location=sh-1")
+    assert {s["acted"] for s in after["suggestions"] if s["source"] == "sh-2"} == {made[0]["id"]}
+    _, again = await api.post("/v1/replenishment/transfers", {"run": run["id"]})
+    assert all(t["from"] != "sh-2" for t in again["transfers"])

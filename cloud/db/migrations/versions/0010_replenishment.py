@@ -85,6 +85,7 @@ def upgrade() -> None:
         sa.Column("unit_cost", sa.Float()),
         sa.Column("level", sa.Integer()),
         sa.Column("detail", sa.Text()),
+        sa.Column("acted", sa.String(40)),
         sa.PrimaryKeyConstraint("run", "line", name="pk_replenishment_suggestions"),
     )
     op.create_index("ix_replenishment_suggestions_run_kind", "replenishment_suggestions", ["run", "kind"])
