@@ -187,7 +187,7 @@ class Replenishment:
         self.maker, self.executor, self.clock = maker, executor, clock
         self.settings = settings or PlanSettings()
         self.history_days = history_days
-        self.tasks: set[asyncio.Task[Any]] = set()
+        self.tasks: dict[asyncio.Task[Any], str] = {}  # runs executing behind the API, and their ids
 
     async def start(self, trigger: str, by: str | None, night: date | None = None) -> dict[str, Any] | None:
         """A new run's row (status running); None when `night`'s run exists already."""
@@ -236,7 +236,8 @@ class Replenishment:
 
     async def _finish(self, session: AsyncSession, run_id: str, status: str, error: str | None,
                       summary: dict[str, Any] | None) -> None:
-        await session.execute(update(ReplenishmentRun).where(ReplenishmentRun.id == run_id).values(
+        await session.execute(update(ReplenishmentRun).where(
+            ReplenishmentRun.id == run_id, ReplenishmentRun.status == "running").values(
             status=status, error=error, finished_at=self.clock(),
             summary=json.dumps(summary) if summary is not None else None))
 
@@ -247,8 +248,8 @@ class Replenishment:
     def run_behind(self, run_id: str) -> None:
         """Execute a started run as a task of its own (the API answers at once)."""
         task = asyncio.create_task(self.execute(run_id), name=f"replenishment-{run_id}")
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
+        self.tasks[task] = run_id
+        task.add_done_callback(lambda t: self.tasks.pop(t, None))
 
     async def nightly(self, night: date) -> dict[str, Any] | None:
         """The night's run, unless another worker has it (None)."""
@@ -324,9 +325,14 @@ class Replenishment:
         return made, refused
 
     async def close(self) -> None:
-        for task in list(self.tasks):
+        """Stop the runs executing behind the API; each says it did not finish (not `running` for
+        ever). A plan already on the executor's thread finishes there; its result is dropped."""
+        stopped = dict(self.tasks)
+        for task in stopped:
             task.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
+        await asyncio.gather(*stopped, return_exceptions=True)
+        for run_id in stopped.values():
+            await self._fail(run_id, "the worker stopped before the run finished")
 
 
 def _plan(facts: ChainFacts, settings: PlanSettings) -> Plan:

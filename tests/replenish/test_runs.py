@@ -57,7 +57,7 @@ async def test_a_run_started_behind_the_api_finishes_and_one_worker_runs_each_ni
     status, started = await api.post("/v1/replenishment/runs")
     assert status == 202 and started["status"] == "running"
     rep = api.app[REPLENISHMENT]
-    await asyncio.gather(*rep.tasks)
+    await asyncio.gather(*rep.tasks)  # the run's own task: waited on, not polled
     _, run = await api.get(f"/v1/replenishment/runs/{started['id']}")
     assert run["status"] == "done", run
     night = date(2026, 12, 7)
@@ -85,3 +85,11 @@ async def test_transfer_suggestions_become_transfers_once(api: Api) -> None:
     assert {s["acted"] for s in after["suggestions"] if s["source"] == "sh-2"} == {made[0]["id"]}
     _, again = await api.post("/v1/replenishment/transfers", {"run": run["id"]})
     assert all(t["from"] != "sh-2" for t in again["transfers"])
+
+
+async def test_a_run_the_worker_stops_says_so_instead_of_running_for_ever(api: Api) -> None:
+    await chain_with_history(api)
+    _, started = await api.post("/v1/replenishment/runs")
+    await api.app[REPLENISHMENT].close()  # as at the worker's shutdown
+    _, run = await api.get(f"/v1/replenishment/runs/{started['id']}")
+    assert run["status"] == "failed" and "stopped" in run["error"], run
