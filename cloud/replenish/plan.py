@@ -96,10 +96,14 @@ class ChainFacts:
     free: Ints        # per series: sellable − reserved now
     on_order: Ints    # per series: units on their way (purchase orders sent, transfers in transit)
     capacity: Ints    # per series: most units it holds (NO_CAP: none given)
+    # per series: the day (column of `sales`) its first movement was booked, -1 before the window.
+    # A series listed inside the window starts from the forecast's prior (the same SKU elsewhere,
+    # its category) instead of reading the days before it existed as days nobody wanted it.
+    listed: Ints | None = None
 
     def __post_init__(self) -> None:
         n = len(self.locations) * len(self.skus)
-        for name in ("free", "on_order", "capacity"):
+        for name in ("free", "on_order", "capacity", *(("listed",) if self.listed is not None else ())):
             if len(getattr(self, name)) != n:
                 raise ValueError(f"{name}: {len(getattr(self, name))} entries for {n} series")
         if self.sales.shape[0] != n:
@@ -166,12 +170,15 @@ def plan(facts: ChainFacts, settings: PlanSettings | None = None) -> Plan:
     settings = settings or PlanSettings()
     locs, skus = facts.locations, facts.skus
     n_sku = len(skus)
-    series = tuple(Series(s.sku, loc.id, s.category) for loc in locs for s in skus)
+    days = facts.sales.shape[1]
+    first = facts.today - timedelta(days=days)
+    listed = facts.listed if facts.listed is not None else np.full(len(locs) * n_sku, -1)
+    on = [first + timedelta(days=int(d)) if d > 0 else None for d in listed]
+    series = tuple(Series(s.sku, loc.id, s.category, on[i * n_sku + j])
+                   for i, loc in enumerate(locs) for j, s in enumerate(skus))
     if not series:
         empty = np.zeros(0, dtype=np.int64)
         return Plan((), StockLevels(empty, empty, empty, np.zeros(0)), empty, (), (), (), (), 0)
-    days = facts.sales.shape[1]
-    first = facts.today - timedelta(days=days)
     forecast = forecast_demand(SalesHistory(first, facts.sales), series, settings.horizon, settings.calendar)
     mean = forecast.mean.reshape(len(locs), n_sku, -1)
     disp = forecast.dispersion.reshape(len(locs), n_sku)

@@ -51,3 +51,17 @@ def test_a_sku_without_terms_is_moved_but_never_bought() -> None:
     got = plan(_facts(near, [3.0, 0.0], [0, 40], skus=(loose,)))
     assert got.purchases == () and got.unbuyable == 1
     assert [(t.sku, t.source, t.destination) for t in got.transfers] == [("toy", "b", "a")]
+
+
+def test_a_product_new_within_the_history_starts_from_its_prior_not_from_the_days_before_it() -> None:
+    # "treat" is sold at store a for years (4 a day); at store b it arrived 7 days ago and sells 4 a day
+    chain = (Location("a", lat=31.20, lon=121.40), Location("b", lat=33.0, lon=119.0))
+    treat = SkuTerms("treat", "food", "acme", lead_mean=4, pack=1, minimum=1, unit_cost=1.0)
+    sales = np.array([np.full(84, 4.0), np.r_[np.zeros(77), np.full(7, 4.0)]])
+    facts = ChainFacts(TODAY, chain, (treat,), sales, np.array([40, 0]), np.zeros(2, dtype=np.int64),
+                       np.full(2, NO_CAP))
+    as_if_old = plan(facts).levels.order_up_to[1]
+    listed = plan(ChainFacts(TODAY, chain, (treat,), sales, np.array([40, 0]), np.zeros(2, dtype=np.int64),
+                             np.full(2, NO_CAP), listed=np.array([-1, 77]))).levels.order_up_to[1]
+    # 11 days of lead time and review at 4 a day: 44 units before safety stock
+    assert listed >= 44 > as_if_old, (listed, as_if_old)
