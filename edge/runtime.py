@@ -27,7 +27,7 @@ from edge.config import ConfigError, StoreConfig, load_config
 from edge.delivery.outbox import Outbox, OutboxError
 from edge.delivery.publisher import Publisher
 from edge.fusion.domain import BinAvailability, BinInfo, CameraStatus
-from edge.fusion.pipeline import Append, Pipeline, SalesHook, parse_reconcile_section
+from edge.fusion.pipeline import Append, Pipeline, SalesHook, parse_reconcile_section, reconcile_late_s
 from edge.fusion.reconciler import Reconciler
 from edge.health import judge
 from edge.http import create_app
@@ -213,6 +213,7 @@ def attach_reconciler(section: object, devices: Sequence[object], append: Append
         window_s = 1500     # a pick no sale claims within this long is shrink
         tick_s = 10         # the reconciler's clock ticks every 10 s of the shop's time
         exit_grace_s = 60   # with a door antenna: how late a till line may follow its units out
+        late_s = 5          # real seconds an observation may reach the gateway after its time
     """
     if section is None:
         return None, on_sales
@@ -220,6 +221,7 @@ def attach_reconciler(section: object, devices: Sequence[object], append: Append
     shelves = [d for d in devices if isinstance(d, Shelves)]
     bins = {b.id: BinInfo(b.id, b.sku, b.unit_g) for s in shelves for p in s.pollers for b in p.bins}
     pipeline = Pipeline(bins, append, clock=clock, tick=timedelta(seconds=tick_s),
+                        late_s=reconcile_late_s(section),
                         reconciler=Reconciler(bins, window=timedelta(seconds=window_s),
                                               portal_grace=timedelta(seconds=grace_s)))
     for presence in (d for d in devices if isinstance(d, Presence) and d.config.portal):

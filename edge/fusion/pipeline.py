@@ -27,6 +27,18 @@ late a till's request or a scale's event may reach the gateway) times the clock'
 observation later than that is handed over at once (`late` counts them): the reconciler copes
 with it as it comes, but the ordering is no longer guaranteed.
 
+What the devices resolve is in real seconds too. A scale is polled a few times a real second and
+its detector judges a change over a window of about a real second (edge/shelf/detector.py), so
+its weight event is dated at the first reading that moved: a poll or two after the hand, more
+when a poll times out and the window must fill again. A handheld's scan and a till's line carry
+the moment itself. The reconciler pairs a scan with the weight event it caused only within its
+`latency` (15 s: how far a weight event may trail its pick in a shop at the speed of life); in a
+shop running 60 times faster a second and a half of the scale's is 90 of the shop's seconds, and
+the scan of an online-order pick found its fall too late and the pick became shrink. So the
+pipeline gives the reconciler a `latency` of at least `device_s` real seconds times the clock's
+speed (2.5 s: at 1x nothing changes; at 60x 150 s, about what the scale's detector resolves at
+that speed anyway: two hands at one bin within a window of it are one weight event).
+
 `run()` wakes every `tick` of shop time (sooner when something is decided), advances to the
 clock and appends what the reconciler decided (shrink, restock moves, retractions) to the outbox.
 Delta ids are uuid5 of the evidence, so the same observations replayed after a restart give the
@@ -96,12 +108,14 @@ class Pipeline:
 
     def __init__(self, bins: dict[str, BinInfo], append: Append, *, clock: Clock = WALL_CLOCK,
                  reconciler: Reconciler | None = None, tick: timedelta = timedelta(seconds=10),
-                 late_s: float = 5.0) -> None:
+                 late_s: float = 5.0, device_s: float = 2.5) -> None:
         self.reconciler = reconciler or Reconciler(bins)
         self.reconciler.emit_sales = False  # the webhook has booked them already
         self.append, self.clock = append, clock
         self.tick_every = tick
         self.lateness = timedelta(seconds=late_s * clock.speed)
+        # A weight event trails its hand by the scale's own timing, in real seconds (above).
+        self.reconciler.latency = max(self.reconciler.latency, timedelta(seconds=device_s * clock.speed))
         self.findings: list[Misplacement] = []
         self.late = 0  # observations that came after their time had been ticked past
         self._queue: list[StockDelta] = []
@@ -198,8 +212,10 @@ class Pipeline:
         before and after it."""
         mark = (self.clock.now() if now is None else now) - self.lateness
         step = self.tick_every
-        if self._ticked is None:  # the grid instant before the first observation, or before now
-            first = min(mark, self._waiting[0][0]) if self._waiting else mark
+        if self._ticked is None:  # the clock starts at the grid instant before the first observation
+            if not self._waiting:
+                return  # (nothing to reconcile yet: a count posted as the gateway starts is not late)
+            first = min(mark, self._waiting[0][0])
             self._ticked = _EPOCH + step * ((first - _EPOCH) // step)
         while True:
             next_tick = self._ticked + step
@@ -250,15 +266,30 @@ class ReconcileConfigError(ValueError):
 SalesHook = Callable[[tuple[StockDelta, ...]], None]
 
 
+_RECONCILE_KEYS = {"window_s": 1500, "tick_s": 10, "exit_grace_s": 60, "late_s": 5}
+
+
+def _reconcile_values(section: object) -> dict[str, float]:
+    if not isinstance(section, dict):
+        raise ReconcileConfigError(f"[reconcile] must be a table, got {section!r}")
+    check_keys(section, set(_RECONCILE_KEYS), "[reconcile]", error=ReconcileConfigError)
+    values = {k: section.get(k, default) for k, default in _RECONCILE_KEYS.items()}
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) and v > 0 for v in values.values()):
+        raise ReconcileConfigError(
+            f"[reconcile] {', '.join(sorted(_RECONCILE_KEYS))} must be numbers > 0, got {section!r}")
+    return {k: float(v) for k, v in values.items()}
+
+
 def parse_reconcile_section(section: object) -> tuple[float, float, float]:
     """(window_s, tick_s, exit_grace_s) from the [reconcile] section; ReconcileConfigError names
     what is wrong."""
-    keys = {"window_s", "tick_s", "exit_grace_s"}
-    if not isinstance(section, dict):
-        raise ReconcileConfigError(f"[reconcile] must be a table, got {section!r}")
-    check_keys(section, keys, "[reconcile]", error=ReconcileConfigError)
-    values = section.get("window_s", 1500), section.get("tick_s", 10), section.get("exit_grace_s", 60)
-    if not all(isinstance(v, int | float) and not isinstance(v, bool) and v > 0 for v in values):
-        raise ReconcileConfigError(
-            f"[reconcile] {', '.join(sorted(keys))} must be numbers > 0, got {section!r}")
-    return float(values[0]), float(values[1]), float(values[2])
+    values = _reconcile_values(section)
+    return values["window_s"], values["tick_s"], values["exit_grace_s"]
+
+
+def reconcile_late_s(section: object) -> float:
+    """`late_s` of the [reconcile] section (Pipeline's: how many real seconds an observation may
+    reach the gateway after its own time; 5 by default). A simulated shop trading 60 times faster
+    than life gives its busy scales longer: a bin that a hand touches every real second never
+    settles, and its weight event, dated when the first hand went in, comes when it does."""
+    return _reconcile_values(section)["late_s"]
