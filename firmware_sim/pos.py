@@ -2,9 +2,10 @@
 
 It runs a StoreWorld in (optionally accelerated) time and tells the gateway what a real store's
 systems would: the opening stocktake (absolute counts per zone and lot), every sale and return
-through the POS webhook, deliveries received into the backroom and shelf restocks as staff
-movements. Shoppers who pick and put back, misplace or steal are not reported: only sensors can see
-those. At the end it can write the world's ground truth for comparison with the ledger.
+through the POS webhook, deliveries received into the backroom, transfers from other stores
+and shelf restocks as staff movements. Shoppers who pick and put back, misplace or steal are
+not reported: only sensors can see those. At the end it can write the world's ground truth for
+comparison with the ledger.
 
 It speaks HTTP only (imports nothing from edge or cloud), so it tests any gateway that implements
 the webhook.
@@ -36,17 +37,20 @@ from firmware_sim.world import (
     Sale,
     SaleLine,
     StoreWorld,
+    Transfer,
     WorldConfig,
 )
 
 log = logging.getLogger(__name__)
 
 
-def world_start(minutes: float, speed: float, now: datetime) -> datetime:
+def world_start(minutes: float, speed: float, now: datetime, lead: timedelta = timedelta(0)) -> datetime:
     """When an accelerated world starts so that its clock never passes the wall clock: it runs
-    `speed` times faster for `minutes`, and ends now + `minutes`. A till's times then never lie in
-    the gateway's future, which the gateway refuses (it would sort after every later count)."""
-    return now - timedelta(minutes=minutes * max(speed - 1.0, 0.0))
+    `speed` times faster for `minutes`, and ends now + `minutes` (`lead` earlier, if the shop's
+    clock must stay behind the wall clock for that long after trading). A till's times then never
+    lie in the gateway's future, which the gateway refuses (it would sort after every later count),
+    nor what the gateway books after trading in the cloud's (which refuses it too)."""
+    return now - timedelta(minutes=minutes * max(speed - 1.0, 0.0)) - lead
 
 
 def ts(moment: datetime) -> str:
@@ -92,6 +96,12 @@ def requests_for(event: Event, world: StoreWorld) -> list[tuple[str, dict[str, A
         if event.expiry:
             line["expiry"] = event.expiry.isoformat()
         return [("/v1/stock/movements", {"ref": f"dlv-{event.lot}", "at": ts(event.at), "lines": [line]})]
+    if isinstance(event, Transfer):  # booked from the transfer note, as it is carried in
+        line = {"sku": event.gtin, "kind": "transfer_in", "qty": len(event.uids), "zone": BACKROOM,
+                "lot": event.lot}
+        if event.expiry:
+            line["expiry"] = event.expiry.isoformat()
+        return [("/v1/stock/movements", {"ref": event.ref, "at": ts(event.at), "lines": [line]})]
     if isinstance(event, Restock):
         by_lot: dict[str | None, int] = {}
         for uid in event.uids:
@@ -111,6 +121,7 @@ class PosStats:
     deltas: int = 0
     retries: int = 0
     rejected: int = 0
+    picks: int = 0  # handheld scans (firmware_sim/handheld.py)
 
 
 class PosClient:
@@ -132,6 +143,8 @@ class PosClient:
                         result: dict[str, Any] = await r.json()
                         if path.endswith("transactions"):
                             self.stats.transactions += 1
+                        elif path.endswith("picks"):
+                            self.stats.picks += 1
                         else:
                             self.stats.movements += 1
                         if not result.get("duplicate"):

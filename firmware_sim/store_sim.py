@@ -4,17 +4,21 @@ ONE seeded StoreWorld (firmware_sim/world.py) drives every simulator of the stor
 process, so they cannot disagree about the shop:
 
 - an LLRP 1.0.1 RFID reader on TCP (firmware_sim/llrp/; antennas 1-3 the floor, 4 the
-  backroom), which sees every tagged unit where the world has put it;
+  backroom; with --door one over the shop's door, with --door-out a second outside it), which
+  sees every tagged unit where the world has put it, and what is carried out and in by the door;
 - a bus of Modbus TCP weighing modules, one device id per bin (firmware_sim/weight_shelf.py), whose
   load cells follow the world's picks, put-backs (misplaced ones too) and restocks;
 - a shelf camera on HTTP (firmware_sim/camera.py), one lane per bin;
-- the store's tills and back office (firmware_sim/pos.py): the opening count, sales, returns and
-  deliveries posted to the gateway's POS webhook named in store.toml, in order, retried while the
-  gateway is down (a real till queues offline).
+- the store's tills and back office (firmware_sim/pos.py): the opening count, sales, returns,
+  deliveries and transfers posted to the gateway's POS webhook named in store.toml, in order,
+  retried while the gateway is down (a real till queues offline);
+- a staff handheld (firmware_sim/handheld.py): every online-order pick scanned and posted to the
+  gateway's POST /v1/picks as staff take the units.
 
 It reads the gateway's own store.toml (for the store id, the webhook address and its token) and
 writes a copy with the device sections the gateway needs to find the simulators ([rfid], [shelf],
-[camera], and [reconcile] with --reconcile-window), by default beside it as NAME.sim.toml, so:
+[camera], [reconcile] with --reconcile-window, and [clock] when the shop runs faster or slower than
+life, so that the gateway keeps the shop's time), by default beside it as NAME.sim.toml, so:
 
     shelfsync sim store --config store.toml --seed 7 &
     shelfsync gateway --config store.sim.toml
@@ -58,15 +62,17 @@ import aiohttp
 from firmware_sim import procs
 from firmware_sim.camera import CameraServer, CameraSim
 from firmware_sim.camera import print_config as camera_config
-from firmware_sim.llrp.air import EXIT, zone_antennas
+from firmware_sim.handheld import Handheld
+from firmware_sim.llrp.air import DOOR_IN, DOOR_OUT, EXIT, zone_antennas
 from firmware_sim.llrp.reader import LLRPReaderSim, SimSettings
 from firmware_sim.loadcell import CellSpec
-from firmware_sim.pos import PosClient, opening_count, requests_for, world_start
+from firmware_sim.pos import PosClient, opening_count, requests_for, ts, world_start
 from firmware_sim.weight_shelf import ShelfSim, WorldFeed
 from firmware_sim.weight_shelf import print_config as shelf_config
 from firmware_sim.world import (
     BACKROOM,
     FLOOR,
+    Pick,
     Restock,
     StoreWorld,
     WorldConfig,
@@ -74,18 +80,28 @@ from firmware_sim.world import (
 
 log = logging.getLogger("shelfsync.sim.store")
 
-DEVICE_SECTIONS = ("rfid", "shelf", "camera", "reconcile")
+DEVICE_SECTIONS = ("rfid", "shelf", "camera", "reconcile", "clock")
+# Faster or slower than life, the shop opens this many real seconds after the gateway's config is
+# written: a gateway starts in a few (7 on a loaded 2-core machine), and at 60x each is a minute of
+# the shop's that it would not see.
+OPENS_AFTER_S = 10.0
+# ... and its gateway's reconciler waits this many real seconds for an observation to come in
+# (edge/fusion/pipeline.py late_s, 5 by default): at 60x a scale whose bin a hand touches every
+# real second settles, and reports the first hand's pick, many seconds later.
+LATE_S = 15.0
 
 EPILOG = """examples:
   shelfsync sim store --config store.toml --seed 7 &      # writes store.sim.toml beside it
   shelfsync gateway --config store.sim.toml
   shelfsync sim store --config store.toml --minutes 10 --speed 1 --reconcile-window 120 --linger
-  shelfsync sim store --config store.toml --world trading --speed 1 --truth-out truth.json
+  shelfsync sim store --config store.toml --world trading --minutes 10 --speed 60 \
+      --reconcile-window 1500 --door 4 --door-out 5 --antennas 5 --truth-out truth.json
 
 --world simple is the shop the device simulators grew up with (a shopper picks and pays in the
 same instant); --world trading is WorldConfig.trading() (trips of minutes, thefts, abandoned
-baskets, online orders, tidy rounds). The reconciler pairs the till's times with the scales' and
-runs on the gateway's wall clock, so --reconcile-window needs --speed 1.
+baskets, online orders picked by staff with handhelds, returns and transfers carried in, tidy
+rounds). At --speed other than 1 the written config has a [clock] section: the gateway then
+keeps the shop's time (edge/clock.py) and reconciles on it.
 """
 
 
@@ -153,9 +169,11 @@ def gateway_config_text(target: GatewayTarget, sections: Iterable[str]) -> str:
 # --- the shop's devices on one world ----------------------------------------------------------
 
 
-def rfid_section(world: StoreWorld, host: str, port: int, antennas: int, door: int | None = None) -> str:
-    zones = zone_antennas(antennas, door)
-    ants = ", ".join(f'{a} = "{zone}"' for zone in (FLOOR, BACKROOM, EXIT) for a in zones.get(zone, ()))
+def rfid_section(world: StoreWorld, host: str, port: int, antennas: int, door: int | None = None,
+                 door_out: int | None = None) -> str:
+    zones = zone_antennas(antennas, door, door_out)
+    ants = ", ".join(f'{a} = "{zone}"' for zone in (FLOOR, BACKROOM, EXIT, DOOR_IN, DOOR_OUT)
+                     for a in zones.get(zone, ()))
     skus = ", ".join(f'"{g}"' for g in sorted({b.gtin for b in world.bins.values()}))
     return (
         "[rfid]\n"
@@ -170,8 +188,27 @@ def reconcile_tick(window_s: float) -> float:
     return max(1.0, min(10.0, window_s / 5))
 
 
-def reconcile_section(window_s: float) -> str:
-    return f"[reconcile]\nwindow_s = {window_s:g}\ntick_s = {reconcile_tick(window_s):g}\n"
+def opens_on_the_half_hour(at: datetime) -> datetime:
+    """The half hour at or before `at`. The world's staff rounds keep to the half hours of the day,
+    so a world opening on one meets them as every other does: the same seed, the same shop."""
+    return at.replace(minute=at.minute - at.minute % 30, second=0, microsecond=0)
+
+
+def reconcile_wait(window_s: float) -> float:
+    """How long after the last pick the gateway may still book its shrink: a fifth longer than the
+    window where the door saw nothing of it (edge/fusion/reconciler.py UNSEEN_WAIT), and two ticks."""
+    return window_s * 1.2 + 2 * reconcile_tick(window_s)
+
+
+def reconcile_section(window_s: float, late_s: float | None = None) -> str:
+    late = f"late_s = {late_s:g}\n" if late_s is not None else ""
+    return f"[reconcile]\nwindow_s = {window_s:g}\ntick_s = {reconcile_tick(window_s):g}\n{late}"
+
+
+def clock_section(start: datetime, wall: float, speed: float) -> str:
+    """The shop's clock for the gateway (edge/clock.py): `start` when this machine said `wall`."""
+    return (f'[clock]\nstart = "{ts(start)}"\nwall = "{ts(datetime.fromtimestamp(wall, UTC))}"\n'
+            f"speed = {speed:g}\n")
 
 
 # --- the run --------------------------------------------------------------------------------
@@ -185,17 +222,19 @@ class Tally:
     pos_queued: int = 0
 
 
-def world_config(kind: str, bins: int | None, shoppers: float | None) -> WorldConfig:
+def world_config(kind: str, bins: int | None, shoppers: float | None,
+                 orders: float | None = None) -> WorldConfig:
     overrides: dict[str, Any] = {}
     if bins is not None:
         overrides["bins"] = bins
     if shoppers is not None:
         overrides["shoppers_per_hour"] = shoppers
+    if orders is not None:
+        overrides["online_orders_per_hour"] = orders
     if kind == "trading":
-        # The simulator trades now, on the wall clock: the shop is open whatever the hour. No online
-        # orders: the gateway has no input yet for the staff handhelds that scan their picks, and
-        # without them an order's pick would be taken for a theft.
-        return WorldConfig.trading(open_hours=None, online_orders_per_hour=0.0, **overrides)
+        # The simulator trades now: the shop is open whatever the hour. Staff pick online orders
+        # and scan them on a handheld (POST /v1/picks), so the reconciler knows their picks.
+        return WorldConfig.trading(open_hours=None, **overrides)
     return WorldConfig(**overrides)
 
 
@@ -212,23 +251,42 @@ def truth_of(world: StoreWorld) -> dict[str, dict[str, int]]:
 
 async def run_store(args: argparse.Namespace, target: GatewayTarget, stop: asyncio.Event,
                     say: Any) -> dict[str, Any]:
-    start = world_start(args.minutes, args.speed, datetime.now(UTC))  # its clock never passes ours
-    mono0 = time.monotonic()
+    mono0, wall0 = time.monotonic(), time.time()
+    # The shop's clock: `clock0` now, `speed` times faster since. At any other speed than life the
+    # gateway keeps it too ([clock]), and the shop opens a few real seconds on, so the gateway
+    # started on the config written now reads the scales and the reader from the first pick (at
+    # 60x the 3-7 s a gateway takes to start were as many shop minutes unseen). Its clock stays
+    # behind the wall clock until trading is over and, with the reconciler on, its last window has
+    # closed: the cloud refuses deltas dated far ahead of its own clock.
+    opens_s = 0.0 if args.speed == 1 else OPENS_AFTER_S
+    late_s = None if args.speed == 1 else LATE_S
+    after = timedelta(seconds=reconcile_wait(args.reconcile_window) + (late_s or 0) * args.speed
+                      if args.reconcile_window and args.speed != 1 else 0.0)
+    clock0 = world_start(args.minutes + opens_s / 60, args.speed, datetime.fromtimestamp(wall0, UTC), after)
+    start = clock0 + timedelta(seconds=opens_s * args.speed)
+    if args.speed != 1:  # on the half hour, as staff rounds are: a seed is then the same shop at any hour
+        start = opens_on_the_half_hour(start)
+        clock0 = start - timedelta(seconds=opens_s * args.speed)
     world = StoreWorld(store=target.store, seed=args.seed, start=start,
-                       config=world_config(args.world, args.bins, args.shoppers))
+                       config=world_config(args.world, args.bins, args.shoppers, args.orders))
     end = start + timedelta(minutes=args.minutes * args.speed) if args.minutes else None
 
     def sim_now() -> datetime:
         """The shop's clock. It runs on after trading ends (the world stops, the physics does not:
         a hand lifted from a scale in the last second still settles)."""
-        return start + timedelta(seconds=(time.monotonic() - mono0) * args.speed)
+        return clock0 + timedelta(seconds=(time.monotonic() - mono0) * args.speed)
 
     def sim_posix() -> float:
         return sim_now().timestamp()
 
+    # The reader stamps its reads on the shop's clock (as a real one is kept to the shop's time).
     reader = LLRPReaderSim(SimSettings(antennas=args.antennas, rate=args.rate, seed=args.seed,
-                                       door=args.door), world=world)
-    shelf = ShelfSim(args.map, seed=args.seed, spec=CellSpec(noise_g=args.noise), start=start,
+                                       door=args.door, door_out=args.door_out), world=world,
+                           shop_clock=sim_posix if args.speed != 1 else None)
+    handheld = Handheld(target.store)
+    # (The scales hold the opening stock from the clock's start: read before the shop opens, they
+    # show it already.)
+    shelf = ShelfSim(args.map, seed=args.seed, spec=CellSpec(noise_g=args.noise), start=clock0,
                      clock=sim_posix)
     feed = WorldFeed(shelf, world=world)  # one driver advances the world every device shares
     # speed 0: the camera looks at the world as the driver left it and never advances it itself
@@ -242,12 +300,21 @@ async def run_store(args: argparse.Namespace, target: GatewayTarget, stop: async
         stack.push_async_callback(shelf.close)
         cam_server = await stack.enter_async_context(CameraServer(camera, args.host, 0, fps=1.0))
         await cam_server.next_frame()  # the lanes' ROIs come from a rendered frame
-        sections = [rfid_section(world, args.host, reader.port, args.antennas, args.door),
-                    shelf_config(shelf, f"{args.host}:{shelf_port}", False)
-                    + ("\n[shelf.detector]\nmin_delta_g = 20\n" if args.reconcile_window else ""),
-                    camera_config(camera, cam_server.url)]
+        shelves = shelf_config(shelf, f"{args.host}:{shelf_port}", False)
+        detector = "\n[shelf.detector]\nmin_delta_g = 20\n" if args.reconcile_window else ""
+        if args.speed > 1:
+            # Hands at one bin come `speed` times sooner one after another, and the scale's detector
+            # reads two hands within its window (and settling) as one: the scales are read twice as
+            # often, on two connections, and judged over half a real second (30 s of the shop's at
+            # 60x) instead of one.
+            shelves = shelves.replace("poll_hz = 10\n", "poll_hz = 20\nconnections = 2\n", 1)
+            detector = (detector or "\n[shelf.detector]\n") + "window_s = 0.5\nsettle_s = 0.25\n"
+        sections = [rfid_section(world, args.host, reader.port, args.antennas, args.door, args.door_out),
+                    shelves + detector, camera_config(camera, cam_server.url)]
         if args.reconcile_window:
-            sections.append(reconcile_section(args.reconcile_window))
+            sections.append(reconcile_section(args.reconcile_window, late_s))
+        if args.speed != 1:
+            sections.append(clock_section(clock0, wall0, args.speed))
         config_text = gateway_config_text(target, sections)
         args.gateway_config.write_text(config_text)
         say(f"store sim {target.store}: {len(world.bins)} bins; LLRP reader on {args.host}:{reader.port}, "
@@ -267,11 +334,22 @@ async def run_store(args: argparse.Namespace, target: GatewayTarget, stop: async
                         await client.post(path, body, deadline_s=args.pos_deadline)
                     except (ValueError, TimeoutError) as e:
                         tally.pos_failed += 1
-                        log.error("POS %s %s: %s", path, body.get("txn") or body.get("ref"), e)
+                        name = body.get("txn") or body.get("ref") or body.get("scan")
+                        log.error("POS %s %s: %s", path, name, e)
                     finally:
                         queue.task_done()
 
             tills = asyncio.create_task(till(), name="store-sim-pos")
+            if opens_s:
+                say(f"store sim {target.store}: the shop opens in {opens_s:g} s, at {start:%H:%M:%S} "
+                    "simulated: start its gateway now")
+                opens_in = max(0.0, (start - sim_now()).total_seconds() / args.speed)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), opens_in)
+                say(f"store sim {target.store}: the shop opens; "
+                    + ("the gateway reads its devices" if reader.connected else
+                       "no gateway reads its devices yet: what happens before it does, it cannot see"))
+            # The opening count when the shop opens (a till's time ahead of the gateway's is refused).
             queue.put_nowait(("/v1/stock/movements", opening_count(world)))
             tally.pos_queued += 1
             last_report = time.monotonic()
@@ -284,7 +362,8 @@ async def run_store(args: argparse.Namespace, target: GatewayTarget, stop: async
                     tally.events[type(e).__name__] += 1
                     if isinstance(e, Restock) and args.reconcile_window:
                         continue  # the reconciler books restocks from the scales
-                    for request in requests_for(e, world):
+                    staff = handheld.requests_for(e, world) if isinstance(e, Pick) else []
+                    for request in [*requests_for(e, world), *staff]:
                         queue.put_nowait(request)
                         tally.pos_queued += 1
                 if time.monotonic() - last_report >= args.progress_s:
@@ -316,13 +395,15 @@ async def run_store(args: argparse.Namespace, target: GatewayTarget, stop: async
                 with contextlib.suppress(asyncio.CancelledError):
                     await tills
             stopped.cancel()
-        unsent = tally.pos_queued - client.stats.transactions - client.stats.movements - tally.pos_failed
+        unsent = (tally.pos_queued - client.stats.transactions - client.stats.movements - client.stats.picks
+                  - tally.pos_failed)
         summary = {
             "store": target.store, "seed": args.seed, "world": args.world,
             "start": start.isoformat(), "end": world.now.isoformat(),
             "simulated_minutes": round((world.now - start).total_seconds() / 60, 2),
             "events": dict(sorted(tally.events.items())), "shelf_changes": tally.shelf_changes,
             "transactions": client.stats.transactions, "movements": client.stats.movements,
+            "picks": client.stats.picks,
             "deltas": client.stats.deltas, "pos_failed": tally.pos_failed,
             "pos_unsent": unsent, "pos_retries": client.stats.retries, "complete": not stop.is_set(),
             "truth": truth_of(world),
@@ -385,6 +466,8 @@ def _parser(prog: str) -> argparse.ArgumentParser:
                    help="the shop: simple (pick and pay at once) or trading (see below)")
     p.add_argument("--shoppers", type=float, help="shoppers per simulated hour (default: the world's)")
     p.add_argument("--bins", type=int, help="shelf bins, 1..48 (default: the world's, 12 or 24)")
+    p.add_argument("--orders", type=float, help="online orders per simulated hour, picked in the shop "
+                   "by staff on a handheld (default: the world's; the trading world's is 1)")
     p.add_argument("--reconcile-window", type=float, metavar="S",
                    help="add a [reconcile] section: a pick no sale claims within S seconds is shrink")
     p.add_argument("--linger", action="store_true",
@@ -395,6 +478,9 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     p.add_argument("--door", type=int, metavar="ANTENNA",
                    help="one of the reader's antennas is over the exit: what shoppers carry out passes "
                         "it, and the gateway's reconciler books a unit leaving unpaid at once")
+    p.add_argument("--door-out", type=int, metavar="ANTENNA",
+                   help="with --door: a second antenna, outside the door, so the gateway tells units "
+                        "carried out from those carried in (returns, transfers)")
     p.add_argument("--rate", type=float, default=400.0, help="reader air rate, tags/s")
     p.add_argument("--map", default="dini-dgt4x", help="weighing modules' register map")
     p.add_argument("--noise", type=float, default=2.0, help="load cell noise sigma, grams")
@@ -415,16 +501,17 @@ def check_args(args: argparse.Namespace) -> None:
         raise StoreSimError("--bins must be within 1..48 (one camera lane and Modbus id per bin)")
     if args.shoppers is not None and args.shoppers < 0:
         raise StoreSimError("--shoppers must be >= 0")
+    if args.orders is not None and args.orders < 0:
+        raise StoreSimError("--orders must be >= 0")
     if not 1 <= args.antennas <= 32:
         raise StoreSimError("--antennas must be within 1..32")
     if args.door is not None and not 1 <= args.door <= args.antennas:
         raise StoreSimError("--door must be one of the reader's antennas")
-    if args.reconcile_window is not None:
-        if args.reconcile_window <= 0:
-            raise StoreSimError("--reconcile-window must be > 0 seconds")
-        if args.speed != 1:
-            raise StoreSimError("--reconcile-window needs --speed 1: the gateway's reconciler pairs "
-                                "the till's times with the scales' on its wall clock")
+    if args.door_out is not None and (args.door is None or args.door_out == args.door
+                                      or not 1 <= args.door_out <= args.antennas):
+        raise StoreSimError("--door-out needs --door and must be another of the reader's antennas")
+    if args.reconcile_window is not None and args.reconcile_window <= 0:
+        raise StoreSimError("--reconcile-window must be > 0 seconds")
     if args.speed > 1 and not args.minutes:
         raise StoreSimError("--speed above 1 needs --minutes: the shop's clock would run ahead of the "
                             "gateway's, which refuses till times from the future")

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import aiohttp
+import pytest
 
 from firmware_sim import procs, store_sim
 from shared import contract
@@ -136,8 +137,8 @@ def test_bad_arguments_and_configs_get_clear_errors(tmp_path: Path) -> None:
     missing = run("--config", str(tmp_path / "nope.toml"))
     assert missing.returncode == 2 and "config file not found" in missing.stderr
     config = procs.gateway_config(tmp_path, "sh-0091", "mqtt://127.0.0.1:1883", POS, free_port())
-    fast = run("--config", str(config), "--speed", "60", "--reconcile-window", "60")
-    assert fast.returncode == 2 and "needs --speed 1" in fast.stderr
+    no_door = run("--config", str(config), "--door-out", "4")
+    assert no_door.returncode == 2 and "--door-out needs --door" in no_door.stderr
     config.write_text(config.read_text() + '\n[rfid]\npresence = true\n')
     taken = run("--config", str(config), "--minutes", "0.01")
     assert taken.returncode == 2 and "already has [rfid]" in taken.stderr
@@ -157,3 +158,59 @@ def test_the_demo_runs_its_stores_as_store_sims_and_ends_true() -> None:
     store = summary["stores"][0]
     assert summary["drained"] and store["mismatches"] == [] and store["transactions"] > 0, store
     assert store["ledger_units"] == store["truth_units"] > 0
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # the gateway's clock is under test, not the ledger's
+async def test_a_store_trading_at_60x_reconciles_on_its_own_clock_and_ends_true(
+        tmp_path: Path, broker: Mosquitto, cloud: Cloud) -> None:
+    """Half an hour of the trading world in half a real minute, the reconciler on: a theft,
+    put-backs, an online order picked by staff and scanned on the handheld (POST /v1/picks),
+    customers' returns carried in through a door with antennas inside and outside it. The gateway
+    runs on the shop's clock from the [clock] section `sim store` writes, and once the last window
+    has closed the ledger equals the world's truth. (The world opens on a half hour, and seed 205
+    has all of these in its first half hour at any of the day's, no line voided at the till — the
+    webhook takes no voids, so a voided pick is shrink until staff put the unit back — and no unit
+    put back on a wrong bin, which the scales may count as the bin's own where two products weigh
+    within 3 % of each other. 60 shoppers an hour: at 60x a scale's detector reads hands at one
+    bin less than about a real second apart as one.)"""
+    store, port = "sh-0092", free_port()
+    config = procs.gateway_config(tmp_path, store, broker.url, POS, port, status_interval=1.0)
+    truth_path = tmp_path / "truth.json"
+    speed, window_s = 60.0, 1500.0
+    sim = Sim("sim", "store", "--config", str(config), "--seed", "205", "--minutes", "0.5", "--speed", str(speed),
+              "--world", "trading", "--shoppers", "60", "--orders", "6", "--reconcile-window", str(window_s),
+              "--antennas", "5", "--door", "4", "--door-out", "5", "--linger", "--truth-out", str(truth_path),
+              "--progress-s", "5")
+    gw: procs.Proc | None = None
+    try:
+        sim.wait_for(lambda lines: any("ready:" in x for x in lines), timeout=60)
+        gw_config = tmp_path / f"{store}.sim.toml"
+        written = gw_config.read_text()
+        assert "[clock]" in written and "speed = 60" in written and 'door_out' in written and "late_s" in written
+        gw = procs.Proc(f"gateway-{store}", procs.shelfsync("gateway", "--config", str(gw_config),
+                                                            "--log-level", "INFO"), tmp_path / "gateway.log").start()
+        procs.wait_http(f"http://127.0.0.1:{port}/healthz", gw)
+        sim.wait_for(lambda lines: any("trading done" in x for x in lines), timeout=180)
+        summary = json.loads(truth_path.read_text())
+        assert summary["complete"] and summary["pos_failed"] == 0, summary
+        events = summary["events"]
+        assert summary["picks"] > 0 and events.get("Theft", 0) > 0 and events.get("CarriedIn", 0) > 0, summary
+        # The last pick may become shrink only once its window (a fifth longer: the door saw
+        # nothing of it) has passed on the shop's clock, and its lateness after that.
+        closed_at = time.monotonic() + store_sim.reconcile_wait(window_s) / speed + store_sim.LATE_S + 3.0
+
+        async with aiohttp.ClientSession() as session:
+            async def drained_and_window_closed() -> bool:
+                async with session.get(f"http://127.0.0.1:{port}/healthz") as r:
+                    depth = (await r.json())["outbox_depth"]
+                return depth == 0 and await cloud.deltas(store) >= summary["deltas"] \
+                    and time.monotonic() >= closed_at
+
+            await until(drained_and_window_closed, timeout=120, what="the outbox drained, the window closed")
+        _, stock = await cloud.get(f"/v1/stores/{store}/stock")
+        mismatches = compare(summary["truth"], stock["items"])
+        assert mismatches == [], (mismatches, summary["events"])
+    finally:
+        if gw is not None:
+            gw.stop()
+        sim.stop()
