@@ -60,7 +60,7 @@ log = logging.getLogger(__name__)
 HISTORY_DAYS = 182
 OPEN_PO = ("sent", "partial")
 CHUNK = 500
-PART = 2000  # rows of daily sales turned into the array between two turns of the event loop
+PART = 500  # rows of daily sales turned into the array between two turns of the event loop
 
 
 def new_run_id() -> str:
