@@ -1,5 +1,6 @@
 """What the orders and transfers pages read: a page of orders with their holds (store, lot and the
-lot's expiry), filtered by channel, store and state; a page of transfers with their lines.
+lot's expiry), filtered by channel, store and state; a page of transfers with their lines; the
+transfer suggestions, read for the SKUs that can have any.
 
 Read-only; the actions go through cloud/db/orders.py and cloud/db/transfers.py as the API's do.
 Roles are applied here the way the API applies them, in SQL so that pages and counts agree:
@@ -11,16 +12,19 @@ Roles are applied here the way the API applies them, in SQL so that pages and co
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, func, or_, select
+from sqlalchemy import ColumnElement, SelectBase, and_, case, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cloud.db.models import Lot, Order, Reservation, Transfer, TransferLine
+from cloud.db.models import Lot, Order, Product, Reservation, StockLevel, Store, Transfer, TransferLine
+from cloud.db.transfers import levels_by_sku, suggest
 
 ORDER_STATES = ("reserved", "fulfilled", "cancelled", "expired")
 TRANSFER_STATES = ("in_transit", "received", "cancelled")
@@ -227,6 +231,61 @@ async def transfers(session: AsyncSession, store: str | None, state: str | None,
                         t.cancelled_at, tuple(lines.get(t.id, ()))) for t in found], p
 
 
+# --- transfer suggestions ---------------------------------------------------------------------
+
+BASE_COST, PER_KM = 20.0, 1.5  # Transfers.suggestions' estimate (GET /v1/transfers/suggestions)
+DEFAULT_MIN = 2  # suggest()'s minimum for a SKU not in the catalogue
+
+
+async def transfer_suggestions(session: AsyncSession, only_store: str | None = None) -> list[dict[str, Any]]:
+    """What GET /v1/transfers/suggestions answers (cloud/db/transfers.py: the same pure `suggest`,
+    the same list in the same order), reading only the SKUs that can have a suggestion.
+
+    The API reads every stock row of the chain (400,000 for 200 stores × 2,000 SKUs: seconds on
+    the build machine, then as long again in `suggest`). A SKU is suggested only to a store short
+    of it: a row with fewer free units than its minimum, or a registered store without a row (it
+    has none). The database picks those SKUs in the same statement that reads their rows; for
+    every other SKU `suggest` has nothing to say.
+    """
+    free = case((StockLevel.sellable - StockLevel.reserved > 0, StockLevel.sellable - StockLevel.reserved),
+                else_=0)
+    is_short = free < func.coalesce(Product.min_stock, DEFAULT_MIN)
+    stores = (await session.execute(select(Store.store, Store.lat, Store.lon))).all()
+    registered = [s.store for s in stores]
+    candidates: SelectBase
+    if only_store is None:
+        candidates = (select(StockLevel.sku)
+                      .outerjoin(Product, Product.sku == StockLevel.sku)
+                      .outerjoin(Store, Store.store == StockLevel.store)
+                      .group_by(StockLevel.sku)
+                      .having(or_(func.sum(case((is_short, 1), else_=0)) > 0,
+                                  func.count(Store.store) < len(registered))))  # a store without a row
+    else:
+        short_here = (select(StockLevel.sku).outerjoin(Product, Product.sku == StockLevel.sku)
+                      .where(StockLevel.store == only_store, is_short))
+        mine = select(StockLevel.sku).where(StockLevel.store == only_store)
+        # a SKU it has no row of: it has none
+        candidates = short_here.union(select(StockLevel.sku).where(StockLevel.sku.not_in(mine))) \
+            if only_store in registered else short_here
+    rows = (await session.execute(
+        select(StockLevel.store, StockLevel.sku, StockLevel.sellable, StockLevel.reserved, Product.min_stock)
+        .outerjoin(Product, Product.sku == StockLevel.sku)
+        .where(StockLevel.sku.in_(candidates)))).all()
+    where = {s.store: (s.lat, s.lon) for s in stores if s.lat is not None and s.lon is not None}
+
+    def arranged() -> list[dict[str, Any]]:
+        mins = {r.sku: r.min_stock for r in rows if r.min_stock is not None}
+        by_sku = levels_by_sku(rows)
+        for per_store in by_sku.values():  # as Transfers.suggestions: a registered store with no row has none
+            for store in registered:
+                per_store.setdefault(store, 0)
+        return suggest(by_sku, mins, where, BASE_COST, PER_KM, only_store, DEFAULT_MIN)
+
+    # a second or more of arithmetic on a 200-store chain: in a thread, so that the worker's event
+    # loop goes on serving (between the interpreter's switches) instead of stopping for it
+    return await asyncio.to_thread(arranged)
+
+
 __all__ = ["ORDER_STATES", "PAGE_SIZE", "TRANSFER_STATES", "Hold", "HoldFigures", "OrderFilter", "OrderRow",
            "Page", "TransferLineRow", "TransferRow", "open_holds", "order_channels", "orders", "page_of",
-           "transfers"]
+           "transfer_suggestions", "transfers"]

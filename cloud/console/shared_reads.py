@@ -12,7 +12,10 @@ it. A `max_age` bounds what notices do not cover (the clock of "today", a rename
 
 Some figures may be a little old by design (`stale_for`): a request then gets the last result at
 once while a fresh read runs in the background for the next one (the stores list's stock value,
-summed over every balance row of the chain).
+summed over every balance row of the chain; the transfer suggestions). Old, never outdated: a
+result is only given stale within its generation. Such reads are tagged with a generation of their
+own, which the actions that outdate them move on (`changed`, `version`): after a transfer is made
+here, its page reads the suggestions again and waits for them.
 
 A read runs in its own task, so a console that goes away while it waits does not cancel it for the
 others. One `SharedReads` per worker (cloud.keys.CONSOLE_READS).
@@ -34,6 +37,7 @@ class _Read:
     task: asyncio.Future[Any]
     started: float
     generation: int
+    number: int  # reads start in this order (two may start on the same tick of the clock)
 
     @property
     def failed(self) -> bool:
@@ -52,12 +56,20 @@ class SharedReads:
     clock: Callable[[], float] = time.monotonic
     reads: int = 0  # reads started; every other request shared one
     _slots: dict[Hashable, _Slot] = field(default_factory=dict)
+    _versions: dict[str, int] = field(default_factory=dict)
+
+    def version(self, topic: str) -> int:
+        """How often `topic` was `changed` in this worker: a generation for reads it outdates."""
+        return self._versions.get(topic, 0)
+
+    def changed(self, topic: str) -> None:
+        self._versions[topic] = self.version(topic) + 1
 
     async def get(self, key: Hashable, read: Callable[[], Awaitable[Any]], *, generation: int,
                   max_age: float, stale_for: float = 0.0) -> Any:
         """`read()`'s result for `key`: one started at most `max_age` seconds ago and since the
         last notice (`generation`), running or done; else a new read. With `stale_for`, the last
-        good result up to that old comes back at once while the new read runs."""
+        good result of this generation up to that old comes back at once while the new read runs."""
         now = self.clock()
         slot = self._slots.get(key)
         if slot is None:
@@ -69,7 +81,8 @@ class SharedReads:
             slot.latest = self._start(key, read, now, generation)
         slot.asked = now
         ready = slot.ready
-        if stale_for > 0 and ready is not None and now - ready.started <= stale_for:
+        if stale_for > 0 and ready is not None and ready.generation == generation \
+                and now - ready.started <= stale_for:
             return ready.task.result()
         return await asyncio.shield(slot.latest.task)
 
@@ -77,13 +90,13 @@ class SharedReads:
         self.reads += 1
         for old in [k for k, s in self._slots.items() if now - s.asked > FORGET_AFTER_S and k != key]:
             del self._slots[old]
-        made = _Read(asyncio.ensure_future(read()), now, generation)
+        made = _Read(asyncio.ensure_future(read()), now, generation, self.reads)
 
         def done(task: asyncio.Future[Any]) -> None:
             if task.cancelled() or task.exception() is not None:  # retrieved: nobody may await it
                 return
             slot = self._slots.get(key)
-            if slot is not None and (slot.ready is None or slot.ready.started < made.started):
+            if slot is not None and (slot.ready is None or slot.ready.number < made.number):
                 slot.ready = made
 
         made.task.add_done_callback(done)

@@ -136,7 +136,8 @@ async def test_finance_reads_the_page_without_retry_and_a_store_token_cannot_ope
 
 async def test_the_pages_figure_for_each_listing_is_the_one_platform_sync_pushes(db_url: str) -> None:
     """queries_channels sums in SQL what availability.py computes per store in Python: safety stock
-    per store, share, minimum and maximum, stores outside the channel left out; on both databases."""
+    per store, share, minimum and maximum, stores outside the channel left out, one sum for the
+    channels with the same stores and safety stock; on both databases."""
     async with serve(db_url) as chain:
         stores = ["s-1", "s-2", "s-3", "s-4"]
         for s in stores:
@@ -161,6 +162,10 @@ async def test_the_pages_figure_for_each_listing_is_the_one_platform_sync_pushes
             configs = await channel_configs(session)
             rows = await queries_channels.channel_rows(session, datetime.now(UTC))
         assert shown == expected
+        # channels that share their stores and safety stock share one sum (c-0 and c-2); the same
+        # stores with another safety (c-1 and c-3) do not: both cases are in the figures above
+        key = {name: (cfg.stores, cfg.rules.safety) for name, cfg in configs.items()}
+        assert key["c-0"] == key["c-2"] and key["c-1"][0] == key["c-3"][0] and key["c-1"] != key["c-3"]
         assert len(shown) == 4 * len(skus) + 1 and set(configs) == {*(f"c-{n}" for n in range(4)), "c-empty"}
         assert any(q for q in shown.values()) and held["status"] == "reserved"
         # the channels page's rows: nothing pushed yet (platform "none"), so each listing is pending

@@ -1,7 +1,7 @@
 """Reads many consoles make at once are made once (cloud/console/shared_reads.py): concurrent asks
 share one read; a notice since the read began, or its age, makes a new one; `stale_for` answers
-at once with the last result while the next read runs; a failure is not shared afterwards; a
-console that goes away does not cancel the read for the others."""
+at once with the last result while the next read runs, never one a change outdated; a failure
+is not shared afterwards; a console that goes away does not cancel the read for the others."""
 
 from __future__ import annotations
 
@@ -76,6 +76,32 @@ async def test_stale_for_answers_at_once_and_refreshes_behind() -> None:
     clock.now += 400  # older than stale_for: wait for a new read
     assert await shared.get("values", source, generation=0, max_age=15, stale_for=300) == 3
 
+
+
+async def test_a_stale_result_is_never_given_after_what_outdated_it() -> None:
+    """A transfer made here moves the suggestions' topic on: the next ask waits for a new read,
+    however young the last result is, and that new read is what `stale_for` gives from then on."""
+    clock = Clock()
+    shared, source = SharedReads(clock), Source()
+    source.gate.set()
+    ask = lambda: shared.get("suggestions", source, generation=shared.version("transfers"),  # noqa: E731
+                             max_age=30, stale_for=600)
+    assert shared.version("transfers") == 0 and await ask() == 1
+    clock.now += 40
+    assert await ask() == 1  # old, not outdated: at once, a read behind
+    await asyncio.sleep(0)
+    shared.changed("transfers")
+    assert shared.version("transfers") == 1 and shared.version("other") == 0
+    source.gate.clear()
+    waiting = asyncio.ensure_future(ask())
+    await asyncio.sleep(0)
+    assert not waiting.done()  # the result before the change is not given
+    source.gate.set()
+    assert await waiting == 3 and source.made == 3
+    for _ in range(3):  # its done callback
+        await asyncio.sleep(0)
+    clock.now += 40
+    assert await ask() == 3
 
 async def test_a_failed_read_reaches_its_waiters_and_is_not_shared_afterwards() -> None:
     shared, source = SharedReads(), Source()

@@ -8,6 +8,10 @@ one listing, as the product page's "push now" does (live.py `push_now`: the work
 sync pushes it, another worker relays the request over NOTIFY), and is recorded in the audit.
 Figures come from queries_channels.py; the sync driver's own counters (/healthz `sync`) are shown
 when this worker runs it.
+
+Every open channels page re-fetches its figures on the same push or stock event, and each read
+sums the stock of every store the channels sell from: the rows are read once for the consoles
+that ask at the same moment, and never across a notice (console/shared_reads.py, as the overview).
 """
 
 from __future__ import annotations
@@ -20,11 +24,12 @@ from aiohttp import web
 
 from cloud.auth import Principal, Role, require_hq
 from cloud.console import queries_channels as q
+from cloud.console.pages.overview import SHARED_FOR_S
 from cloud.console.queries import product_names
 from cloud.console.queries_orders import page_of
 from cloud.console.web import ConsoleRoutes, is_htmx, now, principal, render, words
 from cloud.db import audit
-from cloud.keys import LIVE, MAKER, SYNC
+from cloud.keys import CONSOLE_READS, LIVE, MAKER, SYNC
 from shared.contract import ContractError, check_id
 
 LISTINGS_PAGE = 50
@@ -48,12 +53,26 @@ def driver(app: web.Application) -> dict[str, Any]:
             "health": sync.health()}
 
 
+async def _rows(request: web.Request, channel: str | None = None) -> list[q.ChannelRow]:
+    """Every channel's row (or the one named), shared by the consoles asking at the same moment;
+    shared rows are read, filtered and sorted into new lists, never changed."""
+    maker = request.app[MAKER]
+
+    async def read() -> list[q.ChannelRow]:
+        async with maker() as session:
+            return await q.channel_rows(session, now(), channel)
+
+    rows: list[q.ChannelRow] = await request.app[CONSOLE_READS].get(
+        ("channel-rows", channel), read, generation=request.app[LIVE].generation, max_age=SHARED_FOR_S)
+    return rows
+
+
 async def _overview(request: web.Request, notice: str | None = None,
                     problem: str | None = None) -> dict[str, Any]:
     who = _reader(request)
     t = words(request)
+    rows = await _rows(request)
     async with request.app[MAKER]() as session:
-        rows = await q.channel_rows(session, now())
         failed = q.failed(rows)
         names = await product_names(session, {li.sku for li in failed})
     labels = {s.value: t(f"ch.state.{s.value}") for s in q.State}
@@ -94,10 +113,10 @@ def _page_number(request: web.Request) -> int:
 async def _detail(request: web.Request, name: str, state: str, page: int, notice: str | None = None,
                   problem: str | None = None) -> dict[str, Any]:
     who = _reader(request)
+    rows = await _rows(request, name)
+    if not rows:
+        raise web.HTTPNotFound()
     async with request.app[MAKER]() as session:
-        rows = await q.channel_rows(session, now(), name)
-        if not rows:
-            raise web.HTTPNotFound()
         row = rows[0]
         shown = [li for li in row.listings if state == "all" or li.state.value == state]
         p = page_of(page, len(shown), LISTINGS_PAGE)

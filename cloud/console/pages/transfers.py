@@ -8,11 +8,18 @@ only; a store token sees transfers from or to its store and the suggestions for 
 action is recorded in the audit in the transaction that makes it. The lists refresh themselves when stock
 changes; the suggestions only after an action (a figure changing under a quantity someone is
 typing would be worse than a suggestion a little old: creating from it re-checks the stock).
+
+The suggestions weigh every short store of the chain against every store with surplus (a
+200-store chain: a second or more of reading and arithmetic), so the page shows them as of a read
+at most SUGGESTIONS_FRESH_S old, made behind the page for the next visitor once older, and says
+when (console/shared_reads.py, as the stores list's values). A transfer made, received or
+cancelled here outdates them: the answer to the action waits for a new read.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -25,17 +32,19 @@ from cloud.console import queries_orders as q
 from cloud.console.i18n import Words
 from cloud.console.pages.overview import scope
 from cloud.console.session import local_path
-from cloud.console.web import ConsoleRoutes, is_htmx, principal, render, words
+from cloud.console.web import ConsoleRoutes, is_htmx, now, principal, render, words
 from cloud.db import audit, stocktakes
 from cloud.db.orders import OrderError
 from cloud.db.transfers import TransferRequest
-from cloud.keys import MAKER, TRANSFERS
+from cloud.keys import CONSOLE_READS, MAKER, TRANSFERS
 from shared.contract import ContractError, check_id, is_gtin14
 
 HISTORY_PAGE = 20
 IN_TRANSIT_SHOWN = 100
 SUGGESTIONS_SHOWN = 30  # a chain of hundreds of stores has thousands: the emptiest stores' first
 MAX_QTY = 100_000  # as the API's schema (cloud/api/orders.py QTY)
+SUGGESTIONS_FRESH_S, SUGGESTIONS_STALE_S = 30.0, 600.0
+OUTDATES = "transfers"  # the shared reads' topic that a transfer action here moves on
 PARTS = {"transit": "_transfers_transit.html", "history": "_transfers_history.html",
          "suggestions": "_transfers_suggestions.html"}
 
@@ -92,13 +101,23 @@ async def _suggestions(request: web.Request, here: str) -> dict[str, Any]:
     who = principal(request)
     wanted = _query_of(here).get("for") or None
     for_store = _store_of(who) or (wanted if wanted and who.may_read(wanted) and _is_id(wanted) else None)
-    found = await request.app[TRANSFERS].suggestions(only_store=for_store)
+    maker, shared = request.app[MAKER], request.app[CONSOLE_READS]
+
+    async def read() -> tuple[datetime, list[dict[str, Any]]]:
+        at = now()
+        async with maker() as session:
+            return at, await q.transfer_suggestions(session, for_store)
+
+    found_at, found = await shared.get(("transfer-suggestions", for_store), read,
+                                       generation=shared.version(OUTDATES), max_age=SUGGESTIONS_FRESH_S,
+                                       stale_for=SUGGESTIONS_STALE_S)
     shown = sorted(found, key=_most_needed)[:SUGGESTIONS_SHOWN]
-    async with request.app[MAKER]() as session:
+    async with maker() as session:
         names = await queries.product_names(session, {s["sku"] for s in shown})
         mine = await queries.known_stores(session, scope(who))
         every = await queries.known_stores(session)
-    return {"suggestions": shown, "suggestions_total": len(found), "suggestion_names": names,
+    return {"suggestions": shown, "suggestions_total": len(found), "suggestions_at": found_at,
+            "suggestion_names": names,
             "for_store": for_store, "here": here,
             "from_stores": [s for s in mine if who.may_write(s)], "to_stores": list(every)}
 
@@ -201,6 +220,7 @@ async def create(request: web.Request) -> web.StreamResponse:
         made = await request.app[TRANSFERS].create(req, _recorder(who, "create", None))
     except OrderError as e:
         return await _answer(request, here, None, _refusal(e, req.from_store, t), form, e.status)
+    request.app[CONSOLE_READS].changed(OUTDATES)
     sku, qty = req.lines[0]
     return await _answer(request, here, t("tr.created", id=made["id"], qty=qty, sku=sku, src=req.from_store,
                                           dst=req.to_store), None)
@@ -233,6 +253,7 @@ async def _act(request: web.Request, action: str) -> web.StreamResponse:
         done = await act(tid, record)
     except OrderError as e:
         return await _answer(request, here, None, str(e), status=e.status)
+    request.app[CONSOLE_READS].changed(OUTDATES)
     return await _answer(request, here, t(f"tr.done.{action}", id=done["id"]), None)
 
 
