@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from cloud.channels.relay import EventRelay
     from cloud.channels.sync import PlatformSync, SyncOptions
     from cloud.console.live import Live
+    from cloud.console.queries_channels import ChannelFigures
     from cloud.console.shared_reads import SharedReads
     from cloud.console.web import ConsoleOptions
     from cloud.db.orders import Orders
@@ -66,3 +67,4 @@ CONSOLE_PUBLIC: web.AppKey[set[str]] = web.AppKey("console_public_routes")  # ro
 CONSOLE_OPTIONS: web.AppKey[ConsoleOptions] = web.AppKey("console_options")
 LIVE: web.AppKey[Live] = web.AppKey("console_live")
 CONSOLE_READS: web.AppKey[SharedReads] = web.AppKey("console_shared_reads")  # what many consoles read at once
+CHANNEL_FIGURES: web.AppKey[ChannelFigures] = web.AppKey("console_channel_figures")  # kept per worker

@@ -16,6 +16,17 @@ every listing of a chain at once, and loading every stock row of every listed SK
 the sync driver's per-SKU read does) would take seconds for a chain of hundreds of stores.
 tests/console/test_channels.py checks the two agree.
 
+That sum reads every stock row the channels sell from (400,000 for 200 stores x 2,000 SKUs), and
+with the listings and their newest push took 1.4-1.9 s per read on the bench's chain. The pages
+read them through `ChannelFigures`, which each worker keeps: every listing with its newest push,
+and per set of stores and safety stock the free units of each listed SKU. A read first takes the
+SKUs changed since the last one (the console's notices: stock and holds, listings and channel
+rules, both as stock notices, and push records; from this worker and, over NOTIFY, the others)
+and reads again only theirs. What the notices cannot tell (a change by another process that does
+not relay them) is bounded by a full read every `FULL_EVERY_S`, made behind the pages: they keep
+the figures of the partial reads meanwhile, and the SKUs changed while it ran are read again
+after it. A new set of stores and safety stock (a channel's rules changed) is summed whole once.
+
 Drift repairs are the pushes the reconciliation made (reason `reconcile`: it read a figure back
 from the platform that differed from ours), counted from the push records so every worker shows
 the same; the sync driver's own counters (the /healthz `sync` block) are shown where it runs.
@@ -23,24 +34,31 @@ the same; the sync driver's own counters (the /healthz `sync` block) are shown w
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
 from collections import Counter, defaultdict
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import and_, case, func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cloud.channels.allocation import channel_quantity
 from cloud.channels.records import PUSHES
 from cloud.db.models import Listing, StockLevel
 from cloud.db.orders import ChannelConfig, channel_configs
 
+log = logging.getLogger(__name__)
+
 RATE_WINDOW = timedelta(hours=1)  # the push rate is taken over this window
 DRIFT_WINDOW = timedelta(hours=24)  # drift repairs are counted over this window
 NOT_PUSHED = frozenset({"none", "pos"})  # platforms with no API: nothing to push
+FULL_EVERY_S = 600.0  # ChannelFigures reads everything again this often, behind the pages
+SKUS_PER_READ = 500  # a partial read names at most this many SKUs per statement
 
 
 class State(StrEnum):
@@ -114,6 +132,44 @@ class ChannelRow:
         return self.pushes / (RATE_WINDOW.total_seconds() / 60)
 
 
+GroupKey = tuple[tuple[str, ...], int]  # a channel's stores and safety stock: what its free units depend on
+Listed = tuple[str, str, str, str, LastPush | None]  # channel, sku, channel_sku, item_id, newest push
+
+
+def _groups(configs: Mapping[str, ChannelConfig]) -> dict[GroupKey, list[ChannelConfig]]:
+    groups: dict[GroupKey, list[ChannelConfig]] = defaultdict(list)
+    for cfg in configs.values():
+        groups[(cfg.stores, cfg.rules.safety)].append(cfg)
+    return groups
+
+
+def _chunks(skus: Iterable[str]) -> list[list[str]]:
+    ordered = sorted(skus)
+    return [ordered[i:i + SKUS_PER_READ] for i in range(0, len(ordered), SKUS_PER_READ)]
+
+
+async def _free_sums(session: AsyncSession, key: GroupKey, names: Collection[str],
+                     skus: Collection[str] | None = None) -> dict[str, int]:
+    """SKU → Σ over the stores of max(0, sellable − reserved − safety), for every SKU the channels
+    `names` list (or for `skus`); a SKU without a stock row in those stores is left out."""
+    stores, safety = key
+    if not stores:
+        return {}
+    spare = StockLevel.sellable - StockLevel.reserved - safety
+    q = (select(StockLevel.sku, func.sum(case((spare > 0, spare), else_=0)))
+         .where(StockLevel.store.in_(list(stores))).group_by(StockLevel.sku))
+    listed = select(Listing.sku).where(Listing.channel.in_(list(names)))
+    wheres = [StockLevel.sku.in_(listed)] if skus is None else [StockLevel.sku.in_(c) for c in _chunks(skus)]
+    out: dict[str, int] = {}
+    for where in wheres:
+        out.update({sku: int(n or 0) for sku, n in (await session.execute(q.where(where))).all()})
+    return out
+
+
+def _want(cfg: ChannelConfig, free: Mapping[str, int], sku: str) -> int:
+    return channel_quantity([free.get(sku, 0)], cfg.rules) if cfg.stores else 0
+
+
 async def wanted_figures(session: AsyncSession, cfg: ChannelConfig) -> dict[str, int]:
     """SKU → what the channel may sell now, for every SKU it lists (availability.sku_quantity's
     figure: Σ over its stores of max(0, sellable − reserved − safety), then channel_quantity)."""
@@ -126,63 +182,240 @@ async def wanted_by_channel(session: AsyncSession,
     the costly part (every stock row of those stores: 400,000 for a channel of 200 stores with
     2,000 SKUs), and it depends only on the stores and the safety stock: channels that share both
     (a chain selling the same shops' stock on several platforms) share one sum."""
-    groups: dict[tuple[tuple[str, ...], int], list[ChannelConfig]] = defaultdict(list)
-    for cfg in configs.values():
-        groups[(cfg.stores, cfg.rules.safety)].append(cfg)
     listed: dict[str, list[str]] = defaultdict(list)
     if configs:
         for name, sku in (await session.execute(select(Listing.channel, Listing.sku).distinct()
                                                 .where(Listing.channel.in_(list(configs))))).all():
             listed[name].append(sku)
     out: dict[str, dict[str, int]] = {}
-    for (stores, safety), cfgs in groups.items():
+    for key, cfgs in _groups(configs).items():
         names = [c.name for c in cfgs]
-        totals: dict[str, int] = {}
-        if stores and any(listed[n] for n in names):
-            spare = StockLevel.sellable - StockLevel.reserved - safety
-            skus = select(Listing.sku).where(Listing.channel.in_(names))
-            q = (select(StockLevel.sku, func.sum(case((spare > 0, spare), else_=0)))
-                 .where(StockLevel.store.in_(list(stores)), StockLevel.sku.in_(skus))
-                 .group_by(StockLevel.sku))
-            totals = {sku: int(n or 0) for sku, n in (await session.execute(q)).all()}
+        totals = await _free_sums(session, key, names) if any(listed[n] for n in names) else {}
         for cfg in cfgs:
-            out[cfg.name] = {sku: channel_quantity([totals.get(sku, 0)], cfg.rules) if stores else 0
-                             for sku in listed[cfg.name]}
+            out[cfg.name] = {sku: _want(cfg, totals, sku) for sku in listed[cfg.name]}
+    return out
+
+
+async def _read_listed(session: AsyncSession, channels: Collection[str] | None = None,
+                       skus: Collection[str] | None = None) -> list[Listed]:
+    """Every listing (of `channels`, of `skus`) with its newest push record, by channel and
+    channel SKU."""
+    out: list[Listed] = []
+    for chunk in (None,) if skus is None else _chunks(skus):
+        newest = (select(PUSHES.c.channel, PUSHES.c.sku_id, func.max(PUSHES.c.id).label("id"))
+                  .group_by(PUSHES.c.channel, PUSHES.c.sku_id))
+        q = (select(Listing.channel, Listing.sku, Listing.channel_sku, Listing.item_id).order_by(
+            Listing.channel, Listing.channel_sku))
+        if channels is not None:
+            newest = newest.where(PUSHES.c.channel.in_(list(channels)))
+            q = q.where(Listing.channel.in_(list(channels)))
+        if chunk is not None:
+            ids = select(Listing.channel_sku).where(Listing.sku.in_(chunk))
+            newest = newest.where(PUSHES.c.sku_id.in_(ids))
+            q = q.where(Listing.sku.in_(chunk))
+        last = newest.subquery()
+        q = (q.add_columns(PUSHES.c.qty, PUSHES.c.previous, PUSHES.c.reason, PUSHES.c.result,
+                           PUSHES.c.attempts, PUSHES.c.error, PUSHES.c.finished_at)
+             .outerjoin(last, and_(last.c.channel == Listing.channel, last.c.sku_id == Listing.channel_sku))
+             .outerjoin(PUSHES, PUSHES.c.id == last.c.id))
+        for r in (await session.execute(q)).all():
+            push = LastPush(r.qty, r.previous, r.reason, r.result, r.attempts, r.error, r.finished_at) \
+                if r.result is not None else None
+            out.append((r.channel, r.sku, r.channel_sku, r.item_id, push))
     return out
 
 
 async def listings(session: AsyncSession, channel: str | None = None,
                    configs: Mapping[str, ChannelConfig] | None = None) -> list[ListingRow]:
-    """Every listing (of one channel, when named) with its wanted figure and newest push."""
+    """Every listing (of one channel, when named) with its wanted figure and newest push, read now
+    (ChannelFigures keeps the same up to date for the pages)."""
     if configs is None:
         configs = await channel_configs(session, channel)
-    newest = (select(PUSHES.c.channel, PUSHES.c.sku_id, func.max(PUSHES.c.id).label("id"))
-              .group_by(PUSHES.c.channel, PUSHES.c.sku_id))
-    if channel is not None:
-        newest = newest.where(PUSHES.c.channel == channel)
-    last = newest.subquery()
-    q = (select(Listing.channel, Listing.sku, Listing.channel_sku, Listing.item_id, PUSHES.c.qty,
-                PUSHES.c.previous, PUSHES.c.reason, PUSHES.c.result, PUSHES.c.attempts, PUSHES.c.error,
-                PUSHES.c.finished_at)
-         .outerjoin(last, and_(last.c.channel == Listing.channel, last.c.sku_id == Listing.channel_sku))
-         .outerjoin(PUSHES, PUSHES.c.id == last.c.id)
-         .where(Listing.channel.in_(list(configs)))
-         .order_by(Listing.channel, Listing.channel_sku))
+    read = await _read_listed(session, list(configs))
     wants = await wanted_by_channel(session, configs)
-    out = []
-    for r in (await session.execute(q)).all():
-        push = LastPush(r.qty, r.previous, r.reason, r.result, r.attempts, r.error, r.finished_at) \
-            if r.result is not None else None
-        want = wants[r.channel].get(r.sku, 0)
-        out.append(ListingRow(r.channel, r.sku, r.channel_sku, r.item_id, want, push))
+    return [ListingRow(ch, sku, channel_sku, item_id, wants[ch].get(sku, 0), push)
+            for ch, sku, channel_sku, item_id, push in read]
+
+
+class ChannelFigures:
+    """Every listing with its newest push and, per set of stores and safety stock, the free units
+    of each listed SKU, kept by a worker and brought up to date at each read (module docstring).
+
+    `changed()` gives the SKUs whose stock, holds, listings, channel rules or pushes changed since
+    it was last called (None: unknown, read everything); it is called under the lock before the
+    reads it causes, so a change noticed during a read is read again next time. `note()` takes
+    the same between reads (what keeps the notices heard meanwhile down to a set of SKUs).
+    `maker()` gives a session maker for the full reads made behind the pages."""
+
+    def __init__(self, changed: Callable[[], set[str] | None],
+                 maker: Callable[[], async_sessionmaker[AsyncSession]], *, full_every_s: float = FULL_EVERY_S,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.changed, self.maker, self.full_every_s, self.clock = changed, maker, full_every_s, clock
+        self.full_reads = 0  # reads of everything, here or behind the pages
+        self.partial_reads = 0  # reads of the changed SKUs only
+        self._lock = asyncio.Lock()
+        self._listed: dict[tuple[str, str], Listed] = {}  # (channel, channel_sku) → listing
+        self._free: dict[GroupKey, dict[str, int]] = {}  # every listed SKU of its channels, 0 when none
+        self._read_at: float | None = None  # when the full read the figures come from began
+        self._dirty: set[str] = set()  # changed, not read again yet
+        self._since: set[str] | None = None  # while a full read runs behind: SKUs changed since it began
+        self._behind: asyncio.Task[None] | None = None
+        self._unknown = False  # a change was noted that names no SKU
+
+    def note(self, skus: set[str] | None) -> None:
+        """SKUs changed (None: unknown), heard between reads: read again at the next one."""
+        if skus is None:
+            self._unknown = True
+            return
+        self._dirty |= skus
+        if self._since is not None:
+            self._since |= skus
+
+    async def listings(self, configs: Mapping[str, ChannelConfig],
+                       channel: str | None = None) -> list[ListingRow]:
+        """Every listing of `configs` (every channel: the figures are kept for all; or of the one
+        named) with what its channel may sell now and its newest push, by channel and channel SKU.
+
+        The reads are made in a session of their own, begun after the changes are taken: a
+        caller's transaction with a snapshot taken before (repeatable read) could miss a change
+        whose notice is taken here, and the old figure would be kept until the SKU changes again."""
+        async with self._lock, self.maker()() as session:
+            self.note(self.changed())
+            began = self.clock()
+            if self._unknown or self._read_at is None:
+                self.close()
+                self._unknown, self._dirty = False, set()
+                try:
+                    self._listed, self._free = await _read_all(session, configs)
+                except BaseException:
+                    self._read_at = None
+                    raise
+                self._read_at = began
+                self.full_reads += 1
+            else:
+                if self._dirty:
+                    dirty, self._dirty = self._dirty, set()
+                    try:
+                        await self._read_skus(session, dirty)
+                    except BaseException:
+                        self._dirty |= dirty
+                        raise
+                    self.partial_reads += 1
+                if began - self._read_at > self.full_every_s and self._behind is None:
+                    self._read_behind(configs)
+            await self._fill(session, configs)
+            return self._rows(configs, channel)
+
+    async def _read_skus(self, session: AsyncSession, skus: set[str]) -> None:
+        fresh = await _read_listed(session, skus=skus)
+        for key in [k for k, li in self._listed.items() if li[1] in skus]:
+            del self._listed[key]
+        self._listed.update(((li[0], li[2]), li) for li in fresh)
+        for free in self._free.values():
+            for sku in skus:
+                free.pop(sku, None)  # summed again by _fill if still listed
+
+    async def _fill(self, session: AsyncSession, configs: Mapping[str, ChannelConfig]) -> None:
+        """Sum what is missing: a new set of stores and safety stock whole, the changed SKUs."""
+        groups = _groups(configs)
+        for key in [k for k in self._free if k not in groups]:
+            del self._free[key]
+        listed = _listed_skus(self._listed.values())
+        for key, cfgs in groups.items():
+            names = [c.name for c in cfgs]
+            wanted = set().union(*(listed.get(n, set()) for n in names))
+            free = self._free.get(key)
+            if free is None:
+                free = self._free[key] = await _free_sums(session, key, names) if wanted else {}
+            missing = [sku for sku in wanted if sku not in free]
+            if missing:
+                free.update(await _free_sums(session, key, names, missing))
+            for sku in missing:
+                free.setdefault(sku, 0)
+
+    def _rows(self, configs: Mapping[str, ChannelConfig], channel: str | None) -> list[ListingRow]:
+        out = []
+        for (ch, _), (_, sku, channel_sku, item_id, push) in sorted(self._listed.items()):
+            cfg = configs.get(ch)
+            if cfg is None or (channel is not None and ch != channel):
+                continue
+            free = self._free.get((cfg.stores, cfg.rules.safety), {})
+            out.append(ListingRow(ch, sku, channel_sku, item_id, _want(cfg, free, sku), push))
+        return out
+
+    def _read_behind(self, configs: Mapping[str, ChannelConfig]) -> None:
+        """Read everything again in a task of its own; the pages keep the partial reads' figures
+        until it is done, then the SKUs changed meanwhile are read again."""
+        began = self.clock()
+        self._since = set()
+
+        async def run() -> None:
+            async with self.maker()() as session:
+                listed, free = await _read_all(session, configs)
+            async with self._lock:
+                if self._since is None:  # a full read was made here meanwhile
+                    return
+                self._listed, self._free, self._read_at = listed, free, began
+                self._dirty |= self._since
+                self._since = None
+                self.full_reads += 1
+
+        def done(task: asyncio.Task[None]) -> None:
+            if self._behind is task:
+                self._behind = None
+            if not task.cancelled() and task.exception() is not None:
+                log.warning("channels page: the full read behind the pages failed: %s", task.exception())
+                self._since = None  # the next read past FULL_EVERY_S tries again
+
+        self._behind = asyncio.create_task(run(), name="channel-figures")
+        self._behind.add_done_callback(done)
+
+    @property
+    def behind(self) -> asyncio.Task[None] | None:
+        """The full read running behind the pages, if one is."""
+        return self._behind
+
+    def close(self) -> None:
+        """Stop a full read running behind the pages (at shutdown, or when one is made here)."""
+        if self._behind is not None:
+            self._behind.cancel()
+            self._behind = None
+        self._since = None
+
+
+def _listed_skus(listed: Iterable[Listed]) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = defaultdict(set)
+    for li in listed:
+        out[li[0]].add(li[1])
     return out
 
 
-async def channel_rows(session: AsyncSession, now: datetime, channel: str | None = None) -> list[ChannelRow]:
-    """One row per channel (or the one named), its listings and its push figures."""
-    configs = await channel_configs(session, channel)
+async def _read_all(session: AsyncSession, configs: Mapping[str, ChannelConfig]
+                    ) -> tuple[dict[tuple[str, str], Listed], dict[GroupKey, dict[str, int]]]:
+    listed = {(li[0], li[2]): li for li in await _read_listed(session)}
+    by_channel = _listed_skus(listed.values())
+    free: dict[GroupKey, dict[str, int]] = {}
+    for key, cfgs in _groups(configs).items():
+        names = [c.name for c in cfgs]
+        wanted = set().union(*(by_channel.get(n, set()) for n in names))
+        sums = await _free_sums(session, key, names) if wanted else {}
+        free[key] = {sku: sums.get(sku, 0) for sku in wanted}
+    return listed, free
+
+
+async def channel_rows(session: AsyncSession, now: datetime, channel: str | None = None,
+                       figures: ChannelFigures | None = None) -> list[ChannelRow]:
+    """One row per channel (or the one named), its listings and its push figures; the listings
+    from `figures` when given (the pages), else read now."""
+    if figures is not None:
+        every = await channel_configs(session)
+        configs = {n: c for n, c in every.items() if channel is None or n == channel}
+        found = await figures.listings(every, channel)
+    else:
+        configs = await channel_configs(session, channel)
+        found = await listings(session, channel, configs)
     rows = {name: ChannelRow(name, cfg.platform, cfg) for name, cfg in sorted(configs.items())}
-    for li in await listings(session, channel, configs):
+    for li in found:
         rows[li.channel].listings.append(li)
     scope = PUSHES.c.channel.in_(list(rows))
     ok = (select(PUSHES.c.channel, func.max(PUSHES.c.finished_at))
@@ -238,6 +471,6 @@ def states_chart(rows: Collection[ChannelRow], labels: Mapping[str, str]) -> dic
     }
 
 
-__all__ = ["DRIFT_WINDOW", "NOT_PUSHED", "RATE_WINDOW", "ChannelRow", "LastPush", "ListingRow", "State",
-           "by_state", "channel_rows", "failed", "listing_state", "listings", "states_chart", "totals",
-           "wanted_by_channel", "wanted_figures"]
+__all__ = ["DRIFT_WINDOW", "FULL_EVERY_S", "NOT_PUSHED", "RATE_WINDOW", "ChannelFigures", "ChannelRow",
+           "LastPush", "ListingRow", "State", "by_state", "channel_rows", "failed", "listing_state",
+           "listings", "states_chart", "totals", "wanted_by_channel", "wanted_figures"]

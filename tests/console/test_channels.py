@@ -6,6 +6,7 @@ open it. And the page's figure for a listing is the one the platform sync pushes
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -14,19 +15,23 @@ from typing import Any
 
 import pytest
 from playwright.async_api import expect
+from sqlalchemy import insert
 
 from cloud.auth import Role
 from cloud.channels import availability
 from cloud.channels.base import Listing
+from cloud.channels.records import PUSHES
 from cloud.channels.sync import SyncOptions
 from cloud.console import queries_channels
+from cloud.console.live import Notice, Topic
 from cloud.db.orders import channel_configs
-from cloud.keys import SYNC
-from shared.contract import Zone
+from cloud.keys import CHANNEL_FIGURES, LIVE, SYNC
+from shared.contract import Kind, Source, StockDelta, Zone
 from tests.channels.conftest import Sim, start_sim
 from tests.console.conftest import PHONE, sign_in
 from tests.console.steering import Chain, csrf_post, gtin, named, serve
 from tests.integration.conftest import until
+from tests.orders.chain import book
 
 __all__ = ["start_sim"]  # the platform simulators' fixture (tests/channels/conftest.py)
 
@@ -172,3 +177,120 @@ async def test_the_pages_figure_for_each_listing_is_the_one_platform_sync_pushes
         assert [(r.name, len(r.listings), r.count("pending"), r.pushed) for r in rows] == \
             [*((f"c-{n}", len(skus), len(skus), False) for n in range(4)), ("c-empty", 1, 1, False)]
 
+
+
+async def test_the_figures_kept_between_reads_follow_every_change_and_equal_platform_syncs(db_url: str) -> None:
+    """The pages' ChannelFigures (kept by the worker, read again only for the SKUs the live hub's
+    notices name) equal availability.py's after a count, an order's hold, a new listing, a
+    channel's rules changed and a push record; only the first read is a full one."""
+    async with serve(db_url) as chain:
+        stores = ["s-1", "s-2", "s-3"]
+        for s in stores:
+            await chain.store(s)
+        skus = [gtin(60 + i) for i in range(5)]
+        for i, sku in enumerate(skus[:4]):
+            for j, s in enumerate(stores):
+                await chain.counted(s, sku, 3 + (i + 2 * j) % 7, zone=Zone.FLOOR)
+        await chain.channel("c-a", stores[:2])
+        await chain.channel("c-b", stores[:2], share_pct=50)  # the same stores and safety as c-a
+        await chain.channel("c-c", stores[1:], safety=2, max_qty=9)
+        for name in ("c-a", "c-b", "c-c"):
+            await chain.put(f"/v1/channels/{name}/listings", {"listings": [
+                {"sku": sku, "channel_sku": f"{name}-{i}"} for i, sku in enumerate(skus[:4])]})
+        live, figures = chain.app[LIVE], chain.app[CHANNEL_FIGURES]
+
+        async def agree() -> dict[tuple[str, str], int]:
+            async with chain.maker() as session:
+                expected = {(f.channel, f.sku_id): f.qty for f in await availability.figures_in(session)}
+                kept = await queries_channels.channel_rows(session, datetime.now(UTC), figures=figures)
+                read = await queries_channels.channel_rows(session, datetime.now(UTC))
+            shown = {(li.channel, li.channel_sku): li.want for r in kept for li in r.listings}
+            assert shown == expected
+            assert [(r.name, [(li.channel_sku, li.want, li.last) for li in r.listings]) for r in kept] == \
+                [(r.name, [(li.channel_sku, li.want, li.last) for li in r.listings]) for r in read]
+            return shown
+
+        async def after(change: Awaitable[Any]) -> dict[tuple[str, str], int]:
+            """The figures once the live hub has published the change's notices."""
+            seen = live.generation
+            await change
+            await until(lambda: live.generation > seen, 10, "the change's notice")
+            return await agree()
+
+        first = await agree()
+        assert (figures.full_reads, figures.partial_reads) == (1, 0)
+        counted = await after(chain.counted("s-2", skus[0], 40, zone=Zone.FLOOR))
+        assert counted[("c-a", "c-a-0")] > first[("c-a", "c-a-0")] and counted[("c-c", "c-c-0")] == 9
+        seen = live.generation
+        _, held = await chain.order("c-a", "hold-1", [(skus[1], 2)])
+        assert held["status"] == "reserved"
+        await until(lambda: live.generation > seen, 10, "the hold's notice")
+        held_figures = await agree()
+        assert held_figures[("c-a", "c-a-1")] == first[("c-a", "c-a-1")] - 2
+        await after(chain.counted("s-1", skus[4], 6, zone=Zone.FLOOR))  # not listed yet: nothing shown
+        added = await after(chain.put("/v1/channels/c-b/listings", {"listings": [
+            {"sku": skus[4], "channel_sku": "c-b-4"}]}))
+        assert added[("c-b", "c-b-4")] == 3  # half of 6
+        ruled = await after(chain.channel("c-a", stores[:2], safety=1))  # c-a leaves c-b's sum
+        assert ruled[("c-a", "c-a-0")] < counted[("c-a", "c-a-0")] and ruled[("c-b", "c-b-0")] \
+            == counted[("c-b", "c-b-0")]
+        async with chain.maker() as session, session.begin():  # a push record, as the sync writes it
+            now = datetime.now(UTC)
+            await session.execute(insert(PUSHES).values(
+                channel="c-c", sku=skus[2], item_id="", sku_id="c-c-2", qty=ruled[("c-c", "c-c-2")],
+                previous=None, key="k-1", reason="event", result="ok", attempts=1, error=None,
+                started_at=now, finished_at=now))
+        live.publish([Notice(Topic.PUSHES, "", skus[2])])  # what PushLog.on_written makes of it
+        await agree()
+        async with chain.maker() as session:
+            rows = await queries_channels.channel_rows(session, datetime.now(UTC), "c-c", figures)
+        assert [(li.channel_sku, li.state.value) for li in rows[0].listings if li.sku == skus[2]] == \
+            [("c-c-2", "in_sync")]
+        assert figures.full_reads == 1 and figures.partial_reads >= 5
+
+
+async def test_a_change_no_notice_names_is_shown_after_the_full_read_behind_the_pages(db_url: str) -> None:
+    """A stock change that reaches no notice (another process writing the ledger) is shown once
+    the full read made behind the pages (every FULL_EVERY_S) is done, the read that starts it
+    answering from what it kept; a noticed change is read alone."""
+    async with serve(db_url) as chain:
+        await chain.store("s-1")
+        a, b = gtin(71), gtin(72)
+        for sku in (a, b):
+            await chain.counted("s-1", sku, 5, zone=Zone.FLOOR)
+        await chain.channel("c-a", ["s-1"])
+        await chain.put("/v1/channels/c-a/listings", {"listings": [
+            {"sku": a, "channel_sku": "a"}, {"sku": b, "channel_sku": "b"}]})
+        noticed: set[str] = set()
+
+        def changed() -> set[str]:
+            out = set(noticed)
+            noticed.clear()
+            return out
+
+        clock = [0.0]
+        figures = queries_channels.ChannelFigures(changed, lambda: chain.maker, full_every_s=60,
+                                                  clock=lambda: clock[0])
+
+        async def wants() -> dict[str, int]:
+            async with chain.maker() as session:
+                rows = await queries_channels.channel_rows(session, datetime.now(UTC), figures=figures)
+            return {li.channel_sku: li.want for li in rows[0].listings}
+
+        assert await wants() == {"a": 5, "b": 5}
+        await book(chain.maker, "s-1", count(a, 8))  # no notice
+        assert await wants() == {"a": 5, "b": 5} and figures.behind is None  # kept: not due yet
+        clock[0] = 61.0
+        assert await wants() == {"a": 5, "b": 5}  # answered at once; the full read starts behind
+        await until(lambda: figures.full_reads == 2, 10, "the full read behind the pages")
+        assert figures.behind is None and figures.partial_reads == 0
+        assert await wants() == {"a": 8, "b": 5}
+        await book(chain.maker, "s-1", count(b, 9))
+        noticed.add(b)
+        assert await wants() == {"a": 8, "b": 9} and figures.partial_reads == 1
+        figures.close()
+
+
+def count(sku: str, qty: int) -> StockDelta:
+    return StockDelta(id=str(uuid.uuid4()), seq=1, sku=sku, kind=Kind.COUNT, qty=qty, zone=Zone.FLOOR,
+                      occurred_at=datetime.now(UTC), source=Source.MANUAL)

@@ -9,13 +9,17 @@ sync pushes it, another worker relays the request over NOTIFY), and is recorded 
 Figures come from queries_channels.py; the sync driver's own counters (/healthz `sync`) are shown
 when this worker runs it.
 
-Every open channels page re-fetches its figures on the same push or stock event, and each read
-sums the stock of every store the channels sell from: the rows are read once for the consoles
-that ask at the same moment, and never across a notice (console/shared_reads.py, as the overview).
+Every open channels page re-fetches its figures on the same push or stock event: the rows are read
+once for the consoles that ask at the same moment, and never across a notice
+(console/shared_reads.py, as the overview). The listings and what each channel may sell come from
+the worker's `ChannelFigures` (queries_channels.py), brought up to date from the SKUs the live
+hub's notices name (stock and holds, listings and channel rules, pushes) instead of summing the
+stock of every store the channels sell from on each read.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 from urllib.parse import urlencode
@@ -24,16 +28,46 @@ from aiohttp import web
 
 from cloud.auth import Principal, Role, require_hq
 from cloud.console import queries_channels as q
+from cloud.console.live import Notice, Topic
 from cloud.console.pages.overview import SHARED_FOR_S
 from cloud.console.queries import product_names
 from cloud.console.queries_orders import page_of
 from cloud.console.web import ConsoleRoutes, is_htmx, now, principal, render, words
 from cloud.db import audit
-from cloud.keys import CONSOLE_READS, LIVE, MAKER, SYNC
+from cloud.keys import CHANNEL_FIGURES, CONSOLE_READS, LIVE, MAKER, SYNC
 from shared.contract import ContractError, check_id
 
 LISTINGS_PAGE = 50
 STATES = ("all", *(s.value for s in q.State))
+CHANGES = frozenset({Topic.STOCK, Topic.PUSHES})  # what changes a channel's figures or a listing's push
+
+
+def changed_skus(notices: asyncio.Queue[set[Notice]]) -> set[str] | None:
+    """The SKUs named by the notices queued since the last call (a subscription to the live hub);
+    None when one of them names no SKU (then everything is read again)."""
+    skus: set[str] = set()
+    unknown = False
+    while not notices.empty():
+        unknown |= _named(notices.get_nowait(), skus)
+    return None if unknown else skus
+
+
+def _named(batch: set[Notice], skus: set[str]) -> bool:
+    """Add the SKUs `batch` names to `skus`; True when one of its changes names none."""
+    unknown = False
+    for n in batch:
+        if n.topic in CHANGES:
+            unknown |= not n.sku
+            skus.add(n.sku)
+    return unknown
+
+
+async def _follow(notices: asyncio.Queue[set[Notice]], figures: q.ChannelFigures) -> None:
+    """Note the SKUs of the notices as they come, so that what waits for the next read is a set of
+    SKUs, not every notice of the chain since (a read also takes what is queued at its start)."""
+    while True:
+        skus: set[str] = set()
+        figures.note(None if _named(await notices.get(), skus) else skus)
 
 
 def _reader(request: web.Request) -> Principal:
@@ -60,7 +94,7 @@ async def _rows(request: web.Request, channel: str | None = None) -> list[q.Chan
 
     async def read() -> list[q.ChannelRow]:
         async with maker() as session:
-            return await q.channel_rows(session, now(), channel)
+            return await q.channel_rows(session, now(), channel, request.app[CHANNEL_FIGURES])
 
     rows: list[q.ChannelRow] = await request.app[CONSOLE_READS].get(
         ("channel-rows", channel), read, generation=request.app[LIVE].generation, max_age=SHARED_FOR_S)
@@ -174,6 +208,24 @@ async def retry(request: web.Request) -> web.StreamResponse:
 
 
 def add_routes(routes: ConsoleRoutes) -> None:
+    app = routes.app
+    notices = app[LIVE].subscribe()  # from now on: nothing changed before the first read is missed
+    app[CHANNEL_FIGURES] = figures = q.ChannelFigures(lambda: changed_skus(notices), lambda: app[MAKER])
+
+    following: list[asyncio.Task[None]] = []
+
+    async def start(_app: web.Application) -> None:
+        following.append(asyncio.create_task(_follow(notices, figures), name="console-channel-figures"))
+
+    async def stop(_app: web.Application) -> None:
+        figures.close()
+        app[LIVE].unsubscribe(notices)
+        for task in following:
+            task.cancel()
+        await asyncio.gather(*following, return_exceptions=True)
+
+    app.on_startup.append(start)
+    app.on_shutdown.append(stop)
     routes.get("/channels", channels_page, "channels")
     routes.get("/channels/{channel}", channel_page, "channel")
     routes.post("/channels/{channel}/retry", retry, "channel-retry")
