@@ -263,7 +263,10 @@ class Operation:
                 raise ContractError(name, f"unknown query parameter; {hint}")
         query = {}
         for name, param in self.query.items():
-            raw = request.query.get(name)
+            given = request.query.getall(name, [])
+            if len(given) > 1:  # which one was meant? (a list where one value is documented)
+                raise ContractError(name, "is given more than once; give it once")
+            raw = given[0] if given else None
             if raw is None:
                 if param.required:
                     raise ContractError(name, "is required")
