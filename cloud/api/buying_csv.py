@@ -1,10 +1,9 @@
 """Buying master data as CSV files (suppliers, terms, capacities, shelf lives): a whole file is read
 or refused whole, with the row and field at fault; no database.
 
-The same rules as the console's product import (cloud/console/catalog_csv.py, whose approach this
-follows; it is not imported, being the console's): UTF-8 with or without Excel's byte-order mark,
-rows numbered as the spreadsheet shows them (the header is row 1), columns named in the header in
-any order, an unknown or repeated column refused, a blank cell taking the API's default, GTINs read
+The file is read as the console's product import reads it (cloud/csv_rows.py: UTF-8 with or without
+Excel's byte-order mark, rows numbered as the spreadsheet shows them, columns named in the header
+in any order, an unknown or repeated column refused); a blank cell takes the API's default, GTINs read
 by shared/gs1.py as the tills' are (EAN-13, UPC-A, EAN-8 or GTIN-14 with a valid check digit), and
 each row then checked with the API's own schema for that row (shared.openapi.Checker), so a row is
 accepted exactly when the JSON API would accept it. The stdlib csv module reads (RFC 4180 quoting).
@@ -12,26 +11,14 @@ accepted exactly when the JSON API would accept it. The stdlib csv module reads 
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any
 
+from cloud.csv_rows import MAX_ROWS, CsvRefused, rows
 from shared.contract import ContractError
 from shared.gs1 import Gs1Error, read_item
 from shared.openapi import Checker, Schema
-
-MAX_ROWS: Final = 50_000
-
-
-class CsvRefused(ValueError):
-    """The file is refused whole: `row` (1 = the header; None: the file itself) and `field` say where."""
-
-    def __init__(self, problem: str, row: int | None = None, field: str | None = None) -> None:
-        where = ", ".join(p for p in (f"row {row}" if row is not None else "", field or "") if p)
-        super().__init__(f"{where}: {problem}" if where else problem)
-        self.row, self.field, self.problem = row, field, problem
 
 
 @dataclass(frozen=True)
@@ -52,41 +39,6 @@ class Table:
         return tuple(self.schema.get("required", ()))
 
 
-def _text(data: bytes) -> str:
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise CsvRefused(f"the file is not UTF-8 (byte {e.start + 1}): in Excel save it as "
-                         "\"CSV UTF-8 (comma delimited)\"") from None
-
-
-def _rows(data: bytes, columns: Sequence[str],
-          required: Sequence[str]) -> Iterable[tuple[int, dict[str, str]]]:
-    reader = csv.reader(io.StringIO(_text(data), newline=""))
-    try:
-        header = next(reader, None)
-        if header is None or not any(h.strip() for h in header):
-            raise CsvRefused(f"the file is empty: its first row names the columns ({', '.join(columns)})", 1)
-        names = [h.strip().lower() for h in header]
-        for i, name in enumerate(names):
-            if name not in columns:
-                raise CsvRefused(f"unknown column {header[i].strip()!r}; known: {', '.join(columns)}", 1,
-                                 header[i].strip() or f"column {i + 1}")
-            if names.index(name) != i:
-                raise CsvRefused(f"column {name!r} is named twice", 1, name)
-        for name in required:
-            if name not in names:
-                raise CsvRefused("is a required column", 1, name)
-        for number, cells in enumerate(reader, start=2):
-            if not any(c.strip() for c in cells):
-                continue
-            if number > MAX_ROWS + 1:
-                raise CsvRefused(f"more than {MAX_ROWS:,} rows: split the file", number)
-            if len(cells) > len(names):
-                raise CsvRefused(f"{len(cells)} cells where the header names {len(names)} columns", number)
-            yield number, {n: (cells[i].strip() if i < len(cells) else "") for i, n in enumerate(names)}
-    except csv.Error as e:
-        raise CsvRefused(f"not a CSV file: {e}", reader.line_num or None) from None
 
 
 def _kind(schema: Mapping[str, Any]) -> str:
@@ -122,7 +74,7 @@ def read(table: Table, data: bytes) -> list[dict[str, Any]]:
     check = Checker(table.schema)
     out: list[dict[str, Any]] = []
     seen: dict[tuple[Any, ...], int] = {}
-    for row, cells in _rows(data, table.columns, table.required):
+    for row, cells in rows(data, table.columns, table.required):
         body: dict[str, Any] = {}
         for name, cell in cells.items():
             if cell:  # blank: the API's default (a required column left blank is refused below)

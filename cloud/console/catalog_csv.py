@@ -28,26 +28,16 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from cloud.api.admin import LISTINGS, PRODUCT
+from cloud.csv_rows import MAX_ROWS, CsvRefused, rows
 from shared.contract import ContractError
 from shared.gs1 import Gs1Error, read_item
 from shared.openapi import Checker
 
-MAX_ROWS: Final = 50_000
 PRODUCT_COLUMNS: Final = ("sku", "name", "category", "unit_cost", "min_stock")
 LISTING_COLUMNS: Final = ("channel_sku", "item_id", "sku")
 _PRODUCT: Final = Checker(PRODUCT)
 _LISTING: Final = Checker(LISTINGS["properties"]["listings"]["items"])
 _NUMBERS: Final = {"unit_cost": float, "min_stock": int}
-
-
-class CsvRefused(ValueError):
-    """The file is refused whole: `row` (1 = the header; None: the file itself) and `field` say where."""
-
-    def __init__(self, problem: str, row: int | None = None, field: str | None = None) -> None:
-        where = ", ".join(p for p in (f"row {row}" if row is not None else "",
-                                      f"{field}" if field else "") if p)
-        super().__init__(f"{where}: {problem}" if where else problem)
-        self.row, self.field, self.problem = row, field, problem
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,42 +53,6 @@ class ListingRow:
     sku: str
 
 
-def _text(data: bytes) -> str:
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise CsvRefused(f"the file is not UTF-8 (byte {e.start + 1}): in Excel save it as "
-                         "\"CSV UTF-8 (comma delimited)\"") from None
-
-
-def _rows(data: bytes, columns: Sequence[str],
-          required: Sequence[str]) -> Iterable[tuple[int, dict[str, str]]]:
-    """(row number, {column: cell}) for each non-blank row, after checking the header."""
-    reader = csv.reader(io.StringIO(_text(data), newline=""))
-    try:
-        header = next(reader, None)
-        if header is None or not any(h.strip() for h in header):
-            raise CsvRefused(f"the file is empty: its first row names the columns ({', '.join(columns)})", 1)
-        names = [h.strip().lower() for h in header]
-        for i, name in enumerate(names):
-            if name not in columns:
-                raise CsvRefused(f"unknown column {header[i].strip()!r}; known: {', '.join(columns)}", 1,
-                                 header[i].strip() or f"column {i + 1}")
-            if names.index(name) != i:
-                raise CsvRefused(f"column {name!r} is named twice", 1, name)
-        for name in required:
-            if name not in names:
-                raise CsvRefused("is a required column", 1, name)
-        for number, cells in enumerate(reader, start=2):
-            if not any(c.strip() for c in cells):
-                continue
-            if number > MAX_ROWS + 1:
-                raise CsvRefused(f"more than {MAX_ROWS:,} rows: split the file", number)
-            if len(cells) > len(names):
-                raise CsvRefused(f"{len(cells)} cells where the header names {len(names)} columns", number)
-            yield number, {n: (cells[i].strip() if i < len(cells) else "") for i, n in enumerate(names)}
-    except csv.Error as e:
-        raise CsvRefused(f"not a CSV file: {e}", reader.line_num or None) from None
 
 
 def _gtin(cell: str, row: int) -> str:
@@ -124,7 +78,7 @@ def read_products(data: bytes) -> list[ProductRow]:
     """Every product of a CSV file (columns PRODUCT_COLUMNS; sku required), or CsvRefused."""
     out: list[ProductRow] = []
     seen: dict[str, int] = {}
-    for row, cells in _rows(data, PRODUCT_COLUMNS, ["sku"]):
+    for row, cells in rows(data, PRODUCT_COLUMNS, ["sku"]):
         sku = _gtin(cells["sku"], row)
         if sku in seen:
             raise CsvRefused(f"{sku} is also on row {seen[sku]}", row, "sku")
@@ -161,7 +115,7 @@ def read_listings(data: bytes) -> list[ListingRow]:
     required), or CsvRefused."""
     out: list[ListingRow] = []
     seen: dict[str, int] = {}
-    for row, cells in _rows(data, LISTING_COLUMNS, ["channel_sku", "sku"]):
+    for row, cells in rows(data, LISTING_COLUMNS, ["channel_sku", "sku"]):
         sku = _gtin(cells["sku"], row)
         body = _checked(_LISTING, {"channel_sku": cells["channel_sku"], "item_id": cells.get("item_id", ""),
                                    "sku": sku}, row)
