@@ -9,7 +9,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -234,18 +234,23 @@ async def test_the_figures_kept_between_reads_follow_every_change_and_equal_plat
         ruled = await after(chain.channel("c-a", stores[:2], safety=1))  # c-a leaves c-b's sum
         assert ruled[("c-a", "c-a-0")] < counted[("c-a", "c-a-0")] and ruled[("c-b", "c-b-0")] \
             == counted[("c-b", "c-b-0")]
-        async with chain.maker() as session, session.begin():  # a push record, as the sync writes it
+        async with chain.maker() as session, session.begin():  # push records, as the sync writes them
             now = datetime.now(UTC)
-            await session.execute(insert(PUSHES).values(
-                channel="c-c", sku=skus[2], item_id="", sku_id="c-c-2", qty=ruled[("c-c", "c-c-2")],
-                previous=None, key="k-1", reason="event", result="ok", attempts=1, error=None,
-                started_at=now, finished_at=now))
-        live.publish([Notice(Topic.PUSHES, "", skus[2])])  # what PushLog.on_written makes of it
+            await session.execute(insert(PUSHES), [
+                {"channel": "c-c", "sku": skus[2], "item_id": "", "sku_id": "c-c-2", "qty": ruled[("c-c", "c-c-2")],
+                 "previous": None, "key": "k-1", "reason": "event", "result": "ok", "attempts": 1, "error": None,
+                 "started_at": now, "finished_at": now},
+                {"channel": "c-c", "sku": skus[3], "item_id": "", "sku_id": "c-c-3", "qty": 1, "previous": 2,
+                 "key": "k-2", "reason": "reconcile", "result": "failed", "attempts": 2, "error": "HTTP 503",
+                 "started_at": now, "finished_at": now + timedelta(seconds=1)}])
+        live.publish([Notice(Topic.PUSHES, "", skus[2]), Notice(Topic.PUSHES, "", skus[3])])  # PushLog's
         await agree()
         async with chain.maker() as session:
             rows = await queries_channels.channel_rows(session, datetime.now(UTC), "c-c", figures)
-        assert [(li.channel_sku, li.state.value) for li in rows[0].listings if li.sku == skus[2]] == \
-            [("c-c-2", "in_sync")]
+        assert [(li.channel_sku, li.state.value) for li in rows[0].listings if li.sku in skus[2:4]] == \
+            [("c-c-2", "in_sync"), ("c-c-3", "failed")]
+        assert (rows[0].last_success, rows[0].pushes, rows[0].push_failures, rows[0].drift_repairs) == \
+            (now, 2, 1, 1)
         assert figures.full_reads == 1 and figures.partial_reads >= 5
 
 
