@@ -86,10 +86,10 @@ class ListingRow:
     item_id: str
     want: int  # what the channel may sell now
     last: LastPush | None
+    state: State = field(init=False, compare=False)  # once: the pages count and filter by it often
 
-    @property
-    def state(self) -> State:
-        return listing_state(self.last, self.want)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "state", listing_state(self.last, self.want))
 
 
 def listing_state(last: LastPush | None, want: int) -> State:
