@@ -19,7 +19,7 @@ import itertools
 import math
 import random
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
 
@@ -68,6 +68,26 @@ class Bin:
     capacity: int
     facings: int
     refill_at: int
+    # What watches the bin: "scale" (a load cell under it), "camera" (a camera lane over it) or
+    # None (nothing but the till and counts). The default world's bins are all on scales.
+    sensor: str | None = "scale"
+
+
+SCALE: Final = "scale"
+CAMERA: Final = "camera"
+READER: Final = "reader"
+FAULT_CLASSES: Final = (SCALE, READER, CAMERA)
+
+
+@dataclass(frozen=True, slots=True)
+class Fault:
+    """A device out of service from `start` until `end`: a scale off (its bin unweighed), the
+    door's RFID reader down (nothing read at the door), a camera lane blocked."""
+
+    device_class: str  # scale | reader | camera
+    device: str  # the bin id of a scale or a camera lane; "door" for the reader
+    start: datetime
+    end: datetime
 
 
 @dataclass(slots=True)
@@ -238,6 +258,17 @@ class WorldConfig:
     # (on average; 0: the same instant).
     return_walk_minutes: float = 0.0
     transfers_per_day: float = 0.0  # staff carry units in from another store (opening hours)
+    # --- a real-sized shop (all off by default: the 16-product catalogue above) ---
+    # skus > 0: the catalogue is the 16 products plus generated ones (from the seed) up to `skus`,
+    # one shelf bin each (`bins` is then ignored); `scale_bins` of them on scales, `camera_lanes`
+    # under cameras, the rest watched by nothing; `tagged_share` is then the share of SKUs whose
+    # every unit carries an RFID tag (rather than a share of units).
+    skus: int = 0
+    scale_bins: int = 0
+    camera_lanes: int = 0
+    # One device of this class fails each trading day for `fault_hours` (see StoreWorld.faults).
+    fault: str | None = None
+    fault_hours: float = 4.0
 
     @classmethod
     def trading(cls, **overrides: Any) -> WorldConfig:
@@ -250,6 +281,20 @@ class WorldConfig:
             transfers_per_day=1.0)
         base.update(overrides)
         return cls(**base)
+
+    @classmethod
+    def large(cls, skus: int = 800, shoppers_per_day: float = 400.0, **overrides: Any) -> WorldConfig:
+        """A real-sized pet shop on the trading day: `skus` products, about one in eight on a scale
+        (at least 100), one in twenty under a camera lane (at least 40), RFID source tags on a
+        third of the SKUs, `shoppers_per_day` over the 12 opening hours."""
+        base: dict[str, Any] = dict(
+            skus=skus, scale_bins=min(skus, max(100, skus // 8)),
+            camera_lanes=min(max(0, skus - max(100, skus // 8)), max(40, skus // 20)),
+            tagged_share=0.3, shoppers_per_hour=shoppers_per_day / 12.0,
+            online_orders_per_hour=max(1.0, shoppers_per_day / 150.0),
+            returns_per_hour=max(0.3, shoppers_per_day / 1000.0))
+        base.update(overrides)
+        return cls.trading(**base)
 
 
 # name, brand, category, package, grams, colour, shelf life (days), price (cents), size (mm)
@@ -280,6 +325,90 @@ def catalog() -> tuple[Product, ...]:
         Product(make_gtin14(COMPANY_PREFIX, 10 + i), name, brand, cat, pkg, grams, colour, life, price, size)
         for i, (name, brand, cat, pkg, grams, colour, life, price, size) in enumerate(_CATALOG)
     )
+
+
+# The generated range of a real-sized shop: category -> (package, product lines, pack sizes in grams
+# with the unit's width/height/depth in mm, shelf life in days, price in cents per kg).
+_RANGE: Final[dict[str, tuple[tuple[str, tuple[str, ...], tuple[tuple[float, tuple[int, int, int]], ...],
+                                    int | None, tuple[int, int]], ...]]] = {
+    "dry_food": (("bag", ("Adult Chicken", "Puppy Lamb & Rice", "Senior Turkey", "Kitten Salmon",
+                          "Grain-free Duck", "Light Whitefish", "Large Breed Beef", "Sensitive Lamb"),
+                  ((400, (120, 190, 50)), (1500, (180, 280, 80)), (2000, (200, 300, 90)),
+                   (3000, (230, 360, 100)), (7000, (300, 450, 120)), (12000, (380, 580, 140))),
+                  540, (500, 2400)),),
+    "wet_food": (("can", ("Chicken Pate", "Beef Chunks", "Tuna & Prawn", "Lamb Stew", "Rabbit Terrine"),
+                  ((85, (60, 40, 60)), (185, (65, 80, 65)), (400, (75, 110, 75)), (800, (100, 120, 100))),
+                  1095, (600, 3000)),
+                 ("pouch", ("Salmon in Gravy", "Chicken in Jelly", "Turkey Strips", "Ocean Fish"),
+                  ((85, (90, 130, 10)), (100, (95, 140, 12)), (12 * 85, (260, 140, 110))),
+                  720, (700, 2500))),
+    "treats": (("pouch", ("Freeze-dried Liver", "Chicken Jerky", "Salmon Bites", "Catnip Crunchies",
+                          "Training Minis"), ((30, (100, 150, 25)), (50, (120, 170, 30)), (100, (140, 200, 40)),
+                                              (250, (170, 240, 50))), 365, (4000, 15000)),
+               ("box", ("Dental Chews", "Rawhide Rolls", "Biscuits", "Chew Sticks"),
+                ((180, (160, 90, 40)), (500, (200, 140, 60)), (1000, (250, 180, 80))), 365, (1500, 6000))),
+    "litter": (("bag", ("Clumping Clay", "Silica Crystals", "Pine Pellets", "Tofu Clumping", "Paper Pellets"),
+                ((2500, (250, 330, 100)), (5000, (300, 420, 110)), (10000, (350, 500, 120)),
+                 (15000, (400, 560, 140))), None, (150, 900)),),
+    "toy": (("toy", ("Chew Ring", "Rope Tug", "Squeaky Ball", "Feather Wand", "Laser Pointer", "Tunnel",
+                     "Puzzle Feeder", "Catnip Mouse"),
+             ((35, (40, 200, 20)), (80, (60, 60, 60)), (140, (70, 90, 70)), (300, (150, 100, 80))),
+             None, (8000, 60000)),),
+    "accessory": (("box", ("Steel Bowl", "Ceramic Bowl", "Nylon Collar", "Leash 1.5 m", "Grooming Brush",
+                           "Nail Clipper", "Water Fountain Filter", "Poop Bags 120", "Flea Comb",
+                           "Salmon Oil", "Vitamin Paste", "Ear Cleaner"),
+                   ((60, (80, 150, 30)), (150, (100, 150, 40)), (320, (160, 70, 160)), (600, (200, 120, 150))),
+                   None, (5000, 40000)),),
+}
+_BRANDS: Final = ("Royal Canin", "Purina", "Hill's", "Orijen", "Acana", "Whiskas", "Pedigree", "Ziwi Peak",
+                  "Applaws", "Catit", "Kong", "Trixie", "Petkit", "Ever Clean", "Grizzly", "Carnilove",
+                  "Brit", "Animonda", "Vitakraft", "Beaphar")
+_SPECIES: Final = ("Dog", "Cat", "Puppy", "Kitten")
+# How many SKUs of each category a pet shop's range holds, per 100.
+_MIX: Final = (("dry_food", 22), ("wet_food", 26), ("treats", 18), ("litter", 6), ("toy", 14), ("accessory", 14))
+
+
+def large_catalog(skus: int, seed: int) -> tuple[Product, ...]:
+    """The 16 products of `catalog()` and `skus - 16` more drawn from the seed: a pet shop's range
+    in realistic proportions (food, treats, litter, toys, accessories), with unit weights, pack
+    sizes, prices and valid GTIN-14s (item references from 100 up) under the same prefix."""
+    base = catalog()
+    if skus <= len(base):
+        return base[:skus]
+    if skus > 99_000:
+        raise ValueError(f"skus must be at most 99000 (5-digit item references), got {skus}")
+    rng = random.Random(f"catalog:{seed}")
+    cats = [c for c, n in _MIX for _ in range(n)]
+    out = list(base)
+    seen = {p.name + p.brand for p in base}
+    ref = 100
+    while len(out) < skus:
+        category = rng.choice(cats)
+        package, lines, packs, life, per_kg = rng.choice(_RANGE[category])
+        grams, size = rng.choice(packs)
+        brand = rng.choice(_BRANDS)
+        species = rng.choice(_SPECIES)
+        weight = f"{grams / 1000:g} kg" if grams >= 1000 else f"{grams:g} g"
+        name = f"{species} {rng.choice(lines)} {weight}"
+        if name + brand in seen:
+            name = f"{name} ({len(out)})"
+        seen.add(name + brand)
+        price = max(99, int(round(rng.uniform(*per_kg) * max(grams, 50) / 1000 / 10) * 10 - 1))
+        colour = (rng.randrange(256), rng.randrange(256), rng.randrange(256))
+        out.append(Product(make_gtin14(COMPANY_PREFIX, ref), name, brand, category, package, float(grams),
+                           colour, life, price, size))
+        ref += 1
+    return tuple(out)
+
+
+def _aisle_name(k: int) -> str:
+    """0 -> A, 25 -> Z, 26 -> AA, ...: aisle letters for as many aisles as a shop has."""
+    name = ""
+    k += 1
+    while k:
+        k, r = divmod(k - 1, 26)
+        name = chr(ord("A") + r) + name
+    return name
 
 
 # Heap entries: (when, sequence, what, payload). The sequence breaks ties in scheduling order, so the
@@ -335,7 +464,17 @@ class StoreWorld:
         self._door_rng = random.Random(f"door:{self.seed}:{self.store}")
         self._transfers = 0
         self.now = self.start
-        products = catalog()
+        if c.skus < 0 or c.scale_bins < 0 or c.camera_lanes < 0:
+            raise ValueError("skus, scale_bins and camera_lanes must be >= 0")
+        if c.skus and c.scale_bins + c.camera_lanes > c.skus:
+            raise ValueError(f"scale_bins + camera_lanes ({c.scale_bins} + {c.camera_lanes}) exceed skus ({c.skus})")
+        if c.fault is not None and c.fault not in FAULT_CLASSES:
+            raise ValueError(f"fault must be one of {', '.join(FAULT_CLASSES)}, got {c.fault!r}")
+        if c.fault is not None and not 0 < c.fault_hours <= 24:
+            raise ValueError(f"fault_hours must be in (0, 24], got {c.fault_hours}")
+        products = large_catalog(c.skus, self.seed) if c.skus else catalog()
+        self._weight_total: float | None = None
+        self.tagged_skus: frozenset[str] = frozenset()
         self.products: dict[str, Product] = {p.gtin: p for p in products}
         self.bins: dict[str, Bin] = {}
         self.units: dict[int, Unit] = {}
@@ -357,6 +496,8 @@ class StoreWorld:
     # --- construction -------------------------------------------------------------------
 
     def _plan_bins(self, products: tuple[Product, ...]) -> None:
+        if self.config.skus:
+            return self._plan_large(products)
         per_shelf = 4
         for i in range(self.config.bins):
             product = products[i % len(products)]
@@ -370,6 +511,44 @@ class StoreWorld:
         self._home: dict[str, list[str]] = {}
         for b in self.bins.values():
             self._home.setdefault(b.gtin, []).append(b.id)
+
+    def _plan_large(self, products: tuple[Product, ...]) -> None:
+        """One bin per SKU, 8 to a shelf, 5 shelves to an aisle bay. Scales go under food, treats
+        and litter (what is weighed well); camera lanes over the rest first (toys, accessories,
+        boxes in facings); both chosen from the seed by their own generator, as are the SKUs that
+        carry RFID tags."""
+        c = self.config
+        plan = random.Random(f"plan:{self.seed}:{self.store}")
+        per_shelf, shelves = 8, 5
+        for i, product in enumerate(products):
+            bay = i // (per_shelf * shelves)
+            shelf = (i // per_shelf) % shelves + 1
+            position = i % per_shelf + 1
+            capacity = max(4, min(24, int(6000 / max(product.unit_grams, 50)) + 4))
+            bin_id = f"{_aisle_name(bay)}{shelf}-{position}"
+            self.bins[bin_id] = Bin(bin_id, _aisle_name(bay), shelf, position, product.gtin, capacity,
+                                    facings=1 + (product.size_mm[0] < 100), refill_at=max(1, capacity // 4),
+                                    sensor=None)
+        ids = list(self.bins)
+        weighable = [b for b in ids if self.products[self.bins[b].gtin].category
+                     in ("dry_food", "wet_food", "treats", "litter")]
+        scaled = set(plan.sample(weighable, k=min(c.scale_bins, len(weighable))))
+        rest = [b for b in ids if b not in scaled]
+        if len(scaled) < c.scale_bins:
+            scaled |= set(plan.sample(rest, k=c.scale_bins - len(scaled)))
+            rest = [b for b in ids if b not in scaled]
+        visual = [b for b in rest if self.products[self.bins[b].gtin].category in ("toy", "accessory")]
+        lanes = set(plan.sample(visual, k=min(c.camera_lanes, len(visual))))
+        if len(lanes) < c.camera_lanes:
+            lanes |= set(plan.sample([b for b in rest if b not in lanes], k=c.camera_lanes - len(lanes)))
+        for b in ids:
+            sensor = SCALE if b in scaled else CAMERA if b in lanes else None
+            self.bins[b] = replace(self.bins[b], sensor=sensor)
+        gtins = sorted(p.gtin for p in products)
+        self.tagged_skus = frozenset(plan.sample(gtins, k=round(c.tagged_share * len(gtins))))
+        self._home = {}
+        for bin_ in self.bins.values():
+            self._home.setdefault(bin_.gtin, []).append(bin_.id)
 
     def _new_lot(self, product: Product, rng: random.Random | None = None) -> tuple[str, date | None]:
         self._lot_no += 1
@@ -386,7 +565,8 @@ class StoreWorld:
             serial = self._next_serial.get(gtin, 1000)
             self._next_serial[gtin] = serial + 1
             unit = Unit(self._next_uid, gtin, serial, lot, expiry, zone, bin_id,
-                        tagged=(rng or self._rng).random() < self.config.tagged_share)
+                        tagged=(gtin in self.tagged_skus if self.config.skus
+                                else (rng or self._rng).random() < self.config.tagged_share))
             self.units[unit.uid] = unit
             self._at.setdefault((zone, bin_id), {})[unit.uid] = unit
             self._n[(gtin, zone)] = self._n.get((gtin, zone), 0) + 1
@@ -482,11 +662,39 @@ class StoreWorld:
         """Expected units of a GTIN picked by shoppers in one trading day (for replenishment)."""
         c = self.config
         hours = 24.0 if c.open_hours is None else c.open_hours[1] - c.open_hours[0]
-        weights = {b.id: self._weight(b) for b in self.bins.values()}
-        total = sum(weights.values())
+        if self._weight_total is None:  # (the planogram does not change: summed once)
+            self._weight_total = sum(self._weight(b) for b in self.bins.values())
+        total = self._weight_total
         per_trip = sum(_BINS_PER_TRIP) / len(_BINS_PER_TRIP)
-        return sum(c.shoppers_per_hour * hours * per_trip * weights[b] / total * self._mean_hand(gtin)
-                   for b in self._home.get(gtin, []))
+        return sum(c.shoppers_per_hour * hours * per_trip * self._weight(self.bins[b]) / total
+                   * self._mean_hand(gtin) for b in self._home.get(gtin, []))
+
+    def sensed_by(self, sensor: str | None) -> list[Bin]:
+        """The bins a class of device watches ("scale", "camera"; None: the unsensed ones)."""
+        return [b for b in self.bins.values() if b.sensor == sensor]
+
+    def faults(self, day: date) -> list[Fault]:
+        """The device fault of a trading day (with `config.fault` set; else none): one device of
+        that class goes down at a time drawn within opening hours and stays down `fault_hours`.
+        A pure function of (seed, store, day): every process sees the same faults."""
+        c = self.config
+        if c.fault is None:
+            return []
+        devices = (["door"] if c.fault == READER else [b.id for b in self.sensed_by(c.fault)])
+        if not devices:
+            return []
+        rng = random.Random(f"fault:{self.seed}:{self.store}:{day.isoformat()}:{c.fault}")
+        opens, closes = c.open_hours or (0, 24)
+        latest = max(float(opens), closes - min(c.fault_hours, closes - opens))
+        start = datetime(day.year, day.month, day.day, tzinfo=self.start.tzinfo) + timedelta(
+            hours=rng.uniform(opens, latest))
+        return [Fault(c.fault, rng.choice(devices), start, start + timedelta(hours=c.fault_hours))]
+
+    def device_down(self, device_class: str, device: str, at: datetime) -> bool:
+        """Is that device out of service at `at` (a fault begun that day or the day before)?"""
+        day = at.date()
+        return any(f.device_class == device_class and f.device == device and f.start <= at < f.end
+                   for d in (day - timedelta(days=1), day) for f in self.faults(d))
 
     def _target(self, gtin: str) -> int:
         shelves = sum(self.bins[b].capacity for b in self._home.get(gtin, []))
@@ -865,7 +1073,8 @@ class StoreWorld:
         if self.config.tidy and self._rounds % 2 == 0:
             # One pair of hands, one thing at a time: the tidy walk bin by bin (15 s each), the
             # go-back tote, then the refills.
-            step = timedelta(seconds=15)
+            # (In a real-sized shop a glance per bin, 2 s, else the walk outlasts the round.)
+            step = timedelta(seconds=2 if self.config.skus else 15)
             for i, b in enumerate(self.bins):
                 self._push(self.now + i * step, _TIDY_BIN, b)
             tote_at = self.now + len(self.bins) * step
@@ -876,11 +1085,16 @@ class StoreWorld:
 
     def _refill(self) -> list[Event]:
         events: list[Event] = []
+        # The backroom by product, gathered once per round (a real-sized shop has tens of
+        # thousands of units there); `_take` orders them, so the grouping changes nothing.
+        backroom: dict[str, list[Unit]] = {}
+        for u in self.zone_units(BACKROOM):
+            backroom.setdefault(u.gtin, []).append(u)
         for b in self.bins.values():
             on_shelf = [u for u in self.bin_units(b.id) if u.gtin == b.gtin]
             if len(on_shelf) > b.refill_at:
                 continue
-            back = [u for u in self.zone_units(BACKROOM) if u.gtin == b.gtin]
+            back = [u for u in backroom.get(b.gtin, []) if u.zone == BACKROOM]
             moved = self._take(back, b.capacity - len(on_shelf))
             if not moved:
                 continue

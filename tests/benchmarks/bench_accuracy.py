@@ -31,6 +31,16 @@ Examples:
     shelfsync bench accuracy --days 7 --theft 0.01 --misplace 0.02 --json
     shelfsync bench accuracy --portal 0 --count-at -1    # scales only
     shelfsync bench accuracy --count-at 15                # the RFID count while trading
+    shelfsync bench accuracy --skus 800 --shoppers 400 --stores 1 --days 1 --seed 1
+    shelfsync bench accuracy --skus 800 --faults scale --stores 1 --days 1   # a scale off for hours
+
+A real-sized shop (`--skus N`, N > 16; firmware_sim.world `WorldConfig.large`): the 16 products
+and N - 16 more generated from the seed, one bin each; one in eight on a scale (at least 100), one
+in twenty under a camera lane (at least 40), RFID source tags on 30 % of the SKUs, the rest sensed
+by nothing but the till and the counts. Camera lanes do not feed the reconciler yet, so their SKUs
+count as unsensed. `--faults CLASS`: one device of that class down for `--fault-hours` each trading
+day (scale: its bin unweighed; reader: nothing read at the door; camera: a lane blocked, which
+changes no book figure while cameras are outside the fusion).
 """
 
 from __future__ import annotations
@@ -41,6 +51,7 @@ import sys
 from typing import Any
 
 from edge.shelf.detector import DetectorConfig
+from firmware_sim.world import FAULT_CLASSES, WorldConfig
 from tests.reconcile.trading import score, simulate
 
 TARGETS = {"accuracy": 0.995, "shrink_precision": 0.95, "shrink_recall": 0.90}
@@ -60,6 +71,7 @@ def report(res: dict[str, Any]) -> str:
         ("  at 22:00 each day (after close)", _pct(res["accuracy_at_close"]),
          _pct(res["pos_only_accuracy_at_close"])),
         ("  at the end", _pct(res["accuracy_end"]), _pct(res["pos_only_accuracy_end"])),
+        ("  over sensed SKUs (scale or RFID tag)", _pct(res["accuracy_sensed"]), "n/a"),
         ("  floor and backroom both right", _pct(res["accuracy_with_zones"]), "n/a"),
         ("mean |book - truth| per sample (units)", _num(res["abs_error_units_mean"], ".1f"),
          _num(res["pos_only_abs_error_units_mean"], ".1f")),
@@ -71,8 +83,11 @@ def report(res: dict[str, Any]) -> str:
         ("misplacement findings right (precision)", _num(res["misplacement_precision"]), "n/a"),
         ("shelf gaps caught", _pct(res["shelf_gaps_caught"]), _pct(res["pos_only_shelf_gaps_caught"])),
     ]
-    out = [f"{res['stores']} store(s) x {res['days']:g} days, {res['skus_per_store']} SKUs per store, "
-           f"physics {res['physics']} (detector min_delta_g {res['min_delta_g'] or 'default'}), "
+    out = [f"{res['stores']} store(s) x {res['days']:g} days, {res['skus_per_store']} SKUs per store "
+           f"({res['sensed_skus_per_store']} sensed), " + (f"{res['shoppers']:g} shoppers a day, "
+                                                            if res.get("shoppers") else "")
+           + (f"fault: {res['faults']} down {res['fault_hours']:g} h a day, " if res.get("faults") else "")
+           + f"physics {res['physics']} (detector min_delta_g {res['min_delta_g'] or 'default'}), "
            f"count corrections {'on' if res['counts'] else 'off (re-anchoring on the scales on)'}, "
            + (f"{'two door antennas' if res['door_antennas'] == 2 else 'one door antenna'} reading "
               f"{res['portal']:.0%} of units carried through" if res["portal"] else "no door antenna")
@@ -80,6 +95,12 @@ def report(res: dict[str, Any]) -> str:
               if res["nightly_count"] is not None else ", no RFID count"),
            f"{'':44} {'sensors':>12} {'POS only':>12}"]
     out += [f"{name:44} {a:>12} {b:>12}" for name, a, b in rows]
+    if len(res.get("per_seed", [])) > 1:
+        out.append("per seed: " + "; ".join(
+            f"seed {p['seed']}: {_pct(p['accuracy'])} all, {_pct(p['accuracy_sensed'])} sensed, "
+            f"{_pct(p['accuracy_with_zones'])} zones, shrink P {_num(p['shrink_precision'])} "
+            f"R {_num(p['shrink_recall'])}, TTD {_num(p['median_minutes_to_detect'], '.1f')} min"
+            for p in res["per_seed"]))
     out.append("per day (accuracy, POS only): " + ", ".join(
         f"d{d['day']} {_pct(d['accuracy'])}/{_pct(d['pos_only'])}" for d in res["daily"]))
     out.append(f"stolen units {res['shrink_units_stolen']}, flagged {res['shrink_units_flagged']}, "
@@ -93,6 +114,12 @@ def report(res: dict[str, Any]) -> str:
         missed.append("median_minutes_to_detect")
     out.append("targets (issue 6): " + ("all met" if not missed else "missed: " + ", ".join(missed)))
     return "\n".join(out)
+
+
+def _figures(res: dict[str, Any]) -> dict[str, Any]:
+    keys = ("accuracy", "accuracy_sensed", "accuracy_with_zones", "pos_only_accuracy", "shrink_precision",
+            "shrink_recall", "median_minutes_to_detect", "wall_s")
+    return {k: res[k] for k in keys}
 
 
 def main(argv: list[str], prog: str = "shelfsync bench accuracy") -> int:
@@ -126,6 +153,13 @@ def main(argv: list[str], prog: str = "shelfsync bench accuracy") -> int:
                          "per SKU and zone (default 22, after close; 15 counts while trading; -1: none)")
     ap.add_argument("--count-read", type=float, default=1.0, metavar="RATE",
                     help="with --nightly-count: the share of units the stocktake reads (default 1)")
+    ap.add_argument("--skus", type=int, default=0,
+                    help="a real-sized shop of this many SKUs (> 16; 0, the default: the 16-SKU shop)")
+    ap.add_argument("--shoppers", type=float, default=400.0,
+                    help="with --skus: shoppers a day (default 400)")
+    ap.add_argument("--faults", choices=FAULT_CLASSES, default=None,
+                    help="with --skus: one device of this class fails each trading day")
+    ap.add_argument("--fault-hours", type=float, default=4.0, help="how long it stays down (default 4)")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     args = ap.parse_args(argv)
     if args.days <= 0 or args.stores < 1:
@@ -138,6 +172,14 @@ def main(argv: list[str], prog: str = "shelfsync bench accuracy") -> int:
         ap.error("--count-at is an hour, 0..23, or -1 for none")
     if args.nightly_count < 0:
         args.nightly_count = None
+    if args.skus and not 16 < args.skus <= 99_000:
+        ap.error("--skus is a shop's range, 17..99000 (0: the 16-SKU shop)")
+    if (args.faults or args.shoppers != 400.0) and not args.skus:
+        ap.error("--shoppers and --faults go with --skus")
+    if not 0 < args.shoppers <= 20_000 or not 0 < args.fault_hours <= 24:
+        ap.error("--shoppers must be in (0, 20000], --fault-hours in (0, 24]")
+    config = (WorldConfig.large(args.skus, args.shoppers, fault=args.faults, fault_hours=args.fault_hours)
+              if args.skus else None)
 
     def progress(msg: str) -> None:
         print(f"{prog}: {msg}", file=sys.stderr, flush=True)
@@ -146,12 +188,15 @@ def main(argv: list[str], prog: str = "shelfsync bench accuracy") -> int:
     runs = [simulate(args.days, args.seed + i, args.theft, args.misplace, physics=args.physics,
                      store=f"sh-{i + 1:04d}", counts=args.counts, detector=detector, portal=args.portal,
                      nightly=args.nightly_count, count_read=args.count_read,
-                     door_antennas=args.door_antennas, progress=progress)
+                     door_antennas=args.door_antennas, progress=progress, config=config)
             for i in range(args.stores)]
     res = score(runs)
     res.update(physics=args.physics, counts=args.counts, portal=args.portal, door_antennas=args.door_antennas,
                nightly_count=args.nightly_count, count_read=args.count_read, theft=args.theft, misplace=args.misplace,
-               seed=args.seed, min_delta_g=args.min_delta_g or None)
+               seed=args.seed, min_delta_g=args.min_delta_g or None,
+               shoppers=args.shoppers if args.skus else None, faults=args.faults, fault_hours=args.fault_hours,
+               per_seed=[{"seed": args.seed + i, "store": f"sh-{i + 1:04d}", **_figures(score([r]))}
+                         for i, r in enumerate(runs)])
     print(json.dumps(res, default=str) if args.json else report(res))
     return 0
 

@@ -109,7 +109,10 @@ class Shelves:
         t0 = world.start.timestamp()
         self.bins: dict[str, _Bin] = {}
         self.loads: dict[str, float] = {}
+        self._down: dict[str, list[tuple[float, float]]] = {}  # bin -> when its scale was off
         for i, b in enumerate(world.bins.values()):
+            if b.sensor != "scale":
+                continue  # (a real-sized shop: most bins are on no scale)
             unit = world.products[b.gtin].unit_grams
             cell = LoadCell(self.spec, seed=seed * 1000 + i, t0=t0)
             cell.set_load(t0, self.load(b.id), hand_s=0.0)
@@ -207,6 +210,14 @@ class Shelves:
         out.sort(key=lambda o: o.at)
         return out
 
+    def _off(self, bin_id: str, t0: float, t1: float) -> list[tuple[float, float]]:
+        day = datetime.fromtimestamp(t0, UTC).date() - timedelta(days=1)
+        out = []
+        while datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp() <= t1:
+            out += [(f.start.timestamp(), f.end.timestamp()) for f in self.world.faults(day) if f.device == bin_id]
+            day += timedelta(days=1)
+        return out
+
     def _sample(self, b: _Bin, now: float) -> list[Observation]:
         end = min(now, b.active_to)
         if end <= b.sampled_to:
@@ -225,6 +236,11 @@ class Shelves:
         noisy = np.round(clean[len(pre):] + b.cell._rng.normal(0.0, self.spec.noise_g, size=len(ts)))
         self.samples += len(ts)
         out: list[Observation] = []
+        if self.world.config.fault == "scale":  # a scale off (--faults scale): nothing to feed then
+            on = np.ones(len(ts), dtype=bool)
+            for lo, hi in self._off(b.id, float(ts[0]), float(ts[-1])):
+                on &= (ts < lo) | (ts >= hi)
+            ts, noisy, stable = ts[on], noisy[on], stable[on]
         for t, g, ok in zip(ts.tolist(), noisy.tolist(), stable.tolist(), strict=True):
             ev = b.det.feed(t, g, ok)
             if isinstance(ev, WeightEvent):
@@ -287,6 +303,7 @@ class Run:
     load_samples: int = 0
     wall_s: float = 0.0
     skus: int = 0
+    sensed: int = 0  # SKUs on a scale or carrying RFID tags (camera lanes do not feed the book yet)
     floor_mismatch: int = 0  # reconciler's floor figure != ledger's (must stay 0)
 
 
@@ -305,7 +322,11 @@ class Sensors:
         world, store = self.world, self.world.store
         rng = self.door if out else self.door_in
         reads: list[Observation] = []
+        if self.world.device_down("reader", "door", at):  # (--faults reader)
+            return reads
         for u in uids:
+            if not self.world.units[u].tagged:
+                continue  # (a real-sized shop tags only some SKUs; the small one tags every unit)
             if not (self.portal and rng.random() < self.portal):
                 continue
             when = at + timedelta(seconds=rng.uniform(3, 20))
@@ -318,7 +339,7 @@ class Sensors:
     def observe(self, events: list[Event]) -> list[Observation]:
         pending: list[Observation] = []
         for e in events:
-            if isinstance(e, Pick | PutBack | Restock):
+            if isinstance(e, Pick | PutBack | Restock) and e.bin in self.shelves.bins:
                 pending.extend(self.shelves.changed(e))
             if isinstance(e, Pick) and e.order is not None:  # the picker's handheld scan
                 pending.append(OrderLine(e.at, e.order, len(pending), e.gtin, len(e.uids)))
@@ -380,7 +401,7 @@ def simulate(days: float, seed: int, theft: float, misplace: float, *, physics: 
     world = StoreWorld(store=store, seed=seed, start=START, config=cfg)
     shelves = Shelves(world, seed, physics, detector=detector)
     rec = Reconciler({b.id: BinInfo(b.id, b.gtin, world.products[b.gtin].unit_grams, b.refill_at, b.capacity)
-                      for b in world.bins.values()}, counts=counts, restore=restore,
+                      for b in world.bins.values() if b.sensor == "scale"}, counts=counts, restore=restore,
                      portal=portal > 0)
     book, pos_only = Book(), Book()
     counter = random.Random(f"count:{seed}")
@@ -388,6 +409,9 @@ def simulate(days: float, seed: int, theft: float, misplace: float, *, physics: 
 
     run = Run(days, skus=len({b.gtin for b in world.bins.values()}))
     skus = sorted({b.gtin for b in world.bins.values()})
+    # Sensed: on a scale, or (a real-sized shop) source-tagged for the door's RFID reader.
+    sensed = {b.gtin for b in world.bins.values() if b.sensor == "scale"} | set(world.tagged_skus)
+    run.sensed = len(sensed)
 
     # The opening stocktake: absolute counts per (SKU, zone, lot) in both books.
     expiry = world.lot_expiry()
@@ -466,7 +490,7 @@ def simulate(days: float, seed: int, theft: float, misplace: float, *, physics: 
         book_out(rec.tick(now), now)
         if now >= next_sample:
             next_sample += SAMPLE_EVERY
-            run.samples.append(_sample(now, world, shelves, rec, book, pos_only, skus, run))
+            run.samples.append(_sample(now, world, shelves, rec, book, pos_only, skus, run, sensed))
         if progress and time.perf_counter() - last_print > 5:
             last_print = time.perf_counter()
             progress(f"{store}: day {(now - START) / timedelta(days=1):.1f} of {days:g}, "
@@ -477,7 +501,7 @@ def simulate(days: float, seed: int, theft: float, misplace: float, *, physics: 
 
 
 def _sample(now: datetime, world: StoreWorld, shelves: Shelves, rec: Reconciler, book: Book,
-            pos_only: Book, skus: list[str], run: Run) -> dict[str, Any]:
+            pos_only: Book, skus: list[str], run: Run, sensed: set[str] | None = None) -> dict[str, Any]:
     truth = {g: world.stock(g) for g in skus}
     # A shelf gap: a bin of the SKU holds none of it. The sensors see it when the detector's count
     # of that bin is 0; the POS-only book only when it thinks the SKU is gone altogether.
@@ -495,6 +519,7 @@ def _sample(now: datetime, world: StoreWorld, shelves: Shelves, rec: Reconciler,
         "at": now,
         "open": open_now,
         "right": sum(book.on_hand(g) == truth[g]["on_hand"] for g in skus),
+        "right_sensed": sum(book.on_hand(g) == truth[g]["on_hand"] for g in skus if sensed is None or g in sensed),
         "right_zones": sum(book.on_hand(g) == truth[g]["on_hand"] and book.floor(g) == truth[g]["floor"]
                            for g in skus),
         "pos_right": sum(pos_only.on_hand(g) == truth[g]["on_hand"] for g in skus),
@@ -572,6 +597,10 @@ def score(runs: list[Run]) -> dict[str, Any]:
     return {
         "stores": len(runs), "days": runs[0].days, "skus_per_store": skus,
         "accuracy": _ratio(sum(s["right"] for s in samples), pairs),
+        "sensed_skus_per_store": runs[0].sensed,
+        # (each store draws its own scales and tags: its own number of sensed SKUs)
+        "accuracy_sensed": _ratio(sum(s["right_sensed"] for s in samples),
+                                  sum(len(r.samples) * r.sensed for r in runs)),
         "accuracy_with_zones": _ratio(sum(s["right_zones"] for s in samples), pairs),
         "accuracy_at_close": _ratio(sum(s["right"] for s in closing), len(closing) * skus),
         "accuracy_end": _ratio(last["right"], skus),
