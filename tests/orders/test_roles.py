@@ -108,7 +108,8 @@ PUBLIC_CONSOLE_ROUTES = frozenset({
     "console.lang",         # choosing the language, a cookie only (the sign-in page links it)
 })
 EVENT_STREAM = "console.events"  # an EventSource cannot follow a redirect: it gets 401 and the page reloads
-_VALUES = {"store": "sh-1", "sku": A, "channel": "taobao", "id": "x", "name": "x", "lang": "en"}
+_VALUES = {"store": "sh-1", "sku": A, "channel": "taobao", "id": "x", "name": "x", "lang": "en",
+           "report": "turnover"}
 _ANY_PART = "[^{}/]+"  # aiohttp's pattern for a plain {name}
 
 
