@@ -40,6 +40,8 @@ from markupsafe import Markup, escape
 from cloud.console import live, session
 from cloud.console.live import Live, Notice, Topic
 from cloud.console.pages import PAGES
+from cloud.console.pages.transfers import SUGGESTIONS_APART
+from cloud.console.queries_orders import SuggestionsApart
 from cloud.console.shared_reads import SharedReads
 from cloud.console.web import (
     ConsoleOptions,
@@ -82,6 +84,7 @@ def install(app: web.Application, options: ConsoleOptions, worker: str) -> None:
     env.filters["instant"] = _instant
     app[LIVE] = Live(worker)
     app[CONSOLE_READS] = SharedReads()
+    app[SUGGESTIONS_APART] = SuggestionsApart()
     routes = ConsoleRoutes(app)
     app.router.add_static("/static/", HERE / "static", name="console.static")
     app[CONSOLE_PUBLIC].add("console.static")
@@ -99,6 +102,7 @@ MIDDLEWARES = (server_timing, html_errors, session.sessions)
 async def _close_streams(app: web.Application) -> None:
     app[LIVE].close_streams()  # open /events streams would hold shutdown for its whole timeout
     app[CONSOLE_READS].forget()
+    app[SUGGESTIONS_APART].close()
 
 
 async def _running(app: web.Application) -> AsyncIterator[None]:

@@ -44,6 +44,8 @@ IN_TRANSIT_SHOWN = 100
 SUGGESTIONS_SHOWN = 30  # a chain of hundreds of stores has thousands: the emptiest stores' first
 MAX_QTY = 100_000  # as the API's schema (cloud/api/orders.py QTY)
 SUGGESTIONS_FRESH_S, SUGGESTIONS_STALE_S = 30.0, 600.0
+# made in a process of its own, not on the worker's interpreter (queries_orders.SuggestionsApart)
+SUGGESTIONS_APART = web.AppKey("console-suggestions-apart", q.SuggestionsApart)
 OUTDATES = "transfers"  # the shared reads' topic that a transfer action here moves on
 PARTS = {"transit": "_transfers_transit.html", "history": "_transfers_history.html",
          "suggestions": "_transfers_suggestions.html"}
@@ -105,8 +107,7 @@ async def _suggestions(request: web.Request, here: str) -> dict[str, Any]:
 
     async def read() -> tuple[datetime, list[dict[str, Any]]]:
         at = now()
-        async with maker() as session:
-            return at, await q.transfer_suggestions(session, for_store)
+        return at, await request.app[SUGGESTIONS_APART].suggestions(maker.kw["bind"], for_store)
 
     found_at, found = await shared.get(("transfer-suggestions", for_store), read,
                                        generation=shared.version(OUTDATES), max_age=SUGGESTIONS_FRESH_S,
