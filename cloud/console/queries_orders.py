@@ -18,6 +18,7 @@ import multiprocessing
 from collections import defaultdict
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -326,8 +327,12 @@ class SuggestionsApart:
                 return await transfer_suggestions(session, only_store)
         if self._pool is None:  # spawned: a fork would copy the worker's event loop and threads
             self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
-        found: list[dict[str, Any]] = await asyncio.get_running_loop().run_in_executor(
-            self._pool, _suggestions_read_apart, url.render_as_string(hide_password=False), only_store)
+        try:
+            found: list[dict[str, Any]] = await asyncio.get_running_loop().run_in_executor(
+                self._pool, _suggestions_read_apart, url.render_as_string(hide_password=False), only_store)
+        except BrokenProcessPool:  # the process died (killed, out of memory): the next read starts another
+            self.close()
+            raise
         self.apart += 1
         return found
 
