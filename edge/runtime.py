@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
@@ -339,6 +340,13 @@ async def _refresh_stats(outbox: Outbox, every_s: float = 10.0) -> None:
         await asyncio.sleep(every_s)
 
 
+STOP_GRACE_S = 10.0  # a clean stop takes a second or two; systemd's own limit is longer
+
+
+class _StuckStop(Exception):
+    """The gateway did not finish stopping within STOP_GRACE_S of SIGTERM or SIGINT."""
+
+
 def main(argv: list[str], prog: str = "shelfsync gateway") -> int:
     parser = argparse.ArgumentParser(prog=prog, description="Run a store gateway.", epilog=EPILOG,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -371,10 +379,24 @@ def main(argv: list[str], prog: str = "shelfsync gateway") -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        await run_gateway(config, stop=stop)
+        gateway = asyncio.ensure_future(run_gateway(config, stop=stop))
+        stopped = asyncio.ensure_future(stop.wait())
+        await asyncio.wait([gateway, stopped], return_when=asyncio.FIRST_COMPLETED)
+        stopped.cancel()
+        done, _ = await asyncio.wait([gateway], timeout=STOP_GRACE_S)
+        if not done:  # asked to stop, and still stopping: say what waits, and go (below)
+            waiting = sorted(t.get_name() for t in asyncio.all_tasks() if t is not asyncio.current_task())
+            log.error("gateway: still stopping %g s after the signal (waiting: %s); leaving without it: "
+                      "what the outbox took is on disk", STOP_GRACE_S, ", ".join(waiting))
+            raise _StuckStop
+        gateway.result()
 
     try:
         asyncio.run(serve())
+    except _StuckStop:
+        with contextlib.suppress(Exception):
+            logging.shutdown()
+        os._exit(1)  # asyncio.run would wait for the stuck task again; every fsync'd delta is kept
     except ConfigError as e:
         print(f"{prog}: {e}", file=sys.stderr)
         return 2
