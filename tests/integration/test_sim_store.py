@@ -64,15 +64,9 @@ async def test_a_simulated_store_read_by_a_real_gateway_ends_with_the_ledger_equ
         assert _lines_with(sim, "simulated,"), "progress lines on stderr"
 
         async with aiohttp.ClientSession() as session:
-            async def drained_and_window_closed() -> bool:
-                async with session.get(f"http://127.0.0.1:{port}/healthz") as r:
-                    depth = (await r.json())["outbox_depth"]
-                return depth == 0 and await cloud.deltas(store) >= summary["deltas"] \
-                    and time.monotonic() >= closed_at
-
             # Not a sleep: the reconciler may book shrink only after its window, so the check waits
             # for the window to close as well as for the outbox to drain.
-            await until(drained_and_window_closed, timeout=90, what="the outbox drained, the window closed")
+            await _drained_and_window_closed(session, cloud, store, port, summary["deltas"], closed_at, 90)
             async with session.get(f"http://127.0.0.1:{port}/healthz") as r:
                 assert (await r.json())["outbox_depth"] == 0
 
@@ -121,6 +115,18 @@ async def test_a_simulated_store_read_by_a_real_gateway_ends_with_the_ledger_equ
             gw.stop()
         sim.stop()
     assert sim.proc.returncode == 0, sim.lines[-10:]  # SIGTERM: a clean shutdown
+
+
+async def _drained_and_window_closed(session: aiohttp.ClientSession, cloud: Cloud, store: str, port: int,
+                                     deltas: int, closed_at: float, timeout: float) -> None:
+    """Until the gateway's outbox is empty, the cloud holds the sim's `deltas` and the monotonic
+    clock has passed `closed_at` (the reconciler's last window)."""
+    async def done() -> bool:
+        async with session.get(f"http://127.0.0.1:{port}/healthz") as r:
+            depth = (await r.json())["outbox_depth"]
+        return depth == 0 and await cloud.deltas(store) >= deltas and time.monotonic() >= closed_at
+
+    await until(done, timeout=timeout, what="the outbox drained, the window closed")
 
 
 async def _counts_in(cloud: Cloud, store: str, port: int, before: int) -> bool:
@@ -200,13 +206,7 @@ async def test_a_store_trading_at_60x_reconciles_on_its_own_clock_and_ends_true(
         closed_at = time.monotonic() + store_sim.reconcile_wait(window_s) / speed + store_sim.LATE_S + 3.0
 
         async with aiohttp.ClientSession() as session:
-            async def drained_and_window_closed() -> bool:
-                async with session.get(f"http://127.0.0.1:{port}/healthz") as r:
-                    depth = (await r.json())["outbox_depth"]
-                return depth == 0 and await cloud.deltas(store) >= summary["deltas"] \
-                    and time.monotonic() >= closed_at
-
-            await until(drained_and_window_closed, timeout=120, what="the outbox drained, the window closed")
+            await _drained_and_window_closed(session, cloud, store, port, summary["deltas"], closed_at, 120)
         _, stock = await cloud.get(f"/v1/stores/{store}/stock")
         mismatches = compare(summary["truth"], stock["items"])
         assert mismatches == [], (mismatches, summary["events"])
