@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from cloud.console import web
+from cloud.console import i18n, web, words_replenishment, words_reports
 from cloud.console.i18n import MESSAGES, Words, negotiate
 from cloud.db.stocktakes import STATES
 from shared.contract import ALERT_STATUSES, Kind, Source, Zone
@@ -30,6 +30,11 @@ def test_every_message_has_both_languages_with_the_same_fields() -> None:
     for key, (en, zh) in MESSAGES.items():
         assert en.strip() and zh.strip(), key
         assert _fields(en) == _fields(zh), key
+
+
+def test_a_key_is_defined_in_one_catalogue_module_only() -> None:
+    parts = [set(i18n._CORE), set(words_reports.WORDS), set(words_replenishment.WORDS)]
+    assert sum(len(p) for p in parts) == len(MESSAGES)
 
 
 def test_every_key_a_template_or_page_uses_is_in_the_catalogue() -> None:

@@ -13,6 +13,8 @@ API_OF = {
     "transfers": "GET /v1/transfers, /v1/transfers/suggestions",
     "setup": "PUT /v1/stores/{store}, /v1/products/{sku}, /v1/channels/{channel}",
     "audit": "—",
+    "replenishment": "POST /v1/replenishment/runs, GET /v1/purchase-orders",
+    "reports": "GET /v1/reports/{report}",
 }
 
 

@@ -1,0 +1,7 @@
+"""The console's words for the reports pages, in English and Chinese (see i18n.py)."""
+
+from __future__ import annotations
+
+WORDS: dict[str, tuple[str, str]] = {
+    "nav.reports": ("Reports", "报表"),
+}
