@@ -1,0 +1,252 @@
+"""Replenishment, the plan (head office acts, finance reads; a store token is refused): the runs —
+the newest one's state, *Run now*, the runs before — and a finished run's suggestions: purchases
+grouped by supplier (made into draft purchase orders, one per location, as
+POST /v1/purchase-orders/from-suggestions makes them), transfers (made into transfers, as
+POST /v1/replenishment/transfers), the three-level emergencies, and a chart of what the run would
+buy from each supplier.
+
+A run started here is the API's run (cloud/db/replenishment.py `start` and `run_behind`): the
+worker plans it on its planning thread while the page answers at once; the page then asks for its
+body every POLL_S seconds (htmx) until the run is done or failed, and shows its suggestions. A run
+keeps no forecast series, only each suggestion's figures (reorder point, order-up-to level,
+position, method, what limited it), so the chart shows the suggested units and their value per
+supplier rather than a forecast against history.
+
+The purchase orders are on replenishment_orders.py, the buying master data on
+replenishment_buying.py; `add_routes` here adds theirs too (the console lists one module per
+section).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from cloud.console import queries
+from cloud.console.i18n import Words
+from cloud.console.pages import replenishment_buying, replenishment_orders
+from cloud.console.pages.replenishment_frame import actor, chart_json, hq, page, reader
+from cloud.console.web import ConsoleRoutes, is_htmx, words
+from cloud.db import replenishment_views as views
+from cloud.db.orders import OrderError
+from cloud.db.purchasing import PurchaseOrders
+from cloud.keys import CONSOLE_READS, MAKER, ORDERS, REPLENISHMENT, TRANSFERS
+from shared.contract import ContractError, check_id
+
+RUNS_SHOWN = 10
+LINES_SHOWN = 50  # purchase lines per supplier; the totals count them all
+TRANSFERS_SHOWN = 100
+EMERGENCIES_SHOWN = 100
+POLL_S = 2
+TRANSFERS_OUTDATED = "transfers"  # the transfers page's shared reads' topic (pages/transfers.py)
+
+
+@dataclass(frozen=True, slots=True)
+class PurchaseLine:
+    sku: str
+    location: str
+    units: int
+    pack: int | None
+    unit_cost: float | None
+    detail: Mapping[str, Any]
+
+    @property
+    def packs(self) -> int | None:
+        return self.units // self.pack if self.pack else None
+
+    @property
+    def value(self) -> float | None:
+        return self.units * self.unit_cost if self.unit_cost is not None else None
+
+
+@dataclass(slots=True)
+class SupplierGroup:
+    supplier: str
+    name: str
+    lines: list[PurchaseLine] = field(default_factory=list)
+    units: int = 0
+    value: float = 0.0
+    locations: set[str] = field(default_factory=set)
+    orders: list[views.MadeOrder] = field(default_factory=list)
+
+    @property
+    def shown(self) -> list[PurchaseLine]:
+        return self.lines[:LINES_SHOWN]
+
+    @property
+    def all_made(self) -> bool:
+        return self.locations <= {o.location for o in self.orders}
+
+
+def _groups(purchases: Sequence[Mapping[str, Any]], packs: Mapping[tuple[str, str], int],
+            made: Sequence[views.MadeOrder], names: Mapping[str, str]) -> list[SupplierGroup]:
+    groups: dict[str, SupplierGroup] = {}
+    for s in purchases:
+        supplier = s["supplier"] or ""
+        g = groups.get(supplier)
+        if g is None:
+            g = groups[supplier] = SupplierGroup(supplier, names.get(supplier, ""))
+        line = PurchaseLine(s["sku"], s["location"], s["units"], packs.get((supplier, s["sku"])),
+                            s["unit_cost"], s["detail"] or {})
+        g.lines.append(line)
+        g.units += line.units
+        g.value += line.value or 0.0
+        g.locations.add(line.location)
+    for o in made:
+        if o.supplier in groups:
+            groups[o.supplier].orders.append(o)
+    return sorted(groups.values(), key=lambda g: (-g.value, -g.units, g.supplier))
+
+
+def _chart(groups: Sequence[SupplierGroup], t: Words) -> str:
+    """Units (bars) and their value (line, right axis) per supplier, the largest first."""
+    names = [g.supplier for g in groups]
+    return chart_json({
+        "aria": {"enabled": True},
+        "grid": {"left": 8, "right": 8, "top": 36, "bottom": 8, "containLabel": True},
+        "legend": {"top": 0},
+        "tooltip": {"trigger": "axis", "axisPointer": {"type": "shadow"}},
+        "xAxis": {"type": "category", "data": names, "axisLabel": {"rotate": 30 if len(names) > 5 else 0}},
+        "yAxis": [{"type": "value", "minInterval": 1, "name": t("rp.units")},
+                  {"type": "value", "name": t("rp.value"), "splitLine": {"show": False}}],
+        "series": [{"type": "bar", "name": t("rp.units"), "data": [g.units for g in groups],
+                    "itemStyle": {"color": "#0f5c75"}, "barMaxWidth": 40},
+                   {"type": "line", "name": t("rp.value"), "yAxisIndex": 1, "symbolSize": 8,
+                    "data": [round(g.value, 2) for g in groups], "itemStyle": {"color": "#e0a100"}}],
+    })
+
+
+async def _plan(request: web.Request, notice: str | None = None, problem: str | None = None
+                ) -> dict[str, Any]:
+    """The page's body: the runs, and the chosen (`?run=`) or newest finished run's suggestions."""
+    rep = request.app[REPLENISHMENT]
+    runs = await rep.runs(RUNS_SHOWN)
+    running = [r for r in runs if r["status"] == "running"]
+    asked = request.query.get("run", "")[:64]
+    run = await rep.get(asked) if asked else None
+    if run is None or run["status"] != "done":
+        latest = await rep.latest_done()
+        run = await rep.get(latest) if latest else None
+    found = await rep.suggestions(run["id"]) if run is not None else []
+    purchases = [s for s in found if s["kind"] == "purchase"]
+    transfers = [s for s in found if s["kind"] == "transfer"]
+    emergencies = sorted((s for s in found if s["kind"] == "emergency"),
+                         key=lambda s: (-(s["level"] or 0), -s["units"], s["sku"]))
+    async with request.app[MAKER]() as session:
+        packs = await views.packs(session, {(s["supplier"], s["sku"]) for s in purchases if s["supplier"]})
+        made = await views.orders_from_run(session, run["id"]) if run is not None else []
+        suppliers = await views.supplier_names(session)
+        groups = _groups(purchases, packs, made, suppliers)
+        shown_skus = {ln.sku for g in groups for ln in g.shown} | {
+            s["sku"] for s in [*transfers[:TRANSFERS_SHOWN], *emergencies[:EMERGENCIES_SHOWN]]}
+        names = await queries.product_names(session, shown_skus)
+    open_transfers = [s for s in transfers if s["acted"] is None]
+    return {"runs": runs, "running": running[0] if running else None, "run": run, "groups": groups,
+            "transfers": transfers[:TRANSFERS_SHOWN], "transfers_total": len(transfers),
+            "transfers_open": len(open_transfers), "emergencies": emergencies[:EMERGENCIES_SHOWN],
+            "emergencies_total": len(emergencies), "names": names, "lines_shown": LINES_SHOWN,
+            "chart": _chart(groups, words(request)) if groups else None, "poll_s": POLL_S,
+            "here": request.path_qs if request.method == "GET" else "/replenishment",
+            "notice": notice, "problem": problem}
+
+
+async def plan_page(request: web.Request) -> web.StreamResponse:
+    """GET /replenishment[?run=]: the page, or (htmx, HX-Target plan-body) its body — what the
+    poll of a running run asks for."""
+    reader(request)
+    context = await _plan(request)
+    if is_htmx(request) and request.headers.get("HX-Target") == "plan-body":
+        return page(request, "_replenishment_body.html", "plan", context)
+    return page(request, "replenishment.html", "plan", context)
+
+
+async def _answer(request: web.Request, notice: str | None, problem: str | None, status: int = 422
+                  ) -> web.StreamResponse:
+    """A post's answer: htmx gets the body with the notice or problem; a plain form the page again
+    (303) or, refused, the page saying why."""
+    if not is_htmx(request) and problem is None:
+        raise web.HTTPSeeOther("/replenishment")
+    context = await _plan(request, notice, problem)
+    if is_htmx(request):
+        return page(request, "_replenishment_body.html", "plan", context)
+    return page(request, "replenishment.html", "plan", context, status=status)
+
+
+async def start_run(request: web.Request) -> web.StreamResponse:
+    """POST /replenishment/runs: forecast and plan now, behind the page (one run at a time from
+    here: a second while one is running would plan from the same facts)."""
+    who = hq(request)
+    rep = request.app[REPLENISHMENT]
+    t = words(request)
+    if any(r["status"] == "running" for r in await rep.runs(RUNS_SHOWN)):
+        return await _answer(request, None, t("rp.run_busy"), 409)
+    started = await rep.start("api", actor(who))
+    assert started is not None  # only a nightly run can find its night taken
+    rep.run_behind(started["id"])
+    return await _answer(request, t("rp.run_started", id=started["id"]), None)
+
+
+async def _posted_run(request: web.Request) -> tuple[dict[str, str], dict[str, Any] | None]:
+    posted = await request.post()
+    form = {k: str(v) for k, v in posted.items() if isinstance(v, str)}
+    run_id = form.get("run", "")[:64]
+    run = await request.app[REPLENISHMENT].get(run_id) if run_id else None
+    return form, run if run is not None and run["status"] == "done" else None
+
+
+async def make_orders(request: web.Request) -> web.StreamResponse:
+    """POST /replenishment/purchase-orders (form: run, supplier): the run's purchases from that
+    supplier as draft orders, one per location, made once (the API's from-suggestions)."""
+    who = hq(request)
+    t = words(request)
+    form, run = await _posted_run(request)
+    if run is None:
+        return await _answer(request, None, t("rp.no_such_run"), 404)
+    supplier = form.get("supplier", "")
+    try:
+        check_id(supplier, "supplier")
+    except ContractError as e:
+        return await _answer(request, None, f"supplier: {e.problem}")
+    try:
+        made = await PurchaseOrders(request.app[ORDERS]).from_suggestions(run["id"], supplier, actor(who))
+    except OrderError as e:
+        return await _answer(request, None, str(e), e.status)
+    if not made:
+        return await _answer(request, None, t("rp.nothing_to_order", supplier=supplier), 404)
+    return await _answer(request, t("rp.orders_made", n=len(made), supplier=supplier,
+                                    ids=", ".join(p["id"] for p in made)), None)
+
+
+async def make_transfers(request: web.Request) -> web.StreamResponse:
+    """POST /replenishment/transfers (form: run): the run's open transfer suggestions as
+    transfers, one per source and destination, once (the API's /v1/replenishment/transfers)."""
+    hq(request)
+    t = words(request)
+    _, run = await _posted_run(request)
+    if run is None:
+        return await _answer(request, None, t("rp.no_such_run"), 404)
+    made, refused = await request.app[REPLENISHMENT].make_transfers(request.app[TRANSFERS], run["id"])
+    if made:
+        request.app[CONSOLE_READS].changed(TRANSFERS_OUTDATED)
+    notice = t("rp.transfers_made", n=len(made)) if made else None
+    problem = "; ".join(t("rp.transfer_refused", src=r["from"], dst=r["to"], error=r["error"])
+                        for r in refused) or None
+    if notice is None and problem is None:
+        problem = t("rp.transfers_none")
+    return await _answer(request, notice, problem, 409)
+
+
+def add_routes(routes: ConsoleRoutes) -> None:
+    routes.get("/replenishment", plan_page, "replenishment")
+    routes.post("/replenishment/runs", start_run, "replenishment-run")
+    routes.post("/replenishment/purchase-orders", make_orders, "replenishment-orders-make")
+    routes.post("/replenishment/transfers", make_transfers, "replenishment-transfers-make")
+    replenishment_orders.add_routes(routes)
+    replenishment_buying.add_routes(routes)
+
+
+__all__ = ["add_routes"]
+
