@@ -71,7 +71,7 @@ async def test_a_run_from_the_page_becomes_a_purchase_order_sent_and_received_in
     await expect(page.locator("#rp-chart canvas")).to_have_count(1)  # ECharts drew the chart
 
     await page.locator("[data-make-orders=acme]").click()
-    await expect(page.locator("#plan-body .notice.ok")).to_contain_text("1 draft purchase orders from acme")
+    await expect(page.locator("#plan-body .notice.ok")).to_contain_text("Draft purchase orders from acme (1)")
     made = page.locator("[data-supplier=acme] [data-made-order]")
     await expect(made).to_have_count(1)
     await expect(page.locator("[data-make-orders=acme]")).to_have_count(0)  # made once
@@ -132,7 +132,7 @@ async def test_transfer_suggestions_become_transfers_and_emergencies_are_listed(
     for e in alarms:
         await expect(page.locator(f"[data-emergency='{e['level']}/{e['sku']}/{e['location']}']")).to_have_count(1)
     await page.locator("#make-transfers").click()
-    await expect(page.locator("#plan-body .notice.ok")).to_contain_text("transfers made")
+    await expect(page.locator("#plan-body .notice.ok")).to_contain_text("Transfers made")
     _, listed = await chain.get("/v1/transfers?status=in_transit")
     pairs = {(s["source"], s["location"]) for s in moves}
     assert {(t["from"], t["to"]) for t in listed["transfers"]} == pairs

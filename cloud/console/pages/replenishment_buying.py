@@ -18,6 +18,7 @@ from aiohttp import web
 
 from cloud.api import buying as buying_api
 from cloud.api import buying_csv
+from cloud.console import queries
 from cloud.console.pages.replenishment_frame import actor, hq, page, reader
 from cloud.console.web import ConsoleRoutes, words
 from cloud.csv_rows import CsvRefused
@@ -65,8 +66,9 @@ async def _page(request: web.Request, table: str = "terms", refused: CsvRefused 
         terms = await buying.rows(session, t["terms"], supplier=supplier or None, sku=sku or None)
         capacities = await buying.rows(session, t["capacities"], sku=sku or None)
         lives = await buying.rows(session, t["shelf_lives"], sku=sku or None)
+        names = await queries.product_names(session, {r["sku"] for r in terms[:SHOWN]})
     return page(request, "replenishment_buying.html", "buying", {
-        "suppliers": suppliers, "terms": terms[:SHOWN], "terms_total": len(terms),
+        "suppliers": suppliers, "terms": terms[:SHOWN], "names": names, "terms_total": len(terms),
         "capacities": capacities[:SHOWN], "capacities_total": len(capacities), "lives": lives[:SHOWN],
         "lives_total": len(lives), "supplier": supplier, "sku": sku, "tables": TABLE_NAMES, "table": table,
         "columns": {name: buying_csv.Table(name, buying_api.ROWS[name], t[name].key).columns
@@ -77,7 +79,8 @@ async def _page(request: web.Request, table: str = "terms", refused: CsvRefused 
 async def buying_page(request: web.Request) -> web.StreamResponse:
     """GET /replenishment/buying[?supplier=&sku=]."""
     reader(request)
-    return await _page(request)
+    imported = request.query.get("imported", "")
+    return await _page(request, imported if imported in TABLE_NAMES else "terms")
 
 
 async def import_csv(request: web.Request) -> web.StreamResponse:
