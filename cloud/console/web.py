@@ -68,7 +68,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("channels", "/channels", hide_from=(Role.STORE,)),
     NavItem("orders", "/orders"),
     NavItem("transfers", "/transfers"),
-    NavItem("replenishment", "/replenishment", coming=True, hide_from=(Role.STORE,)),
+    NavItem("replenishment", "/replenishment", hide_from=(Role.STORE,)),
     NavItem("reports", "/reports", coming=True),
     NavItem("setup", "/setup", hide_from=(Role.STORE, Role.FINANCE)),
     NavItem("audit", "/audit", hide_from=(Role.STORE,)),

@@ -9,6 +9,7 @@ from cloud.console.pages import (
     orders,
     overview,
     products,
+    replenishment,
     setup,
     setup_channels,
     setup_shelves,
@@ -16,8 +17,8 @@ from cloud.console.pages import (
     transfers,
 )
 
-PAGES = (overview, stores, products, channels, orders, transfers, setup, setup_channels, setup_shelves, audit,
-         coming)
+PAGES = (overview, stores, products, channels, orders, transfers, replenishment, setup, setup_channels,
+         setup_shelves, audit, coming)
 
-__all__ = ["PAGES", "audit", "channels", "coming", "orders", "overview", "products", "setup",
+__all__ = ["PAGES", "audit", "channels", "coming", "orders", "overview", "products", "replenishment", "setup",
            "setup_channels", "setup_shelves", "stores", "transfers"]
