@@ -7,10 +7,14 @@ POST /v1/replenishment/transfers   {"run"?, "from"?}: the run's transfer suggest
                                    (purchases become orders: /v1/purchase-orders/from-suggestions)
 GET  /v1/replenishment/suggestions[?run=&kind=&location=&supplier=&sku=]   (the newest finished run
                                    by default; a store token sees what goes to or leaves its store)
+GET  /v1/replenishment/settings    the chain's replenishment settings (hq and finance)
+PUT  /v1/replenishment/settings    {setting: value, ...}: change some (hq; audited; see
+                                   cloud/replenish/settings.py)
 
-The nightly run starts at NIGHTLY_AT in the chain's time zone (`--timezone`) on every worker; the
-night's row is unique, so one worker runs it (cloud/db/replenishment.py). The planning runs on a
-thread of its own (one per worker), never on the event loop.
+The nightly run starts at the `nightly_at` setting (02:00 unless changed) in the chain's time zone
+(`--timezone`) on every worker; the night's row is unique, so one worker runs it
+(cloud/db/replenishment.py). The planning runs on a thread of its own (one per worker), never on the
+event loop.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from cloud.api.admin import who
 from cloud.auth import Role, principal, require_hq
 from cloud.db.replenishment import Replenishment, next_night
 from cloud.keys import MAKER, REPLENISHMENT, SETTINGS, TRANSFERS
+from cloud.replenish.settings import HIGHEST_FILL_RATE, LOWEST_FILL_RATE, MAX_KEEP_RUNS, MAX_KM, SettingError
 from shared.openapi import (
     DAY,
     GTIN14,
@@ -50,7 +55,8 @@ from shared.openapi import (
 )
 
 log = logging.getLogger(__name__)
-NIGHTLY_AT = time(2, 0)
+NIGHTLY_AT = time(2, 0)  # the default of the `nightly_at` setting
+LOOK_AGAIN_S = 300.0     # the nightly schedule rereads the settings at least this often
 KINDS = ["purchase", "transfer", "emergency"]
 
 RUN_REQUEST: Schema = obj({"wait": {"type": "boolean", "default": False,
@@ -131,11 +137,27 @@ async def post_transfers(request: web.Request) -> web.Response:
     return web.json_response({"run": run, "transfers": made, "refused": refused})
 
 
+async def get_settings(request: web.Request) -> web.Response:
+    refused = _chain_wide(request)
+    return refused or web.json_response((await request.app[REPLENISHMENT].chain_settings()).to_json())
+
+
+async def put_settings(request: web.Request) -> web.Response:
+    require_hq(request)
+    body = dict(checked(request).body)
+    try:
+        saved = await request.app[REPLENISHMENT].save_settings(body, who(request))
+    except SettingError as e:
+        return error_response(400, str(e), e.field)
+    return web.json_response(saved.to_json())
+
+
 async def replenishment(app: web.Application) -> AsyncIterator[None]:
     """The worker's replenishment: one planning thread, and the nightly run."""
     executor = ThreadPoolExecutor(1, thread_name_prefix="replenish")
-    rep = app[REPLENISHMENT] = Replenishment(app[MAKER], executor)
-    task = asyncio.create_task(_nightly(rep, ZoneInfo(app[SETTINGS].timezone)), name="replenishment-nightly")
+    tz = ZoneInfo(app[SETTINGS].timezone)
+    rep = app[REPLENISHMENT] = Replenishment(app[MAKER], executor, tz=tz)
+    task = asyncio.create_task(_nightly(rep, tz), name="replenishment-nightly")
     yield
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
@@ -145,10 +167,23 @@ async def replenishment(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _nightly(rep: Replenishment, tz: ZoneInfo) -> None:
+    """Sleep until the next nightly run, looking again when the settings change here or every
+    LOOK_AGAIN_S (another worker may have changed `nightly_at`)."""
     while True:
+        try:
+            nightly_at = (await rep.chain_settings()).nightly_at
+        except Exception:  # a database hiccup: the default time, and look again soon
+            log.exception("reading the replenishment settings failed")
+            nightly_at = NIGHTLY_AT
         now = datetime.now(UTC)
-        at = next_night(now, NIGHTLY_AT, tz)
-        await asyncio.sleep((at - now).total_seconds())
+        at = next_night(now, nightly_at, tz)
+        wait = (at - now).total_seconds()
+        rep.changed.clear()
+        if wait > LOOK_AGAIN_S:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(rep.changed.wait(), LOOK_AGAIN_S)
+            continue
+        await asyncio.sleep(wait)
         try:
             done = await rep.nightly(at.astimezone(tz).date())
             if done is not None:
@@ -157,13 +192,44 @@ async def _nightly(rep: Replenishment, tz: ZoneInfo) -> None:
             log.exception("nightly replenishment run failed")
 
 
+CLOCK: Schema = text(5, 5, pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$", description="HH:MM")
+PROMOTION: Schema = obj({
+    "name": text(32, description="not double-11 or 618 (built in)"),
+    "month": integer(1, 12), "day": integer(1, 31), "on": {**DAY, "description": "a one-off date"},
+    "before": integer(0, 14), "after": integer(0, 14),
+    "uplift": number(0, 20, exclusiveMinimum=0, description="demand × this on its days, until history says")},
+    ["name"])
+SETTINGS_VALUES: dict[str, Schema] = {
+    "promotions": array(PROMOTION, 0, 100, description="the chain's own, beside Double 11 and 618"),
+    "fill_rate": number(LOWEST_FILL_RATE, HIGHEST_FILL_RATE,
+                        description="target of a category without its own"),
+    "fill_rates": obj({}, closed=False, additionalProperties=number(LOWEST_FILL_RATE, HIGHEST_FILL_RATE),
+                      description="category → target fill rate"),
+    "store_sizes": obj({}, closed=False, additionalProperties=number(0, 1e9, exclusiveMinimum=0),
+                       description="location → size (any one unit): priors of new products and stores"),
+    "transfer_km": number(0, MAX_KM, description="other stores' surplus within this distance moves first"),
+    "opening_hours": obj({"opens": CLOCK, "closes": CLOCK}, ["opens", "closes"]),
+    "nightly_at": CLOCK,
+    "keep_runs": integer(1, MAX_KEEP_RUNS, description="runs kept; older ones are deleted after each run"),
+}
+SETTINGS_PUT: Schema = obj(SETTINGS_VALUES)
+SETTINGS_OUT: Schema = obj(SETTINGS_VALUES, list(SETTINGS_VALUES), closed=False)
+
+
 def add_routes(api: Routes) -> None:
     tag = ("replenishment",)
+    api.add("GET", "/v1/replenishment/settings", get_settings, tags=tag,
+            summary="The chain's replenishment settings (hq and finance)",
+            responses={200: Reply("the settings", SETTINGS_OUT)})
+    api.add("PUT", "/v1/replenishment/settings", put_settings, tags=tag, body=SETTINGS_PUT,
+            summary="Change some of the chain's replenishment settings (hq; audited)",
+            responses={200: Reply("the settings after the change", SETTINGS_OUT),
+                       400: error("a value the setting does not take; `field` names it")})
     api.add("POST", "/v1/replenishment/runs", post_run, tags=tag, body=RUN_REQUEST, body_required=False,
             summary="Forecast demand and work out purchases, transfers and emergencies now (hq)",
             responses={202: Reply("started", RUN), 201: Reply("done (wait)", RUN)})
     api.add("GET", "/v1/replenishment/runs", get_runs, tags=tag,
-            summary="The newest 50 runs (hq and finance)",
+            summary="The newest 50 runs (hq and finance); the `keep_runs` newest are kept",
             responses={200: Reply("the runs", obj({"runs": array(RUN)}, ["runs"], closed=False))})
     api.add("GET", "/v1/replenishment/runs/{id}", get_run, tags=tag, summary="One run",
             responses={200: Reply("the run", RUN), 404: error("no such run")})

@@ -543,6 +543,17 @@ class ReplenishmentSuggestion(Base):
     __table_args__ = (Index("ix_replenishment_suggestions_run_kind", "run", "kind"),)
 
 
+class ReplenishmentSetting(Base):
+    """One of the chain's replenishment settings (cloud/db/replenishment_settings.py), its value as
+    JSON: the chain's own promotions, fill-rate targets per category, store sizes, transfer
+    distance, opening hours, the nightly run's time, runs kept. A setting without a row: its default."""
+
+    __tablename__ = "replenishment_settings"
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    changed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
 class PurchaseOrder(Base):
     """An order to a supplier for one location: draft → sent → partial → received (or cancelled
     before any receipt). `suggested` (run/supplier/location) makes a draft from a run's suggestion
@@ -584,7 +595,8 @@ class PurchaseReceipt(Base):
 __all__ = ["NO_LOT", "ApiToken", "AuditEntry", "Balance", "Base", "BuyingTerm", "Channel", "ChannelExport",
            "ChannelStore", "Checkpoint", "ConsoleSession", "DeadLetter", "Gateway", "GatewaySettingsState",
            "GatewaySnapshot", "Listing", "Lot", "Movement", "Order", "Product", "PurchaseOrder",
-           "PurchaseOrderLine", "PurchaseReceipt", "ReplenishmentRun", "ReplenishmentSuggestion",
+           "PurchaseOrderLine", "PurchaseReceipt", "ReplenishmentRun", "ReplenishmentSetting",
+           "ReplenishmentSuggestion",
            "Reservation", "ShelfCapacity", "ShelfLife", "ShelfSetting", "SigninFailure", "SkuHead",
            "StockLevel", "Stocktake", "Store", "StoreAlert", "StoreSettingsVersion", "Supplier",
            "Transfer", "TransferLine"]

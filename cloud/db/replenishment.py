@@ -9,7 +9,13 @@ to it (transfers in transit, purchase orders sent and not yet received); capacit
 and each SKU's supplier: the cheapest of its terms, then the quickest, then the first by id; and
 the day each location × SKU first had a movement, so a product or store new within the window
 starts from the forecast's priors (the SKU elsewhere, its category) rather than from the days
-before it existed read as days of no demand.
+before it existed read as days of no demand; and, with opening hours, the days each location ×
+SKU had nothing sellable for most of them (its book replayed through the window by the ledger's
+own arithmetic), whose sales the forecast reads as censored demand.
+
+Each run reads the chain's stored settings (cloud/db/replenishment_settings.py: promotions,
+targets per category, store sizes, transfer distance, opening hours) and, when it has finished,
+deletes all but the newest `keep_runs` runs with their suggestions.
 
 The forecast and the policy (`cloud.replenish.plan`, numpy and statsforecast: seconds of CPU for a
 chain) run on the executor given (a thread of its own in the cloud worker), never on the event loop,
@@ -26,16 +32,19 @@ import json
 import logging
 import secrets
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Executor
-from datetime import UTC, date, datetime, time, timedelta
+from dataclasses import replace
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
 
 import numpy as np
-from sqlalchemy import func, insert, select, union, update
+from sqlalchemy import delete, func, insert, select, union, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from cloud.db import ledger
+from cloud.db import replenishment_settings as stored_settings
 from cloud.db.models import (
     BuyingTerm,
     Movement,
@@ -52,9 +61,12 @@ from cloud.db.models import (
     TransferLine,
 )
 from cloud.db.orders import OrderError, iso_utc
+from cloud.db.posting import move_of
 from cloud.db.transfers import TransferRequest, Transfers
 from cloud.replenish.plan import NO_CAP, ChainFacts, Location, Plan, PlanSettings, SkuTerms
 from cloud.replenish.policy import Limit
+from cloud.replenish.series import OpeningHours, stocked_out
+from cloud.replenish.settings import ReplenishmentSettings
 
 log = logging.getLogger(__name__)
 HISTORY_DAYS = 182
@@ -67,8 +79,10 @@ def new_run_id() -> str:
     return f"r-{datetime.now(UTC):%Y%m%d}-{secrets.token_hex(8)}"
 
 
-async def read_facts(session: AsyncSession, today: date, history_days: int = HISTORY_DAYS) -> ChainFacts:
-    """The chain as the ledger and the master data know it at the start of `today` (UTC)."""
+async def read_facts(session: AsyncSession, today: date, history_days: int = HISTORY_DAYS,
+                     hours: OpeningHours | None = None) -> ChainFacts:
+    """The chain as the ledger and the master data know it at the start of `today` (UTC); with
+    `hours`, also the days each location × SKU was out of stock for most of them (`stock_outs`)."""
     start = datetime.combine(today - timedelta(days=history_days), time(), UTC)
     end = datetime.combine(today, time(), UTC)
     in_window = (Movement.kind == "sale", Movement.occurred_at >= start, Movement.occurred_at < end)
@@ -152,7 +166,65 @@ async def read_facts(session: AsyncSession, today: date, history_days: int = HIS
         k = at(store, sku)
         if k is not None:
             capacity[k] = cap
-    return ChainFacts(today, locations, skus, sales, free, on_order, capacity, listed)
+    out = None
+    if hours is not None:
+        out = np.zeros((n, history_days), dtype=bool)
+        async for key, levels in _level_steps(session, start, end):
+            k = at(*key)
+            if k is not None:
+                out[k] = stocked_out(levels, start.date(), history_days, hours)
+    return ChainFacts(today, locations, skus, sales, free, on_order, capacity, listed, out)
+
+
+async def _level_steps(session: AsyncSession, start: datetime, end: datetime
+                       ) -> AsyncIterator[tuple[tuple[str, str], list[tuple[datetime, int]]]]:
+    """Per location × SKU with movements before `end`, the steps of its sellable level from
+    `start` to `end`: the book replayed by the ledger's own arithmetic (`ledger.SkuBook`, from the
+    first movement: a count is absolute, so no shortcut from today's balance backwards is exact),
+    a step after each movement in the window and at each midnight a lot expires. Rows come in
+    parts with the event loop free between them, as the daily sales do."""
+    rows = await session.stream(select(Movement).where(Movement.occurred_at < end)
+                                .order_by(Movement.store, Movement.sku, Movement.occurred_at, Movement.id))
+    key: tuple[str, str] | None = None
+    book = ledger.SkuBook()
+    steps: list[tuple[datetime, int]] = []
+    day = start.date()
+
+    def level(on: date) -> int:
+        return ledger.sellable(book, on)
+
+    def midnights(until: date) -> None:
+        """Steps at each midnight in the window up to `until` where a lot may have expired."""
+        nonlocal day
+        if steps and any(e is not None for e in book.expiry.values()):
+            while day < until:
+                day += timedelta(days=1)
+                steps.append((datetime.combine(day, time(), UTC), level(day)))
+        day = max(day, until)
+
+    def finish() -> list[tuple[datetime, int]]:
+        if not steps:  # every movement before the window: the book as it stood at its start
+            steps.append((start, level(start.date())))
+        midnights(end.date())
+        return steps
+
+    async for part in rows.partitions(PART):
+        for (m,) in part:
+            if (m.store, m.sku) != key:
+                if key is not None:
+                    yield key, finish()
+                key, book, steps, day = (m.store, m.sku), ledger.SkuBook(), [], start.date()
+            move = move_of(m)
+            if move.occurred_at >= start and not steps:
+                steps.append((start, level(start.date())))
+            if steps:
+                midnights(move.day)
+            book.apply(move)
+            if move.occurred_at >= start:
+                steps.append((move.occurred_at, level(move.day)))
+        await asyncio.sleep(0)
+    if key is not None:
+        yield key, finish()
 
 
 def suggestion_rows(run: str, facts: ChainFacts, result: Plan) -> list[dict[str, Any]]:
@@ -203,11 +275,47 @@ class Replenishment:
 
     def __init__(self, maker: async_sessionmaker[AsyncSession], executor: Executor | None = None,
                  settings: PlanSettings | None = None, history_days: int = HISTORY_DAYS,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
-        self.maker, self.executor, self.clock = maker, executor, clock
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC), tz: tzinfo = UTC) -> None:
+        """`settings`: what the stored settings (`replenishment_settings`) do not set; `tz`: the
+        chain's time zone (opening hours, the nightly run)."""
+        self.maker, self.executor, self.clock, self.tz = maker, executor, clock, tz
         self.settings = settings or PlanSettings()
         self.history_days = history_days
         self.tasks: dict[asyncio.Task[Any], str] = {}  # runs executing behind the API, and their ids
+        self.changed = asyncio.Event()  # the settings changed here: the nightly schedule looks again
+
+    async def chain_settings(self) -> ReplenishmentSettings:
+        async with self.maker() as session:
+            return await stored_settings.load(session)
+
+    async def save_settings(self, changes: dict[str, Any], by: str) -> ReplenishmentSettings:
+        """Change settings (settings.SettingError: nothing changed), audited."""
+        async with self.maker() as session, session.begin():
+            saved = await stored_settings.save(session, changes, by, self.clock())
+        self.changed.set()
+        return saved
+
+    def plan_settings(self, chain: ReplenishmentSettings) -> PlanSettings:
+        """This worker's plan settings with the chain's stored ones applied."""
+        return replace(self.settings, calendar=chain.calendar, fill_rate=chain.fill_rate,
+                       fill_rates=dict(chain.fill_rates), store_size=dict(chain.store_sizes),
+                       max_km=chain.transfer_km)
+
+    async def prune(self, keep: int) -> int:
+        """Delete all but the newest `keep` finished runs (done or failed) with their suggestions;
+        a running run is never deleted. Returns how many runs went. Purchase orders and transfers
+        made from a deleted run's suggestions stay: they are records of their own."""
+        async with self.maker() as session, session.begin():
+            old = list((await session.scalars(
+                select(ReplenishmentRun.id).where(ReplenishmentRun.status != "running")
+                .order_by(ReplenishmentRun.started_at.desc(), ReplenishmentRun.id.desc())
+                .offset(keep))).all())
+            for start in range(0, len(old), CHUNK):
+                ids = old[start:start + CHUNK]
+                await session.execute(delete(ReplenishmentSuggestion)
+                                      .where(ReplenishmentSuggestion.run.in_(ids)))
+                await session.execute(delete(ReplenishmentRun).where(ReplenishmentRun.id.in_(ids)))
+        return len(old)
 
     async def start(self, trigger: str, by: str | None, night: date | None = None) -> dict[str, Any] | None:
         """A new run's row (status running); None when `night`'s run exists already."""
@@ -224,11 +332,14 @@ class Replenishment:
         """Read, plan (on the executor), store; the finished run (failed, with its error, on any
         exception: a run that cannot finish says why instead of staying `running`)."""
         t0 = self.clock()
+        chain: ReplenishmentSettings | None = None
         try:
             async with self.maker() as session:
-                facts = await read_facts(session, t0.date(), self.history_days)
+                chain = await stored_settings.load(session)
+                hours = OpeningHours(chain.opens, chain.closes, self.tz)
+                facts = await read_facts(session, t0.date(), self.history_days, hours)
             loop = asyncio.get_running_loop()
-            result = await loop.run_in_executor(self.executor, _plan, facts, self.settings)
+            result = await loop.run_in_executor(self.executor, _plan, facts, self.plan_settings(chain))
             rows = suggestion_rows(run_id, facts, result)
             counts: dict[str, int] = defaultdict(int)
             for r in rows:
@@ -238,6 +349,8 @@ class Replenishment:
                        "history_days": self.history_days, "purchases": counts["purchase"],
                        "transfers": counts["transfer"], "emergencies": counts["emergency"],
                        "unbuyable_skus": result.unbuyable,
+                       "stock_out_days": int(facts.stocked_out.sum()) if facts.stocked_out is not None else 0,
+                       "new_series": sum(m == "prior" for m in result.method),
                        "seconds": round((self.clock() - t0).total_seconds(), 3)}
             async with self.maker() as session, session.begin():
                 for start in range(0, len(rows), CHUNK):
@@ -248,7 +361,12 @@ class Replenishment:
         except Exception as e:
             log.exception("replenishment run %s failed", run_id)
             await self._fail(run_id, f"{type(e).__name__}: {e}")
-        return await self.get(run_id) or {}
+        finished = await self.get(run_id) or {}
+        try:
+            await self.prune(chain.keep_runs if chain is not None else ReplenishmentSettings().keep_runs)
+        except Exception:  # keeping the table small must not fail the run it follows
+            log.exception("pruning old replenishment runs failed")
+        return finished
 
     async def _fail(self, run_id: str, error: str) -> None:
         async with self.maker() as session, session.begin():

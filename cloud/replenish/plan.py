@@ -4,7 +4,10 @@ The cloud's run (cloud/db/replenishment.py) reads these facts from the ledger an
 calls `plan` on a worker thread, and stores what it returns. The steps are the benchmark's
 (`shelfsync bench replenish`, policy "ours"), on the chain as the ledger knows it:
 
-1. Demand per SKU × location from the sales history (`forecast.forecast_demand`).
+1. Demand per SKU × location from the sales history (`forecast.forecast_demand`): stock-out days
+   (`ChainFacts.stocked_out`) read as censored demand, new products and new stores started from
+   the chain's rates scaled by store size (`PlanSettings.store_size`), the chain's own promotions
+   in `PlanSettings.calendar`, each category's fill-rate target (`PlanSettings.fill_rates`).
 2. Without a warehouse, every store buys from the SKU's supplier on the supplier's terms. With one
    or more, each store is supplied by its nearest warehouse (the first by id where either has no
    coordinates) on `store_lead` days in single units, and only the warehouses buy.
@@ -21,7 +24,7 @@ A SKU without buying terms is still forecast and moved, never bought (`unbuyable
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
@@ -76,12 +79,38 @@ class SkuTerms:
 
 @dataclass(frozen=True)
 class PlanSettings:
+    """How a run plans. `fill_rate` is the target of a category not in `fill_rates` (category →
+    target). `store_size`: a location's size relative to the others (any unit: floor area, a
+    factor), for the priors of new products and new stores (a location not named: the median)."""
+
     review_days: float = 7.0
     fill_rate: float = DEFAULT_FILL_RATE
     max_km: float = 50.0
     store_lead: tuple[float, float] = (1.0, 0.5)  # warehouse → store: mean and spread, days
     horizon: int = 56
     calendar: PromotionCalendar = field(default_factory=PromotionCalendar)
+    fill_rates: Mapping[str, float] = field(default_factory=dict)
+    store_size: Mapping[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name, rate in (("default", self.fill_rate), *self.fill_rates.items()):
+            if not 0 < rate < 1:
+                raise ValueError(f"fill-rate target {name!r}: {rate} is not between 0 and 1")
+        if self.max_km < 0:
+            raise ValueError("max_km must be >= 0")
+        if any(not size > 0 for size in self.store_size.values()):
+            raise ValueError("store sizes must be > 0")
+
+    def target(self, category: str) -> float:
+        return self.fill_rates.get(category, self.fill_rate)
+
+    def relative_sizes(self, locations: Sequence[str]) -> dict[str, float]:
+        """Each location's size over the median of the sizes given (1.0 where none is given)."""
+        given = [self.store_size[loc] for loc in locations if loc in self.store_size]
+        if not given:
+            return {loc: 1.0 for loc in locations}
+        median = float(np.median(given))
+        return {loc: self.store_size[loc] / median if loc in self.store_size else 1.0 for loc in locations}
 
 
 @dataclass(frozen=True)
@@ -100,6 +129,9 @@ class ChainFacts:
     # A series listed inside the window starts from the forecast's prior (the same SKU elsewhere,
     # its category) instead of reading the days before it existed as days nobody wanted it.
     listed: Ints | None = None
+    # (series, days): days with nothing sellable for most of the opening hours (`series.stocked_out`):
+    # their sales are a lower bound of demand (censored), not demand
+    stocked_out: npt.NDArray[np.bool_] | None = None
 
     def __post_init__(self) -> None:
         n = len(self.locations) * len(self.skus)
@@ -108,6 +140,8 @@ class ChainFacts:
                 raise ValueError(f"{name}: {len(getattr(self, name))} entries for {n} series")
         if self.sales.shape[0] != n:
             raise ValueError(f"sales: {self.sales.shape[0]} rows for {n} series")
+        if self.stocked_out is not None and self.stocked_out.shape != self.sales.shape:
+            raise ValueError(f"stocked_out: shape {self.stocked_out.shape}, sales {self.sales.shape}")
 
 
 @dataclass(frozen=True)
@@ -160,7 +194,7 @@ def _terms(skus: Sequence[SkuTerms], rows: int, settings: PlanSettings, *, suppl
         lead, sd = np.full(n, settings.store_lead[0]), np.full(n, settings.store_lead[1])
         pack, minimum = np.ones(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
     return BuyingTerms(pack=pack, minimum=minimum, capacity=capacity, lead_mean=lead, lead_sd=sd,
-                       usable_days=life, fill_rate=np.full(n, settings.fill_rate),
+                       usable_days=life, fill_rate=tile([settings.target(s.category) for s in skus]),
                        display_min=np.zeros(n, dtype=np.int64))
 
 
@@ -179,7 +213,9 @@ def plan(facts: ChainFacts, settings: PlanSettings | None = None) -> Plan:
     if not series:
         empty = np.zeros(0, dtype=np.int64)
         return Plan((), StockLevels(empty, empty, empty, np.zeros(0)), empty, (), (), (), (), 0)
-    forecast = forecast_demand(SalesHistory(first, facts.sales), series, settings.horizon, settings.calendar)
+    sizes = settings.relative_sizes([loc.id for loc in locs])
+    forecast = forecast_demand(SalesHistory(first, facts.sales, facts.stocked_out), series, settings.horizon,
+                               settings.calendar, sizes)
     mean = forecast.mean.reshape(len(locs), n_sku, -1)
     disp = forecast.dispersion.reshape(len(locs), n_sku)
     position = (facts.free + facts.on_order).astype(np.int64)
