@@ -14,9 +14,11 @@ from typing import Any
 
 import pytest
 from playwright.async_api import expect
+from sqlalchemy import func, select
 
 from cloud.auth import Role
 from cloud.db import reads
+from cloud.db.models import Movement
 from tests.console.conftest import PHONE, sign_in
 from tests.console.steering import Chain, csrf_post, serve
 from tests.replenish.ledger_history import A, B, chain_with_history
@@ -131,6 +133,16 @@ async def test_transfer_suggestions_become_transfers_and_emergencies_are_listed(
     await expect(page.locator("[data-emergency]")).to_have_count(len(alarms))
     for e in alarms:
         await expect(page.locator(f"[data-emergency='{e['level']}/{e['sku']}/{e['location']}']")).to_have_count(1)
+    # a suggestion's drill-down: the location × SKU's daily sales before the run, as the ledger has them
+    to_short = page.locator("[data-transfer-suggestion] a.rp-drill[href*='at=sh-1']").first
+    await to_short.click()
+    await expect(page.locator("#history")).to_have_attribute("data-at", "sh-1")
+    async with chain.maker() as session:
+        sold = -(await session.scalar(select(func.sum(Movement.qty)).where(
+            Movement.store == "sh-1", Movement.sku == A, Movement.kind == "sale")) or 0)
+    assert sold > 100  # ~5 a day for 56 days
+    await expect(page.locator("#history")).to_contain_text(f"{sold} sold in 56 days before the run")
+    await expect(page.locator("#history canvas")).to_have_count(1)
     await page.locator("#make-transfers").click()
     await expect(page.locator("#plan-body .notice.ok")).to_contain_text("Transfers made")
     _, listed = await chain.get("/v1/transfers?status=in_transit")

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from aiohttp import web
@@ -34,12 +35,13 @@ from cloud.db import replenishment_views as views
 from cloud.db.orders import OrderError
 from cloud.db.purchasing import PurchaseOrders
 from cloud.keys import CONSOLE_READS, MAKER, ORDERS, REPLENISHMENT, TRANSFERS
-from shared.contract import ContractError, check_id
+from shared.contract import ContractError, check_id, is_gtin14
 
 RUNS_SHOWN = 10
 LINES_SHOWN = 50  # purchase lines per supplier; the totals count them all
 TRANSFERS_SHOWN = 100
 EMERGENCIES_SHOWN = 100
+HISTORY_DAYS_SHOWN = 56  # the drill-down's daily sales (a run reads up to 182 days)
 POLL_S = 2
 TRANSFERS_OUTDATED = "transfers"  # the transfers page's shared reads' topic (pages/transfers.py)
 
@@ -119,6 +121,52 @@ def _chart(groups: Sequence[SupplierGroup], t: Words) -> str:
     })
 
 
+def _history_chart(days: Sequence[tuple[date, int]], t: Words) -> str:
+    """Daily units sold (bars) and their trailing 7-day mean (line) — the history, not a forecast:
+    a run keeps no forecast series."""
+    units = [n for _, n in days]
+    mean = [round(sum(units[max(0, i - 6):i + 1]) / len(units[max(0, i - 6):i + 1]), 2)
+            for i in range(len(units))]
+    return chart_json({
+        "aria": {"enabled": True},
+        "grid": {"left": 8, "right": 16, "top": 36, "bottom": 8, "containLabel": True},
+        "legend": {"top": 0},
+        "tooltip": {"trigger": "axis"},
+        "xAxis": {"type": "category", "data": [d.isoformat()[5:] for d, _ in days]},
+        "yAxis": {"type": "value", "minInterval": 1},
+        "series": [{"type": "bar", "name": t("rp.sold"), "data": units, "itemStyle": {"color": "#0f5c75"},
+                    "barMaxWidth": 14},
+                   {"type": "line", "name": t("rp.mean7"), "data": mean, "showSymbol": False,
+                    "itemStyle": {"color": "#e0a100"}}],
+    })
+
+
+async def _drill(request: web.Request, run: Mapping[str, Any] | None, found: Sequence[Mapping[str, Any]]
+                 ) -> dict[str, Any]:
+    """`?sku=&at=`: one SKU × location's daily sales before the run, with the figures the run kept
+    for it (a purchase or a transfer to it)."""
+    sku, at = request.query.get("sku", ""), request.query.get("at", "")
+    if run is None or not is_gtin14(sku) or not _is_id(at):
+        return {"drill": None}
+    kept = next((s["detail"] for s in found if s["sku"] == sku and s["location"] == at
+                 and s["kind"] in ("purchase", "transfer") and s["detail"]), None)
+    today = date.fromisoformat(run["started_at"][:10])
+    async with request.app[MAKER]() as session:
+        days = await views.daily_sales(session, at, sku, today, HISTORY_DAYS_SHOWN)
+        names = await queries.product_names(session, [sku])
+    return {"drill": {"sku": sku, "at": at, "name": names.get(sku, ""), "figures": kept,
+                      "sold": sum(n for _, n in days), "days": len(days),
+                      "chart": _history_chart(days, words(request))}}
+
+
+def _is_id(text: str) -> bool:
+    try:
+        check_id(text, "location")
+    except ContractError:
+        return False
+    return True
+
+
 async def _plan(request: web.Request, notice: str | None = None, problem: str | None = None
                 ) -> dict[str, Any]:
     """The page's body: the runs, and the chosen (`?run=`) or newest finished run's suggestions."""
@@ -150,7 +198,7 @@ async def _plan(request: web.Request, notice: str | None = None, problem: str | 
             "emergencies_total": len(emergencies), "names": names, "lines_shown": LINES_SHOWN,
             "chart": _chart(groups, words(request)) if groups else None, "poll_s": POLL_S,
             "here": request.path_qs if request.method == "GET" else "/replenishment",
-            "notice": notice, "problem": problem}
+            "notice": notice, "problem": problem, **await _drill(request, run, found)}
 
 
 async def plan_page(request: web.Request) -> web.StreamResponse:
