@@ -26,6 +26,8 @@ WORDS: dict[str, tuple[str, str]] = {
                    "emergencies {emergencies} · {seconds} s",
                    "地点 {locations} · 商品 {skus} · 采购 {purchases} · 调拨 {transfers} · "
                    "紧急 {emergencies} · {seconds} 秒"),
+    "rp.run_lost": ("no answer for over an hour: its worker has stopped; start another",
+                    "超过一小时无响应：执行它的进程已停止，请重新运行"),
     "rp.no_runs": ("No run yet. Runs start nightly at 02:00, or now with Run now.",
                    "尚无运行记录。每晚 02:00 自动运行，也可点击“立即运行”。"),
     "rp.no_finished_run": ("No run has finished yet: there are no suggestions to show.",

@@ -9,6 +9,7 @@ refused."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from sqlalchemy import func, select
 
 from cloud.auth import Role
 from cloud.db import reads
-from cloud.db.models import Movement
+from cloud.db.models import Movement, ReplenishmentRun
 from tests.console.conftest import PHONE, sign_in
 from tests.console.steering import Chain, csrf_post, serve
 from tests.replenish.ledger_history import A, B, chain_with_history
@@ -258,3 +259,31 @@ async def test_a_terms_file_with_one_bad_row_imports_nothing_and_says_where(
     assert changed.after is not None and changed.after["pack"] == 12
     # a phone: nothing wider than the screen
     assert await page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+
+
+async def test_a_run_under_way_holds_a_second_back_and_one_whose_worker_vanished_does_not(
+        chain: Chain, new_page: Any) -> None:
+    """A run `running` for over an hour lost its worker (killed before it could mark the run
+    failed): the page stops waiting for it and lets another start."""
+    started = datetime.now(UTC)
+    async with chain.maker() as session, session.begin():
+        session.add(ReplenishmentRun(id="r-busy", trigger="nightly", night=started.date(), status="running",
+                                     started_at=started - timedelta(minutes=5)))
+    page = await new_page()
+    await sign_in(page, chain.url, await chain.token("hq-5", Role.HQ), then="/replenishment")
+    await expect(page.locator("#newest-run")).to_have_attribute("data-run", "r-busy")
+    await expect(page.locator("#run-now")).to_be_disabled()
+    await expect(page.locator("#plan-body")).to_have_attribute("hx-trigger", "every 2s")
+    assert await csrf_post(page, "/replenishment/runs", {}) == 409
+    _, runs = await chain.get("/v1/replenishment/runs")
+    assert [r["id"] for r in runs["runs"]] == ["r-busy"]
+
+    async with chain.maker() as session, session.begin():
+        busy = await session.get(ReplenishmentRun, "r-busy")
+        assert busy is not None
+        busy.started_at = started - timedelta(minutes=61)
+    await page.reload()
+    await expect(page.locator("#newest-run")).to_contain_text("its worker has stopped")
+    await expect(page.locator("#plan-body")).not_to_have_attribute("hx-trigger", "every 2s")
+    await page.locator("#run-now").click()
+    await expect(page.locator("#newest-run")).to_have_attribute("data-run-status", "done", timeout=RUN_DONE_MS)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
@@ -30,7 +30,7 @@ from cloud.console import queries
 from cloud.console.i18n import Words
 from cloud.console.pages import replenishment_buying, replenishment_orders
 from cloud.console.pages.replenishment_frame import actor, chart_json, hq, page, reader
-from cloud.console.web import ConsoleRoutes, is_htmx, words
+from cloud.console.web import ConsoleRoutes, is_htmx, now, words
 from cloud.db import replenishment_views as views
 from cloud.db.orders import OrderError
 from cloud.db.purchasing import PurchaseOrders
@@ -43,6 +43,9 @@ TRANSFERS_SHOWN = 100
 EMERGENCIES_SHOWN = 100
 HISTORY_DAYS_SHOWN = 56  # the drill-down's daily sales (a run reads up to 182 days)
 POLL_S = 2
+# A run still `running` after this long has lost its worker (killed before it could say so: a
+# worker that stops marks its runs failed): the page stops waiting for it and lets a new one start.
+RUN_LOST_S = 3600
 TRANSFERS_OUTDATED = "transfers"  # the transfers page's shared reads' topic (pages/transfers.py)
 
 
@@ -121,6 +124,12 @@ def _chart(groups: Sequence[SupplierGroup], t: Words) -> str:
     })
 
 
+def under_way(run: Mapping[str, Any], at: datetime) -> bool:
+    """Running, and not for so long that its worker must have gone."""
+    return run["status"] == "running" and (
+        at - datetime.fromisoformat(run["started_at"]) < timedelta(seconds=RUN_LOST_S))
+
+
 def _history_chart(days: Sequence[tuple[date, int]], t: Words) -> str:
     """Daily units sold (bars) and their trailing 7-day mean (line) — the history, not a forecast:
     a run keeps no forecast series."""
@@ -172,7 +181,7 @@ async def _plan(request: web.Request, notice: str | None = None, problem: str | 
     """The page's body: the runs, and the chosen (`?run=`) or newest finished run's suggestions."""
     rep = request.app[REPLENISHMENT]
     runs = await rep.runs(RUNS_SHOWN)
-    running = [r for r in runs if r["status"] == "running"]
+    running = [r for r in runs if under_way(r, now())]
     asked = request.query.get("run", "")[:64]
     run = await rep.get(asked) if asked else None
     if run is None or run["status"] != "done":
@@ -229,7 +238,7 @@ async def start_run(request: web.Request) -> web.StreamResponse:
     who = hq(request)
     rep = request.app[REPLENISHMENT]
     t = words(request)
-    if any(r["status"] == "running" for r in await rep.runs(RUNS_SHOWN)):
+    if any(under_way(r, now()) for r in await rep.runs(RUNS_SHOWN)):
         return await _answer(request, None, t("rp.run_busy"), 409)
     started = await rep.start("api", actor(who))
     assert started is not None  # only a nightly run can find its night taken
