@@ -5,9 +5,14 @@ Censored demand: on a day a series had nothing sellable for most of its opening 
 not what was wanted (the shelf was empty), so the forecast must not read the day as "nobody wanted
 it" (Nahmias 1994, "Demand estimation in lost sales inventory systems"; the vicious circle of
 forecasting from sales). `empty_share` measures, per day, the share of the opening hours at which
-the sellable level was zero or below, from the level's steps as the ledger replays them;
+the sellable level was zero, from the level's steps as the ledger replays them;
 `stocked_out` marks the days above STOCKED_OUT_SHARE, which the forecast then reads as censored
 (`forecast.SalesHistory.stocked_out`).
+
+A level below zero is not an empty shelf: the ledger lets a book go negative when more was sold
+than it held (sales booked before the first count or receipt, a missed delivery note), which says
+the book was wrong there, not that the shelf was empty. Such hours count as unknown, never as a
+stock-out: a till that keeps selling proves something was on the shelf.
 """
 
 from __future__ import annotations
@@ -53,7 +58,8 @@ class OpeningHours:
 
 def empty_share(levels: Sequence[tuple[datetime, int]], first_day: date, days: int,
                 hours: OpeningHours) -> npt.NDArray[np.float64]:
-    """Per day from `first_day`, the share of its opening hours at which the level was <= 0.
+    """Per day from `first_day`, the share of its opening hours at which the level was 0 (below
+    0: the book was wrong, not counted).
 
     `levels` are the level's steps, (from when, level from then on), in time order; before the
     first step nothing was held (level 0). Times are aware datetimes.
@@ -63,7 +69,7 @@ def empty_share(levels: Sequence[tuple[datetime, int]], first_day: date, days: i
         return np.zeros(0)
     origin = min(windows[0][0], levels[0][0]) if levels else windows[0][0]
     t = np.array([0.0, *((at - origin).total_seconds() for at, _ in levels)])
-    empty = np.array([1.0, *(1.0 if n <= 0 else 0.0 for _, n in levels)])
+    empty = np.array([1.0, *(1.0 if n == 0 else 0.0 for _, n in levels)])
     if (np.diff(t) < 0).any():
         raise ValueError("levels must be in time order")
     # empty seconds up to each step, then up to any instant x: F(x) = before[k] + (x − t[k])·empty[k]

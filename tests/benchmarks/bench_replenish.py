@@ -252,8 +252,8 @@ class Ours:
         if self.forecast is not None and v.day - self.forecast_day < self.args.forecast_every:
             return
         stores, skus = self.chain.rate.shape
-        history = SalesHistory(self.chain.first_day, v.sales[:, :, :v.day + 1].reshape(stores * skus, -1),
-                               v.stocked_out[:, :, :v.day + 1].reshape(stores * skus, -1))
+        out = v.stocked_out[:, :, :v.day + 1].reshape(stores * skus, -1) if self.args.censor == "on" else None
+        history = SalesHistory(self.chain.first_day, v.sales[:, :, :v.day + 1].reshape(stores * skus, -1), out)
         t0 = time.perf_counter()
         self.forecast = forecast_demand(history, self.series, 42, self.calendar, self.size, self.settings)
         self.seconds.append(time.perf_counter() - t0)
@@ -331,6 +331,9 @@ def replay(c: chainsim.Chain, policy: Any, args: argparse.Namespace, progress: C
     sales = np.zeros((stores, skus, c.days), dtype=np.float64)
     sales[:, :, :start] = c.demand[:, :, :start]
     stocked_out = np.zeros((stores, skus, c.days), dtype=bool)
+    history_out = history_outages(c, args.history_outages, args.seed)
+    sales[:, :, :start][history_out] = 0  # an empty shelf sells nothing, whatever was wanted
+    stocked_out[:, :, :start] = history_out
     asked = np.zeros((skus, c.days))
     asked[:, :start] = c.demand[:, :, :start].sum(axis=0)
 
@@ -434,6 +437,26 @@ def replay(c: chainsim.Chain, policy: Any, args: argparse.Namespace, progress: C
         "lots_merged": stock.overflow,
         "_sales": sales,
     }
+
+
+def history_outages(c: chainsim.Chain, rate: float, seed: int) -> np.ndarray:
+    """(stores, skus, history days): the days of the history each store × SKU stood empty.
+
+    A stock-out-heavy past for `--history-outages`: on any day an outage starts with probability
+    `rate` and lasts 3–10 days (a missed delivery, a supplier out of stock). The days before the
+    replay were otherwise well stocked, so with rate 0 there are none."""
+    stores, skus = c.rate.shape
+    start = c.replay_start
+    out = np.zeros((stores, skus, start), dtype=bool)
+    if rate <= 0:
+        return out
+    rng = np.random.default_rng(seed + 2000)  # the same outages for every policy
+    begins = rng.random((stores, skus, start)) < rate
+    lengths = rng.integers(3, 11, (stores, skus, start))
+    for s, k, d in zip(*np.nonzero(begins), strict=True):
+        out[s, k, d:d + lengths[s, k, d]] = True
+    listed = np.arange(start)[None, :] >= c.launch_day[:, None]
+    return out & listed[None, :, :]
 
 
 def _allocate(wanted: np.ndarray, available: np.ndarray) -> np.ndarray:
@@ -550,11 +573,13 @@ def run(args: argparse.Namespace, progress: Callable[[str], None]) -> dict[str, 
     return {
         "chain": {"seed": args.seed, "stores": args.stores, "warehouses": 1, "skus": args.skus,
                   "weeks": args.weeks, "burn_in_days": BURN_IN, "review_days": args.review,
-                  "series": args.stores * args.skus},
+                  "series": args.stores * args.skus, "history_outages": args.history_outages,
+                  "history_stockout_share": round(float(history_outages(c, args.history_outages, args.seed)
+                                                        .mean()), 4)},
         "policies": results,
         "inventory_vs_seed": round(mine["avg_inventory_value"] / max(seed["avg_inventory_value"], 1), 3),
         "expired_vs_seed": round(mine["expired_value"] / max(seed["expired_value"], 1), 3),
-        "forecast": {**accuracy, "runs": len(seconds),
+        "forecast": {**accuracy, "runs": len(seconds), "censored": args.censor == "on",
                      "seconds_per_run": {"first": round(seconds[0], 2), "median": round(statistics.median(seconds), 2),
                                          "max": round(max(seconds), 2)},
                      "import_seconds": round(import_seconds, 2), "n_jobs": args.jobs},
@@ -585,6 +610,12 @@ def main(argv: list[str], prog: str = "shelfsync bench replenish") -> int:
     ap.add_argument("--max-km", type=float, default=30.0, help="transfers between stores at most this far")
     ap.add_argument("--seed-buffer", type=float, default=0.5, help="the seed rule's buffer in weeks of sales")
     ap.add_argument("--jobs", type=int, default=1, help="statsforecast worker processes (default 1)")
+    ap.add_argument("--censor", choices=("on", "off"), default="on",
+                    help="our forecast reads stock-out days as censored demand (on, as the cloud's run "
+                         "does) or as sales (off)")
+    ap.add_argument("--history-outages", type=float, default=0.0,
+                    help="a stock-out-heavy past: the daily chance a store × SKU's shelf empties for "
+                         "3-10 days in the history before the replay (default 0: a well-stocked past)")
     ap.add_argument("--json", action="store_true", help="print one JSON object (progress on stderr)")
     args = ap.parse_args(argv)
     if args.stores < 1 or not 1 <= args.skus <= 99_999 or args.weeks < 6:
@@ -595,6 +626,8 @@ def main(argv: list[str], prog: str = "shelfsync bench replenish") -> int:
         ap.error("fill-rate targets are between 0 and 1")
     if args.jobs < 1:
         ap.error("--jobs must be >= 1")
+    if not 0 <= args.history_outages < 1:
+        ap.error("--history-outages is a daily probability, 0 <= p < 1")
 
     def progress(msg: str) -> None:
         print(f"[replenish] {msg}", file=sys.stderr, flush=True)

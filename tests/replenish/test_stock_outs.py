@@ -17,6 +17,7 @@ from cloud.replenish.plan import plan
 from cloud.replenish.series import OpeningHours, empty_share, stocked_out
 from shared.contract import Kind, Source, StockDelta, Zone
 from tests.orders.chain import Api, book, gtin
+from tests.replenish.ledger_history import chain_with_history
 
 DAY = date(2026, 3, 2)
 NINE_TO_NINE = OpeningHours(time(9), time(21))
@@ -35,7 +36,7 @@ def at(day: int, hour: float, tz: ZoneInfo | None = None) -> datetime:
     ([(at(-1, 12), 5), (at(0, 14), 0)], [7 / 12, 1.0]),      # out from 14:00
     ([(at(-1, 12), 0), (at(0, 10), 4)], [1 / 12, 0.0]),      # restocked at 10:00
     ([(at(0, 6), 3), (at(0, 8), 0), (at(0, 22), 6)], [1.0, 0.0]),  # out all of its opening hours
-    ([(at(0, 10), 0), (at(0, 11), 2), (at(0, 20), -1)], [3 / 12, 1.0]),  # none, then below 0: out
+    ([(at(0, 10), 0), (at(0, 11), 2), (at(0, 20), -1)], [2 / 12, 0.0]),  # below 0: the book was wrong
     ([(at(-1, 12), 0), (at(1, 9), 2)], [1.0, 0.0]),          # restocked as the next day opens
 ])
 def test_the_share_of_opening_hours_with_nothing_sellable(steps: list[tuple[datetime, int]],
@@ -135,3 +136,14 @@ async def test_a_lot_expiring_overnight_empties_the_shelf_without_a_movement(api
     i = ([loc.id for loc in facts.locations].index("sh-9") * len(facts.skus)
          + [s.sku for s in facts.skus].index(A))
     assert np.flatnonzero(facts.stocked_out[i]).tolist() == list(range(10, 20))
+
+
+async def test_a_book_below_zero_is_not_read_as_an_empty_shelf(api: Api) -> None:
+    """Sales booked with no receipt or count before them drive the book below zero: the book was
+    wrong, the shelf was not empty (the till sold), so none of those days is a stock-out."""
+    await chain_with_history(api, warehouse=False)  # 56 days of sales, counted only today
+    today = datetime.now(UTC).date()
+    async with api.maker() as session:
+        facts = await read_facts(session, today, DAYS, OpeningHours(time(9), time(21), UTC))
+    assert facts.stocked_out is not None and facts.sales.sum() > 0
+    assert not facts.stocked_out.any()
