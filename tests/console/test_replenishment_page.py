@@ -1,16 +1,15 @@
-"""The replenishment pages in a real headless Chromium, against the cloud on SQLite with sales
+"""The replenishment pages in a real headless Chromium, against the cloud with sales
 history in its ledger: a run started from the page finishes and its suggestions show; a supplier's
 suggestions become a purchase order that is sent and received in part, and the stock rises in the
 ledger by exactly the units received; finance reads everything and every post of its is refused; a
 store token is refused the pages and the posts; a buying-terms CSV with one bad row imports nothing
 and names the row and field, a good one is imported and audited; a post without the CSRF token is
-refused."""
+refused. Each on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,9 +27,10 @@ RUN_DONE_MS = 120_000  # the first run imports statsforecast and plans on a load
 
 
 @pytest.fixture
-async def chain(tmp_path: Path) -> AsyncIterator[Chain]:
-    """sh-1 and sh-2 with 56 days of sales, a warehouse `wh` holding 10 of A, acme selling A."""
-    async with serve(f"sqlite:///{tmp_path / 'ledger.db'}") as c:
+async def chain(db_url: str) -> AsyncIterator[Chain]:
+    """sh-1 and sh-2 with 56 days of sales, a warehouse `wh` holding 10 of A, acme selling A; on
+    SQLite and on PostgreSQL."""
+    async with serve(db_url) as c:
         await chain_with_history(c)
         await c.put(f"/v1/products/{A}", {"name": "Grain-free Cat 1.5 kg", "category": "cat food"})
         yield c
