@@ -75,6 +75,7 @@ WORDS: dict[str, tuple[str, str]] = {
     "rp.history_close": ("close", "关闭"),
     "rp.sold": ("Sold", "销量"),
     "rp.mean7": ("7-day mean", "7 日均值"),
+    "rp.open_lines": ("Show its {n} lines", "显示其 {n} 行明细"),
     "rp.more_lines": ("… and {n} more", "…… 另有 {n} 条"),
     "rp.transfers": ("Transfers before buying", "先调拨后采购"),
     "rp.to_transfers": ("Transfers page", "调拨页面"),

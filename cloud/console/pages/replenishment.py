@@ -20,11 +20,12 @@ section).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloud.console import queries
 from cloud.console.i18n import Words
@@ -38,9 +39,10 @@ from cloud.keys import CONSOLE_READS, MAKER, ORDERS, REPLENISHMENT, TRANSFERS
 from shared.contract import ContractError, check_id, is_gtin14
 
 RUNS_SHOWN = 10
-LINES_SHOWN = 50  # purchase lines per supplier; the totals count them all
-TRANSFERS_SHOWN = 100
-EMERGENCIES_SHOWN = 100
+LINES_SHOWN = 20  # purchase lines per supplier; the totals count them all
+SUPPLIERS_OPEN = 10  # suppliers whose lines show (the largest by value); ?supplier= opens another
+TRANSFERS_SHOWN = 50
+EMERGENCIES_SHOWN = 50
 HISTORY_DAYS_SHOWN = 56  # the drill-down's daily sales (a run reads up to 182 days)
 POLL_S = 2
 # A run still `running` after this long has lost its worker (killed before it could say so: a
@@ -67,48 +69,47 @@ class PurchaseLine:
         return self.units * self.unit_cost if self.unit_cost is not None else None
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class SupplierGroup:
-    supplier: str
+    """One supplier's purchase suggestions: their totals, and the lines shown (none for a supplier
+    past the first SUPPLIERS_OPEN, unless asked for with ?supplier=)."""
+
+    totals: views.SupplierTotals
     name: str
-    lines: list[PurchaseLine] = field(default_factory=list)
-    units: int = 0
-    value: float = 0.0
-    locations: set[str] = field(default_factory=set)
-    orders: list[views.MadeOrder] = field(default_factory=list)
+    shown: list[PurchaseLine]
+    orders: list[views.MadeOrder]
 
     @property
-    def shown(self) -> list[PurchaseLine]:
-        return self.lines[:LINES_SHOWN]
+    def supplier(self) -> str:
+        return self.totals.supplier
 
     @property
     def all_made(self) -> bool:
-        return self.locations <= {o.location for o in self.orders}
+        """An order is made once per run, supplier and location: as many as locations is all."""
+        return len({o.location for o in self.orders}) >= self.totals.locations
 
 
-def _groups(purchases: Sequence[Mapping[str, Any]], packs: Mapping[tuple[str, str], int],
-            made: Sequence[views.MadeOrder], names: Mapping[str, str]) -> list[SupplierGroup]:
-    groups: dict[str, SupplierGroup] = {}
-    for s in purchases:
-        supplier = s["supplier"] or ""
-        g = groups.get(supplier)
-        if g is None:
-            g = groups[supplier] = SupplierGroup(supplier, names.get(supplier, ""))
-        line = PurchaseLine(s["sku"], s["location"], s["units"], packs.get((supplier, s["sku"])),
-                            s["unit_cost"], s["detail"] or {})
-        g.lines.append(line)
-        g.units += line.units
-        g.value += line.value or 0.0
-        g.locations.add(line.location)
-    for o in made:
-        if o.supplier in groups:
-            groups[o.supplier].orders.append(o)
-    return sorted(groups.values(), key=lambda g: (-g.value, -g.units, g.supplier))
+async def _groups(session: AsyncSession, run: str, asked: str) -> list[SupplierGroup]:
+    totals = await views.purchase_totals(session, run)
+    names = await views.supplier_names(session)
+    made = await views.orders_from_run(session, run)
+    opened = {g.supplier for g in totals[:SUPPLIERS_OPEN]} | ({asked} if asked else set())
+    lines = await views.purchase_lines(session, run, opened, LINES_SHOWN)
+    packs = await views.packs(session, {(s, r["sku"]) for s, rows in lines.items() for r in rows})
+    groups = []
+    for g in totals:
+        shown = [PurchaseLine(r["sku"], r["location"], r["units"], packs.get((g.supplier, r["sku"])),
+                              r["unit_cost"], r["detail"] or {}) for r in lines.get(g.supplier, [])]
+        groups.append(SupplierGroup(g, names.get(g.supplier, ""), shown,
+                                    [o for o in made if o.supplier == g.supplier]))
+    return groups
 
 
 def _chart(groups: Sequence[SupplierGroup], t: Words) -> str:
     """Units (bars) and their value (line, right axis) per supplier, the largest first."""
     names = [g.supplier for g in groups]
+    units = [g.totals.units for g in groups]
+    value = [round(g.totals.value, 2) for g in groups]
     return chart_json({
         "aria": {"enabled": True},
         "grid": {"left": 8, "right": 8, "top": 36, "bottom": 8, "containLabel": True},
@@ -117,10 +118,10 @@ def _chart(groups: Sequence[SupplierGroup], t: Words) -> str:
         "xAxis": {"type": "category", "data": names, "axisLabel": {"rotate": 30 if len(names) > 5 else 0}},
         "yAxis": [{"type": "value", "minInterval": 1, "name": t("rp.units")},
                   {"type": "value", "name": t("rp.value"), "splitLine": {"show": False}}],
-        "series": [{"type": "bar", "name": t("rp.units"), "data": [g.units for g in groups],
+        "series": [{"type": "bar", "name": t("rp.units"), "data": units,
                     "itemStyle": {"color": "#0f5c75"}, "barMaxWidth": 40},
                    {"type": "line", "name": t("rp.value"), "yAxisIndex": 1, "symbolSize": 8,
-                    "data": [round(g.value, 2) for g in groups], "itemStyle": {"color": "#e0a100"}}],
+                    "data": value, "itemStyle": {"color": "#e0a100"}}],
     })
 
 
@@ -150,15 +151,14 @@ def _history_chart(days: Sequence[tuple[date, int]], t: Words) -> str:
     })
 
 
-async def _drill(request: web.Request, run: Mapping[str, Any] | None, found: Sequence[Mapping[str, Any]]
-                 ) -> dict[str, Any]:
+async def _drill(request: web.Request, run: Mapping[str, Any]) -> dict[str, Any]:
     """`?sku=&at=`: one SKU × location's daily sales before the run, with the figures the run kept
     for it (a purchase or a transfer to it)."""
     sku, at = request.query.get("sku", ""), request.query.get("at", "")
-    if run is None or not is_gtin14(sku) or not _is_id(at):
+    if not is_gtin14(sku) or not _is_id(at):
         return {"drill": None}
-    kept = next((s["detail"] for s in found if s["sku"] == sku and s["location"] == at
-                 and s["kind"] in ("purchase", "transfer") and s["detail"]), None)
+    found = await request.app[REPLENISHMENT].suggestions(run["id"], location=at, sku=sku)
+    kept = next((s["detail"] for s in found if s["kind"] in ("purchase", "transfer") and s["detail"]), None)
     today = date.fromisoformat(run["started_at"][:10])
     async with request.app[MAKER]() as session:
         days = await views.daily_sales(session, at, sku, today, HISTORY_DAYS_SHOWN)
@@ -187,27 +187,26 @@ async def _plan(request: web.Request, notice: str | None = None, problem: str | 
     if run is None or run["status"] != "done":
         latest = await rep.latest_done()
         run = await rep.get(latest) if latest else None
-    found = await rep.suggestions(run["id"]) if run is not None else []
-    purchases = [s for s in found if s["kind"] == "purchase"]
-    transfers = [s for s in found if s["kind"] == "transfer"]
-    emergencies = sorted((s for s in found if s["kind"] == "emergency"),
-                         key=lambda s: (-(s["level"] or 0), -s["units"], s["sku"]))
+    context: dict[str, Any] = {
+        "runs": runs, "running": running[0] if running else None, "run": run, "groups": [], "transfers": [],
+        "transfers_total": 0, "transfers_open": 0, "emergencies": [], "emergencies_total": 0, "names": {},
+        "chart": None, "drill": None, "poll_s": POLL_S, "notice": notice, "problem": problem,
+        "here": request.path_qs if request.method == "GET" else "/replenishment"}
+    if run is None:
+        return context
     async with request.app[MAKER]() as session:
-        packs = await views.packs(session, {(s["supplier"], s["sku"]) for s in purchases if s["supplier"]})
-        made = await views.orders_from_run(session, run["id"]) if run is not None else []
-        suppliers = await views.supplier_names(session)
-        groups = _groups(purchases, packs, made, suppliers)
-        shown_skus = {ln.sku for g in groups for ln in g.shown} | {
-            s["sku"] for s in [*transfers[:TRANSFERS_SHOWN], *emergencies[:EMERGENCIES_SHOWN]]}
-        names = await queries.product_names(session, shown_skus)
-    open_transfers = [s for s in transfers if s["acted"] is None]
-    return {"runs": runs, "running": running[0] if running else None, "run": run, "groups": groups,
-            "transfers": transfers[:TRANSFERS_SHOWN], "transfers_total": len(transfers),
-            "transfers_open": len(open_transfers), "emergencies": emergencies[:EMERGENCIES_SHOWN],
-            "emergencies_total": len(emergencies), "names": names, "lines_shown": LINES_SHOWN,
-            "chart": _chart(groups, words(request)) if groups else None, "poll_s": POLL_S,
-            "here": request.path_qs if request.method == "GET" else "/replenishment",
-            "notice": notice, "problem": problem, **await _drill(request, run, found)}
+        groups = await _groups(session, run["id"], request.query.get("supplier", ""))
+        transfers = await views.suggestions(session, run["id"], "transfer", limit=TRANSFERS_SHOWN)
+        emergencies = await views.suggestions(session, run["id"], "emergency", limit=EMERGENCIES_SHOWN)
+        transfers_total, transfers_open = await views.counts(session, run["id"], "transfer")
+        emergencies_total, _ = await views.counts(session, run["id"], "emergency")
+        names = await queries.product_names(session, {ln.sku for g in groups for ln in g.shown} | {
+            s["sku"] for s in [*transfers, *emergencies]})
+    return context | {
+        "groups": groups, "transfers": transfers, "transfers_total": transfers_total,
+        "transfers_open": transfers_open, "emergencies": emergencies, "emergencies_total": emergencies_total,
+        "names": names, "chart": _chart(groups, words(request)) if groups else None,
+        **await _drill(request, run)}
 
 
 async def plan_page(request: web.Request) -> web.StreamResponse:

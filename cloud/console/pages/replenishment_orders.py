@@ -1,5 +1,5 @@
 """Purchase orders (head office acts, finance reads with their values; a store token is refused):
-the list, by state (draft → sent → partial → received, or cancelled), and one order's page —
+the list, PAGE_SIZE a page, by state (draft → sent → partial → received, or cancelled), and one order's page —
 *Send*, *Cancel* (a draft, or a sent order nothing of which arrived: cloud/db/purchasing.py says
 so, as to the API) and *Receive*, in full or in part, against a delivery note.
 
@@ -22,7 +22,9 @@ from aiohttp import web
 from cloud.api.purchase_orders import DELIVERY
 from cloud.console import queries
 from cloud.console.pages.replenishment_frame import hq, page, reader
-from cloud.console.web import ConsoleRoutes, words
+from cloud.console.queries_orders import page_of
+from cloud.console.web import ConsoleRoutes, is_htmx, words
+from cloud.db import replenishment_views as views
 from cloud.db.models import NO_LOT
 from cloud.db.orders import OrderError
 from cloud.db.purchasing import STATUSES, DeliveredLine, PurchaseOrders
@@ -31,6 +33,7 @@ from shared.contract import ContractError
 from shared.openapi import Checker
 
 DELIVERY_FORM = Checker(DELIVERY)
+PAGE_SIZE = 50
 
 
 def _orders(request: web.Request) -> PurchaseOrders:
@@ -38,20 +41,37 @@ def _orders(request: web.Request) -> PurchaseOrders:
 
 
 async def orders_page(request: web.Request) -> web.StreamResponse:
-    """GET /replenishment/orders[?status=&supplier=&location=]: newest first (500 at most, as the API)."""
+    """GET /replenishment/orders[?status=&supplier=&location=&page=]: newest first, PAGE_SIZE a page."""
     reader(request)
     q = request.query
     status = q.get("status") if q.get("status") in STATUSES else None
     supplier, location = q.get("supplier", "")[:32] or None, q.get("location", "")[:32] or None
-    found = await _orders(request).find(status=status, supplier=supplier, location=location)
+    try:
+        number = int(q.get("page", "1"))
+    except ValueError:
+        number = 1
+    async with request.app[MAKER]() as session:
+        _, total = await views.order_rows(session, status=status, supplier=supplier, location=location,
+                                          limit=0)
+        at = page_of(number, total, PAGE_SIZE)
+        rows, _ = await views.order_rows(session, status=status, supplier=supplier, location=location,
+                                         offset=at.offset, limit=at.size)
     narrowed = {k: v for k, v in (("supplier", supplier), ("location", location)) if v}
 
     def link(state: str | None) -> str:
         query = urlencode({**narrowed, **({"status": state} if state else {})})
         return "/replenishment/orders" + (f"?{query}" if query else "")
 
-    return page(request, "replenishment_orders.html", "orders", {
-        "orders": found, "status": status or "", "statuses": STATUSES, "link": link, "narrowed": narrowed})
+    def page_link(n: int) -> str:
+        return "/replenishment/orders?" + urlencode({**narrowed, **({"status": status} if status else {}),
+                                                     "page": str(n)})
+
+    template = ("_replenishment_orders_table.html"
+                if is_htmx(request) and request.headers.get("HX-Target") == "purchase-orders"
+                else "replenishment_orders.html")
+    return page(request, template, "orders", {
+        "orders": rows, "status": status or "", "statuses": STATUSES, "link": link, "narrowed": narrowed,
+        "at": at, "page_link": page_link})
 
 
 async def _order(request: web.Request, notice: str | None = None, problem: str | None = None,
