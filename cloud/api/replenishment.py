@@ -148,7 +148,7 @@ async def put_settings(request: web.Request) -> web.Response:
     try:
         saved = await request.app[REPLENISHMENT].save_settings(body, who(request))
     except SettingError as e:
-        return error_response(400, str(e), e.field)
+        return error_response(e.status, str(e), e.field)
     return web.json_response(saved.to_json())
 
 
@@ -208,6 +208,8 @@ SETTINGS_VALUES: dict[str, Schema] = {
     "store_sizes": obj({}, closed=False, additionalProperties=number(0, 1e9, exclusiveMinimum=0),
                        description="location → size (any one unit): priors of new products and stores"),
     "transfer_km": number(0, MAX_KM, description="other stores' surplus within this distance moves first"),
+    "served_by": obj({}, closed=False, additionalProperties=ID,
+                     description="store → the warehouse whose region it is in (default: the nearest)"),
     "opening_hours": obj({"opens": CLOCK, "closes": CLOCK}, ["opens", "closes"]),
     "nightly_at": CLOCK,
     "keep_runs": integer(1, MAX_KEEP_RUNS, description="runs kept; older ones are deleted after each run"),
@@ -224,7 +226,8 @@ def add_routes(api: Routes) -> None:
     api.add("PUT", "/v1/replenishment/settings", put_settings, tags=tag, body=SETTINGS_PUT,
             summary="Change some of the chain's replenishment settings (hq; audited)",
             responses={200: Reply("the settings after the change", SETTINGS_OUT),
-                       400: error("a value the setting does not take; `field` names it")})
+                       400: error("a value the setting does not take; `field` names it"),
+                       422: error("served_by names a store or warehouse the chain does not have")})
     api.add("POST", "/v1/replenishment/runs", post_run, tags=tag, body=RUN_REQUEST, body_required=False,
             summary="Forecast demand and work out purchases, transfers and emergencies now (hq)",
             responses={202: Reply("started", RUN), 201: Reply("done (wait)", RUN)})

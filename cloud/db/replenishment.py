@@ -61,7 +61,7 @@ from cloud.db.models import (
     TransferLine,
 )
 from cloud.db.orders import OrderError, iso_utc
-from cloud.db.posting import move_of
+from cloud.db.posting import reason_of
 from cloud.db.transfers import TransferRequest, Transfers
 from cloud.replenish.plan import NO_CAP, ChainFacts, Location, Plan, PlanSettings, SkuTerms
 from cloud.replenish.policy import Limit
@@ -183,8 +183,11 @@ async def _level_steps(session: AsyncSession, start: datetime, end: datetime
     first movement: a count is absolute, so no shortcut from today's balance backwards is exact),
     a step after each movement in the window and at each midnight a lot expires. Rows come in
     parts with the event loop free between them, as the daily sales do."""
-    rows = await session.stream(select(Movement).where(Movement.occurred_at < end)
-                                .order_by(Movement.store, Movement.sku, Movement.occurred_at, Movement.id))
+    m = Movement
+    rows = await session.stream(  # columns, not ORM objects: a chain's history is 100,000s of rows
+        select(m.store, m.sku, m.id, m.kind, m.qty, m.zone, m.occurred_at, m.lot, m.expiry, m.from_zone,
+               m.evidence)
+        .where(m.occurred_at < end).order_by(m.store, m.sku, m.occurred_at, m.id))
     key: tuple[str, str] | None = None
     book = ledger.SkuBook()
     steps: list[tuple[datetime, int]] = []
@@ -209,12 +212,12 @@ async def _level_steps(session: AsyncSession, start: datetime, end: datetime
         return steps
 
     async for part in rows.partitions(PART):
-        for (m,) in part:
-            if (m.store, m.sku) != key:
+        for store, sku, id_, kind, qty, zone, occurred_at, lot, expiry, from_zone, evidence in part:
+            if (store, sku) != key:
                 if key is not None:
                     yield key, finish()
-                key, book, steps, day = (m.store, m.sku), ledger.SkuBook(), [], start.date()
-            move = move_of(m)
+                key, book, steps, day = (store, sku), ledger.SkuBook(), [], start.date()
+            move = ledger.Move(id_, kind, qty, zone, occurred_at, lot, expiry, from_zone, _reason(evidence))
             if move.occurred_at >= start and not steps:
                 steps.append((start, level(start.date())))
             if steps:
@@ -225,6 +228,16 @@ async def _level_steps(session: AsyncSession, start: datetime, end: datetime
         await asyncio.sleep(0)
     if key is not None:
         yield key, finish()
+
+
+def _reason(evidence: str | None) -> str | None:
+    """An expiry write-off's reason from a stored movement's evidence (as posting.move_of reads it)."""
+    if not evidence or '"reason"' not in evidence:  # most evidence is the reconciler's: not parsed
+        return None
+    try:
+        return reason_of(json.loads(evidence))
+    except (ValueError, AttributeError):
+        return None
 
 
 def suggestion_rows(run: str, facts: ChainFacts, result: Plan) -> list[dict[str, Any]]:
@@ -299,7 +312,7 @@ class Replenishment:
         """This worker's plan settings with the chain's stored ones applied."""
         return replace(self.settings, calendar=chain.calendar, fill_rate=chain.fill_rate,
                        fill_rates=dict(chain.fill_rates), store_size=dict(chain.store_sizes),
-                       max_km=chain.transfer_km)
+                       max_km=chain.transfer_km, served_by=dict(chain.served_by))
 
     async def prune(self, keep: int) -> int:
         """Delete all but the newest `keep` finished runs (done or failed) with their suggestions;

@@ -17,8 +17,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloud.db import audit
-from cloud.db.models import ReplenishmentSetting
-from cloud.replenish.settings import ReplenishmentSettings, parse, stored
+from cloud.db.models import ReplenishmentSetting, Store
+from cloud.replenish.settings import ReplenishmentSettings, SettingError, parse, stored
 
 ACTION = "replenishment_settings.put"
 
@@ -35,6 +35,15 @@ async def save(session: AsyncSession, changes: Mapping[str, Any], by: str,
     now = now or datetime.now(UTC)
     before = await load(session)
     after = parse(changes, before)
+    if "served_by" in changes and after.served_by:
+        kinds = dict((await session.execute(select(Store.store, Store.kind).where(
+            Store.store.in_({*after.served_by, *after.served_by.values()})))).all())
+        for store, house in sorted(after.served_by.items()):
+            if kinds.get(store) != "store":
+                raise SettingError(f"served_by.{store}", f"the chain has no store {store!r}", 422)
+            if kinds.get(house) != "warehouse":
+                raise SettingError(f"served_by.{store}", f"{house!r} is not one of the chain's warehouses",
+                                   422)
     old, new = before.to_json(), after.to_json()
     for name in changes:
         if old[name] == new[name]:

@@ -9,10 +9,13 @@ calls `plan` on a worker thread, and stores what it returns. The steps are the b
    the chain's rates scaled by store size (`PlanSettings.store_size`), the chain's own promotions
    in `PlanSettings.calendar`, each category's fill-rate target (`PlanSettings.fill_rates`).
 2. Without a warehouse, every store buys from the SKU's supplier on the supplier's terms. With one
-   or more, each store is supplied by its nearest warehouse (the first by id where either has no
-   coordinates) on `store_lead` days in single units, and only the warehouses buy.
+   or more, each store is supplied by its region's warehouse (`PlanSettings.served_by`, else the
+   nearest; the first by id where either has no coordinates) on `store_lead` days in single
+   units, and only the warehouses buy. A warehouse and the stores it supplies are a region.
 3. Stores short before their next delivery (`policy.plan_transfers`, below the reorder point) are
-   lifted from other stores' surplus within `max_km` first, then from their warehouse's free stock.
+   lifted from other stores' surplus within `max_km` first; then every store gets what it needs
+   from its own region's warehouse; a store still short before its next delivery then gets the
+   other regions' warehouses' free stock, nearest first (what is left after their own stores).
 4. A warehouse is planned on echelon stock (`policy.echelon`, `policy.echelon_position`): its own
    demand (online orders it ships) and its stores' forecasts, their order-up-to levels on top.
 5. The three-level emergency per SKU and warehouse region (`policy.emergencies`; without a
@@ -91,6 +94,7 @@ class PlanSettings:
     calendar: PromotionCalendar = field(default_factory=PromotionCalendar)
     fill_rates: Mapping[str, float] = field(default_factory=dict)
     store_size: Mapping[str, float] = field(default_factory=dict)
+    served_by: Mapping[str, str] = field(default_factory=dict)  # store → its region's warehouse
 
     def __post_init__(self) -> None:
         for name, rate in (("default", self.fill_rate), *self.fill_rates.items()):
@@ -265,17 +269,35 @@ def plan(facts: ChainFacts, settings: PlanSettings | None = None) -> Plan:
                 buy(row, units[k], limit[k])
             region_of = {locs[i].id: CHAIN for i in stores}
         else:
-            home = {i: _nearest(locs, i, houses) for i in stores}
+            house_at = {locs[h].id: h for h in houses}
+            home = {i: house_at.get(settings.served_by.get(locs[i].id, ""), -1) for i in stores}
+            home = {i: h if h >= 0 else _nearest(locs, i, houses) for i, h in home.items()}
             region_of = {locs[i].id: locs[home[i]].id for i in stores}
             spare = {h: free[h].copy() for h in houses}
             given = {(locs[h].id, s.sku): int(free[h, j]) for h in houses for j, s in enumerate(skus)}
-            for k, row in enumerate(stores):
-                h = home[row]
-                send = np.minimum(units[k], np.maximum(spare[h], 0))
+            wanted = units.copy()
+
+            def ship(h: int, k: int, row: int, upto: Ints) -> None:
+                send = np.minimum(upto, np.maximum(spare[h], 0))
                 spare[h] -= send
                 after[k] += send
+                wanted[k] -= send
                 moves.extend(Transfer(skus[j].sku, locs[h].id, locs[row].id, int(send[j]))
                              for j in map(int, np.flatnonzero(send > 0)))
+
+            for k, row in enumerate(stores):  # each store from its own region's warehouse first
+                ship(home[row], k, row, wanted[k])
+            store_reorder = levels.reorder_point.reshape(len(stores), n_sku)
+            for k, row in enumerate(stores):  # then, a store still short before its next delivery
+                short = np.where(after[k] < store_reorder[k], wanted[k], 0)  # from the other regions'
+                others = sorted((_km(locs[row], locs[h]), locs[h].id, h)  # warehouses, nearest first
+                                for h in houses if h != home[row])
+                for _km_away, _id, h in others:
+                    if not short.any():
+                        break
+                    before = wanted[k].copy()
+                    ship(h, k, row, short)
+                    short = short - (before - wanted[k])
         bought = units * buyable[None, :] if not houses else 0  # what the warehouse sends is in `after`
         found.extend(emergencies(st_series, (after + bought).ravel(), levels,
                                  region_of, given))

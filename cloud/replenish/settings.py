@@ -8,6 +8,8 @@
 - `store_sizes` (none): `{location: size}` in any one unit (floor area, a factor); new products
   and new stores start from the chain's rates scaled by size over the median size;
 - `transfer_km` (50): surplus at other stores within this distance is moved before buying;
+- `served_by` (none): `{store: warehouse}`, the warehouse whose region a store is in (else its
+  nearest): it supplies the store first, the other regions' warehouses only a store still short;
 - `opening_hours` (09:00–21:00): `{"opens", "closes"}` in the chain's time zone; a day with
   nothing sellable for most of them is a stock-out day (its sales are censored demand);
 - `nightly_at` (02:00): when the nightly run starts, in the chain's time zone;
@@ -34,14 +36,16 @@ MAX_UPLIFT = 20.0
 LOWEST_FILL_RATE, HIGHEST_FILL_RATE = 0.5, 0.999
 MAX_KM = 1000.0
 MAX_KEEP_RUNS = 10_000
-NAMES = ("promotions", "fill_rate", "fill_rates", "store_sizes", "transfer_km", "opening_hours",
+NAMES = ("promotions", "fill_rate", "fill_rates", "store_sizes", "transfer_km", "served_by", "opening_hours",
          "nightly_at", "keep_runs")
 
 
 class SettingError(ValueError):
-    def __init__(self, field: str, problem: str) -> None:
+    """A value a setting does not take (status 400), or one naming what the chain lacks (422)."""
+
+    def __init__(self, field: str, problem: str, status: int = 400) -> None:
         super().__init__(f"{field}: {problem}")
-        self.field, self.problem = field, problem
+        self.field, self.problem, self.status = field, problem, status
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,7 @@ class ReplenishmentSettings:
     fill_rates: Mapping[str, float] = field(default_factory=dict)
     store_sizes: Mapping[str, float] = field(default_factory=dict)
     transfer_km: float = 50.0
+    served_by: Mapping[str, str] = field(default_factory=dict)
     opens: time = time(9, 0)
     closes: time = time(21, 0)
     nightly_at: time = time(2, 0)
@@ -65,6 +70,7 @@ class ReplenishmentSettings:
         return {"promotions": [_promotion_json(p) for p in self.promotions], "fill_rate": self.fill_rate,
                 "fill_rates": dict(sorted(self.fill_rates.items())),
                 "store_sizes": dict(sorted(self.store_sizes.items())), "transfer_km": self.transfer_km,
+                "served_by": dict(sorted(self.served_by.items())),
                 "opening_hours": {"opens": f"{self.opens:%H:%M}", "closes": f"{self.closes:%H:%M}"},
                 "nightly_at": f"{self.nightly_at:%H:%M}", "keep_runs": self.keep_runs}
 
@@ -173,6 +179,12 @@ def parse(changes: Mapping[str, Any], base: ReplenishmentSettings | None = None)
                               for k, v in sizes.items()}
     if "transfer_km" in changes:
         new["transfer_km"] = _number(changes["transfer_km"], "transfer_km", 0.0, MAX_KM)
+    if "served_by" in changes:
+        served = _mapping(changes["served_by"], "served_by")
+        for store, house in served.items():
+            if not isinstance(house, str) or not 1 <= len(house) <= 32:
+                raise SettingError(f"served_by.{store}", f"must name a warehouse, not {house!r}")
+        new["served_by"] = dict(served)
     if "opening_hours" in changes:
         hours = _mapping(changes["opening_hours"], "opening_hours")
         if set(hours) != {"opens", "closes"}:

@@ -7,7 +7,7 @@ from datetime import date
 
 import numpy as np
 
-from cloud.replenish.plan import NO_CAP, ChainFacts, Location, SkuTerms, plan
+from cloud.replenish.plan import NO_CAP, ChainFacts, Location, PlanSettings, SkuTerms, plan
 from cloud.replenish.policy import EmergencyLevel
 
 TODAY = date(2026, 12, 6)
@@ -65,3 +65,44 @@ def test_a_product_new_within_the_history_starts_from_its_prior_not_from_the_day
                              np.full(2, NO_CAP), listed=np.array([-1, 77]))).levels.order_up_to[1]
     # 11 days of lead time and review at 4 a day: 44 units before safety stock
     assert listed >= 44 > as_if_old, (listed, as_if_old)
+
+
+# two regions: north (wh-n, n1) around Shanghai, south (wh-s, s1) around Hangzhou, ~170 km apart
+REGIONS = (Location("n1", lat=31.23, lon=121.47), Location("s1", lat=30.27, lon=120.15),
+           Location("wh-n", "warehouse", lat=31.10, lon=121.30),
+           Location("wh-s", "warehouse", lat=30.20, lon=120.10))
+
+
+def test_each_store_is_served_by_its_regions_warehouse_first() -> None:
+    got = plan(_facts(REGIONS, [6.0, 6.0, 0.0, 0.0], [0, 0, 200, 200]))
+    assert sorted((t.source, t.destination) for t in got.transfers) == [("wh-n", "n1"), ("wh-s", "s1")]
+    # served_by puts n1 in the south's region: the south's warehouse supplies it and buys for it
+    moved = plan(_facts(REGIONS, [6.0, 6.0, 0.0, 0.0], [0, 0, 200, 200]),
+                 PlanSettings(served_by={"n1": "wh-s"}))
+    assert sorted((t.source, t.destination) for t in moved.transfers) == [("wh-s", "n1"), ("wh-s", "s1")]
+    # a name that is not a warehouse of the chain: the nearest, as without it
+    stale = plan(_facts(REGIONS, [6.0, 6.0, 0.0, 0.0], [0, 0, 200, 200]), PlanSettings(served_by={"n1": "s1"}))
+    assert sorted((t.source, t.destination) for t in stale.transfers) == [("wh-n", "n1"), ("wh-s", "s1")]
+
+
+def test_a_store_its_warehouse_cannot_cover_gets_another_regions_stock_and_no_emergency() -> None:
+    # wh-n is empty; n1 (6 a day, nothing left) would run short before any delivery: wh-s, whose own
+    # store s1 is served first, sends n1 what is left over
+    got = plan(_facts(REGIONS, [6.0, 6.0, 0.0, 0.0], [0, 0, 0, 300]))
+    sent = {(t.source, t.destination): t.units for t in got.transfers}
+    assert set(sent) == {("wh-s", "s1"), ("wh-s", "n1")}
+    k = [(s.location, s.sku) for s in got.series].index(("n1", "kibble"))
+    assert sent["wh-s", "n1"] == got.levels.order_up_to[k]  # up to its order-up-to level
+    assert got.emergencies == ()
+    # not enough for both: the own region's store first, the rest to the other region
+    tight = plan(_facts(REGIONS, [6.0, 6.0, 0.0, 0.0], [0, 0, 0, 70]))
+    sent = {(t.source, t.destination): t.units for t in tight.transfers}
+    ks = [(s.location, s.sku) for s in tight.series].index(("s1", "kibble"))
+    assert sent["wh-s", "s1"] == tight.levels.order_up_to[ks] and sum(sent.values()) == 70
+    assert [(e.level, e.region, e.stores) for e in tight.emergencies] == [(EmergencyLevel.REGION, "wh-n", ("n1",))]
+
+
+def test_a_store_above_its_reorder_point_waits_for_its_own_warehouse() -> None:
+    # n1 holds 30 (5 days at 6 a day; lead 1 day): not short before a delivery, so wh-s keeps its stock
+    got = plan(_facts(REGIONS, [6.0, 6.0, 0.0, 0.0], [30, 0, 0, 300]))
+    assert [(t.source, t.destination) for t in got.transfers] == [("wh-s", "s1")]

@@ -15,7 +15,7 @@ from cloud.db.replenishment_settings import ACTION
 from cloud.keys import REPLENISHMENT
 from cloud.replenish.settings import ReplenishmentSettings, SettingError, parse
 from tests.orders.chain import Api
-from tests.replenish.ledger_history import chain_with_history
+from tests.replenish.ledger_history import A, chain_with_history
 
 
 def test_the_defaults() -> None:
@@ -148,3 +148,24 @@ async def test_the_nightly_time_is_read_from_the_settings(api: Api) -> None:
     await api.put("/v1/replenishment/settings", {"nightly_at": "04:15"})
     assert rep.changed.is_set()  # the schedule is woken to look again
     assert (await rep.chain_settings()).nightly_at == time(4, 15)
+
+
+async def test_served_by_names_a_stores_regional_warehouse(api: Api) -> None:
+    """Two warehouses: wh (by the stores) and wh-2 (far off). sh-1 is put in wh-2's region: the
+    run's transfers to it come from wh-2 and its emergencies are wh-2's region's."""
+    await chain_with_history(api)
+    await api.put("/v1/stores/wh-2", {"name": "DC 2", "lat": 30.2, "lon": 120.1, "kind": "warehouse"})
+    await api.post("/v1/stores/wh-2/receipts", {"ref": "opening-2", "lines": [{"sku": A, "qty": 500}]})
+    for refused, field in (({"sh-1": "sh-2"}, "served_by.sh-1"), ({"sh-9": "wh-2"}, "served_by.sh-9")):
+        status, body = await api.call("PUT", "/v1/replenishment/settings", {"served_by": refused})
+        assert status == 422 and body["field"] == field, body
+    _, run = await api.post("/v1/replenishment/runs", {"wait": True})
+    _, got = await api.get(f"/v1/replenishment/suggestions?run={run['id']}&kind=transfer&location=sh-1")
+    assert {s["source"] for s in got["suggestions"]} <= {"sh-2", "wh"}, got
+    await api.put("/v1/replenishment/settings", {"served_by": {"sh-1": "wh-2"}})
+    _, run = await api.post("/v1/replenishment/runs", {"wait": True})
+    _, got = await api.get(f"/v1/replenishment/suggestions?run={run['id']}&kind=transfer&location=sh-1")
+    assert "wh-2" in {s["source"] for s in got["suggestions"]} and "wh" not in {
+        s["source"] for s in got["suggestions"]}, got
+    _, got = await api.get(f"/v1/replenishment/suggestions?run={run['id']}&kind=purchase")
+    assert {s["location"] for s in got["suggestions"]} <= {"wh", "wh-2"}
