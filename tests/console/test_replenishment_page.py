@@ -287,3 +287,18 @@ async def test_a_run_under_way_holds_a_second_back_and_one_whose_worker_vanished
     await expect(page.locator("#plan-body")).not_to_have_attribute("hx-trigger", "every 2s")
     await page.locator("#run-now").click()
     await expect(page.locator("#newest-run")).to_have_attribute("data-run-status", "done", timeout=RUN_DONE_MS)
+
+
+async def test_on_a_chinese_phone_every_page_fits_the_screen(chain: Chain, new_page: Any) -> None:
+    await _run_done(chain)
+    _, made = await chain.post("/v1/purchase-orders/from-suggestions", {"supplier": "acme"})
+    po = made["purchase_orders"][0]
+    await chain.post(f"/v1/purchase-orders/{po['id']}/send")
+    page = await new_page(PHONE, locale="zh-CN")
+    await sign_in(page, chain.url, await chain.token("hq-6", Role.HQ), then="/replenishment")
+    await expect(page.locator("h1")).to_have_text("补货")
+    await expect(page.locator("#purchases h2")).to_have_text("按供应商的采购建议")
+    for path in ("/replenishment", f"/replenishment?sku={A}&at=sh-1", "/replenishment/orders",
+                 f"/replenishment/orders/{po['id']}", "/replenishment/buying"):
+        await page.goto(chain.url + path)
+        assert await page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], path
