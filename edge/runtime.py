@@ -14,6 +14,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -28,7 +29,14 @@ from edge.config import ConfigError, StoreConfig, load_config
 from edge.delivery.outbox import Outbox, OutboxError
 from edge.delivery.publisher import Publisher
 from edge.fusion.domain import BinAvailability, BinInfo, CameraStatus
-from edge.fusion.pipeline import Append, Pipeline, SalesHook, parse_reconcile_section, reconcile_late_s
+from edge.fusion.pipeline import (
+    Append,
+    Pipeline,
+    SalesHook,
+    parse_reconcile_section,
+    reconcile_late_s,
+    reconcile_unseen_s,
+)
 from edge.fusion.reconciler import Reconciler
 from edge.health import judge
 from edge.http import create_app
@@ -205,26 +213,46 @@ def shop_clock(config: StoreConfig) -> Clock:
 def attach_reconciler(section: object, devices: Sequence[object], append: Append,
                       on_sales: SalesHook | None,
                       clock: Clock = WALL_CLOCK) -> tuple[Pipeline | None, SalesHook | None]:
-    """Opt-in (`[reconcile]` in store.toml): a Pipeline over every scale bin of the gateway's
-    shelves, listening to their observations, to the door's antennas and to the POS webhook's
-    committed sales (after whatever listened before), on the shop's clock. Returns the pipeline
-    (None without the section) and the sales hook the webhook should call.
+    """Opt-in (`[reconcile]` in store.toml): a Pipeline over every scale bin and camera lane (one
+    that names a bin) of the gateway's shelves, listening to their observations, to the door's
+    antennas and to the POS webhook's committed sales (after whatever listened before), on the
+    shop's clock. Returns the pipeline (None without the section) and the sales hook the webhook should call.
 
         [reconcile]
         window_s = 1500     # a pick no sale claims within this long is shrink
         tick_s = 10         # the reconciler's clock ticks every 10 s of the shop's time
         exit_grace_s = 60   # with a door antenna: how late a till line may follow its units out
         late_s = 5          # real seconds an observation may reach the gateway after its time
+        unseen_s = 1800     # with a door antenna: how long a pick it saw nothing of waits (1.2 x window_s)
     """
     if section is None:
         return None, on_sales
     window_s, tick_s, grace_s = parse_reconcile_section(section)
     shelves = [d for d in devices if isinstance(d, Shelves)]
     bins = {b.id: BinInfo(b.id, b.sku, b.unit_g) for s in shelves for p in s.pollers for b in p.bins}
+    # Camera lanes that name a bin: their count changes are picks and put-backs too (a bin with a
+    # scale and a lane is fused by their confidences). A lane-only bin's unit weight is its SKU's on
+    # a scale, if any (the reconciler weighs nothing on it).
+    unit_of = {b.sku: b.unit_g for b in bins.values()}
+    lane_cameras: dict[str, str] = {}  # lane -> the camera that counts it
+    for s in shelves:
+        for camera in s.cameras:
+            for lane in camera.config.lanes:
+                if lane.bin is None:
+                    continue
+                lane_cameras[lane.id] = camera.config.id
+                if lane.bin in bins:
+                    bins[lane.bin] = replace(bins[lane.bin], lane=True)
+                elif lane.sku is not None:
+                    bins[lane.bin] = BinInfo(lane.bin, lane.sku, unit_of.get(lane.sku, 0.0),
+                                             scale=False, lane=True)
     pipeline = Pipeline(bins, append, clock=clock, tick=timedelta(seconds=tick_s),
                         late_s=reconcile_late_s(section),
                         reconciler=Reconciler(bins, window=timedelta(seconds=window_s),
+                                              unseen_window=timedelta(seconds=reconcile_unseen_s(section)),
                                               portal_grace=timedelta(seconds=grace_s)))
+    for lane_id, camera_id in lane_cameras.items():
+        pipeline.lanes.lane_of_camera(lane_id, camera_id)
     for presence in (d for d in devices if isinstance(d, Presence) and d.config.portal):
         pipeline.reconciler.portal = True
         presence.on_exit = pipeline.on_exit
@@ -244,7 +272,8 @@ def attach_reconciler(section: object, devices: Sequence[object], append: Append
             on_sales(deltas)
         pipeline.on_sales(deltas)
 
-    log.info("reconciler on %d scale bins, window %g s%s", len(bins), window_s,
+    log.info("reconciler on %d scale bins and %d camera lanes, window %g s%s",
+             sum(b.scale for b in bins.values()), sum(b.lane for b in bins.values()), window_s,
              ", exit portal" if pipeline.reconciler.portal else "")
     return pipeline, sales
 

@@ -42,7 +42,9 @@ class Shelves:
                         for bus in config.buses] if config is not None else []
         # Building a CameraSource loads its model and checks its sha256: a bad model stops
         # the gateway at start-up, not an hour later.
-        self.cameras = [CameraSource(c) for c in cameras]
+        # Lane counts are stamped with the shop's time, as the scales' events are: the reconciler
+        # pairs them with the till's lines and the scales' changes.
+        self.cameras = [CameraSource(c, clock=clock.now) for c in cameras]
         self._lanes: dict[str, BinView] = {}
         self._cameras_up: dict[str, bool] = {}
         self._last: tuple[BinView, ...] | None = None

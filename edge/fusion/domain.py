@@ -2,10 +2,10 @@
 
 Two families, one `Observation` union: what the devices report (a scale's weight events and
 levels, a bin or camera going away, a camera lane's count) and the reconciler's own inputs (POS
-lines, order picks, bin changes in whole units, odd weights, counts booked elsewhere, door reads
-leaving and entering),
-which the pipeline (edge/fusion/pipeline.py) makes from the first. The reconciler never sees a
-device driver, so it is tested on tables.
+lines, order picks, bin changes in whole units, a camera lane's lasting count changes, odd
+weights, counts booked elsewhere, door reads leaving and entering), which the pipeline
+(edge/fusion/pipeline.py, edge/fusion/lanes.py) makes from the first. The reconciler never sees
+a device driver, so it is tested on tables.
 """
 
 from __future__ import annotations
@@ -25,6 +25,10 @@ class BinInfo:
     unit_g: float
     refill_at: int | None = None
     capacity: int | None = None
+    # What watches it: a scale under it (its weight changes are `BinChange`s), a camera lane over
+    # it (its count changes are `LaneChange`s), or both. A bin with neither is not a BinInfo.
+    scale: bool = True
+    lane: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +73,23 @@ class BinChange:
     delta: int
     count: int
     delta_g: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LaneChange:
+    """A camera lane's count changed and held (edge/fusion/lanes.py `LaneTracker`): delta < 0 is
+    a pick. `count` is the lane's count after it, `before` the one before; `confidence` the
+    counter's mean confidence over the frames that agreed on the new count. A lane sees its
+    bin's front row only: a change from a full front row (`before` = what the lane showed when
+    full) may be more units than it shows."""
+
+    at: datetime
+    bin: str
+    delta: int
+    count: int
+    confidence: float
+    before: int = 0
+    lane: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,8 +250,8 @@ class LaneUnavailable:
 
 # Everything a source of the gateway reports: the one union every consumer takes (the reconciler,
 # the shelves snapshot, the staff alerts); each acts on the kinds it knows and passes over the rest.
-Observation = (PosLine | OrderLine | BinChange | BinLevel | OddWeight | ZoneCount | ExitRead | EntryRead
-               | WeightEvent | UnexplainedWeight | BinAvailability | LaneCount | CameraStatus
+Observation = (PosLine | OrderLine | BinChange | LaneChange | BinLevel | OddWeight | ZoneCount | ExitRead
+               | EntryRead | WeightEvent | UnexplainedWeight | BinAvailability | LaneCount | CameraStatus
                | LaneUnavailable)
 
 # What the devices report as they saw it; the reconciler takes them once the pipeline has read them

@@ -10,7 +10,9 @@ In `shelfsync gateway` only with a `[reconcile]` section (edge/runtime.py `attac
 - `on_pick` gets the staff handhelds' scans of online-order picks (POST /v1/picks): each claims
   the weight pick it caused, and the units wait for the customer, who pays at the till.
 - `on_observation` takes what the shelf driver emits (`WeightEvent`, `UnexplainedWeight`,
-  `BinLevel`) and turns it into the reconciler's observations.
+  `BinLevel`) and turns it into the reconciler's observations; and what the cameras emit
+  (`LaneCount`, `LaneUnavailable`, `CameraStatus`), which a `LaneTracker` (edge/fusion/lanes.py)
+  turns into a lane's lasting count changes (`LaneChange`): picks and put-backs like a scale's.
 - `on_exit` / `on_entry` get the units the door's antennas saw leave or come in (edge/rfid/door.py).
 - Committed counts (`on_counts`: the back office's counts posted to /v1/stock/movements, and RFID
   stocktakes) give the reconciler the book's floor figure at their cut-off, so it can re-anchor
@@ -60,8 +62,12 @@ from edge.fusion.domain import (
     BinChange,
     BinInfo,
     BinLevel,
+    CameraStatus,
     EntryRead,
     ExitRead,
+    LaneChange,
+    LaneCount,
+    LaneUnavailable,
     Observation,
     OddWeight,
     OrderLine,
@@ -70,6 +76,7 @@ from edge.fusion.domain import (
     WeightEvent,
     ZoneCount,
 )
+from edge.fusion.lanes import LaneTracker
 from edge.fusion.reconciler import Misplacement, Reconciler
 from edge.pos import StaffPick
 from edge.rfid.driver import TagRead
@@ -83,8 +90,8 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # Observations of one instant are handed over in this order (whatever order they arrived in):
 # a count first (the ledger's count at that instant absorbs what it read), then the till, the
 # handhelds, the scales, the door.
-_RANK = {ZoneCount: 0, PosLine: 1, OrderLine: 2, BinLevel: 3, BinChange: 4, OddWeight: 5, ExitRead: 6,
-         EntryRead: 6}
+_RANK = {ZoneCount: 0, PosLine: 1, OrderLine: 2, BinLevel: 3, BinChange: 4, LaneChange: 4, OddWeight: 5,
+         ExitRead: 6, EntryRead: 6}
 
 
 def pos_line(delta: StockDelta) -> PosLine | None:
@@ -116,6 +123,7 @@ class Pipeline:
         self.lateness = timedelta(seconds=late_s * clock.speed)
         # A weight event trails its hand by the scale's own timing, in real seconds (above).
         self.reconciler.latency = max(self.reconciler.latency, timedelta(seconds=device_s * clock.speed))
+        self.lanes = LaneTracker()  # camera frames -> lasting lane changes
         self.findings: list[Misplacement] = []
         self.late = 0  # observations that came after their time had been ticked past
         self._queue: list[StockDelta] = []
@@ -151,9 +159,18 @@ class Pipeline:
             self.feed(ZoneCount(at, sku, Zone.FLOOR.value, n))
 
     def on_observation(self, observation: object) -> None:
-        """What the shelf driver reports; anything else (availability, camera counts) is ignored.
-        A weight change is dated when the scale began to move (the hand), not when it settled."""
+        """What the shelf driver and the cameras report; anything else (availability) is ignored.
+        A weight change is dated when the scale began to move (the hand), not when it settled; a
+        lane's change at the first frame that showed it."""
+        if isinstance(observation, CameraStatus):
+            self.lanes.observe(observation)
+            return
         if getattr(observation, "bin", None) not in self.reconciler.bins:
+            return
+        if isinstance(observation, LaneCount | LaneUnavailable):
+            change = self.lanes.observe(observation)
+            if change is not None:
+                self.feed(change)
             return
         if isinstance(observation, WeightEvent):
             self.feed(BinChange(observation.began or observation.at, observation.bin,
@@ -266,7 +283,7 @@ class ReconcileConfigError(ValueError):
 SalesHook = Callable[[tuple[StockDelta, ...]], None]
 
 
-_RECONCILE_KEYS = {"window_s": 1500, "tick_s": 10, "exit_grace_s": 60, "late_s": 5}
+_RECONCILE_KEYS = {"window_s": 1500, "tick_s": 10, "exit_grace_s": 60, "late_s": 5, "unseen_s": 0}
 
 
 def _reconcile_values(section: object) -> dict[str, float]:
@@ -274,6 +291,7 @@ def _reconcile_values(section: object) -> dict[str, float]:
         raise ReconcileConfigError(f"[reconcile] must be a table, got {section!r}")
     check_keys(section, set(_RECONCILE_KEYS), "[reconcile]", error=ReconcileConfigError)
     values = {k: section.get(k, default) for k, default in _RECONCILE_KEYS.items()}
+    values["unseen_s"] = section.get("unseen_s", 1.2 * values["window_s"])  # (reconciler.UNSEEN_WAIT)
     if not all(isinstance(v, int | float) and not isinstance(v, bool) and v > 0 for v in values.values()):
         raise ReconcileConfigError(
             f"[reconcile] {', '.join(sorted(_RECONCILE_KEYS))} must be numbers > 0, got {section!r}")
@@ -293,3 +311,11 @@ def reconcile_late_s(section: object) -> float:
     than life gives its busy scales longer: a bin that a hand touches every real second never
     settles, and its weight event, dated when the first hand went in, comes when it does."""
     return _reconcile_values(section)["late_s"]
+
+
+def reconcile_unseen_s(section: object) -> float:
+    """`unseen_s` of the [reconcile] section: with a door antenna, how long a pick it saw nothing of
+    waits for its sale (default 1.2 x window_s). A real-sized shop, where most bins are watched
+    by nothing, waits longer: a unit picked from a scale and put down on an unwatched bin comes
+    home with the next tidy round (docs/accuracy.md: 60 minutes in the 800-SKU shop)."""
+    return _reconcile_values(section)["unseen_s"]

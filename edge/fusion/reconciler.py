@@ -40,6 +40,18 @@
   pending pick, or none if nothing pending is left (a pick the scales missed). It is not
   retracted later. Picks whose units the portal did not see leave still become shrink by the
   window, as without a portal.
+- Knowing which SKUs carry RFID tags (`tagged`), a pick of a tagged SKU the portal saw nothing of
+  waits `TAGGED_WAIT` windows for its sale (the door reads nearly every tagged unit carried out:
+  one it did not read is most likely still in the shop, put down where no sensor sees it until a
+  tidy round brings it home); an untagged SKU's pick waits the portal's longer window only.
+- Camera lanes (`LaneChange`, from edge/fusion/lanes.py): a lane's lasting count change is a pick
+  or a put-back as a scale's is, the lane's count and confidence in the evidence (`seen`). A lane
+  counts its bin's front row, so it is not a level to re-anchor on, and it does not weigh: a rise
+  on it is never told apart as another SKU's units. Where a bin has both a scale and a lane, the
+  first word on a hand is acted on and the other's, within `latency`, paired with it: the same
+  change adds its evidence; a different one is resolved by their confidences (the scale's: one
+  less the share of a unit its grams are off), the pick resized to the more confident count, and
+  the evidence carries both and which was believed.
 - A unit read coming in by the door (`EntryRead`: two door antennas tell direction) is not shrink:
   a customer's return or a staff member's transfer, which the till or the back office books. It
   may leave again (sold, or stolen) and is then judged as any unit leaving.
@@ -79,6 +91,7 @@ from edge.fusion.domain import (
     BinLevel,
     EntryRead,
     ExitRead,
+    LaneChange,
     Observation,
     OddWeight,
     OrderLine,
@@ -89,6 +102,10 @@ from shared.contract import Kind, Source, StockDelta, Zone
 
 _EPOCH = datetime.min.replace(tzinfo=UTC)
 UNSEEN_WAIT = 1.2  # with a door antenna, a pick it saw nothing of waits this many windows
+# ... and a pick of a SKU known to carry RFID tags, this many: the door reads nearly every tagged
+# unit carried out, so one it did not read is almost surely still in the shop (put back where no
+# sensor sees it, and brought home by the next tidy round, at most an hour or so later).
+TAGGED_WAIT = 4.0
 _NS = uuid.UUID("6f1d2c3e-0000-4000-8000-5e1f5c0a1e55")
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +126,20 @@ class _Pick:
     unit_g: float = 0.0  # what one of these very units weighed (0: not measured)
     walked: bool = False  # the exit portal saw some of its units leave unpaid: the rest went too
     left: datetime | None = None  # when the portal saw that (its hand's units left then)
+    seen: dict[str, object] | None = None  # a camera lane's (and scale's) word on it, for the evidence
+
+
+@dataclass(slots=True)
+class _Sighting:
+    """A change of a bin that a scale and a camera lane both watch, as one of them saw it, until
+    the other's word on the same hand arrives (within `latency`)."""
+
+    at: datetime
+    source: str  # "scale" | "lane"
+    delta: int
+    confidence: float
+    evidence: dict[str, object]
+    pick: _Pick | None  # the pick it made, if it made one
 
 
 @dataclass(slots=True)
@@ -198,6 +229,11 @@ class Reconciler:
     unseen_window: timedelta | None = None
     portal_grace: timedelta = timedelta(seconds=60)  # a till line may reach us after the door's read
     paid_for: timedelta = timedelta(minutes=30)  # a unit paid for leaves within this of its sale
+    # The SKUs whose units carry RFID tags (None: every unit is, as in a shop that tags all it
+    # sells). With a portal, only these are read at the door: a pick of a tagged SKU the door saw
+    # nothing of is still in the shop, and waits `TAGGED_WAIT` windows; one of an untagged SKU says
+    # nothing by not being read.
+    tagged: frozenset[str] | None = None
     _picks: list[_Pick] = field(default_factory=list)
     _credit: dict[str, list[_Credit]] = field(default_factory=dict)
     _held: dict[str, dict[str, int]] = field(default_factory=dict)  # order -> sku -> units picked
@@ -222,9 +258,12 @@ class Reconciler:
     _paid: dict[str, list[_Paid]] = field(default_factory=dict)  # sold, not seen leaving yet
     _exits: list[ExitRead] = field(default_factory=list)  # read leaving, not judged yet
     _gone: dict[str, datetime] = field(default_factory=dict)  # EPC -> when it left
+    _sighted: dict[str, list[_Sighting]] = field(default_factory=dict)  # bin -> unpaired sightings
+    _lane_top: dict[str, int] = field(default_factory=dict)  # bin -> the most its lane has shown
 
     def __post_init__(self) -> None:
-        self._unit = {b.sku: b.unit_g for b in self.bins.values()}
+        self._unit = {b.sku: b.unit_g for b in sorted(self.bins.values(), key=lambda b: b.scale)
+                      if b.unit_g > 0}  # (a scale's word on a SKU's unit before a lane's)
         self._bins_of: dict[str, list[str]] = {}
         for b in self.bins.values():
             self._bins_of.setdefault(b.sku, []).append(b.bin)
@@ -267,6 +306,14 @@ class Reconciler:
     def _unseen(self) -> timedelta:
         return self.unseen_window or self.window * UNSEEN_WAIT
 
+    def _wait(self, p: _Pick) -> timedelta:
+        """How long a pending pick waits for its sale before it is shrink."""
+        if not self.portal or p.walked:
+            return self.window
+        if self.tagged is not None and p.sku in self.tagged:
+            return max(self._unseen(), self.window * TAGGED_WAIT)
+        return self._unseen()
+
     def floor_figure(self, sku: str) -> int | None:
         """The book's floor figure for a SKU as this reconciler has booked it (None: no count yet)."""
         return self._floor.get(sku)
@@ -293,12 +340,30 @@ class Reconciler:
         if isinstance(obs, OrderLine):
             return self._order(obs)
         if isinstance(obs, BinChange):
-            if obs.bin not in self.bins:
+            if obs.bin not in self.bins or not self.bins[obs.bin].scale:
                 return []  # a bin the planogram does not know: nothing to reconcile against
             self._level[obs.bin] = obs.count
+            if self.bins[obs.bin].lane:
+                return self._sighting(obs.bin, "scale", obs.delta, self._scale_confidence(obs),
+                                      {"delta": obs.delta, "count": obs.count, "grams": obs.delta_g}, obs)
             return self._fall(obs) if obs.delta < 0 else self._rise(obs)
+        if isinstance(obs, LaneChange):
+            if obs.bin not in self.bins or not self.bins[obs.bin].lane or not obs.delta:
+                return []
+            # A lane sees its bin's front row: a fall from the fullest it has shown may be more units.
+            full = obs.before >= self._lane_top.get(obs.bin, 0)
+            self._lane_top[obs.bin] = max(self._lane_top.get(obs.bin, 0), obs.before, obs.count)
+            ev: dict[str, object] = {"lane": obs.lane or obs.bin, "delta": obs.delta, "count": obs.count,
+                                     "before": obs.before, "confidence": obs.confidence}
+            if full and obs.delta < 0:
+                ev["full"] = True
+            # (The lane's count is its front row, not the bin's: it is not the bin's level.)
+            change = BinChange(obs.at, obs.bin, obs.delta, obs.count, None)
+            if self.bins[obs.bin].scale:
+                return self._sighting(obs.bin, "lane", obs.delta, obs.confidence, ev, change)
+            return self._change(change, {"lane": ev})
         if isinstance(obs, BinLevel):
-            if obs.bin in self.bins:
+            if obs.bin in self.bins and self.bins[obs.bin].scale:
                 self._level[obs.bin] = obs.count
             return []
         if isinstance(obs, ZoneCount):
@@ -330,7 +395,8 @@ class Reconciler:
         # spent before the till), and the oldest unclaimed pick is the one most likely stolen.
         # A pick moments before the scan is rarely the scanned one (the shopper still had to
         # queue): those come last.
-        pool = sorted((p for p in self._picks if p.sku == sku and -self.latency <= at - p.at <= within),
+        pool = sorted((p for p in self._picks if p.sku == sku
+                       and -self.latency <= at - p.at <= (max(within, self._wait(p)) if till else within)),
                       key=lambda p: (at - p.at < self.queue, -p.at.timestamp()))
         if not till:
             order = sorted(pool, key=lambda p: abs(p.at - at))
@@ -406,7 +472,9 @@ class Reconciler:
         for p in self._picks:
             if p.sku == home_sku or p.bin == bin_id or p.walked:
                 continue
-            unit = self._unit[p.sku]
+            unit = self._unit.get(p.sku, 0.0)
+            if unit <= 0:
+                continue  # (a camera lane's SKU whose unit weight the gateway was not told)
             k = round(grams / unit)
             miss = self._miss(grams, k * unit) if k > 0 else 2.0
             # The same units weigh what they weighed when picked (units of one SKU differ by a
@@ -424,7 +492,7 @@ class Reconciler:
         here = [s for s in self._strays if s.bin == bin_id]
         for lifted in [[s] for s in here] + ([here] if len(here) > 1 else []):
             rest = grams - sum(s.grams for s in lifted)
-            k = round(rest / info.unit_g)
+            k = round(rest / info.unit_g) if info.unit_g > 0 else 0
             if 0 < k <= 6 and self._miss(rest, k * info.unit_g) <= 1.0:
                 for s in lifted:
                     self._strays.remove(s)
@@ -444,6 +512,70 @@ class Reconciler:
                     self._goback.setdefault(s.sku, []).append(_Expect(at, s.qty, lifted=True))
                 return []
         return None
+
+    def _scale_confidence(self, o: BinChange) -> float:
+        """How sure the scale is of its whole units: 1 less the share of a unit its grams are off."""
+        if o.delta_g is None or not o.delta:
+            return 1.0
+        unit = self.bins[o.bin].unit_g
+        return round(max(0.0, 1.0 - abs(o.delta_g / unit - o.delta)), 4) if unit > 0 else 0.5
+
+    def _change(self, o: BinChange, seen: dict[str, object] | None) -> list[StockDelta | Misplacement]:
+        """A bin's change in whole units, with what saw it for the evidence of the pick it makes."""
+        before = self._picks[-1] if self._picks else None
+        out = self._fall(o) if o.delta < 0 else self._rise(o)
+        if seen is not None and self._picks and self._picks[-1] is not before:
+            self._picks[-1].seen = dict(seen)
+        return out
+
+    def _sighting(self, bin_id: str, source: str, delta: int, confidence: float, ev: dict[str, object],
+                  o: BinChange) -> list[StockDelta | Misplacement]:
+        """A change of a bin both a scale and a camera lane watch. The scale's word is acted on
+        at once; a lane's waits up to `latency` for the scale's on the same hand (the scale's
+        silence says nothing changed: a lane's word alone lapses). Paired, the same change adds
+        the lane's evidence; a different one is resolved by their confidences — the more
+        confident count stands, but a lane that showed its fullest front row before a fall
+        only says "at least" and never stands for fewer units than the scale's — and the
+        evidence carries both and which was believed."""
+        waiting = self._sighted.setdefault(bin_id, [])
+        waiting[:] = [w for w in waiting if abs(o.at - w.at) <= self.latency]
+        other = next((w for w in waiting if w.source != source and (w.delta < 0) == (delta < 0)), None)
+        if other is None:
+            if source == "lane":
+                waiting.append(_Sighting(o.at, source, delta, confidence, ev, None))
+                return []
+            before = self._picks[-1] if self._picks else None
+            out = self._fall(o) if o.delta < 0 else self._rise(o)
+            pick = self._picks[-1] if self._picks and self._picks[-1] is not before else None
+            if pick is not None:
+                pick.seen = {source: ev}
+            waiting.append(_Sighting(o.at, source, delta, confidence, ev, pick))
+            return out
+        waiting.remove(other)
+        scale, lane = (other, (delta, confidence, ev)) if other.source == "scale" else (
+            None, (other.delta, other.confidence, other.evidence))
+        scale_delta, scale_conf = (other.delta, other.confidence) if scale else (delta, confidence)
+        lane_delta, lane_conf, lane_ev = lane
+        at_least = bool(lane_ev.get("full")) and abs(lane_delta) < abs(scale_delta)
+        believed = "lane" if lane_conf > scale_conf and not at_least else "scale"
+        target = lane_delta if believed == "lane" else scale_delta
+        seen: dict[str, object] = {"scale": scale.evidence if scale else ev, "lane": lane_ev,
+                                   "believed": believed}
+        if scale is None:  # the lane's word waited: act on the believed count now
+            grams = o.delta_g if target == scale_delta else None
+            return self._change(BinChange(o.at, bin_id, target, o.count, grams), seen)
+        if scale.pick is not None:
+            scale.pick.seen = seen
+        diff = target - scale_delta
+        if not diff:
+            return []
+        # The scale's word was acted on: correct it by the difference (a pending pick is resized).
+        if scale.pick is not None and scale.pick in self._picks and scale_delta < 0:
+            scale.pick.qty -= diff
+            if scale.pick.qty <= 0:
+                self._picks.remove(scale.pick)
+            return []
+        return self._change(BinChange(o.at, bin_id, diff, o.count, None), seen)
 
     def _fall(self, o: BinChange) -> list[StockDelta | Misplacement]:
         info = self.bins[o.bin]
@@ -482,7 +614,7 @@ class Reconciler:
         # Laid on another bin a moment ago, but that scale settled first.
         for loose in self._loose:
             if loose.bin != o.bin and abs(o.at - loose.at) <= self.latency:
-                k = round(loose.grams / info.unit_g)
+                k = round(loose.grams / info.unit_g) if info.unit_g > 0 else 0
                 if 0 < k <= n and self._miss(loose.grams, k * info.unit_g) <= 1.0:
                     self._loose.remove(loose)
                     return self._misplaced(pick, k, loose.bin, loose.at, loose.grams)
@@ -512,7 +644,8 @@ class Reconciler:
         # The detector counts foreign units lying on the bin as its own; and staff picking an
         # online order from the bin as they fill it make one net rise (the order line scanned
         # a moment before has no fall to claim).
-        strays = round(sum(s.grams for s in self._strays if s.bin == o.bin) / info.unit_g)
+        strays = (round(sum(s.grams for s in self._strays if s.bin == o.bin) / info.unit_g)
+                  if info.unit_g > 0 else 0)
         hidden = [c for c in self._credit.get(info.sku, [])
                   if c.kind == "order" and abs(o.at - c.at) <= self.latency]
         extra = sum(c.qty for c in hidden)
@@ -539,7 +672,8 @@ class Reconciler:
         back = self._came_back(info.sku, n, self._grams(o), o) if own and heavy and n == o.delta else []
         if back:
             return back
-        if n == o.delta:  # the whole rise may be another SKU's units
+        # (Only a scale tells another SKU's units by their weight; a lane counts what lies there.)
+        if n == o.delta and info.scale:  # the whole rise may be another SKU's units
             found = self._foreign(self._grams(o), info.sku, o.bin)
             if found:
                 return self._misplaced(found[0], found[1], o.bin, o.at, self._grams(o))
@@ -547,7 +681,7 @@ class Reconciler:
         if not n:
             return []
         grams = self._grams(o) - (o.delta - n) * info.unit_g  # what the go-backs do not explain
-        found = self._foreign(grams, info.sku, o.bin)
+        found = self._foreign(grams, info.sku, o.bin) if info.scale else None
         if found:
             return self._misplaced(found[0], found[1], o.bin, o.at, grams)
         if info.refill_at is None:
@@ -658,7 +792,7 @@ class Reconciler:
         self._gone = {e: t for e, t in self._gone.items() if now - t <= self.hold}
         keep = []
         for p in self._picks:
-            wait = self._unseen() if self.portal and not p.walked else self.window
+            wait = self._wait(p)
             if now - p.at <= wait:
                 keep.append(p)
                 continue
@@ -668,7 +802,8 @@ class Reconciler:
                             confidence=0.9,
                             evidence={"bin": p.bin, "pick_at": p.at.isoformat(), "qty": p.qty,
                                       "window_s": wait.total_seconds(),
-                                      "detected_at": now.isoformat()})
+                                      "detected_at": now.isoformat(),
+                                      **({"seen": p.seen} if p.seen else {})})
             out.append(d)
             if not p.walked:  # (units of a hand the door saw leave are not coming back)
                 self._shrunk.append(_Shrunk(p.at, p.sku, p.qty, d.id, now + 2 * self.window,
@@ -709,6 +844,8 @@ class Reconciler:
             pick.left = pick.left or x.at
             self._picks = [p for p in self._picks if p.qty]
             evidence.update(bin=pick.bin, pick_at=pick.at.isoformat())
+            if pick.seen:
+                evidence["seen"] = pick.seen
         else:
             # Nothing pending: if the window already booked this unit's pick as shrink, the door
             # only confirms it (it stays booked: no late sale or reappearing unit retracts it).

@@ -18,6 +18,14 @@ Shared by tests/reconcile/test_trading.py (a short run) and `shelfsync bench acc
   `portal`: out (sold or stolen) as an ExitRead, in (a customer's return, a staff transfer) as an
   EntryRead; with a single antenna (`door_antennas=1`) nothing tells the way, and a unit carried
   in is read as leaving too.
+- The cameras (a real-sized shop): each camera lane shows its bin's front row, min(units on the
+  bin, units that fit across the lane), counted about once a second by the shelf counter. Frames
+  are not rendered here (0.2 s each): each frame's count is the truth, or one off with the
+  counter's measured error rate (1.5 % of frames, 5 % on a partly empty lane, at a lower
+  confidence), and the gateway's own edge.fusion.lanes.LaneTracker turns them into lane
+  changes. Frames are drawn for the seconds after a change; between changes a lane's frames
+  agree with the truth but for runs of misread frames, drawn at the rate the same error model
+  gives (`LANE_GLITCH`). A blocked camera (`--faults camera`) counts nothing until it is back.
 - The book: edge.fusion.reconciler.Reconciler's deltas applied with cloud.db.ledger's SkuBook/replay.
 - The POS-only baseline books what a shop's systems book without sensors: the opening counts,
   receipts, transfers in, till sales (online orders collected at the till among them) and
@@ -45,6 +53,8 @@ from edge.fusion.domain import (
     BinLevel,
     EntryRead,
     ExitRead,
+    LaneCount,
+    LaneUnavailable,
     Observation,
     OddWeight,
     OrderLine,
@@ -53,11 +63,14 @@ from edge.fusion.domain import (
     WeightEvent,
     ZoneCount,
 )
+from edge.fusion.lanes import LaneTracker
 from edge.fusion.reconciler import Misplacement, Reconciler
 from edge.shelf.detector import BinDetector, DetectorConfig
 from firmware_sim.loadcell import CellSpec, LoadCell
 from firmware_sim.world import (
+    CAMERA,
     FLOOR,
+    SCALE,
     CarriedIn,
     Delivery,
     Event,
@@ -250,6 +263,99 @@ class Shelves:
         return out
 
 
+# The shelf counter's frame errors (models/shelf_counter: about 98.5 % of frames exact on fresh
+# renders, partly empty lanes about 95 %): a misread frame is one off, at a lower confidence.
+LANE_ERR_FULL, LANE_ERR_PARTIAL = 0.015, 0.05
+LANE_FRAME_S = 1.0  # a frame a second (edge/camera/source.py interval_s)
+LANE_FRAMES_AFTER = 6  # frames drawn after a change
+LANE_SLOTS_MM, LANE_MAX_SLOTS = 450, 8  # firmware_sim/render.py slots_for: a 450 mm lane, 8 at most
+
+
+class Lanes:
+    """Every camera lane of the world: its front row, the counter's frames, the gateway's tracker."""
+
+    def __init__(self, world: StoreWorld, seed: int, tracker: LaneTracker | None = None) -> None:
+        self.world = world
+        self.rng = random.Random(f"lanes:{seed}")
+        self.tracker = tracker or LaneTracker()
+        self.slots = {b.id: max(1, min(LANE_MAX_SLOTS, LANE_SLOTS_MM // max(1, world.products[b.gtin].size_mm[0])))
+                      for b in world.bins.values() if b.sensor == CAMERA}
+        self.visible = {b: self._truth(b) for b in self.slots}
+        self._frames: dict[str, list[LaneCount]] = {b: [] for b in self.slots}
+        self._down: set[str] = set()
+        self.frames = 0
+
+    def _truth(self, bin_id: str) -> int:
+        return min(self.slots[bin_id], len(self.world.bin_units(bin_id)))
+
+    def _err(self, bin_id: str, n: int) -> float:
+        return LANE_ERR_PARTIAL if 0 < n < self.slots[bin_id] else LANE_ERR_FULL
+
+    def _frame(self, bin_id: str, at: datetime, n: int, wrong: bool | None = None) -> LaneCount:
+        if wrong is None:
+            wrong = self.rng.random() < self._err(bin_id, n)
+        shown, conf = n, self.rng.uniform(0.85, 0.99)
+        if wrong:
+            shown = n + self.rng.choice([-1, 1]) if 0 < n < self.slots[bin_id] else (n - 1 if n else 1)
+            conf = self.rng.uniform(0.4, 0.8)
+        return LaneCount(bin_id, bin_id, self.world.bins[bin_id].gtin, shown, round(conf, 4), at)
+
+    def opening(self) -> None:
+        """A few frames of every lane at the start: the tracker's levels."""
+        for b in self.slots:
+            for i in range(self.tracker.frames):
+                self.tracker.observe(self._frame(b, self.world.start + timedelta(seconds=i), self.visible[b], False))
+
+    def changed(self, bin_id: str, at: datetime) -> None:
+        """Units came onto or off a lane's bin at `at`: the frames after it show what is there now."""
+        n = self._truth(bin_id)
+        if n == self.visible[bin_id]:
+            return  # (behind a full front row: the camera sees no change)
+        self.visible[bin_id] = n
+        first = at + timedelta(seconds=self.rng.uniform(0.3, 1.3))
+        self._frames[bin_id] = [f for f in self._frames[bin_id] if f.at < first]
+        self._frames[bin_id] += [self._frame(bin_id, first + timedelta(seconds=i * LANE_FRAME_S), n)
+                                 for i in range(LANE_FRAMES_AFTER)]
+
+    def step(self, now: datetime, dt: timedelta) -> list[Observation]:
+        """The lane changes the tracker makes of the frames up to `now` (the misread runs of the
+        step's idle frames among them) and of blocked cameras."""
+        changes: list[Observation] = []
+        k = self.tracker.frames
+        for b in self.slots:
+            out: list[LaneCount | LaneUnavailable] = []
+            down = self.world.config.fault == CAMERA and self.world.device_down(CAMERA, b, now)
+            if down and b not in self._down:
+                self._down.add(b)
+                out.append(LaneUnavailable(b, b, self.world.bins[b].gtin, "blocked", now - dt))
+            elif not down and b in self._down:  # back: its level again
+                self._down.discard(b)
+                out += [self._frame(b, now + timedelta(seconds=i), self.visible[b], False) for i in range(k)]
+            if down:
+                self._frames[b] = []
+                continue
+            # Between changes: k frames in a row misread the same way (a believed wrong count),
+            # then the truth again. Per frame: err/2 (one way) times the share of misreads the
+            # tracker takes (confidence >= its minimum); k of them in a row.
+            n = self.visible[b]
+            p = (self._err(b, n) / 2 * 0.75) ** k
+            if self.rng.random() < p * dt.total_seconds() / LANE_FRAME_S:
+                at = now - timedelta(seconds=self.rng.uniform(k + LANE_FRAMES_AFTER, dt.total_seconds()))
+                if not any(abs((f.at - at).total_seconds()) < 2 * LANE_FRAMES_AFTER for f in self._frames[b]):
+                    bad = self._frame(b, at, n, True)
+                    out += [replace(bad, at=at + timedelta(seconds=i)) for i in range(k)]
+                    out += [self._frame(b, at + timedelta(seconds=k + i), n, False) for i in range(k)]
+            due = [f for f in self._frames[b] if f.at <= now]
+            self._frames[b] = self._frames[b][len(due):]
+            out += due
+            self.frames += len(out)
+            for o in sorted(out, key=lambda o: o.at):
+                change = self.tracker.observe(o)
+                if change is not None:
+                    changes.append(change)
+        return changes
+
+
 @dataclass
 class Book:
     """An in-process ledger: per SKU the movements and the balances they replay to."""
@@ -303,7 +409,9 @@ class Run:
     load_samples: int = 0
     wall_s: float = 0.0
     skus: int = 0
-    sensed: int = 0  # SKUs on a scale or carrying RFID tags (camera lanes do not feed the book yet)
+    sensed: int = 0  # SKUs on a scale, under a camera lane in the fusion, or tagged and read at the door
+    sensed_skus: frozenset[str] = frozenset()
+    lane_frames: int = 0
     floor_mismatch: int = 0  # reconciler's floor figure != ledger's (must stay 0)
 
 
@@ -312,8 +420,9 @@ class Sensors:
     scans, the door's reads and the till's lines (in the order the events came)."""
 
     def __init__(self, world: StoreWorld, shelves: Shelves, seed: int, portal: float,
-                 door_antennas: int = 2) -> None:
+                 door_antennas: int = 2, lanes: Lanes | None = None) -> None:
         self.world, self.shelves, self.portal, self.door_antennas = world, shelves, portal, door_antennas
+        self.lanes = lanes
         # Units carried in draw from their own generator: what the door reads leaving is the same
         # whether or not the shop has returns and transfers walked in.
         self.door, self.door_in = random.Random(f"portal:{seed}"), random.Random(f"portal-in:{seed}")
@@ -341,6 +450,8 @@ class Sensors:
         for e in events:
             if isinstance(e, Pick | PutBack | Restock) and e.bin in self.shelves.bins:
                 pending.extend(self.shelves.changed(e))
+            if isinstance(e, Pick | PutBack | Restock) and self.lanes is not None and e.bin in self.lanes.slots:
+                self.lanes.changed(e.bin, e.at)
             if isinstance(e, Pick) and e.order is not None:  # the picker's handheld scan
                 pending.append(OrderLine(e.at, e.order, len(pending), e.gtin, len(e.uids)))
             if isinstance(e, Theft | Sale):
@@ -357,6 +468,8 @@ class Sensors:
         """The world advanced to `now`: what happened, and what was observed up to then, by time."""
         events = self.world.advance(now)
         pending = self.observe(events)
+        if self.lanes is not None:
+            pending.extend(self.lanes.step(now, step))
         pending.extend(self.shelves.disturb(now.timestamp(), step.total_seconds()))
         pending.extend(self.shelves.sample_to(now.timestamp()))
         pending.sort(key=lambda o: o.at)
@@ -384,6 +497,7 @@ def simulate(days: float, seed: int, theft: float, misplace: float, *, physics: 
              store: str = "sh-0001", config: WorldConfig | None = None, counts: bool = False,
              restore: bool = False, detector: DetectorConfig = DETECTOR, portal: float = 0.0,
              nightly: int | None = None, count_read: float = 1.0, door_antennas: int = 2,
+             cameras: bool = True, tags_known: bool = True, unseen_window: timedelta | None = None,
              progress: Callable[[str], None] | None = None) -> Run:
     """`misplace` is the share of picks put back on a wrong bin (the world's put-backs grow to
     hold it if they must). `portal`: an RFID portal at the door reads each unit carried through
@@ -393,25 +507,35 @@ def simulate(days: float, seed: int, theft: float, misplace: float, *, physics: 
     reading each unit in the shop with probability `count_read` (shoppers' baskets, the pickup
     shelf and the go-back tote included): absolute counts per SKU and zone into the book (and
     the floor's into the reconciler), dated at the count's cut-off, as `shelfsync stocktake`
-    books them."""
+    books them. `cameras`: the camera lanes' counts go to the reconciler (a real-sized shop; off:
+    their SKUs are watched by nothing). `tags_known`: the reconciler is told which SKUs carry RFID
+    tags (a real-sized shop tags some), so a tagged unit the door did not read waits longer."""
     t_wall = time.perf_counter()
     base = config or WorldConfig.trading()
     put_back = max(base.put_back, misplace)
     cfg = replace(base, theft=theft, put_back=put_back, misplace=misplace / put_back if put_back else 0.0)
     world = StoreWorld(store=store, seed=seed, start=START, config=cfg)
     shelves = Shelves(world, seed, physics, detector=detector)
-    rec = Reconciler({b.id: BinInfo(b.id, b.gtin, world.products[b.gtin].unit_grams, b.refill_at, b.capacity)
-                      for b in world.bins.values() if b.sensor == "scale"}, counts=counts, restore=restore,
-                     portal=portal > 0)
+    watched = (SCALE, CAMERA) if cameras else (SCALE,)
+    rec = Reconciler({b.id: BinInfo(b.id, b.gtin, world.products[b.gtin].unit_grams, b.refill_at, b.capacity,
+                                    scale=b.sensor == SCALE, lane=b.sensor == CAMERA)
+                      for b in world.bins.values() if b.sensor in watched}, counts=counts, restore=restore,
+                     portal=portal > 0,
+                     tagged=world.tagged_skus if tags_known and world.config.skus else None,
+                     unseen_window=unseen_window)
+    lanes = Lanes(world, seed) if cameras and world.sensed_by(CAMERA) else None
     book, pos_only = Book(), Book()
     counter = random.Random(f"count:{seed}")
-    sensors = Sensors(world, shelves, seed, portal, door_antennas)
+    sensors = Sensors(world, shelves, seed, portal, door_antennas, lanes)
 
     run = Run(days, skus=len({b.gtin for b in world.bins.values()}))
     skus = sorted({b.gtin for b in world.bins.values()})
-    # Sensed: on a scale, or (a real-sized shop) source-tagged for the door's RFID reader.
-    sensed = {b.gtin for b in world.bins.values() if b.sensor == "scale"} | set(world.tagged_skus)
+    # Sensed: what a sensor watches while the shop trades: on a scale, under a camera lane in the
+    # fusion, or (a real-sized shop with a door antenna) source-tagged for the door's reader.
+    sensed = ({b.gtin for b in world.bins.values() if b.sensor in watched}
+              | (set(world.tagged_skus) if portal > 0 else set()))
     run.sensed = len(sensed)
+    run.sensed_skus = frozenset(sensed)
 
     # The opening stocktake: absolute counts per (SKU, zone, lot) in both books.
     expiry = world.lot_expiry()
@@ -425,6 +549,8 @@ def simulate(days: float, seed: int, theft: float, misplace: float, *, physics: 
         opening.append(ZoneCount(START, gtin, FLOOR, world.on_hand(gtin, FLOOR)))
     opening.extend(shelves.opening())
     rec.run(opening)
+    if lanes is not None:
+        lanes.opening()
 
     def book_out(outs: list[StockDelta | Misplacement], now: datetime) -> None:
         for o in outs:
@@ -480,6 +606,8 @@ def simulate(days: float, seed: int, theft: float, misplace: float, *, physics: 
                                      qty=seen, zone=zone, occurred_at=now, source=Source.RFID)], now)
                     if zone is Zone.FLOOR:
                         rec.observe(ZoneCount(now, gtin, FLOOR, seen))
+        if lanes is not None:
+            pending.extend(lanes.step(now, STEP))
         pending.extend(shelves.disturb(now.timestamp(), STEP.total_seconds()))
         pending.extend(shelves.sample_to(now.timestamp()))
         pending.sort(key=lambda o: o.at)
@@ -496,6 +624,7 @@ def simulate(days: float, seed: int, theft: float, misplace: float, *, physics: 
             progress(f"{store}: day {(now - START) / timedelta(days=1):.1f} of {days:g}, "
                      f"{run.events} events, {shelves.samples} load samples")
     run.load_samples = shelves.samples
+    run.lane_frames = lanes.frames if lanes is not None else 0
     run.wall_s = time.perf_counter() - t_wall
     return run
 
@@ -544,11 +673,12 @@ def score(runs: list[Run]) -> dict[str, Any]:
     # Shrink: every emitted shrink against the world's thefts: the same SKU, picked within the
     # reconciler's window of the theft's pick (with two pending picks of one SKU, which of them
     # a sale confirms is a guess; the book is the same either way).
-    stolen = tp = emitted = retracted_units = tp_standing = 0
+    stolen = tp = emitted = retracted_units = tp_standing = stolen_sensed = tp_sensed = 0
     ttd: list[float] = []
     for r in runs:
         thefts = [[t, len(t.uids)] for t in r.thefts]
         stolen += sum(len(t.uids) for t in r.thefts)
+        stolen_sensed += sum(len(t.uids) for t in r.thefts if t.gtin in r.sensed_skus)
         retracted = {str(d.evidence["retracts"]) for d in r.deltas
                      if d.kind is Kind.ADJUST and d.evidence and "retracts" in d.evidence}
         for d in r.deltas:
@@ -564,6 +694,7 @@ def score(runs: list[Run]) -> dict[str, Any]:
                     k = min(int(th[1]), -d.qty)
                     th[1] = int(th[1]) - k
                     tp += k
+                    tp_sensed += k if t.gtin in r.sensed_skus else 0
                     tp_standing += k if d.id not in retracted else 0
                     ttd.append((r.detected_at[d.id] - t.picked_at).total_seconds() / 60)
                     break
@@ -612,6 +743,8 @@ def score(runs: list[Run]) -> dict[str, Any]:
         "daily": daily,
         "shrink_units_stolen": stolen, "shrink_units_flagged": emitted, "shrink_units_retracted": retracted_units,
         "shrink_precision": _ratio(tp, emitted), "shrink_recall": _ratio(tp, stolen),
+        # Over the thefts of SKUs a sensor watches while the shop trades (the rest only a count finds).
+        "shrink_units_stolen_sensed": stolen_sensed, "shrink_recall_sensed": _ratio(tp_sensed, stolen_sensed),
         # Of the shrink units still standing (not retracted later), the share that were thefts.
         "shrink_precision_standing": _ratio(tp_standing, emitted - retracted_units),
         "median_minutes_to_detect": statistics.median(ttd) if ttd else None,
@@ -626,5 +759,6 @@ def score(runs: list[Run]) -> dict[str, Any]:
         "floor_figure_mismatches": sum(r.floor_mismatch for r in runs),
         "world_events": sum(r.events for r in runs), "observations": sum(r.observations for r in runs),
         "load_samples": sum(r.load_samples for r in runs),
+        "lane_frames": sum(r.lane_frames for r in runs),
         "wall_s": sum(r.wall_s for r in runs),
     }
