@@ -1,0 +1,215 @@
+"""The reports page: one report at a time (cloud/db/reports.py defines each), for a period, a store
+and a category, as a chart and a table that drills down category → store → SKU, and the same rows
+as a CSV file.
+
+The figures are the API's own (`cloud.api.reports.compute`, GET /v1/reports/{report}), read with
+the signed-in token: a store token sees its own store only and no values; hq and finance see the
+chain and the values. The query string is the API's (report, days or from/to, store, category,
+by), so a page's address is also the report it shows; a value the page cannot read is said on the
+page (400) with the field at fault, as the API names it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from datetime import date
+from typing import Any
+from urllib.parse import urlencode
+
+from aiohttp import web
+
+from cloud.api.reports import Refused, compute, csv_file
+from cloud.console.i18n import Words
+from cloud.console.queries import product_names
+from cloud.console.web import ConsoleRoutes, principal, render, words
+from cloud.db import reports
+from cloud.db.reports import LEVELS, MAX_DAYS, ReportError
+from cloud.keys import MAKER
+from shared.contract import ContractError, check_id
+
+DAYS = (7, 30, 90, 365)
+CHART_ROWS = 20  # bars a chart shows; the table has every row
+RATES = frozenset({"turnover_rate", "stock_out_rate", "line_fill_rate", "unit_fill_rate", "sell_through",
+                   "slow_share"})
+# Per report: the figure its chart shows, and the table's figure columns in order (those a row
+# lacks at a level, or a token may not see, are left out).
+FIGURES: Mapping[str, tuple[str, tuple[str, ...]]] = {
+    "turnover": ("turnover", ("sold", "on_hand", "turnover", "days_of_cover")),
+    "days-of-cover": ("days_of_cover", ("on_hand", "sold", "days_of_cover")),
+    "slow-movers": ("on_hand", ("stocked", "slow", "slow_share", "on_hand", "last_sale")),
+    "near-expiry": ("units", ("lot", "expiry", "days_left", "lots", "first_expiry", "units", "value")),
+    "stock-age": ("units", ("units", "age_0_30", "age_31_90", "age_91_180", "age_over_180", "mean_age_days",
+                            "value")),
+    "stock-out": ("stock_out_rate", ("pairs", "hours", "empty_hours", "stock_out_rate")),
+    "fill-rate": ("unit_fill_rate", ("lines_asked", "lines_filled", "line_fill_rate", "units_asked",
+                                     "units_filled", "unit_fill_rate")),
+    "shrink": ("units", ("units", "value", "reasons")),
+    "sell-through": ("sell_through", ("channel", "sold", "available", "sell_through")),
+}
+STACKED = {"stock-age": ("age_0_30", "age_31_90", "age_91_180", "age_over_180")}
+COLORS = ("#0f5c75", "#e0a100", "#5b8c3a", "#b5462f", "#6b5ca5", "#2f8f9d", "#8a6d3b")
+
+
+def _query(raw: Mapping[str, str]) -> tuple[str, dict[str, Any]]:
+    """The report and its parameters from the page's query string, typed as the API's schema
+    would type them; ReportError names the field that cannot be read."""
+    name = raw.get("report") or "turnover"
+    if name not in reports.REPORTS:
+        raise ReportError("report", f"no report {name!r}")
+    q: dict[str, Any] = {}
+    if raw.get("from"):
+        for field in ("from", "to"):
+            if raw.get(field):
+                try:
+                    q[field] = date.fromisoformat(raw[field]).isoformat()
+                except ValueError:
+                    raise ReportError(field, f"{raw[field]!r} is not a date YYYY-MM-DD") from None
+    elif raw.get("days"):
+        text = raw["days"]
+        if not text.isdigit() or not 1 <= int(text) <= MAX_DAYS:
+            raise ReportError("days", f"{text!r} is not a number of days from 1 to {MAX_DAYS}")
+        q["days"] = int(text)
+    for field in ("store", "channel"):
+        if raw.get(field):
+            try:
+                q[field] = check_id(raw[field], field)
+            except ContractError as e:
+                raise ReportError(field, str(e)) from None
+    if raw.get("category"):
+        q["category"] = raw["category"][:64]
+    by = raw.get("by") or "category"
+    if by not in LEVELS:
+        raise ReportError("by", f"{by!r} is not one of {', '.join(LEVELS)}")
+    q["by"] = by
+    return name, q
+
+
+def _link(name: str, q: Mapping[str, Any], **change: Any) -> str:
+    merged = {"report": name, **q, **change}
+    return "/reports?" + urlencode({k: v for k, v in merged.items() if v not in (None, "")})
+
+
+def _label(row: Mapping[str, Any], by: str, names: Mapping[str, str], t: Words, one_store: bool) -> str:
+    if by == "category":
+        return str(row["category"] or t("rep.no_category"))
+    if by == "store":
+        return str(row["store"])
+    name = names.get(row["sku"], row["sku"])
+    return str(name) if one_store else f"{name} · {row['store']}"
+
+
+def _chart(name: str, rows: Sequence[Mapping[str, Any]], t: Words) -> str | None:
+    """Horizontal bars of the report's figure per row (`_label`: names stay readable on a phone),
+    the largest first; stock age stacked by age, sell-through stacked by channel (they add up)."""
+    figure = FIGURES[name][0]
+    series: list[dict[str, Any]]
+    if name == "sell-through":
+        groups: dict[str, dict[str, float]] = {}
+        for r in rows:
+            groups.setdefault(r["_label"], {})[r["channel"]] = (r["sell_through"] or 0) * 100
+        labels = sorted(groups, key=lambda k: -sum(groups[k].values()))[:CHART_ROWS]
+        channels = sorted({c for g in groups.values() for c in g})
+        series = [{"type": "bar", "stack": "all", "name": t("rep.channel.till") if c == "till" else c,
+                   "data": [round(groups[k].get(c, 0), 1) for k in labels],
+                   "itemStyle": {"color": COLORS[i % len(COLORS)]}} for i, c in enumerate(channels)]
+        unit = "%"
+    elif name in STACKED:
+        top = sorted(rows, key=lambda r: -(r.get(figure) or 0))[:CHART_ROWS]
+        labels = [r["_label"] for r in top]
+        series = [{"type": "bar", "stack": "all", "name": t("rep.col." + part),
+                   "data": [r.get(part, 0) for r in top], "itemStyle": {"color": COLORS[i]}}
+                  for i, part in enumerate(STACKED[name])]
+        unit = ""
+    else:
+        known = (r for r in rows if r.get(figure) is not None)
+        top = sorted(known, key=lambda r: -float(r[figure]))[:CHART_ROWS]
+        labels = [r["_label"] for r in top]
+        pct = figure in RATES
+        series = [{"type": "bar", "name": t("rep.col." + figure),
+                   "data": [round(float(r[figure]) * 100, 1) if pct else r[figure] for r in top],
+                   "itemStyle": {"color": COLORS[0]}, "barMaxWidth": 28}]
+        unit = "%" if pct else ""
+    if not labels:
+        return None
+    labels.reverse()  # ECharts draws the first category at the bottom: the largest goes on top
+    for s in series:
+        s["data"].reverse()
+    return json.dumps({
+        "aria": {"enabled": True},
+        "grid": {"left": 8, "right": 24, "top": 30, "bottom": 8, "containLabel": True},
+        "legend": {"top": 0, "type": "scroll"},
+        "tooltip": {"trigger": "axis", "axisPointer": {"type": "shadow"}},
+        "xAxis": {"type": "value", "axisLabel": {"formatter": "{value}" + unit}},
+        "yAxis": {"type": "category", "data": labels,
+                  "axisLabel": {"width": 150, "overflow": "truncate"}},
+        "series": series,
+    }, ensure_ascii=False).replace("<", "\\u003c")
+
+
+async def reports_page(request: web.Request) -> web.StreamResponse:
+    who = principal(request)
+    t = words(request)
+    raw = dict(request.query)
+    async with request.app[MAKER]() as session:
+        stores, categories = await reports.choices(session, who.store)
+        frame = {"stores": stores, "categories": categories, "days_choices": DAYS, "own_store": who.store,
+                 "error": None, "field": None}
+        try:
+            name, q = _query(raw)
+            head, rows = await compute(session, name, q, who)
+        except ReportError as e:
+            return render(request, "reports.html", {
+                **frame, "error": f"{e.field}: {e}", "field": e.field,
+                "choice": {"report": raw["report"] if raw.get("report") in reports.REPORTS else "turnover"}},
+                section="reports", status=400)
+        except Refused:
+            raise web.HTTPForbidden() from None
+        names = await product_names(session, {r["sku"] for r in rows if "sku" in r})
+    by = head["by"]
+    one_store = who.store is not None or q.get("store") is not None
+    period: dict[str, Any] = {k: q[k] for k in ("days", "from", "to") if k in q}
+    keep = {**period, "store": q.get("store"), "category": q.get("category")}
+    shown = [c for c in FIGURES[name][1] if any(c in r for r in rows)] or [
+        c for c in FIGURES[name][1] if c not in ("lot", "expiry", "days_left", "last_sale", "value")]
+    for r in rows:
+        if not r["category"]:  # the API cannot narrow to "no category": no way further down
+            pass
+        elif by == "category":
+            r["_drill"] = _link(name, keep, by="store", category=r["category"])
+        elif by == "store":
+            r["_drill"] = _link(name, keep, by="sku", store=r["store"], category=r["category"])
+        r["_label"] = _label(r, by, names, t, one_store)
+    # The path up the drill-down: every category, then the category's stores, then the store's
+    # products in it (a store chosen in the filters is the drill's store).
+    crumbs = [(t("rep.all_categories"), _link(name, period, by="category"))]
+    if q.get("category") is not None and by != "category":
+        crumbs.append((q["category"], _link(name, {**period, "category": q["category"]}, by="store")))
+    if by == "sku" and q.get("store"):
+        crumbs.append((q["store"], _link(name, keep, by="sku")))
+    return render(request, "reports.html", {
+        **frame, "name": name, "head": head, "rows": rows, "by": by, "columns": shown, "rates": RATES,
+        "chart": _chart(name, rows, t), "choice": {"report": name, **q}, "crumbs": crumbs,
+        "csv": _link(name, q).replace("/reports?", "/reports/csv?", 1),
+    }, section="reports")
+
+
+async def reports_csv(request: web.Request) -> web.StreamResponse:
+    who = principal(request)
+    try:
+        name, q = _query(dict(request.query))
+        async with request.app[MAKER]() as session:
+            head, rows = await compute(session, name, q, who)
+    except ReportError as e:
+        raise web.HTTPBadRequest(text=f"{e.field}: {e}") from None
+    except Refused:
+        raise web.HTTPForbidden() from None
+    return csv_file(head, rows)
+
+
+def add_routes(routes: ConsoleRoutes) -> None:
+    routes.get("/reports", reports_page, "reports")
+    routes.get("/reports/csv", reports_csv, "reports-csv")
+
+
+__all__ = ["add_routes"]
