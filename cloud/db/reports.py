@@ -23,7 +23,8 @@ Definitions:
   over 180 days old, and their unit-weighted mean age in days.
 - stock-out rate: the share of SKU × location hours in the period with nothing sellable (units on
   hand less expired lots ≤ 0), from the balance changes the ledger's movements make (each pair
-  from its first movement on; reports_history.py replays them).
+  from its first movement on; reports_history.py replays them). Warehouses are left out unless
+  `store` names one: the figure is about shelves.
 - fill rate: online orders placed in the period that ended `fulfilled` (filled in full: an order
   ships all its lines or none) against those plus the ones `released` because the stock under
   them fell (stock-short, lot-expired): lines and units. Orders cancelled or left unpaid are the
@@ -34,7 +35,9 @@ Definitions:
 - sell-through per channel: units sold through a channel in the period ÷ units available in it,
   where available = units sellable at the period's start + units that arrived during it (receipts,
   transfers in, returns, counts that found more). `till` is the store's own till; an online
-  channel's sales are its orders' fulfilments. The channels of a row add up to its total.
+  channel's sales are its orders' fulfilments. The channels of a row add up to its total; a row
+  that sold through no channel is one row with channel null (or the `channel` asked for) and
+  sell-through 0.
 """
 
 from __future__ import annotations
@@ -302,8 +305,11 @@ async def stock_age(session: AsyncSession, *, period: Period, store: str | None,
 async def stock_out(session: AsyncSession, *, period: Period, store: str | None, category: str | None,
                     by: Level) -> list[dict[str, Any]]:
     g = _Groups(by, await _categories(session), category)
+    # A shelf's availability: warehouses are left out unless asked for by name.
+    warehouses = set() if store is not None else set(
+        (await session.scalars(select(Store.store).where(Store.kind == "warehouse"))).all())
     async for (s, k), h in histories(session, period.start, period.end, store):
-        if h.ranged_s > 0:
+        if h.ranged_s > 0 and s not in warehouses:
             g.add(s, k, pairs=1, hours=h.ranged_s / 3600, empty_hours=h.empty_s / 3600)
     rows = g.sorted()
     for r in rows:
@@ -407,10 +413,12 @@ async def sell_through(session: AsyncSession, *, period: Period, store: str | No
         if channel is None or ch == channel:
             sold[(key, ch)] += -int(qty or 0)
     rows = []
-    for (key, ch), units in sorted(sold.items()):
-        head = dict(g.rows[key])
-        rows.append({**head, "channel": ch, "sold": units, "available": available[key],
-                     "sell_through": _ratio(units, available[key])})
+    for key in sorted(g.rows):
+        channels: list[tuple[str | None, int]] = sorted((c, n) for (k, c), n in sold.items() if k == key)
+        # a group that sold nothing keeps a row (channel null, or the one asked for): its sell-through is 0
+        for named, units in channels or [(channel, 0)]:
+            rows.append({**g.rows[key], "channel": named, "sold": units, "available": available[key],
+                         "sell_through": _ratio(units, available[key])})
     return rows
 
 

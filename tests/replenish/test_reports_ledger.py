@@ -63,6 +63,11 @@ async def test_stock_out_rate_is_the_share_of_sku_store_hours_with_nothing_sella
                delta(C, Kind.RECEIPT, 4, at(0), lot="L1", expiry=D))
     # sh-2, A: empty from the day before the period until 20:00 on D: 20 of 24 hours
     await book(api.maker, "sh-2", delta(A, Kind.COUNT, 0, at(-30)), delta(A, Kind.RECEIPT, 2, at(20)))
+    # a warehouse without A all day: not a shelf, so not in the rate unless asked for by name
+    await api.put("/v1/stores/wh", {"name": "wh", "lat": 31.2, "lon": 121.4, "kind": "warehouse"})
+    await book(api.maker, "wh", delta(A, Kind.COUNT, 0, at(-1)))
+    _, house = await api.get(f"/v1/reports/stock-out?from={D}&to={D}&by=sku&store=wh")
+    assert [(r["sku"], r["stock_out_rate"]) for r in house["rows"]] == [(A, 1.0)]
     day = f"from={D}&to={D}"
     _, skus = await api.get(f"/v1/reports/stock-out?{day}&by=sku")
     rate = {(r["store"], r["sku"]): (r["hours"], r["empty_hours"], r["stock_out_rate"]) for r in skus["rows"]}
@@ -197,7 +202,12 @@ async def test_sell_through_per_channel_adds_up_to_the_total(api: Api) -> None:
     got = {(r["sku"], r["channel"]): (r["sold"], r["available"], r["sell_through"]) for r in skus["rows"]}
     assert got == {(A, "web"): (2, 10, 0.2), (A, "till"): (1, 10, 0.1), (C, "web"): (1, 5, 0.2)}
     _, cats = await api.get("/v1/reports/sell-through?days=1&by=category&channel=till")
-    assert [(r["category"], r["channel"], r["sold"]) for r in cats["rows"]] == [("food", "till", 1)]
+    # toys sold nothing at the till: a row of 0, not no row
+    assert [(r["category"], r["channel"], r["sold"], r["sell_through"]) for r in cats["rows"]] == [
+        ("food", "till", 1, 0.1), ("toys", "till", 0, 0.0)]
+    await book(api.maker, "sh-2", delta(B, Kind.COUNT, 4, datetime.now(UTC) - timedelta(hours=2)))
+    _, unsold = await api.get("/v1/reports/sell-through?days=1&by=sku&store=sh-2")
+    assert [(r["sku"], r["channel"], r["sold"], r["available"]) for r in unsold["rows"]] == [(B, None, 0, 4)]
 
 
 async def test_turnover_levels_drill_down_from_category_to_store_to_sku(api: Api) -> None:

@@ -107,7 +107,9 @@ def _chart(name: str, rows: Sequence[Mapping[str, Any]], t: Words) -> str | None
     if name == "sell-through":
         groups: dict[str, dict[str, float]] = {}
         for r in rows:
-            groups.setdefault(r["_label"], {})[r["channel"]] = (r["sell_through"] or 0) * 100
+            bars = groups.setdefault(r["_label"], {})
+            if r["channel"] is not None:  # None: the row sold through no channel
+                bars[r["channel"]] = (r["sell_through"] or 0) * 100
         labels = sorted(groups, key=lambda k: -sum(groups[k].values()))[:CHART_ROWS]
         channels = sorted({c for g in groups.values() for c in g})
         series = [{"type": "bar", "stack": "all", "name": t("rep.channel.till") if c == "till" else c,
