@@ -10,6 +10,11 @@ POST /v1/purchase-orders/{id}/receive          {"ref", "lines": [{"line", "qty",
                                                (hq, or the receiving store's token); once per ref
 
 hq writes; finance reads every order; a store token reads and receives its own location's.
+
+Every change is recorded in the audit log (who, when, `purchase_order.<action>`, before → after) in
+its own transaction, as the console records the same actions: a purchase order commits the chain's
+money, and the audit page is where the chain looks for who did that — whichever door it came
+through. A repeated request that changes nothing records nothing.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from cloud.api.admin import who
 from cloud.auth import Role, principal, require_hq, require_write
 from cloud.db.models import NO_LOT
 from cloud.db.orders import OrderError
-from cloud.db.purchasing import STATUSES, DeliveredLine, PurchaseOrders
+from cloud.db.purchasing import STATUSES, DeliveredLine, PurchaseOrders, audited
 from cloud.keys import ORDERS, REPLENISHMENT
 from shared.openapi import (
     DAY,
@@ -86,7 +91,7 @@ async def create_po(request: web.Request) -> web.Response:
     try:
         po = await _pos(request).create(body["supplier"], body["location"],
                                         [(ln["sku"], ln["qty"], ln["unit_cost"]) for ln in body["lines"]],
-                                        who(request))
+                                        who(request), also=audited(who(request), "create"))
     except OrderError as e:
         return _fail(e)
     return web.json_response(po, status=201)
@@ -101,7 +106,8 @@ async def from_suggestions(request: web.Request) -> web.Response:
         return error_response(404, "no such run" if body.get("run") else "no replenishment run has finished",
                               "run")
     try:
-        made = await _pos(request).from_suggestions(run, body["supplier"], who(request))
+        made = await _pos(request).from_suggestions(run, body["supplier"], who(request),
+                                                   also=audited(who(request), "from_suggestions"))
     except OrderError as e:
         return _fail(e)
     return web.json_response({"purchase_orders": made}, status=201)
@@ -144,10 +150,13 @@ async def _act(request: web.Request, action: str) -> web.Response:
             lines = [DeliveredLine(ln["line"], ln["qty"], ln["lot"] or NO_LOT,
                                    date.fromisoformat(ln["expiry"]) if ln["expiry"] else None)
                      for ln in body["lines"]]
-            return web.json_response(await _pos(request).receive(po["id"], body["ref"], lines))
+            return web.json_response(await _pos(request).receive(po["id"], body["ref"], lines,
+                                                                 also=audited(who(request), "receive")))
         require_hq(request)
         pos = _pos(request)
-        return web.json_response(await (pos.send(po["id"]) if action == "send" else pos.cancel(po["id"])))
+        record = audited(who(request), action)
+        return web.json_response(await (pos.send(po["id"], record) if action == "send"
+                                        else pos.cancel(po["id"], record)))
     except OrderError as e:
         return _fail(e)
 

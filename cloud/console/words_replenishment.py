@@ -165,4 +165,11 @@ WORDS: dict[str, tuple[str, str]] = {
     "audit.action.buying_term.put": ("Buying terms changed", "修改采购条款"),
     "audit.action.shelf_capacity.put": ("Capacity changed", "修改容量"),
     "audit.action.shelf_life.put": ("Shelf life changed", "修改保质期"),
+    "audit.action.purchase_order.create": ("Purchase order drafted", "新建采购单草稿"),
+    "audit.action.purchase_order.from_suggestions": ("Purchase order drafted from a run",
+                                                     "按补货建议生成采购单"),
+    "audit.action.purchase_order.send": ("Purchase order sent", "发出采购单"),
+    "audit.action.purchase_order.cancel": ("Purchase order cancelled", "取消采购单"),
+    "audit.action.purchase_order.receive": ("Purchase order delivery received", "采购单到货入库"),
+    "audit.action.replenishment_settings.put": ("Replenishment setting changed", "修改补货设置项"),
 }

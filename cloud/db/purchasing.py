@@ -7,13 +7,19 @@ the next run. A delivery is booked against its delivery note (`ref`, once per or
 deliveries racing can never book more than was ordered) and `receipt` movements go into the
 location's backroom through the ledger's write path (cloud/db/receipts.py), in the same
 transaction; the order is `received` when every line is, `partial` before.
+
+Every action takes `also`, a `Recorder` called in the action's own transaction with the order as it
+was and as it is after (None before a new one) — how the API and the console write the audit entry
+(`audited`: who, `purchase_order.<action>`, before → after) that commits or rolls back with the
+change. It is not called when a repeated request changes nothing (the same send, the same
+delivery note, an order made from the same suggestions before).
 """
 
 from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -22,7 +28,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cloud.db import posting, receipts
+from cloud.db import audit, posting, receipts
 from cloud.db.models import (
     NO_LOT,
     BuyingTerm,
@@ -36,6 +42,31 @@ from cloud.db.models import (
 from cloud.db.orders import Key, OrderError, Orders, iso_utc
 
 STATUSES = ("draft", "sent", "partial", "received", "cancelled")
+ACTIONS = ("create", "from_suggestions", "send", "cancel", "receive")
+
+# (session, the order before — None for a new one —, the order after): called in the action's
+# transaction, after its change.
+Recorder = Callable[[AsyncSession, "dict[str, Any] | None", "dict[str, Any]"], Awaitable[None]]
+
+
+def _summary(po: Mapping[str, Any]) -> dict[str, Any]:
+    """What the audit keeps of an order: its state, where from and to, its lines as
+    "sku: received/qty", its delivery notes and value."""
+    return {"status": po["status"], "supplier": po["supplier"], "location": po["location"],
+            "value": po["value"], "receipts": list(po["receipts"]), "suggested": po["suggested"],
+            "lines": [f"{ln['sku']}: {ln['received']}/{ln['qty']}" for ln in po["lines"]]}
+
+
+def audited(by: str, action: str) -> Recorder:
+    """The audit entry of a purchase-order action by `by` (audit.actor's name), written in the
+    action's transaction: `purchase_order.<action>`, target `purchase_order:<id>`."""
+    assert action in ACTIONS, action
+
+    async def record(session: AsyncSession, before: dict[str, Any] | None, after: dict[str, Any]) -> None:
+        await audit.record(session, by, f"purchase_order.{action}", f"purchase_order:{after['id']}",
+                           _summary(before) if before is not None else None, _summary(after))
+
+    return record
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,15 +86,16 @@ class PurchaseOrders:
         self.orders = orders  # its transaction runner: retries, SQLite's writer lock, stock events
 
     async def create(self, supplier: str, location: str, lines: Sequence[tuple[str, int, float | None]],
-                     by: str | None, suggested: str | None = None) -> dict[str, Any]:
+                     by: str | None, suggested: str | None = None, also: Recorder | None = None
+                     ) -> dict[str, Any]:
         """A draft; a line's unit cost left out is the supplier's for the SKU. OrderError 422 for a
         supplier or location the chain does not have."""
         async with self.orders.maker() as session, session.begin():
-            return await self._create(session, supplier, location, lines, by, suggested)
+            return await self._create(session, supplier, location, lines, by, suggested, also)
 
     async def _create(self, session: AsyncSession, supplier: str, location: str,
                       lines: Sequence[tuple[str, int, float | None]], by: str | None,
-                      suggested: str | None) -> dict[str, Any]:
+                      suggested: str | None, also: Recorder | None) -> dict[str, Any]:
         if await session.get(Supplier, supplier) is None:
             raise OrderError(422, f"supplier: the chain has no supplier {supplier!r}", field="supplier")
         if await session.get(Store, location) is None:
@@ -81,9 +113,12 @@ class PurchaseOrders:
             for i, (sku, qty, cost) in enumerate(lines)])
         found = await _po(session, pid)
         assert found is not None
+        if also is not None:
+            await also(session, None, found)
         return found
 
-    async def from_suggestions(self, run: str, supplier: str, by: str | None) -> list[dict[str, Any]]:
+    async def from_suggestions(self, run: str, supplier: str, by: str | None, also: Recorder | None = None
+                               ) -> list[dict[str, Any]]:
         """Drafts for a run's purchase suggestions from one supplier, one per location, each made
         once (asked again: the same orders)."""
         async with self.orders.maker() as session:
@@ -98,7 +133,7 @@ class PurchaseOrders:
             key = f"{run}/{supplier}/{location}"
             try:
                 async with self.orders.maker() as session, session.begin():
-                    made.append(await self._create(session, supplier, location, lines, by, key))
+                    made.append(await self._create(session, supplier, location, lines, by, key, also))
             except IntegrityError:  # made before (or by a twin request just now)
                 async with self.orders.maker() as session:
                     pid = await session.scalar(select(PurchaseOrder.id).where(PurchaseOrder.suggested == key))
@@ -108,7 +143,7 @@ class PurchaseOrders:
                 made.append(existing)
         return made
 
-    async def _move(self, pid: str, to: str, allowed: Sequence[str]) -> dict[str, Any]:
+    async def _move(self, pid: str, to: str, allowed: Sequence[str], also: Recorder | None) -> dict[str, Any]:
         now = datetime.now(UTC)
         values: dict[str, Any] = {"status": to}
         if to == "sent":
@@ -116,6 +151,7 @@ class PurchaseOrders:
         else:
             values["closed_at"] = now
         async with self.orders.maker() as session, session.begin():
+            before = await _po(session, pid, lock=True) if also is not None else None
             won = await session.execute(update(PurchaseOrder).where(
                 PurchaseOrder.id == pid, PurchaseOrder.status.in_(list(allowed))).values(**values)
                 .execution_options(synchronize_session=False))
@@ -125,21 +161,24 @@ class PurchaseOrders:
             # rowcount: DML gives a CursorResult, but AsyncSession.execute() is typed Result
             if won.rowcount != 1 and po["status"] != to:  # type: ignore[attr-defined]
                 raise OrderError(409, f"purchase order {pid} is {po['status']}; it cannot be {to}")
+            if also is not None and won.rowcount == 1:  # type: ignore[attr-defined]
+                await also(session, before, po)
             return po
 
-    async def send(self, pid: str) -> dict[str, Any]:
+    async def send(self, pid: str, also: Recorder | None = None) -> dict[str, Any]:
         """draft → sent (again: the same order)."""
-        return await self._move(pid, "sent", ("draft",))
+        return await self._move(pid, "sent", ("draft",), also)
 
-    async def cancel(self, pid: str) -> dict[str, Any]:
+    async def cancel(self, pid: str, also: Recorder | None = None) -> dict[str, Any]:
         """A draft, or a sent order nothing of which arrived, → cancelled."""
-        return await self._move(pid, "cancelled", ("draft", "sent"))
+        return await self._move(pid, "cancelled", ("draft", "sent"), also)
 
-    async def receive(self, pid: str, ref: str, lines: Sequence[DeliveredLine]) -> dict[str, Any]:
+    async def receive(self, pid: str, ref: str, lines: Sequence[DeliveredLine], also: Recorder | None = None
+                      ) -> dict[str, Any]:
         """Book a delivery once per `ref`: OrderError 409 for an order not sent, a line not on it,
         or more than is still due; nothing is booked then."""
         try:
-            result: dict[str, Any] = await self.orders._transaction(self._receive, pid, ref, lines)
+            result: dict[str, Any] = await self.orders._transaction(self._receive, pid, ref, lines, also)
         except IntegrityError:  # the same delivery note booked by a twin request just now
             async with self.orders.maker() as session:
                 found = await _po(session, pid)
@@ -149,10 +188,12 @@ class PurchaseOrders:
         return result
 
     async def _receive(self, session: AsyncSession, pid: str, ref: str,
-                       lines: Sequence[DeliveredLine]) -> tuple[dict[str, Any], set[Key]]:
+                       lines: Sequence[DeliveredLine], also: Recorder | None = None
+                       ) -> tuple[dict[str, Any], set[Key]]:
         po = await session.get(PurchaseOrder, pid, with_for_update=True)
         if po is None:
             raise OrderError(404, f"no purchase order {pid!r}")
+        before = await _po(session, pid) if also is not None else None
         if await session.get(PurchaseReceipt, (pid, ref)) is not None:
             again = await _po(session, pid)
             assert again is not None
@@ -194,6 +235,8 @@ class PurchaseOrders:
             .execution_options(synchronize_session=False))
         result = await _po(session, pid)
         assert result is not None
+        if also is not None:
+            await also(session, before, result)
         return result, changed
 
     async def get(self, pid: str) -> dict[str, Any] | None:
@@ -211,8 +254,8 @@ class PurchaseOrders:
             return [po for pid in ids if (po := await _po(session, pid)) is not None]
 
 
-async def _po(session: AsyncSession, pid: str) -> dict[str, Any] | None:
-    po = await session.get(PurchaseOrder, pid, populate_existing=True)
+async def _po(session: AsyncSession, pid: str, lock: bool = False) -> dict[str, Any] | None:
+    po = await session.get(PurchaseOrder, pid, populate_existing=True, with_for_update=lock)
     if po is None:
         return None
     lines = (await session.scalars(select(PurchaseOrderLine).where(PurchaseOrderLine.po == pid)
@@ -228,4 +271,4 @@ async def _po(session: AsyncSession, pid: str) -> dict[str, Any] | None:
                        "received": ln.received} for ln in lines]}
 
 
-__all__ = ["STATUSES", "DeliveredLine", "PurchaseOrders"]
+__all__ = ["ACTIONS", "STATUSES", "DeliveredLine", "PurchaseOrders", "Recorder", "audited"]

@@ -60,7 +60,7 @@ from cloud.db.models import (
     Transfer,
     TransferLine,
 )
-from cloud.db.orders import OrderError, iso_utc
+from cloud.db.orders import AlsoInTransaction, OrderError, iso_utc
 from cloud.db.posting import reason_of
 from cloud.db.transfers import TransferRequest, Transfers
 from cloud.replenish.plan import NO_CAP, ChainFacts, Location, Plan, PlanSettings, SkuTerms
@@ -437,13 +437,15 @@ class Replenishment:
             return [suggestion_json(s) for s in (await session.scalars(
                 q.order_by(ReplenishmentSuggestion.line))).all()]
 
-    async def make_transfers(self, transfers: Transfers, run_id: str, source: str | None = None
+    async def make_transfers(self, transfers: Transfers, run_id: str, source: str | None = None,
+                             also: AlsoInTransaction | None = None
                              ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """Transfers for a run's transfer suggestions not acted on yet, one per source and
         destination (only from `source` if given): (made, refused). Each suggestion becomes a
         transfer once: it is marked in the transfer's own transaction, conditionally, so a twin
         request makes nothing twice. A source without the free units any more is refused (409's
-        `short`) and its suggestions stay open."""
+        `short`) and its suggestions stay open. `also` is called with each transfer made, in its
+        transaction (the caller's audit entry)."""
         q = select(ReplenishmentSuggestion).where(
             ReplenishmentSuggestion.run == run_id, ReplenishmentSuggestion.kind == "transfer",
             ReplenishmentSuggestion.acted.is_(None))
@@ -467,6 +469,8 @@ class Replenishment:
                 # rowcount: DML gives a CursorResult, but AsyncSession.execute() is typed Result
                 if won.rowcount != len(lines):  # type: ignore[attr-defined]
                     raise OrderError(409, "these suggestions were made into a transfer just now")
+                if also is not None:
+                    await also(session, t)
 
             try:
                 made.append(await transfers.create(

@@ -4,7 +4,8 @@ suggestions become a purchase order that is sent and received in part, and the s
 ledger by exactly the units received; finance reads everything and every post of its is refused; a
 store token is refused the pages and the posts; a buying-terms CSV with one bad row imports nothing
 and names the row and field, a good one is imported and audited; a post without the CSRF token is
-refused. Each on SQLite and PostgreSQL."""
+refused; every purchase-order and transfer action, from the pages or the API, is on the audit page
+with its before → after. Each on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -302,3 +303,72 @@ async def test_on_a_chinese_phone_every_page_fits_the_screen(chain: Chain, new_p
                  f"/replenishment/orders/{po['id']}", "/replenishment/buying"):
         await page.goto(chain.url + path)
         assert await page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], path
+
+
+async def test_every_purchase_order_and_transfer_made_here_or_by_the_api_is_on_the_audit_page(
+        chain: Chain, new_page: Any) -> None:
+    """Who, what and before → after of each action, written in the action's own transaction; a
+    repeated request (the same delivery note, the same send) records nothing more."""
+    run = await _run_done(chain)
+    page = await new_page()
+    await sign_in(page, chain.url, await chain.token("hq-audit", Role.HQ), then="/replenishment")
+    await page.locator("[data-make-orders=acme]").click()
+    made = page.locator("[data-supplier=acme] [data-made-order]")
+    await expect(made).to_have_count(1)
+    po_id = await made.get_attribute("data-made-order")
+    await made.click()
+    await page.wait_for_url(f"{chain.url}/replenishment/orders/{po_id}")
+    await page.locator("[data-action=send]").click()
+    await expect(page.locator("#po-facts")).to_have_attribute("data-status", "sent")
+    _, po = await chain.get(f"/v1/purchase-orders/{po_id}")
+    wanted = po["lines"][0]["qty"]
+    await page.fill("#receive input[name=ref]", "DN-A1")
+    await page.fill("#receive input[name=qty-0]", "6")
+    await page.locator("[data-action=receive]").click()
+    await expect(page.locator("#po-facts")).to_have_attribute("data-status", "partial")
+    assert await csrf_post(page, f"/replenishment/orders/{po_id}/send", {}) == 409  # not a draft: nothing
+    # the API's actions are recorded too, under the API token's name
+    status, other = await chain.post("/v1/purchase-orders", {"supplier": "acme", "location": "sh-2",
+                                                             "lines": [{"sku": A, "qty": 12}]})
+    assert status == 201, other
+    await page.goto(f"{chain.url}/replenishment/orders/{other['id']}")
+    page.on("dialog", lambda d: d.accept())
+    await page.locator("[data-action=cancel]").click()
+    await expect(page.locator("#po-facts")).to_have_attribute("data-status", "cancelled")
+    await page.goto(f"{chain.url}/replenishment?run={run['id']}")
+    await page.locator("#make-transfers").click()
+    await expect(page.locator("#plan-body .notice.ok")).to_contain_text("Transfers made")
+
+    entries = await chain.audit("purchase_order")
+    assert [(e.action, e.target, e.who) for e in reversed(entries)] == [
+        ("purchase_order.from_suggestions", f"purchase_order:{po_id}", "hq-audit (hq)"),
+        ("purchase_order.send", f"purchase_order:{po_id}", "hq-audit (hq)"),
+        ("purchase_order.receive", f"purchase_order:{po_id}", "hq-audit (hq)"),
+        ("purchase_order.create", f"purchase_order:{other['id']}", entries[1].who),
+        ("purchase_order.cancel", f"purchase_order:{other['id']}", "hq-audit (hq)")]
+    assert entries[1].who.endswith("(hq)") and entries[1].who != "hq-audit (hq)"
+    received = entries[2]
+    assert received.before is not None and received.after is not None
+    assert (received.before["status"], received.after["status"]) == ("sent", "partial")
+    assert (received.before["lines"], received.after["lines"]) == ([f"{A}: 0/{wanted}"], [f"{A}: 6/{wanted}"])
+    assert (received.before["receipts"], received.after["receipts"]) == ([], ["DN-A1"])
+    transfers = await chain.audit("transfer")
+    _, listed = await chain.get("/v1/transfers?status=in_transit")
+    assert sorted(e.target for e in transfers) == sorted(f"transfer:{t['id']}" for t in listed["transfers"])
+    assert {(e.action, e.who, (e.after or {}).get("run")) for e in transfers} == {
+        ("transfer.create", "hq-audit (hq)", run["id"])}
+
+    # the audit page shows them: the action in words, and each changed field before → after
+    await page.goto(f"{chain.url}/audit?target={po_id}")
+    rows = page.locator("#audit tbody tr")
+    await expect(rows).to_have_count(3)
+    sent = page.locator("tr[data-action='purchase_order.send']")
+    await expect(sent).to_contain_text("Purchase order sent")
+    await expect(sent.locator("[data-field=status] .old")).to_have_text("draft")
+    await expect(sent.locator("[data-field=status] .new")).to_have_text("sent")
+    got = page.locator("tr[data-action='purchase_order.receive']")
+    await expect(got.locator("[data-field=receipts] .new")).to_contain_text("DN-A1")
+    await expect(got.locator("[data-field=lines] .old")).to_contain_text(f"0/{wanted}")
+    await expect(got.locator("[data-field=lines] .new")).to_contain_text(f"6/{wanted}")
+    await expect(got.locator("[data-field=supplier]")).to_have_count(0)  # unchanged fields are not listed
+    await expect(page.locator("tr[data-action='purchase_order.from_suggestions'] .badge.ok")).to_have_count(1)

@@ -12,6 +12,11 @@ keeps no forecast series, only each suggestion's figures (reorder point, order-u
 position, method, what limited it), so the chart shows the suggested units and their value per
 supplier rather than a forecast against history.
 
+Each change made here is recorded in the audit log in its own transaction (who, when, before →
+after): purchase orders as `purchase_order.from_suggestions` (cloud/db/purchasing.audited, as the
+API records them), transfers as `transfer.create`, the Transfers page's entry, with the run they
+came from.
+
 The purchase orders are on replenishment_orders.py, the buying master data on
 replenishment_buying.py; `add_routes` here adds theirs too (the console lists one module per
 section).
@@ -32,9 +37,10 @@ from cloud.console.i18n import Words
 from cloud.console.pages import replenishment_buying, replenishment_orders
 from cloud.console.pages.replenishment_frame import actor, chart_json, hq, page, reader
 from cloud.console.web import ConsoleRoutes, is_htmx, now, words
+from cloud.db import audit
 from cloud.db import replenishment_views as views
 from cloud.db.orders import OrderError
-from cloud.db.purchasing import PurchaseOrders
+from cloud.db.purchasing import PurchaseOrders, audited
 from cloud.keys import CONSOLE_READS, MAKER, ORDERS, REPLENISHMENT, TRANSFERS
 from shared.contract import ContractError, check_id, is_gtin14
 
@@ -267,7 +273,8 @@ async def make_orders(request: web.Request) -> web.StreamResponse:
     except ContractError as e:
         return await _answer(request, None, f"supplier: {e.problem}")
     try:
-        made = await PurchaseOrders(request.app[ORDERS]).from_suggestions(run["id"], supplier, actor(who))
+        made = await PurchaseOrders(request.app[ORDERS]).from_suggestions(
+            run["id"], supplier, actor(who), also=audited(actor(who), "from_suggestions"))
     except OrderError as e:
         return await _answer(request, None, str(e), e.status)
     if not made:
@@ -279,12 +286,21 @@ async def make_orders(request: web.Request) -> web.StreamResponse:
 async def make_transfers(request: web.Request) -> web.StreamResponse:
     """POST /replenishment/transfers (form: run): the run's open transfer suggestions as
     transfers, one per source and destination, once (the API's /v1/replenishment/transfers)."""
-    hq(request)
+    who = actor(hq(request))
     t = words(request)
     _, run = await _posted_run(request)
     if run is None:
         return await _answer(request, None, t("rp.no_such_run"), 404)
-    made, refused = await request.app[REPLENISHMENT].make_transfers(request.app[TRANSFERS], run["id"])
+    run_id = run["id"]
+
+    async def record(session: AsyncSession, made: dict[str, Any]) -> None:
+        """The Transfers page's entry for a transfer it creates, with the run it came from."""
+        await audit.record(session, who, "transfer.create", f"transfer:{made['id']}", None, {
+            "status": made["status"], "from": made["from"], "to": made["to"], "lines": made["lines"],
+            "run": run_id})
+
+    made, refused = await request.app[REPLENISHMENT].make_transfers(request.app[TRANSFERS], run_id,
+                                                                     also=record)
     if made:
         request.app[CONSOLE_READS].changed(TRANSFERS_OUTDATED)
     notice = t("rp.transfers_made", n=len(made)) if made else None

@@ -7,7 +7,9 @@ Every action is the API's (cloud/api/purchase_orders.py) through the same functi
 (cloud/db/purchasing.PurchaseOrders): a delivery books `receipt` movements into the location's
 stock once per delivery note, never more than is still due, and the stock events reach every
 console. A delivery form is checked by the API's own schema for a delivery (DELIVERY), so the
-console accepts exactly what the API would.
+console accepts exactly what the API would. Each action is recorded in the audit log in its own
+transaction (who, when, `purchase_order.<action>`, before → after: cloud/db/purchasing.audited), as
+the API records it.
 """
 
 from __future__ import annotations
@@ -21,13 +23,13 @@ from aiohttp import web
 
 from cloud.api.purchase_orders import DELIVERY
 from cloud.console import queries
-from cloud.console.pages.replenishment_frame import hq, page, reader
+from cloud.console.pages.replenishment_frame import actor, hq, page, reader
 from cloud.console.queries_orders import page_of
 from cloud.console.web import ConsoleRoutes, is_htmx, words
 from cloud.db import replenishment_views as views
 from cloud.db.models import NO_LOT
 from cloud.db.orders import OrderError
-from cloud.db.purchasing import STATUSES, DeliveredLine, PurchaseOrders
+from cloud.db.purchasing import STATUSES, DeliveredLine, PurchaseOrders, audited
 from cloud.keys import MAKER, ORDERS
 from shared.contract import ContractError
 from shared.openapi import Checker
@@ -100,13 +102,13 @@ def _done_notice(request: web.Request) -> str | None:
 
 
 async def _move(request: web.Request, action: str) -> web.StreamResponse:
-    hq(request)
+    record = audited(actor(hq(request)), action)
     pid = request.match_info["id"]
     pos = _orders(request)
     if await pos.get(pid) is None:
         raise web.HTTPNotFound()
     try:
-        await (pos.send(pid) if action == "send" else pos.cancel(pid))
+        await (pos.send(pid, record) if action == "send" else pos.cancel(pid, record))
     except OrderError as e:
         return await _order(request, problem=str(e), status=e.status)
     raise web.HTTPSeeOther(f"/replenishment/orders/{pid}?done={action}")
@@ -147,7 +149,7 @@ def _delivery(form: Mapping[str, str], lines: list[dict[str, Any]]) -> dict[str,
 async def receive(request: web.Request) -> web.StreamResponse:
     """POST /replenishment/orders/{id}/receive (form: ref, qty-N, lot-N, expiry-N): book a
     delivery, once per delivery note; nothing is booked when any line is refused."""
-    hq(request)
+    who = hq(request)
     pid = request.match_info["id"]
     pos = _orders(request)
     po = await pos.get(pid)
@@ -163,7 +165,7 @@ async def receive(request: web.Request) -> web.StreamResponse:
                            date.fromisoformat(ln["expiry"]) if ln["expiry"] else None)
              for ln in body["lines"]]
     try:
-        await pos.receive(pid, body["ref"], lines)
+        await pos.receive(pid, body["ref"], lines, audited(actor(who), "receive"))
     except OrderError as e:
         return await _order(request, problem=str(e), form=form, status=e.status)
     raise web.HTTPSeeOther(f"/replenishment/orders/{pid}?done=receive")
