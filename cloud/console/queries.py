@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from cloud.channels import records
 from cloud.channels.availability import sku_figures_by_channel
 from cloud.console.queries_orders import Page, page_of
+from cloud.console.queries_today import Figures, todays_figures
 from cloud.db import ledger
 from cloud.db.gateway_snapshots import GatewayView, bin_state, gateway_views
 from cloud.db.models import Balance, Gateway, Listing, Lot, Movement, Product, StockLevel, Store
@@ -126,35 +127,25 @@ async def store_exists(session: AsyncSession, store: str) -> bool:
     return await session.scalar(select(Movement.pos).where(Movement.store == store).limit(1)) is not None
 
 
-async def todays_figures(session: AsyncSession, since: datetime,
-                         stores: Collection[str] | None = None) -> dict[str, dict[str, int]]:
-    """Per store: units sold and units shrunk since `since` (sales net of nothing: returns are
-    their own kind)."""
-    q = (select(Movement.store, Movement.kind, func.sum(Movement.qty))
-         .where(Movement.kind.in_(("sale", "shrink")), Movement.occurred_at >= since)
-         .group_by(Movement.store, Movement.kind))
-    if stores is not None:
-        q = q.where(Movement.store.in_(list(stores)))
-    out: dict[str, dict[str, int]] = defaultdict(dict)
-    for store, kind, total in (await session.execute(q)).all():
-        out[store][kind] = -int(total or 0)
-    return out
-
-
-async def overview_rows(session: AsyncSession, since: datetime,
-                        stores: Collection[str] | None = None) -> list[StoreRow]:
-    """One row per store (of `stores`, when given: a store token's own)."""
+async def overview_rows(session: AsyncSession, since: datetime, stores: Collection[str] | None = None,
+                        today: Figures | None = None) -> list[StoreRow]:
+    """One row per store (of `stores`, when given: a store token's own). `today`: the day's units
+    sold and shrunk per store when the caller keeps them (queries_today.TodayFigures), else read
+    here."""
     names = await known_stores(session, stores)
     rows = {s: StoreRow(s, name) for s, name in names.items()}
-    for g in await gateway_views(session, list(rows), bins=False):  # the counts, not every bin
+    ids = None if stores is None else list(rows)  # every store: no list of 200 names to match
+    for g in await gateway_views(session, ids, bins=False):  # the counts, not every bin
         row = rows[g.store]
         row.gateways.append(g)
         row.empty_bins += g.empty_bins
         row.low_bins += g.low_bins
-    for store, n in (await open_counts(session, list(rows))).items():
+    for store, n in (await open_counts(session, ids)).items():
         if store in rows:
             rows[store].open_alerts = n
-    for store, figures in (await todays_figures(session, since, list(rows))).items():
+    if today is None:
+        today = await todays_figures(session, since, ids)
+    for store, figures in today.items():
         if store in rows:
             rows[store].sold_today = figures.get("sale", 0)
             rows[store].shrink_today = figures.get("shrink", 0)

@@ -1,9 +1,14 @@
 """The chain overview: every store with its gateway's state, last seen, outbox, devices, open
 alerts, today's units sold, shrink and empty bins; sortable and filterable; each row refreshes
-itself when its store's figures change (live.py `store-{store}`), the totals on any change."""
+itself when its store's figures change (live.py `store-{store}`), the totals on any change.
+
+Today's units sold and shrunk come from the worker's `TodayFigures` (queries_today.py), summed
+again only for the stores the live hub's stock notices name; the rest is read at each refresh,
+shared by the consoles asking at the same moment."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Sequence
 
@@ -11,12 +16,15 @@ from aiohttp import web
 
 from cloud.auth import Principal, Role, require_read
 from cloud.console import queries
+from cloud.console.live import Notice, Topic
 from cloud.console.queries import StoreRow
+from cloud.console.queries_today import TodayFigures
 from cloud.console.web import ConsoleRoutes, is_htmx, now, principal, render, words
 from cloud.keys import CONSOLE_OPTIONS, CONSOLE_READS, LIVE, MAKER
 
 SORT_KEYS = tuple(queries.SORTS)
 STATES = ("all", "offline", "attention")
+TODAY = web.AppKey("console-today-figures", TodayFigures)  # kept per worker
 
 
 def scope(who: Principal) -> list[str] | None:
@@ -36,8 +44,9 @@ async def _rows(request: web.Request, stores: list[str] | None) -> list[StoreRow
     maker = request.app[MAKER]
 
     async def read() -> list[StoreRow]:
+        today = await request.app[TODAY].figures(since, stores)
         async with maker() as session:
-            return await queries.overview_rows(session, since, stores)
+            return await queries.overview_rows(session, since, stores, today)
 
     key = ("overview", since, tuple(stores) if stores is not None else None)
     rows: list[StoreRow] = await request.app[CONSOLE_READS].get(
@@ -104,7 +113,47 @@ async def overview_totals(request: web.Request) -> web.StreamResponse:
                                                      "total": len(rows)}, section="overview")
 
 
+def _stores_named(batch: set[Notice], stores: set[str]) -> None:
+    """Add the stores whose stock `batch` says changed (a listing's or a channel's change names no
+    store and moves no units)."""
+    stores.update(n.store for n in batch if n.topic is Topic.STOCK and n.store)
+
+
+def changed_stores(notices: asyncio.Queue[set[Notice]]) -> set[str]:
+    """The stores named by the stock notices queued since the last call (a subscription to the
+    live hub)."""
+    stores: set[str] = set()
+    while not notices.empty():
+        _stores_named(notices.get_nowait(), stores)
+    return stores
+
+
+async def _follow(notices: asyncio.Queue[set[Notice]], figures: TodayFigures) -> None:
+    """Note the stores of the notices as they come (a read also takes what is queued at its start)."""
+    while True:
+        stores: set[str] = set()
+        _stores_named(await notices.get(), stores)
+        figures.note(stores)
+
+
 def add_routes(routes: ConsoleRoutes) -> None:
+    app = routes.app
+    notices = app[LIVE].subscribe()  # from now on: nothing changed before the first read is missed
+    app[TODAY] = figures = TodayFigures(lambda: changed_stores(notices), lambda: app[MAKER])
+    following: list[asyncio.Task[None]] = []
+
+    async def start(_app: web.Application) -> None:
+        following.append(asyncio.create_task(_follow(notices, figures), name="console-today-figures"))
+
+    async def stop(_app: web.Application) -> None:
+        figures.close()
+        app[LIVE].unsubscribe(notices)
+        for task in following:
+            task.cancel()
+        await asyncio.gather(*following, return_exceptions=True)
+
+    app.on_startup.append(start)
+    app.on_shutdown.append(stop)
     routes.get("/", overview, "overview")
     routes.get("/overview/rows/{store}", overview_row, "overview-row")
     routes.get("/overview/totals", overview_totals, "overview-totals")
