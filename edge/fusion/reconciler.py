@@ -350,12 +350,13 @@ class Reconciler:
         if isinstance(obs, LaneChange):
             if obs.bin not in self.bins or not self.bins[obs.bin].lane or not obs.delta:
                 return []
-            # A lane sees its bin's front row: a fall from the fullest it has shown may be more units.
-            full = obs.before >= self._lane_top.get(obs.bin, 0)
+            # A lane sees its bin's front row: a change from or to the fullest it has shown may be
+            # more units than it shows (units behind the front row are hidden).
+            full = max(obs.before, obs.count) >= self._lane_top.get(obs.bin, 0)
             self._lane_top[obs.bin] = max(self._lane_top.get(obs.bin, 0), obs.before, obs.count)
             ev: dict[str, object] = {"lane": obs.lane or obs.bin, "delta": obs.delta, "count": obs.count,
                                      "before": obs.before, "confidence": obs.confidence}
-            if full and obs.delta < 0:
+            if full:
                 ev["full"] = True
             # (The lane's count is its front row, not the bin's: it is not the bin's level.)
             change = BinChange(obs.at, obs.bin, obs.delta, obs.count, None)
@@ -535,8 +536,8 @@ class Reconciler:
         silence says nothing changed: a lane's word alone lapses). Paired, the same change adds
         the lane's evidence; a different one is resolved by their confidences — the more
         confident count stands, but a lane that showed its fullest front row before a fall
-        only says "at least" and never stands for fewer units than the scale's — and the
-        evidence carries both and which was believed."""
+        only says "at least" (as does one rising to it) and never stands for fewer units than the
+        scale's — and the evidence carries both and which was believed."""
         waiting = self._sighted.setdefault(bin_id, [])
         waiting[:] = [w for w in waiting if abs(o.at - w.at) <= self.latency]
         other = next((w for w in waiting if w.source != source and (w.delta < 0) == (delta < 0)), None)

@@ -233,3 +233,13 @@ def test_unseen_s_in_the_reconcile_section_defaults_to_the_window_and_a_fifth() 
     assert reconcile_unseen_s({"unseen_s": 3600}) == 3600.0
     with pytest.raises(ReconcileConfigError, match="unseen_s"):
         reconcile_unseen_s({"unseen_s": -1})
+
+
+def test_a_lane_rising_to_its_fullest_front_row_never_undercuts_the_scale_s_refill() -> None:
+    # Staff fill the bin: 5 units on the scale (its grams a little off: confidence 0.6), the lane's
+    # front row full again at 6 (+2). Units behind the front row are hidden: the lane says "at least".
+    r = Reconciler(BINS)
+    r.observe(LaneChange(m(-60), "T1-2", -2, 4, 0.9, 6))  # it has shown 6 before
+    out = r.run([BinChange(s(0), "T1-2", 5, 9, 5 * 320.0 + 128.0), LaneChange(s(2), "T1-2", 2, 6, 0.97, 4)])
+    out += r.tick(m(60))  # (believing the lane's 2 would leave 3 units picked: a shrink)
+    assert deltas(out) == [(Kind.MOVE, BOWL, 5)]
