@@ -263,6 +263,7 @@ class ChannelFigures:
         self._unknown = False  # a change was noted that names no SKU
         self._touched: set[str] | None = None  # SKUs read again since the rows were made (None: all)
         self._built: tuple[object, list[ListingRow]] | None = None  # the rows made last, for which rules
+        self._filled: object = None  # the groups `_fill` completed for, until the listings change again
 
     def note(self, skus: set[str] | None) -> None:
         """SKUs changed (None: unknown), heard between reads: read again at the next one."""
@@ -289,7 +290,7 @@ class ChannelFigures:
                 self._unknown, self._dirty = False, set()
                 try:
                     self._listed, self._free = await _read_all(session, configs)
-                    self._touched = None
+                    self._touched, self._filled = None, None
                 except BaseException:
                     self._read_at = None
                     raise
@@ -312,6 +313,7 @@ class ChannelFigures:
     async def _read_skus(self, session: AsyncSession, skus: set[str]) -> None:
         fresh = await _read_listed(session, skus=skus)
         self._touch(skus)
+        self._filled = None
         for key in [k for k, li in self._listed.items() if li[1] in skus]:
             del self._listed[key]
         self._listed.update(((li[0], li[2]), li) for li in fresh)
@@ -320,8 +322,13 @@ class ChannelFigures:
                 free.pop(sku, None)  # summed again by _fill if still listed
 
     async def _fill(self, session: AsyncSession, configs: Mapping[str, ChannelConfig]) -> None:
-        """Sum what is missing: a new set of stores and safety stock whole, the changed SKUs."""
+        """Sum what is missing: a new set of stores and safety stock whole, the changed SKUs.
+        Nothing is missing while neither the listings nor the groups changed since the last time
+        (the usual read: going through 10,000 listings to find that out was a third of its CPU)."""
         groups = _groups(configs)
+        filled = sorted((key, sorted(c.name for c in cfgs)) for key, cfgs in groups.items())
+        if self._filled == filled:
+            return
         for key in [k for k in self._free if k not in groups]:
             del self._free[key]
             self._touched = None
@@ -339,6 +346,7 @@ class ChannelFigures:
                 self._touch(missing)
             for sku in missing:
                 free.setdefault(sku, 0)
+        self._filled = filled
 
     def _touch(self, skus: Iterable[str]) -> None:
         if self._touched is not None:
@@ -382,7 +390,7 @@ class ChannelFigures:
                 if self._since is None:  # a full read was made here meanwhile
                     return
                 self._listed, self._free, self._read_at = listed, free, began
-                self._touched = None
+                self._touched, self._filled = None, None
                 self._dirty |= self._since
                 self._since = None
                 self.full_reads += 1
