@@ -44,6 +44,11 @@ class _Read:
         return self.task.done() and (self.task.cancelled() or self.task.exception() is not None)
 
 
+@dataclass(frozen=True, slots=True)
+class _Now:
+    result: Any  # an answer given without waiting
+
+
 @dataclass
 class _Slot:
     latest: _Read  # the newest read, running or done
@@ -70,6 +75,25 @@ class SharedReads:
         """`read()`'s result for `key`: one started at most `max_age` seconds ago and since the
         last notice (`generation`), running or done; else a new read. With `stale_for`, the last
         good result of this generation up to that old comes back at once while the new read runs."""
+        answer = self._answer(key, read, generation, max_age, stale_for)
+        if isinstance(answer, _Now):
+            return answer.result
+        return await asyncio.shield(answer)
+
+    def at_once(self, key: Hashable, read: Callable[[], Awaitable[Any]], *, generation: int,
+                max_age: float, stale_for: float = 0.0) -> tuple[bool, Any]:
+        """(True, result) when `get` with the same arguments would answer without waiting; else
+        (False, None), and the read it would wait for is under way (a page can show the rest at
+        once and fetch this part when it is ready)."""
+        answer = self._answer(key, read, generation, max_age, stale_for)
+        if isinstance(answer, _Now):
+            return True, answer.result
+        if answer.done() and not answer.cancelled() and answer.exception() is None:
+            return True, answer.result()
+        return False, None
+
+    def _answer(self, key: Hashable, read: Callable[[], Awaitable[Any]], generation: int, max_age: float,
+                stale_for: float) -> _Now | asyncio.Future[Any]:
         now = self.clock()
         slot = self._slots.get(key)
         if slot is None:
@@ -83,8 +107,8 @@ class SharedReads:
         ready = slot.ready
         if stale_for > 0 and ready is not None and ready.generation == generation \
                 and now - ready.started <= stale_for:
-            return ready.task.result()
-        return await asyncio.shield(slot.latest.task)
+            return _Now(ready.task.result())
+        return slot.latest.task
 
     def _start(self, key: Hashable, read: Callable[[], Awaitable[Any]], now: float, generation: int) -> _Read:
         self.reads += 1

@@ -123,3 +123,32 @@ async def test_a_console_that_goes_away_does_not_cancel_the_read_for_the_others(
     assert await staying == 1
     with pytest.raises(asyncio.CancelledError):
         await leaving
+
+
+async def test_at_once_answers_only_what_get_would_answer_without_waiting_and_starts_the_read() -> None:
+    """What a transfer action's answer uses: a read under way is not waited for, but started once
+    and shared with the `get` that fetches the part afterwards; a result of an older generation
+    (outdated by the action) is never given."""
+    clock = Clock()
+    shared, source = SharedReads(clock), Source()
+    source.gate.set()
+    assert await shared.get("s", source, generation=0, max_age=30, stale_for=600) == 1
+    assert shared.at_once("s", source, generation=0, max_age=30, stale_for=600) == (True, 1)
+    source.gate.clear()
+    assert shared.at_once("s", source, generation=1, max_age=30, stale_for=600) == (False, None)  # outdated
+    assert shared.at_once("s", source, generation=1, max_age=30, stale_for=600) == (False, None)
+    await asyncio.sleep(0)
+    assert source.made == 2  # one read started, not one per ask
+    waiting = asyncio.ensure_future(shared.get("s", source, generation=1, max_age=30, stale_for=600))
+    source.gate.set()
+    assert await waiting == 2 and source.made == 2  # the part's fetch took the read the answer started
+    assert shared.at_once("s", source, generation=1, max_age=30, stale_for=600) == (True, 2)
+    clock.now += 60  # older than max_age, within stale_for: at once, and refreshed behind
+    source.gate.clear()
+    assert shared.at_once("s", source, generation=1, max_age=30, stale_for=600) == (True, 2)
+    await asyncio.sleep(0)
+    assert source.made == 3
+    source.gate.set()
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert shared.at_once("s", source, generation=1, max_age=30, stale_for=600) == (True, 3)
