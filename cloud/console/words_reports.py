@@ -11,6 +11,7 @@ WORDS: dict[str, tuple[str, str]] = {
     "rep.report": ("Report", "报表"),
     "rep.period": ("Period", "期间"),
     "rep.last_days": ("Last {n} days", "最近 {n} 天"),
+    "rep.custom": ("From – to, below", "按下方起止日期"),
     "rep.from": ("From", "从"),
     "rep.to": ("To", "至"),
     "rep.store": ("Store", "门店"),

@@ -115,6 +115,14 @@ async def test_the_filters_choose_the_report_and_the_period(chain: Chain, new_pa
     # sold on D: sh-1's 5 of A; sellable at the day's end: 3 + 4 in sh-1, 2 in sh-2
     assert await _shown(page, "sold") == {"cat food": "5"}
     assert await _shown(page, "on_hand") == {"cat food": "9"}
+    await expect(form.locator("select[name=days]")).to_have_value("")  # the dates are the period
+    # choosing a number of days clears the dates: the last 7 days up to now, whose end holds 9 too
+    await form.locator("select[name=days]").select_option("7")
+    await expect(form.locator("input[name=from]")).to_have_value("")
+    await form.locator("button[type=submit]").click()
+    await expect(page.locator("#report .period")).to_contain_text(
+        f"{(datetime.now(UTC) - timedelta(days=7)).date()} to {datetime.now(UTC).date()}")
+    assert await _shown(page, "sold") == {"cat food": "5"}
 
 
 async def test_a_store_token_sees_its_own_store_only(chain: Chain, new_page: Any) -> None:
