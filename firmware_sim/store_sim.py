@@ -17,8 +17,9 @@ process, so they cannot disagree about the shop:
 
 It reads the gateway's own store.toml (for the store id, the webhook address and its token) and
 writes a copy with the device sections the gateway needs to find the simulators ([rfid], [shelf],
-[camera], [reconcile] with --reconcile-window, and [clock] when the shop runs faster or slower than
-life, so that the gateway keeps the shop's time), by default beside it as NAME.sim.toml, so:
+[camera], [reconcile] with --reconcile-window, [alerts] with --alerts (staff alerts to an apprise
+URL, a refill rule per bin), and [clock] when the shop runs faster or slower than life, so that the
+gateway keeps the shop's time), by default beside it as NAME.sim.toml, so:
 
     shelfsync sim store --config store.toml --seed 7 &
     shelfsync gateway --config store.sim.toml
@@ -26,8 +27,9 @@ life, so that the gateway keeps the shop's time), by default beside it as NAME.s
 A single driver advances the world on its clock and hands each event to the device it concerns
 (the reader's field is refreshed, the touched bins' load changes, the POS request is queued); the
 camera only looks at the world, it never advances it. At the end it prints a JSON summary with the
-world's truth per SKU and zone (the book should equal it once the gateway's outbox has drained),
-and `--truth-out` writes the same to a file.
+world's truth per SKU and zone (the book should equal it once the gateway's outbox has drained)
+and what happened that the sensors should catch (`happened`: each theft with its units' EPCs, each
+unit a shopper left on a wrong bin, each staff refill), and `--truth-out` writes the same to a file.
 
 RFID presence is left off in the written [rfid] section: presence books tag moves itself, and the
 back office already posts every restock as a move, so both on would book each restock twice. The
@@ -63,7 +65,7 @@ from firmware_sim import procs
 from firmware_sim.camera import CameraServer, CameraSim
 from firmware_sim.camera import print_config as camera_config
 from firmware_sim.handheld import Handheld
-from firmware_sim.llrp.air import DOOR_IN, DOOR_OUT, EXIT, zone_antennas
+from firmware_sim.llrp.air import DOOR_IN, DOOR_OUT, EXIT, sgtin96, zone_antennas
 from firmware_sim.llrp.reader import LLRPReaderSim, SimSettings
 from firmware_sim.loadcell import CellSpec
 from firmware_sim.pos import PosClient, opening_count, requests_for, ts, world_start
@@ -73,14 +75,16 @@ from firmware_sim.world import (
     BACKROOM,
     FLOOR,
     Pick,
+    PutBack,
     Restock,
     StoreWorld,
+    Theft,
     WorldConfig,
 )
 
 log = logging.getLogger("shelfsync.sim.store")
 
-DEVICE_SECTIONS = ("rfid", "shelf", "camera", "reconcile", "clock")
+DEVICE_SECTIONS = ("rfid", "shelf", "camera", "reconcile", "clock", "alerts")
 # Faster or slower than life, the shop opens this many real seconds after the gateway's config is
 # written: a gateway starts in a few (7 on a loaded 2-core machine), and at 60x each is a minute of
 # the shop's that it would not see.
@@ -200,6 +204,18 @@ def reconcile_wait(window_s: float) -> float:
     return window_s * 1.2 + 2 * reconcile_tick(window_s)
 
 
+# The reconciler re-anchors a SKU whose scales have shown more units than its book for this long
+# with nothing pending (edge/fusion/reconciler.py `settle`, 10 minutes of the shop's time): a
+# refill the scales read short (a shopper's hand in it) is booked then.
+SETTLE_S = 600.0
+
+
+def settled_wait(window_s: float) -> float:
+    """How long after the last pick the gateway may still book: its shrink (`reconcile_wait`), then
+    the re-anchoring of a floor the scales disagree with, a `settle` and a tick later."""
+    return reconcile_wait(window_s) + SETTLE_S + reconcile_tick(window_s)
+
+
 def reconcile_section(window_s: float, late_s: float | None = None) -> str:
     late = f"late_s = {late_s:g}\n" if late_s is not None else ""
     return f"[reconcile]\nwindow_s = {window_s:g}\ntick_s = {reconcile_tick(window_s):g}\n{late}"
@@ -209,6 +225,47 @@ def clock_section(start: datetime, wall: float, speed: float) -> str:
     """The shop's clock for the gateway (edge/clock.py): `start` when this machine said `wall`."""
     return (f'[clock]\nstart = "{ts(start)}"\nwall = "{ts(datetime.fromtimestamp(wall, UTC))}"\n'
             f"speed = {speed:g}\n")
+
+
+def alerts_section(world: StoreWorld, url: str) -> str:
+    """Staff alerts to `url` (an apprise URL), a refill rule per bin at the world's own refill
+    level (as staff keep it) and the product's name. The rate limit is the gateway's (wall-clock)
+    hour, so it is lifted: a shop at 60x has a day's alerts in minutes."""
+    names = {p.gtin: f"{p.brand} {p.name}" for p in world.products.values()}
+    rules = "".join(f'\n[alerts.bins.{b.id}]\nproduct = "{names.get(b.gtin, b.gtin)}"\n'
+                    f"refill_at = {b.refill_at}\n" for b in sorted(world.bins.values(), key=lambda b: b.id))
+    return f'[alerts]\nstaff = ["{url}"]\nrate_per_hour = 100000\n{rules}'
+
+
+def epc_of(world: StoreWorld, uid: int) -> str:
+    """The hex SGTIN-96 EPC of a tagged unit, as the reader reports it."""
+    u = world.units[uid]
+    return sgtin96(u.gtin, u.serial, len(world.sgtin(u)[0])).hex()
+
+
+@dataclass
+class Happened:
+    """What the shop did that its sensors should catch: every theft (with its units' EPCs, if
+    tagged), every unit a shopper left on a wrong bin, every refill staff made."""
+
+    thefts: list[dict[str, Any]] = field(default_factory=list)
+    misplaced: list[dict[str, Any]] = field(default_factory=list)
+    refills: list[dict[str, Any]] = field(default_factory=list)
+
+    def take(self, e: object, world: StoreWorld) -> None:
+        if isinstance(e, Theft):
+            self.thefts.append({"at": ts(e.at), "picked_at": ts(e.picked_at) if e.picked_at else None,
+                                "bin": e.bin, "sku": e.gtin, "qty": len(e.uids),
+                                "epcs": [epc_of(world, u) for u in e.uids if world.units[u].tagged]})
+        elif isinstance(e, PutBack) and e.misplaced:
+            home = next((b.id for b in world.bins.values() if b.gtin == e.gtin), None)
+            self.misplaced.append({"at": ts(e.at), "bin": e.bin, "sku": e.gtin, "qty": len(e.uids),
+                                   "home": home, "by": e.by})
+        elif isinstance(e, Restock):
+            self.refills.append({"at": ts(e.at), "bin": e.bin, "sku": e.gtin, "qty": len(e.uids)})
+
+    def as_dict(self) -> dict[str, list[dict[str, Any]]]:
+        return {"thefts": self.thefts, "misplaced": self.misplaced, "refills": self.refills}
 
 
 # --- the run --------------------------------------------------------------------------------
@@ -260,7 +317,7 @@ async def run_store(args: argparse.Namespace, target: GatewayTarget, stop: async
     # closed: the cloud refuses deltas dated far ahead of its own clock.
     opens_s = 0.0 if args.speed == 1 else OPENS_AFTER_S
     late_s = None if args.speed == 1 else LATE_S
-    after = timedelta(seconds=reconcile_wait(args.reconcile_window) + (late_s or 0) * args.speed
+    after = timedelta(seconds=settled_wait(args.reconcile_window) + (late_s or 0) * args.speed
                       if args.reconcile_window and args.speed != 1 else 0.0)
     clock0 = world_start(args.minutes + opens_s / 60, args.speed, datetime.fromtimestamp(wall0, UTC), after)
     start = clock0 + timedelta(seconds=opens_s * args.speed)
@@ -292,7 +349,7 @@ async def run_store(args: argparse.Namespace, target: GatewayTarget, stop: async
     # speed 0: the camera looks at the world as the driver left it and never advances it itself
     # (an advance there would swallow events the POS and the scales must see).
     camera = CameraSim(len(world.bins), args.seed, args.camera_size, world=world, speed=0.0, hands=0.0)
-    tally = Tally()
+    tally, happened = Tally(), Happened()
     async with contextlib.AsyncExitStack() as stack:
         await reader.start(args.host, 0)
         stack.push_async_callback(reader.close)
@@ -315,6 +372,8 @@ async def run_store(args: argparse.Namespace, target: GatewayTarget, stop: async
             sections.append(reconcile_section(args.reconcile_window, late_s))
         if args.speed != 1:
             sections.append(clock_section(clock0, wall0, args.speed))
+        if args.alerts:
+            sections.append(alerts_section(world, args.alerts))
         config_text = gateway_config_text(target, sections)
         args.gateway_config.write_text(config_text)
         say(f"store sim {target.store}: {len(world.bins)} bins; LLRP reader on {args.host}:{reader.port}, "
@@ -360,6 +419,7 @@ async def run_store(args: argparse.Namespace, target: GatewayTarget, stop: async
                 tally.shelf_changes += feed.apply(events)
                 for e in events:
                     tally.events[type(e).__name__] += 1
+                    happened.take(e, world)
                     if isinstance(e, Restock) and args.reconcile_window:
                         continue  # the reconciler books restocks from the scales
                     staff = handheld.requests_for(e, world) if isinstance(e, Pick) else []
@@ -408,6 +468,8 @@ async def run_store(args: argparse.Namespace, target: GatewayTarget, stop: async
             "pos_unsent": unsent, "pos_retries": client.stats.retries, "complete": not stop.is_set(),
             "truth": truth_of(world),
             "bins": {b: len(world.bin_units(b)) for b in sorted(world.bins)},  # units lying on each
+            "sensed": sorted({b.gtin for b in world.bins.values() if b.sensor is not None}),
+            "happened": happened.as_dict(),
         }
         if args.truth_out:
             args.truth_out.write_text(json.dumps(summary, indent=1))
@@ -470,6 +532,9 @@ def _parser(prog: str) -> argparse.ArgumentParser:
                    "by staff on a handheld (default: the world's; the trading world's is 1)")
     p.add_argument("--reconcile-window", type=float, metavar="S",
                    help="add a [reconcile] section: a pick no sale claims within S seconds is shrink")
+    p.add_argument("--alerts", metavar="URL",
+                   help="add an [alerts] section: staff alerts to this apprise URL (e.g. "
+                        "json://HOST:PORT/PATH), a refill rule per bin at the world's refill level")
     p.add_argument("--linger", action="store_true",
                    help="after --minutes, keep the devices up (the shop holding still) until stopped")
     p.add_argument("--truth-out", type=Path, help="write the summary with the world's truth here")

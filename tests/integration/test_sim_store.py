@@ -155,17 +155,6 @@ def test_bad_arguments_and_configs_get_clear_errors(tmp_path: Path) -> None:
     assert helped.returncode == 0 and "shelfsync sim store --config store.toml" in helped.stdout
 
 
-def test_the_demo_runs_its_stores_as_store_sims_and_ends_true() -> None:
-    done = subprocess.run([sys.executable, "-m", "shelfsync.cli", "demo", "--store-sim", "--stores", "1",
-                           "--minutes", "0.25", "--no-platforms", "--json"],
-                          capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
-    summary = json.loads(done.stdout)
-    store = summary["stores"][0]
-    assert summary["drained"] and store["mismatches"] == [] and store["transactions"] > 0, store
-    assert store["ledger_units"] == store["truth_units"] > 0
-
-
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # the gateway's clock is under test, not the ledger's
 async def test_a_store_trading_at_60x_reconciles_on_its_own_clock_and_ends_true(
         tmp_path: Path, broker: Mosquitto, cloud: Cloud) -> None:
