@@ -197,8 +197,8 @@ def _shop_args(args: argparse.Namespace, store: str, workdir: Path, phones: Staf
         out += ["--reconcile-window", str(args.reconcile_window), "--linger"]
     elif args.stay:  # or someone looks at the shelf map
         out += ["--linger"]
-    if args.door:
-        out += ["--antennas", str(ANTENNAS), "--door", str(DOOR), "--door-out", str(DOOR_OUT)]
+    if args.door is not None:
+        out += ["--antennas", str(ANTENNAS), "--door", str(args.door), "--door-out", str(DOOR_OUT)]
     for flag, value in (("--shoppers", args.shoppers), ("--bins", args.bins), ("--orders", args.orders)):
         if value is not None:
             out += [flag, str(value)]
@@ -461,8 +461,12 @@ def main(argv: list[str], prog: str = "shelfsync demo") -> int:
     parser.add_argument("--world", choices=("simple", "trading"), default="trading",
                         help="the shop `shelfsync sim store --world` runs (default trading: shopping trips, "
                              "thefts, online orders, returns carried in, staff rounds)")
-    parser.add_argument("--door", action=argparse.BooleanOptionalAction, default=True,
-                        help="RFID antennas over the shop's door, inside and outside (default: on)")
+    parser.add_argument("--door", type=int, nargs="?", const=DOOR, default=DOOR, metavar="ANTENNA",
+                        help=f"the RFID reader's antenna over the shop's door, inside it (default {DOOR}; "
+                             f"antenna {DOOR_OUT} is outside it, so units carried in are told from units "
+                             "carried out)")
+    parser.add_argument("--no-door", dest="door", action="store_const", const=None,
+                        help="no antenna over the door: only the scales' windows book shrink")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.add_argument("--stay", action="store_true",
                         help="after the summary, keep everything running (the console too) until Ctrl-C")
@@ -482,6 +486,9 @@ def main(argv: list[str], prog: str = "shelfsync demo") -> int:
         if window < 0:
             parser.error("--reconcile-window must be >= 0 (0: off)")
         args.reconcile_window = window or None
+        if args.door is not None and not 1 <= args.door < DOOR_OUT:
+            parser.error(f"--door must be one of the reader's antennas 1..{DOOR_OUT - 1} "
+                         f"({DOOR_OUT} is outside the door)")
     else:
         if args.reconcile_window is not None:
             parser.error("--reconcile-window needs the shops' sensors: leave out --pos-only")
