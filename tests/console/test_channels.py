@@ -29,7 +29,7 @@ from cloud.keys import CHANNEL_FIGURES, LIVE, SYNC
 from shared.contract import Kind, Source, StockDelta, Zone
 from tests.channels.conftest import Sim, start_sim
 from tests.console.conftest import PHONE, sign_in
-from tests.console.steering import Chain, csrf_post, gtin, named, serve
+from tests.console.steering import Chain, csrf_post, gtin, named, serve, signed_in
 from tests.integration.conftest import until
 from tests.orders.chain import book
 
@@ -299,3 +299,32 @@ async def test_a_change_no_notice_names_is_shown_after_the_full_read_behind_the_
 def count(sku: str, qty: int) -> StockDelta:
     return StockDelta(id=str(uuid.uuid4()), seq=1, sku=sku, kind=Kind.COUNT, qty=qty, zone=Zone.FLOOR,
                       occurred_at=datetime.now(UTC), source=Source.MANUAL)
+
+
+async def test_head_offices_first_overview_makes_the_channels_first_read_ahead(db_url: str) -> None:
+    """After a worker starts, the channels pages' first (full) read is made behind head office's
+    first overview, not by the first channels visit; a store's overview does not make it (it may
+    not open the channels pages). The figures it kept are the ones the page then shows."""
+    async with serve(db_url) as chain:
+        await chain.store("s-1")
+        await chain.counted("s-1", A, 7, zone=Zone.FLOOR)
+        await chain.channel("c-a", ["s-1"])
+        await chain.put("/v1/channels/c-a/listings", {"listings": [{"sku": A, "channel_sku": "a-1"}]})
+        figures = chain.app[CHANNEL_FIGURES]
+        manager = await chain.token("manager-1", Role.STORE, "s-1")
+        async with signed_in(chain, manager) as store, store.get(f"{chain.url}/") as r:
+            assert r.status == 200
+        assert figures.full_reads == 0
+        async with signed_in(chain, await chain.token("hq-w", Role.HQ)) as hq:
+            async with hq.get(f"{chain.url}/") as r:
+                assert r.status == 200
+            await until(lambda: figures.full_reads == 1, 10, "the channels' first read, ahead")
+            async with hq.get(f"{chain.url}/channels/c-a") as r:
+                assert r.status == 200
+            assert figures.full_reads == 1 and figures.partial_reads == 0
+            async with chain.maker() as session:
+                [row] = await queries_channels.channel_rows(session, datetime.now(UTC), "c-a", figures)
+            assert [(li.channel_sku, li.want) for li in row.listings] == [("a-1", 7)]
+            async with hq.get(f"{chain.url}/") as r:  # once made, not again
+                assert r.status == 200
+            assert figures.full_reads == 1

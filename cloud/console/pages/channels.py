@@ -218,7 +218,7 @@ def add_routes(routes: ConsoleRoutes) -> None:
         following.append(asyncio.create_task(_follow(notices, figures), name="console-channel-figures"))
 
     async def stop(_app: web.Application) -> None:
-        figures.close()
+        figures.stop()
         app[LIVE].unsubscribe(notices)
         for task in following:
             task.cancel()
