@@ -27,6 +27,13 @@ seasonal-naive (lag 7) MAE of the true demand over the listed days), its share b
 class, the MAE relative to a seasonal-naive forecast made from the same sales at the same times,
 and the seconds per forecast run (all stores × SKUs, e.g. 10,000 series).
 Progress goes to stderr; the machine is shared, so quote `uptime` with the figures.
+
+Censored demand: our forecast is told which days closed with nothing on hand and reads their
+sales as a lower bound of demand (the cloud's run marks days with nothing sellable for most of
+the opening hours, from the ledger). The year of history is well stocked; `--history-outages P`
+empties each store × SKU's shelf for 3–10 days with daily chance P in it (sales 0, demand as it
+was), and `--censor off` gives our forecast those days as plain sales, so the two runs show what
+reading them as censored is worth.
 """
 
 from __future__ import annotations
