@@ -69,7 +69,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("orders", "/orders"),
     NavItem("transfers", "/transfers"),
     NavItem("replenishment", "/replenishment", hide_from=(Role.STORE,)),
-    NavItem("reports", "/reports", coming=True),
+    NavItem("reports", "/reports"),
     NavItem("setup", "/setup", hide_from=(Role.STORE, Role.FINANCE)),
     NavItem("audit", "/audit", hide_from=(Role.STORE,)),
 )

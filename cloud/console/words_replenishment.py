@@ -172,4 +172,66 @@ WORDS: dict[str, tuple[str, str]] = {
     "audit.action.purchase_order.cancel": ("Purchase order cancelled", "取消采购单"),
     "audit.action.purchase_order.receive": ("Purchase order delivery received", "采购单到货入库"),
     "audit.action.replenishment_settings.put": ("Replenishment setting changed", "修改补货设置项"),
+    # the settings tab
+    "rp.tab.settings": ("Settings", "补货设置"),
+    "rp.set.intro": ("How the nightly plan forecasts and orders: the chain's own promotions, fill-rate "
+                     "targets, store sizes and regions, and when it runs.",
+                     "夜间补货计划如何预测与下单：本连锁的促销、满足率目标、门店规模与区域，以及运行时间。"),
+    "rp.set.saved": ("Settings saved; the next run plans with them. Each change is in the audit log.",
+                     "设置已保存，下次运行即按新设置计划。每项修改都记入审计日志。"),
+    "rp.set.unchanged": ("Nothing changed.", "没有修改。"),
+    "rp.set.nothing_saved": ("Nothing was saved.", "未保存任何内容。"),
+    "rp.set.read_only": ("Finance reads the settings; head office changes them.",
+                         "财务只读；由总部修改设置。"),
+    "rp.set.general": ("Targets and timing", "目标与时间"),
+    "rp.set.fill_rate": ("Target fill rate", "目标满足率"),
+    "rp.set.transfer_km": ("Transfer distance (km)", "调拨距离（公里）"),
+    "rp.set.opens": ("Stores open", "门店开门"),
+    "rp.set.closes": ("Stores close", "门店关门"),
+    "rp.set.nightly_at": ("Nightly run at", "夜间运行时间"),
+    "rp.set.keep_runs": ("Runs kept", "保留运行次数"),
+    "rp.set.fill_rate_hint": ("Fill rate: the share of demanded units sold, 0.5–0.999 (0.98 = 98 %), for a "
+                              "category without its own target.",
+                              "满足率：需求件数中售出的比例，0.5–0.999（0.98 即 98%），"
+                              "用于没有单独目标的品类。"),
+    "rp.set.transfer_km_hint": ("Other stores' surplus within this distance is moved before anything is "
+                                "bought.",
+                                "此距离内其他门店的富余库存先调拨，再采购。"),
+    "rp.set.hours_hint": ("Times are in the chain's time zone ({tz}). A day with nothing to sell for most of "
+                          "the opening hours counts as a stock-out day.",
+                          "时间为本连锁时区（{tz}）。营业时间大部分无货可卖的一天计为缺货日。"),
+    "rp.set.keep_runs_hint": ("Older runs and their suggestions are deleted after each run.",
+                              "每次运行后删除更早的运行记录及其建议。"),
+    "rp.set.fill_rates": ("Fill-rate targets per category", "各品类满足率目标"),
+    "rp.set.category": ("Category", "品类"),
+    "rp.set.target": ("Target", "目标"),
+    "rp.set.fill_rates_hint": ("Clear a row to remove its target; fill an empty row to add one.",
+                               "清空一行即删除该目标；填写空行即新增。"),
+    "rp.set.locations": ("Store sizes and regions", "门店规模与区域"),
+    "rp.set.size": ("Size", "规模"),
+    "rp.set.served_by": ("Served by", "供货仓库"),
+    "rp.set.nearest": ("the nearest warehouse", "最近的仓库"),
+    "rp.set.warehouse": ("warehouse", "仓库"),
+    "rp.set.gone": ("no longer in the chain", "已不在连锁中"),
+    "rp.set.no_locations": ("The chain has no stores yet.", "连锁还没有门店。"),
+    "rp.set.locations_hint": ("Size in any one unit (floor area, a factor): new products and new stores "
+                              "start from the chain's sales scaled by size. A store is supplied first by the "
+                              "warehouse of its region.",
+                              "规模可用任一单位（面积或系数）：新品与新店按规模换算连锁销量起步。"
+                              "门店优先由所属区域的仓库供货。"),
+    "rp.set.promotions": ("The chain's own promotions", "本连锁的促销"),
+    "rp.set.month": ("Month", "月"),
+    "rp.set.day": ("Day", "日"),
+    "rp.set.on": ("Once on", "仅一次于"),
+    "rp.set.before": ("Days before", "提前天数"),
+    "rp.set.after": ("Days after", "延后天数"),
+    "rp.set.uplift": ("Uplift ×", "销量倍数 ×"),
+    "rp.set.promotions_hint": ("Every year on a month and day, or once on a date. Double 11 and 618 are "
+                               "built in. The uplift is demand × this on its days until a series' own "
+                               "history says otherwise. Clear a row to remove it.",
+                               "每年固定月日，或某一日期仅一次。双 11 与 618 已内置。"
+                               "促销日的需求按此倍数估算，直到该商品自身的历史数据给出更准确的值。清空一行即删除。"),
+    "rp.set.audited": ("Each change is recorded in the audit log.", "每项修改都记入审计日志。"),
+    "setup.tab.buying": ("Suppliers and terms ›", "供应商与采购条款 ›"),
+    "setup.tab.replenishment": ("Replenishment settings ›", "补货设置 ›"),
 }

@@ -159,9 +159,10 @@ class PurchaseOrders:
             if po is None:
                 raise OrderError(404, f"no purchase order {pid!r}")
             # rowcount: DML gives a CursorResult, but AsyncSession.execute() is typed Result
-            if won.rowcount != 1 and po["status"] != to:  # type: ignore[attr-defined]
+            changed = won.rowcount == 1  # type: ignore[attr-defined]
+            if not changed and po["status"] != to:
                 raise OrderError(409, f"purchase order {pid} is {po['status']}; it cannot be {to}")
-            if also is not None and won.rowcount == 1:  # type: ignore[attr-defined]
+            if also is not None and changed:
                 await also(session, before, po)
             return po
 

@@ -1,8 +1,9 @@
 """Reads the console's replenishment pages need beyond what cloud/db/replenishment.py,
 purchasing.py and buying.py answer: a run's purchases totalled per supplier and its suggestions a
 page at a time, purchase orders as list rows, the pack sizes a run's purchases were rounded to, the
-orders already made from a run's suggestions, the suppliers' names, and one location × SKU's daily
-sales (the history a suggestion was planned from). Read-only; no page writes SQL.
+orders already made from a run's suggestions, the suppliers' names, one location × SKU's daily
+sales (the history a suggestion was planned from), and the locations and categories the settings
+page names. Read-only; no page writes SQL.
 
 A chain's run holds 10,000s of suggestions and its buyers 100s of orders: the pages total them in
 the database and read the rows they show, rather than every row (the API's `suggestions` and
@@ -23,9 +24,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from cloud.db.models import (
     BuyingTerm,
     Movement,
+    Product,
     PurchaseOrder,
     PurchaseOrderLine,
     ReplenishmentSuggestion,
+    Store,
     Supplier,
 )
 from cloud.db.replenishment import suggestion_json
@@ -182,5 +185,27 @@ async def supplier_names(session: AsyncSession) -> dict[str, str]:
     return {s: n for s, n in (await session.execute(select(Supplier.supplier, Supplier.name))).all()}
 
 
-__all__ = ["MadeOrder", "OrderRow", "SupplierTotals", "counts", "daily_sales", "order_rows",
-           "orders_from_run", "packs", "purchase_lines", "purchase_totals", "suggestions", "supplier_names"]
+@dataclass(frozen=True, slots=True)
+class Location:
+    store: str
+    name: str
+    kind: str  # store | warehouse
+
+
+async def locations(session: AsyncSession) -> list[Location]:
+    """Every store and warehouse, warehouses first."""
+    rows = (await session.execute(select(Store.store, Store.name, Store.kind)
+                                  .order_by(Store.kind.desc(), Store.store))).all()
+    return [Location(store, name or "", kind) for store, name, kind in rows]
+
+
+async def categories(session: AsyncSession) -> list[str]:
+    """The catalogue's product categories (the fill-rate targets are per category)."""
+    found = await session.scalars(select(Product.category).where(Product.category != "").distinct()
+                                  .order_by(Product.category))
+    return list(found.all())
+
+
+__all__ = ["Location", "MadeOrder", "OrderRow", "SupplierTotals", "categories", "counts", "daily_sales",
+           "locations", "order_rows", "orders_from_run", "packs", "purchase_lines", "purchase_totals",
+           "suggestions", "supplier_names"]

@@ -10,6 +10,7 @@ from cloud.console.pages import (
     overview,
     products,
     replenishment,
+    reports,
     setup,
     setup_channels,
     setup_shelves,
@@ -17,8 +18,8 @@ from cloud.console.pages import (
     transfers,
 )
 
-PAGES = (overview, stores, products, channels, orders, transfers, replenishment, setup, setup_channels,
-         setup_shelves, audit, coming)
+PAGES = (overview, stores, products, channels, orders, transfers, replenishment, reports, setup,
+         setup_channels, setup_shelves, audit, coming)
 
-__all__ = ["PAGES", "audit", "channels", "coming", "orders", "overview", "products", "replenishment", "setup",
-           "setup_channels", "setup_shelves", "stores", "transfers"]
+__all__ = ["PAGES", "audit", "channels", "coming", "orders", "overview", "products", "replenishment",
+           "reports", "setup", "setup_channels", "setup_shelves", "stores", "transfers"]

@@ -18,8 +18,8 @@ API records them), transfers as `transfer.create`, the Transfers page's entry, w
 came from.
 
 The purchase orders are on replenishment_orders.py, the buying master data on
-replenishment_buying.py; `add_routes` here adds theirs too (the console lists one module per
-section).
+replenishment_buying.py, the chain's replenishment settings on replenishment_settings.py;
+`add_routes` here adds theirs too (the console lists one module per section).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloud.console import queries
 from cloud.console.i18n import Words
-from cloud.console.pages import replenishment_buying, replenishment_orders
+from cloud.console.pages import replenishment_buying, replenishment_orders, replenishment_settings
 from cloud.console.pages.replenishment_frame import actor, chart_json, hq, page, reader
 from cloud.console.web import ConsoleRoutes, is_htmx, now, words
 from cloud.db import audit
@@ -318,6 +318,7 @@ def add_routes(routes: ConsoleRoutes) -> None:
     routes.post("/replenishment/transfers", make_transfers, "replenishment-transfers-make")
     replenishment_orders.add_routes(routes)
     replenishment_buying.add_routes(routes)
+    replenishment_settings.add_routes(routes)
 
 
 __all__ = ["add_routes"]

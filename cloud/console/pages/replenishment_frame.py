@@ -1,10 +1,11 @@
 """What the replenishment pages share (pages/replenishment.py, replenishment_orders.py,
-replenishment_buying.py): who may open them, their tabs, and how a page is rendered.
+replenishment_buying.py, replenishment_settings.py): who may open them, their tabs, and how a page
+is rendered.
 
 The API's rules (cloud/api/replenishment.py, purchase_orders.py, buying.py) hold on the server:
-runs, suggestions, purchase orders and buying data are chain-wide, so a store token is refused
-every page and post here (403); finance reads everything, values included, and changes nothing
-(each post calls `hq`, cloud.auth's require_hq); head office acts.
+runs, suggestions, purchase orders, buying data and the replenishment settings are chain-wide, so
+a store token is refused every page and post here (403); finance reads everything, values
+included, and changes nothing (each post calls `hq`, cloud.auth's require_hq); head office acts.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ from cloud.console.web import principal, render
 from cloud.db import audit
 
 SECTION = "replenishment"
-TABS = ("plan", "orders", "buying")
-TAB_PATHS = {"plan": "/replenishment", "orders": "/replenishment/orders", "buying": "/replenishment/buying"}
+TABS = ("plan", "orders", "buying", "settings")
+TAB_PATHS = {"plan": "/replenishment", "orders": "/replenishment/orders", "buying": "/replenishment/buying",
+             "settings": "/replenishment/settings"}
 
 
 def reader(request: web.Request) -> Principal:

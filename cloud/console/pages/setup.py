@@ -32,7 +32,12 @@ from shared.contract import ContractError, check_id
 from shared.gs1 import Gs1Error, read_item
 from shared.openapi import Checker
 
-TABS = ("stores", "products", "channels", "listings", "shelves")
+TABS = ("stores", "products", "channels", "listings", "shelves", "buying", "replenishment")
+# Setup's tabs are its pages, and the buying master data and replenishment settings, which the
+# Replenishment section keeps (pages/replenishment_buying.py, replenishment_settings.py): linked here
+# so whoever looks for them in Setup finds them.
+TAB_PATHS = {**{name: f"/setup/{name}" for name in TABS[:5]}, "buying": "/replenishment/buying",
+             "replenishment": "/replenishment/settings"}
 STORE_FORM = Checker(admin.STORE)
 PRODUCT_FORM = Checker(admin.PRODUCT)
 MAX_LISTED = 500  # rows a Setup table shows; search narrows it
@@ -57,7 +62,8 @@ def actor(who: Principal) -> str:
 
 def page(request: web.Request, template: str, tab: str, context: Mapping[str, Any], status: int = 200,
          ) -> web.Response:
-    return render(request, template, {"tabs": TABS, "tab": tab, "done": request.query.get("done", ""),
+    return render(request, template, {"tabs": TABS, "tab_paths": TAB_PATHS, "tab": tab,
+                                      "done": request.query.get("done", ""),
                                       "n": request.query.get("n", ""), "problem": None, "refused": None,
                                       **context}, section="setup", status=status)
 
@@ -241,5 +247,5 @@ def add_routes(routes: ConsoleRoutes) -> None:
     routes.get("/setup/products.csv", export_products, "setup-products-export")
 
 
-__all__ = ["TABS", "FormProblem", "add_routes", "attachment", "checked", "done", "field", "gtin", "hq",
-           "number", "page"]
+__all__ = ["TABS", "TAB_PATHS", "FormProblem", "add_routes", "attachment", "checked", "done", "field", "gtin",
+           "hq", "number", "page"]
