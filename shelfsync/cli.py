@@ -35,7 +35,7 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
 # first word -> the installable parts (pyproject.toml extras) it needs; checked before its import.
 # check-install needs none: naming what does not load here is its job.
 PARTS: dict[str, tuple[str, ...]] = {
-    "demo": ("edge", "camera", "cloud", "sim"),  # `demo --store-sim` gateways watch cameras
+    "demo": ("edge", "camera", "cloud", "sim"),  # the demo shops' gateways watch cameras
     "gateway": ("edge",), "stocktake": ("edge",), "shelf": ("edge",), "camera": ("edge", "camera"),
     "cloud": ("cloud",), "sim": ("sim",),
     "bench": ("test",),  # the benchmarks share the tests' helpers
