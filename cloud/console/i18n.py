@@ -386,6 +386,7 @@ _CORE: Mapping[str, tuple[str, str]] = {
     "tr.suggestions_shown": ("The {n} for the emptiest stores, of {total}",
                              "共 {total} 条，显示最缺货的 {n} 条"),
     "tr.suggestions_at": ("as of {time}", "截至 {time}"),
+    "tr.suggestions_reading": ("Reading the suggestions again…", "正在重新计算建议…"),
     "tr.for_store": ("Short store", "缺货门店"),
     "tr.for_every_store": ("For every short store", "全部缺货门店"),
     "tr.for": ("For {store}", "补给 {store}"),
