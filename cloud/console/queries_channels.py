@@ -30,6 +30,14 @@ after it. A new set of stores and safety stock (a channel's rules changed) is su
 Drift repairs are the pushes the reconciliation made (reason `reconcile`: it read a figure back
 from the platform that differed from ours), counted from the push records so every worker shows
 the same; the sync driver's own counters (the /healthz `sync` block) are shown where it runs.
+
+The push figures (last success, pushes and failures in RATE_WINDOW, drift repairs in
+DRIFT_WINDOW) are kept the same way (`PushFigures`): a full read takes the records the windows
+need, then a read after a push notice takes the records written since by id (a primary key
+lookup), and each window is counted at the moment asked from the start times kept in order. An
+aggregate over every push record per read (33,000 on the bench's chain, a day of them) was most of
+the "channels live" partial's wait for the database. Each channel's listings are counted by state
+and its failed ones sorted when its rows are made, not on each read.
 """
 
 from __future__ import annotations
@@ -37,14 +45,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from bisect import bisect_left
 from collections import Counter, defaultdict
-from collections.abc import Callable, Collection, Iterable, Mapping
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cloud.channels.allocation import Rules, channel_quantity
@@ -59,6 +68,9 @@ DRIFT_WINDOW = timedelta(hours=24)  # drift repairs are counted over this window
 NOT_PUSHED = frozenset({"none", "pos"})  # platforms with no API: nothing to push
 FULL_EVERY_S = 600.0  # ChannelFigures reads everything again this often, behind the pages
 SKUS_PER_READ = 500  # a partial read names at most this many SKUs per statement
+WINDOW_SLACK = timedelta(minutes=1)  # a full read of the push records reaches this far before the windows
+GAP_WAIT_S = 30.0  # a push record's id skipped by a newer one's is looked for this long (not committed yet)
+GAPS_KEPT = 1000  # at most this many such ids below the newest are looked for
 
 
 class State(StrEnum):
@@ -110,6 +122,7 @@ class ChannelRow:
     pushes: int = 0  # in RATE_WINDOW
     push_failures: int = 0  # in RATE_WINDOW
     drift_repairs: int = 0  # in DRIFT_WINDOW
+    failures: Sequence[ListingRow] | None = None  # the failed listings newest first, when kept
 
     @property
     def pushed(self) -> bool:
@@ -237,17 +250,159 @@ async def listings(session: AsyncSession, channel: str | None = None,
             for ch, sku, channel_sku, item_id, push in read]
 
 
+@dataclass(frozen=True, slots=True)
+class ChannelPushes:
+    """One channel's push figures at a moment, as channel_rows' SQL aggregate gives them."""
+    last_success: datetime | None = None  # the newest finish of a successful push
+    pushes: int = 0  # started in RATE_WINDOW
+    failures: int = 0  # of those, not ok
+    drift_repairs: int = 0  # reason `reconcile`, started in DRIFT_WINDOW
+
+
+class PushFigures:
+    """Per channel, what the channels page shows of its push records (ChannelPushes), kept from
+    the records read so far: those a full read finds in the windows, then each record written
+    since, by id (`PUSH_COLUMNS`; the id is the table's own, from its sequence). Each window's
+    count is taken at the moment asked, from the start times kept in order.
+
+    A record whose id is below one already taken (a transaction that took its id first and
+    committed later: two drivers writing at a leader's hand-over) is looked for again for
+    GAP_WAIT_S; what comes later than that, or what a full read's moment misses, is bounded by the
+    next full read (every FULL_EVERY_S)."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.top = 0  # the highest record id taken
+        self.gaps: dict[int, float] = {}  # ids under `top` not seen yet → since when
+        self._success: dict[str, datetime] = {}
+        self._started: dict[str, list[datetime]] = defaultdict(list)  # every push kept, in order
+        self._failed: dict[str, list[datetime]] = defaultdict(list)  # the failed ones
+        self._drift: dict[str, list[datetime]] = defaultdict(list)  # the reconciliation's ones
+
+    def take(self, rows: Iterable[Sequence[Any]], *, complete_to: int | None = None) -> int:
+        """Take records (PUSH_COLUMNS): those above `top` and those looked for; the number taken.
+        `complete_to`: the rows are every record up to that id that some window needs (a full
+        read into a new PushFigures). Otherwise they are every record above `looked_for_since()`,
+        so an id they skip below the newest is looked for."""
+        seen: set[int] = set()
+        channels: set[str] = set()
+        for id_, channel, started, finished, result, reason in rows:
+            if id_ <= self.top and self.gaps.pop(id_, None) is None:
+                continue
+            seen.add(id_)
+            channels.add(channel)
+            if result == "ok":
+                self.success(channel, finished)
+            else:
+                self._failed[channel].append(started)
+            self._started[channel].append(started)
+            if reason == "reconcile":
+                self._drift[channel].append(started)
+        for channel in channels:  # the new ones are mostly the newest: sorting what is nearly sorted is cheap
+            for kept in (self._started, self._failed, self._drift):
+                kept[channel].sort()
+        if complete_to is not None:
+            self.top = max(self.top, complete_to)
+        elif seen and max(seen) > self.top:
+            top, now = max(seen), self.clock()
+            for id_ in range(max(self.top + 1, top - GAPS_KEPT), top):
+                if id_ not in seen:
+                    self.gaps[id_] = now
+            self.top = top
+        return len(seen)
+
+    def success(self, channel: str, at: datetime | None) -> None:
+        """A channel's newest successful finish, read apart (a full read's aggregate)."""
+        if at is not None and (channel not in self._success or at > self._success[channel]):
+            self._success[channel] = at
+
+    def looked_for_since(self) -> int:
+        """The id above which a read of the new records starts: below the gaps still looked for."""
+        limit = self.clock() - GAP_WAIT_S
+        for id_ in [i for i, since in self.gaps.items() if since < limit]:
+            del self.gaps[id_]
+        return min(self.gaps, default=self.top + 1) - 1
+
+    def at(self, channel: str, now: datetime) -> ChannelPushes:
+        """`channel`'s figures at `now`. Start times out of the windows at `now` (less WINDOW_SLACK)
+        are let go: `now` only moves on (a wall clock). A success the sync's retention deletes
+        (SyncOptions.keep_records_days) is shown until the next full read."""
+        started, failed, drift = self._started.get(channel, []), self._failed.get(channel, []), \
+            self._drift.get(channel, [])
+        rate_from, drift_from = now - RATE_WINDOW, now - DRIFT_WINDOW
+        for kept, since in ((started, rate_from), (failed, rate_from), (drift, drift_from)):
+            gone = bisect_left(kept, since - WINDOW_SLACK)
+            if gone:  # never what a window at `now` or shortly before it needs
+                del kept[:gone]
+        return ChannelPushes(self._success.get(channel), len(started) - bisect_left(started, rate_from),
+                             len(failed) - bisect_left(failed, rate_from),
+                             len(drift) - bisect_left(drift, drift_from))
+
+
+PUSH_COLUMNS = (PUSHES.c.id, PUSHES.c.channel, PUSHES.c.started_at, PUSHES.c.finished_at, PUSHES.c.result,
+                PUSHES.c.reason)
+
+
+async def _read_pushes(session: AsyncSession, clock: Callable[[], float]) -> PushFigures:
+    """The push figures from scratch: the newest id, then up to it the records some window may
+    need from now on, then each channel's newest success (a max: taking a record again later
+    changes nothing). A record written meanwhile above that id is taken by the next read of the
+    new ones."""
+    now = datetime.now(UTC)
+    kept = PushFigures(clock)
+    top = int((await session.execute(select(func.max(PUSHES.c.id)))).scalar() or 0)
+    needed = or_(PUSHES.c.started_at >= now - RATE_WINDOW - WINDOW_SLACK,
+                 and_(PUSHES.c.reason == "reconcile",
+                      PUSHES.c.started_at >= now - DRIFT_WINDOW - WINDOW_SLACK))
+    rows = (await session.execute(select(*PUSH_COLUMNS).where(PUSHES.c.id <= top, needed))).all()
+    kept.take(rows, complete_to=top)
+    successes = select(PUSHES.c.channel, func.max(PUSHES.c.finished_at)).where(
+        PUSHES.c.result == "ok", PUSHES.c.id <= top).group_by(PUSHES.c.channel)
+    for channel, at in (await session.execute(successes)).all():
+        kept.success(channel, at)
+    return kept
+
+
+async def _read_new_pushes(session: AsyncSession, kept: PushFigures) -> int:
+    """Take the records written since the last read (and those still looked for)."""
+    since = kept.looked_for_since()
+    rows = (await session.execute(select(*PUSH_COLUMNS).where(PUSHES.c.id > since))).all()
+    return kept.take(rows)
+
+
+class Noticed(NamedTuple):
+    """What the live hub's notices named since the last read."""
+    skus: set[str] | None  # whose stock, holds, listings or pushes changed; None: unknown, read everything
+    pushes: bool = False  # a push record was written
+
+
+@dataclass(frozen=True, slots=True)
+class Kept:
+    """One channel as ChannelFigures keeps it between reads (shared: never changed)."""
+    listings: Sequence[ListingRow]  # by channel SKU
+    counts: Counter[State]
+    failures: Sequence[ListingRow]  # newest failure first
+    pushes: ChannelPushes = ChannelPushes()  # at the moment of the read
+
+    @classmethod
+    def of(cls, listings: Sequence[ListingRow]) -> Kept:
+        return cls(tuple(listings), Counter(li.state for li in listings), tuple(_failed(listings)))
+
+
 class ChannelFigures:
     """Every listing with its newest push and, per set of stores and safety stock, the free units
-    of each listed SKU, kept by a worker and brought up to date at each read (module docstring).
+    of each listed SKU, kept by a worker and brought up to date at each read (module docstring);
+    and each channel's push figures (PushFigures), its listings counted by state and its failed
+    ones newest first, so that a read with nothing changed reads and counts nothing.
 
-    `changed()` gives the SKUs whose stock, holds, listings, channel rules or pushes changed since
-    it was last called (None: unknown, read everything); it is called under the lock before the
-    reads it causes, so a change noticed during a read is read again next time. `note()` takes
-    the same between reads (what keeps the notices heard meanwhile down to a set of SKUs).
-    `maker()` gives a session maker for the full reads made behind the pages."""
+    `changed()` gives what the notices named since it was last called (`Noticed`: the SKUs whose
+    stock, holds, listings, channel rules or pushes changed, None when unknown: read everything;
+    and whether a push record was written); it is called under the lock before the reads it
+    causes, so a change noticed during a read is read again next time. `note()` takes the same
+    between reads (what keeps the notices heard meanwhile down to a set of SKUs). `maker()` gives a
+    session maker for the full reads made behind the pages."""
 
-    def __init__(self, changed: Callable[[], set[str] | None],
+    def __init__(self, changed: Callable[[], Noticed],
                  maker: Callable[[], async_sessionmaker[AsyncSession]], *, full_every_s: float = FULL_EVERY_S,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.changed, self.maker, self.full_every_s, self.clock = changed, maker, full_every_s, clock
@@ -262,12 +417,16 @@ class ChannelFigures:
         self._behind: asyncio.Task[None] | None = None
         self._unknown = False  # a change was noted that names no SKU
         self._touched: set[str] | None = None  # SKUs read again since the rows were made (None: all)
-        self._built: tuple[object, list[ListingRow]] | None = None  # the rows made last, for which rules
+        self._built: tuple[object, dict[str, Kept]] | None = None  # the rows made last, for which rules
+        self._pushes: PushFigures | None = None  # None until the first full read
+        self._pushed = False  # a push record was noted, not read yet
         self._filled: object = None  # the groups `_fill` completed for, until the listings change again
         self._warming: asyncio.Task[None] | None = None
 
-    def note(self, skus: set[str] | None) -> None:
-        """SKUs changed (None: unknown), heard between reads: read again at the next one."""
+    def note(self, skus: set[str] | None, pushes: bool = False) -> None:
+        """SKUs changed (None: unknown), and whether a push record was written, heard between
+        reads: read again at the next one."""
+        self._pushed |= pushes
         if skus is None:
             self._unknown = True
             return
@@ -278,19 +437,26 @@ class ChannelFigures:
     async def listings(self, configs: Mapping[str, ChannelConfig],
                        channel: str | None = None) -> list[ListingRow]:
         """Every listing of `configs` (every channel: the figures are kept for all; or of the one
-        named) with what its channel may sell now and its newest push, by channel and channel SKU.
+        named) with what its channel may sell now and its newest push, by channel and channel SKU."""
+        kept = await self.channels(configs, datetime.now(UTC))
+        return [li for name, k in kept.items() if channel is None or name == channel for li in k.listings]
+
+    async def channels(self, configs: Mapping[str, ChannelConfig], now: datetime) -> dict[str, Kept]:
+        """Per channel of `configs`, by name: its listings (what its channel may sell now and the
+        newest push of each, by channel SKU), counted by state, its failed ones, its push figures
+        at `now`.
 
         The reads are made in a session of their own, begun after the changes are taken: a
         caller's transaction with a snapshot taken before (repeatable read) could miss a change
         whose notice is taken here, and the old figure would be kept until the SKU changes again."""
         async with self._lock, self.maker()() as session:
-            self.note(self.changed())
+            self.note(*self.changed())
             began = self.clock()
-            if self._unknown or self._read_at is None:
+            if self._unknown or self._read_at is None or self._pushes is None:
                 self.close()
-                self._unknown, self._dirty = False, set()
+                self._unknown, self._dirty, self._pushed = False, set(), False
                 try:
-                    self._listed, self._free = await _read_all(session, configs)
+                    self._listed, self._free, self._pushes = await _read_all(session, configs, self.clock)
                     self._touched, self._filled = None, None
                 except BaseException:
                     self._read_at = None
@@ -306,10 +472,19 @@ class ChannelFigures:
                         self._dirty |= dirty
                         raise
                     self.partial_reads += 1
+                if self._pushed or self._pushes.gaps:
+                    self._pushed = False
+                    try:
+                        await _read_new_pushes(session, self._pushes)
+                    except BaseException:
+                        self._pushed = True
+                        raise
                 if began - self._read_at > self.full_every_s and self._behind is None:
                     self._read_behind(configs)
             await self._fill(session, configs)
-            return self._rows(configs, channel)
+            built = self._rows(configs)
+            pushes = self._pushes
+            return {name: replace(k, pushes=pushes.at(name, now)) for name, k in built.items()}
 
     async def _read_skus(self, session: AsyncSession, skus: set[str]) -> None:
         fresh = await _read_listed(session, skus=skus)
@@ -353,10 +528,10 @@ class ChannelFigures:
         if self._touched is not None:
             self._touched.update(skus)
 
-    def _rows(self, configs: Mapping[str, ChannelConfig], channel: str | None) -> list[ListingRow]:
-        """The listing rows of every channel; made again only for the SKUs read again since the
-        last read, every one when the rules changed (10,000 rows: 30-60 ms of CPU on the bench's
-        chain); one channel's are taken from them."""
+    def _rows(self, configs: Mapping[str, ChannelConfig]) -> dict[str, Kept]:
+        """Each channel's listing rows, counts and failed ones; made again only for the SKUs read
+        again since the last read, every one when the rules changed (10,000 rows: 30-60 ms of CPU
+        on the bench's chain)."""
         shown = {}  # channel → (its rules, its stores, its group's free units); `stores` sorts each time
         for name, cfg in configs.items():
             stores = cfg.stores
@@ -365,18 +540,18 @@ class ChannelFigures:
         built, touched = self._built, self._touched
         if built is None or built[0] != rules or touched is None or touched:
             before = {} if built is None or built[0] != rules or touched is None \
-                else {(li.channel, li.channel_sku): li for li in built[1]}
-            out = []
+                else {(li.channel, li.channel_sku): li for k in built[1].values() for li in k.listings}
+            out: dict[str, list[ListingRow]] = {name: [] for name in sorted(shown)}
             for key, (ch, sku, channel_sku, item_id, push) in sorted(self._listed.items()):
                 how = shown.get(ch)
                 if how is None:
                     continue
                 kept = before.get(key)
-                out.append(kept if kept is not None and sku not in (touched or ())
-                           else ListingRow(ch, sku, channel_sku, item_id, _want(*how, sku), push))
-            self._built = built = (rules, out)
+                out[ch].append(kept if kept is not None and sku not in (touched or ())
+                               else ListingRow(ch, sku, channel_sku, item_id, _want(*how, sku), push))
+            self._built = built = (rules, {name: Kept.of(rows) for name, rows in out.items()})
             self._touched = set()
-        return list(built[1]) if channel is None else [li for li in built[1] if li.channel == channel]
+        return built[1]
 
     def _read_behind(self, configs: Mapping[str, ChannelConfig]) -> None:
         """Read everything again in a task of its own; the pages keep the partial reads' figures
@@ -386,13 +561,14 @@ class ChannelFigures:
 
         async def run() -> None:
             async with self.maker()() as session:
-                listed, free = await _read_all(session, configs)
+                listed, free, pushes = await _read_all(session, configs, self.clock)
             async with self._lock:
                 if self._since is None:  # a full read was made here meanwhile
                     return
                 self._listed, self._free, self._read_at = listed, free, began
                 self._touched, self._filled = None, None
                 self._dirty |= self._since
+                self._pushes, self._pushed = pushes, True  # the records written while it ran are read next
                 self._since = None
                 self.full_reads += 1
 
@@ -405,6 +581,11 @@ class ChannelFigures:
 
         self._behind = asyncio.create_task(run(), name="channel-figures")
         self._behind.add_done_callback(done)
+
+    @property
+    def looked_for(self) -> int:
+        """Push record ids below the newest taken that are looked for (not committed yet, maybe)."""
+        return len(self._pushes.gaps) if self._pushes is not None else 0
 
     @property
     def behind(self) -> asyncio.Task[None] | None:
@@ -455,8 +636,8 @@ def _listed_skus(listed: Iterable[Listed]) -> dict[str, set[str]]:
     return out
 
 
-async def _read_all(session: AsyncSession, configs: Mapping[str, ChannelConfig]
-                    ) -> tuple[dict[tuple[str, str], Listed], dict[GroupKey, dict[str, int]]]:
+async def _read_all(session: AsyncSession, configs: Mapping[str, ChannelConfig], clock: Callable[[], float]
+                    ) -> tuple[dict[tuple[str, str], Listed], dict[GroupKey, dict[str, int]], PushFigures]:
     listed = {(li[0], li[2]): li for li in await _read_listed(session)}
     by_channel = _listed_skus(listed.values())
     free: dict[GroupKey, dict[str, int]] = {}
@@ -465,20 +646,20 @@ async def _read_all(session: AsyncSession, configs: Mapping[str, ChannelConfig]
         wanted = set().union(*(by_channel.get(n, set()) for n in names))
         sums = await _free_sums(session, key, names) if wanted else {}
         free[key] = {sku: sums.get(sku, 0) for sku in wanted}
-    return listed, free
+    return listed, free, await _read_pushes(session, clock)
 
 
 async def channel_rows(session: AsyncSession, now: datetime, channel: str | None = None,
                        figures: ChannelFigures | None = None) -> list[ChannelRow]:
-    """One row per channel (or the one named), its listings and its push figures; the listings
-    from `figures` when given (the pages), else read now."""
+    """One row per channel (or the one named), its listings and its push figures: kept by
+    `figures` when given (the pages), else read now."""
     if figures is not None:
         every = await channel_configs(session)
-        configs = {n: c for n, c in every.items() if channel is None or n == channel}
-        found = await figures.listings(every, channel)
-    else:
-        configs = await channel_configs(session, channel)
-        found = await listings(session, channel, configs)
+        kept = await figures.channels(every, now)
+        return [_kept_row(cfg, kept[name]) for name, cfg in sorted(every.items())
+                if channel is None or name == channel]
+    configs = await channel_configs(session, channel)
+    found = await listings(session, channel, configs)
     rows = {name: ChannelRow(name, cfg.platform, cfg) for name, cfg in sorted(configs.items())}
     for li in found:
         rows[li.channel].listings.append(li)
@@ -497,6 +678,13 @@ async def channel_rows(session: AsyncSession, now: datetime, channel: str | None
     return list(rows.values())
 
 
+def _kept_row(cfg: ChannelConfig, kept: Kept) -> ChannelRow:
+    p = kept.pushes
+    return ChannelRow(cfg.name, cfg.platform, cfg, list(kept.listings), p.last_success, p.pushes, p.failures,
+                      p.drift_repairs, kept.failures, _counts=Counter(kept.counts),
+                      _counted=len(kept.listings))
+
+
 def totals(rows: Collection[ChannelRow]) -> dict[str, int]:
     pushed = [r for r in rows if r.pushed]
     return {"listings": sum(len(r.listings) for r in pushed),
@@ -506,9 +694,20 @@ def totals(rows: Collection[ChannelRow]) -> dict[str, int]:
 
 def failed(rows: Collection[ChannelRow], limit: int = 100) -> list[ListingRow]:
     """The failed listings of channels that push, newest failure first."""
-    out = [li for r in rows if r.pushed for li in r.listings if li.state is State.FAILED]
-    out.sort(key=lambda li: (li.last.finished_at if li.last else datetime.min), reverse=True)
+    out = [li for r in rows if r.pushed
+           for li in (r.failures[:limit] if r.failures is not None else _failed(r.listings))]
+    out.sort(key=_failed_at, reverse=True)
     return out[:limit]
+
+
+def _failed(listed: Iterable[ListingRow]) -> list[ListingRow]:
+    out = [li for li in listed if li.state is State.FAILED]
+    out.sort(key=_failed_at, reverse=True)
+    return out
+
+
+def _failed_at(li: ListingRow) -> datetime:
+    return li.last.finished_at if li.last else datetime.min.replace(tzinfo=UTC)
 
 
 def by_state(rows: Collection[ListingRow]) -> Mapping[State, list[ListingRow]]:

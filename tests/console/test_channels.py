@@ -20,7 +20,7 @@ from sqlalchemy import insert
 from cloud.auth import Role
 from cloud.channels import availability
 from cloud.channels.base import Listing
-from cloud.channels.records import PUSHES
+from cloud.channels.records import PUSHES, Push, PushLog
 from cloud.channels.sync import SyncOptions
 from cloud.console import queries_channels
 from cloud.console.live import Notice, Topic
@@ -268,10 +268,10 @@ async def test_a_change_no_notice_names_is_shown_after_the_full_read_behind_the_
             {"sku": a, "channel_sku": "a"}, {"sku": b, "channel_sku": "b"}]})
         noticed: set[str] = set()
 
-        def changed() -> set[str]:
+        def changed() -> queries_channels.Noticed:
             out = set(noticed)
             noticed.clear()
-            return out
+            return queries_channels.Noticed(out)
 
         clock = [0.0]
         figures = queries_channels.ChannelFigures(changed, lambda: chain.maker, full_every_s=60,
@@ -328,3 +328,149 @@ async def test_head_offices_first_overview_makes_the_channels_first_read_ahead(d
             async with hq.get(f"{chain.url}/") as r:  # once made, not again
                 assert r.status == 200
             assert figures.full_reads == 1
+
+
+def _push(channel: str, sku: str, sku_id: str, at: datetime, *, result: str = "ok", reason: str = "event",
+          qty: int = 1, **extra: Any) -> dict[str, Any]:
+    """A push record as the sync driver's PushLog writes it."""
+    return {"channel": channel, "sku": sku, "item_id": "", "sku_id": sku_id, "qty": qty, "previous": None,
+            "key": f"k-{uuid.uuid4()}", "reason": reason, "result": result, "attempts": 1 if result == "ok" else 2,
+            "error": None if result == "ok" else "HTTP 503", "started_at": at,
+            "finished_at": at + timedelta(milliseconds=200), **extra}
+
+
+def _shown(rows: list[queries_channels.ChannelRow]) -> list[tuple[Any, ...]]:
+    """Everything the channels pages show of each channel, listing by listing."""
+    return [(r.name, r.last_success, r.pushes, r.push_failures, r.drift_repairs,
+             [(li.channel_sku, li.want, li.last, li.state) for li in r.listings],
+             {s: r.count(s) for s in queries_channels.State},
+             [(li.channel, li.channel_sku) for li in queries_channels.failed([r])]) for r in rows]
+
+
+@pytest.mark.postgres
+async def test_the_figures_kept_on_one_worker_follow_what_another_worker_committed(pg_url: str) -> None:
+    """Two workers on one database: the push records another worker's PushLog writes, and its stock
+    changes, reach this worker's kept figures over NOTIFY, and read again only by what is new (no
+    full read): every channel's push figures (last success, pushes and failures in the last hour,
+    drift repairs in the last day), each listing's state, the counts and the failed list equal a
+    fresh read of the database, now and an hour and a day later."""
+    async with serve(pg_url) as other, serve(pg_url) as here:
+        await until(lambda: other.app[LIVE].listening.is_set() and here.app[LIVE].listening.is_set(), 10,
+                    "both workers listening")
+        for s in ("s-1", "s-2"):
+            await other.store(s)
+        skus = [gtin(80 + i) for i in range(4)]
+        for i, sku in enumerate(skus):
+            await other.counted("s-1", sku, 4 + i, zone=Zone.FLOOR)
+        for name, platform, stores, safety in (("c-a", "jd", ["s-1", "s-2"], 0), ("c-b", "taobao", ["s-1"], 1)):
+            await other.put(f"/v1/channels/{name}", {"platform": platform, "safety": safety, "stores": [
+                {"store": s, "ship": True} for s in stores]})
+        for name in ("c-a", "c-b"):
+            await other.put(f"/v1/channels/{name}/listings", {"listings": [
+                {"sku": sku, "channel_sku": f"{name}-{i}"} for i, sku in enumerate(skus)]})
+        figures = here.app[CHANNEL_FIGURES]
+        old = datetime.now(UTC) - timedelta(hours=5)
+        async with other.maker() as session, session.begin():  # before the first read: a full read's
+            await session.execute(insert(PUSHES), [
+                _push("c-a", skus[0], "c-a-0", old, reason="reconcile"),
+                _push("c-a", skus[1], "c-a-1", old - timedelta(hours=20), reason="reconcile"),  # outside both
+                _push("c-b", skus[0], "c-b-0", old, result="failed")])
+
+        async def agree(at: datetime | None = None) -> list[tuple[Any, ...]]:
+            at = at or datetime.now(UTC)
+            async with here.maker() as session:
+                kept = await queries_channels.channel_rows(session, at, figures=figures)
+                read = await queries_channels.channel_rows(session, at)
+            assert _shown(kept) == _shown(read)
+            return _shown(kept)
+
+        first = await agree()
+        assert (figures.full_reads, first[0][1:5], first[1][1:5]) == \
+            (1, (old + timedelta(milliseconds=200), 0, 0, 1), (None, 0, 0, 0))
+
+        pushes = PushLog(other.maker)
+        pushes.on_written = lambda batch: other.app[LIVE].publish(Notice(Topic.PUSHES, "", p.sku) for p in batch)
+        heard = here.app[LIVE].received
+
+        async def written(*records: dict[str, Any]) -> None:
+            nonlocal heard
+            for r in records:
+                pushes.add(Push(**r))
+            await pushes.flush()
+            await until(lambda: here.app[LIVE].received > heard, 10, "the other worker's NOTIFY")
+            heard = here.app[LIVE].received
+
+        now = datetime.now(UTC)
+        async with here.maker() as session:
+            wants = {(r.name, li.channel_sku): li.want for r in await queries_channels.channel_rows(
+                session, now, figures=figures) for li in r.listings}
+        await written(_push("c-a", skus[0], "c-a-0", now, qty=wants[("c-a", "c-a-0")]),
+                      _push("c-a", skus[1], "c-a-1", now, result="failed", reason="reconcile"),
+                      _push("c-b", skus[2], "c-b-2", now - timedelta(minutes=50), qty=wants[("c-b", "c-b-2")]))
+        pushed = await agree()
+        assert pushed[0][1:5] == (now + timedelta(milliseconds=200), 2, 1, 2)
+        assert [li[3] for li in pushed[0][5]] == [queries_channels.State.IN_SYNC, queries_channels.State.FAILED,
+                                                  queries_channels.State.PENDING, queries_channels.State.PENDING]
+        assert pushed[1][1:5] == (now - timedelta(minutes=50) + timedelta(milliseconds=200), 1, 0, 0)
+        assert pushed[0][7] == [("c-a", "c-a-1")] and pushed[1][7] == [("c-b", "c-b-0")]
+
+        seen = here.app[LIVE].received
+        await other.counted("s-1", skus[0], 30, zone=Zone.FLOOR)  # the in-sync listing falls behind
+        await until(lambda: here.app[LIVE].received > seen, 10, "the other worker's stock NOTIFY")
+        moved = await agree()
+        assert moved[0][5][0][3] is queries_channels.State.PENDING
+        await written(_push("c-a", skus[1], "c-a-1", datetime.now(UTC), qty=wants[("c-a", "c-a-1")]))
+        retried = await agree()
+        assert retried[0][3:5] == (1, 2) and retried[0][7] == []  # the failure is no longer the newest push
+        assert figures.full_reads == 1 and figures.partial_reads >= 3
+
+        # the windows move on without a read of the records: an hour later, a day later
+        await agree(datetime.now(UTC) + timedelta(minutes=55))
+        later = await agree(datetime.now(UTC) + timedelta(hours=2))
+        assert later[0][2:5] == (0, 0, 2) and later[1][2:5] == (0, 0, 0)
+        assert (await agree(datetime.now(UTC) + timedelta(hours=25)))[0][2:5] == (0, 0, 0)
+        assert figures.full_reads == 1
+
+
+async def test_a_push_record_committed_after_a_newer_one_is_counted(db_url: str) -> None:
+    """The kept push figures take the records written since the last read by id: a record whose id
+    is below one already taken (its transaction committed after a newer one's) is still counted,
+    as is the newer one once; on both databases."""
+    async with serve(db_url) as chain:
+        await chain.store("s-1")
+        await chain.channel("c-a", ["s-1"])
+        await chain.put("/v1/channels/c-a/listings", {"listings": [{"sku": A, "channel_sku": "a"}]})
+        noticed = [queries_channels.Noticed(set())]
+
+        def changed() -> queries_channels.Noticed:
+            out, noticed[0] = noticed[0], queries_channels.Noticed(set())
+            return out
+
+        clock = [0.0]
+        figures = queries_channels.ChannelFigures(changed, lambda: chain.maker, clock=lambda: clock[0])
+
+        async def shown() -> tuple[Any, ...]:
+            now = datetime.now(UTC)
+            async with chain.maker() as session:
+                [kept] = await queries_channels.channel_rows(session, now, figures=figures)
+                [read] = await queries_channels.channel_rows(session, now)
+            assert _shown([kept]) == _shown([read])
+            return (kept.pushes, kept.push_failures, kept.last_success is not None)
+
+        async def write(*records: dict[str, Any]) -> None:
+            async with chain.maker() as session, session.begin():
+                await session.execute(insert(PUSHES), list(records))
+            noticed[0] = queries_channels.Noticed({A}, pushes=True)
+
+        assert await shown() == (0, 0, False)
+        now = datetime.now(UTC)
+        await write(_push("c-a", A, "a", now, id=3))
+        assert await shown() == (1, 0, True)
+        await write(_push("c-a", A, "a", now, result="failed", id=2))  # ids 1 and 2 were looked for
+        assert await shown() == (2, 1, True) and figures.looked_for == 1
+        clock[0] += 31  # id 1 never comes: no longer looked for
+        assert await shown() == (2, 1, True) and figures.looked_for == 0
+        await write(_push("c-a", A, "a", now, id=4))
+        assert await shown() == (3, 1, True)
+        assert figures.full_reads == 1
+        figures.close()

@@ -42,14 +42,17 @@ STATES = ("all", *(s.value for s in q.State))
 CHANGES = frozenset({Topic.STOCK, Topic.PUSHES})  # what changes a channel's figures or a listing's push
 
 
-def changed_skus(notices: asyncio.Queue[set[Notice]]) -> set[str] | None:
-    """The SKUs named by the notices queued since the last call (a subscription to the live hub);
-    None when one of them names no SKU (then everything is read again)."""
+def changed_skus(notices: asyncio.Queue[set[Notice]]) -> q.Noticed:
+    """The SKUs named by the notices queued since the last call (a subscription to the live hub),
+    None when one of them names no SKU (then everything is read again); and whether one was a
+    push record's."""
     skus: set[str] = set()
-    unknown = False
+    unknown = pushes = False
     while not notices.empty():
-        unknown |= _named(notices.get_nowait(), skus)
-    return None if unknown else skus
+        batch = notices.get_nowait()
+        unknown |= _named(batch, skus)
+        pushes |= _pushes(batch)
+    return q.Noticed(None if unknown else skus, pushes)
 
 
 def _named(batch: set[Notice], skus: set[str]) -> bool:
@@ -62,12 +65,17 @@ def _named(batch: set[Notice], skus: set[str]) -> bool:
     return unknown
 
 
+def _pushes(batch: set[Notice]) -> bool:
+    return any(n.topic is Topic.PUSHES for n in batch)
+
+
 async def _follow(notices: asyncio.Queue[set[Notice]], figures: q.ChannelFigures) -> None:
     """Note the SKUs of the notices as they come, so that what waits for the next read is a set of
     SKUs, not every notice of the chain since (a read also takes what is queued at its start)."""
     while True:
         skus: set[str] = set()
-        figures.note(None if _named(await notices.get(), skus) else skus)
+        batch = await notices.get()
+        figures.note(None if _named(batch, skus) else skus, _pushes(batch))
 
 
 def _reader(request: web.Request) -> Principal:
