@@ -182,6 +182,22 @@ class _Stray:
 
 
 @dataclass(slots=True)
+class _Unknown:
+    """Units that rose onto a bin not low enough to be refilled, that nothing explained: no pick
+    pending to put back, no go-back, no foreign pick they weigh as. They weigh as whole units of
+    the bin's SKU, but another SKU's units can too (three 85 g pouches read as five 50 g ones, a
+    100 g pack on a 100 g pack's bin), carried from a bin no sensor watches: until staff take them
+    home, the scale counts them as its own."""
+
+    at: datetime
+    bin: str
+    sku: str
+    qty: int
+    grams: float
+    moved: datetime | None = None  # re-anchoring booked them as a refill then (a move)
+
+
+@dataclass(slots=True)
 class _Shrunk:
     at: datetime  # the pick
     sku: str
@@ -240,6 +256,7 @@ class Reconciler:
     _goback: dict[str, list[_Expect]] = field(default_factory=dict)
     _strays: list[_Stray] = field(default_factory=list)
     _loose: list[_Stray] = field(default_factory=list)  # rises nothing explained, for `latency`
+    _unknown: list[_Unknown] = field(default_factory=list)  # ... on a bin not low, for `hold`
     _shrunk: list[_Shrunk] = field(default_factory=list)  # a late sale or the units coming back
     _floor: dict[str, int] = field(default_factory=dict)  # the book's floor figure per SKU
     _cut_off: dict[str, datetime] = field(default_factory=dict)  # the SKU's last count's occurred_at
@@ -583,6 +600,9 @@ class Reconciler:
         tidied = self._take_stray(o.bin, -self._grams(o), o.at)
         if tidied is not None:
             return tidied
+        lifted = self._lift_unknown(o)
+        if lifted is not None:
+            return lifted
         n = -o.delta
         if n > self.max_hand:
             # No hand takes that many: staff lifting what the book did not know lay there.
@@ -704,7 +724,44 @@ class Reconciler:
         # scale settles a moment later).
         self._loose.append(_Stray(o.at, o.bin, info.sku, n, grams))
         self._risen[info.sku] = self._step
+        if info.scale and not low:
+            self._unknown.append(_Unknown(o.at, o.bin, info.sku, n, grams))
         return self._restore(info.sku, n, o) if self.restore and n <= 6 else []
+
+    def _lift_unknown(self, o: BinChange) -> list[StockDelta | Misplacement] | None:
+        """A fall that takes off a bin just what a rise nothing explained laid on it (as many
+        units, weighing the same within `fingerprint` or `noise_g`): those units leaving again —
+        staff taking another SKU's units home — not a hand of the bin's own. Nothing changed for
+        the SKU; a refill re-anchoring booked for them is undone (dated with it: a count between
+        absorbs both). None: not such a fall."""
+        if o.delta_g is None:
+            return None  # (only a scale's grams tell the same units)
+        grams = -o.delta_g
+        u = next((u for u in reversed(self._unknown) if u.bin == o.bin and u.qty == -o.delta
+                  and abs(grams - u.grams) <= max(self.noise_g, self.fingerprint * grams)), None)
+        if u is None:
+            return None
+        self._unknown.remove(u)
+        if u.moved is None:
+            return []
+        return [self._delta(("unknown", o.bin, u.at, o.at), sku=u.sku, kind=Kind.MOVE, qty=u.qty,
+                            zone=Zone.BACKROOM, from_zone=Zone.FLOOR, occurred_at=u.moved,
+                            source=Source.WEIGHT, bin=o.bin, confidence=0.7,
+                            evidence={"bin": o.bin, "rose_at": u.at.isoformat(), "qty": u.qty,
+                                      "rose_g": round(u.grams, 1), "lifted_g": round(grams, 1),
+                                      "undoes_move_at": u.moved.isoformat()})]
+
+    def _unknown_taken(self, sku: str, n: int, moved: datetime | None = None) -> None:
+        """Re-anchoring explained n units of the SKU's unknown rises (newest first): as a shrink's
+        units come home (they are the SKU's own: forgotten), or as a refill (`moved`)."""
+        for u in sorted((u for u in self._unknown if u.sku == sku), key=lambda u: u.at, reverse=True):
+            if u.qty > n:
+                continue
+            n -= u.qty
+            if moved is None:
+                self._unknown.remove(u)
+            else:
+                u.moved = moved
 
     def _put_back_pool(self, sku: str, bin_id: str, n: int) -> int:
         """Undo up to n units of the SKU's pending picks, this bin's newest first, then its twin's;
@@ -819,6 +876,7 @@ class Reconciler:
         for sku in self._goback:
             self._goback[sku] = [g for g in self._goback[sku] if now - g.at <= self.hold]
         self._strays = [s for s in self._strays if now - s.at <= self.hold]
+        self._unknown = [u for u in self._unknown if now - u.at <= self.hold]
         self._loose = [x for x in self._loose if now - x.at <= self.latency]
         for sku, moved in self._since_count.items():
             self._since_count[sku] = [(t, k) for t, k in moved if now - t <= self.hold]
@@ -945,6 +1003,7 @@ class Reconciler:
                       key=lambda s: s.at, reverse=True)
         back = next((list(c) for r in (1, 2, 3) for c in itertools.combinations(mine[:8], r)
                      if sum(s.qty for s in c) == more), [])
+        self._unknown_taken(sku, sum(s.qty for s in back))
         for s in back:
             k, s.qty = s.qty, 0
             more -= k
@@ -954,6 +1013,7 @@ class Reconciler:
                                              "since": since.isoformat()}))
         self._shrunk = [s for s in self._shrunk if s.qty]
         if more > 0:
+            self._unknown_taken(sku, more, moved=now)
             out.append(self._delta(("anchor", sku, now), sku=sku, kind=Kind.MOVE, qty=more,
                                    zone=Zone.FLOOR, from_zone=Zone.BACKROOM, occurred_at=now,
                                    source=Source.WEIGHT, confidence=0.7,

@@ -53,6 +53,7 @@ from edge.fusion.domain import (
     BinLevel,
     EntryRead,
     ExitRead,
+    LaneChange,
     LaneCount,
     LaneUnavailable,
     Observation,
@@ -413,6 +414,11 @@ class Run:
     sensed_skus: frozenset[str] = frozenset()
     lane_frames: int = 0
     floor_mismatch: int = 0  # reconciler's floor figure != ledger's (must stay 0)
+    # With `record`: the world's events and the scales' and lanes' observations, for explaining a
+    # run's shrinks against the truth (tests/benchmarks/explain_shrinks.py).
+    log: list[Event] = field(default_factory=list)
+    seen: list[Observation] = field(default_factory=list)
+    world: StoreWorld | None = None
 
 
 class Sensors:
@@ -498,7 +504,7 @@ def simulate(days: float, seed: int, theft: float, misplace: float, *, physics: 
              restore: bool = False, detector: DetectorConfig = DETECTOR, portal: float = 0.0,
              nightly: int | None = None, count_read: float = 1.0, door_antennas: int = 2,
              cameras: bool = True, tags_known: bool = True, unseen_window: timedelta | None = None,
-             progress: Callable[[str], None] | None = None) -> Run:
+             progress: Callable[[str], None] | None = None, record: bool = False) -> Run:
     """`misplace` is the share of picks put back on a wrong bin (the world's put-backs grow to
     hold it if they must). `portal`: an RFID portal at the door reads each unit carried through
     it with this probability (0: no portal); units leave a few seconds after their shopper's trip
@@ -509,7 +515,8 @@ def simulate(days: float, seed: int, theft: float, misplace: float, *, physics: 
     the floor's into the reconciler), dated at the count's cut-off, as `shelfsync stocktake`
     books them. `cameras`: the camera lanes' counts go to the reconciler (a real-sized shop; off:
     their SKUs are watched by nothing). `tags_known`: the reconciler is told which SKUs carry RFID
-    tags (a real-sized shop tags some), so a tagged unit the door did not read waits longer."""
+    tags (a real-sized shop tags some), so a tagged unit the door did not read waits longer.
+    `record`: keep the world's events and the scales' and lanes' observations in the run."""
     t_wall = time.perf_counter()
     base = config or WorldConfig.trading()
     put_back = max(base.put_back, misplace)
@@ -529,6 +536,8 @@ def simulate(days: float, seed: int, theft: float, misplace: float, *, physics: 
     sensors = Sensors(world, shelves, seed, portal, door_antennas, lanes)
 
     run = Run(days, skus=len({b.gtin for b in world.bins.values()}))
+    if record:
+        run.world = world
     skus = sorted({b.gtin for b in world.bins.values()})
     # Sensed: what a sensor watches while the shop trades: on a scale, under a camera lane in the
     # fusion, or (a real-sized shop with a door antenna) source-tagged for the door's reader.
@@ -612,6 +621,9 @@ def simulate(days: float, seed: int, theft: float, misplace: float, *, physics: 
         pending.extend(shelves.sample_to(now.timestamp()))
         pending.sort(key=lambda o: o.at)
         run.observations += len(pending)
+        if record:
+            run.log.extend(events)
+            run.seen.extend(o for o in pending if isinstance(o, BinChange | OddWeight | LaneChange))
         for o in pending:
             book_out(rec.observe(o), now)
         pending = []
@@ -676,7 +688,7 @@ def score(runs: list[Run]) -> dict[str, Any]:
     stolen = tp = emitted = retracted_units = tp_standing = stolen_sensed = tp_sensed = 0
     ttd: list[float] = []
     for r in runs:
-        thefts = [[t, len(t.uids)] for t in r.thefts]
+        thefts: list[list[Any]] = [[t, len(t.uids)] for t in r.thefts]
         stolen += sum(len(t.uids) for t in r.thefts)
         stolen_sensed += sum(len(t.uids) for t in r.thefts if t.gtin in r.sensed_skus)
         retracted = {str(d.evidence["retracts"]) for d in r.deltas
@@ -688,7 +700,7 @@ def score(runs: list[Run]) -> dict[str, Any]:
             if d.id in retracted:
                 retracted_units += -d.qty
             for th in thefts:
-                t: Theft = th[0]  # type: ignore[assignment]
+                t: Theft = th[0]
                 if th[1] and t.gtin == d.sku and t.picked_at is not None \
                         and abs((t.picked_at - d.occurred_at).total_seconds()) <= MATCH_S:
                     k = min(int(th[1]), -d.qty)
