@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
@@ -109,17 +110,41 @@ async def _rows(request: web.Request, channel: str | None = None) -> list[q.Chan
     return rows
 
 
+@dataclass(frozen=True, slots=True)
+class Overview:
+    """What the channels page shows under its heading, read once for the consoles asking at the
+    same moment (as `_rows`) and never changed."""
+    rows: list[q.ChannelRow]
+    sum: dict[str, int]
+    failed: list[q.ListingRow]  # newest failure first
+    names: dict[str, str]  # the failed listings' products
+
+
+async def _overview_read(request: web.Request) -> Overview:
+    """The rows, their sums, the failed list and its products' names in one session (one
+    transaction: each costs a wait for the database, and on a busy machine for a core too)."""
+    maker, figures = request.app[MAKER], request.app[CHANNEL_FIGURES]
+
+    async def read() -> Overview:
+        async with maker() as session:
+            rows = await q.channel_rows(session, now(), None, figures)
+            failed = q.failed(rows)
+            names = await product_names(session, {li.sku for li in failed})
+        return Overview(rows, q.totals(rows), failed, names)
+
+    shown: Overview = await request.app[CONSOLE_READS].get(
+        ("channels-overview", None), read, generation=request.app[LIVE].generation, max_age=SHARED_FOR_S)
+    return shown
+
+
 async def _overview(request: web.Request, notice: str | None = None,
                     problem: str | None = None) -> dict[str, Any]:
     who = _reader(request)
     t = words(request)
-    rows = await _rows(request)
-    async with request.app[MAKER]() as session:
-        failed = q.failed(rows)
-        names = await product_names(session, {li.sku for li in failed})
+    shown = await _overview_read(request)
     labels = {s.value: t(f"ch.state.{s.value}") for s in q.State}
-    chart = json.dumps(q.states_chart(rows, labels), ensure_ascii=False)
-    return {"rows": rows, "sum": q.totals(rows), "failed": failed, "names": names,
+    chart = json.dumps(q.states_chart(shown.rows, labels), ensure_ascii=False)
+    return {"rows": shown.rows, "sum": shown.sum, "failed": shown.failed, "names": shown.names,
             "driver": driver(request.app), "chart": chart, "may_retry": who.role is Role.HQ,
             "notice": notice, "problem": problem}
 
