@@ -6,6 +6,7 @@ open it. And the page's figure for a listing is the one the platform sync pushes
 from __future__ import annotations
 
 import asyncio
+import random
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -19,12 +20,13 @@ from sqlalchemy import insert
 
 from cloud.auth import Role
 from cloud.channels import availability
+from cloud.channels.allocation import Rules
 from cloud.channels.base import Listing
 from cloud.channels.records import PUSHES, Push, PushLog
 from cloud.channels.sync import SyncOptions
 from cloud.console import queries_channels
 from cloud.console.live import Notice, Topic
-from cloud.db.orders import channel_configs
+from cloud.db.orders import ChannelConfig, channel_configs
 from cloud.keys import CHANNEL_FIGURES, LIVE, SYNC
 from shared.contract import Kind, Source, StockDelta, Zone
 from tests.channels.conftest import Sim, start_sim
@@ -474,3 +476,50 @@ async def test_a_push_record_committed_after_a_newer_one_is_counted(db_url: str)
         assert await shown() == (3, 1, True)
         assert figures.full_reads == 1
         figures.close()
+
+
+def test_rows_made_again_for_a_few_skus_equal_rows_made_from_scratch() -> None:
+    """ChannelFigures makes the rows of the SKUs read again in place (and changes the counts and
+    the failed list by what they changed), or sorts a channel's rows again when its listings of
+    those SKUs changed; either way the result equals every row made from scratch. Random changes
+    of pushes (ok, failed, rejected, none), free units, listings removed and added, 40 rounds."""
+    rng = random.Random(16)
+    stores = ("s-1", "s-2")
+    configs = {n: ChannelConfig(n, "jd", Rules(1, 80, 0, 20), False, 0, stores, ()) for n in ("c-a", "c-b")}
+    figures = queries_channels.ChannelFigures(lambda: queries_channels.Noticed(set()), lambda: None)  # type: ignore[arg-type,return-value]  # why: no read is made here
+    skus = [gtin(100 + i) for i in range(60)]
+    now = datetime.now(UTC)
+
+    def push() -> queries_channels.LastPush | None:
+        result = rng.choice(["ok", "ok", "failed", "rejected", None])
+        return None if result is None else queries_channels.LastPush(
+            rng.randint(0, 9), None, "event", result, 1, None, now + timedelta(seconds=rng.randint(0, 999)))
+
+    listed = figures._listed
+    for name in configs:
+        for i, sku in enumerate(skus):
+            listed[(name, f"{name}-{i:03d}")] = (name, sku, f"{name}-{i:03d}", "", push())
+    figures._free[(stores, 1)] = {sku: rng.randint(0, 30) for sku in skus}
+
+    def shown() -> dict[str, Any]:
+        return {n: (k.listings, {s: k.counts[s] for s in queries_channels.State}, k.failures)
+                for n, k in figures._rows(configs).items()}
+
+    shown()
+    for n in range(40):
+        touched = set(rng.sample(skus, rng.randint(1, 12)))
+        for key, li in list(listed.items()):
+            if li[1] in touched:
+                if rng.random() < 0.05:
+                    del listed[key]
+                else:
+                    listed[key] = (*li[:4], push())
+        if rng.random() < 0.3:
+            name = rng.choice(sorted(configs))
+            listed[(name, f"new-{n}")] = (name, rng.choice(sorted(touched)), f"new-{n}", "", push())
+        for sku in touched:
+            figures._free[(stores, 1)][sku] = rng.randint(0, 30)
+        figures._touched = set(touched)
+        again = shown()
+        figures._built = None
+        assert again == shown(), n
