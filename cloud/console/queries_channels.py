@@ -421,6 +421,8 @@ class ChannelFigures:
         self._pushes: PushFigures | None = None  # None until the first full read
         self._pushed = False  # a push record was noted, not read yet
         self._filled: object = None  # the groups `_fill` completed for, until the listings change again
+        self._groups_done: object = None  # the groups `_fill` last completed for
+        self._refill: dict[str, set[str]] | None = None  # channel → its SKUs read again since (None: all)
         self._warming: asyncio.Task[None] | None = None
 
     def note(self, skus: set[str] | None, pushes: bool = False) -> None:
@@ -457,7 +459,7 @@ class ChannelFigures:
                 self._unknown, self._dirty, self._pushed = False, set(), False
                 try:
                     self._listed, self._free, self._pushes = await _read_all(session, configs, self.clock)
-                    self._touched, self._filled = None, None
+                    self._touched, self._filled, self._refill = None, None, None
                 except BaseException:
                     self._read_at = None
                     raise
@@ -493,6 +495,9 @@ class ChannelFigures:
         for key in [k for k, li in self._listed.items() if li[1] in skus]:
             del self._listed[key]
         self._listed.update(((li[0], li[2]), li) for li in fresh)
+        if self._refill is not None:
+            for li in fresh:
+                self._refill.setdefault(li[0], set()).add(li[1])
         for free in self._free.values():
             for sku in skus:
                 free.pop(sku, None)  # summed again by _fill if still listed
@@ -500,15 +505,18 @@ class ChannelFigures:
     async def _fill(self, session: AsyncSession, configs: Mapping[str, ChannelConfig]) -> None:
         """Sum what is missing: a new set of stores and safety stock whole, the changed SKUs.
         Nothing is missing while neither the listings nor the groups changed since the last time
-        (the usual read: going through 10,000 listings to find that out was a third of its CPU)."""
+        (the usual read: going through 10,000 listings to find that out was a third of its CPU);
+        while only some SKUs were read again, only theirs are looked at."""
         groups = _groups(configs)
         filled = sorted((key, sorted(c.name for c in cfgs)) for key, cfgs in groups.items())
         if self._filled == filled:
             return
+        same_groups = self._groups_done == filled and all(k in self._free for k in groups)
+        refill = self._refill if same_groups else None
         for key in [k for k in self._free if k not in groups]:
             del self._free[key]
             self._touched = None
-        listed = _listed_skus(self._listed.values())
+        listed = _listed_skus(self._listed.values()) if refill is None else refill
         for key, cfgs in groups.items():
             names = [c.name for c in cfgs]
             wanted = set().union(*(listed.get(n, set()) for n in names))
@@ -522,7 +530,8 @@ class ChannelFigures:
                 self._touch(missing)
             for sku in missing:
                 free.setdefault(sku, 0)
-        self._filled = filled
+        self._filled = self._groups_done = filled
+        self._refill = {}
 
     def _touch(self, skus: Iterable[str]) -> None:
         if self._touched is not None:
@@ -599,7 +608,7 @@ class ChannelFigures:
                 if self._since is None:  # a full read was made here meanwhile
                     return
                 self._listed, self._free, self._read_at = listed, free, began
-                self._touched, self._filled = None, None
+                self._touched, self._filled, self._refill = None, None, None
                 self._dirty |= self._since
                 self._pushes, self._pushed = pushes, True  # the records written while it ran are read next
                 self._since = None
