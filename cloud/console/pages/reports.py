@@ -6,12 +6,16 @@ The figures are the API's own (`cloud.api.reports.compute`, GET /v1/reports/{rep
 the signed-in token: a store token sees its own store only and no values; hq and finance see the
 chain and the values. The query string is the API's (report, days or from/to, store, category,
 by), so a page's address is also the report it shows; a value the page cannot read is said on the
-page (400) with the field at fault, as the API names it.
+page (400) with the field at fault, as the API names it — the CSV's address too, so a link that
+cannot make a file opens the page that says why. The page also refuses what the API would answer
+with no rows: a store or warehouse the chain does not have (a store token asking for another store
+is refused first, 403, as the API refuses it).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
@@ -29,6 +33,8 @@ from cloud.keys import MAKER
 from shared.contract import ContractError, check_id
 
 DAYS = (7, 30, 90, 365)
+WHOLE_DAYS = re.compile(r"[0-9]{1,6}")  # ASCII digits: str.isdigit() also takes "²", which int() refuses
+MAX_CATEGORY = 64  # the API's text(64)
 CHART_ROWS = 20  # bars a chart shows; the table has every row
 RATES = frozenset({"turnover_rate", "stock_out_rate", "line_fill_rate", "unit_fill_rate", "sell_through",
                    "slow_share"})
@@ -58,6 +64,8 @@ def _query(raw: Mapping[str, str]) -> tuple[str, dict[str, Any]]:
     if name not in reports.REPORTS:
         raise ReportError("report", f"no report {name!r}")
     q: dict[str, Any] = {}
+    if raw.get("to") and not raw.get("from"):
+        raise ReportError("from", "missing: to needs from")  # the API's words; not a silent 30 days
     if raw.get("from"):
         for field in ("from", "to"):
             if raw.get(field):
@@ -67,7 +75,7 @@ def _query(raw: Mapping[str, str]) -> tuple[str, dict[str, Any]]:
                     raise ReportError(field, f"{raw[field]!r} is not a date YYYY-MM-DD") from None
     elif raw.get("days"):
         text = raw["days"]
-        if not text.isdigit() or not 1 <= int(text) <= MAX_DAYS:
+        if not WHOLE_DAYS.fullmatch(text) or not 1 <= int(text) <= MAX_DAYS:
             raise ReportError("days", f"{text!r} is not a number of days from 1 to {MAX_DAYS}")
         q["days"] = int(text)
     for field in ("store", "channel"):
@@ -77,12 +85,24 @@ def _query(raw: Mapping[str, str]) -> tuple[str, dict[str, Any]]:
             except ContractError as e:
                 raise ReportError(field, str(e)) from None
     if raw.get("category"):
-        q["category"] = raw["category"][:64]
+        if len(raw["category"]) > MAX_CATEGORY:
+            raise ReportError("category", f"at most {MAX_CATEGORY} characters")
+        if any(ord(c) < 32 for c in raw["category"]):  # no category has one; PostgreSQL refuses a NUL
+            raise ReportError("category", "a control character is in it")
+        q["category"] = raw["category"]
     by = raw.get("by") or "category"
     if by not in LEVELS:
         raise ReportError("by", f"{by!r} is not one of {', '.join(LEVELS)}")
     q["by"] = by
     return name, q
+
+
+def _known(q: Mapping[str, Any], stores: Sequence[str], who_store: str | None) -> None:
+    """A store or warehouse the chain has (a store token's own is its only choice, and another is
+    refused as the API refuses it, by `compute`)."""
+    store = q.get("store")
+    if store is not None and who_store is None and store not in stores:
+        raise ReportError("store", f"the chain has no store or warehouse {store!r}")
 
 
 def _link(name: str, q: Mapping[str, Any], **change: Any) -> str:
@@ -100,14 +120,14 @@ def _label(row: Mapping[str, Any], by: str, names: Mapping[str, str], t: Words, 
 
 
 def _chart(name: str, rows: Sequence[Mapping[str, Any]], t: Words) -> str | None:
-    """Horizontal bars of the report's figure per row (`_label`: names stay readable on a phone),
+    """Horizontal bars of the report's figure per row (`_bar`: names stay readable on a phone),
     the largest first; stock age stacked by age, sell-through stacked by channel (they add up)."""
     figure = FIGURES[name][0]
     series: list[dict[str, Any]]
     if name == "sell-through":
         groups: dict[str, dict[str, float]] = {}
         for r in rows:
-            bars = groups.setdefault(r["_label"], {})
+            bars = groups.setdefault(r["_bar"], {})
             if r["channel"] is not None:  # None: the row sold through no channel
                 bars[r["channel"]] = (r["sell_through"] or 0) * 100
         labels = sorted(groups, key=lambda k: -sum(groups[k].values()))[:CHART_ROWS]
@@ -118,7 +138,7 @@ def _chart(name: str, rows: Sequence[Mapping[str, Any]], t: Words) -> str | None
         unit = "%"
     elif name in STACKED:
         top = sorted(rows, key=lambda r: -(r.get(figure) or 0))[:CHART_ROWS]
-        labels = [r["_label"] for r in top]
+        labels = [r["_bar"] for r in top]
         series = [{"type": "bar", "stack": "all", "name": t("rep.col." + part),
                    "data": [r.get(part, 0) for r in top], "itemStyle": {"color": COLORS[i]}}
                   for i, part in enumerate(STACKED[name])]
@@ -126,7 +146,7 @@ def _chart(name: str, rows: Sequence[Mapping[str, Any]], t: Words) -> str | None
     else:
         known = (r for r in rows if r.get(figure) is not None)
         top = sorted(known, key=lambda r: -float(r[figure]))[:CHART_ROWS]
-        labels = [r["_label"] for r in top]
+        labels = [r["_bar"] for r in top]
         pct = figure in RATES
         series = [{"type": "bar", "name": t("rep.col." + figure),
                    "data": [round(float(r[figure]) * 100, 1) if pct else r[figure] for r in top],
@@ -156,17 +176,15 @@ async def reports_page(request: web.Request) -> web.StreamResponse:
     async with request.app[MAKER]() as session:
         stores, categories = await reports.choices(session, who.store)
         frame = {"stores": stores, "categories": categories, "days_choices": DAYS, "own_store": who.store,
-                 "error": None, "field": None}
+                 "error": None, "field": None, "hint": None}
         try:
             name, q = _query(raw)
+            _known(q, stores, who.store)
             head, rows = await compute(session, name, q, who)
         except ReportError as e:
-            return render(request, "reports.html", {
-                **frame, "error": f"{e.field}: {e}", "field": e.field,
-                "choice": {"report": raw["report"] if raw.get("report") in reports.REPORTS else "turnover"}},
-                section="reports", status=400)
-        except Refused:
-            raise web.HTTPForbidden() from None
+            return _refused(request, frame, raw, e)
+        except Refused as e:
+            raise _forbidden(e) from None
         names = await product_names(session, {r["sku"] for r in rows if "sku" in r})
     by = head["by"]
     one_store = who.store is not None or q.get("store") is not None
@@ -182,6 +200,10 @@ async def reports_page(request: web.Request) -> web.StreamResponse:
         elif by == "store":
             r["_drill"] = _link(name, keep, by="sku", store=r["store"], category=r["category"])
         r["_label"] = _label(r, by, names, t, one_store)
+        # a bar per row: by store a row is a store × category, and the table's store alone would
+        # name several bars alike (sell-through's stacks even merged them, the last category winning)
+        r["_bar"] = (f"{r['_label']} · {r['category'] or t('rep.no_category')}"
+                     if by == "store" and q.get("category") is None else r["_label"])
     # The path up the drill-down: every category, then the category's stores, then the store's
     # products in it (a store chosen in the filters is the drill's store).
     crumbs = [(t("rep.all_categories"), _link(name, period, by="category"))]
@@ -196,16 +218,37 @@ async def reports_page(request: web.Request) -> web.StreamResponse:
     }, section="reports")
 
 
+def _forbidden(e: Refused) -> web.HTTPForbidden:
+    """The 403 page, naming the store (html_errors shows a JSON refusal's reason, as the API's)."""
+    return web.HTTPForbidden(text=json.dumps({"error": str(e)}), content_type="application/json")
+
+
+def _refused(request: web.Request, frame: Mapping[str, Any], raw: Mapping[str, str], e: ReportError
+             ) -> web.Response:
+    """The page saying why the report cannot be made (400): in the person's words for the field,
+    then the API's own."""
+    t = words(request)
+    key = f"rep.bad_field.{e.field}"
+    return render(request, "reports.html", {
+        **frame, "error": f"{e.field}: {e}", "field": e.field, "hint": t(key) if t.has(key) else None,
+        "choice": {"report": raw["report"] if raw.get("report") in reports.REPORTS else "turnover"}},
+        section="reports", status=400)
+
+
 async def reports_csv(request: web.Request) -> web.StreamResponse:
     who = principal(request)
-    try:
-        name, q = _query(dict(request.query))
-        async with request.app[MAKER]() as session:
+    raw = dict(request.query)
+    async with request.app[MAKER]() as session:
+        stores, categories = await reports.choices(session, who.store)
+        try:
+            name, q = _query(raw)
+            _known(q, stores, who.store)
             head, rows = await compute(session, name, q, who)
-    except ReportError as e:
-        raise web.HTTPBadRequest(text=f"{e.field}: {e}") from None
-    except Refused:
-        raise web.HTTPForbidden() from None
+        except ReportError as e:  # the page, with the filters to put it right, rather than a bare 400
+            return _refused(request, {"stores": stores, "categories": categories, "days_choices": DAYS,
+                                      "own_store": who.store}, raw, e)
+        except Refused as e:
+            raise _forbidden(e) from None
     return csv_file(head, rows)
 
 
