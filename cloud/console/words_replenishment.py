@@ -35,6 +35,7 @@ WORDS: dict[str, tuple[str, str]] = {
     "rp.run_started": ("Run {id} started: this page shows its suggestions when it is done.",
                        "运行 {id} 已开始：完成后本页将显示其建议。"),
     "rp.run_busy": ("A run is under way: wait for it to finish.", "已有运行正在进行，请等待其完成。"),
+    "rp.bad_query": ("This address asks for something the page cannot read.", "无法读取此地址所请求的内容。"),
     "rp.no_such_run": ("There is no such finished run.", "没有该已完成的运行。"),
     "rp.state": ("State", "状态"),
     "rp.when": ("When", "时间"),

@@ -35,7 +35,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from cloud.console import queries
 from cloud.console.i18n import Words
 from cloud.console.pages import replenishment_buying, replenishment_orders, replenishment_settings
-from cloud.console.pages.replenishment_frame import actor, chart_json, hq, page, reader
+from cloud.console.pages.replenishment_frame import (
+    actor,
+    bad_query,
+    chart_json,
+    hq,
+    page,
+    query_id,
+    query_sku,
+    reader,
+)
 from cloud.console.web import ConsoleRoutes, is_htmx, now, words
 from cloud.db import audit
 from cloud.db import replenishment_views as views
@@ -219,6 +228,10 @@ async def plan_page(request: web.Request) -> web.StreamResponse:
     """GET /replenishment[?run=]: the page, or (htmx, HX-Target plan-body) its body — what the
     poll of a running run asks for."""
     reader(request)
+    try:  # what the address asks for: ids and a SKU, or nothing (the newest run)
+        query_id(request, "run"), query_id(request, "supplier"), query_id(request, "at"), query_sku(request)
+    except ContractError as e:
+        return bad_query(request, e)
     context = await _plan(request)
     if is_htmx(request) and request.headers.get("HX-Target") == "plan-body":
         return page(request, "_replenishment_body.html", "plan", context)

@@ -19,11 +19,12 @@ from aiohttp import web
 from cloud.api import buying as buying_api
 from cloud.api import buying_csv
 from cloud.console import queries
-from cloud.console.pages.replenishment_frame import actor, hq, page, reader
+from cloud.console.pages.replenishment_frame import actor, hq, page, query_id, query_sku, reader
 from cloud.console.web import ConsoleRoutes, words
 from cloud.csv_rows import CsvRefused
 from cloud.db import buying, stocktakes
 from cloud.keys import MAKER
+from shared.contract import ContractError
 
 TABLE_NAMES = tuple(buying_api.ROWS)  # suppliers, terms, capacities, shelf_lives
 SHOWN = 500  # rows a table shows; ?supplier= and ?sku= narrow them
@@ -60,12 +61,19 @@ async def _page(request: web.Request, table: str = "terms", refused: CsvRefused 
                 status: int = 200) -> web.Response:
     q = request.query
     supplier, sku = q.get("supplier", "")[:32], q.get("sku", "")[:14]
+    try:  # the search boxes match exactly: a supplier's id, a GTIN-14
+        query_id(request, "supplier"), query_sku(request)
+        bad = None
+    except ContractError as e:  # matches nothing, and the page says why (never sent to the database)
+        bad, status = f"{e.field}: {e.problem}", 400
     t = buying.TABLES
     async with request.app[MAKER]() as session:
         suppliers = await buying.rows(session, t["suppliers"])
-        terms = await buying.rows(session, t["terms"], supplier=supplier or None, sku=sku or None)
-        capacities = await buying.rows(session, t["capacities"], sku=sku or None)
-        lives = await buying.rows(session, t["shelf_lives"], sku=sku or None)
+        terms, capacities, lives = [], [], []
+        if bad is None:
+            terms = await buying.rows(session, t["terms"], supplier=supplier or None, sku=sku or None)
+            capacities = await buying.rows(session, t["capacities"], sku=sku or None)
+            lives = await buying.rows(session, t["shelf_lives"], sku=sku or None)
         names = await queries.product_names(session, {r["sku"] for r in terms[:SHOWN]})
     return page(request, "replenishment_buying.html", "buying", {
         "suppliers": suppliers, "terms": terms[:SHOWN], "names": names, "terms_total": len(terms),
@@ -73,7 +81,7 @@ async def _page(request: web.Request, table: str = "terms", refused: CsvRefused 
         "lives_total": len(lives), "supplier": supplier, "sku": sku, "tables": TABLE_NAMES, "table": table,
         "columns": {name: buying_csv.Table(name, buying_api.ROWS[name], t[name].key).columns
                     for name in TABLE_NAMES},
-        "imported": _imported(q) if refused is None else None, "refused": refused}, status=status)
+        "imported": _imported(q) if refused is None else None, "refused": refused, "bad": bad}, status=status)
 
 
 async def buying_page(request: web.Request) -> web.StreamResponse:

@@ -23,7 +23,7 @@ from aiohttp import web
 
 from cloud.api.purchase_orders import DELIVERY
 from cloud.console import queries
-from cloud.console.pages.replenishment_frame import actor, hq, page, reader
+from cloud.console.pages.replenishment_frame import actor, bad_query, hq, order_id, page, query_id, reader
 from cloud.console.queries_orders import page_of
 from cloud.console.web import ConsoleRoutes, is_htmx, words
 from cloud.db import replenishment_views as views
@@ -46,8 +46,13 @@ async def orders_page(request: web.Request) -> web.StreamResponse:
     """GET /replenishment/orders[?status=&supplier=&location=&page=]: newest first, PAGE_SIZE a page."""
     reader(request)
     q = request.query
-    status = q.get("status") if q.get("status") in STATUSES else None
-    supplier, location = q.get("supplier", "")[:32] or None, q.get("location", "")[:32] or None
+    try:
+        if q.get("status") and q["status"] not in STATUSES:
+            raise ContractError("status", f"must be one of {', '.join(STATUSES)}, got {q['status'][:40]!r}")
+        supplier, location = query_id(request, "supplier"), query_id(request, "location")
+    except ContractError as e:
+        return bad_query(request, e)
+    status = q.get("status") or None
     try:
         number = int(q.get("page", "1"))
     except ValueError:
@@ -78,7 +83,7 @@ async def orders_page(request: web.Request) -> web.StreamResponse:
 
 async def _order(request: web.Request, notice: str | None = None, problem: str | None = None,
                  form: Mapping[str, str] | None = None, status: int = 200) -> web.StreamResponse:
-    pid = request.match_info["id"]
+    pid = order_id(request)
     po = await _orders(request).get(pid)
     if po is None:
         raise web.HTTPNotFound()
@@ -103,7 +108,7 @@ def _done_notice(request: web.Request) -> str | None:
 
 async def _move(request: web.Request, action: str) -> web.StreamResponse:
     record = audited(actor(hq(request)), action)
-    pid = request.match_info["id"]
+    pid = order_id(request)
     pos = _orders(request)
     if await pos.get(pid) is None:
         raise web.HTTPNotFound()
@@ -150,7 +155,7 @@ async def receive(request: web.Request) -> web.StreamResponse:
     """POST /replenishment/orders/{id}/receive (form: ref, qty-N, lot-N, expiry-N): book a
     delivery, once per delivery note; nothing is booked when any line is refused."""
     who = hq(request)
-    pid = request.match_info["id"]
+    pid = order_id(request)
     pos = _orders(request)
     po = await pos.get(pid)
     if po is None:
