@@ -9,9 +9,12 @@ the cloud, each store's scales, RFID reader, camera and tills on their real prot
 gateway, the six platform simulators — waits for the demo's summary, signs in with the token the
 demo prints, and captures with Playwright driving Debian's chromium (`/usr/bin/chromium`; never
 `playwright install`) the chain overview, a store's page at its shelf map, the best-stocked
-product, and the platforms (channels) page, each on a phone (390×844) and a desktop (1440×900),
-into docs/screenshots/NAME-phone.png and NAME-desktop.png. Each is the screen as it shows, not
-the whole page. Then pngquant (a palette of at most 256 colours) and optipng make the files
+product, the platforms (channels) page, the reports page (turnover by category over the last 30
+days) and the replenishment plan, each on a phone (390×844) and a desktop (1440×900), into
+docs/screenshots/NAME-phone.png and NAME-desktop.png. Each is the screen as it shows, not the
+whole page. The demo's world has no replenishment run, so one is made first (POST
+/v1/replenishment/runs, waited for) — only in a demo this script started, never in a console
+given with --url. Then pngquant (a palette of at most 256 colours) and optipng make the files
 small; both are Debian packages (apt-get install pngquant optipng).
 
 The browser asks for reduced motion, so charts are drawn without their animation, and each
@@ -36,12 +39,15 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from playwright.async_api import ViewportSize
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-PHONE = {"width": 390, "height": 844}
-DESKTOP = {"width": 1440, "height": 900}
+PHONE: ViewportSize = {"width": 390, "height": 844}
+DESKTOP: ViewportSize = {"width": 1440, "height": 900}
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--hide-scrollbars"]
 DEMO = ["demo", "--store-sim", "--stores", "3", "--minutes", "1", "--stay"]
@@ -52,6 +58,7 @@ class Shot:
     name: str
     path: str
     anchor: str | None = None  # an element scrolled to the top of the screen first
+    phone_anchor: str | None = None  # the same on the phone only (where a page's filters fill the screen)
 
 
 def say(message: str) -> None:
@@ -67,7 +74,11 @@ def running_demo(workdir: Path | None) -> Iterator[tuple[str, str]]:
                             start_new_session=True)
     lines: queue.Queue[str] = queue.Queue()
     assert demo.stderr is not None
-    reader = threading.Thread(target=lambda: [lines.put(line) for line in demo.stderr or ()], daemon=True)
+    def pump() -> None:
+        for line in demo.stderr or ():
+            lines.put(line)
+
+    reader = threading.Thread(target=pump, daemon=True)
     reader.start()
     try:
         url = token = ""
@@ -111,11 +122,23 @@ def best_stocked(url: str, token: str, store: str) -> str:
     return str(max(dated, key=lambda i: (i["on_hand"], i["sku"]))["sku"])
 
 
+def plan_now(url: str, token: str) -> None:
+    """A replenishment run, as head office's *Run now* makes it, until it is done."""
+    request = urllib.request.Request(f"{url}v1/replenishment/runs", data=json.dumps({"wait": True}).encode(),
+                                     headers={"Authorization": f"Bearer {token}",
+                                              "Content-Type": "application/json"}, method="POST")
+    with urllib.request.urlopen(request, timeout=600) as r:
+        run = json.load(r)
+    say(f"replenishment run {run['id']}: {run['status']}")
+
+
 def shots(url: str, token: str) -> list[Shot]:
     stores = sorted(g["store"] for g in _get_json(f"{url}v1/gateways", token)["gateways"])
     store = stores[0]
     return [Shot("overview", "/"), Shot("store", f"/stores/{store}", anchor="#shelves"),
-            Shot("product", f"/products/{best_stocked(url, token, store)}"), Shot("platforms", "/channels")]
+            Shot("product", f"/products/{best_stocked(url, token, store)}"), Shot("platforms", "/channels"),
+            Shot("reports", "/reports?report=turnover&days=30&by=category", phone_anchor="#report-crumbs"),
+            Shot("replenishment", "/replenishment")]
 
 
 async def capture(url: str, token: str, out: Path, lang: str) -> list[Path]:
@@ -141,8 +164,9 @@ async def capture(url: str, token: str, out: Path, lang: str) -> list[Path]:
                 for shot in todo:
                     await page.goto(url.rstrip("/") + shot.path)
                     await _drawn(page)
-                    if shot.anchor:
-                        await page.locator(shot.anchor).evaluate("e => e.scrollIntoView({block: 'start'})")
+                    anchor = shot.phone_anchor if device == "phone" and shot.phone_anchor else shot.anchor
+                    if anchor:
+                        await page.locator(anchor).evaluate("e => e.scrollIntoView({block: 'start'})")
                     path = out / f"{shot.name}-{device}.png"
                     await page.screenshot(path=str(path), animations="disabled", caret="hide")
                     made.append(path)
@@ -190,6 +214,7 @@ def main(argv: list[str] | None = None) -> int:
         made = asyncio.run(capture(args.url.rstrip("/") + "/", args.token, args.out, args.lang))
     else:
         with running_demo(args.workdir) as (url, token):
+            plan_now(url, token)  # the demo's own world: a plan to show
             made = asyncio.run(capture(url, token, args.out, args.lang))
     squeeze(made)
     return 0
