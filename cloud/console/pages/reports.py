@@ -36,6 +36,7 @@ DAYS = (7, 30, 90, 365)
 WHOLE_DAYS = re.compile(r"[0-9]{1,6}")  # ASCII digits: str.isdigit() also takes "²", which int() refuses
 MAX_CATEGORY = 64  # the API's text(64)
 CHART_ROWS = 20  # bars a chart shows; the table has every row
+BAR_PX, CHART_FRAME_PX, CHART_MIN_PX = 26, 70, 240  # a chart as tall as its bars need (20 bars: 590 px)
 RATES = frozenset({"turnover_rate", "stock_out_rate", "line_fill_rate", "unit_fill_rate", "sell_through",
                    "slow_share"})
 # Per report: the figure its chart shows, and the table's figure columns in order (those a row
@@ -117,6 +118,13 @@ def _label(row: Mapping[str, Any], by: str, names: Mapping[str, str], t: Words, 
         return str(row["store"])
     name = names.get(row["sku"], row["sku"])
     return str(name) if one_store else f"{name} · {row['store']}"
+
+
+def _chart_height(chart: str | None) -> int:
+    """Pixels for the chart: each bar its room, so twenty bars' names do not crowd into the space
+    of six (the labels are the option's yAxis data)."""
+    bars = len(json.loads(chart)["yAxis"]["data"]) if chart else 0
+    return max(CHART_MIN_PX, CHART_FRAME_PX + BAR_PX * bars)
 
 
 def _chart(name: str, rows: Sequence[Mapping[str, Any]], t: Words) -> str | None:
@@ -211,9 +219,11 @@ async def reports_page(request: web.Request) -> web.StreamResponse:
         crumbs.append((q["category"], _link(name, {**period, "category": q["category"]}, by="store")))
     if by == "sku" and q.get("store"):
         crumbs.append((q["store"], _link(name, keep, by="sku")))
+    chart = _chart(name, rows, t)
     return render(request, "reports.html", {
         **frame, "name": name, "head": head, "rows": rows, "by": by, "columns": shown, "rates": RATES,
-        "chart": _chart(name, rows, t), "choice": {"report": name, **q}, "crumbs": crumbs,
+        "chart": chart, "chart_height": _chart_height(chart), "choice": {"report": name, **q},
+        "crumbs": crumbs,
         "csv": _link(name, q).replace("/reports?", "/reports/csv?", 1),
     }, section="reports")
 
