@@ -11,10 +11,11 @@ when this worker runs it.
 
 Every open channels page re-fetches its figures on the same push or stock event: the rows are read
 once for the consoles that ask at the same moment, and never across a notice
-(console/shared_reads.py, as the overview). The listings and what each channel may sell come from
-the worker's `ChannelFigures` (queries_channels.py), brought up to date from the SKUs the live
-hub's notices name (stock and holds, listings and channel rules, pushes) instead of summing the
-stock of every store the channels sell from on each read.
+(console/shared_reads.py, as the overview). The listings, what each channel may sell and the push
+figures come from the worker's `ChannelFigures` (queries_channels.py), brought up to date from
+the SKUs the live hub's notices name (stock and holds, listings and channel rules, pushes) and
+the push records written since a push notice, instead of summing the stock of every store the
+channels sell from and aggregating every push record on each read.
 """
 
 from __future__ import annotations
