@@ -253,9 +253,9 @@ async def test_the_400_page_says_what_to_put_right_in_the_persons_language(chain
 async def test_the_replenishment_pages_answer_nonsense_in_the_address_with_a_400_never_a_500(
         chain: Chain, po: str) -> None:
     """An id or SKU that cannot be one is a 400 naming it — a NUL among them, which PostgreSQL
-    refuses in text (a 500 before); an unknown order, or an id that cannot be one, a 404; a page
-    number out of range is the nearest page."""
-    async with as_role(chain, "hq-buyer", Role.HQ) as (session, _):
+    refuses in text (a 500 before); an unknown order, or an id that cannot be one, a 404, and so
+    is a posted run that is none; a page number out of range is the nearest page."""
+    async with as_role(chain, "hq-buyer", Role.HQ) as (session, csrf):
         for path, field in (("/replenishment?run=" + "r" * 500, "run"),
                             ("/replenishment?supplier=" + "z" * 5000, "supplier"),
                             ("/replenishment?sku=123&at=sh-1", "sku"), ("/replenishment?at=..%2F", "at"),
@@ -285,6 +285,11 @@ async def test_the_replenishment_pages_answer_nonsense_in_the_address_with_a_400
         for path in ("/replenishment/orders/nope", "/replenishment/orders/%00", "/replenishment/orders/Po-1"):
             async with session.get(chain.url + path) as r:
                 assert r.status == 404, path
+        for path in ("/replenishment/purchase-orders", "/replenishment/transfers"):  # a run posted that is none
+            for run in ("\x00", "r-" + "9" * 80, "nope"):
+                async with session.post(chain.url + path, data={"run": run, "supplier": "acme", "csrf": csrf}) as r:
+                    assert r.status == 404, (path, run)
+                    assert "There is no such finished run." in await r.text()
 
 
 @pytest.mark.parametrize("locale", ["en-US", "zh-CN"])

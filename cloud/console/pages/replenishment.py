@@ -267,8 +267,9 @@ async def start_run(request: web.Request) -> web.StreamResponse:
 async def _posted_run(request: web.Request) -> tuple[dict[str, str], dict[str, Any] | None]:
     posted = await request.post()
     form = {k: str(v) for k, v in posted.items() if isinstance(v, str)}
-    run_id = form.get("run", "")[:64]
-    run = await request.app[REPLENISHMENT].get(run_id) if run_id else None
+    run_id = form.get("run", "")
+    # a run id that cannot be one is no run (and never reaches PostgreSQL, which refuses a NUL)
+    run = await request.app[REPLENISHMENT].get(run_id) if _is_id(run_id) else None
     return form, run if run is not None and run["status"] == "done" else None
 
 
