@@ -325,3 +325,19 @@ async def test_the_header_fits_a_desktop_in_one_row_and_is_a_menu_on_a_phone(
     await audit_link.click()
     await phone.wait_for_url(f"{chain.url}/audit")
     await expect(phone.locator("nav.nav a[aria-current=page]")).to_have_attribute("href", "/audit")
+
+
+async def test_a_buying_csv_with_a_nul_is_refused_by_its_row_and_imports_nothing(chain: Chain) -> None:
+    """PostgreSQL refuses a NUL in text: the import was a 500 there; now the page names the row."""
+    async with as_role(chain, "hq-buyer", Role.HQ) as (session, csrf):
+        form = aiohttp.FormData()
+        form.add_field("csrf", csrf)
+        form.add_field("table", "suppliers")
+        form.add_field("file", b"supplier,name\nzeta,Zeta\nnova,No\x00va\n", filename="suppliers.csv",
+                       content_type="text/csv")
+        async with session.post(f"{chain.url}/replenishment/buying/import", data=form, allow_redirects=False) as r:
+            assert r.status == 422
+            page = await r.text()
+    assert 'id="refused"' in page and "Row 3" in page and BROKEN not in page
+    _, suppliers = await chain.get("/v1/suppliers")
+    assert [s["supplier"] for s in suppliers["suppliers"]] == ["acme"]
