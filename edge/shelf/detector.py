@@ -17,6 +17,11 @@ over 0.5 s, CMU's 60-sample rolling std, US10753787's stable/unstable states). T
    - otherwise count = round(Δ / unit weight); accepted when the residual is within
      `tolerance` x unit weight (US11450011's integer-tolerance rule) -> `WeightEvent`,
      else -> `UnexplainedWeight` (a misplaced item, a wrong unit weight, a hand on the shelf).
+   An unexplained rise is remembered as a foreign load lying on the bin: a later fall that takes
+   it off again (the same grams within `foreign_g`, or 0.5 %, alone or with whole units of the
+   bin's own) is told by the load it lifts, not read as the nearest number of own units — a 1 kg
+   bag laid on an 85 g bin (11.8 units: unexplained) and lifted an hour later (1,003 g after the
+   cell's creep: 11.8 units, within tolerance of 12) is not a pick of 12;
    Both are stamped `at` the settled reading and `began` at the first reading that moved: when
    the hand went in, which is when the pick happened (the reconciler pairs it with a handheld's
    scan made that moment; a scale read a few times a second in a shop simulated faster than life
@@ -49,6 +54,7 @@ class DetectorConfig:
     tolerance: float = 0.2  # |residual| <= tolerance * unit weight
     use_module_stable: bool = True
     min_samples: int = 4
+    foreign_g: float = 8.0  # a foreign load lifted weighs what it weighed laid down within this (or 0.5 %)
 
     def __post_init__(self) -> None:
         if self.window_s <= 0 or self.settle_s < 0 or self.stable_std_g <= 0:
@@ -96,6 +102,7 @@ class BinDetector:
         self._stable_since: float | None = None
         self._began: float | None = None  # the first reading of the change being judged
         self.stable = False
+        self._foreign: list[float] = []  # unexplained rises still lying on the bin, grams
 
     @property
     def grams(self) -> float | None:
@@ -181,12 +188,40 @@ class BinDetector:
         self.baseline = level
         if abs(delta) < self.min_delta_g:
             return None
+        net = level - self.tare_g
+        if delta < 0 and self._foreign:
+            lifted = self._lift_foreign(delta)
+            if lifted is not None:
+                grams, k = lifted
+                self._foreign.remove(grams)
+                if k == 0:  # the foreign load alone: no unit of ours moved
+                    return UnexplainedWeight(self.bin, self.sku, net, delta, 0, delta + grams, _at(t), began)
+                self.count += k
+                return WeightEvent(self.bin, self.sku, net, delta, self.count, k,
+                                   delta + grams - k * self.unit_g, True, _at(t), began)
         k = round(delta / self.unit_g)
         residual = delta - k * self.unit_g
-        net = level - self.tare_g
         if k != 0 and abs(residual) <= self.config.tolerance * self.unit_g and self.count + k >= 0:
             self.count += k
             return WeightEvent(
                 self.bin, self.sku, net, delta, self.count, k, residual, True, _at(t), began
             )
+        if delta > 0:
+            self._foreign = [*self._foreign[-3:], delta]
         return UnexplainedWeight(self.bin, self.sku, net, delta, k, residual, _at(t), began)
+
+    def _lift_foreign(self, delta: float) -> tuple[float, int] | None:
+        """A fall that lifts one of the foreign loads lying on the bin, alone or with whole units of
+        the bin's own (k <= 0), fitting better than own units alone: (its grams, k)."""
+        own = abs(delta - round(delta / self.unit_g) * self.unit_g)
+        best: tuple[float, float, int] | None = None
+        for grams in self._foreign:
+            rest = delta + grams
+            k = round(rest / self.unit_g)
+            if k > 0 or self.count is None or self.count + k < 0:
+                continue
+            miss = abs(rest - k * self.unit_g)
+            fits = miss <= max(self.config.foreign_g, 0.005 * grams) and miss < own
+            if fits and (best is None or miss < best[0]):
+                best = (miss, grams, k)
+        return None if best is None else (best[1], best[2])

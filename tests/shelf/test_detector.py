@@ -182,3 +182,33 @@ def test_bad_detector_config_is_rejected() -> None:
         DetectorConfig(tolerance=0.7)
     with pytest.raises(ValueError, match="unit weight"):
         BinDetector("A1-1", "x", 0.0, 0.0)
+
+
+@pytest.mark.parametrize(("name", "laid", "lifted", "own", "want"), [
+    # A 1 kg bag on an 85 g bin: 11.8 units, unexplained; lifted an hour later at 1,003 g (the
+    # cell crept): within tolerance of 12 units, but it is the bag, not a pick of 12 (seed 23).
+    ("the foreign load alone", 1000.3, 1003.3, 0, None),
+    # The bag and two units of the bin's own in one hand: a pick of 2, the bag gone.
+    ("the foreign load and two own units", 1000.3, 1003.3 + 2 * 85, 2, -2),
+])
+def test_a_foreign_load_lifted_again_is_told_by_its_weight_not_read_as_own_units(
+        name: str, laid: float, lifted: float, own: int, want: int | None) -> None:
+    det = detector(85.0)
+    base = TARE + 13 * 85
+    events = run(det, [(3, base), *hand(base), (4, base + laid), *hand(base + laid),
+                       (4, base + laid - lifted)])
+    assert len(events) == 2, name
+    assert isinstance(events[0], UnexplainedWeight)
+    if want is None:
+        assert isinstance(events[1], UnexplainedWeight) and events[1].nearest_count == 0
+    else:
+        assert isinstance(events[1], WeightEvent) and events[1].delta_count == want
+    assert det.count == 13 - own
+
+
+def test_a_fall_of_own_units_after_a_foreign_load_is_still_own_units() -> None:
+    """A shopper's hand of 3 while a foreign 185 g item lies on a 400 g bin: a pick of 3."""
+    det = detector(400.0)
+    events = run(det, [(3, TARE + 2000), *hand(TARE + 2000), (4, TARE + 2185), *hand(TARE + 2185),
+                       (4, TARE + 2185 - 1200)])
+    assert isinstance(events[1], WeightEvent) and events[1].delta_count == -3 and det.count == 2
