@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from typing import Any
 
 import pytest
 
@@ -39,7 +40,7 @@ def hand(level: float, seconds: float = 1.5) -> list[tuple[float, float]]:
     return [(0.1, level + (80 if i % 2 else -60)) for i in range(round(seconds * HZ))]
 
 
-def detector(unit: float = 400.0, count: int | None = None, **cfg: float) -> BinDetector:
+def detector(unit: float = 400.0, count: int | None = None, **cfg: Any) -> BinDetector:
     return BinDetector("A1-1", "00950123456789", unit, TARE, DetectorConfig(**cfg), count=count)
 
 
