@@ -39,6 +39,7 @@ from cloud.replenish.policy import (
     DEFAULT_FILL_RATE,
     BuyingTerms,
     Emergency,
+    Pooling,
     StockLevels,
     Transfer,
     echelon,
@@ -95,9 +96,14 @@ class PlanSettings:
     fill_rates: Mapping[str, float] = field(default_factory=dict)
     store_size: Mapping[str, float] = field(default_factory=dict)
     served_by: Mapping[str, str] = field(default_factory=dict)  # store → its region's warehouse
+    # the targets are met per location × category at the least stock value (`policy.Pooling`), no
+    # series planned below `least_fill_rate`; False: every location × SKU meets its target alone
+    pooled: bool = True
+    least_fill_rate: float = 0.90
 
     def __post_init__(self) -> None:
-        for name, rate in (("default", self.fill_rate), *self.fill_rates.items()):
+        for name, rate in (("default", self.fill_rate), *self.fill_rates.items(),
+                           ("least", self.least_fill_rate)):
             if not 0 < rate < 1:
                 raise ValueError(f"fill-rate target {name!r}: {rate} is not between 0 and 1")
         if self.max_km < 0:
@@ -199,7 +205,20 @@ def _terms(skus: Sequence[SkuTerms], rows: int, settings: PlanSettings, *, suppl
         pack, minimum = np.ones(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
     return BuyingTerms(pack=pack, minimum=minimum, capacity=capacity, lead_mean=lead, lead_sd=sd,
                        usable_days=life, fill_rate=tile([settings.target(s.category) for s in skus]),
-                       display_min=np.zeros(n, dtype=np.int64))
+                       display_min=np.zeros(n, dtype=np.int64),
+                       pooling=_pooling(skus, rows, settings.least_fill_rate) if settings.pooled else None)
+
+
+def _pooling(skus: Sequence[SkuTerms], rows: int, least: float) -> Pooling:
+    """One pool per location × category; a unit's value is its cost (the known costs' median where
+    none is given: an unknown cost must not make an item look free or dear)."""
+    names = sorted({s.category for s in skus})
+    cat = np.array([names.index(s.category) for s in skus], dtype=np.int64)
+    known = [s.unit_cost for s in skus if s.unit_cost is not None and s.unit_cost > 0]
+    usual = float(np.median(known)) if known else 1.0
+    cost = np.array([s.unit_cost if s.unit_cost is not None and s.unit_cost > 0 else usual for s in skus])
+    pool = (np.arange(rows)[:, None] * len(names) + cat[None, :]).ravel()
+    return Pooling(pool.astype(np.int64), np.tile(cost, rows), least)
 
 
 def plan(facts: ChainFacts, settings: PlanSettings | None = None) -> Plan:

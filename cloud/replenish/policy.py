@@ -32,7 +32,7 @@ import numpy as np
 import numpy.typing as npt
 
 from cloud.replenish.series import Series
-from cloud.replenish.service import order_up_to, window_variance
+from cloud.replenish.service import order_up_to, pooled_order_up_to, window_variance
 
 Floats = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.int64]
@@ -49,6 +49,28 @@ class Limit(IntEnum):
 
 
 @dataclass(frozen=True)
+class Pooling:
+    """Fill-rate targets met per pool of series (a store's category) at the least stock value,
+    rather than by every series alone (`service.pooled_order_up_to`); arrays aligned with the
+    series. No series is planned below `least_fill_rate` on its own, nor above `most_fill_rate`
+    (beyond it a unit more saves next to nothing, and a pool its caps keep from its target would
+    otherwise pile stock on its other series)."""
+
+    pool: Ints              # pool id per series (0..pools-1)
+    unit_value: Floats      # what a unit held costs (unit cost; 1 where unknown)
+    least_fill_rate: float = 0.90
+    most_fill_rate: float = 0.999
+
+    def __post_init__(self) -> None:
+        if len(self.pool) != len(self.unit_value):
+            raise ValueError(f"pooling: {len(self.pool)} pool ids for {len(self.unit_value)} values")
+        if (self.pool < 0).any() or not (self.unit_value > 0).all():
+            raise ValueError("pooling: pool ids must be >= 0 and unit values > 0")
+        if not 0 < self.least_fill_rate <= self.most_fill_rate < 1:
+            raise ValueError("pooling: the least and most fill rates are between 0 and 1, least <= most")
+
+
+@dataclass(frozen=True)
 class BuyingTerms:
     """What buying each series involves; arrays aligned with the series."""
 
@@ -60,6 +82,7 @@ class BuyingTerms:
     usable_days: Floats     # days a unit received can still be sold (inf: not perishable)
     fill_rate: Floats       # target share of demanded units sold
     display_min: Ints       # units a shelf shows at least (0 for a warehouse)
+    pooling: Pooling | None = None  # None: every series meets its fill rate on its own
 
     def __post_init__(self) -> None:
         n = len(self.pack)
@@ -77,6 +100,8 @@ class BuyingTerms:
             raise ValueError("buying terms: usable shelf life must be > 0 days")
         if not ((self.fill_rate > 0) & (self.fill_rate < 1)).all():
             raise ValueError("buying terms: fill-rate targets must be between 0 and 1")
+        if self.pooling is not None and len(self.pooling.pool) != n:
+            raise ValueError(f"buying terms: pooling has {len(self.pooling.pool)} entries, pack {n}")
 
     @property
     def minimum_packs(self) -> Ints:
@@ -116,13 +141,24 @@ def stock_levels(mean: Floats, dispersion: Floats, terms: BuyingTerms, review_da
     mean_lr = demand_to(mean, lead + review)
     var_l = window_variance(mean_l, lead, dispersion, terms.lead_sd)
     var_lr = window_variance(mean_lr, lead + review, dispersion, terms.lead_sd)
-    s_up = order_up_to(mean_lr, var_lr, mean_l, var_l, mean_lr - mean_l, terms.fill_rate, terms.pack)
     # the reorder point protects the lead time alone: a position below it runs short before an order
     # placed now arrives (the target applied to the demand over the lead time)
     s_re = order_up_to(mean_l, var_l, np.zeros_like(mean_l), np.zeros_like(mean_l), mean_l, terms.fill_rate)
     sells_before_expiry = np.floor(demand_to(mean, lead + terms.usable_days))
     cap = np.minimum(terms.capacity, np.where(np.isfinite(sells_before_expiry), sells_before_expiry,
                                               terms.capacity)).astype(np.int64)
+    p = terms.pooling
+    if p is None:
+        s_up = order_up_to(mean_lr, var_lr, mean_l, var_l, mean_lr - mean_l, terms.fill_rate, terms.pack)
+    else:
+        least = order_up_to(mean_lr, var_lr, mean_l, var_l, mean_lr - mean_l,
+                            np.minimum(terms.fill_rate, p.least_fill_rate), terms.pack)
+        most = order_up_to(mean_lr, var_lr, mean_l, var_l, mean_lr - mean_l,
+                           np.maximum(terms.fill_rate, p.most_fill_rate), terms.pack)
+        low = np.maximum(least, terms.display_min).astype(float)
+        high = np.minimum(cap, np.maximum(most, terms.display_min)).astype(float)
+        s_up = pooled_order_up_to(mean_lr, var_lr, mean_l, var_l, mean_lr - mean_l, terms.fill_rate, p.pool,
+                                  p.unit_value, low, high, terms.pack)
     up_to = np.minimum(np.maximum(s_up, terms.display_min), cap).astype(np.int64)
     reorder = np.minimum(s_re, up_to).astype(np.int64)
     return StockLevels(reorder, up_to, cap, np.maximum(s_up - mean_lr, 0.0))

@@ -125,3 +125,110 @@ def order_up_to(mean_lr: Floats, var_lr: Floats, mean_l: Floats, var_l: Floats, 
             lo = np.where(meets, lo, mid)
         level[fast] = np.ceil(hi)
     return level
+
+
+POOLED_Z = np.linspace(-2.0, 8.0, 201)  # a fast mover's candidate levels: mean + z standard deviations
+_LAMBDA_STEPS = 48                      # bisection steps on the price of a unit short (log scale)
+
+
+def _candidates(mean_lr: Floats, var_lr: Floats, mean_l: Floats, var_l: Floats,
+                q: npt.NDArray[np.int64]) -> tuple[Floats, Floats]:
+    """Candidate levels (series, K) and the units short per cycle at each, averaged over the pack
+    positions as in `order_up_to`; unused cells are NaN. Slow movers: every integer level on the
+    negative binomial's grid; fast ones: levels from the mean − 2σ to the mean + 8σ on the normal."""
+    n = len(mean_lr)
+    slow = (mean_lr < NORMAL_FROM) & (mean_lr > 0)
+    grid = 1
+    if slow.any():
+        top = np.ceil((mean_lr[slow] + 12 * np.sqrt(var_lr[slow])).max()) + 12
+        grid = int(min(_GRID, top + q[slow].max()))
+    width = max(grid, len(POOLED_Z))
+    levels = np.full((n, width), np.nan)
+    short = np.full((n, width), np.nan)
+    none = mean_lr <= 0
+    levels[none, 0], short[none, 0] = 0.0, 0.0  # nothing expected: nothing short at any level
+    if slow.any():
+        loss = (_discrete_loss(mean_lr[slow], var_lr[slow], grid)
+                - _discrete_loss(mean_l[slow], var_l[slow], grid))
+        cum = np.concatenate([np.zeros((loss.shape[0], 1)), np.cumsum(loss, axis=1)], axis=1)
+        start_at = np.arange(grid)[None, :]
+        end_at = np.minimum(start_at + q[slow, None], grid)
+        rows = np.arange(loss.shape[0])[:, None]
+        levels[slow, :grid] = np.arange(grid, dtype=float)[None, :]
+        short[slow, :grid] = (cum[rows, end_at] - cum[rows, start_at]) / np.maximum(end_at - start_at, 1)
+    fast = mean_lr >= NORMAL_FROM
+    if fast.any():
+        m_lr, s_lr = mean_lr[fast, None], np.sqrt(var_lr[fast, None])
+        m_l, s_l = mean_l[fast, None], np.sqrt(np.maximum(var_l[fast, None], 1e-12))
+        at = np.maximum(np.ceil(m_lr + s_lr * POOLED_Z[None, :]), 0.0)
+        span = (q[fast, None] - 1).astype(float)
+
+        def shortage(x: Floats) -> Floats:
+            return _normal_loss(m_lr, s_lr, x) - _normal_loss(m_l, s_l, x)
+
+        k = len(POOLED_Z)
+        levels[fast, :k] = at
+        short[fast, :k] = (shortage(at) + 4 * shortage(at + span / 2) + shortage(at + span)) / 6
+    return levels, short
+
+
+def pooled_order_up_to(mean_lr: Floats, var_lr: Floats, mean_l: Floats, var_l: Floats, mean_r: Floats,
+                       fill_rate: Floats, pool: npt.NDArray[np.int64], value: Floats, low: Floats,
+                       high: Floats, pack: npt.NDArray[np.int64] | None = None) -> Floats:
+    """Levels that meet each pool's fill-rate target at the least stock value, per series.
+
+    A fill-rate target is a share of a pool's demanded units (a store's category), not of each
+    series': units short count the same whichever product they are. Holding every series at the
+    target spends the most on slow, dear items, whose safety stock is large against what they
+    sell. The levels here minimise Σ value·S subject to Σ units short ≤ Σ (1 − target)·E[D_R] per
+    pool (Everett's generalised Lagrange multipliers, 1963): for a price λ of a unit short, each
+    series takes the level minimising value·S + λ·ESC(S) among its candidates, and λ is bisected
+    per pool until the pool meets its target. Each S stays within low..high (low: a per-series
+    floor, such as the display minimum or a least fill rate; high: the capacity and shelf-life
+    cap); a pool whose caps keep it from its target gets the highest levels they allow.
+    """
+    n = len(mean_lr)
+    q = np.ones(n, dtype=np.int64) if pack is None else np.maximum(np.asarray(pack, dtype=np.int64), 1)
+    levels, short = _candidates(mean_lr, var_lr, mean_l, var_l, q)
+    hi = np.maximum(high, 0.0)
+    lo = np.minimum(low, hi)
+    valid = np.isfinite(levels) & (levels >= lo[:, None] - 1e-9) & (levels <= hi[:, None] + 1e-9)
+    # a series none of whose candidates lies in low..high (a cap below the grid, a floor above it)
+    # holds the nearest bound, with the shortage of the nearest candidate
+    empty = ~valid.any(axis=1)
+    if empty.any():
+        rows = np.flatnonzero(empty)
+        target = np.where(np.nanmax(levels[rows], axis=1) < lo[rows], lo[rows], hi[rows])
+        nearest = np.nanargmin(np.abs(levels[rows] - target[:, None]), axis=1)
+        levels[rows, nearest], valid[rows, nearest] = target, True
+    # the valid candidates of a row are one run of columns (levels rise along it): keep only those
+    first = np.argmax(valid, axis=1)
+    count = valid.sum(axis=1)
+    span = np.arange(int(count.max()) if n else 0)[None, :]
+    cols = np.minimum(first[:, None] + span, levels.shape[1] - 1)
+    valid = span < count[:, None]
+    levels = np.take_along_axis(levels, cols, axis=1)
+    short = np.where(valid, np.nan_to_num(np.take_along_axis(short, cols, axis=1)), np.inf)
+    price = np.where(valid, np.maximum(value, 1e-9)[:, None] * levels, np.inf)
+    groups = int(pool.max()) + 1 if n else 0
+    allowed = np.bincount(pool, (1.0 - fill_rate) * mean_r, groups)
+    scale = max(float(np.max(value)), 1e-9) if n else 1.0
+    log_lo, log_hi = np.full(groups, np.log(scale) - 12.0), np.full(groups, np.log(scale) + 25.0)
+
+    def choose(log_price: Floats) -> npt.NDArray[np.int64]:
+        lam = np.exp(log_price)[pool][:, None]
+        with np.errstate(invalid="ignore"):
+            cost = np.where(valid, price + lam * short, np.inf)
+        best: npt.NDArray[np.int64] = np.argmin(cost, axis=1)
+        return best
+
+    rows = np.arange(n)
+    for _ in range(_LAMBDA_STEPS):
+        mid = (log_lo + log_hi) / 2
+        pick = choose(mid)
+        meets = np.bincount(pool, short[rows, pick], groups) <= allowed + 1e-9
+        log_hi = np.where(meets, mid, log_hi)
+        log_lo = np.where(meets, log_lo, mid)
+    pick = choose(log_hi)
+    chosen: Floats = levels[rows, pick]
+    return chosen

@@ -4,6 +4,8 @@
   "day"}` every year or `{"name", "on": "YYYY-MM-DD"}` once, `before`/`after` days (0–14) and the
   `uplift` the chain expects (above 0, at most 20; a series' own history refines it);
 - `fill_rate` (0.98): the target share of demanded units sold, for a category without its own;
+  a target is met per location × category at the least stock value (`policy.Pooling`: dear slow
+  items hold less, cheap steady ones more), no location × SKU planned below 90 % on its own;
 - `fill_rates` (none): `{category: target}`, each 0.5–0.999;
 - `store_sizes` (none): `{location: size}` in any one unit (floor area, a factor); new products
   and new stores start from the chain's rates scaled by size over the median size;

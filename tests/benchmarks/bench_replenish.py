@@ -10,7 +10,10 @@ The chain (`firmware_sim.chain`: default 20 stores + 1 warehouse, 500 SKUs, a ye
 - minmax: min/max as retail systems ship it (Odoo's reordering rules): min = average daily sales of
   the last 4 weeks × (lead time + 7 days), max = min + 14 days; below min, order up to max;
 - ours: `cloud.replenish` (statsforecast forecasts, fill-rate (R, S) levels with lead-time spread,
-  packs, minimums, capacity and shelf-life caps, store-to-store transfers before buying).
+  packs, minimums, capacity and shelf-life caps, store-to-store transfers before buying). The
+  fill-rate target is met per store × category at the least stock value (`--pool on`, as the
+  cloud's run does; no store × SKU below `--least-fill-rate`), or by every store × SKU alone
+  (`--pool off`, the policy before).
 
 All three review on the same days (stores and warehouse weekly by default), round to the same packs
 and minimum orders, and start from the same stock. Stores are supplied by the warehouse (1–2 days;
@@ -93,7 +96,8 @@ class Stock:
         self.on_order = np.zeros((self.locations, self.skus), dtype=np.int64)
 
     def on_hand(self) -> np.ndarray:
-        return self.qty.sum(axis=-1)
+        held: np.ndarray = self.qty.sum(axis=-1)
+        return held
 
     def add(self, loc: np.ndarray, sku: np.ndarray, units: np.ndarray, expiry: np.ndarray) -> None:
         """Receive lots; a lot with an expiry already held joins it, else takes a free slot."""
@@ -131,7 +135,8 @@ class Stock:
         lost = np.where(gone, self.qty, 0).sum(axis=-1)
         self.qty[gone] = 0
         self.exp[gone] = BIG
-        return lost
+        out: np.ndarray = lost
+        return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -153,7 +158,8 @@ class View:
 
     @property
     def position(self) -> np.ndarray:
-        return self.on_hand + self.on_order
+        total: np.ndarray = self.on_hand + self.on_order
+        return total
 
 
 def _round_up(units: np.ndarray, pack: np.ndarray, minimum: np.ndarray | None = None) -> np.ndarray:
@@ -172,7 +178,8 @@ class SeedRule:
 
     def _order(self, weekly: np.ndarray, position: np.ndarray, floor: int) -> np.ndarray:
         target = 2 * weekly + np.maximum(self.buffer_weeks * weekly, floor)
-        return np.ceil(np.maximum(target - position, 0)).astype(np.int64)
+        order: np.ndarray = np.ceil(np.maximum(target - position, 0)).astype(np.int64)
+        return order
 
     def stores(self, v: View) -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:
         weekly = v.sales[:, :, v.day - 27:v.day + 1].sum(axis=2) / 4.0
@@ -221,7 +228,7 @@ class Ours:
 
     def __init__(self, chain: chainsim.Chain, args: argparse.Namespace, progress: Callable[[str], None]) -> None:
         from cloud.replenish.forecast import ForecastSettings, Series
-        from cloud.replenish.policy import BuyingTerms
+        from cloud.replenish.policy import BuyingTerms, Pooling
         from cloud.replenish.promotions import Promotion, PromotionCalendar
 
         self.chain, self.args, self.progress = chain, args, progress
@@ -236,16 +243,23 @@ class Ours:
         self.size = dict(zip(chain.store_ids, chain.store_size.tolist(), strict=True))
         life = chain.shelf_life * 0.9  # suppliers deliver with 90 % of the life left
         ones = np.ones(stores * skus)
+        # fill-rate targets met per store × category (ours) at the least stock value, or per series
+        categories = {name: k for k, name in enumerate(chainsim.CATEGORIES)}
+        cat = np.array([categories[name] for name in chain.category], dtype=np.int64)
+        store_pool = (np.arange(stores)[:, None] * len(categories) + cat[None, :]).ravel()
+        pooled = args.pool == "on"
         self.store_terms = BuyingTerms(
             pack=np.tile(chain.store_pack, stores), minimum=np.tile(chain.store_pack, stores),
             capacity=chain.capacity.ravel(), lead_mean=ones * STORE_LEAD[0], lead_sd=ones * STORE_LEAD[1],
             usable_days=np.tile(np.maximum(life * 0.5, 3.0), stores),
-            fill_rate=ones * args.fill_rate, display_min=(ones * DISPLAY_MIN).astype(np.int64))
+            fill_rate=ones * args.fill_rate, display_min=(ones * DISPLAY_MIN).astype(np.int64),
+            pooling=Pooling(store_pool, np.tile(chain.unit_cost, stores), args.least_fill_rate) if pooled else None)
         self.warehouse_terms = BuyingTerms(
             pack=chain.pack, minimum=chain.minimum, capacity=np.full(skus, 10**9, dtype=np.int64),
             lead_mean=chain.supplier_lead_mean[chain.supplier], lead_sd=chain.supplier_lead_sd[chain.supplier],
             usable_days=np.maximum(life * 0.5, 3.0), fill_rate=np.full(skus, args.warehouse_fill_rate),
-            display_min=np.zeros(skus, dtype=np.int64))
+            display_min=np.zeros(skus, dtype=np.int64),
+            pooling=Pooling(cat, chain.unit_cost, args.least_fill_rate) if pooled else None)
         self.forecast: Any = None
         self.forecast_day = -1
         self.seconds: list[float] = []
@@ -268,7 +282,8 @@ class Ours:
         self.evaluated.append((v.day + 1, self.forecast.mean[:, :7].copy()))
 
     def _mean(self) -> np.ndarray:
-        return self.forecast.mean  # reviews fall on forecast days (forecast_every is a multiple of 7)
+        mean: np.ndarray = self.forecast.mean  # reviews fall on forecast days (forecast_every: a multiple of 7)
+        return mean
 
     def stores(self, v: View) -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:
         from cloud.replenish.policy import emergencies, order_quantities, plan_transfers, stock_levels
@@ -311,7 +326,8 @@ class Ours:
         levels = echelon(stock_levels(total, pooled, self.warehouse_terms, self.args.review), self.store_up_to)
         position = echelon_position(v.position[WAREHOUSE], v.position[1:], self.store_levels)
         units, _limit = order_quantities(levels, position, self.warehouse_terms)
-        return units * v.active
+        bought: np.ndarray = units * v.active
+        return bought
 
 
 # ---------------------------------------------------------------------------------------------
@@ -584,6 +600,8 @@ def run(args: argparse.Namespace, progress: Callable[[str], None]) -> dict[str, 
                   "history_stockout_share": round(float(history_outages(c, args.history_outages, args.seed)
                                                         .mean()), 4)},
         "policies": results,
+        "ours_settings": {"pool": args.pool, "least_fill_rate": args.least_fill_rate,
+                          "fill_rate": args.fill_rate, "warehouse_fill_rate": args.warehouse_fill_rate},
         "inventory_vs_seed": round(mine["avg_inventory_value"] / max(seed["avg_inventory_value"], 1), 3),
         "expired_vs_seed": round(mine["expired_value"] / max(seed["expired_value"], 1), 3),
         "forecast": {**accuracy, "runs": len(seconds), "censored": args.censor == "on",
@@ -623,13 +641,18 @@ def main(argv: list[str], prog: str = "shelfsync bench replenish") -> int:
     ap.add_argument("--history-outages", type=float, default=0.0,
                     help="a stock-out-heavy past: the daily chance a store × SKU's shelf empties for "
                          "3-10 days in the history before the replay (default 0: a well-stocked past)")
+    ap.add_argument("--pool", choices=("on", "off"), default="on",
+                    help="our fill-rate targets met per store × category at the least stock value (on) or "
+                         "by every store × SKU alone (off)")
+    ap.add_argument("--least-fill-rate", type=float, default=0.90,
+                    help="with --pool on, no store × SKU is planned below this fill rate (default 0.90)")
     ap.add_argument("--json", action="store_true", help="print one JSON object (progress on stderr)")
     args = ap.parse_args(argv)
     if args.stores < 1 or not 1 <= args.skus <= 99_999 or args.weeks < 6:
         ap.error("need --stores >= 1, --skus 1..99999 and --weeks >= 6 (4 of them are burn-in)")
     if args.review < 1 or args.forecast_every < 1 or args.forecast_every % args.review:
         ap.error("--review must be >= 1 and --forecast-every a multiple of it")
-    if not (0 < args.fill_rate < 1 and 0 < args.warehouse_fill_rate < 1):
+    if not (0 < args.fill_rate < 1 and 0 < args.warehouse_fill_rate < 1 and 0 < args.least_fill_rate < 1):
         ap.error("fill-rate targets are between 0 and 1")
     if args.jobs < 1:
         ap.error("--jobs must be >= 1")
