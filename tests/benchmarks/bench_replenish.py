@@ -565,6 +565,30 @@ def forecast_accuracy(c: chainsim.Chain, ours: Ours, sales: np.ndarray) -> dict[
     }
 
 
+def time_forecasts(args: argparse.Namespace, progress: Callable[[str], None]) -> dict[str, Any]:
+    """`--time-forecasts N`: our forecast over every store × SKU of the chain's year of history, N
+    times in a row, and nothing else (the replay's per-run seconds share the machine with the
+    replay itself). The first run includes compiling statsforecast's numba code."""
+    from cloud.replenish.forecast import SalesHistory, forecast_demand
+
+    c = chainsim.build(args.seed, args.stores, args.skus, args.weeks)
+    ours = Ours(c, args, progress)
+    stores, skus = c.rate.shape
+    history = SalesHistory(c.first_day, c.demand[:, :, :c.replay_start].astype(float).reshape(stores * skus, -1))
+    seconds, loads = [], []
+    for k in range(args.time_forecasts):
+        loads.append(os.getloadavg()[0])
+        t0 = time.perf_counter()
+        forecast_demand(history, ours.series, 42, ours.calendar, ours.size, ours.settings)
+        seconds.append(time.perf_counter() - t0)
+        progress(f"forecast {k + 1}/{args.time_forecasts}: {seconds[-1]:.2f} s over {len(ours.series)} series")
+    rest = seconds[1:] or seconds
+    return {"series": len(ours.series), "history_days": c.replay_start, "n_jobs": args.jobs,
+            "seconds": [round(x, 2) for x in seconds], "median_after_first": round(statistics.median(rest), 2),
+            "under_60s": bool(max(seconds) < 60.0),
+            "machine": {"cpus": os.cpu_count(), "load_1m_before_each": [round(x, 2) for x in loads]}}
+
+
 def run(args: argparse.Namespace, progress: Callable[[str], None]) -> dict[str, Any]:
     t0 = time.perf_counter()
     c = chainsim.build(args.seed, args.stores, args.skus, args.weeks)
@@ -619,7 +643,8 @@ def main(argv: list[str], prog: str = "shelfsync bench replenish") -> int:
         description=__doc__.split("\n\n")[0],
         epilog="examples:\n  shelfsync bench replenish --json\n"
                "  shelfsync bench replenish --seed 7 --stores 5 --skus 100 --weeks 26\n"
-               "  shelfsync bench replenish --jobs 2 --json > replenish.json   (progress on stderr)",
+               "  shelfsync bench replenish --jobs 2 --json > replenish.json   (progress on stderr)\n"
+               "  shelfsync bench replenish --time-forecasts 5   (forecast seconds for 10,000 series only)",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     ap.add_argument("--seed", type=int, default=1, help="the chain's seed (demand, master data, lead times)")
@@ -646,6 +671,9 @@ def main(argv: list[str], prog: str = "shelfsync bench replenish") -> int:
                          "by every store × SKU alone (off)")
     ap.add_argument("--least-fill-rate", type=float, default=0.90,
                     help="with --pool on, no store × SKU is planned below this fill rate (default 0.90)")
+    ap.add_argument("--time-forecasts", type=int, default=0, metavar="N",
+                    help="only time our forecast over every store × SKU (10,000 series by default) N times "
+                         "on the year of history, and print that (no replay)")
     ap.add_argument("--json", action="store_true", help="print one JSON object (progress on stderr)")
     args = ap.parse_args(argv)
     if args.stores < 1 or not 1 <= args.skus <= 99_999 or args.weeks < 6:
@@ -662,6 +690,13 @@ def main(argv: list[str], prog: str = "shelfsync bench replenish") -> int:
     def progress(msg: str) -> None:
         print(f"[replenish] {msg}", file=sys.stderr, flush=True)
 
+    if args.time_forecasts > 0:
+        timed = time_forecasts(args, progress)
+        print(json.dumps(timed) if args.json else
+              f"{timed['series']} series: {', '.join(f'{x:.2f}' for x in timed['seconds'])} s "
+              f"(median after the first {timed['median_after_first']} s), load "
+              f"{', '.join(f'{x:.1f}' for x in timed['machine']['load_1m_before_each'])}")
+        return 0
     res = run(args, progress)
     print(json.dumps(res) if args.json else table(res))
     return 0
