@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from cloud.replenish.policy import BuyingTerms, order_quantities, stock_levels
+from cloud.replenish.policy import BuyingTerms, Pooling, order_quantities, stock_levels
 from cloud.replenish.service import NORMAL_FROM, order_up_to, window_variance
 
 
@@ -19,9 +19,12 @@ def situations(draw: st.DrawFn) -> tuple[BuyingTerms, np.ndarray, np.ndarray, np
     ints = lambda lo, hi: np.array(draw(st.lists(st.integers(lo, hi), min_size=n, max_size=n)), dtype=np.int64)  # noqa: E731
     floats = lambda lo, hi: np.array(draw(st.lists(st.floats(lo, hi), min_size=n, max_size=n)))  # noqa: E731
     usable = np.array(draw(st.lists(st.one_of(st.just(np.inf), st.floats(1.0, 200.0)), min_size=n, max_size=n)))
+    # half the cases with the targets pooled (as the cloud's run plans): levels move, the bounds hold
+    pooled = Pooling(ints(0, 2), floats(0.5, 300.0), draw(st.floats(0.5, 0.95))) if draw(st.booleans()) else None
     terms = BuyingTerms(
         pack=ints(1, 48), minimum=ints(0, 200), capacity=ints(0, 600), lead_mean=floats(0.0, 21.0),
-        lead_sd=floats(0.0, 6.0), usable_days=usable, fill_rate=floats(0.5, 0.999), display_min=ints(0, 6))
+        lead_sd=floats(0.0, 6.0), usable_days=usable, fill_rate=floats(0.5, 0.999), display_min=ints(0, 6),
+        pooling=pooled)
     horizon = draw(st.integers(1, 30))
     rates = floats(0.0, 40.0)
     shape = np.array(draw(st.lists(st.floats(0.0, 3.0), min_size=horizon, max_size=horizon)))
