@@ -134,7 +134,9 @@ def number(lo: float | None = None, hi: float | None = None, **more: Any) -> Sch
 
 
 def text(hi: int, lo: int = 1, **more: Any) -> Schema:
-    out: Schema = {"type": "string", "maxLength": hi, **more}
+    """A string of `lo`..`hi` characters that a database can store (format "text": no NUL, which
+    PostgreSQL refuses in text, and no lone surrogate, which no UTF-8 encoder takes)."""
+    out: Schema = {"type": "string", "maxLength": hi, "format": "text", **more}
     if lo:
         out["minLength"] = lo
     return out
@@ -152,11 +154,18 @@ def _is_date(value: object) -> bool:
     return re.fullmatch(r"\d{4}-\d{2}-\d{2}", value) is not None
 
 
+def _is_storable(value: object) -> bool:
+    return not isinstance(value, str) or _UNSTORABLE.search(value) is None
+
+
+_UNSTORABLE: Final = re.compile("[\x00\ud800-\udfff]")
+
 # The formats this module checks, and how an error names them. Others (date-time) are annotations
 # here: their handlers parse them (shared.contract.parse_ts) and say what is wrong.
 FORMATS: Final[dict[str, tuple[Callable[[object], bool], str]]] = {
     "gtin14": (lambda v: not isinstance(v, str) or is_gtin14(v), "a GTIN-14 with a valid check digit"),
     "date": (_is_date, "a date YYYY-MM-DD"),
+    "text": (_is_storable, "text without NUL characters"),
 }
 _FORMATS = FormatChecker(formats=())
 for _name, (_check, _) in FORMATS.items():
@@ -447,7 +456,7 @@ def expectation(schema: Mapping[str, Any]) -> str:
         return "one of " + ", ".join("null" if v is None else str(v) for v in schema["enum"])
     if "const" in schema:
         return repr(schema["const"])
-    if schema.get("format") in FORMATS:
+    if schema.get("format") in FORMATS and schema["format"] != "text":  # text: the length, below
         return FORMATS[schema["format"]][1] + null
     blank_ok = schema.get("pattern") != r"\S"  # the idiom for "not only spaces"
     if "pattern" in schema and blank_ok:
@@ -455,6 +464,8 @@ def expectation(schema: Mapping[str, Any]) -> str:
     if kind == "string":
         lo, hi = schema.get("minLength", 0), schema.get("maxLength")
         words = "a non-empty string" if lo == 1 else "a string"
+        if schema.get("format") == "text":
+            words += " without NUL characters"
         if not blank_ok:
             words = "a non-blank string"
         if lo > 1:

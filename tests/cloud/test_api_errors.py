@@ -137,3 +137,21 @@ async def test_an_order_released_by_a_falling_count_is_answered_as_documented(ap
     _, doc = await api.get("/openapi.json", None)
     schema = doc["paths"]["/v1/orders/{id}"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
     assert list(Draft202012Validator(schema).iter_errors(order)) == []
+
+
+async def test_a_nul_in_an_id_or_a_text_field_is_a_400_naming_it_not_a_database_error(api: Api) -> None:
+    """PostgreSQL refuses a NUL in text: every id in a path or query, and every text in a body, is
+    refused by its schema before a database sees it (on SQLite too, so a chain can move)."""
+    await api.store("sh-1")
+    for path, field in [("/v1/replenishment/runs/%00", "id"), ("/v1/replenishment/suggestions?run=%00", "run"),
+                        ("/v1/purchase-orders/po%00", "id"), ("/v1/transfers/t%00", "id"),
+                        ("/v1/orders/o%00", "id")]:
+        status, kind, body = await _raw(api, "GET", path)
+        assert (status, kind) == (400, "application/json"), (path, status, body)
+        assert body["field"] == field and "NUL" in body["error"], (path, body)
+    status, _, body = await _raw(api, "POST", "/v1/replenishment/transfers", b'{"run": "r\\u0000"}',
+                                 {**AUTH, "Content-Type": "application/json"})
+    assert status == 400 and body["field"] == "run", body
+    status, _, body = await _raw(api, "PUT", "/v1/suppliers", b'{"suppliers": [{"supplier": "acme", '
+                                 b'"name": "Acme\\u0000"}]}', {**AUTH, "Content-Type": "application/json"})
+    assert status == 400 and "name" in body["field"], body
