@@ -76,7 +76,7 @@ def sales_chart(request: web.Request, rows: Sequence[StoreRow]) -> str:
     t = words(request)
     return json.dumps({
         "aria": {"enabled": True},
-        "grid": {"left": 8, "right": 24, "top": 8, "bottom": 8, "containLabel": True},
+        "grid": {"left": 8, "right": 40, "top": 8, "bottom": 8, "containLabel": True},
         "tooltip": {"trigger": "axis", "axisPointer": {"type": "shadow"}},
         "xAxis": {"type": "value", "minInterval": 1},
         "yAxis": {"type": "category", "data": [r.store for r in top]},
