@@ -7,6 +7,8 @@ of the cloud shares (the console's products and listings, the API's buying maste
 - **Rows** are numbered as the spreadsheet shows them: the header is row 1; blank rows are skipped.
 - **Columns** are named in the header, in any order (case and spaces around ignored); an unknown
   or repeated column is refused (a misspelt "unit cost" would otherwise be dropped silently).
+- **Cells** with a NUL character are refused (Python's csv module reads them; PostgreSQL refuses
+  them in text, so the save would fail after the checks).
 
 The stdlib csv module reads (RFC 4180 quoting, which Excel and WPS write). Each importer checks
 the cells of a row with the API's own schema for it.
@@ -65,6 +67,11 @@ def rows(data: bytes, columns: Sequence[str],
                 raise CsvRefused(f"more than {MAX_ROWS:,} rows: split the file", number)
             if len(cells) > len(names):
                 raise CsvRefused(f"{len(cells)} cells where the header names {len(names)} columns", number)
-            yield number, {n: (cells[i].strip() if i < len(cells) else "") for i, n in enumerate(names)}
+            row = {n: (cells[i].strip() if i < len(cells) else "") for i, n in enumerate(names)}
+            for name, cell in row.items():
+                if "\x00" in cell:  # no text has one, and PostgreSQL refuses it in text
+                    raise CsvRefused("a NUL character is in this cell: is the file a spreadsheet, not CSV "
+                                     "text?", number, name)
+            yield number, row
     except csv.Error as e:
         raise CsvRefused(f"not a CSV file: {e}", reader.line_num or None) from None
