@@ -70,6 +70,7 @@ class PushLog:
         self.maker, self.every = maker, every
         self._pending: list[Push] = []
         self._wake = asyncio.Event()
+        self._writing = asyncio.Lock()  # a flush returns once every push added before it is written
         self.written = 0
         self.on_written: Callable[[list[Push]], None] | None = None  # after commit (the console's live view)
 
@@ -89,6 +90,13 @@ class PushLog:
             raise
 
     async def flush(self) -> None:
+        """Write what is buffered. Serialised, so a flush called while the runner's batch is still
+        in its transaction waits for that batch too: after it returns, every push added before the
+        call can be read back."""
+        async with self._writing:
+            await self._write()
+
+    async def _write(self) -> None:
         batch, self._pending = self._pending, []
         if not batch:
             return

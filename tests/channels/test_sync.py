@@ -339,3 +339,23 @@ async def test_push_records_past_the_retention_are_pruned(rig: Rig) -> None:
     await rig.sync.records.flush()
     assert await records.prune(rig.maker, datetime.now(UTC) - timedelta(days=7)) == 1
     assert [p["started_at"] for p in await rig.pushes("jd-test") if p["key"] == "k"] == [new]
+
+
+async def test_a_flush_returns_only_once_the_batch_already_being_written_is_readable(tmp_path: Path) -> None:
+    """The record writer may be inside its transaction when someone else (a test, the console's
+    push-now) flushes; that flush must wait for the batch in flight, not return at once because the
+    buffer it finds is empty."""
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    upgrade(url)
+    engine = engines.make_engine(url)
+    log = records.PushLog(engines.sessionmaker(engine), every=3600)
+    try:
+        now = datetime.now(UTC)
+        log.add(records.Push("jd-test", "04000000000017", "1", "2", 5, None, "k1", "event", "ok", 1, None, now, now))
+        in_flight = asyncio.create_task(log.flush())
+        await asyncio.sleep(0)  # the first flush has taken the batch and is writing it
+        await log.flush()
+        assert [p["key"] for p in await records.recent(log.maker, "jd-test")] == ["k1"]
+        await in_flight
+    finally:
+        await engine.dispose()
