@@ -205,6 +205,10 @@ SETTINGS_VALUES: dict[str, Schema] = {
                         description="target of a category without its own"),
     "fill_rates": obj({}, closed=False, additionalProperties=number(LOWEST_FILL_RATE, HIGHEST_FILL_RATE),
                       description="category → target fill rate"),
+    "pooled": {"type": "boolean", "description": "targets met per location × category at the least stock "
+                                                 "value (false: every location × SKU on its own)"},
+    "least_fill_rate": number(LOWEST_FILL_RATE, HIGHEST_FILL_RATE,
+                              description="pooled: the least any location × SKU is planned for"),
     "store_sizes": obj({}, closed=False, additionalProperties=number(0, 1e9, exclusiveMinimum=0),
                        description="location → size (any one unit): priors of new products and stores"),
     "transfer_km": number(0, MAX_KM, description="other stores' surplus within this distance moves first"),

@@ -187,6 +187,13 @@ WORDS: dict[str, tuple[str, str]] = {
     "rp.set.general": ("Targets and timing", "目标与时间"),
     "rp.set.fill_rate": ("Target fill rate", "目标满足率"),
     "rp.set.transfer_km": ("Transfer distance (km)", "调拨距离（公里）"),
+    "rp.set.pooled": ("Meet targets per store's category", "按门店品类整体达成目标"),
+    "rp.set.least_fill_rate": ("Least fill rate of an item", "单品最低满足率"),
+    "rp.set.pooled_hint": ("Per store's category, the target is met at the least stock value: dear slow "
+                           "items hold less, cheap steady ones more, none planned below the least fill "
+                           "rate. Untick to plan every item to its target on its own (more stock).",
+                           "按门店品类整体以最低库存金额达成目标：贵而慢销的商品少备，便宜而稳定的多备，"
+                           "单品不低于最低满足率。取消勾选则每个单品各自达到目标（库存更多）。"),
     "rp.set.opens": ("Stores open", "门店开门"),
     "rp.set.closes": ("Stores close", "门店关门"),
     "rp.set.nightly_at": ("Nightly run at", "夜间运行时间"),

@@ -312,7 +312,8 @@ class Replenishment:
         """This worker's plan settings with the chain's stored ones applied."""
         return replace(self.settings, calendar=chain.calendar, fill_rate=chain.fill_rate,
                        fill_rates=dict(chain.fill_rates), store_size=dict(chain.store_sizes),
-                       max_km=chain.transfer_km, served_by=dict(chain.served_by))
+                       max_km=chain.transfer_km, served_by=dict(chain.served_by), pooled=chain.pooled,
+                       least_fill_rate=chain.least_fill_rate)
 
     async def prune(self, keep: int) -> int:
         """Delete all but the newest `keep` finished runs (done or failed) with their suggestions;

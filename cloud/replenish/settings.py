@@ -5,8 +5,12 @@
   `uplift` the chain expects (above 0, at most 20; a series' own history refines it);
 - `fill_rate` (0.98): the target share of demanded units sold, for a category without its own;
   a target is met per location × category at the least stock value (`policy.Pooling`: dear slow
-  items hold less, cheap steady ones more), no location × SKU planned below 90 % on its own;
+  items hold less, cheap steady ones more), no location × SKU planned below `least_fill_rate`;
 - `fill_rates` (none): `{category: target}`, each 0.5–0.999;
+- `pooled` (true): false plans every location × SKU to its category's target on its own (more
+  stock, no item below target);
+- `least_fill_rate` (0.90): with `pooled`, the least any location × SKU is planned for, 0.5–0.999
+  (a target below it is planned at the target);
 - `store_sizes` (none): `{location: size}` in any one unit (floor area, a factor); new products
   and new stores start from the chain's rates scaled by size over the median size;
 - `transfer_km` (50): surplus at other stores within this distance is moved before buying;
@@ -38,8 +42,8 @@ MAX_UPLIFT = 20.0
 LOWEST_FILL_RATE, HIGHEST_FILL_RATE = 0.5, 0.999
 MAX_KM = 1000.0
 MAX_KEEP_RUNS = 10_000
-NAMES = ("promotions", "fill_rate", "fill_rates", "store_sizes", "transfer_km", "served_by", "opening_hours",
-         "nightly_at", "keep_runs")
+NAMES = ("promotions", "fill_rate", "fill_rates", "pooled", "least_fill_rate", "store_sizes", "transfer_km",
+         "served_by", "opening_hours", "nightly_at", "keep_runs")
 
 
 class SettingError(ValueError):
@@ -55,6 +59,8 @@ class ReplenishmentSettings:
     promotions: tuple[Promotion, ...] = ()
     fill_rate: float = DEFAULT_FILL_RATE
     fill_rates: Mapping[str, float] = field(default_factory=dict)
+    pooled: bool = True
+    least_fill_rate: float = 0.90
     store_sizes: Mapping[str, float] = field(default_factory=dict)
     transfer_km: float = 50.0
     served_by: Mapping[str, str] = field(default_factory=dict)
@@ -70,7 +76,8 @@ class ReplenishmentSettings:
 
     def to_json(self) -> dict[str, Any]:
         return {"promotions": [_promotion_json(p) for p in self.promotions], "fill_rate": self.fill_rate,
-                "fill_rates": dict(sorted(self.fill_rates.items())),
+                "fill_rates": dict(sorted(self.fill_rates.items())), "pooled": self.pooled,
+                "least_fill_rate": self.least_fill_rate,
                 "store_sizes": dict(sorted(self.store_sizes.items())), "transfer_km": self.transfer_km,
                 "served_by": dict(sorted(self.served_by.items())),
                 "opening_hours": {"opens": f"{self.opens:%H:%M}", "closes": f"{self.closes:%H:%M}"},
@@ -175,6 +182,13 @@ def parse(changes: Mapping[str, Any], base: ReplenishmentSettings | None = None)
         rates = _mapping(changes["fill_rates"], "fill_rates")
         new["fill_rates"] = {k: _number(v, f"fill_rates.{k}", LOWEST_FILL_RATE, HIGHEST_FILL_RATE)
                              for k, v in rates.items()}
+    if "pooled" in changes:
+        if not isinstance(changes["pooled"], bool):
+            raise SettingError("pooled", f"must be true or false, not {changes['pooled']!r}")
+        new["pooled"] = changes["pooled"]
+    if "least_fill_rate" in changes:
+        new["least_fill_rate"] = _number(changes["least_fill_rate"], "least_fill_rate", LOWEST_FILL_RATE,
+                                         HIGHEST_FILL_RATE)
     if "store_sizes" in changes:
         sizes = _mapping(changes["store_sizes"], "store_sizes")
         new["store_sizes"] = {k: _number(v, f"store_sizes.{k}", 0.0, 1e9, lo_open=True)

@@ -20,7 +20,8 @@ from tests.console.steering import Chain, csrf_post, serve
 from tests.orders.chain import ADMIN
 from tests.replenish.ledger_history import A
 
-DEFAULTS = {"promotions": [], "fill_rate": 0.98, "fill_rates": {}, "store_sizes": {}, "transfer_km": 50.0,
+DEFAULTS = {"promotions": [], "fill_rate": 0.98, "fill_rates": {}, "pooled": True, "least_fill_rate": 0.9,
+            "store_sizes": {}, "transfer_km": 50.0,
             "served_by": {}, "opening_hours": {"opens": "09:00", "closes": "21:00"}, "nightly_at": "02:00",
             "keep_runs": 90}
 
@@ -50,7 +51,9 @@ async def test_head_office_changes_every_setting_and_each_change_is_audited(chai
     await expect(form.locator("input[name=fill_rate]")).to_have_value("0.98")
     await expect(form.locator("input[name=nightly_at]")).to_have_value("02:00")
     await expect(page.locator(".rp-tabs a[aria-current]")).to_have_attribute("href", "/replenishment/settings")
-    typed = {"fill_rate": "0.97", "transfer_km": "30", "opens": "08:00", "closes": "22:00", "nightly_at": "03:30",
+    await expect(form.locator("#pooled")).to_be_checked()
+    await form.locator("#pooled").uncheck()
+    typed = {"fill_rate": "0.97", "least_fill_rate": "0.85", "transfer_km": "30", "opens": "08:00", "closes": "22:00", "nightly_at": "03:30",
              "keep_runs": "30", "promo-0-name": "Pet Day", "promo-0-month": "8", "promo-0-day": "26",
              "promo-0-before": "3", "promo-0-after": "1", "promo-0-uplift": "2.5", "promo-1-name": "Launch",
              "promo-1-on": "2027-03-01", "promo-1-uplift": "1.8", "rate-0-category": "cat food",
@@ -64,13 +67,15 @@ async def test_head_office_changes_every_setting_and_each_change_is_audited(chai
     wanted = {
         "promotions": [{"name": "Pet Day", "month": 8, "day": 26, "before": 3, "after": 1, "uplift": 2.5},
                        {"name": "Launch", "on": "2027-03-01", "before": 0, "after": 0, "uplift": 1.8}],
-        "fill_rate": 0.97, "fill_rates": {"cat food": 0.99}, "store_sizes": {"sh-1": 120.0, "sh-2": 80.0},
+        "fill_rate": 0.97, "fill_rates": {"cat food": 0.99}, "pooled": False, "least_fill_rate": 0.85,
+        "store_sizes": {"sh-1": 120.0, "sh-2": 80.0},
         "transfer_km": 30.0, "served_by": {"sh-1": "wh"}, "opening_hours": {"opens": "08:00", "closes": "22:00"},
         "nightly_at": "03:30", "keep_runs": 30}
     assert await _settings(chain) == wanted
     for name, value in typed.items():  # the page shows what is stored
         await expect(form.locator(f"[name='{name}']")).to_have_value(value)
     await expect(form.locator("select[name='served-sh-1']")).to_have_value("wh")
+    await expect(form.locator("#pooled")).not_to_be_checked()
 
     entries = await chain.audit("replenishment_settings")
     assert sorted(e.target for e in entries) == sorted(f"replenishment_setting:{k}" for k in DEFAULTS)

@@ -21,6 +21,7 @@ from tests.replenish.ledger_history import A, chain_with_history
 def test_the_defaults() -> None:
     s = ReplenishmentSettings()
     assert (s.fill_rate, s.transfer_km, s.nightly_at, s.keep_runs) == (0.98, 50.0, time(2), 90)
+    assert (s.pooled, s.least_fill_rate) == (True, 0.90)
     assert [p.name for p in s.calendar.promotions] == ["double-11", "618"]
 
 
@@ -51,6 +52,9 @@ def test_the_chains_own_promotions_come_after_the_built_in_ones() -> None:
     ({"fill_rates": [0.9]}, "fill_rates", "JSON object"),
     ({"store_sizes": {"sh-1": 0}}, "store_sizes.sh-1", "above 0"),
     ({"transfer_km": -1}, "transfer_km", "at least 0"),
+    ({"pooled": "yes"}, "pooled", "true or false"),
+    ({"pooled": 1}, "pooled", "true or false"),
+    ({"least_fill_rate": 0.2}, "least_fill_rate", "at least 0.5"),
     ({"opening_hours": {"opens": "21:00", "closes": "09:00"}}, "opening_hours.closes", "after opens"),
     ({"opening_hours": {"opens": "9:00", "closes": "21:00"}}, "opening_hours.opens", "HH:MM"),
     ({"opening_hours": {"opens": "09:00"}}, "opening_hours", "opens and closes"),
@@ -125,6 +129,16 @@ async def test_the_next_run_uses_the_transfer_distance_and_per_category_targets(
         return int(got["suggestions"][0]["detail"]["order_up_to"])
 
     assert await up_to(0.6) < await up_to(0.999)
+
+
+async def test_pooling_is_a_setting_the_run_plans_with(api: Api) -> None:
+    _, after = await api.put("/v1/replenishment/settings", {"pooled": False, "least_fill_rate": 0.8})
+    assert (after["pooled"], after["least_fill_rate"]) == (False, 0.8)
+    status, refused = await api.call("PUT", "/v1/replenishment/settings", {"pooled": "no"})
+    assert status == 400 and refused["field"] == "pooled", refused
+    rep = api.app[REPLENISHMENT]
+    plan = rep.plan_settings(await rep.chain_settings())
+    assert (plan.pooled, plan.least_fill_rate) == (False, 0.8)
 
 
 async def test_old_runs_are_pruned_to_keep_runs(api: Api) -> None:

@@ -1,9 +1,10 @@
 """The chain's replenishment settings as a form (head office changes them, finance reads them; a
 store token is refused): the chain's own promotions (every year on a month and day, or once on a
 date, with the days before and after and the uplift expected), the target fill rate and its
-per-category targets, each location's size and the warehouse whose region a store is in, the
-distance within which other stores' surplus moves before buying, the opening hours, the nightly
-run's time and how many runs are kept.
+per-category targets, whether targets are met per store's category at the least stock value
+(pooled) and the least any item is planned for then, each location's size and the warehouse
+whose region a store is in, the distance within which other stores' surplus moves before buying,
+the opening hours, the nightly run's time and how many runs are kept.
 
 A save is the API's PUT /v1/replenishment/settings (cloud/api/replenishment.py): the form becomes
 the same JSON body, checked by the API's own schema (SETTINGS_PUT) and then by the settings' own
@@ -37,7 +38,7 @@ SETTINGS_FORM = Checker(SETTINGS_PUT)
 EXTRA_ROWS = 2  # empty rows under the promotions and the category targets, to add one
 MAX_ROWS = MAX_PROMOTIONS + EXTRA_ROWS
 PROMOTION_FIELDS = ("name", "month", "day", "on", "before", "after", "uplift")
-SIMPLE = ("fill_rate", "transfer_km", "nightly_at", "keep_runs")
+SIMPLE = ("fill_rate", "least_fill_rate", "transfer_km", "nightly_at", "keep_runs")
 
 
 def _value(text: str) -> Any:
@@ -96,6 +97,7 @@ class Parsed:
         self.body: dict[str, Any] = {
             "promotions": promotions, "fill_rates": rates, "store_sizes": sizes, "served_by": served,
             "opening_hours": {"opens": get("opens"), "closes": get("closes")},
+            "pooled": get("pooled") == "on",  # a checkbox: sent only when ticked
             **{name: _value(get(name)) for name in SIMPLE}}
 
     def input_of(self, field: str) -> str:
@@ -115,7 +117,7 @@ class Parsed:
             return f"{'size' if m[1] == 'store_sizes' else 'served'}-{m[2]}"
         if m := re.fullmatch(r"opening_hours(?:\.(opens|closes))?", field):
             return m[1] or "closes"
-        if field in (*SIMPLE, "promotions", "fill_rates", "store_sizes", "served_by"):
+        if field in (*SIMPLE, "pooled", "promotions", "fill_rates", "store_sizes", "served_by"):
             return field
         return ""
 
@@ -131,6 +133,8 @@ def _form_of(current: Mapping[str, Any]) -> dict[str, str]:
     """The stored settings as the form shows them."""
     form: dict[str, str] = {name: _text(current[name]) for name in SIMPLE}
     form |= {"opens": current["opening_hours"]["opens"], "closes": current["opening_hours"]["closes"]}
+    if current["pooled"]:
+        form["pooled"] = "on"
     for r, p in enumerate(current["promotions"]):
         form |= {f"promo-{r}-{f}": _text(p[f]) for f in PROMOTION_FIELDS if p.get(f) is not None}
     for r, (category, target) in enumerate(current["fill_rates"].items()):
