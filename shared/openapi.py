@@ -249,10 +249,11 @@ class Operation:
     tags: tuple[str, ...]
     _validators: dict[str, Draft202012Validator] = field(default_factory=dict, repr=False)
     _fast: dict[str, Any] = field(default_factory=dict, repr=False)
+    _query: QueryChecker = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "_query", QueryChecker(self.query))  # frozen: set once, here
         schemas = {f"path.{k}": p.schema for k, p in self.path_params.items()}
-        schemas |= {f"query.{k}": p.schema for k, p in self.query.items()}
         if self.body is not None:
             schemas["body"] = self.body
         for key, schema in schemas.items():
@@ -264,25 +265,7 @@ class Operation:
         """The request's input, or ContractError naming the first field that breaks its schema."""
         path = {k: self._check(f"path.{k}", k, _from_text(request.match_info[k], p.schema))
                 for k, p in self.path_params.items()}
-        for name in request.query:  # a misspelt parameter would be ignored silently: say so
-            if name not in self.query:
-                close = difflib.get_close_matches(name, list(self.query), n=1)
-                hint = (f"did you mean {close[0]!r}?" if close else
-                        f"this call takes {', '.join(self.query)}" if self.query else "this call takes none")
-                raise ContractError(name, f"unknown query parameter; {hint}")
-        query = {}
-        for name, param in self.query.items():
-            given = request.query.getall(name, [])
-            if len(given) > 1:  # which one was meant? (a list where one value is documented)
-                raise ContractError(name, "is given more than once; give it once")
-            raw = given[0] if given else None
-            if raw is None:
-                if param.required:
-                    raise ContractError(name, "is required")
-                if "default" in param.schema:
-                    query[name] = copy.deepcopy(param.schema["default"])
-                continue
-            query[name] = self._check(f"query.{name}", name, _from_text(raw, param.schema))
+        query = self._query(request.query)
         body = None
         if self.body is not None:
             body = self._check("body", "", await _read_json(request, self.body_required))
@@ -301,6 +284,57 @@ class Operation:
         if problem is not None:
             name, says = _explain(problem, where)
             raise ContractError(name, says)
+        return _complete(validator.schema, value)
+
+
+class QueryChecker:
+    """Query parameters' check: a query string's values typed as their schemas want ("42" → 42),
+    checked, defaults filled in; ContractError naming the first parameter at fault — an unknown
+    one (with the closest known name), one given twice, a required one missing. The API's routes
+    check their query with it, and so can a page whose address takes an API call's parameters."""
+
+    def __init__(self, params: Mapping[str, Param]) -> None:
+        self.params = params
+        self._validators: dict[str, tuple[Draft202012Validator, Any]] = {}
+        for name, param in params.items():
+            Draft202012Validator.check_schema(param.schema)  # a broken schema fails at start-up
+            self._validators[name] = (Draft202012Validator(param.schema, format_checker=_FORMATS),
+                                      _fast_validator(param.schema))
+
+    def __call__(self, raw: Mapping[str, str]) -> dict[str, Any]:
+        """`raw`: a plain mapping or a MultiDict (a name given more than once is refused)."""
+        getall = getattr(raw, "getall", None)
+        for name in raw:  # a misspelt parameter would be ignored silently: say so
+            if name not in self.params:
+                close = difflib.get_close_matches(name, list(self.params), n=1)
+                takes = f"this call takes {', '.join(self.params)}" if self.params else "this call takes none"
+                hint = f"did you mean {close[0]!r}?" if close else takes
+                raise ContractError(name, f"unknown query parameter; {hint}")
+        query = {}
+        for name, param in self.params.items():
+            given = getall(name, []) if getall is not None else ([raw[name]] if name in raw else [])
+            if len(given) > 1:  # which one was meant? (a list where one value is documented)
+                raise ContractError(name, "is given more than once; give it once")
+            if not given:
+                if param.required:
+                    raise ContractError(name, "is required")
+                if "default" in param.schema:
+                    query[name] = copy.deepcopy(param.schema["default"])
+                continue
+            query[name] = self._check(name, _from_text(given[0], param.schema))
+        return query
+
+    def _check(self, name: str, value: Any) -> Any:
+        validator, fast = self._validators[name]
+        if fast is not None:
+            try:
+                if fast.is_valid(value):
+                    return _complete(validator.schema, value)
+            except (ValueError, TypeError, OverflowError):
+                pass  # a value it cannot take: jsonschema decides
+        problem = best_match(validator.iter_errors(value))
+        if problem is not None:
+            raise ContractError(*_explain(problem, name))
         return _complete(validator.schema, value)
 
 

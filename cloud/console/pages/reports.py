@@ -15,26 +15,24 @@ is refused first, 403, as the API refuses it).
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping, Sequence
-from datetime import date
 from typing import Any
 from urllib.parse import urlencode
 
 from aiohttp import web
 
-from cloud.api.reports import Refused, compute, csv_file
+from cloud.api.reports import QUERY, Refused, compute, csv_file
 from cloud.console.i18n import Words
 from cloud.console.queries import product_names
 from cloud.console.web import ConsoleRoutes, principal, render, words
 from cloud.db import reports
-from cloud.db.reports import LEVELS, MAX_DAYS, ReportError
+from cloud.db.reports import ReportError
 from cloud.keys import MAKER
-from shared.contract import ContractError, check_id
+from shared.contract import ContractError
+from shared.openapi import QueryChecker
 
 DAYS = (7, 30, 90, 365)
-WHOLE_DAYS = re.compile(r"[0-9]{1,6}")  # ASCII digits: str.isdigit() also takes "²", which int() refuses
-MAX_CATEGORY = 64  # the API's text(64)
+QUERY_CHECK = QueryChecker(QUERY)
 CHART_ROWS = 20  # bars a chart shows; the table has every row
 BAR_PX, CHART_FRAME_PX, CHART_MIN_PX = 26, 70, 240  # a chart as tall as its bars need (20 bars: 590 px)
 RATES = frozenset({"turnover_rate", "stock_out_rate", "line_fill_rate", "unit_fill_rate", "sell_through",
@@ -59,42 +57,21 @@ COLORS = ("#0f5c75", "#e0a100", "#5b8c3a", "#b5462f", "#6b5ca5", "#2f8f9d", "#8a
 
 
 def _query(raw: Mapping[str, str]) -> tuple[str, dict[str, Any]]:
-    """The report and its parameters from the page's query string, typed as the API's schema
-    would type them; ReportError names the field that cannot be read."""
+    """The report and its parameters from the page's query string, checked by the API's own query
+    check (`QUERY`: the same types, limits and words); ReportError names the field at fault. What
+    is the page's own: an empty field of the filter form is no value, a first day given overrides
+    the form's days, and the level defaults to category (the top of the drill-down)."""
     name = raw.get("report") or "turnover"
     if name not in reports.REPORTS:
         raise ReportError("report", f"no report {name!r}")
-    q: dict[str, Any] = {}
-    if raw.get("to") and not raw.get("from"):
-        raise ReportError("from", "missing: to needs from")  # the API's words; not a silent 30 days
-    if raw.get("from"):
-        for field in ("from", "to"):
-            if raw.get(field):
-                try:
-                    q[field] = date.fromisoformat(raw[field]).isoformat()
-                except ValueError:
-                    raise ReportError(field, f"{raw[field]!r} is not a date YYYY-MM-DD") from None
-    elif raw.get("days"):
-        text = raw["days"]
-        if not WHOLE_DAYS.fullmatch(text) or not 1 <= int(text) <= MAX_DAYS:
-            raise ReportError("days", f"{text!r} is not a number of days from 1 to {MAX_DAYS}")
-        q["days"] = int(text)
-    for field in ("store", "channel"):
-        if raw.get(field):
-            try:
-                q[field] = check_id(raw[field], field)
-            except ContractError as e:
-                raise ReportError(field, str(e)) from None
-    if raw.get("category"):
-        if len(raw["category"]) > MAX_CATEGORY:
-            raise ReportError("category", f"at most {MAX_CATEGORY} characters")
-        if any(ord(c) < 32 for c in raw["category"]):  # no category has one; PostgreSQL refuses a NUL
-            raise ReportError("category", "a control character is in it")
-        q["category"] = raw["category"]
-    by = raw.get("by") or "category"
-    if by not in LEVELS:
-        raise ReportError("by", f"{by!r} is not one of {', '.join(LEVELS)}")
-    q["by"] = by
+    given = {k: v for k, v in raw.items() if k in QUERY and v != ""}
+    if "from" in given:
+        given.pop("days", None)
+    try:
+        q = QUERY_CHECK(given)
+    except ContractError as e:
+        raise ReportError(e.field or "report", e.problem) from None
+    q.setdefault("by", "category")
     return name, q
 
 
