@@ -58,6 +58,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cloud.channels.allocation import Rules, channel_quantity
 from cloud.channels.records import PUSHES
+from cloud.console.kept import ReadBehind
 from cloud.db.models import Listing, StockLevel
 from cloud.db.orders import ChannelConfig, channel_configs
 
@@ -370,6 +371,9 @@ async def _read_new_pushes(session: AsyncSession, kept: PushFigures) -> int:
     return kept.take(rows)
 
 
+FullRead = tuple[dict[tuple[str, str], Listed], dict[GroupKey, dict[str, int]], PushFigures]  # `_read_all`
+
+
 class Noticed(NamedTuple):
     """What the live hub's notices named since the last read."""
     skus: set[str] | None  # whose stock, holds, listings or pushes changed; None: unknown, read everything
@@ -413,8 +417,7 @@ class ChannelFigures:
         self._free: dict[GroupKey, dict[str, int]] = {}  # every listed SKU of its channels, 0 when none
         self._read_at: float | None = None  # when the full read the figures come from began
         self._dirty: set[str] = set()  # changed, not read again yet
-        self._since: set[str] | None = None  # while a full read runs behind: SKUs changed since it began
-        self._behind: asyncio.Task[None] | None = None
+        self._behind: ReadBehind[FullRead] = ReadBehind("channel-figures", "channels page")
         self._unknown = False  # a change was noted that names no SKU
         self._touched: set[str] | None = None  # SKUs read again since the rows were made (None: all)
         self._built: tuple[object, dict[str, Kept]] | None = None  # the rows made last, for which rules
@@ -433,8 +436,7 @@ class ChannelFigures:
             self._unknown = True
             return
         self._dirty |= skus
-        if self._since is not None:
-            self._since |= skus
+        self._behind.note(skus)
 
     async def listings(self, configs: Mapping[str, ChannelConfig],
                        channel: str | None = None) -> list[ListingRow]:
@@ -481,7 +483,7 @@ class ChannelFigures:
                     except BaseException:
                         self._pushed = True
                         raise
-                if began - self._read_at > self.full_every_s and self._behind is None:
+                if began - self._read_at > self.full_every_s and self._behind.task is None:
                     self._read_behind(configs)
             await self._fill(session, configs)
             built = self._rows(configs)
@@ -596,33 +598,23 @@ class ChannelFigures:
         return out
 
     def _read_behind(self, configs: Mapping[str, ChannelConfig]) -> None:
-        """Read everything again in a task of its own; the pages keep the partial reads' figures
-        until it is done, then the SKUs changed meanwhile are read again."""
+        """Read everything again in a task of its own; reads keep the kept figures until it is done,
+        then the SKUs changed meanwhile are read again."""
         began = self.clock()
-        self._since = set()
 
-        async def run() -> None:
+        async def read() -> FullRead:
             async with self.maker()() as session:
-                listed, free, pushes = await _read_all(session, configs, self.clock)
-            async with self._lock:
-                if self._since is None:  # a full read was made here meanwhile
-                    return
-                self._listed, self._free, self._read_at = listed, free, began
-                self._touched, self._filled, self._refill = None, None, None
-                self._dirty |= self._since
-                self._pushes, self._pushed = pushes, True  # the records written while it ran are read next
-                self._since = None
-                self.full_reads += 1
+                return await _read_all(session, configs, self.clock)
 
-        def done(task: asyncio.Task[None]) -> None:
-            if self._behind is task:
-                self._behind = None
-            if not task.cancelled() and task.exception() is not None:
-                log.warning("channels page: the full read behind the pages failed: %s", task.exception())
-                self._since = None  # the next read past FULL_EVERY_S tries again
+        def take(fresh: FullRead, changed: set[str]) -> None:
+            self._listed, self._free, self._pushes = fresh
+            self._read_at = began
+            self._touched, self._filled, self._refill = None, None, None
+            self._dirty |= changed
+            self._pushed = True  # the records written while it ran are read next
+            self.full_reads += 1
 
-        self._behind = asyncio.create_task(run(), name="channel-figures")
-        self._behind.add_done_callback(done)
+        self._behind.start(read, self._lock, take)
 
     @property
     def looked_for(self) -> int:
@@ -632,7 +624,7 @@ class ChannelFigures:
     @property
     def behind(self) -> asyncio.Task[None] | None:
         """The full read running behind the pages, if one is."""
-        return self._behind
+        return self._behind.task
 
     def warm(self) -> None:
         """Make the first (full) read now, in a task of its own, unless one was made or is under
@@ -658,10 +650,7 @@ class ChannelFigures:
 
     def close(self) -> None:
         """Stop a full read running behind the pages (at shutdown, or when one is made here)."""
-        if self._behind is not None:
-            self._behind.cancel()
-            self._behind = None
-        self._since = None
+        self._behind.cancel()
 
     def stop(self) -> None:
         """At shutdown: stop every read this runs in a task of its own."""
@@ -679,7 +668,7 @@ def _listed_skus(listed: Iterable[Listed]) -> dict[str, set[str]]:
 
 
 async def _read_all(session: AsyncSession, configs: Mapping[str, ChannelConfig], clock: Callable[[], float]
-                    ) -> tuple[dict[tuple[str, str], Listed], dict[GroupKey, dict[str, int]], PushFigures]:
+                    ) -> FullRead:
     listed = {(li[0], li[2]): li for li in await _read_listed(session)}
     by_channel = _listed_skus(listed.values())
     free: dict[GroupKey, dict[str, int]] = {}

@@ -20,7 +20,6 @@ it. A new day (the chain's time zone) starts with a full sum.
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections import defaultdict
 from collections.abc import Callable, Collection
@@ -29,9 +28,8 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from cloud.console.kept import ReadBehind
 from cloud.db.models import Movement
-
-log = logging.getLogger(__name__)
 
 FULL_EVERY_S = 60.0  # the day's sums are read whole again this often, behind the pages
 STORES_PER_READ = 500  # a partial read names at most this many stores per statement
@@ -77,8 +75,7 @@ class TodayFigures:
         self._figures: Figures = {}
         self._read_at: float | None = None  # when the full read the figures come from began
         self._dirty: set[str] = set()  # changed, not summed again yet
-        self._since: set[str] | None = None  # while a full read runs behind: stores changed since it began
-        self._behind: asyncio.Task[None] | None = None
+        self._behind: ReadBehind[Figures] = ReadBehind("today-figures", "overview")
         self._unknown = False  # a change was noted that names no store
 
     def note(self, stores: set[str] | None) -> None:
@@ -87,8 +84,7 @@ class TodayFigures:
             self._unknown = True
             return
         self._dirty |= stores
-        if self._since is not None:
-            self._since |= stores
+        self._behind.note(stores)
 
     async def figures(self, since: datetime, stores: Collection[str] | None = None) -> Figures:
         """Per store (of `stores`, or every one): units sold and shrunk since `since`, as
@@ -116,7 +112,7 @@ class TodayFigures:
                         self._figures.pop(store, None)
                     self._figures.update(fresh)
                     self.partial_reads += 1
-                if began - self._read_at > self.full_every_s and self._behind is None:
+                if began - self._read_at > self.full_every_s and self._behind.task is None:
                     self._read_behind(since)
             kept = self._figures
             chosen = kept if stores is None else {s: kept[s] for s in stores if s in kept}
@@ -126,40 +122,28 @@ class TodayFigures:
         """Sum every store again in a task of its own; reads keep the partial sums until it is
         done, then the stores changed meanwhile are summed again."""
         began = self.clock()
-        self._since = set()
 
-        async def run() -> None:
+        async def read() -> Figures:
             async with self.maker()() as session:
-                fresh = await todays_figures(session, since)
-            async with self._lock:
-                if self._since is None or self._day != since:  # a full read was made here meanwhile
-                    return
-                self._figures, self._read_at = fresh, began
-                self._dirty |= self._since
-                self._since = None
-                self.full_reads += 1
+                return await todays_figures(session, since)
 
-        def done(task: asyncio.Task[None]) -> None:
-            if self._behind is task:
-                self._behind = None
-            if not task.cancelled() and task.exception() is not None:
-                log.warning("overview: the day's full sum behind the pages failed: %s", task.exception())
-                self._since = None  # the next read past FULL_EVERY_S tries again
+        def take(fresh: Figures, changed: set[str]) -> None:
+            if self._day != since:  # a new day began meanwhile (summed whole under the lock)
+                return
+            self._figures, self._read_at = fresh, began
+            self._dirty |= changed
+            self.full_reads += 1
 
-        self._behind = asyncio.create_task(run(), name="today-figures")
-        self._behind.add_done_callback(done)
+        self._behind.start(read, self._lock, take)
 
     @property
     def behind(self) -> asyncio.Task[None] | None:
         """The full read running behind the pages, if one is."""
-        return self._behind
+        return self._behind.task
 
     def close(self) -> None:
         """Stop a full read running behind the pages (at shutdown, or when one is made here)."""
-        if self._behind is not None:
-            self._behind.cancel()
-            self._behind = None
-        self._since = None
+        self._behind.cancel()
 
 
 __all__ = ["FULL_EVERY_S", "Figures", "TodayFigures", "todays_figures"]

@@ -30,6 +30,7 @@ from aiohttp import web
 
 from cloud.auth import Principal, Role, require_hq
 from cloud.console import queries_channels as q
+from cloud.console.kept import follow_while_serving
 from cloud.console.live import Notice, Topic
 from cloud.console.pages.overview import SHARED_FOR_S
 from cloud.console.queries import product_names
@@ -246,20 +247,11 @@ def add_routes(routes: ConsoleRoutes) -> None:
     notices = app[LIVE].subscribe()  # from now on: nothing changed before the first read is missed
     app[CHANNEL_FIGURES] = figures = q.ChannelFigures(lambda: changed_skus(notices), lambda: app[MAKER])
 
-    following: list[asyncio.Task[None]] = []
-
-    async def start(_app: web.Application) -> None:
-        following.append(asyncio.create_task(_follow(notices, figures), name="console-channel-figures"))
-
-    async def stop(_app: web.Application) -> None:
+    def stop() -> None:
         figures.stop()
         app[LIVE].unsubscribe(notices)
-        for task in following:
-            task.cancel()
-        await asyncio.gather(*following, return_exceptions=True)
 
-    app.on_startup.append(start)
-    app.on_shutdown.append(stop)
+    follow_while_serving(app, lambda: _follow(notices, figures), "console-channel-figures", stop)
     routes.get("/channels", channels_page, "channels")
     routes.get("/channels/{channel}", channel_page, "channel")
     routes.post("/channels/{channel}/retry", retry, "channel-retry")

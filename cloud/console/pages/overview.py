@@ -16,6 +16,7 @@ from aiohttp import web
 
 from cloud.auth import Principal, Role, require_read
 from cloud.console import queries
+from cloud.console.kept import follow_while_serving
 from cloud.console.live import Notice, Topic
 from cloud.console.queries import StoreRow
 from cloud.console.queries_today import TodayFigures
@@ -142,20 +143,12 @@ def add_routes(routes: ConsoleRoutes) -> None:
     app = routes.app
     notices = app[LIVE].subscribe()  # from now on: nothing changed before the first read is missed
     app[TODAY] = figures = TodayFigures(lambda: changed_stores(notices), lambda: app[MAKER])
-    following: list[asyncio.Task[None]] = []
 
-    async def start(_app: web.Application) -> None:
-        following.append(asyncio.create_task(_follow(notices, figures), name="console-today-figures"))
-
-    async def stop(_app: web.Application) -> None:
+    def stop() -> None:
         figures.close()
         app[LIVE].unsubscribe(notices)
-        for task in following:
-            task.cancel()
-        await asyncio.gather(*following, return_exceptions=True)
 
-    app.on_startup.append(start)
-    app.on_shutdown.append(stop)
+    follow_while_serving(app, lambda: _follow(notices, figures), "console-today-figures", stop)
     routes.get("/", overview, "overview")
     routes.get("/overview/rows/{store}", overview_row, "overview-row")
     routes.get("/overview/totals", overview_totals, "overview-totals")
