@@ -122,9 +122,17 @@ async def known_stores(session: AsyncSession, only: Collection[str] | None = Non
 
 async def store_exists(session: AsyncSession, store: str) -> bool:
     """Registered, heard from, or in the ledger (a store's movements can arrive before anything)."""
-    if await known_stores(session, [store]):
-        return True
-    return await session.scalar(select(Movement.pos).where(Movement.store == store).limit(1)) is not None
+    return await store_name(session, store) is not None
+
+
+async def store_name(session: AsyncSession, store: str) -> str | None:
+    """A store's name ("" when it has none), or None when the cloud knows nothing of it: neither
+    registered, heard from, nor in the ledger."""
+    names = await known_stores(session, [store])
+    if names:
+        return names[store]
+    in_ledger = await session.scalar(select(Movement.pos).where(Movement.store == store).limit(1))
+    return "" if in_ledger is not None else None
 
 
 async def overview_rows(session: AsyncSession, since: datetime, stores: Collection[str] | None = None,
@@ -421,5 +429,6 @@ __all__ = ["Aisle", "ChannelFigure", "LotRow", "MovementView", "ProductRow", "St
            "bin_state",
            "channel_figures", "day_start", "filter_rows", "known_stores", "listings_with_pushes",
            "overview_rows", "product", "product_levels", "product_lots", "product_names", "products",
-           "recent_movements", "shelf_map", "sort_rows", "store_exists", "store_stock_page", "store_values",
+           "recent_movements", "shelf_map", "sort_rows", "store_exists", "store_name", "store_stock_page",
+           "store_values",
            "todays_figures"]

@@ -5,6 +5,7 @@ it, read its report. Each section is a partial that re-fetches itself on its liv
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import Any
@@ -18,8 +19,8 @@ from cloud.console.i18n import Words
 from cloud.console.pages.overview import SHARED_FOR_S, scope
 from cloud.console.web import ConsoleRoutes, is_htmx, now, principal, render, words
 from cloud.db import stocktakes
-from cloud.db.gateway_snapshots import gateway_views
-from cloud.db.store_alerts import open_counts, store_alerts
+from cloud.db.gateway_snapshots import GatewayView, gateway_views
+from cloud.db.store_alerts import AlertView, open_counts, store_alerts
 from cloud.keys import CONSOLE_OPTIONS, CONSOLE_READS, LIVE, MAKER
 from shared.contract import ContractError, Zone, check_id, parse_instant
 
@@ -76,15 +77,22 @@ async def stores_page(request: web.Request) -> web.StreamResponse:
 
 async def _gateways(request: web.Request, store: str) -> dict[str, Any]:
     async with request.app[MAKER]() as session:
-        gws = await gateway_views(session, [store])
+        gws = await gateway_views(session, [store], bins=False)  # the table shows no bin
     return {"store": store, "gateways": gws}
 
 
 async def _shelves(request: web.Request, store: str) -> dict[str, Any]:
     async with request.app[MAKER]() as session:
         gws = await gateway_views(session, [store])
-        skus = {b.sku for g in gws for b in g.bins}
-        names = await queries.product_names(session, skus)
+        names = await queries.product_names(session, _bin_skus(gws))
+    return _shelves_view(store, gws, names)
+
+
+def _bin_skus(gws: list[GatewayView]) -> set[str]:
+    return {b.sku for g in gws for b in g.bins}
+
+
+def _shelves_view(store: str, gws: list[GatewayView], names: dict[str, str]) -> dict[str, Any]:
     shelves_at = max((g.shelves_at for g in gws if g.shelves_at), default=None)
     return {"store": store, "aisles": queries.shelf_map(gws), "names": names, "shelves_at": shelves_at,
             "bin_state": queries.bin_state}
@@ -145,10 +153,19 @@ def _local(text: object, t: Words, tz: tzinfo, at: datetime) -> str:
         return str(text)
 
 
+MOVEMENTS_SHOWN = ALERTS_SHOWN = 40
+STOCKTAKES_SHOWN = 15
+
+
 async def _movements(request: web.Request, store: str) -> dict[str, Any]:
     async with request.app[MAKER]() as session:
-        moves = await queries.recent_movements(session, store, limit=40)
+        moves = await queries.recent_movements(session, store, limit=MOVEMENTS_SHOWN)
         names = await queries.product_names(session, [m.sku for m in moves])
+    return _movements_view(request, store, moves, names)
+
+
+def _movements_view(request: web.Request, store: str, moves: list[queries.MovementView],
+                    names: dict[str, str]) -> dict[str, Any]:
     t, tz = words(request), request.app[CONSOLE_OPTIONS].tz
     at = now()
     return {"store": store, "moves": [(m, evidence_of(m, t, tz, at)) for m in moves], "names": names}
@@ -156,32 +173,66 @@ async def _movements(request: web.Request, store: str) -> dict[str, Any]:
 
 async def _alerts(request: web.Request, store: str) -> dict[str, Any]:
     async with request.app[MAKER]() as session:
-        alerts = await store_alerts(session, store, limit=40)
+        alerts = await store_alerts(session, store, limit=ALERTS_SHOWN)
     return {"store": store, "alerts": alerts}
 
 
 async def _stocktakes(request: web.Request, store: str, notice: str | None = None,
                       problem: str | None = None) -> dict[str, Any]:
     maker = request.app[MAKER]
-    return {"store": store, "takes": await stocktakes.find(maker, store, limit=15),
-            "st_gateways": await stocktakes.gateways_of(maker, store),
+    return _stocktakes_view(request, store, await stocktakes.find(maker, store, limit=STOCKTAKES_SHOWN),
+                            await stocktakes.gateways_of(maker, store), notice, problem)
+
+
+def _stocktakes_view(request: web.Request, store: str, takes: list[dict[str, Any]], gateways: list[str],
+                     notice: str | None = None, problem: str | None = None) -> dict[str, Any]:
+    return {"store": store, "takes": takes, "st_gateways": gateways,
             "may_start": principal(request).may_write(store), "notice": notice, "problem": problem,
             "zones": [z.value for z in Zone]}
 
 
-async def store_page(request: web.Request) -> web.StreamResponse:
-    store = _store(request)
+@dataclass(frozen=True, slots=True)
+class _StoreReads:
+    name: str | None  # None: the cloud knows nothing of the store
+    gateways: list[GatewayView]
+    moves: list[queries.MovementView]
+    alerts: list[AlertView]
+    names: dict[str, str]  # the bins' and movements' products
+
+
+async def _store_reads(request: web.Request, store: str) -> _StoreReads:
+    """What the page shows besides its stock and stocktakes, in one session: the gateways are read
+    once for their table, the shelf map and the stocktake form, the products once for the shelves
+    and the movements."""
     async with request.app[MAKER]() as session:
-        if not await queries.store_exists(session, store):
-            raise web.HTTPNotFound()
-        names = await queries.known_stores(session, [store])
-    context: dict[str, Any] = {"store": store, "name": names.get(store, "")}
-    products: dict[str, str] = {}  # each part names its own products: the page shows them all
-    for part in (_gateways, _shelves, _stock, _movements, _alerts, _stocktakes):
-        built = await part(request, store)
-        products |= built.pop("names", {})
-        context |= built
-    return render(request, "store.html", {**context, "names": products}, section="stores")
+        name = await queries.store_name(session, store)
+        if name is None:
+            return _StoreReads(None, [], [], [], {})
+        gws = await gateway_views(session, [store])
+        moves = await queries.recent_movements(session, store, limit=MOVEMENTS_SHOWN)
+        alerts = await store_alerts(session, store, limit=ALERTS_SHOWN)
+        names = await queries.product_names(session, _bin_skus(gws) | {m.sku for m in moves})
+    return _StoreReads(name, gws, moves, alerts, names)
+
+
+async def store_page(request: web.Request) -> web.StreamResponse:
+    """The store's page: every section its partials show. Three reads at once rather than one per
+    section in turn: the sections' own (one session), the stock (shared with the consoles asking at
+    the same moment) and the stocktakes."""
+    store = _store(request)
+    reads, stock, takes = await asyncio.gather(
+        _store_reads(request, store), _stock(request, store),
+        stocktakes.find(request.app[MAKER], store, limit=STOCKTAKES_SHOWN))
+    if reads.name is None:
+        raise web.HTTPNotFound()
+    context: dict[str, Any] = {
+        "store": store, "name": reads.name, "gateways": reads.gateways, "alerts": reads.alerts,
+        **_shelves_view(store, reads.gateways, reads.names),
+        **_movements_view(request, store, reads.moves, reads.names),
+        **_stocktakes_view(request, store, takes, [g.gateway for g in reads.gateways]),
+        **stock}
+    # each part names its own products: the page shows them all
+    return render(request, "store.html", {**context, "names": reads.names | stock["names"]}, section="stores")
 
 
 def _partial(template: str, build: Any) -> Any:
