@@ -166,13 +166,14 @@ class HoldFigures:
 async def open_holds(session: AsyncSession, f: OrderFilter, soon: datetime) -> HoldFigures:
     """What open orders (status reserved) in scope hold now."""
     where = _order_conditions(OrderFilter(f.channel, f.store, "reserved", f.text, f.only_store))
-    n = await _count(session, Order, where)
-    units = (await session.execute(
-        select(func.coalesce(func.sum(Reservation.qty), 0))
-        .where(Reservation.order.in_(select(Order.id).where(*where))))).scalar_one()
-    expiring = int((await session.execute(select(func.count()).select_from(Order)
-                                          .where(*where, Order.expires_at < soon))).scalar_one())
-    return HoldFigures(n, int(units), expiring)
+    held = select(Order.id).where(*where).correlate(None)  # every open order, not the outer row
+    units = (select(func.coalesce(func.sum(Reservation.qty), 0))
+             .where(Reservation.order.in_(held)).correlate(None).scalar_subquery())
+    # one statement, not three: the table refreshes on every stock change
+    n, expiring, in_hold = (await session.execute(
+        select(func.count(), func.coalesce(func.sum(case((Order.expires_at < soon, 1), else_=0)), 0), units)
+        .select_from(Order).where(*where))).one()
+    return HoldFigures(int(n), int(in_hold), int(expiring))
 
 
 async def order_channels(session: AsyncSession) -> list[str]:
