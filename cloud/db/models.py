@@ -540,7 +540,10 @@ class ReplenishmentSuggestion(Base):
     level: Mapped[int | None] = mapped_column(Integer)  # an emergency's level
     detail: Mapped[str | None] = mapped_column(Text)  # JSON: levels, position, why smaller, stores
     acted: Mapped[str | None] = mapped_column(String(40))  # the transfer made from it, once
-    __table_args__ = (Index("ix_replenishment_suggestions_run_kind", "run", "kind"),)
+    # (run, kind) first for every read of a run's suggestions of one kind; then supplier and line:
+    # the console's first lines of each supplier are read from the index (migration 0012)
+    __table_args__ = (
+        Index("ix_replenishment_suggestions_run_kind_supplier", "run", "kind", "supplier", "line"),)
 
 
 class ReplenishmentSetting(Base):

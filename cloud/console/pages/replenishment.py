@@ -50,6 +50,7 @@ from cloud.db import audit
 from cloud.db import replenishment_views as views
 from cloud.db.orders import OrderError
 from cloud.db.purchasing import PurchaseOrders, audited
+from cloud.db.replenishment import Replenishment
 from cloud.keys import CONSOLE_READS, MAKER, ORDERS, REPLENISHMENT, TRANSFERS
 from shared.contract import ContractError, check_id, is_gtin14
 
@@ -191,6 +192,13 @@ def _is_id(text: str) -> bool:
     return True
 
 
+async def _run(rep: Replenishment, runs: Sequence[Mapping[str, Any]], run_id: str) -> dict[str, Any] | None:
+    """A run, from the runs the page lists when it is one of them (read in the same moment), else
+    read."""
+    listed = next((r for r in runs if r["id"] == run_id), None)
+    return dict(listed) if listed is not None else await rep.get(run_id)
+
+
 async def _plan(request: web.Request, notice: str | None = None, problem: str | None = None
                 ) -> dict[str, Any]:
     """The page's body: the runs, and the chosen (`?run=`) or newest finished run's suggestions."""
@@ -198,10 +206,10 @@ async def _plan(request: web.Request, notice: str | None = None, problem: str | 
     runs = await rep.runs(RUNS_SHOWN)
     running = [r for r in runs if under_way(r, now())]
     asked = request.query.get("run", "")[:64]
-    run = await rep.get(asked) if asked else None
+    run = await _run(rep, runs, asked) if asked else None
     if run is None or run["status"] != "done":
         latest = await rep.latest_done()
-        run = await rep.get(latest) if latest else None
+        run = await _run(rep, runs, latest) if latest else None
     context: dict[str, Any] = {
         "runs": runs, "running": running[0] if running else None, "run": run, "groups": [], "transfers": [],
         "transfers_total": 0, "transfers_open": 0, "emergencies": [], "emergencies_total": 0, "names": {},
