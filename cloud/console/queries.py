@@ -251,17 +251,21 @@ async def store_stock_page(session: AsyncSession, store: str, text: str, today: 
     those whose GTIN or name contain `text`, the first `limit` in full — zones, lots, what is
     available — through the ledger's own reads (reads.item_json).
 
-    Which products and how many come from one aggregate over the store's balance rows; only the
-    listed products' books are read. (A store carries thousands of SKUs and the page shows 100:
-    building every book was most of the page's time.)"""
+    Which products and how many come from one aggregate over the store's balance rows (with each
+    product's unit cost); only the listed products' books are read. (A store carries thousands of
+    SKUs and the page shows 100: building every book was most of the page's time.)"""
     held = {sku: int(n) for sku, n in (await session.execute(
         select(StockLevel.sku, StockLevel.reserved).where(StockLevel.store == store,
                                                            StockLevel.reserved != 0))).all()}
-    units = (select(Balance.sku, Product.name, func.sum(Balance.qty))
+    units = (select(Balance.sku, Product.name, Product.unit_cost, func.sum(Balance.qty))
              .outerjoin(Product, Product.sku == Balance.sku)
-             .where(Balance.store == store).group_by(Balance.sku, Product.name))
-    stocked = [(sku, name or "") for sku, name, n in (await session.execute(units)).all()
-               if n or held.get(sku)]
+             .where(Balance.store == store).group_by(Balance.sku, Product.name, Product.unit_cost))
+    costs: dict[str, float | None] = {}
+    stocked = []
+    for sku, name, cost, n in (await session.execute(units)).all():
+        costs[sku] = cost
+        if n or held.get(sku):
+            stocked.append((sku, name or ""))
     needle = text.strip().lower()
     matching = [(sku, name) for sku, name in stocked if not needle or needle in sku or needle in name.lower()]
     matching.sort(key=lambda sn: (sn[1] or "~", sn[0]))
@@ -271,10 +275,6 @@ async def store_stock_page(session: AsyncSession, store: str, text: str, today: 
         rows = (await session.scalars(select(Balance).where(Balance.store == store,
                                                             Balance.sku.in_(list(shown))))).all()
         books = books_of(rows)
-        costs: dict[str, float | None] = {}
-        if with_cost:
-            costs = {sku: cost for sku, cost in (await session.execute(
-                select(Product.sku, Product.unit_cost).where(Product.sku.in_(list(shown))))).all()}
         for sku in shown:
             book = books.get((store, sku), ledger.SkuBook())
             item = item_json(sku, book, today, held.get(sku, 0))
