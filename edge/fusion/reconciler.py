@@ -67,6 +67,13 @@
   (a late sale, the shrink's units coming home, the scales re-anchoring) is dated with the
   shrink it takes back, so the pair cancels on either side of any count. So a pick pending at a
   count's cut-off leaves the book true whatever it becomes: sold, put back, or stolen.
+- A count settles the picks of its SKU still waiting at its cut-off (for their sale, or for units
+  put down where no sensor sees them to come home with a tidy round — after the shop closes, not
+  before the next morning's): it read every unit in the shop then, so as many units fewer than the
+  book's floor figure are gone, the oldest waiting picks' (shrink at the next tick, dated at the
+  pick), and a pick whose units it found is no shrink: only the door can still say they left (a
+  count while trading reads a thief's bag) within a shopper's trip of the count; then it is
+  dropped. A hand the door saw leave is left to the window.
 - Its floor figure is kept as the ledger keeps the floor: the last count (ZoneCount, or its own
   `count` delta) plus the floor deltas it emitted dated after that count's cut-off, whenever
   they were emitted (every floor movement comes from here). Deltas dated at a count's very
@@ -127,6 +134,8 @@ class _Pick:
     walked: bool = False  # the exit portal saw some of its units leave unpaid: the rest went too
     left: datetime | None = None  # when the portal saw that (its hand's units left then)
     seen: dict[str, object] | None = None  # a camera lane's (and scale's) word on it, for the evidence
+    counted: dict[str, object] | None = None  # a count found its units gone: shrink at the next tick
+    found: datetime | None = None  # a count (its cut-off then) found its units in the shop
 
 
 @dataclass(slots=True)
@@ -386,6 +395,7 @@ class Reconciler:
             return []
         if isinstance(obs, ZoneCount):
             if obs.zone == Zone.FLOOR.value:
+                self._count_settles(obs)
                 self._counted(obs.sku, obs.at, obs.qty)
             return []
         if isinstance(obs, EntryRead):
@@ -401,6 +411,34 @@ class Reconciler:
             return []
         return self._odd(obs)
 
+    def _count_settles(self, c: ZoneCount) -> None:
+        """A count read every unit in the shop at its cut-off, those put down where no sensor sees
+        them included: it settles the picks of its SKU still waiting then for a sale or for their
+        units to come home. The book's floor figure at the cut-off still holds a pending pick's
+        units; as many units fewer on the count are gone — the oldest picks' (they become shrink
+        at the next tick, dated at the pick, which the count absorbs) — and a pick whose units
+        the count found is no shrink: its units were in the shop. Only the door can still say
+        otherwise (a count while trading read them in a thief's bag), within a shopper's trip of
+        the count (`window`); then it is dropped. (Hands the door saw leave are left to the
+        window: their units are not in the shop.)"""
+        if c.sku not in self._floor or c.at < self._cut_off[c.sku]:
+            return  # no figure to compare with, or an older count than the one the figure is from
+        pending = sorted((p for p in self._picks if p.sku == c.sku and not p.walked and p.at <= c.at),
+                         key=lambda p: p.at)
+        if not pending:
+            return
+        book = self._floor[c.sku] - sum(k for t, k in self._since_count.get(c.sku, []) if t >= c.at)
+        missing = book - c.qty
+        for p in pending:
+            if missing > 0:
+                k = min(p.qty, missing)
+                missing -= k
+                if k < p.qty:  # (the count found the rest of the hand)
+                    p.qty = k
+                p.counted = {"at": c.at.isoformat(), "qty": c.qty, "book": book}
+            else:
+                p.found = c.at
+
     def _match_picks(self, sku: str, at: datetime, qty: int,
                      within: timedelta | None = None) -> tuple[int, list[dict[str, object]]]:
         """Claim up to qty units of pending picks of a SKU made up to `within` (the window) before
@@ -413,8 +451,8 @@ class Reconciler:
         # spent before the till), and the oldest unclaimed pick is the one most likely stolen.
         # A pick moments before the scan is rarely the scanned one (the shopper still had to
         # queue): those come last.
-        pool = sorted((p for p in self._picks if p.sku == sku
-                       and -self.latency <= at - p.at <= (max(within, self._wait(p)) if till else within)),
+        pool = sorted((p for p in self._picks if p.sku == sku and -self.latency <= at - p.at
+                       <= (max(within, self._wait(p)) if till else within)),
                       key=lambda p: (at - p.at < self.queue, -p.at.timestamp()))
         if not till:
             order = sorted(pool, key=lambda p: abs(p.at - at))
@@ -851,7 +889,11 @@ class Reconciler:
         keep = []
         for p in self._picks:
             wait = self._wait(p)
-            if now - p.at <= wait:
+            if p.found is not None and not p.walked:
+                if now - p.found <= self.window:
+                    keep.append(p)  # (found by a count: no shrink, whatever its wait)
+                continue
+            if now - p.at <= wait and p.counted is None:
                 keep.append(p)
                 continue
             # A hand the door saw leave left then, the units it missed with it (not at the pick).
@@ -861,7 +903,8 @@ class Reconciler:
                             evidence={"bin": p.bin, "pick_at": p.at.isoformat(), "qty": p.qty,
                                       "window_s": wait.total_seconds(),
                                       "detected_at": now.isoformat(),
-                                      **({"seen": p.seen} if p.seen else {})})
+                                      **({"seen": p.seen} if p.seen else {}),
+                                      **({"counted": p.counted} if p.counted else {})})
             out.append(d)
             if not p.walked:  # (units of a hand the door saw leave are not coming back)
                 self._shrunk.append(_Shrunk(p.at, p.sku, p.qty, d.id, now + 2 * self.window,

@@ -101,3 +101,42 @@ def test_a_shrink_s_units_coming_home_are_forgotten_as_unknown_once_re_anchoring
     assert [(d.kind, d.qty) for d in out if isinstance(d, StockDelta)] == [(Kind.ADJUST, 2)]
     out = run(r, [(95, BinChange(m(95), "N4-6", -2, 14, -200.0))], until=200)
     assert (Kind.SHRINK, -2, "floor") in deltas(out)
+
+
+# A shopper puts a unit down on a bin no sensor watches just before closing: it comes home with the
+# first tidy round the next morning, long after any wait (seeds 4, 26 and 28 of the 800-SKU shop).
+# The night's count read it first.
+
+def test_a_pick_still_waiting_at_a_count_that_found_its_units_is_dropped_not_shrink() -> None:
+    """The count reads as many units as the book's floor figure: the pick's unit is in the shop.
+    Its wait running out books nothing, and the unit coming home the next morning changes nothing."""
+    r = shop(POUCH, 16)
+    out = run(r, [(5, BinChange(m(5), "N4-6", -1, 15, -100.1)),
+                  (40, ZoneCount(m(40), SKU, "floor", 16)),
+                  (800, BinChange(m(800), "N4-6", 1, 16, 100.1))], until=900)
+    assert deltas(out) == []
+    assert r.floor_figure(SKU) == 16
+
+
+def test_a_pick_still_waiting_at_a_count_that_found_its_units_gone_is_shrink_dated_at_the_pick() -> None:
+    """Two units fewer on the count than the book's floor figure: the waiting hand of two left
+    unseen; shrink at the next tick (not after the wait), dated at the pick, which the count's
+    cut-off absorbs, with the count in its evidence."""
+    r = shop(POUCH, 16)
+    out = run(r, [(5, BinChange(m(5), "N4-6", -2, 14, -200.1)),
+                  (40, ZoneCount(m(40), SKU, "floor", 14))], until=41)
+    assert deltas(out) == [(Kind.SHRINK, -2, "floor")]
+    (shrink,) = (d for d in out if isinstance(d, StockDelta))
+    assert shrink.occurred_at == m(5)
+    assert shrink.evidence and shrink.evidence["counted"] == {"at": m(40).isoformat(), "qty": 14, "book": 16}
+    assert r.floor_figure(SKU) == 14
+
+
+def test_a_count_short_by_fewer_units_than_are_waiting_takes_them_from_the_oldest_pick() -> None:
+    """One unit missing, two hands of one waiting: the older is shrink, the other's unit was found."""
+    r = shop(POUCH, 16)
+    out = run(r, [(5, BinChange(m(5), "N4-6", -1, 15, -100.1)),
+                  (20, BinChange(m(20), "N4-6", -1, 14, -100.0)),
+                  (40, ZoneCount(m(40), SKU, "floor", 15))], until=300)
+    shrinks = [d for d in out if isinstance(d, StockDelta)]
+    assert deltas(out) == [(Kind.SHRINK, -1, "floor")] and shrinks[0].occurred_at == m(5)
