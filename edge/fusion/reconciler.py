@@ -41,9 +41,16 @@
   retracted later. Picks whose units the portal did not see leave still become shrink by the
   window, as without a portal.
 - Knowing which SKUs carry RFID tags (`tagged`), a pick of a tagged SKU the portal saw nothing of
-  waits `TAGGED_WAIT` windows for its sale (the door reads nearly every tagged unit carried out:
-  one it did not read is most likely still in the shop, put down where no sensor sees it until a
-  tidy round brings it home); an untagged SKU's pick waits the portal's longer window only.
+  is not made shrink by time (the door reads nearly every tagged unit carried out: one it did not
+  read is most likely still in the shop, put down where no sensor sees it until a tidy round brings
+  it home, or a fall that was no hand at all — a camera lane's misread run, staff lifting another
+  SKU's units): it waits for its sale (a till line may claim it for `TAGGED_WAIT` windows), its
+  units coming home, or the count, which settles it (below); only `hold` without any of them makes
+  it shrink. An untagged SKU's pick waits the portal's longer window only — but one that only a
+  camera lane saw (no scale on its bin) waits as a tagged one does: a lane counts its front row,
+  and a run of misread frames holds a wrong count until the next change, so a lane's fall that no
+  sale claims is likelier a misread than a theft (and a theft from a lane's bin is seldom seen by
+  it at all: the units behind the front row hide it).
 - Camera lanes (`LaneChange`, from edge/fusion/lanes.py): a lane's lasting count change is a pick
   or a put-back as a scale's is, the lane's count and confidence in the evidence (`seen`). A lane
   counts its bin's front row, so it is not a level to re-anchor on, and it does not weigh: a rise
@@ -256,7 +263,7 @@ class Reconciler:
     paid_for: timedelta = timedelta(minutes=30)  # a unit paid for leaves within this of its sale
     # The SKUs whose units carry RFID tags (None: every unit is, as in a shop that tags all it
     # sells). With a portal, only these are read at the door: a pick of a tagged SKU the door saw
-    # nothing of is still in the shop, and waits `TAGGED_WAIT` windows; one of an untagged SKU says
+    # nothing of is still in the shop, and waits for the count (or `hold`); one of an untagged SKU says
     # nothing by not being read.
     tagged: frozenset[str] | None = None
     _picks: list[_Pick] = field(default_factory=list)
@@ -336,9 +343,19 @@ class Reconciler:
         """How long a pending pick waits for its sale before it is shrink."""
         if not self.portal or p.walked:
             return self.window
-        if self.tagged is not None and p.sku in self.tagged:
-            return max(self._unseen(), self.window * TAGGED_WAIT)
+        if (self.tagged is not None and p.sku in self.tagged) or not self.bins[p.bin].scale:
+            return max(self._unseen(), self.hold)  # (the count settles it first: `_count_settles`)
         return self._unseen()
+
+    def _claimable(self, p: _Pick) -> timedelta:
+        """How long after a pick a till line may still claim it: its wait, but a tagged pick the
+        door saw nothing of only for `TAGGED_WAIT` windows (a shopper is not in the shop for hours;
+        an older pick of the SKU is not the one this sale paid for)."""
+        if self.portal and not p.walked and self.tagged is not None and p.sku in self.tagged:
+            return max(self._unseen(), self.window * TAGGED_WAIT)
+        if self.portal and not p.walked and not self.bins[p.bin].scale:
+            return self._unseen()  # (a camera lane's pick: as long as it would have waited before)
+        return self._wait(p)
 
     def floor_figure(self, sku: str) -> int | None:
         """The book's floor figure for a SKU as this reconciler has booked it (None: no count yet)."""
@@ -452,7 +469,7 @@ class Reconciler:
         # A pick moments before the scan is rarely the scanned one (the shopper still had to
         # queue): those come last.
         pool = sorted((p for p in self._picks if p.sku == sku and -self.latency <= at - p.at
-                       <= (max(within, self._wait(p)) if till else within)),
+                       <= (max(within, self._claimable(p)) if till else within)),
                       key=lambda p: (at - p.at < self.queue, -p.at.timestamp()))
         if not till:
             order = sorted(pool, key=lambda p: abs(p.at - at))

@@ -12,12 +12,14 @@ from edge.clock import ManualClock
 from edge.fusion.domain import (
     BinChange,
     BinInfo,
+    BinLevel,
     CameraStatus,
     ExitRead,
     LaneChange,
     LaneCount,
     LaneUnavailable,
     PosLine,
+    ZoneCount,
 )
 from edge.fusion.lanes import LaneTracker
 from edge.fusion.pipeline import Pipeline, ReconcileConfigError, reconcile_unseen_s
@@ -103,16 +105,30 @@ def test_a_lane_drop_paid_by_a_sale_is_no_shrink() -> None:
     assert sale.confidence == 1.0  # the lane's pick confirmed it
 
 
-def test_an_unpaid_lane_drop_the_door_did_not_see_is_shrink_with_the_lane_s_evidence() -> None:
+def test_an_unpaid_lane_drop_the_door_did_not_see_waits_for_the_count_which_books_it_with_its_evidence() -> None:
+    """A lane counts its front row, and a run of misread frames holds a wrong count until the next
+    change: a fall only it saw that no sale claims is not shrink by time. The count, two units
+    short of the book, books it, dated at the pick, with the lane's word and the count's."""
     r = Reconciler(BINS, portal=True, tagged=frozenset())  # the toy carries no tag
+    r.observe(ZoneCount(m(-1), TOY, "floor", 9))
     assert r.run([LaneChange(m(0), "T1-1", -2, 1, 0.91, 3, "T1-1")]) == []
-    assert r.tick(m(25)) == []
-    out = r.tick(m(31))  # a pick no door could see waits the window and a fifth
+    assert r.tick(m(31)) == [] and r.tick(m(600)) == []
+    r.observe(ZoneCount(m(660), TOY, "floor", 7))
+    out = r.tick(m(661))
     assert deltas(out) == [(Kind.SHRINK, TOY, -2)]
     ev = out[0].evidence if isinstance(out[0], StockDelta) else None
-    assert ev is not None and ev["bin"] == "T1-1"
+    assert ev is not None and ev["bin"] == "T1-1" and out[0].occurred_at == m(0)
+    assert ev["counted"] == {"at": m(660).isoformat(), "qty": 7, "book": 9}
     assert ev["seen"] == {"lane": {"lane": "T1-1", "delta": -2, "count": 1, "before": 3, "confidence": 0.91,
                                    "full": True}}  # (the most this lane has shown: at least 2)
+
+
+def test_a_lane_s_misread_fall_is_no_shrink_when_the_count_finds_the_units() -> None:
+    r = Reconciler(BINS, portal=True, tagged=frozenset())
+    r.observe(ZoneCount(m(-1), TOY, "floor", 9))
+    r.run([LaneChange(m(0), "T1-1", -1, 2, 0.79, 3, "T1-1")])  # a misread run, no hand
+    r.observe(ZoneCount(m(660), TOY, "floor", 9))
+    assert deltas(r.tick(m(661)) + r.tick(m(2 * 24 * 60))) == []
 
 
 def test_a_lane_drop_put_back_on_the_lane_is_no_shrink() -> None:
@@ -183,12 +199,26 @@ def test_a_lane_s_word_on_a_scaled_bin_the_scale_did_not_echo_is_no_pick() -> No
 # --- what the door's silence says of a tagged SKU -------------------------------------------
 
 
-def test_a_tagged_unit_the_door_did_not_read_waits_longer_an_untagged_one_does_not() -> None:
+def test_a_tagged_unit_the_door_did_not_read_waits_for_the_count_an_untagged_one_does_not() -> None:
     r = Reconciler(BINS, portal=True, tagged=frozenset({CAT}))
-    r.run([BinChange(m(0), "A1-1", -1, 4, -2000.0), LaneChange(m(0), "T1-1", -1, 3, 0.9, 4)])
-    assert deltas(r.tick(m(31))) == [(Kind.SHRINK, TOY, -1)]  # untagged: the window and a fifth
-    assert deltas(r.tick(m(90))) == []  # tagged and not read leaving: most likely still here
-    assert deltas(r.tick(m(101))) == [(Kind.SHRINK, CAT, -1)]
+    r.run([ZoneCount(m(-1), CAT, "floor", 5), BinLevel(m(-1), "A1-1", 5),
+           BinChange(m(0), "A1-1", -1, 4, -2000.0), BinChange(m(0), "T1-2", -1, 3, -320.0)])
+    assert deltas(r.tick(m(31))) == [(Kind.SHRINK, BOWL, -1)]  # untagged: the window and a fifth
+    assert deltas(r.tick(m(300))) == []  # tagged and not read leaving: most likely still here
+    r.observe(ZoneCount(m(600), CAT, "floor", 4))  # the night's count: one unit fewer than the book
+    assert deltas(r.tick(m(601))) == [(Kind.SHRINK, CAT, -1)]
+
+
+def test_a_tagged_pick_the_count_found_is_no_shrink_and_one_nothing_settles_is_shrink_after_hold() -> None:
+    r = Reconciler(BINS, portal=True, tagged=frozenset({CAT}))
+    r.run([ZoneCount(m(-1), CAT, "floor", 5), BinLevel(m(-1), "A1-1", 5),
+           BinChange(m(0), "A1-1", -1, 4, -2000.0)])
+    r.observe(ZoneCount(m(600), CAT, "floor", 5))  # every unit the book has: it is in the shop
+    assert deltas(r.tick(m(601)) + r.tick(m(2 * 24 * 60))) == []
+    r = Reconciler(BINS, portal=True, tagged=frozenset({CAT}))
+    r.run([BinChange(m(0), "A1-1", -1, 4, -2000.0)])  # (no count ever)
+    assert deltas(r.tick(m(24 * 60))) == []
+    assert deltas(r.tick(m(24 * 60 + 1))) == [(Kind.SHRINK, CAT, -1)]
 
 
 def test_a_tagged_unit_read_leaving_unpaid_is_shrink_at_once() -> None:
