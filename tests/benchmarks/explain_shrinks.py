@@ -2,11 +2,11 @@
 world's truth.
 
 Runs the real-sized shop as the bench does (`--skus 800 --shoppers 400 --days 3`, door antennas
-at 0.97, the count at 22:00, cameras in the fusion, tags known, unseen picks waiting an hour),
-scores the shrinks against the thefts as the bench's `score` does (a shrink matches a theft of
-its SKU picked within 25 minutes; units), and for every shrink unit no theft matched follows the
-units of the world's pick it was booked for — the pick on its bin within seconds of the pick the
-reconciler saw — to what became of them:
+at 0.97, the count at 22:00, cameras in the fusion, tags known, unseen picks of untagged SKUs
+waiting 85 minutes), scores the shrinks against the thefts as the bench's `score` does (a
+shrink matches a theft of its SKU picked within 25 minutes; units), and for every shrink unit no
+theft matched follows the units of the world's pick it was booked for — the pick on its bin
+within seconds of the pick the reconciler saw — to what became of them:
 
 - `phantom`: the world made no pick there then (a fall the detector or a lane read of nothing);
 - `staff-order`, `staff-tidy`: a staff pick (an online order, a stray lifted) taken for a hand;
