@@ -253,10 +253,17 @@ def attach_reconciler(section: object, devices: Sequence[object], append: Append
                                               portal_grace=timedelta(seconds=grace_s)))
     for lane_id, camera_id in lane_cameras.items():
         pipeline.lanes.lane_of_camera(lane_id, camera_id)
+    tagged: set[str] = set()
     for presence in (d for d in devices if isinstance(d, Presence) and d.config.portal):
         pipeline.reconciler.portal = True
         presence.on_exit = pipeline.on_exit
         presence.on_entry = pipeline.on_entry
+        tagged.update(presence.config.skus)
+    if tagged:
+        # `[rfid].skus`, the SKUs a stocktake counts, are those whose units carry tags: a pick of
+        # one the door did not read is still in the shop, and waits for its sale, its units coming
+        # home or the next count rather than turning shrink by time (edge/fusion/reconciler.py).
+        pipeline.reconciler.tagged = frozenset(tagged)
     for s in shelves:
         before = s.on_observation
 

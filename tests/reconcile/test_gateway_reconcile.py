@@ -15,7 +15,10 @@ import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
 from edge.config import load_config
-from edge.runtime import run_gateway
+from edge.delivery.outbox import Outbox
+from edge.rfid.devices import Presence, RfidConfig
+from edge.rfid.driver import ReaderSettings
+from edge.runtime import attach_reconciler, run_gateway
 from firmware_sim import procs
 from firmware_sim.llrp.air import sgtin96
 from firmware_sim.llrp.reader import LLRPReaderSim, SimSettings
@@ -178,3 +181,17 @@ async def test_two_door_antennas_tell_a_unit_carried_in_from_one_carried_out(
         stop.set()
         await asyncio.wait_for(gateway, 30)
         await sim.close()
+
+
+async def test_the_skus_a_stocktake_counts_are_the_reconciler_s_tagged_ones_with_a_door(tmp_path: Path) -> None:
+    """`[rfid].skus` (what a stocktake counts: the SKUs whose units carry tags) reach the
+    reconciler as its tagged SKUs once an antenna watches the door; without one they mean nothing
+    to it (every pick waits its window, as the reconciler's own tests pin)."""
+    door = ReaderSettings("door", "127.0.0.1", zones={1: "floor", 2: "exit"})
+    shelf_only = ReaderSettings("floor", "127.0.0.1", zones={1: "floor", 2: "backroom"})
+    async with Outbox(tmp_path / "outbox.db") as box:
+        for reader, tagged, portal in ((door, frozenset({SKU}), True), (shelf_only, None, False)):
+            presence = Presence(RfidConfig((reader,), skus=(SKU,), presence=True), box)
+            pipeline, _ = attach_reconciler({"window_s": 1500}, [presence], lambda deltas: None, None)
+            assert pipeline is not None
+            assert (pipeline.reconciler.tagged, pipeline.reconciler.portal) == (tagged, portal)
