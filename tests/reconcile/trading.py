@@ -615,13 +615,13 @@ def simulate(days: float, seed: int, theft: float, misplace: float, *, physics: 
                     seen = units if count_read >= 1 else sum(counter.random() < count_read for _ in range(units))
                     book_out([_delta(f"count-{gtin}-{zone.value}-{now:%Y%m%d}", sku=gtin, kind=Kind.COUNT,
                                      qty=seen, zone=zone, occurred_at=now, source=Source.RFID)], now)
-                    if zone is Zone.FLOOR:
-                        rec.observe(ZoneCount(now, gtin, FLOOR, seen))
+                    if zone is Zone.FLOOR:  # observed in time order: after this minute's hands
+                        pending.append(ZoneCount(now, gtin, FLOOR, seen))
         if lanes is not None:
             pending.extend(lanes.step(now, STEP))
         pending.extend(shelves.disturb(now.timestamp(), STEP.total_seconds()))
         pending.extend(shelves.sample_to(now.timestamp()))
-        pending.sort(key=lambda o: o.at)
+        pending.sort(key=lambda o: (o.at, isinstance(o, ZoneCount)))  # a count after its instant's hands
         run.observations += len(pending)
         if record:
             run.log.extend(events)
