@@ -11,6 +11,9 @@ POST /v1/picks is a staff handheld's scan of units picked for an online order: n
 (the units wait on the pickup shelf), so nothing goes to the cloud; its scan id is recorded in
 the outbox (idempotent the same way: a resend is a duplicate, the same scan with another body a
 409) and the pick goes to the reconciler, where it claims the weight pick it caused.
+POST /v1/refills is the handheld's scan of units staff carried from the backroom onto a shelf,
+recorded the same way: the reconciler books the move where no scale or camera sees the shelf
+(where one does, the shelf's rise books it).
 
 GET /healthz answers 200 with `"ok"` and the `"problems"` that make it false (edge/health.py);
 GET /readyz answers 200 when ready and 503 with the reasons when not. Neither needs the token.
@@ -32,12 +35,15 @@ from edge.delivery.outbox import Outbox, OutboxError, SourceKeyConflict, body_ha
 from edge.pos import (
     MOVEMENTS_SCHEMA,
     PICK_SCHEMA,
+    REFILL_SCHEMA,
     TILL_SKEW,
     TRANSACTION_SCHEMA,
     ParsedRequest,
     StaffPick,
+    StaffRefill,
     parse_movements,
     parse_pick,
+    parse_refill,
     parse_transaction,
 )
 from shared.contract import ClockSkew, ContractError, StockDelta, load_json
@@ -56,6 +62,7 @@ UNREADY: web.AppKey[Problems] = web.AppKey("unready")  # why /readyz is not read
 ON_SALES: web.AppKey[Callable[[tuple[StockDelta, ...]], None] | None] = web.AppKey("on_sales")
 ON_MOVEMENTS: web.AppKey[Callable[[tuple[StockDelta, ...]], None] | None] = web.AppKey("on_movements")
 ON_PICKS: web.AppKey[Callable[[StaffPick], None] | None] = web.AppKey("on_picks")
+ON_REFILLS: web.AppKey[Callable[[StaffRefill], None] | None] = web.AppKey("on_refills")
 CLOCK: web.AppKey[Clock] = web.AppKey("clock")
 MAX_BODY = 1 << 20
 STAFF_PREFIX = "/staff/"
@@ -121,25 +128,35 @@ async def post_movements(request: web.Request) -> web.Response:
     return await _store(request, parse, request.app.get(ON_MOVEMENTS))
 
 
-async def post_pick(request: web.Request) -> web.Response:
+async def _record_scan(request: web.Request, parse: Callable[..., StaffPick | StaffRefill],
+                       hook: Callable[[Any], None] | None) -> web.Response:
+    """A handheld's scan: parsed, its scan id recorded in the outbox (no delta), handed to `hook`
+    once."""
     try:
         body = await _read_json(request)
-        pick = parse_pick(body, skew=request.app[SKEW], now=request.app[CLOCK].now())
+        scan = parse(body, skew=request.app[SKEW], now=request.app[CLOCK].now())
     except ContractError as e:
         log.info("rejected %s: %s", request.path, e)
         return _error(400, str(e), field=e.field)
     try:
-        result = await request.app[OUTBOX].append((), source_key=pick.key, source_hash=body_hash(body))
+        result = await request.app[OUTBOX].append((), source_key=scan.key, source_hash=body_hash(body))
     except SourceKeyConflict as e:
         return _error(409, str(e))
     except OutboxError as e:
-        log.error("could not record %s: %s", pick.key, e)
+        log.error("could not record %s: %s", scan.key, e)
         return _error(503, "the gateway could not record this; retry later")
-    on_picks = request.app[ON_PICKS]
-    if on_picks is not None and not result.duplicate:
-        on_picks(pick)
-    return web.json_response({"scan": pick.scan, "order": pick.order, "sku": pick.sku,
-                              "duplicate": result.duplicate})
+    if hook is not None and not result.duplicate:
+        hook(scan)
+    return web.json_response({"scan": scan.scan, "sku": scan.sku, "duplicate": result.duplicate,
+                                    **({"order": scan.order} if isinstance(scan, StaffPick) else {})})
+
+
+async def post_pick(request: web.Request) -> web.Response:
+    return await _record_scan(request, parse_pick, request.app[ON_PICKS])
+
+
+async def post_refill(request: web.Request) -> web.Response:
+    return await _record_scan(request, parse_refill, request.app[ON_REFILLS])
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -165,12 +182,14 @@ def create_app(outbox: Outbox, token: str,
                on_movements: Callable[[tuple[StockDelta, ...]], None] | None = None,
                skew: ClockSkew = TILL_SKEW, problems: Problems = tuple,
                unready: Problems | None = None, clock: Clock = WALL_CLOCK,
-               on_picks: Callable[[StaffPick], None] | None = None) -> web.Application:
+               on_picks: Callable[[StaffPick], None] | None = None,
+               on_refills: Callable[[StaffRefill], None] | None = None) -> web.Application:
     app = web.Application(middlewares=[json_errors, bearer_auth], client_max_size=MAX_BODY)
     app[OUTBOX] = outbox
     app[ON_SALES] = on_sales
     app[ON_MOVEMENTS] = on_movements  # committed back-office movements (counts among them)
     app[ON_PICKS] = on_picks  # handheld scans of online-order picks, once each
+    app[ON_REFILLS] = on_refills  # handheld scans of shelf refills, once each
     app[CLOCK] = clock
     app[TOKEN] = token
     app[HEALTH] = health or {}
@@ -192,7 +211,8 @@ STORED = obj({"accepted": integer(lo=0), "duplicate": {"type": "boolean"},
 def gateway_api(metrics: CollectorRegistry | None = None) -> Routes:
     """The gateway's HTTP API: each route with the schema its body is checked against."""
     api = Routes("shelfsync gateway", package_version(), "A store gateway's API on the store LAN: the "
-                 "POS webhook, staff movements and handheld picks (bearer token), health, the staff page. "
+                 "POS webhook, staff movements, handheld picks and refills (bearer token), health, the "
+                 "staff page. "
                  'Every error is JSON {"error", "field"?}.')
     stored = {200: Reply("committed to the outbox (fsync'd); `duplicate` when this key was seen with "
                          "this body", STORED),
@@ -210,6 +230,16 @@ def gateway_api(metrics: CollectorRegistry | None = None) -> Routes:
                                        "sku": {"type": "string", "description": "the GTIN-14 scanned"},
                                        "duplicate": {"type": "boolean"}},
                                       ["scan", "order", "sku", "duplicate"], closed=False)),
+                       409: error("this scan was recorded with another body"),
+                       503: error("the gateway could not record it; retry")})
+    api.add("POST", "/v1/refills", post_refill, body=REFILL_SCHEMA, tags=("staff",),
+            summary="A staff handheld's scan of units carried from the backroom onto a shelf "
+                    "(idempotent on scan)",
+            responses={200: Reply("recorded; `duplicate` when this scan was seen with this body",
+                                  obj({"scan": {"type": "string"},
+                                       "sku": {"type": "string", "description": "the GTIN-14 scanned"},
+                                       "duplicate": {"type": "boolean"}},
+                                      ["scan", "sku", "duplicate"], closed=False)),
                        409: error("this scan was recorded with another body"),
                        503: error("the gateway could not record it; retry")})
     api.add("GET", "/healthz", healthz, public=True, tags=("meta",), summary="Health and counters",

@@ -15,7 +15,8 @@ in the delta's `evidence`, so neither the wire contract nor the ledger's tables 
 
 A staff handheld's scan of an online-order pick is one item per request (`parse_pick`): it moves
 no stock (the units wait on the pickup shelf, still on the floor); it tells the reconciler which
-weight pick was staff's.
+weight pick was staff's. A refill scan (`parse_refill`) is the same shape for units carried from
+the backroom onto a shelf: the reconciler books the move where no sensor sees the shelf.
 
 `at` is any RFC 3339 time (stored as UTC), within the gateway's clock skew: a sale dated ahead of
 the clock would sort after every later count and could never be corrected by one. `sku` is what the
@@ -122,6 +123,12 @@ def _staff(value: object, name: str) -> str:
     if is_text(value, 64) and value.strip():
         return value
     raise ContractError(name, "must be the staff member's id: a non-empty string of at most 64 characters")
+
+
+def _bin(value: object, name: str) -> str:
+    if is_text(value, 64) and value.strip():
+        return value
+    raise ContractError(name, "must be the shelf label's bin id: a non-empty string of at most 64 characters")
 
 
 def _item(value: object, name: str) -> TradeItem:
@@ -239,6 +246,14 @@ PICK_FIELDS: Final[Mapping[str, Field[Any]]] = {
     "scan": SCAN, "order": PICKED_ORDER, "at": AT, "sku": SKU, "qty": TILL_QTY, "staff": STAFF}
 PICK_SCHEMA: Final = {"type": "object", "required": list(PICK_FIELDS),
                       "properties": {name: dict(f.schema) for name, f in PICK_FIELDS.items()}}
+BIN: Final = Field({"type": "string", "minLength": 1, "maxLength": 64, "pattern": r"\S",
+                    "description": "the shelf label scanned with it: the bin the units went onto"}, _bin)
+REFILL_QTY: Final = Field({"type": "integer", "minimum": 1, "maximum": MAX_QTY,
+                           "description": "units carried onto the shelf"}, _till_qty)
+REFILL_FIELDS: Final[Mapping[str, Field[Any]]] = {
+    "scan": SCAN, "at": AT, "sku": SKU, "qty": REFILL_QTY, "staff": STAFF, "bin": BIN}
+REFILL_SCHEMA: Final = {"type": "object", "required": ["scan", "at", "sku", "qty", "staff"],
+                        "properties": {name: dict(f.schema) for name, f in REFILL_FIELDS.items()}}
 MOVEMENTS_SCHEMA: Final = _body_schema(
     {"ref": REFERENCE, "at": AT}, ("ref", "at"),
     {"sku": SKU, "kind": MANUAL_KIND, "qty": QTY, "zone": ZONE, "from_zone": ZONE, "lot": LOT,
@@ -387,3 +402,31 @@ def parse_pick(body: object, *, now: datetime | None = None, skew: ClockSkew = T
     qty = TILL_QTY.of(b, "qty")
     staff = STAFF.of(b, "staff")
     return StaffPick(f"pick:{scan}", scan, order, at, item.gtin, qty, staff, item.lot, item.expiry)
+
+
+@dataclass(frozen=True, slots=True)
+class StaffRefill:
+    """One handheld scan of units carried from the backroom onto a shelf (POST /v1/refills)."""
+
+    key: str  # the idempotency key in the outbox: "refill:<scan>"
+    scan: str
+    at: datetime
+    sku: str  # GTIN-14
+    qty: int
+    staff: str
+    bin: str | None = None
+    lot: str | None = None
+    expiry: date | None = None
+
+
+def parse_refill(body: object, *, now: datetime | None = None, skew: ClockSkew = TILL_SKEW) -> StaffRefill:
+    """{"scan", "at", "sku", "qty", "staff", "bin"?} → StaffRefill; `sku` and `at` as for a pick.
+    Raises ContractError naming the field."""
+    b = _obj(body)
+    scan = SCAN.of(b, "scan")
+    at = _at(b, now, skew)
+    item = SKU.of(b, "sku")
+    qty = REFILL_QTY.of(b, "qty")
+    staff = STAFF.of(b, "staff")
+    bin_id = BIN.of(b, "bin") if b.get("bin") is not None else None
+    return StaffRefill(f"refill:{scan}", scan, at, item.gtin, qty, staff, bin_id, item.lot, item.expiry)

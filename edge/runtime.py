@@ -163,7 +163,8 @@ async def run_gateway(config: StoreConfig, *, ready: asyncio.Event | None = None
                      on_movements=reconciler.on_counts if reconciler is not None else None,
                      skew=config.http.skew, problems=problems(config.mqtt.unhealthy_after_s),
                      unready=problems(0.0),  # ready: healthy, with the broker link up now
-                     clock=clock, on_picks=reconciler.on_pick if reconciler is not None else None)
+                     clock=clock, on_picks=reconciler.on_pick if reconciler is not None else None,
+                     on_refills=reconciler.on_refill if reconciler is not None else None)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, config.http.host, config.http.port)

@@ -13,7 +13,8 @@ process, so they cannot disagree about the shop:
   deliveries and transfers posted to the gateway's POS webhook named in store.toml, in order,
   retried while the gateway is down (a real till queues offline);
 - a staff handheld (firmware_sim/handheld.py): every online-order pick scanned and posted to the
-  gateway's POST /v1/picks as staff take the units.
+  gateway's POST /v1/picks as staff take the units; with --reconcile-window every refill too
+  (POST /v1/refills).
 
 It reads the gateway's own store.toml (for the store id, the webhook address and its token) and
 writes a copy with the device sections the gateway needs to find the simulators ([rfid], [shelf],
@@ -34,7 +35,8 @@ unit a shopper left on a wrong bin, each staff refill), and `--truth-out` writes
 RFID presence is left off in the written [rfid] section: presence books tag moves itself, and the
 back office already posts every restock as a move, so both on would book each restock twice. The
 reader serves the stocktakes the cloud asks for. With --reconcile-window the back office does not
-post restocks either: the reconciler books them from the scales (see README "Devices").
+post restocks either: staff scan them on the handheld, and the reconciler books them from the
+scales, or from the scan where no sensor watches the shelf (see README "Devices").
 
 This module imports nothing from edge or cloud: it speaks only the wire protocols.
 """
@@ -421,9 +423,13 @@ async def run_store(args: argparse.Namespace, target: GatewayTarget, stop: async
                     tally.events[type(e).__name__] += 1
                     happened.take(e, world)
                     if isinstance(e, Restock) and args.reconcile_window:
-                        continue  # the reconciler books restocks from the scales
-                    staff = handheld.requests_for(e, world) if isinstance(e, Pick) else []
-                    for request in [*requests_for(e, world), *staff]:
+                        # Staff scan the refill on the handheld; the reconciler books it (from the
+                        # shelf's rise where a sensor watches it, else from the scan).
+                        staff, office = handheld.refills_for(e, world), []
+                    else:
+                        staff = handheld.requests_for(e, world) if isinstance(e, Pick) else []
+                        office = requests_for(e, world)
+                    for request in [*office, *staff]:
                         queue.put_nowait(request)
                         tally.pos_queued += 1
                 if time.monotonic() - last_report >= args.progress_s:

@@ -64,6 +64,33 @@ class OrderLine:
 
 
 @dataclass(frozen=True, slots=True)
+class RefillScan:
+    """Staff scanned units they carried from the backroom onto a shelf (a handheld's refill mode,
+    POST /v1/refills on the gateway). On a bin no scale or camera lane watches it is the only word
+    of that move; on a watched bin the bin's rise says it, and the scan books nothing more.
+    `bin` is the shelf label scanned with it, when the handheld sends one."""
+
+    at: datetime
+    sku: str
+    qty: int
+    bin: str = ""
+    scan: str = ""
+    staff: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class FloorBooked:
+    """A floor movement booked elsewhere and committed (staff movements posted to the gateway: a
+    move, a shrink, an adjustment): `change` units onto (> 0) or off the floor, so the reconciler's
+    floor figure stays the ledger's."""
+
+    at: datetime
+    sku: str
+    change: int
+    ref: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class BinChange:
     """A weight change explained by whole units (shelf_events.WeightEvent): delta < 0 is a pick.
     `count` is the detector's count after it; `delta_g` the grams, when known."""
@@ -250,9 +277,9 @@ class LaneUnavailable:
 
 # Everything a source of the gateway reports: the one union every consumer takes (the reconciler,
 # the shelves snapshot, the staff alerts); each acts on the kinds it knows and passes over the rest.
-Observation = (PosLine | OrderLine | BinChange | LaneChange | BinLevel | OddWeight | ZoneCount | ExitRead
-               | EntryRead | WeightEvent | UnexplainedWeight | BinAvailability | LaneCount | CameraStatus
-               | LaneUnavailable)
+Observation = (PosLine | OrderLine | RefillScan | FloorBooked | BinChange | LaneChange | BinLevel | OddWeight
+               | ZoneCount | ExitRead | EntryRead | WeightEvent | UnexplainedWeight | BinAvailability
+               | LaneCount | CameraStatus | LaneUnavailable)
 
 # What the devices report as they saw it; the reconciler takes them once the pipeline has read them
 # as whole units of a planogram's bin.

@@ -65,6 +65,7 @@ from edge.fusion.domain import (
     CameraStatus,
     EntryRead,
     ExitRead,
+    FloorBooked,
     LaneChange,
     LaneCount,
     LaneUnavailable,
@@ -72,13 +73,14 @@ from edge.fusion.domain import (
     OddWeight,
     OrderLine,
     PosLine,
+    RefillScan,
     UnexplainedWeight,
     WeightEvent,
     ZoneCount,
 )
 from edge.fusion.lanes import LaneTracker
 from edge.fusion.reconciler import Misplacement, Reconciler
-from edge.pos import StaffPick
+from edge.pos import StaffPick, StaffRefill
 from edge.rfid.driver import TagRead
 from shared.contract import Kind, StockDelta, Zone
 from shared.toml_tables import check_keys
@@ -90,8 +92,8 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # Observations of one instant are handed over in this order (whatever order they arrived in):
 # a count first (the ledger's count at that instant absorbs what it read), then the till, the
 # handhelds, the scales, the door.
-_RANK = {ZoneCount: 0, PosLine: 1, OrderLine: 2, BinLevel: 3, BinChange: 4, LaneChange: 4, OddWeight: 5,
-         ExitRead: 6, EntryRead: 6}
+_RANK = {ZoneCount: 0, FloorBooked: 0, PosLine: 1, OrderLine: 2, RefillScan: 2, BinLevel: 3, BinChange: 4,
+         LaneChange: 4, OddWeight: 5, ExitRead: 6, EntryRead: 6}
 
 
 def pos_line(delta: StockDelta) -> PosLine | None:
@@ -146,15 +148,26 @@ class Pipeline:
         """A staff handheld's scan of an online-order pick (POST /v1/picks), once each."""
         self.feed(OrderLine(pick.at, pick.order, 0, pick.sku, pick.qty, scan=pick.scan, staff=pick.staff))
 
+    def on_refill(self, refill: StaffRefill) -> None:
+        """A staff handheld's scan of units carried from the backroom onto a shelf (POST /v1/refills)."""
+        self.feed(RefillScan(refill.at, refill.sku, refill.qty, bin=refill.bin or "", scan=refill.scan,
+                             staff=refill.staff))
+
     def on_counts(self, deltas: Sequence[StockDelta]) -> None:
-        """Committed absolute counts (an RFID stocktake, the back office's opening count): the
-        floor's total per SKU, at the count's cut-off, becomes the reconciler's floor figure.
-        Counts by lot add up to the SKU's floor (a count names every lot it saw)."""
+        """Committed staff movements (an RFID stocktake, the back office's counts, moves and
+        write-offs). A count: the floor's total per SKU, at the count's cut-off, becomes the
+        reconciler's floor figure (counts by lot add up to the SKU's floor: a count names every
+        lot it saw). Any other movement onto or off the floor moves that figure as the ledger
+        moves the floor."""
         floor: dict[str, tuple[datetime, int]] = {}
         for d in deltas:
             if d.kind is Kind.COUNT and d.zone is Zone.FLOOR:
                 at, n = floor.get(d.sku, (d.occurred_at, 0))
                 floor[d.sku] = (max(at, d.occurred_at), n + d.qty)
+            elif d.kind is not Kind.COUNT:
+                change = (d.qty if d.zone is Zone.FLOOR else 0) - (d.qty if d.from_zone is Zone.FLOOR else 0)
+                if change:
+                    self.feed(FloorBooked(d.occurred_at, d.sku, change, d.ref or d.id))
         for sku, (at, n) in floor.items():
             self.feed(ZoneCount(at, sku, Zone.FLOOR.value, n))
 

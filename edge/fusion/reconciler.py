@@ -81,6 +81,13 @@
   pick), and a pick whose units it found is no shrink: only the door can still say they left (a
   count while trading reads a thief's bag) within a shopper's trip of the count; then it is
   dropped. A hand the door saw leave is left to the window.
+- A staff refill scan (`RefillScan`: units carried from the backroom onto a shelf, scanned on the
+  handheld) is a `move` backroom -> floor, dated at the scan, for a SKU no scale or camera lane
+  here watches (its bin is on no sensor: nothing else would ever say the units moved, and the floor
+  and backroom figures would drift apart until the next count). On a watched bin the rise books
+  the refill (the scale counts the units; the staff member keys them), so the scan books nothing.
+- A floor movement booked elsewhere (`FloorBooked`: staff movements posted to the gateway) moves
+  the floor figure as the ledger moves the floor.
 - Its floor figure is kept as the ledger keeps the floor: the last count (ZoneCount, or its own
   `count` delta) plus the floor deltas it emitted dated after that count's cut-off, whenever
   they were emitted (every floor movement comes from here). Deltas dated at a count's very
@@ -105,11 +112,13 @@ from edge.fusion.domain import (
     BinLevel,
     EntryRead,
     ExitRead,
+    FloorBooked,
     LaneChange,
     Observation,
     OddWeight,
     OrderLine,
     PosLine,
+    RefillScan,
     ZoneCount,
 )
 from shared.contract import Kind, Source, StockDelta, Zone
@@ -374,7 +383,7 @@ class Reconciler:
         self._seen.add(key)
         self._step += 1
         # Anything happening to a SKU restarts the wait before its scales are believed over the book.
-        if isinstance(obs, PosLine | OrderLine | ZoneCount | ExitRead | EntryRead):
+        if isinstance(obs, PosLine | OrderLine | RefillScan | FloorBooked | ZoneCount | ExitRead | EntryRead):
             self._disagree.pop(obs.sku, None)
         elif obs.bin in self.bins:
             self._disagree.pop(self.bins[obs.bin].sku, None)
@@ -382,6 +391,11 @@ class Reconciler:
             return self._pos(obs)
         if isinstance(obs, OrderLine):
             return self._order(obs)
+        if isinstance(obs, RefillScan):
+            return self._refill_scan(obs)
+        if isinstance(obs, FloorBooked):
+            self._floor_moved(obs.sku, obs.at, obs.change)
+            return []
         if isinstance(obs, BinChange):
             if obs.bin not in self.bins or not self.bins[obs.bin].scale:
                 return []  # a bin the planogram does not know: nothing to reconcile against
@@ -496,6 +510,16 @@ class Reconciler:
         if need:
             self._credit.setdefault(o.sku, []).append(_Credit(o.at, o.order, o.line, "order", need))
         return []
+
+    def _refill_scan(self, s: RefillScan) -> list[StockDelta | Misplacement]:
+        """Staff carried units from the backroom onto a shelf and scanned them: on a bin no sensor
+        here watches, the move; on a watched one its rise books it."""
+        if s.qty <= 0 or (s.bin in self.bins if s.bin else s.sku in self._bins_of):
+            return []
+        return [self._delta(("refill", s.scan or s.at.isoformat(), s.sku), sku=s.sku, kind=Kind.MOVE,
+                            qty=s.qty, zone=Zone.FLOOR, from_zone=Zone.BACKROOM, occurred_at=s.at,
+                            source=Source.MANUAL, bin=s.bin or None, ref=s.scan or None, confidence=1.0,
+                            evidence={"refill": s.scan, "staff": s.staff, "bin": s.bin, "qty": s.qty})]
 
     def _pos(self, o: PosLine) -> list[StockDelta | Misplacement]:
         out = self._pos_line(o)

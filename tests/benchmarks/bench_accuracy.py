@@ -34,6 +34,7 @@ Examples:
     shelfsync bench accuracy --count-at 15                # the RFID count while trading
     shelfsync bench accuracy --skus 800 --shoppers 400 --stores 1 --days 1 --seed 1
     shelfsync bench accuracy --skus 800 --faults scale --stores 1 --days 1   # a scale off for hours
+    shelfsync bench accuracy --skus 800 --stores 1 --days 1 --tagged-share 1  # every SKU tagged
 
 A real-sized shop (`--skus N`, N > 16; firmware_sim.world `WorldConfig.large`): the 16 products
 and N - 16 more generated from the seed, one bin each; one in eight on a scale (at least 100), one
@@ -43,7 +44,9 @@ changes are picks and put-backs; `--no-cameras`: they do not, and their SKUs are
 reconciler knows which SKUs carry tags (`--no-tags-known`: it does not). `--faults CLASS`: one
 device of that class down for `--fault-hours` each trading day (scale: its bin unweighed; reader:
 nothing read at the door; camera: a lane blocked, counting nothing). `--no-door`: no door antenna
-(`--portal 0`); `--no-rfid`: no RFID at all (no door antenna, no RFID count).
+(`--portal 0`); `--no-rfid`: no RFID at all (no door antenna, no RFID count). Staff scan each
+refill on their handheld (`--no-refill-scans`: they do not, and a refill of a shelf no sensor
+watches is booked by nothing until the count); `--tagged-share`: the share of SKUs tagged.
 
 Shrink recall is given over all stolen units and over those of sensed SKUs (on a scale, under a
 camera lane in the fusion, or tagged with a door antenna to read them): a theft of a SKU nothing
@@ -187,6 +190,12 @@ def main(argv: list[str], prog: str = "shelfsync bench accuracy") -> int:
                     help="with --skus: camera lanes feed the reconciler (default on)")
     ap.add_argument("--tags-known", action=argparse.BooleanOptionalAction, default=True,
                     help="with --skus: the reconciler knows which SKUs carry RFID tags (default on)")
+    ap.add_argument("--refill-scans", action=argparse.BooleanOptionalAction, default=True,
+                    help="staff scan each refill on their handheld (POST /v1/refills): the reconciler "
+                         "books the move of a shelf no sensor watches (default on; off: nothing books "
+                         "it until the count, and the floor and backroom figures drift apart)")
+    ap.add_argument("--tagged-share", type=float, default=None, metavar="SHARE",
+                    help="with --skus: the share of SKUs carrying RFID source tags (default 0.3)")
     ap.add_argument("--unseen-minutes", type=float, default=None, metavar="MIN",
                     help="with a door antenna: how long a pick it saw nothing of waits for its sale "
                          "([reconcile] unseen_s; default: the window and a fifth, 30 min, and 85 with "
@@ -210,14 +219,17 @@ def main(argv: list[str], prog: str = "shelfsync bench accuracy") -> int:
         args.nightly_count = None
     if args.skus and not 16 < args.skus <= 99_000:
         ap.error("--skus is a shop's range, 17..99000 (0: the 16-SKU shop)")
-    if (args.faults or args.shoppers != 400.0) and not args.skus:
-        ap.error("--shoppers and --faults go with --skus")
+    if (args.faults or args.shoppers != 400.0 or args.tagged_share is not None) and not args.skus:
+        ap.error("--shoppers, --faults and --tagged-share go with --skus")
+    if args.tagged_share is not None and not 0 <= args.tagged_share <= 1:
+        ap.error("--tagged-share is a share of SKUs, in [0, 1]")
     if not 0 < args.shoppers <= 20_000 or not 0 < args.fault_hours <= 24:
         ap.error("--shoppers must be in (0, 20000], --fault-hours in (0, 24]")
     if args.unseen_minutes is not None and not 0 < args.unseen_minutes <= 24 * 60:
         ap.error("--unseen-minutes must be in (0, 1440]")
     unseen = args.unseen_minutes or (UNSEEN_LARGE_MIN if args.skus else None)
-    config = (WorldConfig.large(args.skus, args.shoppers, fault=args.faults, fault_hours=args.fault_hours)
+    tags = {} if args.tagged_share is None else {"tagged_share": args.tagged_share}
+    config = (WorldConfig.large(args.skus, args.shoppers, fault=args.faults, fault_hours=args.fault_hours, **tags)
               if args.skus else None)
 
     def progress(msg: str) -> None:
@@ -229,7 +241,7 @@ def main(argv: list[str], prog: str = "shelfsync bench accuracy") -> int:
                      nightly=args.nightly_count, count_read=args.count_read,
                      door_antennas=args.door_antennas, cameras=args.cameras, tags_known=args.tags_known,
                      unseen_window=timedelta(minutes=unseen) if unseen else None,
-                     progress=progress, config=config)
+                     refill_scans=args.refill_scans, progress=progress, config=config)
             for i in range(args.stores)]
     res = score(runs)
     res.update(physics=args.physics, counts=args.counts, portal=args.portal, door_antennas=args.door_antennas,
@@ -237,6 +249,7 @@ def main(argv: list[str], prog: str = "shelfsync bench accuracy") -> int:
                seed=args.seed, min_delta_g=args.min_delta_g or None,
                shoppers=args.shoppers if args.skus else None, faults=args.faults, fault_hours=args.fault_hours,
                cameras=args.cameras, tags_known=args.tags_known, no_rfid=args.no_rfid, unseen_minutes=unseen,
+               refill_scans=args.refill_scans, tagged_share=config.tagged_share if config else None,
                per_seed=[{"seed": args.seed + i, "store": f"sh-{i + 1:04d}", **_figures(score([r]))}
                          for i, r in enumerate(runs)])
     print(json.dumps(res, default=str) if args.json else report(res))

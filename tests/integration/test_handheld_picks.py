@@ -6,6 +6,7 @@ element string or a GTIN), idempotent on its scan id, and a bad one is a 400 nam
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 import time
@@ -87,4 +88,51 @@ async def test_a_handheld_scan_claims_the_order_pick_and_an_unpaid_pick_is_shrin
             assert booked.date() == SHOP_START.date()
         finally:
             watcher.close()
+            gw.stop()
+
+
+async def test_a_handheld_refill_scan_books_the_move_of_a_shelf_no_sensor_watches(
+        tmp_path: Path, broker: Mosquitto) -> None:
+    """POST /v1/refills through a real gateway process: staff carried units from the backroom onto
+    a shelf no scale watches and scanned them; the reconciler books the move (backroom -> floor)
+    into the outbox. The same scan of the scale's own bin books nothing (its rise does). Idempotent
+    on the scan id; a bad body is a 400 naming the field."""
+    from firmware_sim.handheld import scanned_code
+    from firmware_sim.world import catalog
+
+    store, port = "sh-0094", free_port()
+    bird = catalog()[3].gtin
+    async with shelf_sim(units=6) as (sim, sim_port):
+        config = procs.gateway_config(tmp_path, store, broker.url, POS, port, status_interval=1.0)
+        config.write_text(config.read_text() + "\n" + print_config(sim, f"127.0.0.1:{sim_port}", rtu=False)
+                          + "\n[reconcile]\nwindow_s = 600\ntick_s = 10\nlate_s = 0.5\n")
+        gw = procs.gateway(config, port, f"gateway-{store}")
+        book = config.parent / store / "outbox.sqlite3"
+        try:
+            async with aiohttp.ClientSession(base_url=f"http://127.0.0.1:{port}",
+                                             headers={"Authorization": f"Bearer {POS}"}) as http:
+                now = datetime.now(UTC)
+                scan = {"scan": "HH1-R000001", "at": ts(now), "staff": "s-017", "bin": "Q1-1",
+                        "sku": scanned_code(bird, None, None), "qty": 6}
+                async with http.post("/v1/refills", json=scan) as r:
+                    assert r.status == 200, await r.text()
+                    assert await r.json() == {"scan": "HH1-R000001", "sku": bird, "duplicate": False}
+                async with http.post("/v1/refills", json=scan) as r:  # the handheld resends it
+                    assert r.status == 200 and (await r.json())["duplicate"] is True
+                async with http.post("/v1/refills", json={**scan, "qty": 5}) as r:
+                    assert r.status == 409
+                for field, bad in (("qty", 0), ("bin", ""), ("staff", None), ("sku", "6923450000107")):
+                    async with http.post("/v1/refills", json={**scan, "scan": f"HH1-bad-{field}", field: bad}) as r:
+                        assert r.status == 400 and (await r.json())["field"] == field, field
+                own = {**scan, "scan": "HH1-R000002", "sku": SKU, "bin": "A1-1", "qty": 2}
+                async with http.post("/v1/refills", json=own) as r:
+                    assert r.status == 200
+                await until(lambda: any(d["kind"] == "move" for d in outbox(book)), timeout=30,
+                            what="the refill's move")
+                await asyncio.sleep(2.0)  # (time for a second move, were the scale's scan booked)
+            [move] = outbox(book)
+            assert (move["kind"], move["sku"], move["qty"], move["zone"], move["from_zone"], move["bin"]) == (
+                "move", bird, 6, "floor", "backroom", "Q1-1")
+            assert move["evidence"] == {"refill": "HH1-R000001", "staff": "s-017", "bin": "Q1-1", "qty": 6}
+        finally:
             gw.stop()

@@ -2,7 +2,7 @@
 shop trading at 60 times real time gets the same deltas as one trading at real time.
 
 One seeded trading day (tests/reconcile/trading.py: the world through the load cells and the
-real detector, the tills, the handhelds, the door's antennas) is delivered to the pipeline twice,
+real detector, the tills, the handhelds' picks and refills, the door's antennas) is delivered to the pipeline twice,
 as a gateway would receive it: each observation a little after its own time — a till's request a
 fraction of a second, a scale's event once it has settled, a door read once the tag has passed —
 in real seconds, which are 60 of the shop's at 60x; and the pipeline woken once a real second,
@@ -29,6 +29,7 @@ from edge.fusion.domain import (
     OddWeight,
     OrderLine,
     PosLine,
+    RefillScan,
     ZoneCount,
 )
 from edge.fusion.pipeline import Pipeline
@@ -40,7 +41,7 @@ from tests.reconcile.trading import START, observation_stream
 SEED = 1
 HOURS = 16.0  # from midnight: the opening hours 9-16 of the first day
 # How long after its own time an observation reaches the gateway, in real seconds.
-ARRIVES = {PosLine: (0.05, 0.6), OrderLine: (0.05, 0.6), BinChange: (1.0, 2.5), OddWeight: (1.0, 2.5),
+ARRIVES = {PosLine: (0.05, 0.6), OrderLine: (0.05, 0.6), RefillScan: (0.05, 0.6), BinChange: (1.0, 2.5), OddWeight: (1.0, 2.5),
            BinLevel: (0.0, 0.2), ZoneCount: (0.0, 0.2), ExitRead: (3.0, 3.5), EntryRead: (3.0, 3.5)}
 
 

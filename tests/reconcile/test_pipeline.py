@@ -120,3 +120,30 @@ async def test_a_committed_count_anchors_the_floor_so_the_scales_take_back_a_fal
 
     assert [(d.kind, d.qty) for d in run(counted=False)] == [(Kind.SHRINK, -1)]
     assert [(d.kind, d.qty) for d in run(counted=True)] == [(Kind.SHRINK, -1), (Kind.ADJUST, 1)]
+
+
+async def test_staff_movements_move_the_floor_figure_and_a_refill_scan_books_an_unwatched_shelf() -> None:
+    """What staff post to the gateway reaches the reconciler: a committed count sets its floor
+    figure, a write-off off the shelf moves it (as the ledger moves the floor), and a handheld's
+    refill scan of a shelf no sensor watches is the move the reconciler books; of a watched shelf,
+    nothing (its rise books it)."""
+    from edge.pos import StaffRefill
+
+    bird = catalog()[3].gtin
+    clock = ManualClock(T0)
+    p = Pipeline(BINS, Sink(), clock=clock)
+
+    def staff(kind: Kind, qty: int, zone: Zone, at: datetime, from_zone: Zone | None = None) -> StockDelta:
+        return StockDelta(id=new_delta_id(), seq=0, sku=DOG, kind=kind, qty=qty, zone=zone, from_zone=from_zone,
+                          occurred_at=at, source=Source.MANUAL, ref="W-1")
+
+    p.on_counts([staff(Kind.COUNT, 10, Zone.FLOOR, T0), staff(Kind.COUNT, 4, Zone.BACKROOM, T0),
+                 staff(Kind.SHRINK, -2, Zone.FLOOR, T0 + timedelta(minutes=1)),
+                 staff(Kind.MOVE, 1, Zone.BACKROOM, T0 + timedelta(minutes=2), from_zone=Zone.FLOOR),
+                 staff(Kind.RECEIPT, 6, Zone.BACKROOM, T0 + timedelta(minutes=2))])
+    p.on_refill(StaffRefill("refill:R1", "R1", T0 + timedelta(minutes=3), bird, 5, "s-017", bin="Q1-1"))
+    p.on_refill(StaffRefill("refill:R2", "R2", T0 + timedelta(minutes=3), DOG, 5, "s-017", bin="A1-2"))
+    clock.time = T0 + timedelta(minutes=10)
+    p.tick()
+    assert p.reconciler.floor_figure(DOG) == 7
+    assert [(d.kind, d.sku, d.qty, d.from_zone) for d in p._queue] == [(Kind.MOVE, bird, 5, Zone.BACKROOM)]

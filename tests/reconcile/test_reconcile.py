@@ -13,14 +13,16 @@ from edge.fusion.domain import (
     BinInfo,
     BinLevel,
     ExitRead,
+    FloorBooked,
     OddWeight,
     OrderLine,
     PosLine,
+    RefillScan,
     ZoneCount,
 )
 from edge.fusion.reconciler import Misplacement, Reconciler
 from firmware_sim.world import catalog
-from shared.contract import Kind, StockDelta
+from shared.contract import Kind, StockDelta, Zone
 
 CAT, DOG = catalog()[0].gtin, catalog()[6].gtin
 T0 = datetime(2026, 11, 26, 9, tzinfo=UTC)
@@ -503,3 +505,39 @@ def test_replaying_a_grown_up_day_adds_nothing_and_ids_are_stable(xs: list) -> N
     again = Reconciler(PLAN)
     second = again.run(xs) + again.tick(m(1000))
     assert [d.id for d in first if isinstance(d, StockDelta)] == [d.id for d in second if isinstance(d, StockDelta)]
+
+
+def test_a_refill_scan_of_a_shelf_no_sensor_watches_is_the_move_and_of_a_watched_one_nothing() -> None:
+    """Staff carry units from the backroom onto a shelf and scan them on the handheld. Where no
+    scale or lane watches the shelf the scan is the only word of that move; where one does, the
+    shelf's rise books it (test_rise_without_pending_pick_is_restock_move) and the scan adds
+    nothing, named by its bin or, without one, by its SKU."""
+    bird = catalog()[3].gtin  # on a shelf no sensor watches
+    r = Reconciler(BINS)
+    scan = RefillScan(m(5), bird, 6, bin="Q1-1", scan="HH1-R1", staff="s-017")
+    out = r.run([ZoneCount(m(0), bird, "floor", 3), scan,
+                 RefillScan(m(6), CAT, 4, bin="A1-1", scan="HH1-R2"), RefillScan(m(6), DOG, 4, scan="HH1-R3")])
+    assert deltas(out) == [(Kind.MOVE, bird, 6)]
+    move = out[0]
+    assert isinstance(move, StockDelta)
+    assert (move.zone, move.from_zone, move.occurred_at, move.bin, move.ref) == (
+        Zone.FLOOR, Zone.BACKROOM, m(5), "Q1-1", "HH1-R1")
+    assert move.evidence == {"refill": "HH1-R1", "staff": "s-017", "bin": "Q1-1", "qty": 6}
+    assert r.floor_figure(bird) == 9  # the count's 3 and the 6 carried out
+    assert r.observe(scan) == [] and r.floor_figure(bird) == 9  # the handheld resent it
+    # In the ledger the units left the backroom for the floor: the total is unchanged.
+    book = replay([Move("c", "count", 3, "floor", m(0)), Move("c2", "count", 10, "backroom", m(0)),
+                   Move(move.id, "move", 6, "floor", m(5), from_zone="backroom")])
+    assert (book.on_hand, book.zone_total("floor"), book.zone_total("backroom")) == (13, 9, 4)
+
+
+def test_a_floor_movement_booked_elsewhere_moves_the_floor_figure_as_the_ledger_does() -> None:
+    """Staff movements posted to the gateway (a write-off off the shelf, a move to the backroom)
+    change the ledger's floor; the reconciler's floor figure, which re-anchoring compares the
+    scales with, follows. One dated before the last count is absorbed by it, as in the ledger."""
+    r = Reconciler(BINS)
+    r.run([ZoneCount(m(10), DOG, "floor", 10), FloorBooked(m(12), DOG, -2, "W1"),
+           FloorBooked(m(5), DOG, -1, "W0"), FloorBooked(m(13), DOG, 3, "M1")])
+    assert r.floor_figure(DOG) == 11
+    r.observe(ZoneCount(m(12.5), DOG, "floor", 8))  # a later count: what came after it still counts
+    assert r.floor_figure(DOG) == 11

@@ -11,7 +11,8 @@ Shared by tests/reconcile/test_trading.py (a short run) and `shelfsync bench acc
   bump or lean are sampled (an idle bin's samples change nothing but drift, which the detector
   re-baselines on the next stable level); `physics="ideal"` skips the cells and turns each load
   change into the observation a perfect detector would make.
-- POS: sale, void and return lines; staff handheld scans of online-order picks; deliveries are
+- POS: sale, void and return lines; staff handheld scans of online-order picks and of refills
+  (units carried from the backroom onto a shelf; `refill_scans`); deliveries are
   booked as receipts with their lot and expiry (the delivery note), transfers from other stores
   as `transfer_in` (the transfer note), the opening stock as counts (the opening stocktake).
 - The door: an RFID antenna pair over it reads each unit carried through with probability
@@ -60,6 +61,7 @@ from edge.fusion.domain import (
     OddWeight,
     OrderLine,
     PosLine,
+    RefillScan,
     UnexplainedWeight,
     WeightEvent,
     ZoneCount,
@@ -427,9 +429,9 @@ class Sensors:
     scans, the door's reads and the till's lines (in the order the events came)."""
 
     def __init__(self, world: StoreWorld, shelves: Shelves, seed: int, portal: float,
-                 door_antennas: int = 2, lanes: Lanes | None = None) -> None:
+                 door_antennas: int = 2, lanes: Lanes | None = None, refill_scans: bool = True) -> None:
         self.world, self.shelves, self.portal, self.door_antennas = world, shelves, portal, door_antennas
-        self.lanes = lanes
+        self.lanes, self.refill_scans = lanes, refill_scans
         # Units carried in draw from their own generator: what the door reads leaving is the same
         # whether or not the shop has returns and transfers walked in.
         self.door, self.door_in = random.Random(f"portal:{seed}"), random.Random(f"portal-in:{seed}")
@@ -461,6 +463,8 @@ class Sensors:
                 self.lanes.changed(e.bin, e.at)
             if isinstance(e, Pick) and e.order is not None:  # the picker's handheld scan
                 pending.append(OrderLine(e.at, e.order, len(pending), e.gtin, len(e.uids)))
+            if isinstance(e, Restock) and self.refill_scans:  # the refill scanned on the handheld
+                pending.append(RefillScan(e.at, e.gtin, len(e.uids), bin=e.bin, scan=f"refill-{e.bin}-{e.at:%j%H%M%S}"))
             if isinstance(e, Theft | Sale):
                 pending.extend(self._through_door(e.at, e.uids, out=True))
             elif isinstance(e, CarriedIn):
@@ -505,7 +509,7 @@ def simulate(days: float, seed: int, theft: float, misplace: float, *, physics: 
              restore: bool = False, detector: DetectorConfig = DETECTOR, portal: float = 0.0,
              nightly: int | None = None, count_read: float = 1.0, door_antennas: int = 2,
              cameras: bool = True, tags_known: bool = True, unseen_window: timedelta | None = None,
-             progress: Callable[[str], None] | None = None, record: bool = False) -> Run:
+             refill_scans: bool = True, progress: Callable[[str], None] | None = None, record: bool = False) -> Run:
     """`misplace` is the share of picks put back on a wrong bin (the world's put-backs grow to
     hold it if they must). `portal`: an RFID portal at the door reads each unit carried through
     it with this probability (0: no portal); units leave a few seconds after their shopper's trip
@@ -517,6 +521,8 @@ def simulate(days: float, seed: int, theft: float, misplace: float, *, physics: 
     books them. `cameras`: the camera lanes' counts go to the reconciler (a real-sized shop; off:
     their SKUs are watched by nothing). `tags_known`: the reconciler is told which SKUs carry RFID
     tags (a real-sized shop tags some), so a tagged unit the door did not read waits longer.
+    `refill_scans`: staff scan each refill on their handheld (the reconciler books the move of a
+    shelf no sensor watches; off: nothing books it until the count).
     `record`: keep the world's events and the scales' and lanes' observations in the run."""
     t_wall = time.perf_counter()
     base = config or WorldConfig.trading()
@@ -534,7 +540,7 @@ def simulate(days: float, seed: int, theft: float, misplace: float, *, physics: 
     lanes = Lanes(world, seed) if cameras and world.sensed_by(CAMERA) else None
     book, pos_only = Book(), Book()
     counter = random.Random(f"count:{seed}")
-    sensors = Sensors(world, shelves, seed, portal, door_antennas, lanes)
+    sensors = Sensors(world, shelves, seed, portal, door_antennas, lanes, refill_scans)
 
     run = Run(days, skus=len({b.gtin for b in world.bins.values()}))
     if record:
