@@ -38,6 +38,7 @@ from edge.pos import (
     REFILL_SCHEMA,
     TILL_SKEW,
     TRANSACTION_SCHEMA,
+    HandheldScan,
     ParsedRequest,
     StaffPick,
     StaffRefill,
@@ -128,7 +129,7 @@ async def post_movements(request: web.Request) -> web.Response:
     return await _store(request, parse, request.app.get(ON_MOVEMENTS))
 
 
-async def _record_scan(request: web.Request, parse: Callable[..., StaffPick | StaffRefill],
+async def _record_scan(request: web.Request, parse: Callable[..., HandheldScan],
                        hook: Callable[[Any], None] | None) -> web.Response:
     """A handheld's scan: parsed, its scan id recorded in the outbox (no delta), handed to `hook`
     once."""

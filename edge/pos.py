@@ -31,7 +31,7 @@ agree, a count may be zero) are in the parse functions, each said in the field's
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final, Generic, TypeVar
 
@@ -376,18 +376,41 @@ def parse_movements(body: object, *, now: datetime | None = None,
 
 
 @dataclass(frozen=True, slots=True)
-class StaffPick:
-    """One handheld scan of units picked for an online order (POST /v1/picks)."""
+class HandheldScan:
+    """One staff handheld's scan: what it scanned (read as a till's line is), how many, who, when."""
 
-    key: str  # the idempotency key in the outbox: "pick:<scan>"
+    key: str  # the idempotency key in the outbox: "<kind>:<scan>"
     scan: str
-    order: str
     at: datetime
     sku: str  # GTIN-14
     qty: int
     staff: str
     lot: str | None = None
     expiry: date | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StaffPick(HandheldScan):
+    """Units picked for an online order (POST /v1/picks)."""
+
+    order: str = field(kw_only=True)
+
+
+@dataclass(frozen=True, slots=True)
+class StaffRefill(HandheldScan):
+    """Units carried from the backroom onto a shelf (POST /v1/refills), onto `bin` if scanned."""
+
+    bin: str | None = field(default=None, kw_only=True)
+
+
+def _scanned(b: Mapping[str, Any], kind: str, qty_field: Field[int], now: datetime | None,
+             skew: ClockSkew) -> HandheldScan:
+    scan = SCAN.of(b, "scan")
+    at = _at(b, now, skew)
+    item = SKU.of(b, "sku")
+    qty = qty_field.of(b, "qty")
+    staff = STAFF.of(b, "staff")
+    return HandheldScan(f"{kind}:{scan}", scan, at, item.gtin, qty, staff, item.lot, item.expiry)
 
 
 def parse_pick(body: object, *, now: datetime | None = None, skew: ClockSkew = TILL_SKEW) -> StaffPick:
@@ -395,38 +418,15 @@ def parse_pick(body: object, *, now: datetime | None = None, skew: ClockSkew = T
     scanned (a GTIN, or a GS1 element string read with biip, as a till's); `at` as for a
     transaction. Raises ContractError naming the field."""
     b = _obj(body)
-    scan = SCAN.of(b, "scan")
     order = PICKED_ORDER.of(b, "order")
-    at = _at(b, now, skew)
-    item = SKU.of(b, "sku")
-    qty = TILL_QTY.of(b, "qty")
-    staff = STAFF.of(b, "staff")
-    return StaffPick(f"pick:{scan}", scan, order, at, item.gtin, qty, staff, item.lot, item.expiry)
-
-
-@dataclass(frozen=True, slots=True)
-class StaffRefill:
-    """One handheld scan of units carried from the backroom onto a shelf (POST /v1/refills)."""
-
-    key: str  # the idempotency key in the outbox: "refill:<scan>"
-    scan: str
-    at: datetime
-    sku: str  # GTIN-14
-    qty: int
-    staff: str
-    bin: str | None = None
-    lot: str | None = None
-    expiry: date | None = None
+    s = _scanned(b, "pick", TILL_QTY, now, skew)
+    return StaffPick(s.key, s.scan, s.at, s.sku, s.qty, s.staff, s.lot, s.expiry, order=order)
 
 
 def parse_refill(body: object, *, now: datetime | None = None, skew: ClockSkew = TILL_SKEW) -> StaffRefill:
     """{"scan", "at", "sku", "qty", "staff", "bin"?} → StaffRefill; `sku` and `at` as for a pick.
     Raises ContractError naming the field."""
     b = _obj(body)
-    scan = SCAN.of(b, "scan")
-    at = _at(b, now, skew)
-    item = SKU.of(b, "sku")
-    qty = REFILL_QTY.of(b, "qty")
-    staff = STAFF.of(b, "staff")
+    s = _scanned(b, "refill", REFILL_QTY, now, skew)
     bin_id = BIN.of(b, "bin") if b.get("bin") is not None else None
-    return StaffRefill(f"refill:{scan}", scan, at, item.gtin, qty, staff, bin_id, item.lot, item.expiry)
+    return StaffRefill(s.key, s.scan, s.at, s.sku, s.qty, s.staff, s.lot, s.expiry, bin=bin_id)
