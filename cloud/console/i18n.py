@@ -613,6 +613,13 @@ class Words:
     def has(self, key: str) -> bool:
         return key in MESSAGES
 
+    def named(self, prefix: str, value: object) -> str:
+        """The word for a value the data carries (a zone, a platform, a reason) under `prefix`:
+        t.named("zone", "floor") is t("zone.floor"); a value the catalogue does not name shows
+        itself, as it came."""
+        key = f"{prefix}.{value}"
+        return self(key) if key in MESSAGES else str(value)
+
     def ago(self, moment: datetime | None, now: datetime) -> str:
         """'3 min ago' for a past moment, 'never' for None."""
         if moment is None:

@@ -64,7 +64,7 @@ class LotLine:
 
 def lot_lines(lots: list[queries.LotRow], levels: dict[str, tuple[int, int]], today: date,
               t: Words) -> list[LotLine]:
-    zone_names = {z: t(f"zone.{z}") if t.has(f"zone.{z}") else z for z in {lot.zone for lot in lots}}
+    zone_names = {z: t.named("zone", z) for z in {lot.zone for lot in lots}}
     lines, previous = [], None
     for lot in lots:
         available = None
