@@ -4,7 +4,7 @@ world's truth.
 Runs the real-sized shop as the bench does (`--skus 800 --shoppers 400 --days 3`, door antennas
 at 0.97, the count at 22:00, cameras in the fusion, tags known, unseen picks of untagged SKUs
 waiting 85 minutes), scores the shrinks against the thefts as the bench's `score` does (a
-shrink matches a theft of its SKU picked within 25 minutes; units), and for every shrink unit no
+shrink matches thefts of its SKU picked within 25 minutes of it; units), and for every shrink unit no
 theft matched follows the units of the world's pick it was booked for — the pick on its bin
 within seconds of the pick the reconciler saw — to what became of them:
 
@@ -43,30 +43,17 @@ from firmware_sim.world import (
 )
 from shared.contract import Kind
 from tests.benchmarks.bench_accuracy import UNSEEN_LARGE_MIN
-from tests.reconcile.trading import MATCH_S, Run, simulate
+from tests.reconcile.trading import Run, matches, simulate
 
 NEAR_S = 20.0  # a reconciler's pick is the world's pick on that bin within this many seconds
 
 
 def false_shrinks(run: Run) -> list[tuple[Any, int]]:
     """(shrink delta, units of it no theft matched), matched as `trading.score` matches them."""
-    thefts: list[list[Any]] = [[t, len(t.uids)] for t in run.thefts]
-    out = []
-    for d in run.deltas:
-        if d.kind is not Kind.SHRINK:
-            continue
-        left = -d.qty
-        for th in thefts:
-            t: Theft = th[0]
-            if th[1] and t.gtin == d.sku and t.picked_at is not None \
-                    and abs((t.picked_at - d.occurred_at).total_seconds()) <= MATCH_S:
-                k = min(int(th[1]), left)
-                th[1] -= k
-                left -= k
-                break
-        if left:
-            out.append((d, left))
-    return out
+    found: Counter[str] = Counter()
+    for d, _, k in matches(run):
+        found[d.id] += k
+    return [(d, -d.qty - found[d.id]) for d in run.deltas if d.kind is Kind.SHRINK and -d.qty > found[d.id]]
 
 
 def _fate(run: Run, uids: tuple[int, ...], after: datetime) -> list[tuple[datetime, str, Any]]:

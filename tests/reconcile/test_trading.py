@@ -3,7 +3,11 @@
 
 from __future__ import annotations
 
-from tests.reconcile.trading import score, simulate
+from datetime import timedelta
+
+from firmware_sim.world import Theft
+from shared.contract import Kind, Source, StockDelta, Zone
+from tests.reconcile.trading import START, Run, matches, score, simulate
 
 
 def test_with_ideal_scales_the_book_is_the_truth_after_close() -> None:
@@ -62,3 +66,23 @@ def test_a_nightly_rfid_count_books_what_it_reads_for_every_sku_and_zone() -> No
     short = score([simulate(2, seed=4, theft=0.01, misplace=0.02, physics="ideal", nightly=22,
                             count_read=0.98)])
     assert short["accuracy_at_close"] < 1.0
+
+
+def test_a_shrink_of_two_units_scores_against_two_thefts_of_its_sku() -> None:
+    """Two thieves' hands of one unit each, read by the scale as one fall of two and booked by one
+    shrink of two: both units are thefts found (the scoring took the first theft's unit and
+    dropped the second, a false shrink and a missed theft)."""
+    sku, at = "06923450006337", START + timedelta(hours=10)
+    run = Run(1.0, skus=1, sensed=1, sensed_skus=frozenset({sku}))
+    run.thefts = [Theft(at + timedelta(minutes=m), "A1-1", sku, (uid,), picked_at=at)
+                  for m, uid in ((4, 1), (6, 2))]
+    shrink = StockDelta(id="s1", seq=0, sku=sku, kind=Kind.SHRINK, qty=-2, zone=Zone.FLOOR,
+                        occurred_at=at, source=Source.FUSION)
+    run.deltas = [shrink]
+    run.detected_at = {"s1": at + timedelta(minutes=30)}
+    run.samples = [{"at": at, "open": True, "right": 1, "right_sensed": 1, "right_zones": 1, "pos_right": 1,
+                    "abs_err": 0, "pos_abs_err": 0, "units": 5, "gaps": 0, "gaps_seen": 0, "gaps_pos_seen": 0}]
+    assert [(d.id, t.uids, k) for d, t, k in matches(run)] == [("s1", (1,), 1), ("s1", (2,), 1)]
+    res = score([run])
+    assert (res["shrink_precision"], res["shrink_recall"], res["shrink_recall_sensed"]) == (1.0, 1.0, 1.0)
+    assert res["median_minutes_to_detect"] == 25.0  # from each thief walking out: 26 and 24 minutes

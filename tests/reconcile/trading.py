@@ -509,7 +509,8 @@ def simulate(days: float, seed: int, theft: float, misplace: float, *, physics: 
              restore: bool = False, detector: DetectorConfig = DETECTOR, portal: float = 0.0,
              nightly: int | None = None, count_read: float = 1.0, door_antennas: int = 2,
              cameras: bool = True, tags_known: bool = True, unseen_window: timedelta | None = None,
-             refill_scans: bool = True, progress: Callable[[str], None] | None = None, record: bool = False) -> Run:
+             refill_scans: bool = True, progress: Callable[[str], None] | None = None, record: bool = False,
+             reconciler: Callable[..., Reconciler] = Reconciler) -> Run:
     """`misplace` is the share of picks put back on a wrong bin (the world's put-backs grow to
     hold it if they must). `portal`: an RFID portal at the door reads each unit carried through
     it with this probability (0: no portal); units leave a few seconds after their shopper's trip
@@ -523,7 +524,9 @@ def simulate(days: float, seed: int, theft: float, misplace: float, *, physics: 
     tags (a real-sized shop tags some), so a tagged unit the door did not read waits longer.
     `refill_scans`: staff scan each refill on their handheld (the reconciler books the move of a
     shelf no sensor watches; off: nothing books it until the count).
-    `record`: keep the world's events and the scales' and lanes' observations in the run."""
+    `record`: keep the world's events and the scales' and lanes' observations in the run.
+    `reconciler`: makes the reconciler from its arguments (tests/benchmarks/explain_misses.py passes
+    one that keeps a diary of its picks)."""
     t_wall = time.perf_counter()
     base = config or WorldConfig.trading()
     put_back = max(base.put_back, misplace)
@@ -531,7 +534,7 @@ def simulate(days: float, seed: int, theft: float, misplace: float, *, physics: 
     world = StoreWorld(store=store, seed=seed, start=START, config=cfg)
     shelves = Shelves(world, seed, physics, detector=detector)
     watched = (SCALE, CAMERA) if cameras else (SCALE,)
-    rec = Reconciler({b.id: BinInfo(b.id, b.gtin, world.products[b.gtin].unit_grams, b.refill_at, b.capacity,
+    rec = reconciler({b.id: BinInfo(b.id, b.gtin, world.products[b.gtin].unit_grams, b.refill_at, b.capacity,
                                     scale=b.sensor == SCALE, lane=b.sensor == CAMERA)
                       for b in world.bins.values() if b.sensor in watched}, counts=counts, restore=restore,
                      portal=portal > 0,
@@ -688,6 +691,30 @@ def _ratio(a: float, b: float) -> float | None:
     return a / b if b else None
 
 
+def matches(run: Run) -> list[tuple[StockDelta, Theft, int]]:
+    """Which thefts each shrink delta booked, in units: (shrink, theft, units). A shrink's units go
+    to the thefts of its SKU picked within `MATCH_S` of its `occurred_at`, in the order the shrinks
+    were emitted and the thieves walked out; a shrink of more units than the first such theft has
+    left goes on to the next (two thieves' hands of one unit each that the scale read as one fall
+    of two are booked by one shrink of two: both thefts')."""
+    left = [len(t.uids) for t in run.thefts]
+    out: list[tuple[StockDelta, Theft, int]] = []
+    for d in run.deltas:
+        if d.kind is not Kind.SHRINK:
+            continue
+        units = -d.qty
+        for i, t in enumerate(run.thefts):
+            if not units:
+                break
+            if left[i] and t.gtin == d.sku and t.picked_at is not None \
+                    and abs((t.picked_at - d.occurred_at).total_seconds()) <= MATCH_S:
+                k = min(left[i], units)
+                left[i] -= k
+                units -= k
+                out.append((d, t, k))
+    return out
+
+
 def score(runs: list[Run]) -> dict[str, Any]:
     """The figures of one or more stores' runs."""
     samples = [s for r in runs for s in r.samples]
@@ -695,36 +722,28 @@ def score(runs: list[Run]) -> dict[str, Any]:
     pairs = len(samples) * skus
     closing = [s for s in samples if s["at"].hour == 22 and s["at"].minute == 0]
 
-    # Shrink: every emitted shrink against the world's thefts: the same SKU, picked within the
-    # reconciler's window of the theft's pick (with two pending picks of one SKU, which of them
-    # a sale confirms is a guess; the book is the same either way).
+    # Shrink: every emitted shrink against the world's thefts (`matches`): the same SKU, picked
+    # within the reconciler's window of the shrink's date (with two pending picks of one SKU, which
+    # of them a sale confirms is a guess; the book is the same either way).
     stolen = tp = emitted = retracted_units = tp_standing = stolen_sensed = tp_sensed = 0
     ttd: list[float] = []
     ttd_pick: list[float] = []
     for r in runs:
-        thefts: list[list[Any]] = [[t, len(t.uids)] for t in r.thefts]
         stolen += sum(len(t.uids) for t in r.thefts)
         stolen_sensed += sum(len(t.uids) for t in r.thefts if t.gtin in r.sensed_skus)
         retracted = {str(d.evidence["retracts"]) for d in r.deltas
                      if d.kind is Kind.ADJUST and d.evidence and "retracts" in d.evidence}
         for d in r.deltas:
-            if d.kind is not Kind.SHRINK:
-                continue
-            emitted += -d.qty
-            if d.id in retracted:
-                retracted_units += -d.qty
-            for th in thefts:
-                t: Theft = th[0]
-                if th[1] and t.gtin == d.sku and t.picked_at is not None \
-                        and abs((t.picked_at - d.occurred_at).total_seconds()) <= MATCH_S:
-                    k = min(int(th[1]), -d.qty)
-                    th[1] = int(th[1]) - k
-                    tp += k
-                    tp_sensed += k if t.gtin in r.sensed_skus else 0
-                    tp_standing += k if d.id not in retracted else 0
-                    ttd.append((r.detected_at[d.id] - t.at).total_seconds() / 60)
-                    ttd_pick.append((r.detected_at[d.id] - t.picked_at).total_seconds() / 60)
-                    break
+            if d.kind is Kind.SHRINK:
+                emitted += -d.qty
+                retracted_units += -d.qty if d.id in retracted else 0
+        for d, t, k in matches(r):
+            assert t.picked_at is not None
+            tp += k
+            tp_sensed += k if t.gtin in r.sensed_skus else 0
+            tp_standing += k if d.id not in retracted else 0
+            ttd.append((r.detected_at[d.id] - t.at).total_seconds() / 60)
+            ttd_pick.append((r.detected_at[d.id] - t.picked_at).total_seconds() / 60)
     # Misplacement: a wrong-bin put-back found on that bin, for that SKU, within 2 minutes.
     mis_truth = mis_found = mis_right = 0
     for r in runs:
