@@ -190,6 +190,9 @@ class WeightEvent:
     stable: bool
     at: datetime  # when the scale settled at the new level
     began: datetime | None = None  # when it began to move (the hand going in): the pick's own time
+    # The bin could not be read while it changed (an outage): the net of whatever happened then,
+    # not one hand, and `began` is unknown.
+    unseen: bool = False
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -216,6 +219,7 @@ class UnexplainedWeight:
     residual_g: float
     at: datetime  # when the scale settled
     began: datetime | None = None  # when it began to move
+    unseen: bool = False  # it changed while the bin could not be read (WeightEvent.unseen)
 
     def to_json(self) -> dict[str, object]:
         return {

@@ -96,6 +96,19 @@ _RANK = {ZoneCount: 0, FloorBooked: 0, PosLine: 1, OrderLine: 2, RefillScan: 2, 
          LaneChange: 4, OddWeight: 5, ExitRead: 6, EntryRead: 6}
 
 
+def shelf_change(ev: WeightEvent | UnexplainedWeight) -> BinChange | OddWeight | BinLevel | None:
+    """A shelf driver's change as the reconciler takes it, dated when the scale began to move (the
+    hand), not when it settled. A change the bin made while it could not be read (`unseen`: an
+    outage) is the net of every hand of the outage — sales the till booked meanwhile among them —
+    not one pick: its new level (`BinLevel`, which re-anchoring compares with the book), or nothing
+    if it is no whole number of units."""
+    if ev.unseen:
+        return BinLevel(ev.at, ev.bin, ev.count, ev.sku, ev.grams) if isinstance(ev, WeightEvent) else None
+    if isinstance(ev, WeightEvent):
+        return BinChange(ev.began or ev.at, ev.bin, ev.delta_count, ev.count, ev.delta_g)
+    return OddWeight(ev.began or ev.at, ev.bin, ev.delta_g)
+
+
 def pos_line(delta: StockDelta) -> PosLine | None:
     """A committed POS delta as the reconciler's POS line; None for what is not a till line.
     Refs are "<txn>/<line>" (edge/pos.py), or "order:<id>:<txn>/<line>" for a pickup."""
@@ -185,13 +198,12 @@ class Pipeline:
             if change is not None:
                 self.feed(change)
             return
-        if isinstance(observation, WeightEvent):
-            self.feed(BinChange(observation.began or observation.at, observation.bin,
-                                 observation.delta_count, observation.count, observation.delta_g))
-        elif isinstance(observation, BinLevel):
+        if isinstance(observation, BinLevel):
             self.feed(observation)
-        elif isinstance(observation, UnexplainedWeight):
-            self.feed(OddWeight(observation.began or observation.at, observation.bin, observation.delta_g))
+        elif isinstance(observation, WeightEvent | UnexplainedWeight):
+            seen = shelf_change(observation)
+            if seen is not None:
+                self.feed(seen)
 
     def on_exit(self, read: TagRead) -> None:
         """A tag read leaving by the door."""

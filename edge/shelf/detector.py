@@ -101,6 +101,7 @@ class BinDetector:
         self._active = False
         self._stable_since: float | None = None
         self._began: float | None = None  # the first reading of the change being judged
+        self._unseen = False  # the change being judged happened while the bin could not be read
         self.stable = False
         self._foreign: list[float] = []  # unexplained rises still lying on the bin, grams
 
@@ -116,6 +117,7 @@ class BinDetector:
         if self.baseline is not None:
             self._active = True
             self._began = None  # the change happened unseen, some time during the outage
+            self._unseen = True
 
     def _window_stats(self) -> tuple[float, float, bool]:
         n = len(self._window)
@@ -183,7 +185,7 @@ class BinDetector:
         assert self.baseline is not None and self.count is not None
         self._active = False
         began = _at(self._began) if self._began is not None else None
-        self._began = None
+        unseen, self._began, self._unseen = self._unseen, None, False
         delta = level - self.baseline
         self.baseline = level
         if abs(delta) < self.min_delta_g:
@@ -195,20 +197,21 @@ class BinDetector:
                 grams, k = lifted
                 self._foreign.remove(grams)
                 if k == 0:  # the foreign load alone: no unit of ours moved
-                    return UnexplainedWeight(self.bin, self.sku, net, delta, 0, delta + grams, _at(t), began)
+                    return UnexplainedWeight(self.bin, self.sku, net, delta, 0, delta + grams, _at(t), began,
+                                             unseen)
                 self.count += k
                 return WeightEvent(self.bin, self.sku, net, delta, self.count, k,
-                                   delta + grams - k * self.unit_g, True, _at(t), began)
+                                   delta + grams - k * self.unit_g, True, _at(t), began, unseen)
         k = round(delta / self.unit_g)
         residual = delta - k * self.unit_g
         if k != 0 and abs(residual) <= self.config.tolerance * self.unit_g and self.count + k >= 0:
             self.count += k
             return WeightEvent(
-                self.bin, self.sku, net, delta, self.count, k, residual, True, _at(t), began
+                self.bin, self.sku, net, delta, self.count, k, residual, True, _at(t), began, unseen
             )
         if delta > 0:
             self._foreign = [*self._foreign[-3:], delta]
-        return UnexplainedWeight(self.bin, self.sku, net, delta, k, residual, _at(t), began)
+        return UnexplainedWeight(self.bin, self.sku, net, delta, k, residual, _at(t), began, unseen)
 
     def _lift_foreign(self, delta: float) -> tuple[float, int] | None:
         """A fall that lifts one of the foreign loads lying on the bin, alone or with whole units of

@@ -147,3 +147,28 @@ async def test_staff_movements_move_the_floor_figure_and_a_refill_scan_books_an_
     p.tick()
     assert p.reconciler.floor_figure(DOG) == 7
     assert [(d.kind, d.sku, d.qty, d.from_zone) for d in p._queue] == [(Kind.MOVE, bird, 5, Zone.BACKROOM)]
+
+
+async def test_a_change_the_bin_made_while_it_could_not_be_read_is_its_new_level_not_a_pick() -> None:
+    """A scale off for hours comes back three units lighter: the till sold them meanwhile, and the
+    fall is the net of the outage's hands, not one hand to wait for a sale — no shrink. Its new
+    level is what the reconciler compares with the book. The same fall seen happen is a pick that
+    nothing paid for: a shrink after the window, which the scales take back once they have agreed
+    with the book for `settle` (a false shrink on the staff's phones meanwhile)."""
+    def run(unseen: bool) -> list[tuple[Kind, int]]:
+        clock = ManualClock(T0)
+        p = Pipeline(BINS, Sink(), clock=clock)
+        p.on_counts([StockDelta(id=new_delta_id(), seq=0, sku=DOG, kind=Kind.COUNT, qty=10, zone=Zone.FLOOR,
+                                occurred_at=T0, source=Source.RFID)])
+        for minute in (20, 40, 60):  # sold while the scale was off
+            p.on_sales([sale(T0 + timedelta(minutes=minute), f"T{minute}", 1)])
+        back = T0 + timedelta(hours=2)
+        p.on_observation(WeightEvent("A1-2", DOG, 2800.0, -1200.0, 7, -3, 0.0, True, back, None, unseen=unseen))
+        for minute in range(121, 200):
+            clock.time = T0 + timedelta(minutes=minute)
+            p.tick()
+        assert p.reconciler.floor_figure(DOG) == 7  # the book's 10 less the three sales: the scale's level
+        return [(d.kind, d.qty) for d in p._queue]
+
+    assert run(unseen=True) == []
+    assert run(unseen=False) == [(Kind.SHRINK, -3), (Kind.ADJUST, 3)]

@@ -67,6 +67,7 @@ from edge.fusion.domain import (
     ZoneCount,
 )
 from edge.fusion.lanes import LaneTracker
+from edge.fusion.pipeline import shelf_change
 from edge.fusion.reconciler import Misplacement, Reconciler
 from edge.shelf.detector import BinDetector, DetectorConfig
 from firmware_sim.loadcell import CellSpec, LoadCell
@@ -110,6 +111,7 @@ class _Bin:
     det: BinDetector
     sampled_to: float
     active_to: float = 0.0
+    fed_to: float = 0.0  # the last reading fed to the detector
 
 
 class Shelves:
@@ -136,7 +138,7 @@ class Shelves:
             cell.fold(t0 + 1e9)
             self.bins[b.id] = _Bin(b.id, b.gtin, unit, cell,
                                    BinDetector(b.id, b.gtin, unit, self.spec.dead_load_g, detector),
-                                   sampled_to=t0, active_to=t0 + LEAD_S)
+                                   sampled_to=t0, active_to=t0 + LEAD_S, fed_to=t0)
             self.loads[b.id] = self.load(b.id)
 
     def unit_weight(self, uid: int, gtin: str) -> float:
@@ -253,17 +255,29 @@ class Shelves:
         noisy = np.round(clean[len(pre):] + b.cell._rng.normal(0.0, self.spec.noise_g, size=len(ts)))
         self.samples += len(ts)
         out: list[Observation] = []
+        resumed: set[float] = set()
         if self.world.config.fault == "scale":  # a scale off (--faults scale): nothing to feed then
             on = np.ones(len(ts), dtype=bool)
-            for lo, hi in self._off(b.id, float(ts[0]), float(ts[-1])):
+            off = self._off(b.id, min(b.fed_to, float(ts[0])), float(ts[-1]))
+            for lo, hi in off:
                 on &= (ts < lo) | (ts >= hi)
             ts, noisy, stable = ts[on], noisy[on], stable[on]
+            # The gateway's poller marks a bin it cannot read unavailable and drops the detector's
+            # window (edge/shelf/poller.py): the first reading after an outage is judged against
+            # the level before it, as a change the bin made unseen.
+            for lo, hi in off:
+                after = ts[ts >= hi]
+                if hi > b.fed_to and len(after) and lo < after[0]:
+                    resumed.add(float(after[0]))
         for t, g, ok in zip(ts.tolist(), noisy.tolist(), stable.tolist(), strict=True):
+            if t in resumed:
+                b.det.interrupt()
+            b.fed_to = t
             ev = b.det.feed(t, g, ok)
-            if isinstance(ev, WeightEvent):
-                out.append(BinChange(ev.began or ev.at, b.id, ev.delta_count, ev.count, ev.delta_g))
-            elif isinstance(ev, UnexplainedWeight):
-                out.append(OddWeight(ev.began or ev.at, b.id, ev.delta_g))
+            if isinstance(ev, WeightEvent | UnexplainedWeight):
+                seen = shelf_change(ev)  # as the gateway's pipeline takes it
+                if seen is not None:
+                    out.append(seen)
         return out
 
 

@@ -133,6 +133,11 @@ def test_a_change_made_while_the_bin_was_unreadable_is_reported_once_it_is_back(
     det.interrupt()
     events = run(det, [(4, TARE + 1200)], t0=1_800_000_100.0)
     assert [(e.delta_count, e.count) for e in events if isinstance(e, WeightEvent)] == [(-2, 3)]
+    # ... as one the bin made unseen: when it began, and how many hands it was, nobody saw.
+    assert [(e.unseen, e.began) for e in events] == [(True, None)]
+    # The next hand is seen again.
+    events = run(det, [*hand(TARE + 1200), (4, TARE + 800)], t0=1_800_000_200.0)
+    assert [(e.delta_count, e.unseen, e.began is not None) for e in events] == [(-1, False, True)]
 
 
 def test_an_empty_bin_re_zeroes_as_it_drifts() -> None:
