@@ -15,7 +15,7 @@ settled by a count, booked as shrink) to tell, for each missed unit:
     claimed it), `order`, `pos-void`, `scale-rise` / `lane-rise` (a put-back undid it),
     `found-by-count` (a count found as many units as the book: dropped), `counted-missing`,
     `tick:shrink`, `shrink-matched-elsewhere` (booked, but scored to another theft), `waiting`;
-  - the door: `door-read-shrunk`, `door-read-taken-as-paid` (a read no shrink came of: a sale of
+  - the door: `no-tag` (its units carry none), `door-read-shrunk`, `door-read-taken-as-paid` (a read no shrink came of: a sale of
     the SKU paid for it), `door-did-not-read-all` / `-some` (of a tagged hand), and
     `door-shrink-outside-match` (a door's shrink dated more than `MATCH_S` from the pick).
 
@@ -194,7 +194,9 @@ def cause(row: dict[str, Any]) -> str:
     picks = row["picks"]
     if any(s["via"] == "door" and abs(s["off_min"]) * 60 > MATCH_S for s in row["sku_shrinks"]):
         return "door-shrink-outside-match"
-    if row["door_read"] > row["door_shrink"]:
+    if "tagged" not in row["watch"]:
+        door = "no-tag"
+    elif row["door_read"] > row["door_shrink"]:
         door = "door-read-taken-as-paid"
     elif row["door_read"] < row["units"]:
         door = "door-did-not-read" + ("-all" if not row["door_read"] else "-some")
