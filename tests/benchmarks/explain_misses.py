@@ -221,6 +221,7 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--days", type=float, default=3.0)
     ap.add_argument("--portal", type=float, default=0.97)
     ap.add_argument("--unseen-minutes", type=float, default=UNSEEN_LARGE_MIN)
+    ap.add_argument("--tagged-share", type=float, default=0.3, help="the share of SKUs tagged (the bench's default 0.3)")
     ap.add_argument("--json", action="store_true", help="one JSON object per missed theft")
     args = ap.parse_args(argv)
     total: Counter[str] = Counter()
@@ -236,7 +237,7 @@ def main(argv: list[str]) -> int:
         run = simulate(args.days, seed, 0.01, 0.02, portal=args.portal, nightly=22,
                        detector=DetectorConfig(min_delta_g=20.0),
                        unseen_window=timedelta(minutes=args.unseen_minutes),
-                       config=WorldConfig.large(args.skus, args.shoppers), record=True,
+                       config=WorldConfig.large(args.skus, args.shoppers, tagged_share=args.tagged_share), record=True,
                        reconciler=diary_reconciler)
         res = score([run])
         world = run.world
