@@ -103,6 +103,26 @@ async def test_a_vanished_device_is_unavailable_and_makes_no_phantom_change(tcp_
         ]
 
 
+async def test_a_change_made_while_the_device_was_gone_is_reported_unseen(tcp_bus: Bus) -> None:
+    """Units taken while the module did not answer: once it answers again, the new level is one
+    change marked `unseen` (no `began`: nobody saw it happen), which the reconciler takes as the
+    bin's level, not a pick; the next hand is seen again."""
+    async with Watcher(tcp_bus) as w:
+        await w.settled()
+        tcp_bus.sim.faults.vanished.add(2)
+        await w.next(BinAvailability)
+        tcp_bus.sim.set_count("A1-2", 2, hand_s=0.3)  # three units gone while it is unreadable
+        await asyncio.sleep(0.5)
+        tcp_bus.sim.faults.vanished.clear()
+        event = await w.next(WeightEvent)
+        assert isinstance(event, WeightEvent)
+        assert (event.bin, event.delta_count, event.count, event.unseen, event.began) == ("A1-2", -3, 2, True, None)
+        tcp_bus.sim.set_count("A1-2", 1, hand_s=0.3)
+        event = await w.next(WeightEvent)
+        assert isinstance(event, WeightEvent)
+        assert (event.bin, event.delta_count, event.unseen, event.began is not None) == ("A1-2", -1, False, True)
+
+
 async def test_exception_replies_mark_the_bin_unavailable(tcp_bus: Bus) -> None:
     tcp_bus.sim.faults.exception_rate = 1.0
     tcp_bus.sim.faults.devices.add(1)
