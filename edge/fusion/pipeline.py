@@ -79,7 +79,7 @@ from edge.fusion.domain import (
     ZoneCount,
 )
 from edge.fusion.lanes import LaneTracker
-from edge.fusion.reconciler import Misplacement, Reconciler
+from edge.fusion.reconciler import Misplacement, Reconciler, floor_change
 from edge.pos import StaffPick, StaffRefill
 from edge.rfid.driver import TagRead
 from shared.contract import Kind, StockDelta, Zone
@@ -177,10 +177,9 @@ class Pipeline:
             if d.kind is Kind.COUNT and d.zone is Zone.FLOOR:
                 at, n = floor.get(d.sku, (d.occurred_at, 0))
                 floor[d.sku] = (max(at, d.occurred_at), n + d.qty)
-            elif d.kind is not Kind.COUNT:
-                change = (d.qty if d.zone is Zone.FLOOR else 0) - (d.qty if d.from_zone is Zone.FLOOR else 0)
-                if change:
-                    self.feed(FloorBooked(d.occurred_at, d.sku, change, d.ref or d.id))
+            elif d.kind is not Kind.COUNT and floor_change(d):
+                # (named by the delta's id: two lines of one document may move the same units)
+                self.feed(FloorBooked(d.occurred_at, d.sku, floor_change(d), d.id))
         for sku, (at, n) in floor.items():
             self.feed(ZoneCount(at, sku, Zone.FLOOR.value, n))
 

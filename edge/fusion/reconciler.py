@@ -131,6 +131,11 @@ UNSEEN_WAIT = 1.2  # with a door antenna, a pick it saw nothing of waits this ma
 TAGGED_WAIT = 4.0
 _NS = uuid.UUID("6f1d2c3e-0000-4000-8000-5e1f5c0a1e55")
 
+def floor_change(d: StockDelta) -> int:
+    """Units a movement (not a count) puts onto the floor (> 0) or takes off it."""
+    return (d.qty if d.zone is Zone.FLOOR else 0) - (d.qty if d.from_zone is Zone.FLOOR else 0)
+
+
 @dataclass(frozen=True, slots=True)
 class Misplacement:
     at: datetime
@@ -324,10 +329,8 @@ class Reconciler:
         d = StockDelta(id=did, seq=0, **kw)  # type: ignore[arg-type]
         if d.zone is Zone.FLOOR and d.kind is Kind.COUNT:
             self._counted(d.sku, d.occurred_at, d.qty)
-        else:
-            change = (d.qty if d.zone is Zone.FLOOR else 0) - (d.qty if d.from_zone is Zone.FLOOR else 0)
-            if change:
-                self._floor_moved(d.sku, d.occurred_at, change)
+        elif floor_change(d):
+            self._floor_moved(d.sku, d.occurred_at, floor_change(d))
         return d
 
     def _counted(self, sku: str, at: datetime, qty: int) -> None:

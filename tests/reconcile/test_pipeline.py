@@ -138,7 +138,9 @@ async def test_staff_movements_move_the_floor_figure_and_a_refill_scan_books_an_
                           occurred_at=at, source=Source.MANUAL, ref="W-1")
 
     p.on_counts([staff(Kind.COUNT, 10, Zone.FLOOR, T0), staff(Kind.COUNT, 4, Zone.BACKROOM, T0),
-                 staff(Kind.SHRINK, -2, Zone.FLOOR, T0 + timedelta(minutes=1)),
+                 # two lines of one write-off, alike but for their lots: two units off the floor
+                 staff(Kind.SHRINK, -1, Zone.FLOOR, T0 + timedelta(minutes=1)),
+                 staff(Kind.SHRINK, -1, Zone.FLOOR, T0 + timedelta(minutes=1)),
                  staff(Kind.MOVE, 1, Zone.BACKROOM, T0 + timedelta(minutes=2), from_zone=Zone.FLOOR),
                  staff(Kind.RECEIPT, 6, Zone.BACKROOM, T0 + timedelta(minutes=2))])
     p.on_refill(StaffRefill("refill:R1", "R1", T0 + timedelta(minutes=3), bird, 5, "s-017", bin="Q1-1"))
