@@ -38,8 +38,10 @@ Examples:
 
 A real-sized shop (`--skus N`, N > 16; firmware_sim.world `WorldConfig.large`): the 16 products
 and N - 16 more generated from the seed, one bin each; one in eight on a scale (at least 100), one
-in twenty under a camera lane (at least 40), RFID source tags on 30 % of the SKUs, the rest sensed
-by nothing but the till and the counts. Camera lanes feed the reconciler (their front row's count
+in twenty under a camera lane (at least 40), RFID source tags on the 30 % of the SKUs that look
+most stealable (the highest price per litre; `--tag-by random`: any), the rest sensed by nothing
+but the till and the counts. Thieves take what is most stealable, with a factor of each SKU's own
+nobody in the shop knows (`--thefts uniform`: any pick alike; firmware_sim.world `stealable`). Camera lanes feed the reconciler (their front row's count
 changes are picks and put-backs; `--no-cameras`: they do not, and their SKUs are unsensed). The
 reconciler knows which SKUs carry tags (`--no-tags-known`: it does not). `--faults CLASS`: one
 device of that class down for `--fault-hours` each trading day (scale: its bin unweighed; reader:
@@ -50,7 +52,9 @@ watches is booked by nothing until the count); `--tagged-share`: the share of SK
 
 Shrink recall is given over all stolen units and over those of sensed SKUs (on a scale, under a
 camera lane in the fusion, or tagged with a door antenna to read them): a theft of a SKU nothing
-watches is found only by the count, which books it as a count, not as shrink.
+watches is found only by the count. The ledger's shrink report (cloud.db.reports) takes a count
+that found less as shrink: "with the counts" scores that — each count's missing units matched to
+the thefts of its SKU before it that no shrink booked, found at the count's cut-off.
 """
 
 from __future__ import annotations
@@ -62,7 +66,7 @@ from datetime import timedelta
 from typing import Any
 
 from edge.shelf.detector import DetectorConfig
-from firmware_sim.world import FAULT_CLASSES, WorldConfig
+from firmware_sim.world import FAULT_CLASSES, TAG_POLICIES, THEFT_MODELS, WorldConfig
 from tests.reconcile.trading import score, simulate
 
 # A real-sized shop: a pick of an untagged SKU the door saw nothing of waits for its sale or its
@@ -99,6 +103,10 @@ def report(res: dict[str, Any]) -> str:
         ("  over sensed SKUs' thefts", _num(res["shrink_recall_sensed"]), "n/a"),
         ("median minutes theft -> shrink delta", _num(res["median_minutes_to_detect"], ".1f"), "never"),
         ("  from the thief's pick", _num(res["median_minutes_pick_to_detect"], ".1f"), "never"),
+        ("with the counts (the ledger's shrink report):", "", ""),
+        ("  shrink precision (units)", _num(res["shrink_precision_with_counts"]), "n/a"),
+        ("  shrink recall (units)", _num(res["shrink_recall_with_counts"]), "n/a"),
+        ("  median minutes theft -> found", _num(res["median_minutes_to_detect_with_counts"], ".1f"), "never"),
         ("misplacements found (recall)", _num(res["misplacement_recall"]), "n/a"),
         ("misplacement findings right (precision)", _num(res["misplacement_precision"]), "n/a"),
         ("shelf gaps caught", _pct(res["shelf_gaps_caught"]), _pct(res["pos_only_shelf_gaps_caught"])),
@@ -141,7 +149,8 @@ def _figures(res: dict[str, Any]) -> dict[str, Any]:
     keys = ("accuracy", "accuracy_sensed", "accuracy_with_zones", "pos_only_accuracy", "shrink_precision",
             "shrink_recall", "shrink_recall_sensed", "shrink_units_stolen", "shrink_units_stolen_sensed",
             "shrink_units_flagged", "median_minutes_to_detect", "median_minutes_pick_to_detect",
-            "sensed_skus_per_store", "wall_s")
+            "shrink_precision_with_counts", "shrink_recall_with_counts", "median_minutes_to_detect_with_counts",
+            "count_lost_units", "sensed_skus_per_store", "wall_s")
     return {k: res[k] for k in keys}
 
 
@@ -196,6 +205,12 @@ def main(argv: list[str], prog: str = "shelfsync bench accuracy") -> int:
                          "it until the count, and the floor and backroom figures drift apart)")
     ap.add_argument("--tagged-share", type=float, default=None, metavar="SHARE",
                     help="with --skus: the share of SKUs carrying RFID source tags (default 0.3)")
+    ap.add_argument("--thefts", choices=THEFT_MODELS, default=None,
+                    help="with --skus: what thieves take: craved (the default: the most stealable, "
+                         "valuable and small, firmware_sim.world.stealable) or uniform (any pick alike)")
+    ap.add_argument("--tag-by", choices=TAG_POLICIES, default=None,
+                    help="with --skus: which SKUs carry tags: risk (the default: those rated most "
+                         "stealable) or random")
     ap.add_argument("--unseen-minutes", type=float, default=None, metavar="MIN",
                     help="with a door antenna: how long a pick it saw nothing of waits for its sale "
                          "([reconcile] unseen_s; default: the window and a fifth, 30 min, and 85 with "
@@ -219,8 +234,9 @@ def main(argv: list[str], prog: str = "shelfsync bench accuracy") -> int:
         args.nightly_count = None
     if args.skus and not 16 < args.skus <= 99_000:
         ap.error("--skus is a shop's range, 17..99000 (0: the 16-SKU shop)")
-    if (args.faults or args.shoppers != 400.0 or args.tagged_share is not None) and not args.skus:
-        ap.error("--shoppers, --faults and --tagged-share go with --skus")
+    if (args.faults or args.shoppers != 400.0 or args.tagged_share is not None or args.thefts
+            or args.tag_by) and not args.skus:
+        ap.error("--shoppers, --faults, --tagged-share, --thefts and --tag-by go with --skus")
     if args.tagged_share is not None and not 0 <= args.tagged_share <= 1:
         ap.error("--tagged-share is a share of SKUs, in [0, 1]")
     if not 0 < args.shoppers <= 20_000 or not 0 < args.fault_hours <= 24:
@@ -228,7 +244,8 @@ def main(argv: list[str], prog: str = "shelfsync bench accuracy") -> int:
     if args.unseen_minutes is not None and not 0 < args.unseen_minutes <= 24 * 60:
         ap.error("--unseen-minutes must be in (0, 1440]")
     unseen = args.unseen_minutes or (UNSEEN_LARGE_MIN if args.skus else None)
-    tags = {} if args.tagged_share is None else {"tagged_share": args.tagged_share}
+    tags: dict[str, Any] = {} if args.tagged_share is None else {"tagged_share": args.tagged_share}
+    tags.update({k: v for k, v in (("thefts", args.thefts), ("tag_by", args.tag_by)) if v})
     config = (WorldConfig.large(args.skus, args.shoppers, fault=args.faults, fault_hours=args.fault_hours, **tags)
               if args.skus else None)
 
@@ -250,6 +267,7 @@ def main(argv: list[str], prog: str = "shelfsync bench accuracy") -> int:
                shoppers=args.shoppers if args.skus else None, faults=args.faults, fault_hours=args.fault_hours,
                cameras=args.cameras, tags_known=args.tags_known, no_rfid=args.no_rfid, unseen_minutes=unseen,
                refill_scans=args.refill_scans, tagged_share=config.tagged_share if config else None,
+               thefts=config.thefts if config else None, tag_by=config.tag_by if config else None,
                per_seed=[{"seed": args.seed + i, "store": f"sh-{i + 1:04d}", **_figures(score([r]))}
                          for i, r in enumerate(runs)])
     print(json.dumps(res, default=str) if args.json else report(res))

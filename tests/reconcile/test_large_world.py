@@ -16,10 +16,12 @@ from firmware_sim.world import (
     Pick,
     Sale,
     StoreWorld,
+    Theft,
     WorldConfig,
     catalog,
     gtin_check_digit,
     large_catalog,
+    stealable,
 )
 from tests.benchmarks import bench_accuracy
 from tests.reconcile.trading import START, Sensors, Shelves
@@ -60,6 +62,31 @@ def test_the_large_world_has_the_stated_mix() -> None:
     till = [e for e in events if isinstance(e, Sale) and e.txn.startswith("T")]
     assert 200 <= len(till) <= 600
     assert len({e.gtin for e in events if isinstance(e, Pick)}) > 200  # the range sells, not 16 SKUs
+
+
+def test_the_shop_tags_what_looks_most_stealable_and_thieves_take_it_more() -> None:
+    """Tags go on the 30 % of SKUs with the highest price per litre; thieves choose by that and a
+    factor of each SKU's own nobody in the shop knows, the mean over picks kept at `theft`."""
+    w = _world(5)
+    rated = sorted(w.products.values(), key=lambda p: -stealable(p))
+    assert w.tagged_skus == frozenset(p.gtin for p in rated[:240])
+    assert stealable(w.products[catalog()[15].gtin]) > 2 * stealable(w.products[catalog()[0].gtin])
+    events = w.advance(START + timedelta(days=3))
+    picked = sum(len(e.uids) for e in events if isinstance(e, Pick) and e.order is None)
+    stolen = [e for e in events if isinstance(e, Theft)]
+    units = sum(len(e.uids) for e in stolen)
+    on_tagged = sum(len(e.uids) for e in stolen if e.gtin in w.tagged_skus)
+    assert 0.004 <= units / picked <= 0.02, (units, picked)  # about the 1 % asked
+    assert on_tagged / units >= 0.5, (on_tagged, units)  # on 30 % of the SKUs
+    # Uniform thefts and random tags: the tags no more likely on stolen goods than on the rest.
+    u = _world(5, thefts="uniform", tag_by="random")
+    stolen_u = [e for e in u.advance(START + timedelta(days=3)) if isinstance(e, Theft)]
+    share_u = sum(len(e.uids) for e in stolen_u if e.gtin in u.tagged_skus) / sum(len(e.uids) for e in stolen_u)
+    assert share_u < on_tagged / units - 0.2, (share_u, on_tagged / units)
+    with pytest.raises(ValueError, match="thefts must be one of"):
+        _world(5, thefts="random")
+    with pytest.raises(ValueError, match="tag_by must be one of"):
+        _world(5, tag_by="price")
 
 
 def test_the_default_world_keeps_its_sixteen_skus() -> None:
@@ -138,7 +165,8 @@ def test_the_bench_runs_a_large_shop_for_a_short_period_and_reports_per_seed(
 
 def test_the_bench_refuses_bad_large_shop_flags(capsys: pytest.CaptureFixture[str]) -> None:
     for argv in (["--skus", "5"], ["--faults", "scale"], ["--skus", "800", "--shoppers", "-1"],
-                 ["--skus", "800", "--faults", "laser"]):
+                 ["--skus", "800", "--faults", "laser"], ["--thefts", "craved"],
+                 ["--skus", "800", "--tag-by", "price"]):
         with pytest.raises(SystemExit) as exc:
             bench_accuracy.main(argv)
         assert exc.value.code == 2

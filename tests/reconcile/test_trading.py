@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from firmware_sim.world import Theft
+from firmware_sim.world import Theft, WorldConfig
 from shared.contract import Kind, Source, StockDelta, Zone
-from tests.reconcile.trading import START, Run, matches, score, simulate
+from tests.reconcile.trading import START, Run, count_matches, matches, score, simulate
 
 
 def test_with_ideal_scales_the_book_is_the_truth_after_close() -> None:
@@ -86,3 +86,43 @@ def test_a_shrink_of_two_units_scores_against_two_thefts_of_its_sku() -> None:
     res = score([run])
     assert (res["shrink_precision"], res["shrink_recall"], res["shrink_recall_sensed"]) == (1.0, 1.0, 1.0)
     assert res["median_minutes_to_detect"] == 25.0  # from each thief walking out: 26 and 24 minutes
+
+
+def test_a_count_finds_the_thefts_no_shrink_booked_and_the_score_says_when() -> None:
+    """The ledger's shrink report takes a count that found less as shrink: a count's missing
+    units go to the thefts of its SKU before its cut-off that no shrink booked, found at the
+    cut-off; a unit missing that no theft explains is a false one."""
+    sku, other, at = "06923450006337", "06923450006344", START + timedelta(hours=10)
+    run = Run(1.0, skus=2, sensed=1, sensed_skus=frozenset({sku}))
+    run.thefts = [Theft(at + timedelta(minutes=5), "A1-1", sku, (1,), picked_at=at),
+                  Theft(at + timedelta(minutes=10), "A1-2", other, (2, 3), picked_at=at),
+                  Theft(at + timedelta(hours=13), "A1-2", other, (4,), picked_at=at + timedelta(hours=13))]
+    run.deltas = [StockDelta(id="s1", seq=0, sku=sku, kind=Kind.SHRINK, qty=-1, zone=Zone.FLOOR,
+                             occurred_at=at, source=Source.FUSION)]
+    run.detected_at = {"s1": at + timedelta(minutes=7)}
+    count_at = START + timedelta(hours=22)
+    # The count finds the two units of the unwatched SKU's first theft and one more no theft took;
+    # the third theft is after the cut-off.
+    run.count_losses = [(count_at, other, 3)]
+    run.samples = [{"at": at, "open": True, "right": 1, "right_sensed": 1, "right_zones": 1, "pos_right": 1,
+                    "abs_err": 0, "pos_abs_err": 0, "units": 5, "gaps": 0, "gaps_seen": 0, "gaps_pos_seen": 0}]
+    assert [(t.uids, k) for _at, t, k in count_matches(run)] == [((2, 3), 2)]
+    res = score([run])
+    assert (res["shrink_recall"], res["shrink_precision"]) == (0.25, 1.0)  # the shrink alone
+    assert res["shrink_recall_with_counts"] == 3 / 4 and res["shrink_precision_with_counts"] == 3 / 4
+    # Per unit: 2 minutes for the shrink's, 11 h 50 min for each of the count's two.
+    assert res["median_minutes_to_detect_with_counts"] == 710.0
+    assert res["count_lost_units"] == 3 and res["count_found_stolen_units"] == 2
+
+
+def test_the_nightly_count_finds_every_theft_the_sensors_did_not() -> None:
+    """A real-sized shop without a door antenna, a day with the count after close (every unit
+    read): the thefts of SKUs no scale or lane watches are the count's losses, found at 22:00."""
+    run = simulate(1, seed=2, theft=0.01, misplace=0.0, physics="ideal", config=WorldConfig.large(200, 300),
+                   nightly=22, unseen_window=timedelta(minutes=85))
+    res = score([run])
+    assert run.count_losses and all(at == START + timedelta(hours=22) for at, _sku, _n in run.count_losses)
+    assert res["shrink_recall"] < 1.0 and res["shrink_recall_with_counts"] == 1.0
+    assert res["count_found_stolen_units"] == res["shrink_units_stolen"] - round(
+        res["shrink_recall"] * res["shrink_units_stolen"])
+    assert res["median_minutes_to_detect_with_counts"] > res["median_minutes_to_detect"]

@@ -421,6 +421,9 @@ class Run:
     deltas: list[StockDelta] = field(default_factory=list)
     findings: list[Misplacement] = field(default_factory=list)
     detected_at: dict[str, datetime] = field(default_factory=dict)  # shrink id -> emitted
+    # What each count found missing: (the count's cut-off, SKU, units the book held over those
+    # counted). The ledger's shrink report takes a count that found less as shrink (cloud.db.reports).
+    count_losses: list[tuple[datetime, str, int]] = field(default_factory=list)
     events: int = 0
     orders: int = 0
     observations: int = 0
@@ -633,13 +636,17 @@ def simulate(days: float, seed: int, theft: float, misplace: float, *, physics: 
                 pos_only.apply(d)
         if nightly is not None and now.hour == nightly and now.minute == 0:
             for gtin in skus:
+                held, counted = book.on_hand(gtin), 0
                 for zone in (Zone.FLOOR, Zone.BACKROOM):
                     units = world.stock(gtin)[zone.value]  # (the pickup shelf and tote are floor)
                     seen = units if count_read >= 1 else sum(counter.random() < count_read for _ in range(units))
+                    counted += seen
                     book_out([_delta(f"count-{gtin}-{zone.value}-{now:%Y%m%d}", sku=gtin, kind=Kind.COUNT,
                                      qty=seen, zone=zone, occurred_at=now, source=Source.RFID)], now)
                     if zone is Zone.FLOOR:  # observed in time order: after this minute's hands
                         pending.append(ZoneCount(now, gtin, FLOOR, seen))
+                if held > counted:
+                    run.count_losses.append((now, gtin, held - counted))
         if lanes is not None:
             pending.extend(lanes.step(now, STEP))
         pending.extend(shelves.disturb(now.timestamp(), STEP.total_seconds()))
@@ -729,6 +736,27 @@ def matches(run: Run) -> list[tuple[StockDelta, Theft, int]]:
     return out
 
 
+def count_matches(run: Run) -> list[tuple[datetime, Theft, int]]:
+    """Which thefts the counts found, in units: (the count's cut-off, theft, units). The thefts the
+    shrinks booked (`matches`) are not found again; a count's missing units go to the thefts of its
+    SKU before its cut-off, the oldest first."""
+    left = [len(t.uids) for t in run.thefts]
+    where = {id(t): i for i, t in enumerate(run.thefts)}
+    for _d, t, k in matches(run):
+        left[where[id(t)]] -= k
+    out: list[tuple[datetime, Theft, int]] = []
+    for at, sku, units in run.count_losses:
+        for i, t in enumerate(run.thefts):
+            if not units:
+                break
+            if left[i] and t.gtin == sku and t.at <= at:
+                k = min(left[i], units)
+                left[i] -= k
+                units -= k
+                out.append((at, t, k))
+    return out
+
+
 def score(runs: list[Run]) -> dict[str, Any]:
     """The figures of one or more stores' runs."""
     samples = [s for r in runs for s in r.samples]
@@ -758,6 +786,17 @@ def score(runs: list[Run]) -> dict[str, Any]:
             tp_standing += k if d.id not in retracted else 0
             ttd.append((r.detected_at[d.id] - t.at).total_seconds() / 60)
             ttd_pick.append((r.detected_at[d.id] - t.picked_at).total_seconds() / 60)
+    # The shrink the ledger reports (cloud.db.reports: shrinks, and counts that found less): the
+    # shrinks above and the units each count found missing, those matched to the thefts before it.
+    count_lost = sum(n for r in runs for _at, _sku, n in r.count_losses)
+    tp_count = 0
+    ttd_units: list[float] = []  # minutes from the theft to its finding, one per unit found
+    for r in runs:
+        for d, t, k in matches(r):
+            ttd_units += [(r.detected_at[d.id] - t.at).total_seconds() / 60] * k
+        for at, t, k in count_matches(r):
+            tp_count += k
+            ttd_units += [(at - t.at).total_seconds() / 60] * k
     # Misplacement: a wrong-bin put-back found on that bin, for that SKU, within 2 minutes.
     mis_truth = mis_found = mis_right = 0
     for r in runs:
@@ -811,6 +850,12 @@ def score(runs: list[Run]) -> dict[str, Any]:
         # the pick (a thief may linger in the shop long after it, where no sensor can tell).
         "median_minutes_to_detect": statistics.median(ttd) if ttd else None,
         "median_minutes_pick_to_detect": statistics.median(ttd_pick) if ttd_pick else None,
+        # With the counts: what the ledger's shrink report holds by the end (shrinks and counts
+        # that found less), the count's units found at its cut-off; the median over units.
+        "count_lost_units": count_lost, "count_found_stolen_units": tp_count,
+        "shrink_precision_with_counts": _ratio(tp + tp_count, emitted + count_lost),
+        "shrink_recall_with_counts": _ratio(tp + tp_count, stolen),
+        "median_minutes_to_detect_with_counts": statistics.median(ttd_units) if ttd_units else None,
         "pos_only_shrink_recall": 0.0 if stolen else None,
         "misplaced_put_backs": mis_truth, "misplacements_found": mis_found,
         "misplacement_recall": _ratio(mis_right, mis_truth),
