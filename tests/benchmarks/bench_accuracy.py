@@ -8,7 +8,8 @@ around every change and fed to the real detector (edge.shelf.detector); two RFID
 door read each unit carried through with probability `--portal` (0: no door antenna) and tell out
 from in (`--door-antennas 1`: one antenna, every unit read taken as leaving, a customer's return
 carried in too); an RFID stocktake each day (`--count-at HOUR`: 22, after close, by default; 15
-counts while trading; -1: none) books absolute counts. POS lines, handheld scans of order picks,
+counts while trading; -1: none) books absolute counts (SKUs without tags counted by staff by hand,
+each every `--cycle-days` nights). POS lines, handheld scans of order picks,
 door reads and weight events go through the real reconciler (edge.fusion.reconciler) and its
 deltas through the ledger's own arithmetic (cloud.db.ledger). A POS-only book runs beside it:
 what a shop's systems book without sensors — the opening count, receipts, transfers in, till
@@ -35,6 +36,7 @@ Examples:
     shelfsync bench accuracy --skus 800 --shoppers 400 --stores 1 --days 1 --seed 1
     shelfsync bench accuracy --skus 800 --faults scale --stores 1 --days 1   # a scale off for hours
     shelfsync bench accuracy --skus 800 --stores 1 --days 1 --tagged-share 1  # every SKU tagged
+    shelfsync bench accuracy --skus 800 --stores 1 --days 7 --cycle-days 7    # untagged counted weekly
 
 A real-sized shop (`--skus N`, N > 16; firmware_sim.world `WorldConfig.large`): the 16 products
 and N - 16 more generated from the seed, one bin each; one in eight on a scale (at least 100), one
@@ -183,6 +185,10 @@ def main(argv: list[str], prog: str = "shelfsync bench accuracy") -> int:
                     metavar="HOUR",
                     help="an RFID stocktake each day at HOUR (the shop trades 9-21): absolute counts "
                          "per SKU and zone (default 22, after close; 15 counts while trading; -1: none)")
+    ap.add_argument("--cycle-days", type=int, default=1, metavar="N",
+                    help="with --count-at: the RFID count reads the tagged SKUs every night; staff "
+                         "count the untagged ones by hand in turn, each every N nights (default 1: "
+                         "every SKU every night; 7: a weekly cycle count)")
     ap.add_argument("--count-read", type=float, default=1.0, metavar="RATE",
                     help="with --nightly-count: the share of units the stocktake reads (default 1)")
     ap.add_argument("--skus", type=int, default=0,
@@ -226,6 +232,8 @@ def main(argv: list[str], prog: str = "shelfsync bench accuracy") -> int:
         ap.error("--portal is a read rate in [0, 1], --count-read in (0, 1]")
     if not -1 <= args.nightly_count <= 23:
         ap.error("--count-at is an hour, 0..23, or -1 for none")
+    if not 1 <= args.cycle_days <= 60:
+        ap.error("--cycle-days is a number of nights, 1..60")
     if args.nightly_count < 0:
         args.nightly_count = None
     if args.no_door or args.no_rfid:
@@ -258,11 +266,12 @@ def main(argv: list[str], prog: str = "shelfsync bench accuracy") -> int:
                      nightly=args.nightly_count, count_read=args.count_read,
                      door_antennas=args.door_antennas, cameras=args.cameras, tags_known=args.tags_known,
                      unseen_window=timedelta(minutes=unseen) if unseen else None,
-                     refill_scans=args.refill_scans, progress=progress, config=config)
+                     refill_scans=args.refill_scans, cycle_days=args.cycle_days, progress=progress,
+                     config=config)
             for i in range(args.stores)]
     res = score(runs)
     res.update(physics=args.physics, counts=args.counts, portal=args.portal, door_antennas=args.door_antennas,
-               nightly_count=args.nightly_count, count_read=args.count_read, theft=args.theft, misplace=args.misplace,
+               nightly_count=args.nightly_count, count_read=args.count_read, cycle_days=args.cycle_days, theft=args.theft, misplace=args.misplace,
                seed=args.seed, min_delta_g=args.min_delta_g or None,
                shoppers=args.shoppers if args.skus else None, faults=args.faults, fault_hours=args.fault_hours,
                cameras=args.cameras, tags_known=args.tags_known, no_rfid=args.no_rfid, unseen_minutes=unseen,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from firmware_sim.world import Theft, WorldConfig
+from firmware_sim.world import StoreWorld, Theft, WorldConfig
 from shared.contract import Kind, Source, StockDelta, Zone
 from tests.reconcile.trading import START, Run, count_matches, matches, score, simulate
 
@@ -126,3 +126,18 @@ def test_the_nightly_count_finds_every_theft_the_sensors_did_not() -> None:
     assert res["count_found_stolen_units"] == res["shrink_units_stolen"] - round(
         res["shrink_recall"] * res["shrink_units_stolen"])
     assert res["median_minutes_to_detect_with_counts"] > res["median_minutes_to_detect"]
+
+
+def test_a_cycle_count_counts_the_tagged_skus_every_night_and_the_rest_in_turn() -> None:
+    run = simulate(2, seed=3, theft=0.01, misplace=0.0, physics="ideal",
+                   config=WorldConfig.large(120, 100), nightly=22, cycle_days=2)
+    nights: dict[str, set[int]] = {}
+    for d in run.deltas:
+        if d.kind.value == "count":
+            nights.setdefault(d.sku, set()).add((d.occurred_at - START).days)
+    world = StoreWorld(seed=3, start=START, config=WorldConfig.large(120, 100))
+    tagged = set(world.tagged_skus)
+    assert tagged and all(nights[g] == {0, 1} for g in tagged)
+    rest = [g for g in nights if g not in tagged]
+    assert len(rest) == 120 - len(tagged) and all(len(nights[g]) == 1 for g in rest)
+    assert abs(sum(nights[g] == {0} for g in rest) - len(rest) / 2) <= 1  # half the rest each night

@@ -526,7 +526,8 @@ def simulate(days: float, seed: int, theft: float, misplace: float, *, physics: 
              restore: bool = False, detector: DetectorConfig = DETECTOR, portal: float = 0.0,
              nightly: int | None = None, count_read: float = 1.0, door_antennas: int = 2,
              cameras: bool = True, tags_known: bool = True, unseen_window: timedelta | None = None,
-             refill_scans: bool = True, progress: Callable[[str], None] | None = None, record: bool = False,
+             refill_scans: bool = True, cycle_days: int = 1,
+             progress: Callable[[str], None] | None = None, record: bool = False,
              reconciler: Callable[..., Reconciler] = Reconciler) -> Run:
     """`misplace` is the share of picks put back on a wrong bin (the world's put-backs grow to
     hold it if they must). `portal`: an RFID portal at the door reads each unit carried through
@@ -541,6 +542,8 @@ def simulate(days: float, seed: int, theft: float, misplace: float, *, physics: 
     tags (a real-sized shop tags some), so a tagged unit the door did not read waits longer.
     `refill_scans`: staff scan each refill on their handheld (the reconciler books the move of a
     shelf no sensor watches; off: nothing books it until the count).
+    `cycle_days`: the count reads the tagged SKUs every night and staff count the rest in turn,
+    each of them every `cycle_days` nights (1: every SKU every night).
     `record`: keep the world's events and the scales' and lanes' observations in the run.
     `reconciler`: makes the reconciler from its arguments (tests/benchmarks/explain_misses.py passes
     one that keeps a diary of its picks)."""
@@ -560,6 +563,9 @@ def simulate(days: float, seed: int, theft: float, misplace: float, *, physics: 
     lanes = Lanes(world, seed) if cameras and world.sensed_by(CAMERA) else None
     book, pos_only = Book(), Book()
     counter = random.Random(f"count:{seed}")
+    # Which night of the cycle each SKU the RFID count cannot read is counted by hand.
+    untagged = [g for g in sorted({b.gtin for b in world.bins.values()}) if g not in world.tagged_skus]
+    turn = {g: i % cycle_days for i, g in enumerate(untagged)}
     sensors = Sensors(world, shelves, seed, portal, door_antennas, lanes, refill_scans)
 
     run = Run(days, skus=len({b.gtin for b in world.bins.values()}))
@@ -635,7 +641,10 @@ def simulate(days: float, seed: int, theft: float, misplace: float, *, physics: 
                 book.apply(d)
                 pos_only.apply(d)
         if nightly is not None and now.hour == nightly and now.minute == 0:
+            night = (now - START) // timedelta(days=1)
             for gtin in skus:
+                if gtin not in world.tagged_skus and turn[gtin] != night % cycle_days:
+                    continue  # (an untagged SKU is counted by hand, on its night of the cycle)
                 held, counted = book.on_hand(gtin), 0
                 for zone in (Zone.FLOOR, Zone.BACKROOM):
                     units = world.stock(gtin)[zone.value]  # (the pickup shelf and tote are floor)
