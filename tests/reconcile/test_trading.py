@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from firmware_sim.world import StoreWorld, Theft, WorldConfig
 from shared.contract import Kind, Source, StockDelta, Zone
-from tests.reconcile.trading import START, Run, count_matches, matches, score, simulate
+from tests.reconcile.trading import START, Run, count_losses, count_matches, matches, score, simulate
 
 
 def test_with_ideal_scales_the_book_is_the_truth_after_close() -> None:
@@ -103,7 +103,7 @@ def test_a_count_finds_the_thefts_no_shrink_booked_and_the_score_says_when() -> 
     count_at = START + timedelta(hours=22)
     # The count finds the two units of the unwatched SKU's first theft and one more no theft took;
     # the third theft is after the cut-off.
-    run.count_losses = [(count_at, other, 3)]
+    run.counts_taken = [(count_at, other, 10, 7, 1), (count_at, sku, 4, 4, 1)]
     run.samples = [{"at": at, "open": True, "right": 1, "right_sensed": 1, "right_zones": 1, "pos_right": 1,
                     "abs_err": 0, "pos_abs_err": 0, "units": 5, "gaps": 0, "gaps_seen": 0, "gaps_pos_seen": 0}]
     assert [(t.uids, k) for _at, t, k in count_matches(run)] == [((2, 3), 2)]
@@ -121,7 +121,8 @@ def test_the_nightly_count_finds_every_theft_the_sensors_did_not() -> None:
     run = simulate(1, seed=2, theft=0.01, misplace=0.0, physics="ideal", config=WorldConfig.large(200, 300),
                    nightly=22, unseen_window=timedelta(minutes=85))
     res = score([run])
-    assert run.count_losses and all(at == START + timedelta(hours=22) for at, _sku, _n in run.count_losses)
+    losses = count_losses(run)
+    assert losses and all(at == START + timedelta(hours=22) for at, _sku, _n in losses)
     assert res["shrink_recall"] < 1.0 and res["shrink_recall_with_counts"] == 1.0
     assert res["count_found_stolen_units"] == res["shrink_units_stolen"] - round(
         res["shrink_recall"] * res["shrink_units_stolen"])
@@ -141,3 +142,23 @@ def test_a_cycle_count_counts_the_tagged_skus_every_night_and_the_rest_in_turn()
     rest = [g for g in nights if g not in tagged]
     assert len(rest) == 120 - len(tagged) and all(len(nights[g]) == 1 for g in rest)
     assert abs(sum(nights[g] == {0} for g in rest) - len(rest) / 2) <= 1  # half the rest each night
+
+
+def test_a_shrink_the_count_settled_is_not_found_missing_twice() -> None:
+    """The count finds a pick's units missing and the reconciler books the shrink at its next tick,
+    dated at the pick: the ledger applies it before the count, which then finds nothing missing."""
+    sku, at = "06923450006337", START + timedelta(hours=20)
+    count_at = START + timedelta(hours=22)
+    run = Run(1.0, skus=1, sensed=1, sensed_skus=frozenset({sku}))
+    run.thefts = [Theft(at + timedelta(minutes=3), "A1-1", sku, (1, 2), picked_at=at)]
+    run.counts_taken = [(count_at, sku, 6, 4, 0)]
+    run.deltas = [StockDelta(id="s1", seq=0, sku=sku, kind=Kind.SHRINK, qty=-2, zone=Zone.FLOOR,
+                             occurred_at=at, source=Source.FUSION)]
+    run.detected_at = {"s1": count_at + timedelta(seconds=10)}
+    run.samples = [{"at": at, "open": True, "right": 1, "right_sensed": 1, "right_zones": 1, "pos_right": 1,
+                    "abs_err": 0, "pos_abs_err": 0, "units": 5, "gaps": 0, "gaps_seen": 0, "gaps_pos_seen": 0}]
+    assert count_losses(run) == []
+    res = score([run])
+    assert res["shrink_precision_with_counts"] == 1.0 and res["shrink_recall_with_counts"] == 1.0
+    run.deltas = []  # without the shrink the count finds both units missing
+    assert count_losses(run) == [(count_at, sku, 2)]

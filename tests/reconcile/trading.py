@@ -421,9 +421,10 @@ class Run:
     deltas: list[StockDelta] = field(default_factory=list)
     findings: list[Misplacement] = field(default_factory=list)
     detected_at: dict[str, datetime] = field(default_factory=dict)  # shrink id -> emitted
-    # What each count found missing: (the count's cut-off, SKU, units the book held over those
-    # counted). The ledger's shrink report takes a count that found less as shrink (cloud.db.reports).
-    count_losses: list[tuple[datetime, str, int]] = field(default_factory=list)
+    # Each SKU a count took: (the count's cut-off, SKU, the book's units then, the units counted,
+    # how many deltas had been booked by then). The ledger's shrink report takes a count that found
+    # less as shrink (cloud.db.reports); `count_losses` says how many units that was.
+    counts_taken: list[tuple[datetime, str, int, int, int]] = field(default_factory=list)
     events: int = 0
     orders: int = 0
     observations: int = 0
@@ -654,8 +655,7 @@ def simulate(days: float, seed: int, theft: float, misplace: float, *, physics: 
                                      qty=seen, zone=zone, occurred_at=now, source=Source.RFID)], now)
                     if zone is Zone.FLOOR:  # observed in time order: after this minute's hands
                         pending.append(ZoneCount(now, gtin, FLOOR, seen))
-                if held > counted:
-                    run.count_losses.append((now, gtin, held - counted))
+                run.counts_taken.append((now, gtin, held, counted, len(run.deltas)))
         if lanes is not None:
             pending.extend(lanes.step(now, STEP))
         pending.extend(shelves.disturb(now.timestamp(), STEP.total_seconds()))
@@ -745,6 +745,20 @@ def matches(run: Run) -> list[tuple[StockDelta, Theft, int]]:
     return out
 
 
+def count_losses(run: Run) -> list[tuple[datetime, str, int]]:
+    """What each count found missing, as the ledger books it: (cut-off, SKU, units). The ledger
+    applies movements in the order they occurred, so a delta dated before the cut-off but booked
+    after the count (a shrink the count itself settled, dated at its pick) is in the book the
+    count is compared with: it is not found missing twice."""
+    out = []
+    for at, sku, held, counted, booked in run.counts_taken:
+        held += sum(d.qty for d in run.deltas[booked:]
+                    if d.sku == sku and d.occurred_at <= at and d.kind is not Kind.COUNT)
+        if held > counted:
+            out.append((at, sku, held - counted))
+    return out
+
+
 def count_matches(run: Run) -> list[tuple[datetime, Theft, int]]:
     """Which thefts the counts found, in units: (the count's cut-off, theft, units). The thefts the
     shrinks booked (`matches`) are not found again; a count's missing units go to the thefts of its
@@ -754,7 +768,7 @@ def count_matches(run: Run) -> list[tuple[datetime, Theft, int]]:
     for _d, t, k in matches(run):
         left[where[id(t)]] -= k
     out: list[tuple[datetime, Theft, int]] = []
-    for at, sku, units in run.count_losses:
+    for at, sku, units in count_losses(run):
         for i, t in enumerate(run.thefts):
             if not units:
                 break
@@ -797,7 +811,7 @@ def score(runs: list[Run]) -> dict[str, Any]:
             ttd_pick.append((r.detected_at[d.id] - t.picked_at).total_seconds() / 60)
     # The shrink the ledger reports (cloud.db.reports: shrinks, and counts that found less): the
     # shrinks above and the units each count found missing, those matched to the thefts before it.
-    count_lost = sum(n for r in runs for _at, _sku, n in r.count_losses)
+    count_lost = sum(n for r in runs for _at, _sku, n in count_losses(r))
     tp_count = 0
     ttd_units: list[float] = []  # minutes from the theft to its finding, one per unit found
     for r in runs:
