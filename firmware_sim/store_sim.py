@@ -202,12 +202,12 @@ def opens_on_the_half_hour(at: datetime) -> datetime:
 
 def reconcile_wait(window_s: float) -> float:
     """How long after the last pick the gateway may still book its shrink: a fifth longer than the
-    window where the door saw nothing of it (edge/fusion/reconciler.py UNSEEN_WAIT), and two ticks."""
+    window where the door saw nothing of it (edge/fusion/state.py UNSEEN_WAIT), and two ticks."""
     return window_s * 1.2 + 2 * reconcile_tick(window_s)
 
 
 # The reconciler re-anchors a SKU whose scales have shown more units than its book for this long
-# with nothing pending (edge/fusion/reconciler.py `settle`, 10 minutes of the shop's time): a
+# with nothing pending (edge/fusion/state.py `settle`, 10 minutes of the shop's time): a
 # refill the scales read short (a shopper's hand in it) is booked then.
 SETTLE_S = 600.0
 
