@@ -32,6 +32,10 @@ from edge.fusion.domain import BinChange, BinInfo, OddWeight
 from edge.fusion.state import Expect, Misplacement, Pick, ReconcilerState, Sighting, Stray, Unknown
 from shared.contract import Kind, Source, StockDelta, Zone
 
+# The most units one shopper's hand takes of a SKU (six cans or pouches). A rise of more on a low
+# bin that is not a refill is no hand put back either: units another SKU's weigh as.
+HAND = 6
+
 
 class ShelfRules(ReconcilerState):
     """The shelf's part of `Reconciler`."""
@@ -271,7 +275,7 @@ class ShelfRules(ReconcilerState):
         # Own units nothing above explained while hands of this SKU are pending: a put-back the
         # scales could not pair with one pick (two hands read as one, a pick partly claimed by a
         # sale of another shopper's hand). What is pending of the SKU is one pool.
-        if own and n <= 6:
+        if own and n <= HAND:
             n = self._put_back_pool(info.sku, o.bin, n)
             if not n:
                 return []
@@ -285,9 +289,11 @@ class ShelfRules(ReconcilerState):
         # scale settles a moment later).
         self._loose.append(Stray(o.at, o.bin, info.sku, n, grams))
         self._risen[info.sku] = self._step
-        if info.scale and not low:
+        # (On a low bin a rise of a hand's size may be a small refill, and a later hand of as many
+        # a pick; more than a hand that no refill explains is units to be lifted again.)
+        if info.scale and (not low or n > HAND):
             self._unknown.append(Unknown(o.at, o.bin, info.sku, n, grams))
-        return self._restore(info.sku, n, o) if self.restore and n <= 6 else []
+        return self._restore(info.sku, n, o) if self.restore and n <= HAND else []
 
     def _lift_unknown(self, o: BinChange) -> list[StockDelta | Misplacement] | None:
         """A fall that takes off a bin just what a rise nothing explained laid on it (as many

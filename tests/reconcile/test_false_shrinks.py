@@ -91,6 +91,17 @@ def test_a_rise_on_a_low_bin_is_not_taken_for_units_that_will_be_lifted() -> Non
     assert deltas(out) == [(Kind.MOVE, 4, "floor"), (Kind.SALE, -4, "floor")]
 
 
+def test_more_than_a_hand_laid_on_a_low_bin_and_lifted_again_is_no_pick() -> None:
+    """One 1 kg unit of another SKU laid on a low bin of 100 g pouches weighs as ten of them: no
+    refill (too few for one) and no hand put back (more than a hand takes). Staff lifting it on
+    the tidy round 41 minutes later is no pick (it was shrink of ten, retracted hours later)."""
+    r = shop(POUCH, 4)
+    out = run(r, [(5, BinChange(m(5), "N4-6", 10, 14, 1001.3)),
+                  (46, BinChange(m(46), "N4-6", -10, 4, -1000.9))], until=200)
+    assert not [d for d in deltas(out) if d[0] is Kind.SHRINK]
+    assert r.floor_figure(SKU) == 4
+
+
 def test_a_shrink_s_units_coming_home_are_forgotten_as_unknown_once_re_anchoring_retracts_it() -> None:
     """Units of a shrink tidied home (a rise nothing explained) retract it by re-anchoring; a later
     hand of as many units weighing the same is then a pick like any other."""
