@@ -26,6 +26,7 @@ refill, units laid on the wrong bin or lifted off it. Pure.
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 
 from edge.fusion.domain import BinChange, BinInfo, OddWeight
@@ -35,6 +36,7 @@ from shared.contract import Kind, Source, StockDelta, Zone
 # The most units one shopper's hand takes of a SKU (six cans or pouches). A rise of more on a low
 # bin that is not a refill is no hand put back either: units another SKU's weigh as.
 HAND = 6
+SQRT2 = math.sqrt(2.0)
 
 
 class ShelfRules(ReconcilerState):
@@ -95,6 +97,13 @@ class ShelfRules(ReconcilerState):
                     self._goback.setdefault(s.sku, []).append(Expect(at, s.qty, lifted=True))
                 return []
         return None
+
+    def _same_weight(self, a: float, b: float) -> bool:
+        """Two changes a scale measured weigh as the same units: within `fingerprint` of their
+        weight, or the noise of a difference of two measurements (each within `noise_g`: the
+        difference within sqrt(2) of it; a 1 kg unit laid down and lifted 41 minutes later read
+        1003.0 and 998.7 g)."""
+        return abs(a - b) <= max(SQRT2 * self.noise_g, self.fingerprint * max(abs(a), abs(b)))
 
     def _scale_confidence(self, o: BinChange) -> float:
         """How sure the scale is of its whole units: 1 less the share of a unit its grams are off."""
@@ -297,7 +306,7 @@ class ShelfRules(ReconcilerState):
 
     def _lift_unknown(self, o: BinChange) -> list[StockDelta | Misplacement] | None:
         """A fall that takes off a bin just what a rise nothing explained laid on it (as many
-        units, weighing the same within `fingerprint` or `noise_g`): those units leaving again —
+        units, weighing the same: `_same_weight`): those units leaving again —
         staff taking another SKU's units home — not a hand of the bin's own. Nothing changed for
         the SKU; a refill re-anchoring booked for them is undone (dated with it: a count between
         absorbs both). None: not such a fall."""
@@ -305,7 +314,7 @@ class ShelfRules(ReconcilerState):
             return None  # (only a scale's grams tell the same units)
         grams = -o.delta_g
         u = next((u for u in reversed(self._unknown) if u.bin == o.bin and u.qty == -o.delta
-                  and abs(grams - u.grams) <= max(self.noise_g, self.fingerprint * grams)), None)
+                  and self._same_weight(grams, u.grams)), None)
         if u is None:
             return None
         self._unknown.remove(u)
@@ -334,7 +343,7 @@ class ShelfRules(ReconcilerState):
     def _came_back(self, sku: str, n: int, grams: float, o: BinChange) -> list[StockDelta | Misplacement]:
         fits = [(abs(grams - n * s.unit_g), s) for s in self._shrunk
                 if s.sku == sku and s.qty == s.picked == n and s.unit_g and o.at - s.at <= self.hold]
-        fits = [(miss, s) for miss, s in fits if miss <= max(self.noise_g, self.fingerprint * grams)]
+        fits = [(miss, s) for miss, s in fits if self._same_weight(grams, n * s.unit_g)]
         if not fits:
             return []
         s = min(fits, key=lambda f: f[0])[1]

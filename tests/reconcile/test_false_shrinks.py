@@ -53,6 +53,9 @@ def run(r: Reconciler, steps: list[tuple[float, object]], until: float) -> list[
     # six minutes later, before re-anchoring settled: nothing at all.
     ("lifted before re-anchoring", BinInfo("E1-2", SKU, 85.0, refill_at=6, capacity=24), 17, 79.97, 80.07,
      1, 6, []),
+    # One 1 kg unit of another SKU on a full bin of 100 g pouches, read as ten (1003.0 g), lifted
+    # 41 minutes later (998.7 g: two measurements, each within the scale's noise).
+    ("ten pouches' weight, two readings 4.3 g apart", POUCH, 24, 1002.97, 998.75, 10, 46, []),
     # Two 3 kg bags on a 1 kg bag's bin (six units, more than fits: re-anchoring books nothing),
     # lifted 45 minutes later.
     ("heavy, past what fits", BAG, 9, 5998.63, 5998.45, 6, 45, []),
