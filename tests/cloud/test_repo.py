@@ -169,7 +169,7 @@ def test_any_delivery_order_gives_the_same_balances_in_sqlite(tmp_path_factory: 
 @given(histories(), st.integers(0, 10**6))
 @settings(max_examples=10, deadline=None)
 def test_any_delivery_order_gives_the_same_balances_in_postgres(history: list[StockDelta], seed: int) -> None:
-    with postgres_database() as url:
+    with postgres_database(migrated=True, drop_later=True) as url:  # a database per example, at head
         upgrade(url)
         asyncio.run(_check_orders(url, history, seed))
 

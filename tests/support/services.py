@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import subprocess
@@ -65,22 +66,71 @@ def mosquitto(workdir: Path) -> Iterator[Mosquitto]:
         broker.stop()
 
 
+_templates: dict[str, str] = {}  # admin URL → the name of this process's migrated template
+_dropping: list[subprocess.Popen[bytes]] = []  # DROP DATABASEs still running (drop_later)
+
+
+@atexit.register
+def _dropped() -> None:
+    for p in _dropping:
+        p.wait()
+
+
+def migrated_template(admin: str = PG_ADMIN_URL) -> str:
+    """The name of a database at the head of this checkout's migrations, made by the first call in
+    this process (each pytest worker has its own, so no other session is ever connected to it, as
+    copying it requires) and dropped when the process exits."""
+    if admin not in _templates:
+        from cloud.db.migrate import upgrade  # the tests' code under test, not this module's
+
+        name = f"shelfsync_template_{uuid.uuid4().hex[:12]}"
+        _psql(f"CREATE DATABASE {name}", admin)
+        atexit.register(_drop, name, admin)
+        upgrade(f"{admin.rsplit('/', 1)[0]}/{name}")
+        _templates[admin] = name
+    return _templates[admin]
+
+
+def _psql_args(sql: str, admin: str) -> list[str]:
+    return ["psql", admin, "-q", "-v", "ON_ERROR_STOP=1", "-c", sql]
+
+
 def _psql(sql: str, admin: str = PG_ADMIN_URL) -> None:
-    subprocess.run(["psql", admin, "-q", "-v", "ON_ERROR_STOP=1", "-c", sql], check=True,
-                   capture_output=True)
+    subprocess.run(_psql_args(sql, admin), check=True, capture_output=True)
 
 
 @contextlib.contextmanager
-def postgres_database(admin: str = PG_ADMIN_URL, prefix: str = "shelfsync_test") -> Iterator[str]:
-    """A new, empty database on the PostgreSQL that `admin` reaches; dropped afterwards."""
+def postgres_database(admin: str = PG_ADMIN_URL, prefix: str = "shelfsync_test", *,
+                      migrated: bool = False, drop_later: bool = False) -> Iterator[str]:
+    """A new, empty database on the PostgreSQL that `admin` reaches; dropped afterwards.
+
+    migrated: instead, a copy of a database this process brought to the head of the migrations
+    once (`migrated_template`); copying it is quicker than migrating a new one, and the cloud's own
+    `upgrade` at start then finds nothing to do.
+    drop_later: the DROP runs beside whatever comes next (the process waits for every one before it
+    exits) instead of holding up the caller: nothing reads a database after its test.
+    """
     name = f"{prefix}_{uuid.uuid4().hex[:12]}"
-    _psql(f"CREATE DATABASE {name}", admin)
+    _psql(f"CREATE DATABASE {name}" + (f" TEMPLATE {migrated_template(admin)}" if migrated else ""), admin)
     base = admin.rsplit("/", 1)[0]
     try:
         yield f"{base}/{name}"
     finally:
-        with contextlib.suppress(subprocess.CalledProcessError):
-            _psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)", admin)
+        if drop_later:
+            _dropping.append(subprocess.Popen(_psql_args(_drop_sql(name), admin), stdout=subprocess.DEVNULL,
+                                              stderr=subprocess.DEVNULL))
+            _dropping[:] = [p for p in _dropping if p.poll() is None]
+        else:
+            _drop(name, admin)
+
+
+def _drop_sql(name: str) -> str:
+    return f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+
+
+def _drop(name: str, admin: str) -> None:
+    with contextlib.suppress(subprocess.CalledProcessError):
+        _psql(_drop_sql(name), admin)
 
 
 @contextlib.contextmanager
