@@ -5,14 +5,18 @@ migration 0008 are counted by the migration. On SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
+import pytest
 from sqlalchemy import text
 
 from cloud.db import engines
 from cloud.db.gateway_snapshots import bin_state, gateway_views, record_shelves
 from cloud.db.migrate import upgrade
 from shared.contract import BinView, ShelfSnapshot, Source
+from tests.support.services import postgres_database
 
 SKU = "06923450000106"
 BINS = (BinView("A1-1", SKU, 0, True),                    # empty
@@ -44,7 +48,19 @@ async def test_a_kept_snapshot_counts_its_empty_and_low_bins(db_url: str) -> Non
         await engine.dispose()
 
 
-async def test_the_migration_counts_the_snapshots_kept_before_it(db_url: str) -> None:
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def empty_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database with no schema at all, whatever `db_url` may give (a database already at the head
+    of the migrations cannot be taken to 0007 by an upgrade)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'ledger.db'}"
+    else:
+        with postgres_database() as url:
+            yield url
+
+
+async def test_the_migration_counts_the_snapshots_kept_before_it(empty_db_url: str) -> None:
+    db_url = empty_db_url
     upgrade(db_url, "0007")
     engine = engines.make_engine(db_url)
     try:
