@@ -77,6 +77,9 @@ SCALE: Final = "scale"
 CAMERA: Final = "camera"
 READER: Final = "reader"
 FAULT_CLASSES: Final = (SCALE, READER, CAMERA)
+# Lanes one shelf camera watches (firmware_sim/camera.py's default frame): a camera that fails
+# blinds all of them at once.
+LANES_PER_CAMERA: Final = 12
 THEFT_MODELS: Final = ("uniform", "craved")
 TAG_POLICIES: Final = ("random", "risk")
 _MOST_STOLEN: Final = 0.2  # no product is taken unpaid in more than one hand of five
@@ -93,12 +96,13 @@ def stealable(product: Product) -> float:
 @dataclass(frozen=True, slots=True)
 class Fault:
     """A device out of service from `start` until `end`: a scale off (its bin unweighed), the
-    door's RFID reader down (nothing read at the door), a camera lane blocked."""
+    door's RFID reader down (nothing read at the door), a camera blocked — every lane it watches."""
 
     device_class: str  # scale | reader | camera
-    device: str  # the bin id of a scale or a camera lane; "door" for the reader
+    device: str  # the bin id of a scale, a camera's id ("cam-1"), "door" for the reader
     start: datetime
     end: datetime
+    bins: tuple[str, ...] = ()  # the bins it leaves unwatched (a camera's lanes; a scale's bin)
 
 
 @dataclass(slots=True)
@@ -714,14 +718,24 @@ class StoreWorld:
         """The bins a class of device watches ("scale", "camera"; None: the unsensed ones)."""
         return [b for b in self.bins.values() if b.sensor == sensor]
 
+    def cameras(self) -> dict[str, tuple[str, ...]]:
+        """The shop's shelf cameras and the lanes each watches: the camera-lane bins in id order,
+        LANES_PER_CAMERA to a camera ("cam-1", "cam-2", ...; the last may watch fewer)."""
+        lanes = sorted(b.id for b in self.sensed_by(CAMERA))
+        return {f"cam-{i // LANES_PER_CAMERA + 1}": tuple(lanes[i:i + LANES_PER_CAMERA])
+                for i in range(0, len(lanes), LANES_PER_CAMERA)}
+
     def faults(self, day: date) -> list[Fault]:
         """The device fault of a trading day (with `config.fault` set; else none): one device of
-        that class goes down at a time drawn within opening hours and stays down `fault_hours`.
+        that class — a scale, the door's reader, a camera and every lane it watches — goes down at
+        a time drawn within opening hours and stays down `fault_hours`.
         A pure function of (seed, store, day): every process sees the same faults."""
         c = self.config
         if c.fault is None:
             return []
-        devices = (["door"] if c.fault == READER else [b.id for b in self.sensed_by(c.fault)])
+        devices: dict[str, tuple[str, ...]] = (
+            {"door": ()} if c.fault == READER else self.cameras() if c.fault == CAMERA
+            else {b.id: (b.id,) for b in self.sensed_by(c.fault)})
         if not devices:
             return []
         rng = random.Random(f"fault:{self.seed}:{self.store}:{day.isoformat()}:{c.fault}")
@@ -729,12 +743,15 @@ class StoreWorld:
         latest = max(float(opens), closes - min(c.fault_hours, closes - opens))
         start = datetime(day.year, day.month, day.day, tzinfo=self.start.tzinfo) + timedelta(
             hours=rng.uniform(opens, latest))
-        return [Fault(c.fault, rng.choice(devices), start, start + timedelta(hours=c.fault_hours))]
+        device = rng.choice(list(devices))
+        return [Fault(c.fault, device, start, start + timedelta(hours=c.fault_hours), devices[device])]
 
     def device_down(self, device_class: str, device: str, at: datetime) -> bool:
-        """Is that device out of service at `at` (a fault begun that day or the day before)?"""
+        """Is that device out of service at `at` (a fault begun that day or the day before)?
+        `device` is the fault's device or a bin it leaves unwatched (a lane of a blocked camera)."""
         day = at.date()
-        return any(f.device_class == device_class and f.device == device and f.start <= at < f.end
+        return any(f.device_class == device_class and (f.device == device or device in f.bins)
+                   and f.start <= at < f.end
                    for d in (day - timedelta(days=1), day) for f in self.faults(d))
 
     def _target(self, gtin: str) -> int:

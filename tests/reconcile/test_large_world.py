@@ -12,6 +12,7 @@ import pytest
 from edge.fusion.domain import UnexplainedWeight, WeightEvent
 from firmware_sim.world import (
     CAMERA,
+    LANES_PER_CAMERA,
     SCALE,
     Pick,
     Sale,
@@ -105,8 +106,11 @@ def test_a_fault_takes_one_device_of_its_class_down_for_the_stated_time(device_c
         assert f.start.date() == day and f.start.hour >= 9 and f.end.hour + f.end.minute / 60 <= 21
         if device_class == "reader":
             assert f.device == "door"
+        elif device_class == "camera":  # a camera: every lane it watches is blind
+            assert f.bins == w.cameras()[f.device] and 1 < len(f.bins) <= LANES_PER_CAMERA
+            assert all(w.bins[b].sensor == "camera" and w.device_down("camera", b, f.start) for b in f.bins)
         else:
-            assert w.bins[f.device].sensor == device_class
+            assert w.bins[f.device].sensor == device_class and f.bins == (f.device,)
         assert w.device_down(device_class, f.device, f.start)
         assert w.device_down(device_class, f.device, f.end - timedelta(seconds=1))
         assert not w.device_down(device_class, f.device, f.end)
@@ -114,6 +118,14 @@ def test_a_fault_takes_one_device_of_its_class_down_for_the_stated_time(device_c
         other = "door" if device_class != "reader" else next(iter(w.bins))
         assert not w.device_down(device_class, other, f.start)
     assert _world(2).faults(START.date()) == []
+
+
+def test_the_shops_cameras_share_its_lanes_out_whole() -> None:
+    w = _world(3)
+    cams = w.cameras()
+    lanes = [b for ls in cams.values() for b in ls]
+    assert sorted(lanes) == sorted(b.id for b in w.sensed_by(CAMERA)) and len(set(lanes)) == len(lanes)
+    assert len(cams) == -(-len(lanes) // LANES_PER_CAMERA) >= 2
 
 
 def test_a_reader_fault_silences_the_door_and_a_scale_fault_its_bin(monkeypatch: pytest.MonkeyPatch) -> None:
