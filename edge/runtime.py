@@ -224,7 +224,7 @@ def attach_reconciler(section: object, devices: Sequence[object], append: Append
         tick_s = 10         # the reconciler's clock ticks every 10 s of the shop's time
         exit_grace_s = 60   # with a door antenna: how late a till line may follow its units out
         late_s = 5          # real seconds an observation may reach the gateway after its time
-        unseen_s = 1800     # with a door antenna: how long a pick it saw nothing of waits (1.2 x window_s)
+        unseen_s = 1800     # how long a pick nothing saw leave waits for its sale (1.2 x window_s)
     """
     if section is None:
         return None, on_sales

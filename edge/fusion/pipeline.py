@@ -338,8 +338,9 @@ def reconcile_late_s(section: object) -> float:
 
 
 def reconcile_unseen_s(section: object) -> float:
-    """`unseen_s` of the [reconcile] section: with a door antenna, how long a pick it saw nothing of
-    waits for its sale (default 1.2 x window_s). A real-sized shop, where most bins are watched
+    """`unseen_s` of the [reconcile] section: how long a pick nothing saw leave waits for its sale —
+    with a door antenna one the door saw nothing of, without one every pick (default 1.2 x
+    window_s). A real-sized shop, where most bins are watched
     by nothing, waits longer: a unit picked from a scale and put down on an unwatched bin comes
     home with the next tidy round (docs/accuracy.md: 60 minutes in the 800-SKU shop)."""
     return _reconcile_values(section)["unseen_s"]

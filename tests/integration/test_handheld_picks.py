@@ -1,7 +1,7 @@
 """POST /v1/picks through a real gateway process, on a shop clock running 60 times real time:
 a staff handheld's scan of an online-order pick claims the pick the scale saw (no shrink), while
-a shopper's pick nobody pays for becomes shrink once the window has passed on the shop's clock —
-ten shop minutes, ten real seconds. The scan is read with biip as the till's lines are (a GS1
+a shopper's pick nobody pays for becomes shrink once its wait has passed on the shop's clock —
+the window and a fifth (`unseen_s`), twelve shop minutes, twelve real seconds. The scan is read with biip as the till's lines are (a GS1
 element string or a GTIN), idempotent on its scan id, and a bad one is a 400 naming the field."""
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ async def test_a_handheld_scan_claims_the_order_pick_and_an_unpaid_pick_is_shrin
                 sim.set_count("A1-1", 3, hand_s=0.1)
                 await until(lambda: counted(3), what="the shopper's pick seen")
                 await until(lambda: any(d["kind"] == "shrink" for d in outbox(book)),
-                            timeout=60, what="the shrink, ten shop minutes on")
+                            timeout=60, what="the shrink, twelve shop minutes on (unseen_s: 1.2 x window_s)")
             deltas = outbox(book)
             [shrink] = deltas  # the order's two units are held for the customer: no shrink, no sale
             assert (shrink["kind"], shrink["qty"], shrink["bin"]) == ("shrink", -1, "A1-1")

@@ -430,6 +430,18 @@ def test_with_a_portal_a_pick_nobody_walked_out_with_waits_longer_for_its_sale()
     assert deltas(r.tick(m(31))) == [(Kind.SHRINK, DOG, -1)]
 
 
+def test_without_a_portal_a_pick_waits_unseen_s_when_the_shop_sets_it() -> None:
+    """No door to tell a theft from a unit laid down elsewhere: a shop that says how long an
+    unseen pick waits (`unseen_s`, here an hour for its tidy round) waits that long for its sale."""
+    late = [BinChange(m(0), "A1-2", -1, 9, -400.0), PosLine(m(50), "T1", 0, "sale", DOG, 1)]
+    r = Reconciler(BINS, unseen_window=timedelta(minutes=60))
+    out = r.run(late[:1]) + r.tick(m(26)) + r.tick(m(49)) + r.run(late[1:]) + r.tick(m(120))
+    assert deltas(out) == [(Kind.SALE, DOG, -1)]  # no shrink, nothing retracted
+    r = Reconciler(BINS, unseen_window=timedelta(minutes=60))  # nothing comes: shrink after the hour
+    assert r.run(late[:1]) + r.tick(m(59)) == []
+    assert deltas(r.tick(m(61))) == [(Kind.SHRINK, DOG, -1)]
+
+
 def test_a_unit_leaving_after_the_window_booked_its_pick_confirms_that_shrink() -> None:
     r = Reconciler(BINS, portal=True, unseen_window=timedelta(minutes=20))
     r.run([BinChange(m(0), "A1-2", -1, 9, -400.0)])
