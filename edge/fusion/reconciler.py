@@ -146,7 +146,8 @@ class Reconciler(ShelfRules, DoorRules, CountRules):
         a till scan takes whole hands that add up to it (a basket is a few hands), else the newest."""
         till = within is None
         # (A pick the portal saw nothing of may still be paid for up to its own, longer, wait.)
-        within = (self._unseen() if self.portal else self.unseen_window or self.window) if within is None else within
+        if within is None:
+            within = self._unseen() if self.portal else self.unseen_window or self.window
         # Newest first: a short pick-to-pay delay is likelier than a long one (most of a trip is
         # spent before the till), and the oldest unclaimed pick is the one most likely stolen.
         # A pick moments before the scan is rarely the scanned one (the shopper still had to
