@@ -218,7 +218,8 @@ def main(argv: list[str], prog: str = "shelfsync bench accuracy") -> int:
                     help="with --skus: which SKUs carry tags: risk (the default: those rated most "
                          "stealable) or random")
     ap.add_argument("--unseen-minutes", type=float, default=None, metavar="MIN",
-                    help="with a door antenna: how long a pick it saw nothing of waits for its sale "
+                    help="how long a pick nothing saw leave waits for its sale (with a door antenna: "
+                         "one the door did not read; without: every pick) "
                          "([reconcile] unseen_s; default: the window and a fifth, 30 min, and 85 with "
                          "--skus, where a unit put down on an unwatched bin within a trip of its pick "
                          "comes home with the hourly tidy round; a tagged SKU's waits for the count)")
