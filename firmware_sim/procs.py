@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -78,10 +79,33 @@ class Proc:
                 self.popen.wait()
         self.popen = None
 
+    def wait_or_kill(self, deadline: float) -> None:
+        """After `signal`: wait for the process until `deadline` (time.monotonic()), then kill it."""
+        if self.popen is None:
+            return
+        try:
+            self.popen.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            self.popen.kill()
+            self.popen.wait()
+        self.popen = None
+
     def tail(self, lines: int = 20) -> str:
         with contextlib.suppress(OSError):
             return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
         return ""
+
+
+def stop_all(started: Iterable[Proc], timeout: float = 10.0) -> None:
+    """Stop processes together: SIGTERM to each in the order given, then one `timeout` for all of
+    them, not one each (stopped one after another, the demo's processes once took more than a
+    minute to stop on a loaded machine), then SIGKILL to whatever still runs."""
+    procs = [p for p in started if p.popen is not None]
+    for p in procs:
+        p.signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for p in procs:
+        p.wait_or_kill(deadline)
 
 
 def wait_port(port: int, proc: Proc | None = None, timeout: float = 30.0) -> None:

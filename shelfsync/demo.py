@@ -368,8 +368,7 @@ async def run_demo(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         # A second Ctrl-C while stopping would leave the rest running: it waits for the stop.
         previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
         try:
-            for proc in reversed(started):
-                proc.stop()
+            procs.stop_all(reversed(started))
             await phones.close()
         finally:
             signal.signal(signal.SIGINT, previous)
