@@ -494,7 +494,11 @@ def main(argv: list[str], prog: str = "shelfsync demo") -> int:
         args.shoppers = args.shoppers if args.shoppers is not None else 240.0
         args.bins = args.bins if args.bins is not None else 12
     # SIGTERM stops what the demo started, as Ctrl-C does (its children run in sessions of their own).
+    # SIGINT too when the demo was started with it ignored — a script's background job inherits
+    # that, and Python then leaves it ignored: `kill -INT` stopped nothing while the shops traded
+    # (with --stay it always stopped the demo).
     signal.signal(signal.SIGTERM, signal.default_int_handler)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         if args.workdir:
             args.workdir.mkdir(parents=True, exist_ok=True)
