@@ -162,3 +162,7 @@ def test_a_shrink_the_count_settled_is_not_found_missing_twice() -> None:
     assert res["shrink_precision_with_counts"] == 1.0 and res["shrink_recall_with_counts"] == 1.0
     run.deltas = []  # without the shrink the count finds both units missing
     assert count_losses(run) == [(count_at, sku, 2)]
+    # A refill booked from its scan at the count's instant moves units; it loses none.
+    run.deltas = [StockDelta(id="m1", seq=0, sku=sku, kind=Kind.MOVE, qty=6, zone=Zone.FLOOR,
+                             from_zone=Zone.BACKROOM, occurred_at=count_at, source=Source.FUSION)]
+    assert count_losses(run) == [(count_at, sku, 2)]

@@ -749,11 +749,12 @@ def count_losses(run: Run) -> list[tuple[datetime, str, int]]:
     """What each count found missing, as the ledger books it: (cut-off, SKU, units). The ledger
     applies movements in the order they occurred, so a delta dated before the cut-off but booked
     after the count (a shrink the count itself settled, dated at its pick) is in the book the
-    count is compared with: it is not found missing twice."""
+    count is compared with: it is not found missing twice. A move (a refill from the backroom,
+    booked from its scan at the count's instant) changes no units on hand."""
     out = []
     for at, sku, held, counted, booked in run.counts_taken:
         held += sum(d.qty for d in run.deltas[booked:]
-                    if d.sku == sku and d.occurred_at <= at and d.kind is not Kind.COUNT)
+                    if d.sku == sku and d.occurred_at <= at and d.kind not in (Kind.COUNT, Kind.MOVE))
         if held > counted:
             out.append((at, sku, held - counted))
     return out
