@@ -176,9 +176,7 @@ def test_the_demo_runs_whole_shops_and_its_account_of_the_sensors_agrees_with_th
             with pytest.raises(OSError):
                 socket.create_connection(("127.0.0.1", port), timeout=5).close()
     finally:
-        if demo.poll() is None:
-            demo.kill()
-        demo.wait()
+        _reap(demo, tmp_path)
         for reader in readers:
             reader.join(10)
         for stream in (demo.stdout, demo.stderr):
@@ -204,12 +202,19 @@ def test_ctrl_c_while_the_shops_trade_stops_every_process_the_demo_started(tmp_p
             with pytest.raises(OSError):
                 socket.create_connection(("127.0.0.1", port), timeout=5).close()
     finally:
-        if demo.poll() is None:
-            demo.kill()
-        demo.wait()
+        _reap(demo, tmp_path)
         reader.join(10)
         if demo.stderr is not None:
             demo.stderr.close()
+
+
+def _reap(demo: subprocess.Popen[str], workdir: Path) -> None:
+    """A demo the test had to kill leaves what it started running (each in a session of its own):
+    kill every process whose command line names the test's workdir too."""
+    if demo.poll() is None:
+        demo.kill()
+        subprocess.run(["pkill", "-KILL", "-f", str(workdir)], check=False)
+    demo.wait()
 
 
 def _ports(workdir: Path) -> list[int]:
