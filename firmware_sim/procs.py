@@ -68,16 +68,8 @@ class Proc:
             self.popen.wait()
 
     def stop(self, timeout: float = 10.0) -> None:
-        if self.popen is None:
-            return
-        if self.popen.poll() is None:
-            self.popen.send_signal(signal.SIGTERM)
-            try:
-                self.popen.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait()
-        self.popen = None
+        self.signal(signal.SIGTERM)
+        self.wait_or_kill(time.monotonic() + timeout)
 
     def wait_or_kill(self, deadline: float) -> None:
         """After `signal`: wait for the process until `deadline` (time.monotonic()), then kill it."""
@@ -98,8 +90,8 @@ class Proc:
 
 def stop_all(started: Iterable[Proc], timeout: float = 10.0) -> None:
     """Stop processes together: SIGTERM to each in the order given, then one `timeout` for all of
-    them, not one each (stopped one after another, the demo's processes once took more than a
-    minute to stop on a loaded machine), then SIGKILL to whatever still runs."""
+    them, not one each (a Ctrl-C waits at most `timeout`, however many are slow to go), then
+    SIGKILL to whatever still runs."""
     procs = [p for p in started if p.popen is not None]
     for p in procs:
         p.signal(signal.SIGTERM)

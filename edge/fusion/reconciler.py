@@ -147,7 +147,7 @@ class Reconciler(ShelfRules, DoorRules, CountRules):
         till = within is None
         # (A pick the portal saw nothing of may still be paid for up to its own, longer, wait.)
         if within is None:
-            within = self._unseen() if self.portal else self.unseen_window or self.window
+            within = self._sale_may_come()
         # Newest first: a short pick-to-pay delay is likelier than a long one (most of a trip is
         # spent before the till), and the oldest unclaimed pick is the one most likely stolen.
         # A pick moments before the scan is rarely the scanned one (the shopper still had to

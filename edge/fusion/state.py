@@ -218,15 +218,19 @@ class ReconcilerState:
     def _unseen(self) -> timedelta:
         return self.unseen_window or self.window * UNSEEN_WAIT
 
+    def _sale_may_come(self) -> timedelta:
+        """How long after a pick nothing saw leave its sale may still claim it. Without a door
+        antenna nothing tells a theft from a unit put down elsewhere in the shop, so every pick
+        waits as one the door saw nothing of would, when the shop says how long (`unseen_s`): a
+        unit laid on a bin nothing watches comes home with the tidy round, after the window."""
+        return self._unseen() if self.portal else self.unseen_window or self.window
+
     def _wait(self, p: Pick) -> timedelta:
         """How long a pending pick waits for its sale before it is shrink."""
         if p.walked:
             return self.window
         if not self.portal:
-            # Nothing can tell a theft from a unit put down elsewhere in the shop, so a pick waits
-            # as one the door saw nothing of would, when the shop says how long (`unseen_s`): a
-            # unit laid on a bin nothing watches comes home with the tidy round, after the window.
-            return self.unseen_window or self.window
+            return self._sale_may_come()
         if (self.tagged is not None and p.sku in self.tagged) or not self.bins[p.bin].scale:
             return max(self._unseen(), self.hold)  # (the count settles it first: `_count_settles`)
         return self._unseen()
